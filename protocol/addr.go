@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// MailboxID names a peer on a relay. It is derived from the peer's Ed25519
+// identity key, so only the holder of that key can claim the mailbox:
+//
+//	MailboxID = SHA-256("jitkey/v1/mailbox" || 0x00 || identity public key (32 bytes))
+type MailboxID [32]byte
+
+// mailboxLabel is the domain-separation prefix of MailboxFor.
+const mailboxLabel = "jitkey/v1/mailbox"
+
+// MaxRelayAddrLen bounds a relay address ("host:port") in every message.
+const MaxRelayAddrLen = 96
+
+// ErrBadAddr is returned when a peer or relay address does not parse.
+var ErrBadAddr = errors.New("protocol: malformed peer address")
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// MailboxFor derives the mailbox of an identity public key.
+func MailboxFor(identity ed25519.PublicKey) MailboxID {
+	h := sha256.New()
+	h.Write([]byte(mailboxLabel))
+	h.Write([]byte{0})
+	h.Write(identity)
+	var m MailboxID
+	h.Sum(m[:0])
+	return m
+}
+
+// String renders the mailbox as lowercase unpadded base32.
+func (m MailboxID) String() string { return strings.ToLower(b32.EncodeToString(m[:])) }
+
+// ParseMailbox parses the String form of a mailbox id.
+func ParseMailbox(s string) (MailboxID, error) {
+	var m MailboxID
+	b, err := b32.DecodeString(strings.ToUpper(s))
+	if err != nil || len(b) != len(m) {
+		return m, fmt.Errorf("%w: mailbox %q", ErrBadAddr, s)
+	}
+	copy(m[:], b)
+	return m, nil
+}
+
+// PeerAddr is where a peer can be reached: its mailbox on its home relay.
+// Its text form is "mailbox@host:port".
+type PeerAddr struct {
+	Relay   string    // home relay, "host:port", at most MaxRelayAddrLen bytes
+	Mailbox MailboxID // derived from the peer's identity key
+}
+
+// String renders the address as "mailbox@host:port".
+func (a PeerAddr) String() string { return a.Mailbox.String() + "@" + a.Relay }
+
+// ParsePeerAddr parses "mailbox@host:port".
+func ParsePeerAddr(s string) (PeerAddr, error) {
+	mb, relay, ok := strings.Cut(s, "@")
+	if !ok {
+		return PeerAddr{}, fmt.Errorf("%w: %q has no '@'", ErrBadAddr, s)
+	}
+	if err := CheckRelayAddr(relay); err != nil {
+		return PeerAddr{}, err
+	}
+	m, err := ParseMailbox(mb)
+	if err != nil {
+		return PeerAddr{}, err
+	}
+	return PeerAddr{Relay: relay, Mailbox: m}, nil
+}
+
+// CheckRelayAddr validates a relay address: "host:port", printable ASCII
+// without spaces, at most MaxRelayAddrLen bytes.
+func CheckRelayAddr(s string) error {
+	if s == "" || len(s) > MaxRelayAddrLen {
+		return fmt.Errorf("%w: relay address length %d", ErrBadAddr, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return fmt.Errorf("%w: relay address %q", ErrBadAddr, s)
+		}
+	}
+	if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
+		return fmt.Errorf("%w: relay address %q has no port", ErrBadAddr, s)
+	}
+	return nil
+}
