@@ -1,0 +1,139 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"time"
+)
+
+// Actions a login request can ask for.
+const (
+	ActionLogon   uint8 = 1 // sign in at the login screen
+	ActionUnlock  uint8 = 2 // unlock a locked session
+	ActionElevate uint8 = 3 // UAC / macOS authorization right
+	ActionSudo    uint8 = 4 // Linux sudo / PAM
+)
+
+// ActionName returns the SPEC name of an action ("" if unknown).
+func ActionName(a uint8) string {
+	switch a {
+	case ActionLogon:
+		return "logon"
+	case ActionUnlock:
+		return "unlock"
+	case ActionElevate:
+		return "elevate"
+	case ActionSudo:
+		return "sudo"
+	}
+	return ""
+}
+
+// Account kinds a technician can choose in an approval.
+const (
+	AccountDefault uint8 = 0 // the tenant's mode: named or shared local account
+	AccountLocal   uint8 = 1 // selective login: a local account
+	AccountDomain  uint8 = 2 // selective login: a domain account
+)
+
+// Decisions in an approval. Approve and deny encode to the same length.
+const (
+	DecisionApprove uint8 = 1
+	DecisionDeny    uint8 = 2
+)
+
+// Login methods recorded in audit.
+const (
+	MethodQR   = "qr"
+	MethodPush = "push"
+	MethodOTP  = "otp"
+)
+
+// Approval is the technician's signed decision on one login request, signed
+// with the phone's approval key (DocApproval). It is bound to the Noise
+// handshake of the session in which it is sent, so it cannot be replayed in
+// another session, and to the session, device, action and account choice
+// the phone showed.
+type Approval struct {
+	Serial        uint64    `cbor:"1,keyasint"` // technician certificate serial
+	DeviceID      DeviceID  `cbor:"2,keyasint"`
+	Session       SessionID `cbor:"3,keyasint"`
+	HandshakeHash []byte    `cbor:"4,keyasint"` // 32 bytes, Noise handshake hash h
+	Action        uint8     `cbor:"5,keyasint"`
+	Account       uint8     `cbor:"6,keyasint"` // AccountDefault, AccountLocal, AccountDomain
+	Decision      uint8     `cbor:"7,keyasint"`
+	Time          int64     `cbor:"8,keyasint"`  // phone clock, Unix seconds
+	Number        uint16    `cbor:"9,keyasint"`  // push number matching; 0 for QR
+	Nonce         [16]byte  `cbor:"10,keyasint"` // random per approval
+}
+
+// MaxApprovalSkew is how far an approval's time may differ from the
+// verifier's clock.
+const MaxApprovalSkew = 120 * time.Second
+
+// ErrApprovalMismatch is returned when an approval does not match the
+// request it answers. Peers see only a generic refusal.
+var ErrApprovalMismatch = errors.New("protocol: approval does not match the request")
+
+// ErrStale is returned for a timestamp outside the accepted window.
+var ErrStale = errors.New("protocol: stale or future timestamp")
+
+// ApprovalExpect is what a verifier knows about the request it sent.
+type ApprovalExpect struct {
+	Serial        uint64
+	DeviceID      DeviceID
+	Session       SessionID
+	HandshakeHash []byte
+	Action        uint8
+	Number        uint16
+	AllowAccount  func(uint8) bool // nil: only AccountDefault
+	Now           time.Time
+}
+
+// Match checks a decoded approval against what the verifier expects. It
+// does not check the signature (Signed.VerifyP256 does) nor replay (the
+// caller's single-use store does).
+func (a *Approval) Match(e ApprovalExpect) error {
+	ok := a.Serial == e.Serial &&
+		a.DeviceID == e.DeviceID &&
+		subtle.ConstantTimeCompare(a.Session[:], e.Session[:]) == 1 &&
+		len(e.HandshakeHash) == 32 && bytes.Equal(a.HandshakeHash, e.HandshakeHash) &&
+		a.Action == e.Action &&
+		a.Number == e.Number &&
+		(a.Decision == DecisionApprove || a.Decision == DecisionDeny)
+	if ok {
+		if e.AllowAccount == nil {
+			ok = a.Account == AccountDefault
+		} else {
+			ok = e.AllowAccount(a.Account)
+		}
+	}
+	if !ok {
+		return ErrApprovalMismatch
+	}
+	d := e.Now.Sub(time.Unix(a.Time, 0))
+	if d > MaxApprovalSkew || d < -MaxApprovalSkew {
+		return ErrStale
+	}
+	return nil
+}
+
+// AuditRecord is one entry of an agent's hash-chained audit log, signed
+// with the agent's identity key (DocAudit). Prev is the Signed.Hash of the
+// previous record (zero for Seq 1).
+type AuditRecord struct {
+	DeviceID DeviceID `cbor:"1,keyasint"`
+	Seq      uint64   `cbor:"2,keyasint"` // 1, 2, 3, ... without gaps
+	Prev     [32]byte `cbor:"3,keyasint"`
+	Time     int64    `cbor:"4,keyasint"` // Unix milliseconds
+	Event    string   `cbor:"5,keyasint"` // e.g. "login.approved", "account.disabled"
+	TechID   string   `cbor:"6,keyasint,omitempty"`
+	Username string   `cbor:"7,keyasint,omitempty"`
+	Account  string   `cbor:"8,keyasint,omitempty"`
+	Method   string   `cbor:"9,keyasint,omitempty"` // MethodQR, MethodPush, MethodOTP
+	Online   bool     `cbor:"10,keyasint,omitempty"`
+	Action   uint8    `cbor:"11,keyasint,omitempty"`
+	Reason   string   `cbor:"12,keyasint,omitempty"` // why a request was denied
+	Detail   string   `cbor:"13,keyasint,omitempty"`
+}

@@ -1,0 +1,264 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// SessionID names one end-to-end session (a login, a pairing, an enrollment
+// or a KK exchange) in relay frames and in approvals.
+type SessionID [16]byte
+
+// DeviceID names an enrolled computer; the console assigns it at random.
+type DeviceID [16]byte
+
+// Roles a technician certificate can carry.
+const (
+	RoleGlobalAdmin = "global-admin" // every tenant, every device
+	RoleAdmin       = "admin"        // per tenant
+	RoleReadOnly    = "read-only"    // per tenant
+)
+
+// Share list entries with a special meaning; any other entry is a technician
+// username.
+const (
+	ShareAllAdmins = "all-admins" // every technician with role admin in the tenant
+	ShareAllUsers  = "all-users"  // every technician delegated to the tenant
+)
+
+// Login modes of a tenant policy.
+const (
+	ModeNamed  = "named"  // one account per technician: msp-<username>
+	ModeShared = "shared" // one account per tenant: msp-NNNN
+)
+
+// Sizes bounding free-text fields in documents.
+const (
+	MaxNameLen  = 64
+	MaxEmailLen = 254
+)
+
+// Grant delegates a technician to a tenant with a role. Tenant is empty for
+// RoleGlobalAdmin.
+//
+//	map { 1: tenant (text), 2: role (text) }
+type Grant struct {
+	Tenant string `cbor:"1,keyasint,omitempty"`
+	Role   string `cbor:"2,keyasint"`
+}
+
+// TechCert is a technician certificate, signed by the MSP authority
+// (DocTechCert).
+type TechCert struct {
+	Serial      uint64      `cbor:"1,keyasint"`  // unique per MSP, never reused; revocation names it
+	TechID      string      `cbor:"2,keyasint"`  // stable technician id
+	Username    string      `cbor:"3,keyasint"`  // [a-z0-9._-], 1..32
+	Email       string      `cbor:"4,keyasint"`  // for push login look-up
+	Grants      []Grant     `cbor:"5,keyasint"`  // roles
+	NoiseKey    NoiseKey    `cbor:"6,keyasint"`  // phone's Noise static key
+	IdentityKey IdentityKey `cbor:"7,keyasint"`  // phone's relay identity
+	ApprovalKey ApprovalKey `cbor:"8,keyasint"`  // phone's biometric-gated approval key
+	Relay       string      `cbor:"9,keyasint"`  // phone's home relay
+	NotBefore   int64       `cbor:"10,keyasint"` // Unix seconds
+	NotAfter    int64       `cbor:"11,keyasint"` // Unix seconds
+}
+
+// DeviceCert is a device certificate, signed by the MSP authority
+// (DocDeviceCert).
+type DeviceCert struct {
+	Serial       uint64      `cbor:"1,keyasint"`
+	DeviceID     DeviceID    `cbor:"2,keyasint"`
+	Name         string      `cbor:"3,keyasint"` // shown on the phone
+	Tenant       string      `cbor:"4,keyasint"`
+	OS           string      `cbor:"5,keyasint"` // "linux", "windows", "darwin"
+	DomainJoined bool        `cbor:"6,keyasint"`
+	NoiseKey     NoiseKey    `cbor:"7,keyasint"`
+	IdentityKey  IdentityKey `cbor:"8,keyasint"`
+	Relay        string      `cbor:"9,keyasint"` // agent's home relay
+	NotBefore    int64       `cbor:"10,keyasint"`
+	NotAfter     int64       `cbor:"11,keyasint"`
+	DC           bool        `cbor:"12,keyasint"` // the device is a domain controller
+}
+
+// OfflineParams are the TOTP parameters for offline login.
+type OfflineParams struct {
+	Digits       int   `cbor:"1,keyasint"` // 6 or 8
+	Period       int   `cbor:"2,keyasint"` // seconds, 30 or 60
+	Skew         int   `cbor:"3,keyasint"` // steps accepted either side, 0 or 1
+	MaxFailures  int   `cbor:"4,keyasint"` // failures before lockout, 1..10
+	LockoutBase  int64 `cbor:"5,keyasint"` // seconds; doubles with each further failure
+	LockoutLimit int64 `cbor:"6,keyasint"` // seconds; cap of the back-off
+}
+
+// DeviceShare is a device's share list. A device absent from Policy.Shares
+// has the default list [all-admins, all-users].
+type DeviceShare struct {
+	DeviceID DeviceID `cbor:"1,keyasint"`
+	Entries  []string `cbor:"2,keyasint"` // sorted; ShareAllAdmins, ShareAllUsers or usernames
+}
+
+// RosterEntry names a technician delegated to the tenant, so an agent can
+// find the technician typed at the login screen and reach the phone (push).
+type RosterEntry struct {
+	Serial      uint64      `cbor:"1,keyasint"`
+	TechID      string      `cbor:"2,keyasint"`
+	Username    string      `cbor:"3,keyasint"`
+	Email       string      `cbor:"4,keyasint"`
+	NoiseKey    NoiseKey    `cbor:"5,keyasint"`
+	IdentityKey IdentityKey `cbor:"6,keyasint"`
+	Relay       string      `cbor:"7,keyasint"`
+}
+
+// Policy is a tenant policy, signed by the MSP authority (DocPolicy). An
+// agent applies a policy only if its Version is higher than the one it
+// holds.
+type Policy struct {
+	Tenant         string        `cbor:"1,keyasint"`
+	Version        uint64        `cbor:"2,keyasint"` // strictly increasing per tenant
+	IssuedAt       int64         `cbor:"3,keyasint"`
+	LoginMode      string        `cbor:"4,keyasint"` // ModeNamed or ModeShared
+	SharedAccount  string        `cbor:"5,keyasint"` // msp-NNNN; required in shared mode
+	PushLogin      bool          `cbor:"6,keyasint"`
+	OTPWhileOnline bool          `cbor:"7,keyasint"`
+	SelectiveLogin bool          `cbor:"8,keyasint"`
+	DomainAccounts bool          `cbor:"9,keyasint"`
+	Offline        OfflineParams `cbor:"10,keyasint"`
+	MaxSession     int64         `cbor:"11,keyasint"` // seconds
+	InactivityDays int           `cbor:"12,keyasint"`
+	Shares         []DeviceShare `cbor:"13,keyasint"` // sorted by device id
+	Revoked        []uint64      `cbor:"14,keyasint"` // sorted technician serials
+	Roster         []RosterEntry `cbor:"15,keyasint"` // sorted by username
+	Console        string        `cbor:"16,keyasint"` // console's PeerAddr text
+	ConsoleNoise   NoiseKey      `cbor:"17,keyasint"`
+}
+
+// Errors of document validation. They are for local logs and audit; peers
+// see only a generic refusal.
+var (
+	ErrExpired      = errors.New("protocol: certificate outside its validity")
+	ErrRevoked      = errors.New("protocol: technician certificate revoked")
+	ErrNotDelegated = errors.New("protocol: technician not delegated to the tenant")
+	ErrNotShared    = errors.New("protocol: device not shared with the technician")
+	ErrWrongTenant  = errors.New("protocol: document of another tenant")
+	ErrInvalidDoc   = errors.New("protocol: invalid document")
+)
+
+// Valid checks the certificate's validity window at now.
+func (c *TechCert) Valid(now time.Time) error {
+	t := now.Unix()
+	if t < c.NotBefore || t > c.NotAfter {
+		return ErrExpired
+	}
+	return nil
+}
+
+// Valid checks the certificate's validity window at now.
+func (c *DeviceCert) Valid(now time.Time) error {
+	t := now.Unix()
+	if t < c.NotBefore || t > c.NotAfter {
+		return ErrExpired
+	}
+	return nil
+}
+
+// RoleIn returns the technician's role in tenant: RoleGlobalAdmin, RoleAdmin,
+// RoleReadOnly, or "" when not delegated.
+func (c *TechCert) RoleIn(tenant string) string {
+	role := ""
+	for _, g := range c.Grants {
+		switch {
+		case g.Role == RoleGlobalAdmin:
+			return RoleGlobalAdmin
+		case g.Tenant == tenant && (g.Role == RoleAdmin || role == ""):
+			role = g.Role
+		}
+	}
+	return role
+}
+
+// ShareList returns the device's share list (the default when absent).
+func (p *Policy) ShareList(id DeviceID) []string {
+	for _, s := range p.Shares {
+		if s.DeviceID == id {
+			return s.Entries
+		}
+	}
+	return []string{ShareAllAdmins, ShareAllUsers}
+}
+
+// IsRevoked reports whether serial is in the policy's revocation list.
+func (p *Policy) IsRevoked(serial uint64) bool {
+	_, found := slices.BinarySearch(p.Revoked, serial)
+	return found
+}
+
+// Authorize is the access rule of jitkey, decided locally by the agent from
+// its cached policy: a revoked certificate never has access; a global admin
+// always has; otherwise the technician must be delegated to the device's
+// tenant and named by the device's share list (all-admins covers the
+// tenant's admins, all-users every delegated technician, or the username).
+func (p *Policy) Authorize(c *TechCert, d *DeviceCert) error {
+	if d.Tenant != p.Tenant {
+		return ErrWrongTenant
+	}
+	if p.IsRevoked(c.Serial) {
+		return ErrRevoked
+	}
+	role := c.RoleIn(d.Tenant)
+	switch role {
+	case RoleGlobalAdmin:
+		return nil
+	case "":
+		return ErrNotDelegated
+	}
+	for _, e := range p.ShareList(d.DeviceID) {
+		switch {
+		case e == ShareAllUsers,
+			e == ShareAllAdmins && role == RoleAdmin,
+			e == c.Username:
+			return nil
+		}
+	}
+	return ErrNotShared
+}
+
+// Check validates a policy's internal consistency: fields within bounds and
+// lists sorted without duplicates (so that the encoding is unique).
+func (p *Policy) Check() error {
+	bad := func(what string) error { return fmt.Errorf("%w: policy %s", ErrInvalidDoc, what) }
+	switch {
+	case p.Tenant == "" || len(p.Tenant) > MaxNameLen:
+		return bad("tenant")
+	case p.Version == 0:
+		return bad("version")
+	case p.LoginMode != ModeNamed && p.LoginMode != ModeShared:
+		return bad("login mode")
+	case p.LoginMode == ModeShared && p.SharedAccount == "":
+		return bad("shared account")
+	case p.MaxSession <= 0:
+		return bad("max session")
+	case p.Offline.Digits != 6 && p.Offline.Digits != 8:
+		return bad("offline digits")
+	case p.Offline.Period != 30 && p.Offline.Period != 60:
+		return bad("offline period")
+	case p.Offline.Skew < 0 || p.Offline.Skew > 1:
+		return bad("offline skew")
+	case p.Offline.MaxFailures < 1 || p.Offline.MaxFailures > 10:
+		return bad("offline max failures")
+	case !slices.IsSorted(p.Revoked) || len(slices.Compact(slices.Clone(p.Revoked))) != len(p.Revoked):
+		return bad("revoked list")
+	}
+	for i := 1; i < len(p.Shares); i++ {
+		if string(p.Shares[i-1].DeviceID[:]) >= string(p.Shares[i].DeviceID[:]) {
+			return bad("share lists order")
+		}
+	}
+	for i := 1; i < len(p.Roster); i++ {
+		if p.Roster[i-1].Username >= p.Roster[i].Username {
+			return bad("roster order")
+		}
+	}
+	return nil
+}

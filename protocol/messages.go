@@ -1,0 +1,258 @@
+package protocol
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MsgType is the first byte of every transport message; the rest is the
+// message's canonical CBOR:
+//
+//	message = type u8 || CBOR body
+type MsgType uint8
+
+// Message types. Each flow uses a fixed sequence of them (SPEC.md, "Flows").
+const (
+	MsgError          MsgType = 1  // ErrorMsg, any flow, ends the session
+	MsgEnrollRequest  MsgType = 2  // agent -> console
+	MsgEnrollResponse MsgType = 3  // console -> agent
+	MsgPairRequest    MsgType = 4  // phone -> console
+	MsgPairResponse   MsgType = 5  // console -> phone
+	MsgLoginHello     MsgType = 6  // phone -> agent: who is scanning
+	MsgLoginRequest   MsgType = 7  // agent -> phone: what is asked
+	MsgApproval       MsgType = 8  // phone -> agent: signed decision
+	MsgLoginResult    MsgType = 9  // agent -> phone: outcome
+	MsgPolicyPush     MsgType = 10 // console -> agent/phone
+	MsgPolicyAck      MsgType = 11 // agent/phone -> console
+	MsgAuditBatch     MsgType = 12 // agent -> console
+	MsgAuditAck       MsgType = 13 // console -> agent
+	MsgSyncRequest    MsgType = 14 // phone -> console
+)
+
+// EncodeMsg encodes a transport message.
+func EncodeMsg(t MsgType, body any) ([]byte, error) {
+	b, err := Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(t)}, b...), nil
+}
+
+// DecodeMsg decodes a transport message of type want into body. A message
+// of type MsgError is returned as a *PeerError.
+func DecodeMsg(b []byte, want MsgType, body any) error {
+	if len(b) < 2 {
+		return fmt.Errorf("%w: empty message", ErrMalformed)
+	}
+	if MsgType(b[0]) == MsgError && want != MsgError {
+		var e ErrorMsg
+		if err := Unmarshal(b[1:], &e); err != nil {
+			return err
+		}
+		return &PeerError{Code: e.Code, Text: e.Text}
+	}
+	if MsgType(b[0]) != want {
+		return fmt.Errorf("%w: message type %d, want %d", ErrMalformed, b[0], want)
+	}
+	return Unmarshal(b[1:], body)
+}
+
+// Error codes a peer reports. They are deliberately coarse: a refusal does
+// not say which check failed.
+const (
+	CodeRefused     uint8 = 1 // authentication, authorization or validation refused
+	CodeExpired     uint8 = 2 // code, token or request expired or already used
+	CodeUnavailable uint8 = 3 // temporarily unable (disk, backend); try again
+	CodeBadRequest  uint8 = 4 // malformed or unexpected message
+	CodeDenied      uint8 = 5 // the technician denied the request
+)
+
+// ErrorMsg ends a session with a coarse reason.
+type ErrorMsg struct {
+	Code uint8  `cbor:"1,keyasint"`
+	Text string `cbor:"2,keyasint"` // short human text, never a secret or a failed check's detail
+}
+
+// PeerError is a MsgError received from the peer.
+type PeerError struct {
+	Code uint8
+	Text string
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("peer refused (code %d): %s", e.Code, e.Text) }
+
+// EnrollToken is what the console gives an MSP admin to enrol an agent.
+// Its text form is "jk-enroll-" || base64url(CBOR), with no padding.
+type EnrollToken struct {
+	Tenant       string      `cbor:"1,keyasint"`
+	MSPKey       IdentityKey `cbor:"2,keyasint"` // pinned by the agent from now on
+	Console      string      `cbor:"3,keyasint"` // console PeerAddr text
+	ConsoleNoise NoiseKey    `cbor:"4,keyasint"`
+	RelayPins    [][32]byte  `cbor:"5,keyasint"` // SHA-256 of accepted relay SPKIs
+	Secret       [16]byte    `cbor:"6,keyasint"` // one-time secret: PSK and token id derive from it
+	Expires      int64       `cbor:"7,keyasint"` // Unix seconds
+}
+
+const enrollPrefix = "jk-enroll-"
+
+// MaxEnrollToken bounds the text form of an enrollment token.
+const MaxEnrollToken = 2048
+
+// Encode returns the text form of the token.
+func (t *EnrollToken) Encode() (string, error) {
+	b, err := Marshal(t)
+	if err != nil {
+		return "", err
+	}
+	return enrollPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// DecodeEnrollToken parses a token's text form and checks its expiry.
+func DecodeEnrollToken(s string, now time.Time) (EnrollToken, error) {
+	var t EnrollToken
+	s = strings.TrimSpace(s)
+	if len(s) > MaxEnrollToken || !strings.HasPrefix(s, enrollPrefix) {
+		return t, fmt.Errorf("%w: not an enrollment token", ErrMalformed)
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s[len(enrollPrefix):])
+	if err != nil {
+		return t, fmt.Errorf("%w: enrollment token: %v", ErrMalformed, err)
+	}
+	if err := Unmarshal(b, &t); err != nil {
+		return t, err
+	}
+	if _, err := ParsePeerAddr(t.Console); err != nil {
+		return t, err
+	}
+	if err := t.ConsoleNoise.Check(); err != nil {
+		return t, err
+	}
+	if len(t.RelayPins) == 0 {
+		return t, fmt.Errorf("%w: enrollment token without relay pin", ErrMalformed)
+	}
+	if now.Unix() > t.Expires {
+		return t, ErrExpired
+	}
+	return t, nil
+}
+
+// EnrollRequest is the agent's first message of enrollment. IdentitySig is
+// the agent's Ed25519 signature over ProofInput("identity", handshake hash),
+// proving it holds the identity key it asks to be certified.
+type EnrollRequest struct {
+	Name         string      `cbor:"1,keyasint"`
+	OS           string      `cbor:"2,keyasint"`
+	DomainJoined bool        `cbor:"3,keyasint"`
+	DC           bool        `cbor:"4,keyasint"`
+	IdentityKey  IdentityKey `cbor:"5,keyasint"`
+	Relay        string      `cbor:"6,keyasint"` // agent's home relay
+	IdentitySig  []byte      `cbor:"7,keyasint"`
+}
+
+// EnrollResponse gives the agent its certificate and the tenant policy.
+type EnrollResponse struct {
+	DeviceCert Signed `cbor:"1,keyasint"`
+	Policy     Signed `cbor:"2,keyasint"`
+}
+
+// PairRequest is the phone's first message of pairing. IdentitySig and
+// ApprovalSig prove possession of both keys, over ProofInput(handshake hash).
+type PairRequest struct {
+	IdentityKey IdentityKey `cbor:"1,keyasint"`
+	ApprovalKey ApprovalKey `cbor:"2,keyasint"`
+	Relay       string      `cbor:"3,keyasint"` // phone's home relay
+	IdentitySig []byte      `cbor:"4,keyasint"`
+	ApprovalSig []byte      `cbor:"5,keyasint"`
+	Label       string      `cbor:"6,keyasint"` // phone model, for the console's list
+}
+
+// TenantSecret is a tenant's shared-mode offline secret.
+type TenantSecret struct {
+	Tenant string `cbor:"1,keyasint"`
+	Secret []byte `cbor:"2,keyasint"` // 32 bytes
+}
+
+// PairResponse gives the phone its certificate and what it may see.
+type PairResponse struct {
+	TechCert       Signed         `cbor:"1,keyasint"`
+	MSPKey         IdentityKey    `cbor:"2,keyasint"`
+	Org            string         `cbor:"3,keyasint"` // MSP display name
+	Policies       []Signed       `cbor:"4,keyasint"` // tenants the technician may see
+	Directory      []Signed       `cbor:"5,keyasint"` // device certificates of those tenants
+	OfflineSecrets []TenantSecret `cbor:"6,keyasint"` // shared-mode tenants only
+	ConsoleNoise   NoiseKey       `cbor:"7,keyasint"`
+}
+
+// ProofInput is what a possession proof signs: the key kind and the
+// handshake hash of the session carrying it.
+//
+//	"jitkey/v1/proof/" || kind || 0x00 || handshake hash
+func ProofInput(kind string, handshakeHash []byte) []byte {
+	in := []byte("jitkey/v1/proof/" + kind + "\x00")
+	return append(in, handshakeHash...)
+}
+
+// LoginHello is the phone's first transport message of a QR login.
+type LoginHello struct {
+	TechCert Signed `cbor:"1,keyasint"`
+}
+
+// LoginRequest is what the phone shows before the technician decides.
+type LoginRequest struct {
+	DeviceCert Signed    `cbor:"1,keyasint"` // the device name shown comes from here
+	Session    SessionID `cbor:"2,keyasint"`
+	Action     uint8     `cbor:"3,keyasint"`
+	Account    string    `cbor:"4,keyasint"` // account that will be enabled, e.g. msp-nik
+	Choices    []uint8   `cbor:"5,keyasint"` // account kinds offered (selective login)
+	Time       int64     `cbor:"6,keyasint"`
+	Number     uint16    `cbor:"7,keyasint"` // push number matching; 0 for QR
+}
+
+// LoginResult ends a login session.
+type LoginResult struct {
+	OK            bool   `cbor:"1,keyasint"`
+	Account       string `cbor:"2,keyasint"`
+	Code          uint8  `cbor:"3,keyasint"` // error code when !OK
+	Text          string `cbor:"4,keyasint"`
+	OfflineSecret []byte `cbor:"5,keyasint"` // named mode: per (device, technician) TOTP secret, first online login only
+}
+
+// PolicyPush carries signed policies (and, for phones, the directory).
+type PolicyPush struct {
+	Policies  []Signed `cbor:"1,keyasint"`
+	Directory []Signed `cbor:"2,keyasint"`
+}
+
+// PolicyAck acknowledges the versions a peer now holds.
+type PolicyAck struct {
+	Versions []TenantVersion `cbor:"1,keyasint"`
+}
+
+// TenantVersion is a (tenant, policy version) pair.
+type TenantVersion struct {
+	Tenant  string `cbor:"1,keyasint"`
+	Version uint64 `cbor:"2,keyasint"`
+}
+
+// AuditBatch ships audit records, oldest first, and the device's status.
+type AuditBatch struct {
+	Records       []Signed `cbor:"1,keyasint"`
+	PolicyVersion uint64   `cbor:"2,keyasint"` // version the agent holds
+	Name          string   `cbor:"3,keyasint"`
+	OS            string   `cbor:"4,keyasint"`
+}
+
+// AuditAck acknowledges records up to and including UpTo, and carries a
+// newer policy if the console has one.
+type AuditAck struct {
+	UpTo   uint64  `cbor:"1,keyasint"`
+	Policy *Signed `cbor:"2,keyasint,omitempty"`
+}
+
+// SyncRequest asks the console for the phone's current policies and
+// directory; the answer is a PolicyPush.
+type SyncRequest struct {
+	Versions []TenantVersion `cbor:"1,keyasint"`
+}
