@@ -67,7 +67,7 @@ func TestRelayFrameLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "03" + "0000002b" + "01020304" + "aa" + "000000000000000000000000000000000000000000000000000000000000" + "bb" + "0001" + "cc" + "ddee"
+	want := "03" + "00000029" + "01020304" + "aa" + "000000000000000000000000000000000000000000000000000000000000" + "bb" + "0001" + "cc" + "ddee"
 	if got := hex.EncodeToString(b); got != want {
 		t.Fatalf("layout\n got %s\nwant %s", got, want)
 	}
