@@ -1,0 +1,85 @@
+// Package accounts declares the platform boundary for just-in-time admin
+// accounts: the Backend interface that the agent core drives and that the
+// Linux (shadow-utils), Windows (netapi32, in winhelper), macOS (dscl) and
+// Active Directory (LDAP) backends implement, and the rules for the
+// account names jitkey creates.
+//
+// Lifecycle, as the core uses a Backend: absent → Create (disabled, random
+// password nobody knows) → SetPassword + Enable (active; the fresh password
+// goes once to the login surface) → Disable + SetPassword (ended; password
+// re-randomised) → Delete after the inactivity period. Backends keep no state
+// of their own: the operating system's account database is the truth.
+package accounts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/password"
+)
+
+// ValidPassword reports whether pw is acceptable to every Backend: not
+// empty, and free of NUL, CR and LF.
+func ValidPassword(pw password.Secret) bool {
+	b := pw.Bytes()
+	return len(b) > 0 && !pw.IsZero() && bytes.IndexAny(b, "\x00\r\n") < 0
+}
+
+// Sentinel errors every Backend returns (wrapped) for the conditions the
+// core branches on.
+var (
+	// ErrExists: Create found an account (or, on Linux, a group) with that
+	// name already.
+	ErrExists = errors.New("accounts: account exists")
+	// ErrNotFound: the named account does not exist.
+	ErrNotFound = errors.New("accounts: account not found")
+	// ErrInvalidName: the name is not a valid jitkey account name for the
+	// backend (see ValidName), or a full name contains forbidden characters.
+	ErrInvalidName = errors.New("accounts: invalid account name")
+	// ErrInvalidPassword: the password is empty or holds NUL, CR or LF
+	// (which line-based platform tools cannot take; generated passwords
+	// never do).
+	ErrInvalidPassword = errors.New("accounts: invalid password")
+)
+
+// Info describes an account as the operating system reports it.
+type Info struct {
+	// Name is the account name.
+	Name string
+	// Enabled is true when the account can log in: not disabled, not
+	// locked, not expired.
+	Enabled bool
+	// Admin is true when the account is a member of the backend's
+	// administrators group (Linux: sudo; Windows: Administrators; AD:
+	// Domain Admins).
+	Admin bool
+	// LastUse is the last login the operating system recorded, or the zero
+	// time if it recorded none. Backends document their source.
+	LastUse time.Time
+}
+
+// Backend manages local or domain accounts on one platform. All methods are
+// safe for concurrent use; a name must pass ValidName for the backend's
+// maximum length or the method returns ErrInvalidName.
+type Backend interface {
+	// Create creates a DISABLED account with the given full name and (random)
+	// password, not in the admin group. It returns ErrExists if the name is
+	// taken. On error no account is left behind where the platform allows.
+	Create(ctx context.Context, name, fullName string, pw password.Secret) error
+	// SetPassword replaces the account's password; the old one stops working.
+	SetPassword(ctx context.Context, name string, pw password.Secret) error
+	// Enable lets the account log in with its password.
+	Enable(ctx context.Context, name string) error
+	// Disable blocks every login to the account, including ones that do not
+	// use the password (SSH keys on Linux). It does not end running sessions.
+	Disable(ctx context.Context, name string) error
+	// Delete removes the account (and on Linux its home directory).
+	Delete(ctx context.Context, name string) error
+	// SetAdmin adds the account to, or removes it from, the administrators
+	// group. It is idempotent.
+	SetAdmin(ctx context.Context, name string, admin bool) error
+	// Lookup reports the account's state, or ErrNotFound.
+	Lookup(ctx context.Context, name string) (Info, error)
+}

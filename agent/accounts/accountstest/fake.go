@@ -1,0 +1,277 @@
+// Package accountstest provides an in-memory accounts.Backend with fault
+// injection, for tests of the agent core, and Conformance, the behavioural
+// test suite that every accounts.Backend (real or fake) must pass.
+package accountstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/password"
+)
+
+// Op names a Backend method, for fault injection and call counts.
+type Op string
+
+// The operations of accounts.Backend.
+const (
+	OpCreate      Op = "Create"
+	OpSetPassword Op = "SetPassword"
+	OpEnable      Op = "Enable"
+	OpDisable     Op = "Disable"
+	OpDelete      Op = "Delete"
+	OpSetAdmin    Op = "SetAdmin"
+	OpLookup      Op = "Lookup"
+)
+
+// ErrInjected is the default error of an injected failure.
+var ErrInjected = errors.New("accountstest: injected failure")
+
+// ErrLoginRefused is returned by Backend.Login when the platform would
+// refuse the login (wrong password, or account disabled).
+var ErrLoginRefused = errors.New("accountstest: login refused")
+
+// Config configures a fake Backend.
+type Config struct {
+	// Now is the clock used for Info.LastUse; nil means time.Now.
+	Now func() time.Time
+	// MaxNameLen is the platform's name length limit; 0 means
+	// accounts.MaxNameLinux.
+	MaxNameLen int
+}
+
+// Backend is an in-memory accounts.Backend with the same semantics as the
+// real ones (it passes Conformance). Safe for concurrent use.
+type Backend struct {
+	now    func() time.Time
+	maxLen int
+
+	mu       sync.Mutex
+	accounts map[string]*account
+	calls    map[Op]int
+	faults   map[Op]map[int]error
+}
+
+type account struct {
+	fullName string
+	pw       password.Secret
+	enabled  bool
+	admin    bool
+	lastUse  time.Time
+}
+
+var _ accounts.Backend = (*Backend)(nil)
+
+// New returns an empty fake Backend.
+func New(cfg Config) *Backend {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxNameLen == 0 {
+		cfg.MaxNameLen = accounts.MaxNameLinux
+	}
+	return &Backend{
+		now:      cfg.Now,
+		maxLen:   cfg.MaxNameLen,
+		accounts: map[string]*account{},
+		calls:    map[Op]int{},
+		faults:   map[Op]map[int]error{},
+	}
+}
+
+// FailNth makes the nth call (1-based, counting every call of op since New,
+// including calls already made) of op fail with err (ErrInjected if err is
+// nil) without any effect. Several calls of one op may be set to fail.
+func (b *Backend) FailNth(op Op, n int, err error) {
+	if err == nil {
+		err = ErrInjected
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.faults[op] == nil {
+		b.faults[op] = map[int]error{}
+	}
+	b.faults[op][n] = err
+}
+
+// Calls returns how many times op has been called (failed calls included).
+func (b *Backend) Calls(op Op) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[op]
+}
+
+// Names returns the existing account names, sorted.
+func (b *Backend) Names() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	names := make([]string, 0, len(b.accounts))
+	for n := range b.accounts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Login simulates a login on the platform: it succeeds only for an
+// existing, enabled account and its current password, and then records
+// the login time as the account's LastUse.
+func (b *Backend) Login(ctx context.Context, name string, pw password.Secret) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, ok := b.accounts[name]
+	if !ok {
+		return fmt.Errorf("login %s: %w", name, accounts.ErrNotFound)
+	}
+	if !password.Equal(a.pw, pw) || !a.enabled {
+		return fmt.Errorf("login %s: %w", name, ErrLoginRefused)
+	}
+	a.lastUse = b.now()
+	return nil
+}
+
+// begin counts the call, checks ctx, name and injected faults, and returns
+// with b.mu held on success.
+func (b *Backend) begin(ctx context.Context, op Op, name string) error {
+	b.mu.Lock()
+	b.calls[op]++
+	n := b.calls[op]
+	err := b.faults[op][n]
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && !accounts.ValidName(name, b.maxLen) {
+		err = fmt.Errorf("%w: %q", accounts.ErrInvalidName, name)
+	}
+	if err != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("accountstest: %s %s: %w", strings.ToLower(string(op)), name, err)
+	}
+	return nil
+}
+
+func (b *Backend) get(op Op, name string) (*account, error) {
+	a, ok := b.accounts[name]
+	if !ok {
+		return nil, fmt.Errorf("accountstest: %s %s: %w", strings.ToLower(string(op)), name, accounts.ErrNotFound)
+	}
+	return a, nil
+}
+
+func checkPassword(op Op, name string, pw password.Secret) error {
+	if !accounts.ValidPassword(pw) {
+		return fmt.Errorf("accountstest: %s %s: %w", strings.ToLower(string(op)), name, accounts.ErrInvalidPassword)
+	}
+	return nil
+}
+
+// Create implements accounts.Backend.
+func (b *Backend) Create(ctx context.Context, name, fullName string, pw password.Secret) error {
+	if err := b.begin(ctx, OpCreate, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	if strings.ContainsAny(fullName, ":\n\r\x00") {
+		return fmt.Errorf("accountstest: create %s: full name: %w", name, accounts.ErrInvalidName)
+	}
+	if err := checkPassword(OpCreate, name, pw); err != nil {
+		return err
+	}
+	if _, ok := b.accounts[name]; ok {
+		return fmt.Errorf("accountstest: create %s: %w", name, accounts.ErrExists)
+	}
+	b.accounts[name] = &account{fullName: fullName, pw: pw.Clone()}
+	return nil
+}
+
+// SetPassword implements accounts.Backend.
+func (b *Backend) SetPassword(ctx context.Context, name string, pw password.Secret) error {
+	if err := b.begin(ctx, OpSetPassword, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	if err := checkPassword(OpSetPassword, name, pw); err != nil {
+		return err
+	}
+	a, err := b.get(OpSetPassword, name)
+	if err != nil {
+		return err
+	}
+	a.pw.Wipe()
+	a.pw = pw.Clone()
+	return nil
+}
+
+// Enable implements accounts.Backend.
+func (b *Backend) Enable(ctx context.Context, name string) error {
+	return b.setEnabled(ctx, OpEnable, name, true)
+}
+
+// Disable implements accounts.Backend.
+func (b *Backend) Disable(ctx context.Context, name string) error {
+	return b.setEnabled(ctx, OpDisable, name, false)
+}
+
+func (b *Backend) setEnabled(ctx context.Context, op Op, name string, on bool) error {
+	if err := b.begin(ctx, op, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(op, name)
+	if err != nil {
+		return err
+	}
+	a.enabled = on
+	return nil
+}
+
+// Delete implements accounts.Backend.
+func (b *Backend) Delete(ctx context.Context, name string) error {
+	if err := b.begin(ctx, OpDelete, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(OpDelete, name)
+	if err != nil {
+		return err
+	}
+	a.pw.Wipe()
+	delete(b.accounts, name)
+	return nil
+}
+
+// SetAdmin implements accounts.Backend.
+func (b *Backend) SetAdmin(ctx context.Context, name string, admin bool) error {
+	if err := b.begin(ctx, OpSetAdmin, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(OpSetAdmin, name)
+	if err != nil {
+		return err
+	}
+	a.admin = admin
+	return nil
+}
+
+// Lookup implements accounts.Backend.
+func (b *Backend) Lookup(ctx context.Context, name string) (accounts.Info, error) {
+	if err := b.begin(ctx, OpLookup, name); err != nil {
+		return accounts.Info{}, err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(OpLookup, name)
+	if err != nil {
+		return accounts.Info{}, err
+	}
+	return accounts.Info{Name: name, Enabled: a.enabled, Admin: a.admin, LastUse: a.lastUse}, nil
+}

@@ -1,0 +1,100 @@
+package accountstest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/password"
+)
+
+func TestFakeConformance(t *testing.T) {
+	b := New(Config{})
+	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameLinux})
+	if names := b.Names(); len(names) != 0 {
+		t.Fatalf("suite left accounts behind: %v", names)
+	}
+}
+
+func TestFakeConformanceWindowsLength(t *testing.T) {
+	b := New(Config{MaxNameLen: accounts.MaxNameWindows})
+	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameWindows, Prefix: "w-"})
+	if err := b.Create(t.Context(), "msp-abcdefghijklmnopq", "", password.FromBytes([]byte("x"))); !errors.Is(err, accounts.ErrInvalidName) {
+		t.Fatalf("21-character name: err = %v, want ErrInvalidName", err)
+	}
+}
+
+func TestFailNth(t *testing.T) {
+	ctx := context.Background()
+	b := New(Config{})
+	pw := password.FromBytes([]byte("Abc-123456789012345678901"))
+	custom := errors.New("disk on fire")
+	b.FailNth(OpCreate, 2, nil)
+	b.FailNth(OpEnable, 1, custom)
+
+	if err := b.Create(ctx, "msp-a", "", pw); err != nil {
+		t.Fatalf("first Create: %v", err)
+	}
+	if err := b.Create(ctx, "msp-b", "", pw); !errors.Is(err, ErrInjected) {
+		t.Fatalf("second Create: err = %v, want ErrInjected", err)
+	}
+	if _, err := b.Lookup(ctx, "msp-b"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("failed Create had an effect: %v", err)
+	}
+	if err := b.Create(ctx, "msp-b", "", pw); err != nil {
+		t.Fatalf("third Create: %v", err)
+	}
+	if err := b.Enable(ctx, "msp-a"); !errors.Is(err, custom) {
+		t.Fatalf("first Enable: err = %v, want %v", err, custom)
+	}
+	if info, _ := b.Lookup(ctx, "msp-a"); info.Enabled {
+		t.Fatal("failed Enable had an effect")
+	}
+	if err := b.Enable(ctx, "msp-a"); err != nil {
+		t.Fatalf("second Enable: %v", err)
+	}
+	if got := b.Calls(OpCreate); got != 3 {
+		t.Fatalf("Calls(Create) = %d, want 3", got)
+	}
+	if got := b.Calls(OpEnable); got != 2 {
+		t.Fatalf("Calls(Enable) = %d, want 2", got)
+	}
+}
+
+func TestFakeKeepsOwnCopyOfPassword(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := New(Config{Now: func() time.Time { return now }})
+	pw := password.FromBytes([]byte("Abc-123456789012345678901"))
+	keep := pw.Clone()
+	if err := b.Create(ctx, "msp-a", "", pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enable(ctx, "msp-a"); err != nil {
+		t.Fatal(err)
+	}
+	pw.Wipe() // the caller wipes its copy after use
+	if err := b.Login(ctx, "msp-a", keep); err != nil {
+		t.Fatalf("login after the caller wiped its secret: %v", err)
+	}
+	if info, _ := b.Lookup(ctx, "msp-a"); !info.LastUse.Equal(now) {
+		t.Fatalf("LastUse = %v, want %v", info.LastUse, now)
+	}
+	if err := b.Login(ctx, "msp-a", pw); !errors.Is(err, ErrLoginRefused) {
+		t.Fatalf("login with wiped secret: err = %v, want ErrLoginRefused", err)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := New(Config{})
+	if err := b.Create(ctx, "msp-a", "", password.FromBytes([]byte("x"))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(b.Names()) != 0 {
+		t.Fatal("canceled Create had an effect")
+	}
+}
