@@ -1,0 +1,123 @@
+// Package qrcode renders jitkey's QR payloads (login and pairing codes) for
+// screens — as terminal text and as PNG — and decodes them from pictures,
+// as the phone's camera would. Payload text is base45 (protocol.QRPayload),
+// so codes use the QR alphanumeric mode.
+package qrcode
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // phones send camera pictures as JPEG too
+	"image/png"
+	"strings"
+
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+	"rsc.io/qr"
+)
+
+// quiet is the quiet zone, in modules, around a code.
+const quiet = 4
+
+// ErrNoCode is returned when a picture holds no readable QR code.
+var ErrNoCode = errors.New("qrcode: no QR code found")
+
+func encode(text string) (*qr.Code, error) {
+	c, err := qr.Encode(text, qr.M)
+	if err != nil {
+		return nil, fmt.Errorf("qrcode: encode: %w", err)
+	}
+	return c, nil
+}
+
+// Terminal renders text as a QR code with Unicode half blocks, two modules
+// per character cell vertically, dark on light, with a quiet zone.
+func Terminal(text string) (string, error) {
+	c, err := encode(text)
+	if err != nil {
+		return "", err
+	}
+	dark := func(x, y int) bool {
+		return x >= 0 && y >= 0 && x < c.Size && y < c.Size && c.Black(x, y)
+	}
+	var b strings.Builder
+	for y := -quiet; y < c.Size+quiet; y += 2 {
+		for x := -quiet; x < c.Size+quiet; x++ {
+			top, bot := dark(x, y), dark(x, y+1)
+			switch {
+			case top && bot:
+				b.WriteRune(' ')
+			case top:
+				b.WriteRune('▄')
+			case bot:
+				b.WriteRune('▀')
+			default:
+				b.WriteRune('█')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
+}
+
+// PNG renders text as a PNG image, scale pixels per module, with a quiet
+// zone of four modules.
+func PNG(text string, scale int) ([]byte, error) {
+	c, err := encode(text)
+	if err != nil {
+		return nil, err
+	}
+	if scale < 1 {
+		scale = 4
+	}
+	side := (c.Size + 2*quiet) * scale
+	img := image.NewGray(image.Rect(0, 0, side, side))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	for y := 0; y < c.Size; y++ {
+		for x := 0; x < c.Size; x++ {
+			if !c.Black(x, y) {
+				continue
+			}
+			for dy := 0; dy < scale; dy++ {
+				row := ((y+quiet)*scale + dy) * img.Stride
+				for dx := 0; dx < scale; dx++ {
+					img.Pix[row+(x+quiet)*scale+dx] = 0
+				}
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return nil, fmt.Errorf("qrcode: png: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// MaxImageBytes bounds a picture handed to Decode.
+const MaxImageBytes = 8 << 20
+
+// Decode reads the QR code in a PNG or JPEG picture and returns its text.
+func Decode(picture []byte) (string, error) {
+	if len(picture) > MaxImageBytes {
+		return "", fmt.Errorf("qrcode: picture of %d bytes is too large", len(picture))
+	}
+	img, _, err := image.Decode(bytes.NewReader(picture))
+	if err != nil {
+		return "", fmt.Errorf("qrcode: decode picture: %w", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", fmt.Errorf("qrcode: %w", err)
+	}
+	res, err := zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]interface{}{
+		gozxing.DecodeHintType_TRY_HARDER: true,
+	})
+	if err != nil {
+		return "", ErrNoCode
+	}
+	return res.GetText(), nil
+}

@@ -1,0 +1,103 @@
+package qrcode
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A login payload is about 180 base45 characters; use a realistic one.
+const sample = "JK:" + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:" +
+	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:" +
+	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:" +
+	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+func TestPNGRoundTrip(t *testing.T) {
+	img, err := PNG(sample, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != sample {
+		t.Fatalf("decoded %q, want %q", got, sample)
+	}
+}
+
+// TestZbarimgReadsOurPNG checks our PNG with an independent decoder.
+func TestZbarimgReadsOurPNG(t *testing.T) {
+	img, err := PNG(sample, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "code.png")
+	if err := os.WriteFile(f, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("zbarimg", "--nodbus", "--raw", "-q", f).Output()
+	if err != nil {
+		t.Fatalf("zbarimg (installed by make test): %v", err)
+	}
+	if got := strings.TrimSuffix(string(out), "\n"); got != sample {
+		t.Fatalf("zbarimg read %q, want %q", got, sample)
+	}
+}
+
+// TestDecodeQrencodePNG checks that we read what an independent encoder made.
+func TestDecodeQrencodePNG(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "code.png")
+	if out, err := exec.Command("qrencode", "-o", f, "-s", "4", sample).CombinedOutput(); err != nil {
+		t.Fatalf("qrencode (installed by make test): %v %s", err, out)
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil || got != sample {
+		t.Fatalf("Decode(qrencode png) = %q, %v", got, err)
+	}
+}
+
+func TestTerminalShape(t *testing.T) {
+	s, err := Terminal(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	w := len([]rune(lines[0]))
+	for i, l := range lines {
+		if len([]rune(l)) != w {
+			t.Fatalf("line %d has width %d, want %d", i, len([]rune(l)), w)
+		}
+	}
+	if w < 2*len(lines)-2 || w > 2*len(lines)+2 {
+		t.Fatalf("not square: %d columns, %d rows of two modules", w, len(lines))
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	blank := image.NewGray(image.Rect(0, 0, 64, 64))
+	for i := range blank.Pix {
+		blank.Pix[i] = 0xff
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, blank)
+	if _, err := Decode(buf.Bytes()); !errors.Is(err, ErrNoCode) {
+		t.Errorf("blank picture: %v, want ErrNoCode", err)
+	}
+	if _, err := Decode([]byte("not a picture")); err == nil {
+		t.Error("garbage decoded")
+	}
+	if _, err := Decode(make([]byte, MaxImageBytes+1)); err == nil {
+		t.Error("oversized picture accepted")
+	}
+}
