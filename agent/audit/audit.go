@@ -1,0 +1,120 @@
+// Package audit appends the agent's hash-chained, signed audit records and
+// ships them to the console.
+//
+// A record is a protocol.AuditRecord signed with the agent's identity key
+// (protocol.DocAudit). Record n carries Seq n and Prev = the hash of record
+// n-1, and is written in the same store transaction as the state change it
+// describes, so a change is never committed without its record and a
+// record never describes a change that did not happen. Records stay in the
+// store until the console acknowledges them, and stay in the chain after.
+package audit
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Events, as listed in docs/flows.md.
+const (
+	LoginApproved   = "login.approved"
+	LoginDenied     = "login.denied"
+	LoginCancelled  = "login.cancelled"
+	AccountCreated  = "account.created"
+	AccountEnabled  = "account.enabled"
+	AccountDisabled = "account.disabled"
+	AccountDeleted  = "account.deleted"
+	SessionEnded    = "session.ended"
+	SessionExpired  = "session.expired"
+	PolicyApplied   = "policy.applied"
+	PolicyRejected  = "policy.rejected"
+	AgentRecovered  = "agent.recovered"
+)
+
+// Recorder signs and chains records.
+type Recorder struct {
+	key    ed25519.PrivateKey
+	device protocol.DeviceID
+	now    func() time.Time
+}
+
+// NewRecorder returns a Recorder signing with key for device. now nil means
+// time.Now.
+func NewRecorder(key ed25519.PrivateKey, device protocol.DeviceID, now func() time.Time) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Recorder{key: key, device: device, now: now}
+}
+
+// Append adds rec to the log inside tx. It fills DeviceID, Seq, Prev and
+// Time.
+func (r *Recorder) Append(tx *store.Tx, rec protocol.AuditRecord) error {
+	seq, prev, err := tx.LastAudit()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	rec.DeviceID, rec.Seq, rec.Prev, rec.Time = r.device, seq+1, prev, r.now().UnixMilli()
+	s, err := protocol.SignEd25519(protocol.DocAudit, &rec, r.key)
+	if err != nil {
+		return fmt.Errorf("audit: sign: %w", err)
+	}
+	h, err := s.Hash()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	b, err := s.Encode()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if err := tx.AppendAudit(store.AuditRow{Seq: rec.Seq, Hash: h, Record: b}); err != nil {
+		return fmt.Errorf("audit: append %s: %w", rec.Event, err)
+	}
+	return nil
+}
+
+// ErrBrokenChain is returned by Verify for a record that does not extend
+// the chain.
+var ErrBrokenChain = errors.New("audit: broken chain")
+
+// Verify checks records (consecutive, oldest first) against the signing
+// key, starting after a record with sequence number afterSeq and hash
+// afterHash (0 and zero for the start of the log). It returns the decoded
+// records. The console runs the same check.
+func Verify(key protocol.IdentityKey, afterSeq uint64, afterHash [32]byte, records []protocol.Signed) ([]protocol.AuditRecord, error) {
+	out := make([]protocol.AuditRecord, 0, len(records))
+	seq, prev := afterSeq, afterHash
+	for _, s := range records {
+		var rec protocol.AuditRecord
+		if err := s.VerifyEd25519(protocol.DocAudit, key, &rec); err != nil {
+			return out, fmt.Errorf("audit: record %d: %w", seq+1, err)
+		}
+		if rec.Seq != seq+1 || rec.Prev != prev {
+			return out, fmt.Errorf("%w at record %d", ErrBrokenChain, seq+1)
+		}
+		h, err := s.Hash()
+		if err != nil {
+			return out, err
+		}
+		seq, prev = rec.Seq, h
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// Decode returns the signed envelopes of stored rows.
+func Decode(rows []store.AuditRow) ([]protocol.Signed, error) {
+	out := make([]protocol.Signed, 0, len(rows))
+	for _, r := range rows {
+		s, err := protocol.DecodeSigned(r.Record)
+		if err != nil {
+			return nil, fmt.Errorf("audit: record %d: %w", r.Seq, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

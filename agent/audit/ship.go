@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// MaxBatch is the most records one AuditBatch carries.
+const MaxBatch = 256
+
+// ShipInterval is how often the shipper runs without being poked.
+const ShipInterval = 30 * time.Second
+
+// ShipperConfig configures a Shipper.
+type ShipperConfig struct {
+	Store *store.Store
+	// Dial opens a FlowAudit session to the console.
+	Dial func(ctx context.Context) (*channel.Conn, error)
+	// Status fills the batch's PolicyVersion, Name and OS.
+	Status func() (policyVersion uint64, name, os string)
+	// OnPolicy, if set, receives a newer policy carried by an ack.
+	OnPolicy func(ctx context.Context, p protocol.Signed)
+	Logger   *slog.Logger
+	Interval time.Duration // default ShipInterval
+}
+
+// Shipper sends unacknowledged records to the console, oldest first, and
+// marks them acknowledged when the console says so. Records are never
+// deleted.
+type Shipper struct {
+	cfg  ShipperConfig
+	log  *slog.Logger
+	poke chan struct{}
+}
+
+// NewShipper returns a Shipper; call Run.
+func NewShipper(cfg ShipperConfig) *Shipper {
+	if cfg.Interval == 0 {
+		cfg.Interval = ShipInterval
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Shipper{cfg: cfg, log: log, poke: make(chan struct{}, 1)}
+}
+
+// Poke asks the shipper to run soon (after a new record).
+func (s *Shipper) Poke() {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Run ships at start, on Poke and every Interval until ctx ends.
+func (s *Shipper) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := s.ShipOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Info("audit shipping failed; records kept", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.poke:
+		}
+	}
+}
+
+// ShipOnce sends batches until nothing is left unacknowledged or a batch
+// fails. It returns the first error.
+func (s *Shipper) ShipOnce(ctx context.Context) error {
+	var conn *channel.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for {
+		var rows []store.AuditRow
+		err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+			var err error
+			rows, err = tx.Audit(0, MaxBatch, true)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("audit: read: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		recs, err := Decode(rows)
+		if err != nil {
+			return err
+		}
+		if conn == nil {
+			if conn, err = s.cfg.Dial(ctx); err != nil {
+				return fmt.Errorf("audit: dial console: %w", err)
+			}
+		}
+		b := protocol.AuditBatch{Records: recs}
+		if s.cfg.Status != nil {
+			b.PolicyVersion, b.Name, b.OS = s.cfg.Status()
+		}
+		if err := conn.Send(ctx, protocol.MsgAuditBatch, &b); err != nil {
+			return fmt.Errorf("audit: send: %w", err)
+		}
+		var ack protocol.AuditAck
+		if err := conn.Recv(ctx, protocol.MsgAuditAck, &ack); err != nil {
+			return fmt.Errorf("audit: ack: %w", err)
+		}
+		last := rows[len(rows)-1].Seq
+		upTo := min(ack.UpTo, last)
+		if upTo > 0 {
+			if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.AckAudit(upTo) }); err != nil {
+				return fmt.Errorf("audit: mark acknowledged: %w", err)
+			}
+		}
+		if ack.Policy != nil && s.cfg.OnPolicy != nil {
+			s.cfg.OnPolicy(ctx, *ack.Policy)
+		}
+		if upTo < last {
+			return fmt.Errorf("audit: console acknowledged up to %d of %d", upTo, last)
+		}
+	}
+}

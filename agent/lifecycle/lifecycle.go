@@ -1,0 +1,649 @@
+// Package lifecycle drives the just-in-time accounts of one computer
+// through their lifecycle over an accounts.Backend:
+//
+//	absent → created (disabled, random password nobody knows)
+//	       → active (enabled, fresh password issued once, bound to a session)
+//	       → ended (disabled, password re-randomised) → deleted (inactivity)
+//
+// The store is written before the operating system is touched: a session's
+// intent (state "activating", its session id and deadline) commits first,
+// together with the caller's approval record; only then is the account
+// created, given a password and enabled. If that first write fails (disk
+// full) the login is refused and nothing is enabled. If the agent dies at
+// any later point, Recover at the next start finds the row and disables the
+// account. Ending a session disables the account first and records it
+// after, so a failing store can delay an audit record (it is retried) but
+// never keeps an account enabled.
+//
+// Passwords come from crypto/rand (Config.Rand), are at least 24
+// characters and meet Windows/AD complexity; they exist only in memory and
+// go only to the backend and, once, to the caller of Begin.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// PasswordLength is the length of every generated password.
+const PasswordLength = 32
+
+// MaxSuffix bounds the collision suffixes tried for a named account.
+const MaxSuffix = 99
+
+// Errors callers branch on.
+var (
+	// ErrStore: the store could not record the intent (disk full, I/O
+	// error); nothing was changed on the system.
+	ErrStore = errors.New("lifecycle: cannot record the session; login refused")
+	// ErrBackend: the operating system refused an account operation; the
+	// account was left disabled.
+	ErrBackend = errors.New("lifecycle: account operation failed")
+	// ErrForeign: the account name belongs to an account jitkey did not
+	// create; jitkey never takes one over.
+	ErrForeign = errors.New("lifecycle: account exists and is not jitkey's")
+	// ErrNoSession: no live session with that id.
+	ErrNoSession = errors.New("lifecycle: no such session")
+)
+
+// Config configures a Manager.
+type Config struct {
+	Backend    accounts.Backend
+	Store      *store.Store
+	Audit      *audit.Recorder
+	Rand       io.Reader
+	Now        func() time.Time
+	MaxNameLen int // the platform's limit, e.g. accounts.MaxNameLinux
+	Logger     *slog.Logger
+	// Recorded, if set, is called after every committed audit record (to
+	// poke the audit shipper).
+	Recorded func()
+}
+
+// Manager runs account lifecycles. Safe for concurrent use; lifecycle
+// operations are serialised.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	live    map[protocol.SessionID]bool
+	pending map[protocol.SessionID]string // sessions whose end must be retried -> event
+}
+
+// New returns a Manager. Call Recover before the first Begin.
+func New(cfg Config) *Manager {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxNameLen == 0 {
+		cfg.MaxNameLen = accounts.MaxNameLinux
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{}}
+}
+
+// Request asks for a session.
+type Request struct {
+	TechID   string
+	Username string
+	// Policy decides the account (named or shared) and the session's
+	// maximum length.
+	Policy  *protocol.Policy
+	Session protocol.SessionID
+	Action  uint8
+	Method  string // protocol.MethodQR, ...
+	Online  bool
+	// Record, if set, runs inside the transaction that records the
+	// session's intent, before anything is done on the system: the login
+	// code consumes the approval (replay) and writes login.approved there.
+	// An error refuses the session.
+	Record func(tx *store.Tx, account string) error
+}
+
+// Grant is a ready session. The password is for the login surface only,
+// once; the caller wipes it after handing it over.
+type Grant struct {
+	Account  string
+	Password password.Secret
+	Session  protocol.SessionID
+	Deadline time.Time
+}
+
+func (m *Manager) recorded() {
+	if m.cfg.Recorded != nil {
+		m.cfg.Recorded()
+	}
+}
+
+func owner(techID string, p *protocol.Policy) string {
+	if p.LoginMode == protocol.ModeShared {
+		return "shared:" + p.SharedAccount
+	}
+	return "tech:" + techID
+}
+
+// AccountFor returns the account a technician gets under policy p,
+// reserving a new name in the store if needed (named mode: msp-<username>
+// sanitised to the platform's limit, with a suffix when the name is taken
+// by an account jitkey does not own).
+func (m *Manager) AccountFor(ctx context.Context, techID, username string, p *protocol.Policy) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.accountFor(ctx, techID, username, p)
+}
+
+func (m *Manager) accountFor(ctx context.Context, techID, username string, p *protocol.Policy) (string, error) {
+	own := owner(techID, p)
+	var name string
+	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		a, err := tx.AccountByOwner(own)
+		if err == nil {
+			name = a.Name
+			return nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("lifecycle: account: %w", err)
+	}
+	if name != "" {
+		return name, nil
+	}
+	var candidates []string
+	if p.LoginMode == protocol.ModeShared {
+		if !accounts.ValidName(p.SharedAccount, m.cfg.MaxNameLen) {
+			return "", fmt.Errorf("lifecycle: shared account %q: %w", p.SharedAccount, accounts.ErrInvalidName)
+		}
+		candidates = []string{p.SharedAccount}
+	} else {
+		base := accounts.SanitizeName(accounts.DefaultPrefix, username, m.cfg.MaxNameLen)
+		candidates = append(candidates, base)
+		for n := 2; n <= MaxSuffix; n++ {
+			candidates = append(candidates, accounts.WithSuffix(base, n, m.cfg.MaxNameLen))
+		}
+	}
+	for _, c := range candidates {
+		taken := false
+		err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+			_, err := tx.Account(c)
+			if err == nil {
+				taken = true
+				return nil
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("lifecycle: account: %w", err)
+		}
+		if taken {
+			continue
+		}
+		_, err = m.cfg.Backend.Lookup(ctx, c)
+		switch {
+		case err == nil:
+			m.log.Info("account name taken by an account jitkey does not own", "account", c)
+			continue
+		case !errors.Is(err, accounts.ErrNotFound):
+			return "", fmt.Errorf("%w: lookup %s: %w", ErrBackend, c, err)
+		}
+		err = m.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+			return tx.PutAccount(store.Account{Name: c, Owner: own, State: store.StateReserved, Updated: m.cfg.Now()})
+		})
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrStore, err)
+		}
+		return c, nil
+	}
+	return "", fmt.Errorf("%w: no free name for %q", ErrForeign, username)
+}
+
+// Begin makes an account ready for r's session: intent recorded, account
+// created if absent, fresh password set, enabled. On any failure after
+// the intent, the account is disabled and re-randomised before Begin
+// returns.
+func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name, err := m.accountFor(ctx, r.TechID, r.Username, r.Policy)
+	if err != nil {
+		return Grant{}, err
+	}
+	var prev store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		prev, err = tx.Account(name)
+		return err
+	}); err != nil {
+		return Grant{}, fmt.Errorf("lifecycle: %w", err)
+	}
+	if prev.State == store.StateActivating || prev.State == store.StateActive {
+		// A new session on an account in use supersedes the old one.
+		if err := m.end(ctx, prev.Session, audit.SessionEnded, "superseded by a new session"); err != nil {
+			return Grant{}, err
+		}
+	}
+	now := m.cfg.Now()
+	deadline := now.Add(time.Duration(r.Policy.MaxSession) * time.Second)
+	row := store.Account{
+		Name: name, Owner: owner(r.TechID, r.Policy), State: store.StateActivating, Session: r.Session,
+		TechID: r.TechID, Username: r.Username, Action: r.Action, Started: now, Deadline: deadline, Updated: now,
+	}
+	// Write-ahead: the intent (and the approval) commit before the system
+	// is touched.
+	err = m.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		if r.Record != nil {
+			if err := r.Record(tx, name); err != nil {
+				return err
+			}
+		}
+		return tx.PutAccount(row)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrReplay) {
+			return Grant{}, err
+		}
+		return Grant{}, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	m.recorded()
+	rec := protocol.AuditRecord{TechID: r.TechID, Username: r.Username, Account: name, Method: r.Method, Online: r.Online, Action: r.Action}
+
+	pw, err := m.activate(ctx, name, r.Username, &row, rec)
+	if err != nil {
+		m.abort(ctx, row, rec, err)
+		return Grant{}, err
+	}
+	m.live[r.Session] = true
+	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
+}
+
+func (m *Manager) newPassword(name, username string) (password.Secret, error) {
+	pw, err := password.GenerateForAccount(m.cfg.Rand, PasswordLength, name, username)
+	if err != nil {
+		return pw, fmt.Errorf("lifecycle: password: %w", err)
+	}
+	return pw, nil
+}
+
+func fullName(username string) string {
+	return "jitkey " + strings.Map(func(r rune) rune {
+		if r < 0x20 || r == ':' || r == ',' || r == 0x7f {
+			return '-'
+		}
+		return r
+	}, username)
+}
+
+// activate creates (if absent), sets the password and enables. The
+// returned password is the only copy.
+func (m *Manager) activate(ctx context.Context, name, username string, row *store.Account, rec protocol.AuditRecord) (password.Secret, error) {
+	b := m.cfg.Backend
+	info, err := b.Lookup(ctx, name)
+	if errors.Is(err, accounts.ErrNotFound) {
+		initial, err := m.newPassword(name, username)
+		if err != nil {
+			return password.Secret{}, err
+		}
+		err = b.Create(ctx, name, fullName(username), initial)
+		initial.Wipe()
+		if err != nil {
+			return password.Secret{}, fmt.Errorf("%w: create %s: %w", ErrBackend, name, err)
+		}
+		created := rec
+		created.Event = audit.AccountCreated
+		if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, created) }); err != nil {
+			return password.Secret{}, fmt.Errorf("%w: %w", ErrStore, err)
+		}
+	} else if err != nil {
+		return password.Secret{}, fmt.Errorf("%w: lookup %s: %w", ErrBackend, name, err)
+	}
+	if !info.Admin {
+		if err := b.SetAdmin(ctx, name, true); err != nil {
+			return password.Secret{}, fmt.Errorf("%w: admin group %s: %w", ErrBackend, name, err)
+		}
+	}
+	pw, err := m.newPassword(name, username)
+	if err != nil {
+		return pw, err
+	}
+	if err := b.SetPassword(ctx, name, pw); err != nil {
+		pw.Wipe()
+		return password.Secret{}, fmt.Errorf("%w: set password %s: %w", ErrBackend, name, err)
+	}
+	if err := b.Enable(ctx, name); err != nil {
+		pw.Wipe()
+		return password.Secret{}, fmt.Errorf("%w: enable %s: %w", ErrBackend, name, err)
+	}
+	enabled := rec
+	enabled.Event = audit.AccountEnabled
+	enabled.Detail = "until " + row.Deadline.UTC().Format(time.RFC3339)
+	row.State, row.Updated = store.StateActive, m.cfg.Now()
+	err = m.update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutAccount(*row); err != nil {
+			return err
+		}
+		return m.cfg.Audit.Append(tx, enabled)
+	})
+	if err != nil {
+		pw.Wipe()
+		return password.Secret{}, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return pw, nil
+}
+
+func (m *Manager) update(ctx context.Context, fn func(*store.Tx) error) error {
+	if err := m.cfg.Store.Update(ctx, fn); err != nil {
+		return err
+	}
+	m.recorded()
+	return nil
+}
+
+// abort undoes a failed activation: disable and re-randomise (if the
+// account exists), then record it. A failure to record leaves the row in
+// "activating", which the retry loop and Recover finish.
+func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.AuditRecord, cause error) {
+	m.log.Warn("login failed; account left disabled", "account", row.Name, "err", cause)
+	if err := m.disable(ctx, row.Name, row.Username); err != nil {
+		if errors.Is(err, accounts.ErrNotFound) {
+			_ = m.update(ctx, func(tx *store.Tx) error {
+				row.State, row.Session, row.Updated = store.StateReserved, protocol.SessionID{}, m.cfg.Now()
+				return tx.PutAccount(row)
+			})
+			return
+		}
+		m.log.Error("cannot disable account after a failed login; will retry", "account", row.Name, "err", err)
+		m.pending[row.Session] = audit.AccountDisabled
+		return
+	}
+	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error()); err != nil {
+		m.log.Error("cannot record disabled account; will retry", "account", row.Name, "err", err)
+		m.pending[row.Session] = audit.AccountDisabled
+	}
+}
+
+// disable blocks the account and gives it a password nobody knows.
+func (m *Manager) disable(ctx context.Context, name, username string) error {
+	b := m.cfg.Backend
+	if err := b.Disable(ctx, name); err != nil {
+		return fmt.Errorf("%w: disable %s: %w", ErrBackend, name, err)
+	}
+	pw, err := m.newPassword(name, username)
+	if err != nil {
+		return err
+	}
+	defer pw.Wipe()
+	if err := b.SetPassword(ctx, name, pw); err != nil {
+		return fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, name, err)
+	}
+	return nil
+}
+
+// recordEnded marks row ended and appends account.disabled (and the
+// session event, if any) in one transaction.
+func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string) error {
+	return m.update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Account(row.Name)
+		if err != nil {
+			return err
+		}
+		if cur.Session != row.Session {
+			// A newer session took the account over meanwhile; its row
+			// stays as it is.
+			return nil
+		}
+		cur.State, cur.Session, cur.Updated = store.StateEnded, protocol.SessionID{}, m.cfg.Now()
+		if err := tx.PutAccount(cur); err != nil {
+			return err
+		}
+		if event != "" {
+			e := rec
+			e.Event = event
+			if err := m.cfg.Audit.Append(tx, e); err != nil {
+				return err
+			}
+		}
+		d := rec
+		d.Event, d.Reason = audit.AccountDisabled, reason
+		return m.cfg.Audit.Append(tx, d)
+	})
+}
+
+// End ends a live session: the account is disabled and re-randomised,
+// then account.disabled and event (audit.SessionEnded or
+// audit.SessionExpired) are recorded.
+func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.end(ctx, session, event, "")
+}
+
+func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, reason string) error {
+	var row store.Account
+	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		row, err = tx.AccountBySession(session)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNoSession
+	}
+	if err != nil {
+		// The store cannot be read: the session is in m.live only if
+		// this process began it; retry later.
+		m.pending[session] = event
+		return fmt.Errorf("lifecycle: end: %w", err)
+	}
+	if row.State != store.StateActive && row.State != store.StateActivating {
+		return ErrNoSession
+	}
+	if err := m.disable(ctx, row.Name, row.Username); err != nil {
+		m.pending[session] = event
+		return err
+	}
+	delete(m.live, session)
+	rec := protocol.AuditRecord{TechID: row.TechID, Username: row.Username, Account: row.Name, Action: row.Action}
+	if err := m.recordEnded(ctx, row, rec, event, reason); err != nil {
+		// Disabled on the system; the record is retried.
+		m.pending[session] = event
+		return fmt.Errorf("lifecycle: record end: %w", err)
+	}
+	delete(m.pending, session)
+	return nil
+}
+
+// Active reports whether a session is live.
+func (m *Manager) Active(session protocol.SessionID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.live[session]
+}
+
+// Tick ends every session past its deadline (session.expired) and
+// retries ends that failed before. Run calls it every second.
+func (m *Manager) Tick(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for s, ev := range m.pending {
+		if err := m.end(ctx, s, ev, ""); err != nil && !errors.Is(err, ErrNoSession) {
+			errs = append(errs, err)
+		} else {
+			delete(m.pending, s)
+		}
+	}
+	var rows []store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Accounts()
+		return err
+	}); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	now := m.cfg.Now()
+	for _, a := range rows {
+		if a.State == store.StateActive && !a.Deadline.After(now) {
+			if err := m.end(ctx, a.Session, audit.SessionExpired, "maximum session length reached"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run calls Tick every interval until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.Tick(ctx); err != nil {
+				m.log.Warn("lifecycle tick", "err", err)
+			}
+		}
+	}
+}
+
+// Recover returns every account to a safe state after a start: an account
+// the store shows activating or active has no live session (this process
+// has begun none), and an account jitkey owns that the system shows
+// enabled without a session is an error; each is disabled, re-randomised
+// and recorded with agent.recovered. Call before serving logins.
+func (m *Manager) Recover(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rows []store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Accounts()
+		return err
+	}); err != nil {
+		return fmt.Errorf("lifecycle: recover: %w", err)
+	}
+	var errs []error
+	for _, a := range rows {
+		if m.live[a.Session] && a.Session != (protocol.SessionID{}) {
+			continue
+		}
+		if a.State == store.StateDeleted {
+			continue
+		}
+		info, err := m.cfg.Backend.Lookup(ctx, a.Name)
+		exists := err == nil
+		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%w: lookup %s: %w", ErrBackend, a.Name, err))
+			continue
+		}
+		inSession := a.State == store.StateActivating || a.State == store.StateActive
+		if !inSession && !(exists && info.Enabled) {
+			continue
+		}
+		rec := protocol.AuditRecord{TechID: a.TechID, Username: a.Username, Account: a.Name, Action: a.Action}
+		if !exists {
+			// Crashed before the account was created.
+			err := m.update(ctx, func(tx *store.Tx) error {
+				a.State, a.Session, a.Updated = store.StateReserved, protocol.SessionID{}, m.cfg.Now()
+				if err := tx.PutAccount(a); err != nil {
+					return err
+				}
+				r := rec
+				r.Event, r.Detail = audit.AgentRecovered, "session interrupted before the account was created"
+				return m.cfg.Audit.Append(tx, r)
+			})
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := m.disable(ctx, a.Name, a.Username); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		detail := fmt.Sprintf("account was %s without a live session", a.State)
+		if !inSession {
+			detail = "account found enabled on the system without a session"
+		}
+		err = m.update(ctx, func(tx *store.Tx) error {
+			a.State, a.Session, a.Updated = store.StateEnded, protocol.SessionID{}, m.cfg.Now()
+			if err := tx.PutAccount(a); err != nil {
+				return err
+			}
+			r := rec
+			r.Event, r.Detail = audit.AgentRecovered, detail
+			if err := m.cfg.Audit.Append(tx, r); err != nil {
+				return err
+			}
+			d := rec
+			d.Event, d.Reason = audit.AccountDisabled, "recovery"
+			return m.cfg.Audit.Append(tx, d)
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("lifecycle: recover: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// DeleteInactive deletes accounts whose last session ended more than
+// days ago (the policy's inactivity period), recording account.deleted.
+func (m *Manager) DeleteInactive(ctx context.Context, days int) error {
+	if days <= 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rows []store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Accounts()
+		return err
+	}); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	cutoff := m.cfg.Now().Add(-time.Duration(days) * 24 * time.Hour)
+	for _, a := range rows {
+		if (a.State != store.StateEnded && a.State != store.StateCreated) || a.Updated.After(cutoff) {
+			continue
+		}
+		if err := m.cfg.Backend.Delete(ctx, a.Name); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return fmt.Errorf("%w: delete %s: %w", ErrBackend, a.Name, err)
+		}
+		err := m.update(ctx, func(tx *store.Tx) error {
+			a.State, a.Updated = store.StateDeleted, m.cfg.Now()
+			if err := tx.PutAccount(a); err != nil {
+				return err
+			}
+			return m.cfg.Audit.Append(tx, protocol.AuditRecord{Event: audit.AccountDeleted, Account: a.Name, TechID: a.TechID, Username: a.Username, Reason: fmt.Sprintf("unused for %d days", days)})
+		})
+		if err != nil {
+			return fmt.Errorf("lifecycle: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package policy_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+func TestApply(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	other := agenttest.NewMSP(t, "acme")
+	held := msp.Policy(5)
+	tests := []struct {
+		name   string
+		signed func() protocol.Signed
+		ok     bool
+	}{
+		{"newer", func() protocol.Signed { p := msp.Policy(6); return msp.Sign(t, protocol.DocPolicy, &p) }, true},
+		{"same version", func() protocol.Signed { p := msp.Policy(5); return msp.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"older version", func() protocol.Signed { p := msp.Policy(4); return msp.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"other MSP key", func() protocol.Signed { p := other.Policy(7); return other.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"other tenant", func() protocol.Signed { p := msp.Policy(7); p.Tenant = "globex"; return msp.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"inconsistent", func() protocol.Signed { p := msp.Policy(7); p.MaxSession = 0; return msp.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"tampered", func() protocol.Signed {
+			p := msp.Policy(7)
+			s := msp.Sign(t, protocol.DocPolicy, &p)
+			p.Revoked = nil
+			p.LoginMode = protocol.ModeShared
+			p.SharedAccount = "msp-x"
+			b, _ := protocol.Marshal(&p)
+			s.Body = b
+			return s
+		}, false},
+		{"wrong document type", func() protocol.Signed { p := msp.Policy(7); return msp.Sign(t, protocol.DocDeviceCert, &p) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := agenttest.NewAgent(t, msp, &held, store.Config{})
+			_, err := policy.Apply(t.Context(), a.Store, a.Audit, tc.signed(), time.Now())
+			var cur protocol.Policy
+			_ = a.Store.View(t.Context(), func(tx *store.Tx) error {
+				var err error
+				cur, _, err = policy.Current(tx)
+				return err
+			})
+			events := agenttest.Events(a.Records(t))
+			if tc.ok {
+				if err != nil || cur.Version != 6 || !slices.Equal(events, []string{"policy.applied"}) {
+					t.Fatalf("err %v version %d audit %v", err, cur.Version, events)
+				}
+				return
+			}
+			if !errors.Is(err, policy.ErrRejected) || cur.Version != 5 || !slices.Equal(events, []string{"policy.rejected"}) {
+				t.Fatalf("err %v version %d audit %v", err, cur.Version, events)
+			}
+			if r := a.Records(t)[0]; r.Reason == "" {
+				t.Fatal("rejection without a reason")
+			}
+		})
+	}
+}
+
+func TestFirstPolicy(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	a := agenttest.NewAgent(t, msp, nil, store.Config{})
+	_ = a.Store.View(t.Context(), func(tx *store.Tx) error {
+		if _, _, err := policy.Current(tx); !errors.Is(err, policy.ErrNoPolicy) {
+			t.Errorf("Current = %v, want ErrNoPolicy", err)
+		}
+		return nil
+	})
+	p := msp.Policy(1)
+	if _, err := policy.Apply(t.Context(), a.Store, a.Audit, msp.Sign(t, protocol.DocPolicy, &p), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

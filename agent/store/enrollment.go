@@ -1,0 +1,47 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Enrollment is what the agent learned when it enrolled. It is stored as
+// canonical CBOR under the meta key "enrollment".
+type Enrollment struct {
+	DeviceCert   protocol.Signed      `cbor:"1,keyasint"` // verified against MSPKey at enrollment
+	MSPKey       protocol.IdentityKey `cbor:"2,keyasint"` // pinned: everything trusted chains to it
+	Tenant       string               `cbor:"3,keyasint"`
+	DeviceID     protocol.DeviceID    `cbor:"4,keyasint"`
+	Console      string               `cbor:"5,keyasint"` // console PeerAddr text
+	ConsoleNoise protocol.NoiseKey    `cbor:"6,keyasint"`
+	RelayPins    [][32]byte           `cbor:"7,keyasint"`
+	Relay        string               `cbor:"8,keyasint"` // home relay
+	Name         string               `cbor:"9,keyasint"`
+	OS           string               `cbor:"10,keyasint"`
+}
+
+const enrollmentKey = "enrollment"
+
+// Enrollment returns the stored enrollment, or ErrNotFound before the
+// agent has enrolled.
+func (t *Tx) Enrollment() (Enrollment, error) {
+	var e Enrollment
+	b, err := t.Meta(enrollmentKey)
+	if err != nil {
+		return e, err
+	}
+	if err := protocol.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("store: enrollment: %w", err)
+	}
+	return e, nil
+}
+
+// SetEnrollment stores the enrollment.
+func (t *Tx) SetEnrollment(e Enrollment) error {
+	b, err := protocol.Marshal(&e)
+	if err != nil {
+		return fmt.Errorf("store: enrollment: %w", err)
+	}
+	return t.SetMeta(enrollmentKey, b)
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations are applied in order; the database's user_version is the
+// number applied. Never edit a released migration: append a new one.
+var migrations = []string{
+	// 1: initial schema.
+	`CREATE TABLE meta (
+		k TEXT PRIMARY KEY,
+		v BLOB NOT NULL
+	);
+	CREATE TABLE policy (
+		tenant  TEXT PRIMARY KEY,
+		version INTEGER NOT NULL,
+		signed  BLOB NOT NULL,
+		applied INTEGER NOT NULL
+	);
+	CREATE TABLE accounts (
+		name     TEXT PRIMARY KEY,
+		owner    TEXT NOT NULL UNIQUE,
+		state    TEXT NOT NULL,
+		session  BLOB,
+		tech_id  TEXT NOT NULL DEFAULT '',
+		username TEXT NOT NULL DEFAULT '',
+		action   INTEGER NOT NULL DEFAULT 0,
+		started  INTEGER NOT NULL DEFAULT 0,
+		deadline INTEGER NOT NULL DEFAULT 0,
+		updated  INTEGER NOT NULL
+	);
+	CREATE TABLE used_approvals (
+		id      BLOB PRIMARY KEY,
+		expires INTEGER NOT NULL
+	);
+	CREATE TABLE audit (
+		seq    INTEGER PRIMARY KEY,
+		hash   BLOB NOT NULL,
+		record BLOB NOT NULL,
+		acked  INTEGER NOT NULL DEFAULT 0
+	);`,
+}
+
+// SchemaVersion is the schema version this agent writes.
+var SchemaVersion = len(migrations)
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w: version %d > %d", ErrTooNew, v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		err := s.Update(ctx, func(tx *Tx) error {
+			if err := tx.exec(migrations[i]); err != nil {
+				return err
+			}
+			return tx.exec(fmt.Sprintf("PRAGMA user_version = %d", i+1))
+		})
+		if err != nil {
+			return fmt.Errorf("store: migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
