@@ -223,4 +223,6 @@ func (p *Phone) Mailbox() protocol.MailboxID {
 }
 
 // Addr returns the phone's address on Relay.
-func (p *Phone) Addr() protocol.PeerAddr { return protocol.PeerAddr{Relay: Relay, Mailbox: p.Mailbox()} }
+func (p *Phone) Addr() protocol.PeerAddr {
+	return protocol.PeerAddr{Relay: Relay, Mailbox: p.Mailbox()}
+}

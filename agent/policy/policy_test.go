@@ -25,8 +25,16 @@ func TestApply(t *testing.T) {
 		{"same version", func() protocol.Signed { p := msp.Policy(5); return msp.Sign(t, protocol.DocPolicy, &p) }, false},
 		{"older version", func() protocol.Signed { p := msp.Policy(4); return msp.Sign(t, protocol.DocPolicy, &p) }, false},
 		{"other MSP key", func() protocol.Signed { p := other.Policy(7); return other.Sign(t, protocol.DocPolicy, &p) }, false},
-		{"other tenant", func() protocol.Signed { p := msp.Policy(7); p.Tenant = "globex"; return msp.Sign(t, protocol.DocPolicy, &p) }, false},
-		{"inconsistent", func() protocol.Signed { p := msp.Policy(7); p.MaxSession = 0; return msp.Sign(t, protocol.DocPolicy, &p) }, false},
+		{"other tenant", func() protocol.Signed {
+			p := msp.Policy(7)
+			p.Tenant = "globex"
+			return msp.Sign(t, protocol.DocPolicy, &p)
+		}, false},
+		{"inconsistent", func() protocol.Signed {
+			p := msp.Policy(7)
+			p.MaxSession = 0
+			return msp.Sign(t, protocol.DocPolicy, &p)
+		}, false},
 		{"tampered", func() protocol.Signed {
 			p := msp.Policy(7)
 			s := msp.Sign(t, protocol.DocPolicy, &p)
