@@ -171,7 +171,9 @@ func (c *TechCert) RoleIn(tenant string) string {
 		switch {
 		case g.Role == RoleGlobalAdmin:
 			return RoleGlobalAdmin
-		case g.Tenant == tenant && (g.Role == RoleAdmin || role == ""):
+		case g.Tenant == tenant && g.Role == RoleAdmin,
+			g.Tenant == tenant && g.Role == RoleReadOnly && role == "":
+			// Unknown roles delegate nothing (fail closed).
 			role = g.Role
 		}
 	}
@@ -216,12 +218,30 @@ func (p *Policy) Authorize(c *TechCert, d *DeviceCert) error {
 	for _, e := range p.ShareList(d.DeviceID) {
 		switch {
 		case e == ShareAllUsers,
-			e == ShareAllAdmins && role == RoleAdmin,
-			e == c.Username:
+			e == ShareAllAdmins && role == RoleAdmin:
+			return nil
+		case e == ShareAllAdmins || e == "":
+			// The special entries are reserved: a technician whose username
+			// happens to be "all-admins" (or empty) is not named by them.
+		case e == c.Username:
 			return nil
 		}
 	}
 	return ErrNotShared
+}
+
+// ErrPolicyDowngrade is returned when a policy's version is not higher than
+// the version already held.
+var ErrPolicyDowngrade = errors.New("protocol: policy version not higher than the one held")
+
+// CheckPolicyUpgrade reports whether a policy with version next may replace
+// one with version held: next must be strictly higher. An agent that holds
+// no policy yet passes held = 0 (every valid policy has Version >= 1).
+func CheckPolicyUpgrade(held, next uint64) error {
+	if next <= held {
+		return fmt.Errorf("%w: held %d, offered %d", ErrPolicyDowngrade, held, next)
+	}
+	return nil
 }
 
 // Check validates a policy's internal consistency: fields within bounds and

@@ -20,8 +20,9 @@ const (
 const (
 	QRSecretLen = 16
 	// MaxQRText bounds the text form; anything longer is rejected before
-	// decoding. 3 + base45 of 103 + 96 bytes = 302.
-	MaxQRText = 302
+	// decoding: "JK:" (3) + base45 of the largest binary, 104 fixed bytes +
+	// a MaxRelayAddrLen (96) relay address = 200 bytes -> 300 characters.
+	MaxQRText = 303
 	// QRLoginMaxAge is how long a login QR is accepted after its time; an
 	// agent rotates it at least every 60 s.
 	QRLoginMaxAge = 90 * time.Second
@@ -41,7 +42,7 @@ var ErrQRStale = errors.New("protocol: QR code expired")
 //
 //	"JK:" || base45(binary)
 //
-// binary (103 bytes + relay address):
+// binary (104 bytes + relay address):
 //
 //	0        version       u8 (QRVersion)
 //	1        kind          u8 (QRLogin, QRPair)

@@ -1,0 +1,177 @@
+package protocol
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCertValidity(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name string
+		now  time.Time
+		want error
+	}{
+		{"inside", testNow, nil},
+		{"at not-before", time.Unix(f.tech.NotBefore, 0), nil},
+		{"at not-after", time.Unix(f.tech.NotAfter, 0), nil},
+		{"before", time.Unix(f.tech.NotBefore-1, 0), ErrExpired},
+		{"after", time.Unix(f.tech.NotAfter+1, 0), ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run("tech/"+tt.name, func(t *testing.T) { wantErr(t, f.tech.Valid(tt.now), tt.want) })
+		d := f.device
+		d.NotBefore, d.NotAfter = f.tech.NotBefore, f.tech.NotAfter
+		t.Run("device/"+tt.name, func(t *testing.T) { wantErr(t, d.Valid(tt.now), tt.want) })
+	}
+}
+
+func TestRoleIn(t *testing.T) {
+	tests := []struct {
+		name   string
+		grants []Grant
+		want   string
+	}{
+		{"none", nil, ""},
+		{"admin", []Grant{{Tenant: "acme", Role: RoleAdmin}}, RoleAdmin},
+		{"read-only", []Grant{{Tenant: "acme", Role: RoleReadOnly}}, RoleReadOnly},
+		{"admin wins after read-only", []Grant{{Tenant: "acme", Role: RoleReadOnly}, {Tenant: "acme", Role: RoleAdmin}}, RoleAdmin},
+		{"admin wins before read-only", []Grant{{Tenant: "acme", Role: RoleAdmin}, {Tenant: "acme", Role: RoleReadOnly}}, RoleAdmin},
+		{"other tenant", []Grant{{Tenant: "globex", Role: RoleAdmin}}, ""},
+		{"global admin", []Grant{{Role: RoleGlobalAdmin}}, RoleGlobalAdmin},
+		{"unknown role delegates nothing", []Grant{{Tenant: "acme", Role: "owner"}}, ""},
+		{"empty role delegates nothing", []Grant{{Tenant: "acme"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := TechCert{Grants: tt.grants}
+			if got := c.RoleIn("acme"); got != tt.want {
+				t.Fatalf("RoleIn = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAuthorize covers every branch of the access rule.
+func TestAuthorize(t *testing.T) {
+	f := newFixture(t)
+	admin := []Grant{{Tenant: testTenant, Role: RoleAdmin}}
+	readOnly := []Grant{{Tenant: testTenant, Role: RoleReadOnly}}
+	share := func(entries ...string) []DeviceShare {
+		return []DeviceShare{{DeviceID: f.device.DeviceID, Entries: entries}}
+	}
+	otherDevice := []DeviceShare{{DeviceID: DeviceID{0xff}, Entries: []string{"bob"}}}
+	tests := []struct {
+		name     string
+		grants   []Grant
+		username string
+		serial   uint64
+		shares   []DeviceShare
+		devTen   string
+		want     error
+	}{
+		{"admin, default list", admin, "nik", 42, nil, "", nil},
+		{"read-only, default list", readOnly, "nik", 42, nil, "", nil},
+		{"default list when only other devices listed", readOnly, "nik", 42, otherDevice, "", nil},
+		{"revoked", admin, "nik", 9, nil, "", ErrRevoked},
+		{"revoked global admin", []Grant{{Role: RoleGlobalAdmin}}, "nik", 3, nil, "", ErrRevoked},
+		{"global admin, empty share list", []Grant{{Role: RoleGlobalAdmin}}, "nik", 42, share(), "", nil},
+		{"global admin, other user named", []Grant{{Role: RoleGlobalAdmin}}, "nik", 42, share("bob"), "", nil},
+		{"not delegated", []Grant{{Tenant: "globex", Role: RoleAdmin}}, "nik", 42, nil, "", ErrNotDelegated},
+		{"no grants", nil, "nik", 42, nil, "", ErrNotDelegated},
+		{"unknown role", []Grant{{Tenant: testTenant, Role: "owner"}}, "nik", 42, nil, "", ErrNotDelegated},
+		{"all-admins admits admin", admin, "nik", 42, share(ShareAllAdmins), "", nil},
+		{"all-admins refuses read-only", readOnly, "nik", 42, share(ShareAllAdmins), "", ErrNotShared},
+		{"all-users admits read-only", readOnly, "nik", 42, share(ShareAllUsers), "", nil},
+		{"named username", readOnly, "nik", 42, share("bob", "nik"), "", nil},
+		{"other username", admin, "nik", 42, share("bob"), "", ErrNotShared},
+		{"empty share list", admin, "nik", 42, share(), "", ErrNotShared},
+		{"username all-admins is not named by the all-admins entry", readOnly, ShareAllAdmins, 42, share(ShareAllAdmins), "", ErrNotShared},
+		{"empty username is not named by an empty entry", readOnly, "", 42, share(""), "", ErrNotShared},
+		{"wrong tenant", admin, "nik", 42, nil, "globex", ErrWrongTenant},
+		{"wrong tenant beats global admin", []Grant{{Role: RoleGlobalAdmin}}, "nik", 42, nil, "globex", ErrWrongTenant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.tech
+			c.Grants, c.Username, c.Serial = tt.grants, tt.username, tt.serial
+			d := f.device
+			if tt.devTen != "" {
+				d.Tenant = tt.devTen
+			}
+			p := f.policy
+			p.Shares = tt.shares
+			wantErr(t, p.Authorize(&c, &d), tt.want)
+		})
+	}
+}
+
+func TestShareList(t *testing.T) {
+	p := validPolicy()
+	got := p.ShareList(DeviceID{1})
+	if len(got) != 2 || got[0] != ShareAllAdmins || got[1] != ShareAllUsers {
+		t.Fatalf("default share list %v", got)
+	}
+	if p.IsRevoked(4) || !p.IsRevoked(9) || !p.IsRevoked(3) {
+		t.Fatal("IsRevoked")
+	}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Policy)
+		ok   bool
+	}{
+		{"valid", func(*Policy) {}, true},
+		{"valid shared", func(p *Policy) { p.LoginMode, p.SharedAccount = ModeShared, "msp-0001" }, true},
+		{"no tenant", func(p *Policy) { p.Tenant = "" }, false},
+		{"long tenant", func(p *Policy) { p.Tenant = string(make([]byte, MaxNameLen+1)) }, false},
+		{"version 0", func(p *Policy) { p.Version = 0 }, false},
+		{"bad mode", func(p *Policy) { p.LoginMode = "open" }, false},
+		{"shared without account", func(p *Policy) { p.LoginMode = ModeShared }, false},
+		{"max session 0", func(p *Policy) { p.MaxSession = 0 }, false},
+		{"digits 7", func(p *Policy) { p.Offline.Digits = 7 }, false},
+		{"period 45", func(p *Policy) { p.Offline.Period = 45 }, false},
+		{"skew 2", func(p *Policy) { p.Offline.Skew = 2 }, false},
+		{"skew -1", func(p *Policy) { p.Offline.Skew = -1 }, false},
+		{"max failures 0", func(p *Policy) { p.Offline.MaxFailures = 0 }, false},
+		{"max failures 11", func(p *Policy) { p.Offline.MaxFailures = 11 }, false},
+		{"revoked unsorted", func(p *Policy) { p.Revoked = []uint64{9, 3} }, false},
+		{"revoked duplicate", func(p *Policy) { p.Revoked = []uint64{3, 3} }, false},
+		{"shares unsorted", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{2}}, {DeviceID: DeviceID{1}}} }, false},
+		{"shares duplicate", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}}, {DeviceID: DeviceID{1}}} }, false},
+		{"roster unsorted", func(p *Policy) { p.Roster = []RosterEntry{{Username: "b"}, {Username: "a"}} }, false},
+		{"roster duplicate", func(p *Policy) { p.Roster = []RosterEntry{{Username: "a"}, {Username: "a"}} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := validPolicy()
+			tt.mod(&p)
+			err := p.Check()
+			if tt.ok {
+				wantErr(t, err, nil)
+			} else {
+				wantErr(t, err, ErrInvalidDoc)
+			}
+		})
+	}
+}
+
+func TestCheckPolicyUpgrade(t *testing.T) {
+	tests := []struct {
+		held, next uint64
+		want       error
+	}{
+		{0, 1, nil},
+		{4, 5, nil},
+		{4, 100, nil},
+		{5, 5, ErrPolicyDowngrade},
+		{5, 4, ErrPolicyDowngrade},
+		{0, 0, ErrPolicyDowngrade},
+		{^uint64(0), ^uint64(0), ErrPolicyDowngrade},
+	}
+	for _, tt := range tests {
+		wantErr(t, CheckPolicyUpgrade(tt.held, tt.next), tt.want)
+	}
+}
