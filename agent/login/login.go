@@ -1,0 +1,512 @@
+// Package login runs QR logins on the agent: a login request from a login
+// surface shows a QR code that is rotated at least every 60 s and is valid
+// for one scan; the phone that scans it opens a FlowQRLogin session
+// (Noise IKpsk1, the PSK derived from the code's secret) and the agent
+// verifies, as SPEC.md and docs/flows.md say:
+//
+//   - the technician certificate: signed by the pinned MSP key, valid now,
+//     its Noise key equal to the handshake's peer static key;
+//   - the access rule (protocol.Policy.Authorize) from the cached policy:
+//     revocation, delegation, the device's share list — decided locally,
+//     online or offline;
+//   - the approval: signed by the certificate's approval key, bound to this
+//     handshake, session, device, action and account choice, fresh
+//     (protocol.MaxApprovalSkew), and never used before (persisted).
+//
+// The access rule is checked again, with the policy held at that moment,
+// in the transaction that consumes the approval and records the session's
+// intent, so a revocation applied while the technician was deciding still
+// counts. Every decision is audited (login.approved, login.denied with the
+// reason, login.cancelled). The phone sees only coarse refusals.
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Rotation bounds.
+const (
+	DefaultRotation = 30 * time.Second
+	MaxRotation     = 60 * time.Second
+	// Grace is how long a rotated-out code is still accepted, for a phone
+	// that scanned it just before it changed.
+	Grace = 10 * time.Second
+)
+
+// Errors a request ends with. The login surface shows them.
+var (
+	ErrRefused     = errors.New("login: not allowed on this device")
+	ErrDenied      = errors.New("login: denied by the technician")
+	ErrCancelled   = errors.New("login: cancelled")
+	ErrUnavailable = errors.New("login: account could not be made ready")
+	ErrNotEnrolled = errors.New("login: agent not enrolled or without policy")
+)
+
+// Config configures a Server.
+type Config struct {
+	Store     *store.Store
+	Audit     *audit.Recorder
+	Lifecycle *lifecycle.Manager
+	// Static is the agent's Noise static public key; Addr its relay address
+	// (mailbox and home relay), shown in the QR code.
+	Static protocol.NoiseKey
+	Addr   func() protocol.PeerAddr
+	// Rotation is how often a new code replaces the shown one (default
+	// DefaultRotation, at most MaxRotation).
+	Rotation time.Duration
+	// StepTimeout bounds each wait for the phone (default 2 minutes: the
+	// technician reads the request and passes the biometric check).
+	StepTimeout time.Duration
+	Now         func() time.Time
+	Rand        io.Reader
+	Logger      *slog.Logger
+	Recorded    func() // called after audit records commit
+}
+
+// Server holds the live login requests and answers FlowQRLogin sessions.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	codes map[protocol.SessionID]*code // shown codes, not yet scanned
+	scans map[protocol.SessionID]*code // scanned, awaiting the session
+}
+
+type code struct {
+	req        *Request
+	psk        []byte
+	validUntil time.Time
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Rotation <= 0 {
+		cfg.Rotation = DefaultRotation
+	}
+	cfg.Rotation = min(cfg.Rotation, MaxRotation)
+	if cfg.StepTimeout == 0 {
+		cfg.StepTimeout = 2 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log, codes: map[protocol.SessionID]*code{}, scans: map[protocol.SessionID]*code{}}
+}
+
+// QR is one code to show.
+type QR struct {
+	Text    string    // protocol.QRPayload text, "JK:..."
+	Expires time.Time // when the next code replaces it
+}
+
+// Request is one pending login at a login surface.
+type Request struct {
+	Action  uint8
+	Surface string
+
+	s       *Server
+	device  protocol.DeviceID
+	qr      chan QR
+	scanned chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	grant   lifecycle.Grant
+	err     error
+	taken   bool // the grant was handed over
+}
+
+// Begin starts a login request for action and shows its first code. The
+// request lives until it completes, Cancel is called or ctx ends.
+func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Request, error) {
+	if protocol.ActionName(action) == "" {
+		return nil, fmt.Errorf("login: unknown action %d", action)
+	}
+	var enr store.Enrollment
+	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if enr, err = tx.Enrollment(); err != nil {
+			return err
+		}
+		_, _, err = policy.Current(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotEnrolled, err)
+	}
+	r := &Request{
+		Action: action, Surface: surface, s: s, device: enr.DeviceID,
+		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	first, err := s.newCode(r)
+	if err != nil {
+		return nil, err
+	}
+	r.publish(first)
+	go r.rotate(ctx)
+	return r, nil
+}
+
+// QR delivers the current code and each replacement. Only the latest
+// undelivered code is kept.
+func (r *Request) QR() <-chan QR { return r.qr }
+
+// Done is closed when the request has a result.
+func (r *Request) Done() <-chan struct{} { return r.done }
+
+// Result returns the grant or the reason the request failed, after Done.
+// The grant's password is handed out once: later calls return it wiped.
+func (r *Request) Result() (lifecycle.Grant, error) {
+	<-r.done
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	g := r.grant
+	if r.taken {
+		g.Password = g.Password.Clone()
+		g.Password.Wipe()
+	}
+	r.taken = true
+	return g, r.err
+}
+
+// Cancel ends a request whose surface went away. A grant already made is
+// ended (the account disabled again).
+func (r *Request) Cancel() {
+	r.finish(lifecycle.Grant{}, ErrCancelled)
+}
+
+func (r *Request) publish(q QR) {
+	select {
+	case <-r.qr:
+	default:
+	}
+	r.qr <- q
+}
+
+// finish sets the result once; it reports whether this call set it.
+func (r *Request) finish(g lifecycle.Grant, err error) bool {
+	set := false
+	r.once.Do(func() {
+		set = true
+		r.s.mu.Lock()
+		r.grant, r.err = g, err
+		for id, c := range r.s.codes {
+			if c.req == r {
+				delete(r.s.codes, id)
+			}
+		}
+		r.s.mu.Unlock()
+		close(r.done)
+	})
+	return set
+}
+
+func (r *Request) rotate(ctx context.Context) {
+	for {
+		t := time.NewTimer(r.s.cfg.Rotation)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.finish(lifecycle.Grant{}, ErrCancelled)
+			return
+		case <-r.done:
+			t.Stop()
+			return
+		case <-r.scanned:
+			t.Stop()
+		case <-t.C:
+		}
+		q, err := r.s.newCode(r)
+		if err != nil {
+			r.s.log.Error("new login code", "err", err)
+			r.finish(lifecycle.Grant{}, ErrUnavailable)
+			return
+		}
+		r.publish(q)
+	}
+}
+
+// newCode makes a fresh code for r, registers it and retires r's older
+// codes (which stay valid for Grace).
+func (s *Server) newCode(r *Request) (QR, error) {
+	now := s.cfg.Now()
+	var secret [protocol.QRSecretLen]byte
+	if _, err := io.ReadFull(s.cfg.Rand, secret[:]); err != nil {
+		return QR{}, fmt.Errorf("login: random: %w", err)
+	}
+	sid, err := protocol.DeriveSessionID(secret[:], protocol.LabelQRSession)
+	if err != nil {
+		return QR{}, err
+	}
+	psk, err := protocol.Derive(secret[:], protocol.LabelQRPSK, nil, 32)
+	if err != nil {
+		return QR{}, err
+	}
+	addr := s.cfg.Addr()
+	p := protocol.QRPayload{
+		Kind: protocol.QRLogin, Action: r.Action, Time: now.Truncate(time.Second), DeviceID: r.device,
+		Static: s.cfg.Static, Mailbox: addr.Mailbox, Secret: secret, Relay: addr.Relay,
+	}
+	text, err := p.Encode()
+	if err != nil {
+		return QR{}, fmt.Errorf("login: QR: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, c := range s.codes {
+		switch {
+		case !now.Before(c.validUntil):
+			delete(s.codes, id)
+		case c.req == r && now.Add(Grace).Before(c.validUntil):
+			c.validUntil = now.Add(Grace)
+		}
+	}
+	s.codes[sid] = &code{req: r, psk: psk, validUntil: now.Add(s.cfg.Rotation + Grace)}
+	return QR{Text: text, Expires: now.Add(s.cfg.Rotation)}, nil
+}
+
+// Accept is the channel.Config.Accept hook for FlowQRLogin: a live, unused
+// code with the hello's session id yields its PSK, and is consumed.
+func (s *Server) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+	if h.Flow != protocol.FlowQRLogin {
+		return nil, protocol.NoiseKey{}, errors.New("login: not a QR login")
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, c := range s.scans {
+		if now.After(c.validUntil.Add(s.cfg.StepTimeout)) {
+			delete(s.scans, id)
+		}
+	}
+	c := s.codes[h.Session]
+	if c == nil || !now.Before(c.validUntil) {
+		return nil, protocol.NoiseKey{}, errors.New("login: unknown or expired code")
+	}
+	delete(s.codes, h.Session) // single use, from this moment
+	s.scans[h.Session] = c
+	select {
+	case c.req.scanned <- struct{}{}:
+	default:
+	}
+	return c.psk, protocol.NoiseKey{}, nil
+}
+
+// Handle is the channel.Config.Handle hook for FlowQRLogin sessions.
+func (s *Server) Handle(ctx context.Context, conn *channel.Conn) {
+	s.mu.Lock()
+	c := s.scans[conn.ID]
+	delete(s.scans, conn.ID)
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.req.done:
+		_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
+		return
+	default:
+	}
+	s.serve(ctx, conn, c.req)
+}
+
+// denial is a refusal with its audited reason.
+type denial struct {
+	reason string
+	code   uint8
+	err    error // for the surface
+}
+
+func (d *denial) Error() string { return d.reason }
+
+func refused(reason string) *denial {
+	return &denial{reason: reason, code: protocol.CodeRefused, err: ErrRefused}
+}
+
+func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
+	var cert protocol.TechCert
+	rec := protocol.AuditRecord{Method: protocol.MethodQR, Online: true, Action: r.Action}
+	stepCtx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	defer cancel()
+
+	var hello protocol.LoginHello
+	if err := conn.Recv(stepCtx, protocol.MsgLoginHello, &hello); err != nil {
+		s.log.Info("qr login: no hello", "err", err)
+		return // the code is spent; the request keeps showing new ones
+	}
+	var enr store.Enrollment
+	var pol protocol.Policy
+	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if enr, err = tx.Enrollment(); err != nil {
+			return err
+		}
+		pol, _, err = policy.Current(tx)
+		return err
+	})
+	if err != nil {
+		s.deny(ctx, conn, r, rec, &denial{reason: "no policy: " + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled})
+		return
+	}
+	var dev protocol.DeviceCert
+	if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &dev); err != nil {
+		s.deny(ctx, conn, r, rec, &denial{reason: "device certificate: " + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled})
+		return
+	}
+	if d := s.checkTech(conn, hello.TechCert, enr.MSPKey, &pol, &dev, &cert); d != nil {
+		rec.TechID, rec.Username = cert.TechID, cert.Username
+		s.deny(ctx, conn, r, rec, d)
+		return
+	}
+	rec.TechID, rec.Username = cert.TechID, cert.Username
+	account, err := s.cfg.Lifecycle.AccountFor(ctx, cert.TechID, cert.Username, &pol)
+	if err != nil {
+		s.deny(ctx, conn, r, rec, &denial{reason: "account: " + err.Error(), code: protocol.CodeUnavailable, err: ErrUnavailable})
+		return
+	}
+	rec.Account = account
+	lr := protocol.LoginRequest{DeviceCert: enr.DeviceCert, Session: conn.ID, Action: r.Action, Account: account, Time: s.cfg.Now().Unix()}
+	if err := conn.Send(stepCtx, protocol.MsgLoginRequest, &lr); err != nil {
+		s.log.Info("qr login: send request", "err", err)
+		return
+	}
+	var signed protocol.Signed
+	if err := conn.Recv(stepCtx, protocol.MsgApproval, &signed); err != nil {
+		s.cancelled(ctx, r, rec, err)
+		return
+	}
+	var a protocol.Approval
+	if err := signed.VerifyP256(protocol.DocApproval, cert.ApprovalKey, &a); err != nil {
+		s.deny(ctx, conn, r, rec, refused("approval signature: "+err.Error()))
+		return
+	}
+	err = a.Match(protocol.ApprovalExpect{
+		Serial: cert.Serial, DeviceID: dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
+		Action: r.Action, Now: s.cfg.Now(),
+	})
+	if err != nil {
+		s.deny(ctx, conn, r, rec, refused("approval: "+err.Error()))
+		return
+	}
+	digest := sha256.Sum256(signed.Body)
+	if a.Decision == protocol.DecisionDeny {
+		s.deny(ctx, conn, r, rec, &denial{reason: "denied by the technician", code: protocol.CodeDenied, err: ErrDenied})
+		return
+	}
+	approved := rec
+	approved.Event = audit.LoginApproved
+	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
+		TechID: cert.TechID, Username: cert.Username, Policy: &pol, Session: conn.ID, Action: r.Action,
+		Method: protocol.MethodQR, Online: true,
+		Record: func(tx *store.Tx, _ string) error {
+			// Re-check with the policy held now: a revocation may have
+			// arrived while the technician decided.
+			cur, _, err := policy.Current(tx)
+			if err != nil {
+				return refused("policy: " + err.Error())
+			}
+			if err := cur.Authorize(&cert, &dev); err != nil {
+				return refused("access rule: " + err.Error())
+			}
+			if err := tx.UseApproval(digest[:], s.cfg.Now(), time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
+				if errors.Is(err, store.ErrReplay) {
+					return refused("approval replayed")
+				}
+				return err
+			}
+			return s.cfg.Audit.Append(tx, approved)
+		},
+	})
+	if d, ok := errors.AsType[*denial](err); ok {
+		s.deny(ctx, conn, r, rec, d)
+		return
+	}
+	if err != nil {
+		s.log.Warn("qr login: account not ready", "account", account, "err", err)
+		s.deny(ctx, conn, r, rec, &denial{reason: "account not ready: " + err.Error(), code: protocol.CodeUnavailable, err: ErrUnavailable})
+		return
+	}
+	if !r.finish(grant, nil) {
+		// The surface went away meanwhile: nobody will use the account.
+		grant.Password.Wipe()
+		if err := s.cfg.Lifecycle.End(ctx, grant.Session, audit.SessionEnded); err != nil {
+			s.log.Warn("end session of a cancelled login", "err", err)
+		}
+		_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login screen went away"})
+		return
+	}
+	s.log.Info("qr login approved", "account", account, "technician", cert.Username, "action", protocol.ActionName(r.Action))
+	if err := conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account}); err != nil {
+		s.log.Info("qr login: send result", "err", err)
+	}
+}
+
+// checkTech verifies the technician certificate and the access rule.
+func (s *Server) checkTech(conn *channel.Conn, signed protocol.Signed, msp protocol.IdentityKey, pol *protocol.Policy, dev *protocol.DeviceCert, cert *protocol.TechCert) *denial {
+	if err := signed.VerifyEd25519(protocol.DocTechCert, msp, cert); err != nil {
+		*cert = protocol.TechCert{}
+		return refused("technician certificate: " + err.Error())
+	}
+	if err := cert.Valid(s.cfg.Now()); err != nil {
+		return refused("technician certificate: " + err.Error())
+	}
+	if !conn.Session.PeerIs(cert.NoiseKey) {
+		return refused("technician certificate: noise key does not match the session")
+	}
+	if err := pol.Authorize(cert, dev); err != nil {
+		return refused("access rule: " + err.Error())
+	}
+	return nil
+}
+
+func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec protocol.AuditRecord, d *denial) {
+	s.log.Info("qr login denied", "technician", rec.Username, "reason", d.reason)
+	rec.Event, rec.Reason = audit.LoginDenied, d.reason
+	if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return s.cfg.Audit.Append(tx, rec) }); err != nil {
+		s.log.Error("cannot record login denial", "err", err)
+	} else if s.cfg.Recorded != nil {
+		s.cfg.Recorded()
+	}
+	text := "not allowed on this device"
+	switch d.code {
+	case protocol.CodeDenied:
+		text = "denied"
+	case protocol.CodeUnavailable:
+		text = "temporarily unavailable"
+	}
+	_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: d.code, Text: text})
+	r.finish(lifecycle.Grant{}, d.err)
+}
+
+func (s *Server) cancelled(ctx context.Context, r *Request, rec protocol.AuditRecord, cause error) {
+	s.log.Info("qr login cancelled", "technician", rec.Username, "err", cause)
+	rec.Event, rec.Reason = audit.LoginCancelled, "no approval: "+cause.Error()
+	if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return s.cfg.Audit.Append(tx, rec) }); err != nil {
+		s.log.Error("cannot record cancelled login", "err", err)
+	} else if s.cfg.Recorded != nil {
+		s.cfg.Recorded()
+	}
+	r.finish(lifecycle.Grant{}, ErrCancelled)
+}

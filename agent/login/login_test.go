@@ -1,0 +1,305 @@
+package login_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts/accountstest"
+	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/login"
+	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/channel/channeltest"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+type env struct {
+	msp     *agenttest.MSP
+	agent   *agenttest.Agent
+	backend *accountstest.Backend
+	srv     *login.Server
+	net     *channeltest.Network
+	policy  protocol.Policy
+}
+
+func newEnv(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID)) *env {
+	e := &env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}
+	e.agent = agenttest.NewAgent(t, e.msp, nil, store.Config{})
+	e.policy = e.msp.Policy(1)
+	if edit != nil {
+		edit(&e.policy, e.agent.Device.DeviceID)
+	}
+	if _, err := policy.Apply(t.Context(), e.agent.Store, e.agent.Audit, e.msp.Sign(t, protocol.DocPolicy, &e.policy), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.backend = accountstest.New(accountstest.Config{})
+	mgr := lifecycle.New(lifecycle.Config{Backend: e.backend, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader})
+	addr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: e.agent.Keys.Mailbox()}
+	e.srv = login.New(login.Config{
+		Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
+		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second,
+	})
+	peer := e.net.Join(addr)
+	mux := channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: e.srv.Accept, Handle: e.srv.Handle})
+	e.pump(t, mux, peer)
+	return e
+}
+
+func (e *env) pump(t *testing.T, mux *channel.Mux, peer *channeltest.Peer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mux.Pump(ctx, peer.Recv); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (e *env) phoneMux(t *testing.T, p *agenttest.Phone) *channel.Mux {
+	peer := e.net.Join(p.Addr())
+	mux := channel.New(channel.Config{Relay: peer, Static: p.Noise, HandshakeTimeout: 300 * time.Millisecond})
+	e.pump(t, mux, peer)
+	return mux
+}
+
+func admin(tenant string) protocol.Grant { return protocol.Grant{Tenant: tenant, Role: protocol.RoleAdmin} }
+
+func TestQRLogin(t *testing.T) {
+	type tc struct {
+		name   string
+		policy func(p *protocol.Policy, dev protocol.DeviceID)
+		phone  func(t *testing.T, e *env) *agenttest.Phone
+		scan   func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan
+		code   uint8  // 0: success
+		err    error  // request error
+		reason string // substring of the login.denied reason
+	}
+	nik := func(t *testing.T, e *env) *agenttest.Phone { return e.msp.NewPhone(t, "nik", admin("acme")) }
+	tests := []tc{
+		{name: "approved", phone: nik},
+		{name: "global admin", phone: func(t *testing.T, e *env) *agenttest.Phone {
+			return e.msp.NewPhone(t, "gina", protocol.Grant{Role: protocol.RoleGlobalAdmin})
+		}, policy: func(p *protocol.Policy, dev protocol.DeviceID) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: dev, Entries: []string{"someone"}}}
+		}},
+		{name: "unknown technician", phone: func(t *testing.T, e *env) *agenttest.Phone {
+			return agenttest.NewMSP(t, "acme").NewPhone(t, "nik", admin("acme"))
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "technician certificate"},
+		{name: "revoked", phone: nik, policy: func(p *protocol.Policy, _ protocol.DeviceID) { p.Revoked = []uint64{102} },
+			code: protocol.CodeRefused, err: login.ErrRefused, reason: "revoked"},
+		{name: "not shared", phone: nik, policy: func(p *protocol.Policy, dev protocol.DeviceID) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: dev, Entries: []string{"alice"}}}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "not shared"},
+		{name: "shared by name", phone: nik, policy: func(p *protocol.Policy, dev protocol.DeviceID) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: dev, Entries: []string{"nik"}}}
+		}},
+		{name: "not delegated", phone: func(t *testing.T, e *env) *agenttest.Phone { return e.msp.NewPhone(t, "nik", admin("globex")) },
+			code: protocol.CodeRefused, err: login.ErrRefused, reason: "not delegated"},
+		{name: "expired certificate", phone: func(t *testing.T, e *env) *agenttest.Phone {
+			p := e.msp.NewPhone(t, "nik", admin("acme"))
+			p.Cert.NotAfter = time.Now().Add(-time.Minute).Unix()
+			e.msp.Resign(t, p)
+			return p
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "validity"},
+		{name: "stolen certificate", phone: func(t *testing.T, e *env) *agenttest.Phone {
+			p := e.msp.NewPhone(t, "nik", admin("acme"))
+			thief := agenttest.NewUncertifiedPhone(t)
+			thief.Cert, thief.Signed, thief.MSPKey = p.Cert, p.Signed, p.MSPKey
+			return thief
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "noise key"},
+		{name: "forged approval", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			return agenttest.Scan{Sign: func(a *protocol.Approval) (protocol.Signed, error) {
+				return protocol.SignP256(protocol.DocApproval, a, k, rand.Reader)
+			}}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "signature"},
+		{name: "expired approval", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Tamper: func(a *protocol.Approval) { a.Time -= 600 }}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "stale"},
+		{name: "other handshake", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Tamper: func(a *protocol.Approval) { a.HandshakeHash = make([]byte, 32) }}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "does not match"},
+		{name: "other action", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Tamper: func(a *protocol.Approval) { a.Action = protocol.ActionSudo }}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "does not match"},
+		{name: "technician denies", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 { return protocol.DecisionDeny }}
+		}, code: protocol.CodeDenied, err: login.ErrDenied, reason: "denied by the technician"},
+		{name: "revoked while deciding", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 {
+				np := e.policy
+				np.Version, np.Revoked = 2, []uint64{p.Cert.Serial}
+				if _, err := policy.Apply(t.Context(), e.agent.Store, e.agent.Audit, e.msp.Sign(t, protocol.DocPolicy, &np), time.Now()); err != nil {
+					t.Error(err)
+				}
+				return protocol.DecisionApprove
+			}}
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "revoked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.policy)
+			p := tc.phone(t, e)
+			req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer req.Cancel()
+			q := <-req.QR()
+			var scan agenttest.Scan
+			if tc.scan != nil {
+				scan = tc.scan(t, e, p)
+			}
+			var lr protocol.LoginRequest
+			scan.Request = &lr
+			res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, scan)
+			if err != nil {
+				t.Fatalf("phone: %v", err)
+			}
+			grant, rerr := req.Result()
+			recs := e.agent.Records(t)
+			last := recs[len(recs)-1]
+			if tc.code == 0 {
+				if !res.OK || res.Account != lr.Account || rerr != nil {
+					t.Fatalf("result %+v, request err %v", res, rerr)
+				}
+				if err := e.backend.Login(t.Context(), grant.Account, grant.Password); err != nil {
+					t.Fatalf("granted password does not log in: %v", err)
+				}
+				if ev := agenttest.Events(recs); ev[len(ev)-3] != "login.approved" || last.Event != "account.enabled" || last.TechID != p.Cert.TechID {
+					t.Fatalf("audit %v", ev)
+				}
+				return
+			}
+			if res.OK || res.Code != tc.code || !errors.Is(rerr, tc.err) {
+				t.Fatalf("result %+v, request err %v; want code %d, %v", res, rerr, tc.code, tc.err)
+			}
+			if strings.Contains(res.Text, tc.reason) && tc.code == protocol.CodeRefused {
+				t.Fatalf("phone told which check failed: %q", res.Text)
+			}
+			if last.Event != "login.denied" || !strings.Contains(last.Reason, tc.reason) {
+				t.Fatalf("last audit %s %q, want login.denied with %q", last.Event, last.Reason, tc.reason)
+			}
+			for _, n := range e.backend.Names() {
+				if i, _ := e.backend.Lookup(t.Context(), n); i.Enabled {
+					t.Fatalf("%s enabled after a refusal", n)
+				}
+			}
+		})
+	}
+}
+
+func TestReplayedApproval(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.msp.NewPhone(t, "nik", admin("acme"))
+	mux := e.phoneMux(t, p)
+	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := <-req.QR()
+	var sent protocol.Signed
+	if res, err := p.Login(t.Context(), mux, q.Text, agenttest.Scan{Sent: &sent}); err != nil || !res.OK {
+		t.Fatalf("first login: %+v %v", res, err)
+	}
+	// The same QR code again: single use, the handshake is never answered.
+	if _, err := p.Login(t.Context(), mux, q.Text, agenttest.Scan{}); err == nil {
+		t.Fatal("a used QR code was accepted again")
+	}
+	// A new request, the old approval replayed.
+	req2, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req2.Cancel()
+	q2 := <-req2.QR()
+	res, err := p.Login(t.Context(), mux, q2.Text, agenttest.Scan{Replay: &sent})
+	if err != nil || res.OK {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+	if _, err := req2.Result(); !errors.Is(err, login.ErrRefused) {
+		t.Fatalf("request: %v", err)
+	}
+}
+
+func TestCredentialOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.msp.NewPhone(t, "nik", admin("acme"))
+	req, err := e.srv.Begin(t.Context(), protocol.ActionSudo, "sudo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := <-req.QR()
+	if res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, agenttest.Scan{}); err != nil || !res.OK {
+		t.Fatalf("%+v %v", res, err)
+	}
+	g1, _ := req.Result()
+	g2, _ := req.Result()
+	if g1.Password.IsZero() || !g2.Password.IsZero() {
+		t.Fatal("credential not handed over exactly once")
+	}
+}
+
+func TestRotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		srv := login.New(login.Config{
+			Store: e.agent.Store, Audit: e.agent.Audit, Static: e.agent.Keys.NoisePublic(), Rotation: 45 * time.Second,
+			Addr: func() protocol.PeerAddr { return protocol.PeerAddr{Relay: agenttest.Relay} },
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, err := srv.Begin(ctx, protocol.ActionUnlock, "unlock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello := func(text string) channel.Hello {
+			q, err := protocol.DecodeQR(text, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Action != protocol.ActionUnlock || q.DeviceID != e.agent.Device.DeviceID {
+				t.Fatalf("QR payload %+v", q)
+			}
+			sid, _ := protocol.DeriveSessionID(q.Secret[:], protocol.LabelQRSession)
+			return channel.Hello{Session: sid, Flow: protocol.FlowQRLogin}
+		}
+		q1 := <-req.QR()
+		if q1.Expires.Sub(time.Now()) != 45*time.Second {
+			t.Fatalf("expires in %v", q1.Expires.Sub(time.Now()))
+		}
+		time.Sleep(45 * time.Second)
+		synctest.Wait()
+		q2 := <-req.QR()
+		if q2.Text == q1.Text {
+			t.Fatal("code not rotated")
+		}
+		// The old code is still accepted within the grace period, once.
+		h1 := hello(q1.Text)
+		if _, _, err := srv.Accept(ctx, h1); err != nil {
+			t.Fatalf("old code within grace: %v", err)
+		}
+		if _, _, err := srv.Accept(ctx, h1); err == nil {
+			t.Fatal("code accepted twice")
+		}
+		synctest.Wait()
+		q3 := <-req.QR() // a scan shows a fresh code at once
+		time.Sleep(login.Grace + time.Second)
+		if _, _, err := srv.Accept(ctx, hello(q2.Text)); err == nil {
+			t.Fatal("rotated-out code accepted after the grace period")
+		}
+		if _, _, err := srv.Accept(ctx, hello(q3.Text)); err != nil {
+			t.Fatalf("current code: %v", err)
+		}
+		req.Cancel()
+		if _, err := req.Result(); !errors.Is(err, login.ErrCancelled) {
+			t.Fatalf("after Cancel: %v", err)
+		}
+	})
+}
