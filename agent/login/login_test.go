@@ -68,7 +68,9 @@ func (e *env) phoneMux(t *testing.T, p *agenttest.Phone) *channel.Mux {
 	return mux
 }
 
-func admin(tenant string) protocol.Grant { return protocol.Grant{Tenant: tenant, Role: protocol.RoleAdmin} }
+func admin(tenant string) protocol.Grant {
+	return protocol.Grant{Tenant: tenant, Role: protocol.RoleAdmin}
+}
 
 func TestQRLogin(t *testing.T) {
 	type tc struct {
