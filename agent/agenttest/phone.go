@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/channel/channeltest"
 	"github.com/jitkey/jitkey/protocol"
 )
 
@@ -113,4 +115,20 @@ func (p *Phone) Login(ctx context.Context, mux *channel.Mux, qrText string, s Sc
 	}
 	err = c.Recv(ctx, protocol.MsgLoginResult, &res)
 	return res, err
+}
+
+// Pump runs mux.Pump with recv until the test ends.
+func Pump(t testing.TB, mux *channel.Mux, recv channel.RecvFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mux.Pump(ctx, recv); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// PhoneMux joins the phone to an in-memory network and returns its mux.
+func (p *Phone) PhoneMux(t testing.TB, n *channeltest.Network) *channel.Mux {
+	peer := n.Join(p.Addr())
+	mux := channel.New(channel.Config{Relay: peer, Static: p.Noise, HandshakeTimeout: 300 * time.Millisecond})
+	Pump(t, mux, peer.Recv)
+	return mux
 }

@@ -1,0 +1,266 @@
+package ipcserver_test
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts/accountstest"
+	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/ipcserver"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/login"
+	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/channel/channeltest"
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/qrcode"
+)
+
+// TestMain doubles as an unprivileged IPC client (see TestNonRootRefused).
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("JITKEY_IPC_HELPER"); sock != "" {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			os.Stdout.WriteString("dial: " + err.Error())
+			os.Exit(0)
+		}
+		_ = ipcserver.WriteMsg(c, ipcserver.MsgBegin, &ipcserver.Begin{Surface: "logon"})
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		os.Stdout.WriteString("read " + strconv.Itoa(len(b)) + " bytes, err " + errString(err))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "nil"
+	}
+	return err.Error()
+}
+
+type env struct {
+	msp     *agenttest.MSP
+	agent   *agenttest.Agent
+	backend *accountstest.Backend
+	net     *channeltest.Network
+	sock    string
+}
+
+func newEnv(t *testing.T, dir string) *env {
+	e := &env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}
+	p := e.msp.Policy(1)
+	e.agent = agenttest.NewAgent(t, e.msp, &p, store.Config{})
+	e.backend = accountstest.New(accountstest.Config{})
+	mgr := lifecycle.New(lifecycle.Config{Backend: e.backend, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader})
+	addr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: e.agent.Keys.Mailbox()}
+	ls := login.New(login.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
+		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second})
+	peer := e.net.Join(addr)
+	agenttest.Pump(t, channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: ls.Accept, Handle: ls.Handle}), peer.Recv)
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	e.sock = filepath.Join(dir, "agent.sock")
+	ln, err := ipcserver.Listen(e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+func (e *env) dial(t *testing.T) *ipcserver.Client {
+	c, err := ipcserver.Dial(t.Context(), e.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func next[T any](t *testing.T, c *ipcserver.Client) *T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatalf("next: %v", err)
+	}
+	v, ok := m.(*T)
+	if _, isQR := m.(*ipcserver.QR); isQR && !ok {
+		return next[T](t, c) // a fresh code after a scan
+	}
+	if !ok {
+		t.Fatalf("got %T %+v, want %T", m, m, v)
+	}
+	return v
+}
+
+func TestLoginOverIPC(t *testing.T) {
+	e := newEnv(t, "")
+	st, err := os.Stat(e.sock)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", st.Mode(), err)
+	}
+	phone := e.msp.NewPhone(t, "nik", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+	c := e.dial(t)
+	if err := c.Begin("logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	qr := next[ipcserver.QR](t, c)
+	text, err := qrcode.Decode(qr.PNG)
+	if err != nil || text != qr.Text || !strings.HasPrefix(qr.Text, "JK:") || qr.Terminal == "" {
+		t.Fatalf("QR: decoded %q (%v), text %q, terminal %d bytes", text, err, qr.Text, len(qr.Terminal))
+	}
+	res, err := phone.Login(t.Context(), phone.PhoneMux(t, e.net), qr.Text, agenttest.Scan{})
+	if err != nil || !res.OK || res.Account != "msp-nik" {
+		t.Fatalf("phone: %+v %v", res, err)
+	}
+	cred := next[ipcserver.Credential](t, c)
+	pw := password.FromBytes(cred.Password)
+	if cred.Username != "msp-nik" || pw.Len() < password.MinLength {
+		t.Fatalf("credential for %q, %d bytes", cred.Username, pw.Len())
+	}
+	if err := e.backend.Login(t.Context(), "msp-nik", pw); err != nil {
+		t.Fatalf("credential does not log in: %v", err)
+	}
+	if err := c.End(cred.Session); err != nil {
+		t.Fatal(err)
+	}
+	next[ipcserver.Ended](t, c)
+	if err := e.backend.Login(t.Context(), "msp-nik", pw); err == nil {
+		t.Fatal("credential still logs in after End")
+	}
+	// End again, on a new connection: no such session.
+	c2 := e.dial(t)
+	if err := c2.End(cred.Session); err != nil {
+		t.Fatal(err)
+	}
+	if d := next[ipcserver.Denied](t, c2); d.Code != protocol.CodeExpired {
+		t.Fatalf("second End: %+v", d)
+	}
+	ev := agenttest.Events(e.agent.Records(t))
+	want := []string{"login.approved", "account.created", "account.enabled", "session.ended", "account.disabled"}
+	if !slices.Equal(ev, want) {
+		t.Fatalf("audit %v, want %v", ev, want)
+	}
+}
+
+func TestDeniedOverIPC(t *testing.T) {
+	e := newEnv(t, "")
+	phone := e.msp.NewPhone(t, "nik", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+	c := e.dial(t)
+	if err := c.Begin("sudo", 0); err != nil {
+		t.Fatal(err)
+	}
+	qr := next[ipcserver.QR](t, c)
+	if q, _ := protocol.ParseQR(qr.Text); q.Action != protocol.ActionSudo {
+		t.Fatalf("action %d", q.Action)
+	}
+	_, err := phone.Login(t.Context(), phone.PhoneMux(t, e.net), qr.Text, agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 { return protocol.DecisionDeny }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := next[ipcserver.Denied](t, c); d.Code != protocol.CodeDenied {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.dial(t)
+	if err := c.Begin("teleport", 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := next[ipcserver.Denied](t, c); d.Code != protocol.CodeBadRequest {
+		t.Fatalf("%+v", d)
+	}
+	// A surface that leaves before the scan cancels its request.
+	c2 := e.dial(t)
+	if err := c2.Begin("unlock", 0); err != nil {
+		t.Fatal(err)
+	}
+	qr := next[ipcserver.QR](t, c2)
+	c2.Close()
+	time.Sleep(100 * time.Millisecond)
+	phone := e.msp.NewPhone(t, "nik", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+	if _, err := phone.Login(t.Context(), phone.PhoneMux(t, e.net), qr.Text, agenttest.Scan{}); err == nil {
+		t.Fatal("code of a cancelled request accepted")
+	}
+	if len(e.backend.Names()) != 0 {
+		t.Fatal("account created for a cancelled request")
+	}
+}
+
+// TestNonRootRefused connects as uid 65534 (nobody): with the socket's
+// mode 0600 the kernel refuses; with the mode opened up, SO_PEERCRED does.
+func TestNonRootRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test needs root (CI runs as root)")
+	}
+	dir, err := os.MkdirTemp("", "jitkey-ipc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	e := newEnv(t, dir)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(helper, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func() string {
+		cmd := exec.Command(helper)
+		cmd.Env = []string{"JITKEY_IPC_HELPER=" + e.sock}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper: %v %s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(); !strings.Contains(out, "permission denied") {
+		t.Fatalf("with mode 0600: %q", out)
+	}
+	os.Chmod(e.sock, 0o666)
+	if out := run(); !strings.HasPrefix(out, "read 0 bytes") {
+		t.Fatalf("non-root peer got an answer: %q", out)
+	}
+	// Root still gets served.
+	c := e.dial(t)
+	if err := c.Begin("logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	next[ipcserver.QR](t, c)
+}
