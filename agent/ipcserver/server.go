@@ -264,4 +264,3 @@ func (s *Server) sendQR(c net.Conn, q login.QR) error {
 
 // readTimeout bounds how long a client waits for one message.
 const readTimeout = 10 * time.Minute
-
