@@ -1,0 +1,98 @@
+// Package vectors defines jitkey's protocol test vectors (the JSON files in
+// protocol/testdata) and generates them deterministically. The program
+// protocol/internal/vectorgen writes them; protocol's TestVectors checks
+// each file's outcome against the implementation.
+package vectors
+
+// Vector is one test case, stored as protocol/testdata/<Name>.json.
+type Vector struct {
+	Name        string  `json:"name"`
+	Rule        string  `json:"rule,omitempty"` // "R-07": the SPEC.md MUST-reject rule it exercises
+	Kind        string  `json:"kind"`           // what the input is and how it is checked (see Kinds)
+	Description string  `json:"description"`
+	Input       string  `json:"input"` // hex, except kinds "qr" and "enroll-token" (text)
+	Context     Context `json:"context"`
+	// Expect is "ok" or the name of the exported sentinel error of package
+	// protocol the check must fail with (errors.Is), e.g. "ErrNonCanonical".
+	Expect string `json:"expect"`
+}
+
+// Kinds lists every vector kind with how a checker evaluates it.
+var Kinds = map[string]string{
+	"cbor":           "Unmarshal(input) into the protocol type named by context.type",
+	"signed":         "DecodeSigned(input), then VerifyEd25519 or VerifyP256 (context.alg) as context.doc_type with context.key, decoding into context.type",
+	"tech-cert":      "DecodeSigned(input), VerifyEd25519(DocTechCert, context.msp_key), TechCert.Valid(context.now)",
+	"device-cert":    "DecodeSigned(input), VerifyEd25519(DocDeviceCert, context.msp_key), DeviceCert.Valid(context.now)",
+	"authorize":      "verify context.policy, context.tech_cert (input) and context.device_cert with context.msp_key, check both validities at context.now, Policy.Check, Policy.Authorize",
+	"policy-check":   "DecodeSigned(input), VerifyEd25519(DocPolicy, context.msp_key), Policy.Check",
+	"policy-upgrade": "CheckPolicyUpgrade(context.held, context.next)",
+	"approval":       "DecodeSigned(input), VerifyP256(DocApproval, context.key), Approval.Match(context.approval_expect at context.now)",
+	"qr":             "DecodeQR(input text, context.now)",
+	"handshake":      "run Initiate and RespondMessage with context.handshake; if context.handshake.tamper is msg1 or msg2, that message is replaced by input",
+	"transport":      "complete context.handshake, then the responder Opens each of context.messages in order; the outcome is the first error",
+	"e2e":            "ParseE2EFrame(input)",
+	"ipc":            "ReadIPCFrame(input)",
+	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
+	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
+	"kdf":            "Derive(context.secret, context.label, context.info, len(input)) == input",
+}
+
+// Context carries what a check needs besides the input. Byte strings are
+// hex; times are Unix seconds.
+type Context struct {
+	Type           string          `json:"type,omitempty"`
+	Now            int64           `json:"now,omitempty"`
+	DocType        string          `json:"doc_type,omitempty"`
+	Alg            string          `json:"alg,omitempty"` // "ed25519" or "p256"
+	Key            string          `json:"key,omitempty"`
+	MSPKey         string          `json:"msp_key,omitempty"`
+	TechCert       string          `json:"tech_cert,omitempty"`
+	DeviceCert     string          `json:"device_cert,omitempty"`
+	Policy         string          `json:"policy,omitempty"`
+	Held           uint64          `json:"held,omitempty"`
+	Next           uint64          `json:"next,omitempty"`
+	ApprovalExpect *ApprovalExpect `json:"approval_expect,omitempty"`
+	Handshake      *Handshake      `json:"handshake,omitempty"`
+	Messages       []string        `json:"messages,omitempty"`
+	Plaintexts     []string        `json:"plaintexts,omitempty"`
+	MsgType        uint8           `json:"msg_type,omitempty"`
+	Label          string          `json:"label,omitempty"`
+	Secret         string          `json:"secret,omitempty"`
+	Info           string          `json:"info,omitempty"`
+}
+
+// ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the
+// account kinds offered; empty means only AccountDefault.
+type ApprovalExpect struct {
+	Serial        uint64  `json:"serial"`
+	DeviceID      string  `json:"device_id"`
+	Session       string  `json:"session"`
+	HandshakeHash string  `json:"handshake_hash"`
+	Action        uint8   `json:"action"`
+	Number        uint16  `json:"number"`
+	Accounts      []uint8 `json:"accounts,omitempty"`
+}
+
+// Side is one party's handshake configuration. Static is the X25519
+// private key; Ephemeral the 32 bytes its Rand yields (the ephemeral
+// private key).
+type Side struct {
+	Flow           string `json:"flow"`
+	Static         string `json:"static"`
+	PeerStatic     string `json:"peer_static,omitempty"`
+	PSK            string `json:"psk,omitempty"`
+	InitiatorRelay string `json:"initiator_relay"`
+	ResponderRelay string `json:"responder_relay"`
+	Ephemeral      string `json:"ephemeral"`
+}
+
+// Handshake describes a two-message Noise handshake. For a successful
+// handshake Msg1, Msg2 and Hash are the expected bytes.
+type Handshake struct {
+	Initiator Side   `json:"initiator"`
+	Responder Side   `json:"responder"`
+	Tamper    string `json:"tamper,omitempty"` // "", "msg1" or "msg2"
+	Msg1      string `json:"msg1,omitempty"`
+	Msg2      string `json:"msg2,omitempty"`
+	Hash      string `json:"hash,omitempty"`
+}
