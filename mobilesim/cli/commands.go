@@ -1,0 +1,609 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jitkey/jitkey/mobilesim/app"
+	"github.com/jitkey/jitkey/mobilesim/biometric"
+	"github.com/jitkey/jitkey/mobilesim/wallet"
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/qrcode"
+)
+
+// pinList is a repeatable (or comma-separated) --relay-pin flag.
+type pinList [][32]byte
+
+func (p *pinList) String() string { return fmt.Sprint(len(*p), " pins") }
+
+func (p *pinList) Set(s string) error {
+	for _, h := range strings.Split(s, ",") {
+		b, err := hex.DecodeString(strings.TrimSpace(h))
+		if err != nil || len(b) != 32 {
+			return fmt.Errorf("relay pin %q: want 64 hex digits (SHA-256 of the relay key)", h)
+		}
+		*p = append(*p, [32]byte(b))
+	}
+	return nil
+}
+
+func (r *run) cmdInit(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	relay := fs.String("relay", "", "home relay HOST:PORT")
+	var pins pinList
+	fs.Var(&pins, "relay-pin", "relay key pin, hex SHA-256 of its SubjectPublicKeyInfo (repeatable)")
+	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome: ok, fail or cancel")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("init takes no arguments")
+		}
+		if *relay == "" || len(pins) == 0 {
+			return usagef("init needs --relay HOST:PORT and --relay-pin HEX")
+		}
+		gate, err := biometric.ParseMode(*bio)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if err := protocol.CheckRelayAddr(*relay); err != nil {
+			return usagef("--relay: %v", err)
+		}
+		if _, err := wallet.Open(r.g.state); err == nil {
+			return wallet.ErrExists
+		}
+		key, err := biometric.Generate(ctx, gate, r.rand())
+		if err != nil {
+			return err
+		}
+		w, err := wallet.Create(r.g.state, *relay, pins, key, r.rand())
+		if err != nil {
+			return err
+		}
+		p := w.Phone()
+		ak := key.Public()
+		if r.g.json {
+			r.emit(map[string]any{
+				"state": w.Dir(), "relay": p.Relay, "address": p.Addr().String(),
+				"noise_key": hex.EncodeToString(p.NoisePub), "identity_key": hex.EncodeToString(p.IdentityKey().Public()),
+				"approval_key":         hex.EncodeToString(ak[:]),
+				"noise_fingerprint":    p.NoiseKey().Fingerprint().String(),
+				"identity_fingerprint": p.IdentityKey().Fingerprint().String(),
+				"approval_fingerprint": ak.Fingerprint().String(),
+			})
+			return nil
+		}
+		r.printf("phone initialised in %s\n", w.Dir())
+		r.printf("address:      %s\n", p.Addr())
+		r.printf("noise key:    %s\n", p.NoiseKey().Fingerprint())
+		r.printf("identity key: %s\n", p.IdentityKey().Fingerprint())
+		r.printf("approval key: %s (behind biometrics)\n", ak.Fingerprint())
+		return nil
+	}
+}
+
+var errNoCode = errors.New("no QR code in the picture")
+
+// payload returns the QR text from the positional argument or --image.
+func payload(image string, args []string) (string, error) {
+	switch {
+	case image != "" && len(args) == 0:
+		b, err := os.ReadFile(image)
+		if err != nil {
+			return "", fmt.Errorf("read image: %w", err)
+		}
+		text, err := qrcode.Decode(b)
+		if errors.Is(err, qrcode.ErrNoCode) {
+			return "", fmt.Errorf("%w: %s", errNoCode, image)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", errNoCode, image, err)
+		}
+		return text, nil
+	case image == "" && len(args) == 1:
+		return strings.TrimSpace(args[0]), nil
+	}
+	return "", usagef("give the QR payload or --image FILE.png (one of them)")
+}
+
+// tenantJSON describes a tenant of an organisation.
+type tenantJSON struct {
+	Tenant  string `json:"tenant"`
+	Role    string `json:"role"`
+	Version uint64 `json:"policy_version"`
+	Mode    string `json:"login_mode"`
+}
+
+type orgJSON struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Username string       `json:"username"`
+	Serial   uint64       `json:"serial"`
+	Tenants  []tenantJSON `json:"tenants"`
+	Devices  int          `json:"devices"`
+	Current  bool         `json:"current"`
+}
+
+func describe(v *app.View, current string) orgJSON {
+	o := orgJSON{ID: v.Org.ID, Name: v.Org.Name, Username: v.Tech.Username, Serial: v.Tech.Serial,
+		Tenants: []tenantJSON{}, Devices: len(v.Devices), Current: v.Org.ID == current}
+	for _, t := range v.Tenants() {
+		p := v.Policies[t]
+		o.Tenants = append(o.Tenants, tenantJSON{Tenant: t, Role: v.Tech.RoleIn(t), Version: p.Version, Mode: p.LoginMode})
+	}
+	return o
+}
+
+func tenantsText(o orgJSON) string {
+	var parts []string
+	for _, t := range o.Tenants {
+		parts = append(parts, fmt.Sprintf("%s (%s, policy v%d)", t.Tenant, t.Role, t.Version))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *run) cmdPair(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	image := fs.String("image", "", "decode the pairing QR from this PNG or JPEG picture")
+	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome: ok, fail or cancel")
+	return func(ctx context.Context, args []string) error {
+		text, err := payload(*image, args)
+		if err != nil {
+			return err
+		}
+		gate, err := biometric.ParseMode(*bio)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		w, a, err := r.newApp(gate, nil)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
+		defer cancel()
+		l, err := r.connect(ctx, w, a)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		v, err := a.Pair(ctx, l.Mux, text)
+		if err != nil {
+			return err
+		}
+		d := describe(v, w.Phone().Current)
+		if r.g.json {
+			r.emit(map[string]any{"org": d, "current": w.Phone().Current})
+			return nil
+		}
+		r.printf("paired with %s (org %s) as %s\n", d.Name, d.ID, d.Username)
+		r.printf("tenants: %s\n", tenantsText(d))
+		r.printf("devices: %d\n", d.Devices)
+		r.printf("current organisation: %s\n", w.Phone().Current)
+		return nil
+	}
+}
+
+func (r *run) cmdOrgs(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("orgs takes no arguments")
+		}
+		w, err := r.openWallet()
+		if err != nil {
+			return err
+		}
+		orgs, err := w.Orgs()
+		if err != nil {
+			return err
+		}
+		list := []orgJSON{}
+		for _, o := range orgs {
+			v, err := app.Load(o)
+			if err != nil {
+				return err
+			}
+			list = append(list, describe(v, w.Phone().Current))
+		}
+		if r.g.json {
+			r.emit(map[string]any{"current": w.Phone().Current, "orgs": list})
+			return nil
+		}
+		if len(list) == 0 {
+			r.printf("not paired with any organisation\n")
+		}
+		for _, o := range list {
+			mark := " "
+			if o.Current {
+				mark = "*"
+			}
+			r.printf("%s %s  %q  as %s  tenants: %s  devices: %d\n", mark, o.ID, o.Name, o.Username, tenantsText(o), o.Devices)
+		}
+		return nil
+	}
+}
+
+func (r *run) cmdUse(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return usagef("use takes one organisation (see orgs)")
+		}
+		w, err := r.openWallet()
+		if err != nil {
+			return err
+		}
+		o, err := w.FindOrg(args[0])
+		if err != nil {
+			return err
+		}
+		if err := w.SetCurrent(o.ID); err != nil {
+			return err
+		}
+		if r.g.json {
+			r.emit(map[string]any{"current": o.ID, "name": o.Name})
+			return nil
+		}
+		r.printf("current organisation: %s (%s)\n", o.ID, o.Name)
+		return nil
+	}
+}
+
+type deviceJSON struct {
+	Name         string `json:"name"`
+	Tenant       string `json:"tenant"`
+	OS           string `json:"os"`
+	DeviceID     string `json:"device_id"`
+	DomainJoined bool   `json:"domain_joined"`
+	DC           bool   `json:"dc"`
+	Relay        string `json:"relay"`
+}
+
+func deviceOf(d protocol.DeviceCert) deviceJSON {
+	return deviceJSON{Name: d.Name, Tenant: d.Tenant, OS: d.OS, DeviceID: hex.EncodeToString(d.DeviceID[:]),
+		DomainJoined: d.DomainJoined, DC: d.DC, Relay: d.Relay}
+}
+
+func (r *run) cmdDevices(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 1 {
+			return usagef("devices takes at most one search term")
+		}
+		w, err := r.openWallet()
+		if err != nil {
+			return err
+		}
+		o, err := w.Current()
+		if err != nil {
+			return err
+		}
+		v, err := app.Load(o)
+		if err != nil {
+			return err
+		}
+		search := ""
+		if len(args) == 1 {
+			search = args[0]
+		}
+		list := []deviceJSON{}
+		for _, d := range v.Search(search) {
+			list = append(list, deviceOf(d))
+		}
+		if r.g.json {
+			r.emit(map[string]any{"org": o.ID, "devices": list})
+			return nil
+		}
+		if len(list) == 0 {
+			r.printf("no devices\n")
+			return nil
+		}
+		for _, d := range list {
+			var tags []string
+			if d.DomainJoined {
+				tags = append(tags, "domain-joined")
+			}
+			if d.DC {
+				tags = append(tags, "domain controller")
+			}
+			r.printf("%-24s %-16s %-8s %s %s\n", d.Name, d.Tenant, d.OS, d.DeviceID, strings.Join(tags, ","))
+		}
+		return nil
+	}
+}
+
+type requestJSON struct {
+	Org      string   `json:"org"`
+	Username string   `json:"username"`
+	Device   string   `json:"device"`
+	DeviceID string   `json:"device_id"`
+	Tenant   string   `json:"tenant"`
+	Account  string   `json:"account"`
+	Action   string   `json:"action"`
+	Choices  []string `json:"choices"`
+	Summary  string   `json:"summary"`
+}
+
+func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	image := fs.String("image", "", "decode the login QR from this PNG or JPEG picture")
+	approve := fs.Bool("approve", false, "approve the request")
+	deny := fs.Bool("deny", false, "deny the request")
+	account := fs.String("account", "", "account kind when the device offers a choice: domain or local")
+	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome: ok, fail or cancel")
+	skip := fs.Bool("skip-policy-check", false, "send the request even if the phone's copy of the policy refuses it")
+	return func(ctx context.Context, args []string) error {
+		text, err := payload(*image, args)
+		if err != nil {
+			return err
+		}
+		if *approve && *deny {
+			return usagef("--approve and --deny exclude each other")
+		}
+		if r.g.json && !*approve && !*deny {
+			return usagef("with --json, choose --approve or --deny")
+		}
+		choice, err := app.ParseAccount(*account)
+		if err != nil {
+			return usagef("--account: %v", err)
+		}
+		gate, err := biometric.ParseMode(*bio)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		w, a, err := r.newApp(gate, nil)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
+		defer cancel()
+		l, err := r.connect(ctx, w, a)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		var shown *app.Request
+		decide := func(ctx context.Context, req *app.Request) (app.Decision, error) {
+			shown = req
+			r.printf("%s\n", req.Summary())
+			dec := app.Decision{Approve: *approve, Account: choice}
+			if len(req.Choices) > 0 && choice == protocol.AccountDefault {
+				dec.Account = req.Choices[0]
+			}
+			if !*approve && !*deny {
+				return r.prompt(req, dec.Account)
+			}
+			if len(req.Choices) > 0 {
+				r.printf("account: %s (offered: %s)\n", app.AccountName(dec.Account), choicesText(req.Choices))
+			}
+			return dec, nil
+		}
+		out, err := a.Scan(ctx, l.Mux, text, app.ScanOptions{Decide: decide, SkipPolicyCheck: *skip})
+		if err != nil {
+			if shown != nil && r.g.json {
+				// The request was shown before it failed: keep it in the error.
+				return &shownError{err: err, req: shown}
+			}
+			return err
+		}
+		if r.g.json {
+			res := map[string]any{
+				"status": out.Status, "message": out.Message(),
+				"account": out.Result.Account, "code": out.Result.Code, "text": out.Result.Text,
+			}
+			if out.Request != nil {
+				res["request"] = requestOf(out.Request)
+				res["decision"] = map[bool]string{true: "approve", false: "deny"}[out.Decision.Approve]
+				res["account_choice"] = app.AccountName(out.Decision.Account)
+			}
+			r.emit(res)
+		} else {
+			r.printf("%s\n", out.Message())
+		}
+		if out.Status == app.StatusRefused {
+			return &silentExit{code: ExitRefused}
+		}
+		return nil
+	}
+}
+
+func requestOf(q *app.Request) requestJSON {
+	ch := []string{}
+	for _, c := range q.Choices {
+		ch = append(ch, app.AccountName(c))
+	}
+	return requestJSON{Org: q.Org, Username: q.Username, Device: q.Device.Name, DeviceID: hex.EncodeToString(q.Device.DeviceID[:]),
+		Tenant: q.Device.Tenant, Account: q.Account, Action: protocol.ActionName(q.Action), Choices: ch, Summary: q.Summary()}
+}
+
+func choicesText(cs []uint8) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, app.AccountName(c))
+	}
+	return strings.Join(s, ", ")
+}
+
+// prompt asks the technician on stdin, as the app's buttons would.
+func (r *run) prompt(req *app.Request, account uint8) (app.Decision, error) {
+	in := bufio.NewReader(r.env.Stdin)
+	dec := app.Decision{Account: account}
+	if len(req.Choices) > 0 {
+		fmt.Fprintf(r.stdout, "account (%s) [%s]: ", choicesText(req.Choices), app.AccountName(account))
+		line, _ := in.ReadString('\n')
+		if line = strings.TrimSpace(line); line != "" {
+			k, err := app.ParseAccount(line)
+			if err != nil {
+				return dec, fmt.Errorf("%w: %v", app.ErrNotOffered, err)
+			}
+			dec.Account = k
+		}
+	}
+	fmt.Fprint(r.stdout, "approve? [y/N] ")
+	line, err := in.ReadString('\n')
+	if err != nil && line == "" {
+		return dec, fmt.Errorf("no answer: %w", biometric.ErrBiometricCancelled)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		dec.Approve = true
+	}
+	return dec, nil
+}
+
+// shownError carries the request shown before a failure into --json output.
+type shownError struct {
+	err error
+	req *app.Request
+}
+
+func (e *shownError) Error() string { return e.err.Error() }
+func (e *shownError) Unwrap() error { return e.err }
+
+// silentExit ends a command with a code after its output was printed.
+type silentExit struct{ code int }
+
+func (e *silentExit) Error() string { return "" }
+
+func (r *run) cmdSync(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("sync takes no arguments")
+		}
+		w, a, err := r.newApp(nil, nil)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
+		defer cancel()
+		l, err := r.connect(ctx, w, a)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		u, err := a.Sync(ctx, l.Mux)
+		if err != nil {
+			return err
+		}
+		r.update("synced", u)
+		return nil
+	}
+}
+
+func updateJSON(event string, u app.Update) map[string]any {
+	vs := func(tv []protocol.TenantVersion) []map[string]any {
+		out := []map[string]any{}
+		for _, t := range tv {
+			out = append(out, map[string]any{"tenant": t.Tenant, "version": t.Version})
+		}
+		return out
+	}
+	return map[string]any{"event": event, "org": u.Org, "applied": vs(u.Applied), "versions": vs(u.Versions),
+		"devices": u.Devices, "directory_replaced": u.DirectoryReplaced}
+}
+
+func (r *run) update(event string, u app.Update) {
+	if r.g.json {
+		r.emit(updateJSON(event, u))
+		return
+	}
+	var vs []string
+	for _, t := range u.Versions {
+		vs = append(vs, fmt.Sprintf("%s v%d", t.Tenant, t.Version))
+	}
+	r.printf("%s %s: policies %s; %d devices\n", event, u.Org, strings.Join(vs, ", "), u.Devices)
+}
+
+func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	dur := fs.Duration("for", 0, "stop listening after this long (0: until interrupted)")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("listen takes no arguments")
+		}
+		updates := make(chan app.Update, 16)
+		w, a, err := r.newApp(nil, func(u app.Update) {
+			select {
+			case updates <- u:
+			default: // the listener has stopped reading
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if *dur > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *dur)
+			defer cancel()
+		}
+		l, err := r.connect(ctx, w, a)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		addr := w.Phone().Addr().String()
+		if r.g.json {
+			r.emit(map[string]any{"event": "listening", "address": addr})
+		} else {
+			r.printf("listening as %s\n", addr)
+		}
+		for {
+			select {
+			case u := <-updates:
+				r.update("update", u)
+			case <-ctx.Done():
+				if r.g.json {
+					r.emit(map[string]any{"event": "stopped"})
+				} else {
+					r.printf("stopped\n")
+				}
+				return nil
+			}
+		}
+	}
+}
+
+func (r *run) cmdOTP(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return usagef("otp takes one device name")
+		}
+		return fmt.Errorf("otp %s: %w: offline codes arrive with offline login", args[0], errNotImplemented)
+	}
+}
+
+// cmdDecode shows what a QR code carries without contacting anyone, as the
+// phone's camera preview would; it needs no state directory.
+func (r *run) cmdDecode(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
+	image := fs.String("image", "", "decode the QR from this PNG or JPEG picture")
+	return func(ctx context.Context, args []string) error {
+		text, err := payload(*image, args)
+		if err != nil {
+			return err
+		}
+		q, err := protocol.ParseQR(text)
+		if err != nil {
+			return fmt.Errorf("%w: %v", app.ErrQRMalformed, err)
+		}
+		now := r.now()
+		_, ferr := protocol.DecodeQR(text, now)
+		kind := map[uint8]string{protocol.QRLogin: "login", protocol.QRPair: "pair"}[q.Kind]
+		res := map[string]any{
+			"payload": text, "kind": kind, "action": protocol.ActionName(q.Action),
+			"device_id": hex.EncodeToString(q.DeviceID[:]), "relay": q.Relay, "address": q.Addr().String(),
+			"static_key": hex.EncodeToString(q.Static[:]), "time": q.Time.Unix(),
+			"age_seconds": int64(now.Sub(q.Time) / time.Second), "fresh": ferr == nil,
+		}
+		if r.g.json {
+			r.emit(res)
+			return nil
+		}
+		r.printf("payload: %s\nkind:    %s\n", text, kind)
+		if q.Kind == protocol.QRLogin {
+			r.printf("action:  %s\ndevice:  %x\n", protocol.ActionName(q.Action), q.DeviceID[:])
+		}
+		r.printf("peer:    %s\nage:     %s (fresh: %t)\n", q.Addr(), now.Sub(q.Time).Round(time.Second), ferr == nil)
+		return nil
+	}
+}

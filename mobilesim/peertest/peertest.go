@@ -1,0 +1,467 @@
+// Package peertest provides a fake console and fake agents that speak the
+// phone's flows (pairing, QR login, sync, policy push) over an in-memory
+// network (channel/channeltest), for tests of the phone simulator. They
+// follow docs/flows.md, check what the real peers check, and record what
+// they saw; they are not the real console and agent.
+package peertest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/flynn/noise"
+
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/channel/channeltest"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Join connects a peer to the network and starts its mux. stop
+// disconnects it and waits for its sessions.
+func Join(n *channeltest.Network, addr protocol.PeerAddr, static noise.DHKey,
+	accept func(context.Context, channel.Hello) ([]byte, protocol.NoiseKey, error),
+	handle func(context.Context, *channel.Conn)) (mux *channel.Mux, stop func()) {
+	p := n.Join(addr)
+	mux = channel.New(channel.Config{Relay: p, Static: static, Accept: accept, Handle: handle, HandshakeTimeout: 3 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); mux.Pump(ctx, p.Recv) }()
+	return mux, func() { n.Leave(addr); cancel(); <-done }
+}
+
+// NewPeerKeys returns a fresh identity key, Noise key pair and address on relay.
+func NewPeerKeys(relay string) (ed25519.PrivateKey, noise.DHKey, protocol.PeerAddr) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	kp, err := protocol.CipherSuite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return priv, kp, protocol.PeerAddr{Relay: relay, Mailbox: protocol.MailboxFor(pub)}
+}
+
+// NoiseKeyOf returns the public half of a Noise key pair.
+func NoiseKeyOf(k noise.DHKey) (n protocol.NoiseKey) { copy(n[:], k.Public); return n }
+
+// DefaultPolicy returns a valid named-mode policy for tenant.
+func DefaultPolicy(tenant string, version uint64) protocol.Policy {
+	return protocol.Policy{
+		Tenant: tenant, Version: version, IssuedAt: time.Now().Unix(), LoginMode: protocol.ModeNamed,
+		Offline:    protocol.OfflineParams{Digits: 6, Period: 30, Skew: 1, MaxFailures: 5, LockoutBase: 30, LockoutLimit: 3600},
+		MaxSession: 8 * 3600, InactivityDays: 30,
+	}
+}
+
+type pending struct {
+	username string
+	grants   []protocol.Grant
+	psk      []byte
+	used     bool
+}
+
+// Console is a fake MSP console: the MSP authority, pairing and pushes.
+type Console struct {
+	Name   string
+	MSP    ed25519.PrivateKey
+	Addr   protocol.PeerAddr
+	Static noise.DHKey
+	Mux    *channel.Mux
+
+	mu       sync.Mutex
+	serial   uint64
+	policies map[string]protocol.Policy
+	devices  []protocol.DeviceCert
+	pairings map[protocol.SessionID]*pending
+	phones   []protocol.TechCert // paired technicians
+	// Acks records every PolicyAck received.
+	Acks []protocol.PolicyAck
+	stop func()
+}
+
+// NewConsole starts a fake console named name on relay.
+func NewConsole(n *channeltest.Network, name, relay string) *Console {
+	_, msp, _ := ed25519.GenerateKey(rand.Reader)
+	_, kp, addr := NewPeerKeys(relay)
+	c := &Console{Name: name, MSP: msp, Addr: addr, Static: kp, policies: map[string]protocol.Policy{}, pairings: map[protocol.SessionID]*pending{}}
+	c.Mux, c.stop = Join(n, addr, kp, c.accept, c.handle)
+	return c
+}
+
+// Close disconnects the console.
+func (c *Console) Close() { c.stop() }
+
+// MSPKey returns the MSP authority's public key.
+func (c *Console) MSPKey() protocol.IdentityKey {
+	k, _ := protocol.IdentityKeyOf(c.MSP.Public().(ed25519.PublicKey))
+	return k
+}
+
+// SetPolicy stores (and will sign) a tenant policy.
+func (c *Console) SetPolicy(p protocol.Policy) {
+	p.Console, p.ConsoleNoise = c.Addr.String(), NoiseKeyOf(c.Static)
+	c.mu.Lock()
+	c.policies[p.Tenant] = p
+	c.mu.Unlock()
+}
+
+// Policy returns a tenant's current policy.
+func (c *Console) Policy(tenant string) protocol.Policy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.policies[tenant]
+}
+
+// Sign signs a document with the MSP key.
+func (c *Console) Sign(t protocol.DocType, doc any) protocol.Signed {
+	s, err := protocol.SignEd25519(t, doc, c.MSP)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// PairingQR registers a pending pairing and returns its QR text.
+func (c *Console) PairingQR(username string, grants []protocol.Grant, at time.Time) string {
+	var secret [protocol.QRSecretLen]byte
+	rand.Read(secret[:])
+	sid, _ := protocol.DeriveSessionID(secret[:], protocol.LabelPairSession)
+	psk, _ := protocol.Derive(secret[:], protocol.LabelPairPSK, nil, 32)
+	c.mu.Lock()
+	c.pairings[sid] = &pending{username: username, grants: grants, psk: psk}
+	c.mu.Unlock()
+	q := protocol.QRPayload{Kind: protocol.QRPair, Time: at, Static: NoiseKeyOf(c.Static), Mailbox: c.Addr.Mailbox, Relay: c.Addr.Relay, Secret: secret}
+	text, err := q.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return text
+}
+
+// Phones returns the technician certificates issued.
+func (c *Console) Phones() []protocol.TechCert {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]protocol.TechCert(nil), c.phones...)
+}
+
+func (c *Console) accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch h.Flow {
+	case protocol.FlowPair:
+		p := c.pairings[h.Session]
+		if p == nil || p.used {
+			return nil, protocol.NoiseKey{}, errors.New("unknown pairing")
+		}
+		p.used = true
+		return p.psk, protocol.NoiseKey{}, nil
+	case protocol.FlowSync:
+		for _, t := range c.phones {
+			if protocol.MailboxFor(t.IdentityKey.Public()) == h.From.Mailbox {
+				return nil, t.NoiseKey, nil
+			}
+		}
+	}
+	return nil, protocol.NoiseKey{}, errors.New("not accepted")
+}
+
+func (c *Console) handle(ctx context.Context, conn *channel.Conn) {
+	switch conn.Flow {
+	case protocol.FlowPair:
+		c.pair(ctx, conn)
+	case protocol.FlowSync:
+		var req protocol.SyncRequest
+		if conn.Recv(ctx, protocol.MsgSyncRequest, &req) != nil {
+			return
+		}
+		var tech protocol.TechCert
+		for _, t := range c.Phones() {
+			if t.NoiseKey == conn.Session.PeerStatic() {
+				tech = t
+			}
+		}
+		push := c.pushFor(&tech)
+		if conn.Send(ctx, protocol.MsgPolicyPush, &push) != nil {
+			return
+		}
+		var ack protocol.PolicyAck
+		if conn.Recv(ctx, protocol.MsgPolicyAck, &ack) == nil {
+			c.mu.Lock()
+			c.Acks = append(c.Acks, ack)
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *Console) pair(ctx context.Context, conn *channel.Conn) {
+	var req protocol.PairRequest
+	if err := conn.Recv(ctx, protocol.MsgPairRequest, &req); err != nil {
+		return
+	}
+	hh := conn.Session.HandshakeHash()
+	if !req.IdentityKey.Verify(protocol.ProofInput("identity", hh), req.IdentitySig) ||
+		!req.ApprovalKey.Verify(protocol.ProofInput("approval", hh), req.ApprovalSig) {
+		conn.SendError(ctx, protocol.CodeRefused, "pairing refused")
+		return
+	}
+	c.mu.Lock()
+	p := c.pairings[conn.ID]
+	c.serial++
+	now := time.Now()
+	tech := protocol.TechCert{
+		Serial: c.serial, TechID: "tech-" + p.username, Username: p.username, Email: p.username + "@msp.test",
+		Grants: p.grants, NoiseKey: conn.Session.PeerStatic(), IdentityKey: req.IdentityKey, ApprovalKey: req.ApprovalKey,
+		Relay: req.Relay, NotBefore: now.Add(-time.Hour).Unix(), NotAfter: now.Add(365 * 24 * time.Hour).Unix(),
+	}
+	c.phones = append(c.phones, tech)
+	c.mu.Unlock()
+	push := c.pushFor(&tech)
+	resp := protocol.PairResponse{
+		TechCert: c.Sign(protocol.DocTechCert, &tech), MSPKey: c.MSPKey(), Org: c.Name,
+		Policies: push.Policies, Directory: push.Directory, ConsoleNoise: NoiseKeyOf(c.Static),
+	}
+	conn.Send(ctx, protocol.MsgPairResponse, &resp)
+}
+
+// pushFor returns the policies and directory the technician may see.
+func (c *Console) pushFor(t *protocol.TechCert) protocol.PolicyPush {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var push protocol.PolicyPush
+	for tenant, p := range c.policies {
+		if t.RoleIn(tenant) == "" {
+			continue
+		}
+		push.Policies = append(push.Policies, c.Sign(protocol.DocPolicy, &p))
+		for _, d := range c.devices {
+			if d.Tenant == tenant {
+				push.Directory = append(push.Directory, c.Sign(protocol.DocDeviceCert, &d))
+			}
+		}
+	}
+	return push
+}
+
+// PushTo runs FlowPolicy to a paired phone and returns its acknowledgement.
+func (c *Console) PushTo(ctx context.Context, tech protocol.TechCert) (protocol.PolicyAck, error) {
+	var ack protocol.PolicyAck
+	to := protocol.PeerAddr{Relay: tech.Relay, Mailbox: protocol.MailboxFor(tech.IdentityKey.Public())}
+	conn, err := c.Mux.Dial(ctx, channel.DialConfig{To: to, Flow: protocol.FlowPolicy, PeerStatic: tech.NoiseKey})
+	if err != nil {
+		return ack, err
+	}
+	defer conn.Close()
+	push := c.pushFor(&tech)
+	if err := conn.Send(ctx, protocol.MsgPolicyPush, &push); err != nil {
+		return ack, err
+	}
+	err = conn.Recv(ctx, protocol.MsgPolicyAck, &ack)
+	return ack, err
+}
+
+// Enroll creates a device certificate for an agent and adds it to the
+// directory.
+func (c *Console) Enroll(a *Agent, name, tenant string, domainJoined bool) {
+	c.mu.Lock()
+	c.serial++
+	now := time.Now()
+	var id protocol.DeviceID
+	rand.Read(id[:])
+	idk, _ := protocol.IdentityKeyOf(a.Identity.Public().(ed25519.PublicKey))
+	d := protocol.DeviceCert{
+		Serial: c.serial, DeviceID: id, Name: name, Tenant: tenant, OS: "linux", DomainJoined: domainJoined,
+		NoiseKey: NoiseKeyOf(a.Static), IdentityKey: idk, Relay: a.Addr.Relay,
+		NotBefore: now.Add(-time.Hour).Unix(), NotAfter: now.Add(365 * 24 * time.Hour).Unix(),
+	}
+	c.devices = append(c.devices, d)
+	c.mu.Unlock()
+	a.mu.Lock()
+	a.Cert, a.signed, a.msp = d, c.Sign(protocol.DocDeviceCert, &d), c.MSPKey()
+	a.mu.Unlock()
+}
+
+// Unlist removes a device from the directory (it keeps its certificate).
+func (c *Console) Unlist(id protocol.DeviceID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, d := range c.devices {
+		if d.DeviceID == id {
+			c.devices = append(c.devices[:i], c.devices[i+1:]...)
+			return
+		}
+	}
+}
+
+// Event is what a fake agent saw in one login.
+type Event struct {
+	Result   protocol.LoginResult
+	Approval *protocol.Approval // nil when none arrived
+	Err      error              // a phone's MsgError or a failed check
+}
+
+// Agent is a fake agent answering QR logins.
+type Agent struct {
+	Identity ed25519.PrivateKey
+	Static   noise.DHKey
+	Addr     protocol.PeerAddr
+	Mux      *channel.Mux
+	// Events receives one Event per login session.
+	Events chan Event
+
+	mu      sync.Mutex
+	Cert    protocol.DeviceCert
+	Policy  protocol.Policy // cached tenant policy (set with Configure)
+	Choices []uint8         // account kinds offered (set with Configure)
+	signed  protocol.Signed
+	msp     protocol.IdentityKey
+	codes   map[protocol.SessionID]code
+	live    map[protocol.SessionID]uint8 // action of each accepted session
+	used    map[[16]byte]bool
+	stop    func()
+}
+
+// NewAgent starts a fake agent on relay; enrol it with Console.Enroll.
+func NewAgent(n *channeltest.Network, relay string) *Agent {
+	id, kp, addr := NewPeerKeys(relay)
+	a := &Agent{Identity: id, Static: kp, Addr: addr, Events: make(chan Event, 8), codes: map[protocol.SessionID]code{}, live: map[protocol.SessionID]uint8{}, used: map[[16]byte]bool{}}
+	a.Mux, a.stop = Join(n, addr, kp, a.accept, a.handle)
+	return a
+}
+
+// Close disconnects the agent.
+func (a *Agent) Close() { a.stop() }
+
+// Configure sets the agent's cached policy and the account choices it
+// offers (selective login).
+func (a *Agent) Configure(p protocol.Policy, choices []uint8) {
+	a.mu.Lock()
+	a.Policy, a.Choices = p, choices
+	a.mu.Unlock()
+}
+
+// LoginQR issues a fresh login code for action, timed at.
+func (a *Agent) LoginQR(action uint8, at time.Time) string {
+	var secret [protocol.QRSecretLen]byte
+	rand.Read(secret[:])
+	sid, _ := protocol.DeriveSessionID(secret[:], protocol.LabelQRSession)
+	psk, _ := protocol.Derive(secret[:], protocol.LabelQRPSK, nil, 32)
+	a.mu.Lock()
+	a.codes[sid] = code{psk: psk, action: action}
+	id := a.Cert.DeviceID
+	a.mu.Unlock()
+	q := protocol.QRPayload{Kind: protocol.QRLogin, Action: action, Time: at, DeviceID: id, Static: NoiseKeyOf(a.Static),
+		Mailbox: a.Addr.Mailbox, Relay: a.Addr.Relay, Secret: secret}
+	text, err := q.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return text
+}
+
+func (a *Agent) accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cd, ok := a.codes[h.Session]
+	if h.Flow != protocol.FlowQRLogin || !ok {
+		return nil, protocol.NoiseKey{}, errors.New("no such code")
+	}
+	delete(a.codes, h.Session) // single use
+	a.live[h.Session] = cd.action
+	return cd.psk, protocol.NoiseKey{}, nil
+}
+
+func (a *Agent) handle(ctx context.Context, c *channel.Conn) {
+	ev := a.login(ctx, c)
+	a.Events <- ev
+}
+
+func (a *Agent) login(ctx context.Context, c *channel.Conn) Event {
+	var hello protocol.LoginHello
+	if err := c.Recv(ctx, protocol.MsgLoginHello, &hello); err != nil {
+		return Event{Err: err}
+	}
+	a.mu.Lock()
+	dev, signed, msp, pol, choices, action := a.Cert, a.signed, a.msp, a.Policy, a.Choices, a.live[c.ID]
+	a.mu.Unlock()
+	refuse := func(err error) Event {
+		res := protocol.LoginResult{Code: protocol.CodeRefused, Text: "not allowed on this device"}
+		c.Send(ctx, protocol.MsgLoginResult, &res)
+		return Event{Result: res, Err: err}
+	}
+	var tech protocol.TechCert
+	if err := hello.TechCert.VerifyEd25519(protocol.DocTechCert, msp, &tech); err != nil {
+		return refuse(err)
+	}
+	if err := tech.Valid(time.Now()); err != nil {
+		return refuse(err)
+	}
+	if !c.Session.PeerIs(tech.NoiseKey) {
+		return refuse(errors.New("noise key"))
+	}
+	if err := pol.Authorize(&tech, &dev); err != nil {
+		return refuse(err)
+	}
+	account := "msp-" + tech.Username
+	if pol.LoginMode == protocol.ModeShared {
+		account = pol.SharedAccount
+	}
+	req := protocol.LoginRequest{DeviceCert: signed, Session: c.ID, Action: action, Account: account, Choices: choices, Time: time.Now().Unix()}
+	if err := c.Send(ctx, protocol.MsgLoginRequest, &req); err != nil {
+		return Event{Err: err}
+	}
+	var s protocol.Signed
+	if err := c.Recv(ctx, protocol.MsgApproval, &s); err != nil {
+		return Event{Err: err}
+	}
+	var ap protocol.Approval
+	if err := s.VerifyP256(protocol.DocApproval, tech.ApprovalKey, &ap); err != nil {
+		return refuse(err)
+	}
+	err := ap.Match(protocol.ApprovalExpect{
+		Serial: tech.Serial, DeviceID: dev.DeviceID, Session: c.ID, HandshakeHash: c.Session.HandshakeHash(),
+		Action: req.Action, Now: time.Now(),
+		AllowAccount: func(k uint8) bool {
+			for _, ch := range choices {
+				if ch == k {
+					return true
+				}
+			}
+			return len(choices) == 0 && k == protocol.AccountDefault
+		},
+	})
+	if err != nil {
+		ev := refuse(err)
+		ev.Approval = &ap
+		return ev
+	}
+	a.mu.Lock()
+	replay := a.used[ap.Nonce]
+	a.used[ap.Nonce] = true
+	a.mu.Unlock()
+	if replay {
+		return refuse(errors.New("replay"))
+	}
+	res := protocol.LoginResult{OK: true, Account: account}
+	if ap.Decision == protocol.DecisionDeny {
+		res = protocol.LoginResult{Code: protocol.CodeDenied, Text: "denied by the technician"}
+	}
+	if err := c.Send(ctx, protocol.MsgLoginResult, &res); err != nil {
+		return Event{Err: err, Approval: &ap}
+	}
+	return Event{Result: res, Approval: &ap}
+}
+
+type code struct {
+	psk    []byte
+	action uint8
+}
+
+// String names the agent for test logs.
+func (a *Agent) String() string { return fmt.Sprintf("agent %s", a.Cert.Name) }
