@@ -1,0 +1,269 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// vectorInputs returns the inputs of the test vectors of the given kinds,
+// decoded from hex unless text is set; they seed the fuzz targets.
+func vectorInputs(t testing.TB, text bool, kinds ...string) [][]byte {
+	files, _ := filepath.Glob("testdata/*.json")
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Kind    string `json:"kind"`
+			Input   string `json:"input"`
+			Context struct {
+				TechCert   string   `json:"tech_cert"`
+				DeviceCert string   `json:"device_cert"`
+				Policy     string   `json:"policy"`
+				Messages   []string `json:"messages"`
+			} `json:"context"`
+		}
+		if json.Unmarshal(b, &v) != nil || !slicesContains(kinds, v.Kind) {
+			continue
+		}
+		if text {
+			out = append(out, []byte(v.Input))
+			continue
+		}
+		for _, s := range append([]string{v.Input, v.Context.TechCert, v.Context.DeviceCert, v.Context.Policy}, v.Context.Messages...) {
+			if x, err := hex.DecodeString(s); err == nil && len(x) > 0 {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+func slicesContains(s []string, x string) bool {
+	for _, e := range s {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzTypes are the CBOR types FuzzUnmarshal decodes into.
+var fuzzTypes = []reflect.Type{
+	reflect.TypeFor[Signed](), reflect.TypeFor[TechCert](), reflect.TypeFor[DeviceCert](), reflect.TypeFor[Policy](),
+	reflect.TypeFor[Approval](), reflect.TypeFor[AuditRecord](), reflect.TypeFor[ErrorMsg](), reflect.TypeFor[EnrollToken](),
+	reflect.TypeFor[EnrollRequest](), reflect.TypeFor[EnrollResponse](), reflect.TypeFor[PairRequest](),
+	reflect.TypeFor[PairResponse](), reflect.TypeFor[LoginHello](), reflect.TypeFor[LoginRequest](),
+	reflect.TypeFor[LoginResult](), reflect.TypeFor[PolicyPush](), reflect.TypeFor[PolicyAck](),
+	reflect.TypeFor[AuditBatch](), reflect.TypeFor[AuditAck](), reflect.TypeFor[SyncRequest](),
+	reflect.TypeFor[TenantVersion](), reflect.TypeFor[Grant](), reflect.TypeFor[DeviceShare](),
+	reflect.TypeFor[RosterEntry](), reflect.TypeFor[OfflineParams](), reflect.TypeFor[TenantSecret](),
+}
+
+// FuzzUnmarshal decodes arbitrary bytes into every message and document
+// type: no panic, and whatever decodes re-encodes to the same bytes.
+func FuzzUnmarshal(f *testing.F) {
+	for _, v := range sampleDocs(f) {
+		b, err := Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		if s, ok := v.(*Signed); ok {
+			f.Add(s.Body)
+		}
+	}
+	for _, b := range vectorInputs(f, false, "cbor", "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, ty := range fuzzTypes {
+			v := reflect.New(ty).Interface()
+			if err := Unmarshal(data, v); err != nil {
+				continue
+			}
+			again, err := Marshal(v)
+			if err != nil || !bytes.Equal(again, data) {
+				t.Fatalf("%s: decoded but re-encodes differently: %v\n%x\n%x", ty, err, data, again)
+			}
+		}
+	})
+}
+
+func FuzzDecodeSigned(f *testing.F) {
+	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := DecodeSigned(data)
+		if err != nil {
+			return
+		}
+		again, err := s.Encode()
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+		// Verification with an arbitrary key must not panic.
+		var k IdentityKey
+		var a ApprovalKey
+		_ = s.VerifyEd25519(s.Type, k, &TechCert{})
+		_ = s.VerifyP256(s.Type, a, &Approval{})
+	})
+}
+
+func FuzzDecodeMsg(f *testing.F) {
+	for _, b := range vectorInputs(f, false, "msg") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a PolicyAck
+		if len(data) == 0 || DecodeMsg(data, MsgType(data[0]), &a) != nil {
+			return
+		}
+		again, err := EncodeMsg(MsgType(data[0]), &a)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+	})
+}
+
+func FuzzParseQR(f *testing.F) {
+	for _, b := range vectorInputs(f, true, "qr") {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		q, err := ParseQR(text)
+		if err != nil {
+			return
+		}
+		again, err := q.Encode()
+		if err != nil || again != text {
+			t.Fatalf("re-encodes differently: %v\n%q\n%q", err, text, again)
+		}
+		_, _ = DecodeQR(text, testNow)
+	})
+}
+
+func FuzzBase45(f *testing.F) {
+	for _, b := range vectorInputs(f, true, "qr") {
+		if s, ok := strings.CutPrefix(string(b), "JK:"); ok {
+			f.Add(s)
+		}
+	}
+	f.Add("%69 VD92EX0")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := base45Decode(s)
+		if err != nil {
+			return
+		}
+		if again := base45Encode(b); again != s {
+			t.Fatalf("re-encodes differently: %q -> %x -> %q", s, b, again)
+		}
+	})
+}
+
+func FuzzDecodeEnrollToken(f *testing.F) {
+	for _, b := range vectorInputs(f, true, "enroll-token") {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		tok, err := DecodeEnrollToken(text, time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		again, err := tok.Encode()
+		if err != nil || again != strings.TrimSpace(text) {
+			t.Fatalf("re-encodes differently: %v\n%q\n%q", err, text, again)
+		}
+	})
+}
+
+func FuzzParseE2EFrame(f *testing.F) {
+	for _, b := range vectorInputs(f, false, "e2e") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := ParseE2EFrame(data)
+		if err != nil {
+			return
+		}
+		again, err := AppendE2EFrame(nil, fr)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-encodes differently: %v\n%x\n%x", err, data, again)
+		}
+	})
+}
+
+func FuzzReadIPCFrame(f *testing.F) {
+	for _, b := range vectorInputs(f, false, "ipc") {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		body, err := ReadIPCFrame(r)
+		if err != nil {
+			return
+		}
+		consumed := data[:len(data)-r.Len()]
+		again, err := AppendIPCFrame(nil, body)
+		if err != nil || !bytes.Equal(again, consumed) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+	})
+}
+
+var (
+	fuzzSessionOnce sync.Once
+	fuzzIni, fuzzRes *Session
+)
+
+// FuzzSessionOpen feeds Open both raw ciphertexts and authentic messages
+// with arbitrary plaintexts (mode byte 1): no panic, the session stays in
+// step, and an accepted plaintext is exactly what Seal would have padded.
+func FuzzSessionOpen(f *testing.F) {
+	fuzzSessionOnce.Do(func() { fuzzIni, fuzzRes = establish(f, FlowQRLogin) })
+	for _, b := range vectorInputs(f, false, "transport") {
+		f.Add(append([]byte{0}, b...))
+	}
+	ok := make([]byte, PadBlock)
+	binary.BigEndian.PutUint16(ok, 3)
+	f.Add(append([]byte{1}, ok...))
+	f.Add([]byte{1, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		if data[0] != 1 {
+			_, _ = fuzzRes.Open(data[1:])
+			return
+		}
+		fuzzIni.sendMu.Lock()
+		ct, err := fuzzIni.send.Encrypt(nil, nil, data[1:])
+		fuzzIni.sendMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := fuzzRes.Open(ct)
+		if err != nil {
+			return
+		}
+		n := 2 + len(msg)
+		padded := make([]byte, (n+PadBlock-1)/PadBlock*PadBlock)
+		binary.BigEndian.PutUint16(padded, uint16(len(msg)))
+		copy(padded[2:], msg)
+		if !bytes.Equal(padded, data[1:]) {
+			t.Fatalf("accepted a non-canonical padding: %x", data[1:])
+		}
+	})
+}
