@@ -224,7 +224,7 @@ func FuzzReadIPCFrame(f *testing.F) {
 }
 
 var (
-	fuzzSessionOnce sync.Once
+	fuzzSessionOnce  sync.Once
 	fuzzIni, fuzzRes *Session
 )
 
