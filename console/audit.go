@@ -1,0 +1,181 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/jitkey/jitkey/console/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// MaxAuditBatch bounds the records of one audit batch.
+const MaxAuditBatch = 256
+
+// Alarm kinds.
+const (
+	AlarmGap          = "gap"           // a sequence number was skipped
+	AlarmBrokenChain  = "broken-chain"  // Prev is not the hash of the stored predecessor
+	AlarmBadSignature = "bad-signature" // not signed by the device's identity key
+	AlarmConflict     = "conflict"      // a different record under a stored sequence number
+	AlarmWrongDevice  = "wrong-device"  // a record naming another device
+)
+
+// IngestResult says what an audit batch did.
+type IngestResult struct {
+	Ack     protocol.AuditAck
+	Stored  int
+	Dupes   int
+	Alarm   *store.Alarm // the problem that stopped the batch, if any
+	Device  *store.Device
+	Pending bool // the device holds an older policy than the latest
+}
+
+// IngestAudit verifies and stores an agent's audit batch in one
+// transaction. Each record must be signed by the device's identity key,
+// carry Seq = last+1 and Prev = hash of the last stored record. A record
+// already stored with identical bytes is a harmless replay and skipped.
+// Anything else stops the batch: the records before it are kept, an alarm
+// is stored and logged at ERROR level, and the ack names the last good
+// record. The batch's report updates the device's last-seen time, name,
+// OS and acknowledged policy version.
+func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *protocol.AuditBatch) (*IngestResult, error) {
+	if len(b.Records) > MaxAuditBatch {
+		return nil, fmt.Errorf("%w: audit batch of %d records", ErrRefused, len(b.Records))
+	}
+	now := c.now()
+	var res IngestResult
+	err := c.db.Update(ctx, func(tx *store.Tx) error {
+		d, err := tx.DeviceByMailbox(from)
+		if err != nil {
+			return fmt.Errorf("%w: unknown device", ErrRefused)
+		}
+		res.Device = d
+		last, lastHash, err := tx.AuditHead(d.ID)
+		if err != nil {
+			return err
+		}
+		alarm := func(seq uint64, kind, detail string) {
+			res.Alarm = &store.Alarm{DeviceID: d.ID, Seq: seq, Kind: kind, Detail: detail, Time: now.Unix(),
+				Tenant: d.Tenant, DeviceName: d.Name}
+		}
+		for _, s := range b.Records {
+			var r protocol.AuditRecord
+			if err := s.VerifyEd25519(protocol.DocAudit, d.IdentityKey, &r); err != nil {
+				var claimed protocol.AuditRecord
+				_ = protocol.Unmarshal(s.Body, &claimed)
+				alarm(max(claimed.Seq, last+1), AlarmBadSignature, "record not signed by the device's identity key")
+				break
+			}
+			if r.DeviceID != d.ID {
+				alarm(r.Seq, AlarmWrongDevice, fmt.Sprintf("record names device %x", r.DeviceID))
+				break
+			}
+			enc, err := s.Encode()
+			if err != nil {
+				return err
+			}
+			if r.Seq >= 1 && r.Seq <= last {
+				stored, err := tx.AuditRecordBytes(d.ID, r.Seq)
+				if err != nil {
+					return err
+				}
+				if bytes.Equal(stored, enc) {
+					res.Dupes++
+					continue
+				}
+				alarm(r.Seq, AlarmConflict, "a different record was already stored under this sequence number")
+				break
+			}
+			if r.Seq != last+1 {
+				alarm(last+1, AlarmGap, fmt.Sprintf("expected seq %d, got %d", last+1, r.Seq))
+				break
+			}
+			if r.Prev != lastHash {
+				alarm(r.Seq, AlarmBrokenChain, "prev does not match the hash of the stored record before it")
+				break
+			}
+			h, err := s.Hash()
+			if err != nil {
+				return err
+			}
+			row := &store.AuditRow{DeviceID: d.ID, Seq: r.Seq, Hash: h, Signed: s, Record: r, Received: now.Unix()}
+			if err := tx.InsertAudit(row); err != nil {
+				return err
+			}
+			last, lastHash = r.Seq, h
+			res.Stored++
+		}
+		if res.Alarm != nil {
+			if err := tx.InsertAlarm(res.Alarm); err != nil {
+				return err
+			}
+		}
+		name, os := b.Name, b.OS
+		if !checkDeviceName(name) {
+			name = ""
+		}
+		if !checkOS(os) {
+			os = ""
+		}
+		if err := tx.TouchDevice(d.ID, name, os, now.Unix(), b.PolicyVersion); err != nil {
+			return err
+		}
+		res.Ack.UpTo = last
+		pol, err := tx.LatestPolicy(d.Tenant)
+		if err != nil {
+			return err
+		}
+		if pol.Version > b.PolicyVersion {
+			res.Ack.Policy = &pol.Signed
+			res.Pending = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a := res.Alarm; a != nil {
+		c.log.Error("AUDIT CHAIN BROKEN", "device", res.Device.Name, "tenant", res.Device.Tenant,
+			"device_id", fmt.Sprintf("%x", a.DeviceID), "seq", a.Seq, "kind", a.Kind, "detail", a.Detail)
+	}
+	return &res, nil
+}
+
+// AuditQuery selects audit records for display.
+type AuditQuery struct {
+	Tenant   string
+	Username string
+	Device   string // device reference (name, TENANT/NAME or id prefix)
+	SinceMs  int64
+	Limit    int
+}
+
+// Audit returns matching records and every alarm of the selected tenant or
+// device (alarms are never filtered by time: they stay loud).
+func (c *Console) Audit(ctx context.Context, q AuditQuery) ([]*store.AuditRow, []*store.Alarm, error) {
+	var rows []*store.AuditRow
+	var alarms []*store.Alarm
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		f := store.AuditFilter{Tenant: q.Tenant, Username: q.Username, SinceMs: q.SinceMs, Limit: q.Limit}
+		if q.Tenant != "" {
+			if _, err := tx.Tenant(q.Tenant); err != nil {
+				return refuse("no tenant %q", q.Tenant)
+			}
+		}
+		if q.Device != "" {
+			d, err := findDevice(tx, q.Device)
+			if err != nil {
+				return err
+			}
+			f.Device = &d.ID
+		}
+		var err error
+		if rows, err = tx.Audit(f); err != nil {
+			return err
+		}
+		alarms, err = tx.Alarms(q.Tenant, f.Device)
+		return err
+	})
+	return rows, alarms, err
+}

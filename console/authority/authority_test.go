@@ -1,0 +1,64 @@
+package authority
+
+import (
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestKeysSealedAndPlain(t *testing.T) {
+	for _, pass := range []string{"", "correct horse"} {
+		t.Run("pass="+pass, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			a, p, err := Create(dir, Options{Passphrase: []byte(pass), ScryptLogN: 10, Rand: rand.Reader})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := os.Stat(dir)
+			if fi.Mode().Perm() != 0o700 {
+				t.Errorf("dir mode %v", fi.Mode().Perm())
+			}
+			for _, f := range []string{MSPKeyFile, IdentityFile, NoiseFile} {
+				fi, err := os.Stat(filepath.Join(dir, f))
+				if err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s mode %v: %v", f, fi.Mode().Perm(), err)
+				}
+			}
+			if _, _, err := Create(dir, Options{Rand: rand.Reader}); !errors.Is(err, ErrExists) {
+				t.Errorf("second create: %v", err)
+			}
+			sealed, _ := IsSealed(dir)
+			if sealed != (pass != "") {
+				t.Errorf("sealed = %v", sealed)
+			}
+			got, err := LoadAuthority(dir, []byte(pass))
+			if err != nil || got.Public() != a.Public() {
+				t.Fatalf("load: %v", err)
+			}
+			if pass != "" {
+				if _, err := LoadAuthority(dir, []byte("wrong")); !errors.Is(err, ErrPassphrase) {
+					t.Errorf("wrong passphrase: %v", err)
+				}
+				if _, err := LoadAuthority(dir, nil); !errors.Is(err, ErrNeedPass) {
+					t.Errorf("no passphrase: %v", err)
+				}
+				b, _ := os.ReadFile(filepath.Join(dir, MSPKeyFile))
+				b[len(b)-1] ^= 1
+				os.WriteFile(filepath.Join(dir, MSPKeyFile), b, 0o600)
+				if _, err := LoadAuthority(dir, []byte(pass)); !errors.Is(err, ErrPassphrase) {
+					t.Errorf("tampered key file: %v", err)
+				}
+			}
+			p2, err := LoadPeer(dir)
+			if err != nil || p2.NoisePublic() != p.NoisePublic() || p2.Mailbox() != p.Mailbox() {
+				t.Fatalf("peer: %v", err)
+			}
+			os.Chmod(filepath.Join(dir, IdentityFile), 0o644)
+			if _, err := LoadPeer(dir); err == nil {
+				t.Error("a world-readable identity key was accepted")
+			}
+		})
+	}
+}

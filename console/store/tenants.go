@@ -1,0 +1,114 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Tenant is a customer tenant and its policy settings.
+type Tenant struct {
+	Name           string
+	LoginMode      string // protocol.ModeNamed or protocol.ModeShared
+	SharedAccount  string // msp-NNNN, unique across the MSP's tenants
+	PushLogin      bool
+	OTPWhileOnline bool
+	SelectiveLogin bool
+	DomainAccounts bool
+	Offline        protocol.OfflineParams
+	MaxSession     int64 // seconds
+	InactivityDays int
+	OfflineSecret  []byte // shared-mode offline secret, 32 bytes
+	Created        int64
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// InsertTenant adds a tenant.
+func (t *Tx) InsertTenant(tn *Tenant) error {
+	_, err := t.exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
+		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
+		lockout_limit, max_session, inactivity_days, offline_secret, created)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
+		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
+		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
+		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created)
+	if isUnique(err) {
+		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
+	}
+	if err != nil {
+		return fmt.Errorf("store: insert tenant: %w", err)
+	}
+	return nil
+}
+
+// UpdateTenant stores a tenant's settings (not its name, secret or creation time).
+func (t *Tx) UpdateTenant(tn *Tenant) error {
+	res, err := t.exec(`UPDATE tenants SET login_mode=?, shared_account=?, push_login=?, otp_online=?,
+		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
+		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=? WHERE name=?`,
+		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
+		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
+		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
+		tn.MaxSession, tn.InactivityDays, tn.Name)
+	if err != nil {
+		return fmt.Errorf("store: update tenant: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("%w: tenant %s", ErrNotFound, tn.Name)
+	}
+	return nil
+}
+
+const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
+	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
+	max_session, inactivity_days, offline_secret, created`
+
+type scanner interface{ Scan(...any) error }
+
+func scanTenant(s scanner) (*Tenant, error) {
+	var tn Tenant
+	err := s.Scan(&tn.Name, &tn.LoginMode, &tn.SharedAccount, &tn.PushLogin, &tn.OTPWhileOnline,
+		&tn.SelectiveLogin, &tn.DomainAccounts, &tn.Offline.Digits, &tn.Offline.Period,
+		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
+		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created)
+	return &tn, err
+}
+
+// Tenant returns the named tenant.
+func (t *Tx) Tenant(name string) (*Tenant, error) {
+	tn, err := scanTenant(t.row(`SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name))
+	if err != nil {
+		return nil, notFound(err, "tenant "+name)
+	}
+	return tn, nil
+}
+
+// Tenants returns every tenant, by name.
+func (t *Tx) Tenants() ([]*Tenant, error) {
+	rows, err := t.query(`SELECT ` + tenantCols + ` FROM tenants ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Tenant
+	for rows.Next() {
+		tn, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tn)
+	}
+	return out, rows.Err()
+}
+
+// SharedAccountTaken reports whether a tenant already uses the account name.
+func (t *Tx) SharedAccountTaken(account string) (bool, error) {
+	var n int
+	err := t.row(`SELECT COUNT(*) FROM tenants WHERE shared_account = ?`, account).Scan(&n)
+	return n > 0, err
+}

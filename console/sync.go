@@ -1,0 +1,179 @@
+package console
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jitkey/jitkey/console/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// DeviceByMailbox returns the enrolled device with that relay mailbox; the
+// server accepts FlowAudit only from these.
+func (c *Console) DeviceByMailbox(ctx context.Context, mb protocol.MailboxID) (*store.Device, error) {
+	var d *store.Device
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		d, err = tx.DeviceByMailbox(mb)
+		return err
+	})
+	return d, err
+}
+
+// PhoneByMailbox returns the active (unrevoked, valid, technician not
+// removed) certificate of the phone with that mailbox; the server accepts
+// FlowSync only from these.
+func (c *Console) PhoneByMailbox(ctx context.Context, mb protocol.MailboxID) (*store.TechCert, *protocol.TechCert, error) {
+	var row *store.TechCert
+	var tc protocol.TechCert
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if row, err = tx.ActiveCertByMailbox(mb, c.unix()); err != nil {
+			return err
+		}
+		t, err := tx.TechByID(row.TechID)
+		if err != nil {
+			return err
+		}
+		if t.Removed {
+			return fmt.Errorf("%w: technician removed", ErrRefused)
+		}
+		return row.Cert.VerifyEd25519(protocol.DocTechCert, c.set.MSPKey, &tc)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return row, &tc, nil
+}
+
+// PhoneSync returns what the phone with that certificate should hold.
+func (c *Console) PhoneSync(ctx context.Context, tc *protocol.TechCert) (*PhoneView, error) {
+	var v *PhoneView
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		v, err = c.phoneView(tx, tc)
+		return err
+	})
+	return v, err
+}
+
+// RecordPhoneAck records the versions a phone acknowledged, for tenants it
+// may see and versions that exist.
+func (c *Console) RecordPhoneAck(ctx context.Context, tc *protocol.TechCert, vs []protocol.TenantVersion) error {
+	return c.db.Update(ctx, func(tx *store.Tx) error {
+		for _, v := range vs {
+			if tc.RoleIn(v.Tenant) == "" {
+				continue
+			}
+			cur, err := tx.PolicyVersion(v.Tenant)
+			if err != nil {
+				return err
+			}
+			if v.Version == 0 || v.Version > cur {
+				continue
+			}
+			if err := tx.SetPhoneAck(tc.Serial, v.Tenant, v.Version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RecordDeviceAck records the version a device acknowledged for its tenant.
+func (c *Console) RecordDeviceAck(ctx context.Context, d *store.Device, vs []protocol.TenantVersion) error {
+	return c.db.Update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.PolicyVersion(d.Tenant)
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.Tenant == d.Tenant && v.Version <= cur {
+				if err := tx.SetDeviceAck(d.ID, v.Version, c.unix()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// PushTarget is a peer that holds an older policy than the latest.
+type PushTarget struct {
+	Key      string // "device:<id>" or "phone:<serial>", stable per peer
+	Addr     protocol.PeerAddr
+	NoiseKey protocol.NoiseKey
+	Push     protocol.PolicyPush
+	Versions []protocol.TenantVersion // what Push carries
+	Device   *store.Device            // set for agents
+	Tech     *protocol.TechCert       // set for phones
+}
+
+// PushTargets lists the devices and phones whose acknowledged version of
+// some tenant policy is lower than the latest, with what to send them:
+// agents get their tenant's policy; phones every policy they may see and
+// the directory.
+func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
+	var out []PushTarget
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		devs, err := tx.Devices("")
+		if err != nil {
+			return err
+		}
+		latest := map[string]*store.PolicyRow{}
+		for _, d := range devs {
+			pol, ok := latest[d.Tenant]
+			if !ok {
+				if pol, err = tx.LatestPolicy(d.Tenant); err != nil {
+					return err
+				}
+				latest[d.Tenant] = pol
+			}
+			if d.AckedVersion < pol.Version {
+				out = append(out, PushTarget{
+					Key: fmt.Sprintf("device:%x", d.ID), Addr: d.Addr(), NoiseKey: d.NoiseKey, Device: d,
+					Versions: []protocol.TenantVersion{{Tenant: d.Tenant, Version: pol.Version}},
+					Push:     protocol.PolicyPush{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{}},
+				})
+			}
+		}
+		certs, err := tx.ActiveCerts(c.unix())
+		if err != nil {
+			return err
+		}
+		for _, row := range certs {
+			t, err := tx.TechByID(row.TechID)
+			if err != nil {
+				return err
+			}
+			if t.Removed {
+				continue
+			}
+			var tc protocol.TechCert
+			if err := row.Cert.VerifyEd25519(protocol.DocTechCert, c.set.MSPKey, &tc); err != nil {
+				return err
+			}
+			v, err := c.phoneView(tx, &tc)
+			if err != nil {
+				return err
+			}
+			behind := false
+			for _, tv := range v.Versions {
+				acked, err := tx.PhoneAck(tc.Serial, tv.Tenant)
+				if err != nil {
+					return err
+				}
+				behind = behind || acked < tv.Version
+			}
+			if behind {
+				out = append(out, PushTarget{
+					Key:  fmt.Sprintf("phone:%d", tc.Serial),
+					Addr: protocol.PeerAddr{Relay: tc.Relay, Mailbox: row.Mailbox}, NoiseKey: tc.NoiseKey, Tech: &tc, Versions: v.Versions,
+					Push: protocol.PolicyPush{Policies: v.Policies, Directory: v.Directory},
+				})
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,290 @@
+package console
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jitkey/jitkey/console/store"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Defaults of a new tenant.
+var (
+	DefaultOffline = protocol.OfflineParams{
+		Digits: 6, Period: 30, Skew: 1, MaxFailures: 5, LockoutBase: 30, LockoutLimit: 3600,
+	}
+	DefaultMaxSession     = 8 * time.Hour
+	DefaultInactivityDays = 30
+)
+
+// TenantChange lists settings to change; nil fields stay as they are (or
+// take their defaults for a new tenant).
+type TenantChange struct {
+	LoginMode      *string
+	PushLogin      *bool
+	OTPWhileOnline *bool
+	SelectiveLogin *bool
+	DomainAccounts *bool
+	Digits         *int
+	Period         *int
+	Skew           *int
+	MaxFailures    *int
+	LockoutBase    *time.Duration
+	LockoutLimit   *time.Duration
+	MaxSession     *time.Duration
+	InactivityDays *int
+}
+
+// Empty reports whether the change changes nothing.
+func (ch *TenantChange) Empty() bool { return *ch == TenantChange{} }
+
+func (ch *TenantChange) apply(tn *store.Tenant) error {
+	set := func(dst *bool, src *bool) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if ch.LoginMode != nil {
+		if *ch.LoginMode != protocol.ModeNamed && *ch.LoginMode != protocol.ModeShared {
+			return refuse("login mode %q must be %q or %q", *ch.LoginMode, protocol.ModeNamed, protocol.ModeShared)
+		}
+		tn.LoginMode = *ch.LoginMode
+	}
+	set(&tn.PushLogin, ch.PushLogin)
+	set(&tn.OTPWhileOnline, ch.OTPWhileOnline)
+	set(&tn.SelectiveLogin, ch.SelectiveLogin)
+	set(&tn.DomainAccounts, ch.DomainAccounts)
+	if ch.Digits != nil {
+		if *ch.Digits != 6 && *ch.Digits != 8 {
+			return refuse("offline code digits must be 6 or 8, not %d", *ch.Digits)
+		}
+		tn.Offline.Digits = *ch.Digits
+	}
+	if ch.Period != nil {
+		if *ch.Period != 30 && *ch.Period != 60 {
+			return refuse("offline code period must be 30 or 60 seconds, not %d", *ch.Period)
+		}
+		tn.Offline.Period = *ch.Period
+	}
+	if ch.Skew != nil {
+		if *ch.Skew < 0 || *ch.Skew > 1 {
+			return refuse("offline code skew must be 0 or 1 steps, not %d", *ch.Skew)
+		}
+		tn.Offline.Skew = *ch.Skew
+	}
+	if ch.MaxFailures != nil {
+		if *ch.MaxFailures < 1 || *ch.MaxFailures > 10 {
+			return refuse("offline max failures must be 1..10, not %d", *ch.MaxFailures)
+		}
+		tn.Offline.MaxFailures = *ch.MaxFailures
+	}
+	if ch.LockoutBase != nil {
+		if *ch.LockoutBase < time.Second || *ch.LockoutBase > time.Hour || *ch.LockoutBase%time.Second != 0 {
+			return refuse("lockout base must be whole seconds between 1s and 1h, not %v", *ch.LockoutBase)
+		}
+		tn.Offline.LockoutBase = int64(*ch.LockoutBase / time.Second)
+	}
+	if ch.LockoutLimit != nil {
+		if *ch.LockoutLimit < time.Second || *ch.LockoutLimit > 24*time.Hour || *ch.LockoutLimit%time.Second != 0 {
+			return refuse("lockout cap must be whole seconds between 1s and 24h, not %v", *ch.LockoutLimit)
+		}
+		tn.Offline.LockoutLimit = int64(*ch.LockoutLimit / time.Second)
+	}
+	if tn.Offline.LockoutLimit < tn.Offline.LockoutBase {
+		return refuse("lockout cap (%ds) must not be below the lockout base (%ds)", tn.Offline.LockoutLimit, tn.Offline.LockoutBase)
+	}
+	if ch.MaxSession != nil {
+		if *ch.MaxSession < time.Minute || *ch.MaxSession > 7*24*time.Hour || *ch.MaxSession%time.Second != 0 {
+			return refuse("maximum session length must be whole seconds between 1m and 168h, not %v", *ch.MaxSession)
+		}
+		tn.MaxSession = int64(*ch.MaxSession / time.Second)
+	}
+	if ch.InactivityDays != nil {
+		if *ch.InactivityDays < 1 || *ch.InactivityDays > 3650 {
+			return refuse("inactivity removal period must be 1..3650 days, not %d", *ch.InactivityDays)
+		}
+		tn.InactivityDays = *ch.InactivityDays
+	}
+	if tn.DomainAccounts && !tn.SelectiveLogin {
+		return refuse("domain accounts need selective login (--selective-login) so the phone can offer them")
+	}
+	return nil
+}
+
+// AddTenant creates a tenant with default settings changed by ch and
+// publishes its first policy (version 1).
+func (c *Console) AddTenant(ctx context.Context, name string, ch TenantChange) (*store.Tenant, *protocol.Policy, error) {
+	if err := CheckTenantName(name); err != nil {
+		return nil, nil, err
+	}
+	if c.auth == nil {
+		return nil, nil, ErrLocked
+	}
+	tn := &store.Tenant{
+		Name: name, LoginMode: protocol.ModeNamed, Offline: DefaultOffline,
+		MaxSession: int64(DefaultMaxSession / time.Second), InactivityDays: DefaultInactivityDays,
+		Created: c.unix(), OfflineSecret: make([]byte, 32),
+	}
+	if err := ch.apply(tn); err != nil {
+		return nil, nil, err
+	}
+	if _, err := io.ReadFull(c.rand, tn.OfflineSecret); err != nil {
+		return nil, nil, fmt.Errorf("console: random: %w", err)
+	}
+	var pol *protocol.Policy
+	err := c.db.Update(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Tenant(name); err == nil {
+			return refuse("tenant %s already exists", name)
+		}
+		acct, err := c.newSharedAccount(tx)
+		if err != nil {
+			return err
+		}
+		tn.SharedAccount = acct
+		if err := tx.InsertTenant(tn); err != nil {
+			return err
+		}
+		pol, err = c.publish(tx, name)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.log.Info("tenant added", "tenant", name, "mode", tn.LoginMode, "policy_version", pol.Version)
+	return tn, pol, nil
+}
+
+// newSharedAccount picks msp-NNNN, four random digits, unused by any tenant.
+func (c *Console) newSharedAccount(tx *store.Tx) (string, error) {
+	for range 200 {
+		var b [2]byte
+		if _, err := io.ReadFull(c.rand, b[:]); err != nil {
+			return "", fmt.Errorf("console: random: %w", err)
+		}
+		v := binary.BigEndian.Uint16(b[:])
+		if v >= 60000 { // keep v % 10000 uniform
+			continue
+		}
+		acct := fmt.Sprintf("msp-%04d", v%10000)
+		taken, err := tx.SharedAccountTaken(acct)
+		if err != nil {
+			return "", err
+		}
+		if !taken {
+			return acct, nil
+		}
+	}
+	return "", refuse("no free shared account name msp-NNNN is left")
+}
+
+// SetTenant changes a tenant's settings and publishes a new policy.
+func (c *Console) SetTenant(ctx context.Context, name string, ch TenantChange) (*store.Tenant, *protocol.Policy, error) {
+	if ch.Empty() {
+		return nil, nil, refuse("nothing to change: give at least one setting flag")
+	}
+	if c.auth == nil {
+		return nil, nil, ErrLocked
+	}
+	var tn *store.Tenant
+	var pol *protocol.Policy
+	err := c.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if tn, err = tx.Tenant(name); err != nil {
+			return refuse("no tenant %q", name)
+		}
+		if err := ch.apply(tn); err != nil {
+			return err
+		}
+		if err := tx.UpdateTenant(tn); err != nil {
+			return err
+		}
+		pol, err = c.publish(tx, name)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.log.Info("tenant changed", "tenant", name, "policy_version", pol.Version)
+	return tn, pol, nil
+}
+
+// Tenants lists the tenants with their latest policy versions.
+func (c *Console) Tenants(ctx context.Context) ([]*store.Tenant, map[string]uint64, error) {
+	var tns []*store.Tenant
+	vers := map[string]uint64{}
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if tns, err = tx.Tenants(); err != nil {
+			return err
+		}
+		for _, tn := range tns {
+			if vers[tn.Name], err = tx.PolicyVersion(tn.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return tns, vers, err
+}
+
+// TenantInfo is what `tenant show` and `policy show` print.
+type TenantInfo struct {
+	Tenant  *store.Tenant
+	Policy  *protocol.Policy // latest published
+	Signed  protocol.Signed
+	Devices []*store.Device
+	Techs   []*store.Tech // delegated technicians, global admins included
+}
+
+// Tenant returns a tenant with its latest policy, devices and technicians.
+func (c *Console) Tenant(ctx context.Context, name string) (*TenantInfo, error) {
+	var ti TenantInfo
+	err := c.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		if ti.Tenant, err = tx.Tenant(name); err != nil {
+			return refuse("no tenant %q", name)
+		}
+		row, err := tx.LatestPolicy(name)
+		if err != nil {
+			return err
+		}
+		ti.Signed = row.Signed
+		ti.Policy = new(protocol.Policy)
+		if err := row.Signed.VerifyEd25519(protocol.DocPolicy, c.set.MSPKey, ti.Policy); err != nil {
+			return fmt.Errorf("console: stored policy of %s does not verify: %w", name, err)
+		}
+		if ti.Devices, err = tx.Devices(name); err != nil {
+			return err
+		}
+		techs, err := tx.Techs()
+		if err != nil {
+			return err
+		}
+		for _, t := range techs {
+			if !t.Removed && roleIn(t, name) != "" {
+				ti.Techs = append(ti.Techs, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ti, nil
+}
+
+// roleIn returns a technician's role in a tenant ("" when not delegated).
+func roleIn(t *store.Tech, tenant string) string {
+	if t.GlobalAdmin {
+		return protocol.RoleGlobalAdmin
+	}
+	for _, g := range t.Grants {
+		if g.Tenant == tenant {
+			return g.Role
+		}
+	}
+	return ""
+}
