@@ -1,0 +1,165 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newBed(t *testing.T) *Bed {
+	t.Helper()
+	b, err := New(Config{Dir: t.TempDir(), Bin: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestProcWaitKillRestart(t *testing.T) {
+	b := newBed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := b.Proc("sh", "/bin/sh", "-c", `echo "pin=abcd"; echo "listening on 127.0.0.1:4242" >&2; exec sleep 60`)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.WaitFor(ctx, 0, regexp.MustCompile(`listening on (\S+)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[1] != "127.0.0.1:4242" {
+		t.Errorf("address = %q", m[1])
+	}
+	if m, err := p.WaitFor(ctx, 0, regexp.MustCompile(`pin=([0-9a-f]+)`)); err != nil || m[1] != "abcd" {
+		t.Errorf("pin = %v, %v", m, err)
+	}
+	if err := p.Kill(); err != nil && !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("kill: %v", err)
+	}
+	if p.Running() {
+		t.Fatal("still running after kill")
+	}
+	mark := p.Mark()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitFor(ctx, mark, regexp.MustCompile(`pin=`)); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if err := p.Stop(5 * time.Second); err == nil {
+		t.Error("stop of sleep by SIGTERM reported clean exit")
+	}
+	if !strings.Contains(b.Tail(100), "sh!") {
+		t.Errorf("stderr not in log:\n%s", b.Tail(100))
+	}
+}
+
+func TestWaitForExited(t *testing.T) {
+	b := newBed(t)
+	p := b.Proc("false", "/bin/sh", "-c", "echo nope; exit 3")
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.WaitFor(context.Background(), 0, regexp.MustCompile(`ready`))
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("err = %v, want exit status 3", err)
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	b := newBed(t)
+	r := b.Run(context.Background(), "echo", "/bin/sh", "-c", `echo hello; echo '{"a":1}'; echo oops >&2; exit 4`)
+	if r.Code != 4 || r.OK() || !strings.Contains(r.Stderr, "oops") {
+		t.Fatalf("result %v", r)
+	}
+	var v struct{ A int }
+	if err := r.JSON(&v); err != nil || v.A != 1 {
+		t.Fatalf("json %+v, %v", v, err)
+	}
+}
+
+func TestNetnsCut(t *testing.T) {
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("ip (iproute2) missing: run make deps")
+	}
+	ctx := context.Background()
+	n, err := NewNetns(ctx, "jk-harness-test", 250)
+	t.Cleanup(func() { n.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", n.HostAddr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ping := func() error {
+		argv := n.Wrap("timeout", "1", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", n.HostAddr, port))
+		return exec.Command(argv[0], argv[1:]...).Run()
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("host side unreachable from namespace: %v", err)
+	}
+	if err := n.Cut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(); err == nil {
+		t.Fatal("host side still reachable after cut")
+	}
+	if err := n.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	for range 30 {
+		if ping() == nil {
+			ok = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !ok {
+		t.Fatal("not reachable after restore")
+	}
+}
+
+func TestAccountsSandbox(t *testing.T) {
+	ctx := context.Background()
+	a, err := OpenAccounts(ctx, t.TempDir()+"/sb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sandbox().Run(ctx, nil, "useradd", "--", "jk-harness-probe"); err != nil {
+		t.Fatal(err)
+	}
+	added, err := a.Added()
+	if err != nil || len(added) != 1 || added[0] != "jk-harness-probe" {
+		t.Fatalf("added = %v, %v", added, err)
+	}
+	on, err := a.Enabled(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// useradd without a password leaves the account locked ('!').
+	if len(on) != 0 {
+		t.Errorf("enabled = %v, want none", on)
+	}
+	if out, _ := exec.Command("getent", "passwd", "jk-harness-probe").Output(); len(out) != 0 {
+		t.Fatal("sandbox leaked the account to the host")
+	}
+}

@@ -1,0 +1,238 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Proc is a long-running binary (relay, console serve, agent run, phone
+// listen, login surface). Its stdout and stderr are read line by line into
+// the Bed's log (prefixed with its name) and kept, so WaitFor can look for
+// readiness lines. A Proc can be stopped, killed and started again with
+// the same arguments and state.
+type Proc struct {
+	bed  *Bed
+	Name string
+	// Argv is the command line: Argv[0] is a path. Start uses it as is;
+	// scenarios may change it between Stop and Start.
+	Argv []string
+	// Env is added to the environment of the process.
+	Env []string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	lines   []string // every line since the Proc was created
+	cmd     *exec.Cmd
+	running bool
+	exit    error // of the last run
+	done    chan struct{}
+	starts  int
+}
+
+// Start starts the process. It fails if it is already running.
+func (p *Proc) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running {
+		return fmt.Errorf("harness: %s already running", p.Name)
+	}
+	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("harness: start %s: %w", p.Name, err)
+	}
+	errp, err := cmd.StderrPipe()
+	if err != nil {
+		return fmt.Errorf("harness: start %s: %w", p.Name, err)
+	}
+	p.starts++
+	p.bed.logf("%s: start #%d: %s", p.Name, p.starts, strings.Join(p.Argv, " "))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start %s: %w", p.Name, err)
+	}
+	p.cmd = cmd
+	p.running = true
+	p.exit = nil
+	done := make(chan struct{})
+	p.done = done
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go p.read(out, "", &wg)
+	go p.read(errp, "!", &wg)
+	go func() {
+		wg.Wait()
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.running = false
+		p.exit = err
+		p.mu.Unlock()
+		p.bed.logf("%s: exited: %v", p.Name, exitText(err))
+		p.cond.Broadcast()
+		close(done)
+	}()
+	return nil
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "status 0"
+	}
+	return err.Error()
+}
+
+func (p *Proc) read(r io.Reader, mark string, wg *sync.WaitGroup) {
+	defer wg.Done()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		p.bed.line(p.Name+mark, line)
+		p.mu.Lock()
+		p.lines = append(p.lines, line)
+		p.mu.Unlock()
+		p.cond.Broadcast()
+	}
+}
+
+// Lines returns a copy of every output line so far (stdout and stderr
+// interleaved as they arrived), over all runs.
+func (p *Proc) Lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// Output returns Lines joined with newlines.
+func (p *Proc) Output() string { return strings.Join(p.Lines(), "\n") }
+
+// Mark returns the number of lines so far; pass it to WaitFor to look
+// only at what comes after.
+func (p *Proc) Mark() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lines)
+}
+
+// ErrExited is returned by WaitFor when the process exits before the line
+// appears.
+var ErrExited = errors.New("harness: process exited")
+
+// WaitFor waits until a line at index >= from matches re and returns its
+// submatches. It fails when ctx ends or the process exits first.
+func (p *Proc) WaitFor(ctx context.Context, from int, re *regexp.Regexp) ([]string, error) {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.cond.Broadcast()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := from
+	for {
+		for ; i < len(p.lines); i++ {
+			if m := re.FindStringSubmatch(p.lines[i]); m != nil {
+				return m, nil
+			}
+		}
+		if !p.running {
+			return nil, fmt.Errorf("%w: %s (%v) before a line matching %q", ErrExited, p.Name, exitText(p.exit), re)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("harness: %s: no line matching %q: %w", p.Name, re, ctx.Err())
+		}
+		p.cond.Wait()
+	}
+}
+
+// Running reports whether the process is running.
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}
+
+// Signal sends sig to the process (not its children).
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		return fmt.Errorf("harness: %s not running", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Kill kills the process with SIGKILL (kill -9) and waits for it to go.
+func (p *Proc) Kill() error {
+	p.bed.logf("%s: kill -9", p.Name)
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	return p.Wait(context.Background())
+}
+
+// Stop sends SIGTERM and waits up to grace for the process to exit, then
+// kills it. It returns the process's exit error of a clean stop (nil for
+// status 0), or an error saying it had to be killed. Stopping a process
+// that is not running returns nil.
+func (p *Proc) Stop(grace time.Duration) error {
+	p.mu.Lock()
+	running, done := p.running, p.done
+	p.mu.Unlock()
+	if !running {
+		return nil
+	}
+	p.bed.logf("%s: stop (SIGTERM)", p.Name)
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.exit
+	case <-time.After(grace):
+	}
+	p.bed.logf("%s: did not stop within %v, kill -9", p.Name, grace)
+	_ = p.Signal(syscall.SIGKILL)
+	<-done
+	return fmt.Errorf("harness: %s did not stop within %v", p.Name, grace)
+}
+
+// Wait waits for the process to exit and returns its exit error.
+func (p *Proc) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exit
+}
+
+// Pid returns the process id of the current run, or 0.
+func (p *Proc) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
