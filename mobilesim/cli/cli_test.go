@@ -39,7 +39,7 @@ type world struct {
 
 func connector(n *channeltest.Network) cli.Connector {
 	return func(ctx context.Context, cfg cli.LinkConfig) (*cli.Link, error) {
-		mux, stop := peertest.Join(n, cfg.Phone.Addr(), cfg.Phone.Noise(), cfg.Accept, cfg.Handle)
+		mux, stop := peertest.JoinMemory(n, cfg.Phone.Addr(), cfg.Phone.Noise(), cfg.Accept, cfg.Handle)
 		return &cli.Link{Mux: mux, Close: stop}, nil
 	}
 }
@@ -47,12 +47,12 @@ func connector(n *channeltest.Network) cli.Connector {
 func newWorld(t *testing.T) *world {
 	n := channeltest.NewNetwork()
 	w := &world{t: t, net: n, state: filepath.Join(t.TempDir(), "phone")}
-	w.acme = peertest.NewConsole(n, "Acme MSP", "relay-a:4433")
-	w.other = peertest.NewConsole(n, "Globex IT", "relay-b:4433")
+	w.acme = must(peertest.NewConsole(peertest.Memory{Net: n}, "Acme MSP", "relay-a:4433"))
+	w.other = must(peertest.NewConsole(peertest.Memory{Net: n}, "Globex IT", "relay-b:4433"))
 	t.Cleanup(w.acme.Close)
 	t.Cleanup(w.other.Close)
 	agent := func(c *peertest.Console, name, tenant string, dj bool) *peertest.Agent {
-		a := peertest.NewAgent(n, "relay-a:4433")
+		a := must(peertest.NewAgent(peertest.Memory{Net: n}, "relay-a:4433"))
 		t.Cleanup(a.Close)
 		c.Enroll(a, name, tenant, dj)
 		return a
@@ -75,6 +75,13 @@ func newWorld(t *testing.T) *world {
 	w.otherPC.Configure(w.other.Policy("globex-internal"), nil)
 	w.env = &cli.Env{Connect: connector(n), Stdin: strings.NewReader("")}
 	return w
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 type result struct {
@@ -416,7 +423,7 @@ func TestListenAndSync(t *testing.T) {
 	}
 
 	// A push from anyone but the organisation's console is not answered.
-	imp := peertest.NewConsole(w.net, "Impostor", "relay-a:4433")
+	imp := must(peertest.NewConsole(peertest.Memory{Net: w.net}, "Impostor", "relay-a:4433"))
 	defer imp.Close()
 	ictx, icancel := context.WithTimeout(context.Background(), 1*time.Second)
 	defer icancel()

@@ -21,9 +21,29 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-// Join connects a peer to the network and starts its mux. stop
-// disconnects it and waits for its sessions.
-func Join(n *channeltest.Network, addr protocol.PeerAddr, static noise.DHKey,
+// Network connects a fake peer to relays: it starts a mux for the peer's
+// keys on relay and returns it with the peer's address and a stop function
+// that disconnects the peer and waits for its sessions.
+type Network interface {
+	Join(relay string, identity ed25519.PrivateKey, static noise.DHKey,
+		accept func(context.Context, channel.Hello) ([]byte, protocol.NoiseKey, error),
+		handle func(context.Context, *channel.Conn)) (mux *channel.Mux, addr protocol.PeerAddr, stop func(), err error)
+}
+
+// Memory is a Network over channeltest.
+type Memory struct{ Net *channeltest.Network }
+
+// Join implements Network.
+func (m Memory) Join(relay string, identity ed25519.PrivateKey, static noise.DHKey,
+	accept func(context.Context, channel.Hello) ([]byte, protocol.NoiseKey, error),
+	handle func(context.Context, *channel.Conn)) (*channel.Mux, protocol.PeerAddr, func(), error) {
+	addr := protocol.PeerAddr{Relay: relay, Mailbox: protocol.MailboxFor(identity.Public().(ed25519.PublicKey))}
+	mux, stop := JoinMemory(m.Net, addr, static, accept, handle)
+	return mux, addr, stop, nil
+}
+
+// JoinMemory connects a peer to an in-memory network and starts its mux.
+func JoinMemory(n *channeltest.Network, addr protocol.PeerAddr, static noise.DHKey,
 	accept func(context.Context, channel.Hello) ([]byte, protocol.NoiseKey, error),
 	handle func(context.Context, *channel.Conn)) (mux *channel.Mux, stop func()) {
 	p := n.Join(addr)
@@ -34,8 +54,8 @@ func Join(n *channeltest.Network, addr protocol.PeerAddr, static noise.DHKey,
 	return mux, func() { n.Leave(addr); cancel(); <-done }
 }
 
-// NewPeerKeys returns a fresh identity key, Noise key pair and address on relay.
-func NewPeerKeys(relay string) (ed25519.PrivateKey, noise.DHKey, protocol.PeerAddr) {
+// newPeerKeys returns a fresh identity key and Noise key pair.
+func newPeerKeys() (ed25519.PrivateKey, noise.DHKey) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		panic(err)
@@ -44,7 +64,8 @@ func NewPeerKeys(relay string) (ed25519.PrivateKey, noise.DHKey, protocol.PeerAd
 	if err != nil {
 		panic(err)
 	}
-	return priv, kp, protocol.PeerAddr{Relay: relay, Mailbox: protocol.MailboxFor(pub)}
+	_ = pub
+	return priv, kp
 }
 
 // NoiseKeyOf returns the public half of a Noise key pair.
@@ -86,12 +107,13 @@ type Console struct {
 }
 
 // NewConsole starts a fake console named name on relay.
-func NewConsole(n *channeltest.Network, name, relay string) *Console {
+func NewConsole(n Network, name, relay string) (*Console, error) {
 	_, msp, _ := ed25519.GenerateKey(rand.Reader)
-	_, kp, addr := NewPeerKeys(relay)
-	c := &Console{Name: name, MSP: msp, Addr: addr, Static: kp, policies: map[string]protocol.Policy{}, pairings: map[protocol.SessionID]*pending{}}
-	c.Mux, c.stop = Join(n, addr, kp, c.accept, c.handle)
-	return c
+	id, kp := newPeerKeys()
+	c := &Console{Name: name, MSP: msp, Static: kp, policies: map[string]protocol.Policy{}, pairings: map[protocol.SessionID]*pending{}}
+	var err error
+	c.Mux, c.Addr, c.stop, err = n.Join(relay, id, kp, c.accept, c.handle)
+	return c, err
 }
 
 // Close disconnects the console.
@@ -328,11 +350,12 @@ type Agent struct {
 }
 
 // NewAgent starts a fake agent on relay; enrol it with Console.Enroll.
-func NewAgent(n *channeltest.Network, relay string) *Agent {
-	id, kp, addr := NewPeerKeys(relay)
-	a := &Agent{Identity: id, Static: kp, Addr: addr, Events: make(chan Event, 8), codes: map[protocol.SessionID]code{}, live: map[protocol.SessionID]uint8{}, used: map[[16]byte]bool{}}
-	a.Mux, a.stop = Join(n, addr, kp, a.accept, a.handle)
-	return a
+func NewAgent(n Network, relay string) (*Agent, error) {
+	id, kp := newPeerKeys()
+	a := &Agent{Identity: id, Static: kp, Events: make(chan Event, 8), codes: map[protocol.SessionID]code{}, live: map[protocol.SessionID]uint8{}, used: map[[16]byte]bool{}}
+	var err error
+	a.Mux, a.Addr, a.stop, err = n.Join(relay, id, kp, a.accept, a.handle)
+	return a, err
 }
 
 // Close disconnects the agent.

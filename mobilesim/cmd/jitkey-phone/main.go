@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,16 +22,11 @@ func main() {
 	}
 	env := &cli.Env{
 		Stdin:        os.Stdin,
-		Connect:      connect,
+		Connect:      cli.RelayConnect,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		DefaultState: os.Getenv("JITKEY_PHONE_STATE"),
 	}
 	code := env.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
-}
-
-// connect is replaced by the relay/client wiring once that package lands.
-func connect(ctx context.Context, cfg cli.LinkConfig) (*cli.Link, error) {
-	return nil, errors.New("relay client not available in this build")
 }
