@@ -28,11 +28,14 @@ type Proc struct {
 	Argv []string
 	// Env is added to the environment of the process.
 	Env []string
+	// Interactive gives the process a stdin pipe for Send.
+	Interactive bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
 	lines   []string // every line since the Proc was created
 	cmd     *exec.Cmd
+	stdin   io.WriteCloser
 	running bool
 	exit    error // of the last run
 	done    chan struct{}
@@ -56,6 +59,11 @@ func (p *Proc) Start() error {
 	errp, err := cmd.StderrPipe()
 	if err != nil {
 		return fmt.Errorf("harness: start %s: %w", p.Name, err)
+	}
+	if p.Interactive {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			return fmt.Errorf("harness: start %s: %w", p.Name, err)
+		}
 	}
 	p.starts++
 	p.bed.logf("%s: start #%d: %s", p.Name, p.starts, strings.Join(p.Argv, " "))
@@ -104,6 +112,19 @@ func (p *Proc) read(r io.Reader, mark string, wg *sync.WaitGroup) {
 		p.mu.Unlock()
 		p.cond.Broadcast()
 	}
+}
+
+// Send writes text to the process's stdin (Interactive processes only).
+func (p *Proc) Send(text string) error {
+	p.mu.Lock()
+	w := p.stdin
+	p.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("harness: %s has no stdin", p.Name)
+	}
+	p.bed.logf("%s: stdin <- %q", p.Name, text)
+	_, err := io.WriteString(w, text)
+	return err
 }
 
 // Lines returns a copy of every output line so far (stdout and stderr
@@ -236,3 +257,5 @@ func (p *Proc) Pid() int {
 	}
 	return p.cmd.Process.Pid
 }
+
+const sigterm = syscall.SIGTERM
