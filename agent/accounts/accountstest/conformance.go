@@ -34,6 +34,7 @@ type Harness struct {
 
 // Conformance runs the behavioural suite every accounts.Backend must pass:
 // the JIT lifecycle, admin membership, not-found and invalid-name errors.
+// Harness.Backend and Harness.Login must be safe for concurrent use.
 func Conformance(t *testing.T, h Harness) {
 	t.Helper()
 	if h.Prefix == "" {
@@ -43,10 +44,24 @@ func Conformance(t *testing.T, h Harness) {
 		h.Rand = rand.Reader
 	}
 	s := &suite{Harness: h}
-	t.Run("Lifecycle", s.lifecycle)
-	t.Run("Admin", s.admin)
-	t.Run("NotFound", s.notFound)
-	t.Run("InvalidInput", s.invalidInput)
+	// The cases use distinct account names and run in parallel; the group
+	// returns when all are done.
+	t.Run("Conformance", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			f    func(*testing.T)
+		}{
+			{"Lifecycle", s.lifecycle},
+			{"Admin", s.admin},
+			{"NotFound", s.notFound},
+			{"InvalidInput", s.invalidInput},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.f(t)
+			})
+		}
+	})
 }
 
 type suite struct {
