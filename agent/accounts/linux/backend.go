@@ -191,7 +191,8 @@ func (b *Backend) SetPassword(ctx context.Context, name string, pw password.Secr
 	return nil
 }
 
-// Enable implements accounts.Backend: usermod --unlock --expiredate ''.
+// Enable implements accounts.Backend: usermod --unlock with an empty
+// --expiredate (never expires).
 func (b *Backend) Enable(ctx context.Context, name string) error {
 	return b.usermod(ctx, "enable", name, "--unlock", "--expiredate", "")
 }
