@@ -592,3 +592,24 @@ func DecodeRelayPushTicket(b []byte) (*RelayPushTicket, error) {
 	t.Token = b[43:]
 	return t, nil
 }
+
+// RelayCloseCode is the QUIC application error code with which a relay
+// closes a connection.
+type RelayCloseCode uint64
+
+// Relay close codes. Authentication failures all use one code, with no
+// hint which check failed.
+const (
+	// RelayCloseNormal: orderly close (peer or relay).
+	RelayCloseNormal RelayCloseCode = 0
+	// RelayCloseAuthFailed: Hello missing, late or not verifiable.
+	RelayCloseAuthFailed RelayCloseCode = 0x100
+	// RelayCloseProtocol: a malformed or unexpected frame.
+	RelayCloseProtocol RelayCloseCode = 0x101
+	// RelayCloseReplaced: a newer connection claimed the mailbox.
+	RelayCloseReplaced RelayCloseCode = 0x102
+	// RelayCloseShutdown: the relay is shutting down.
+	RelayCloseShutdown RelayCloseCode = 0x103
+	// RelayCloseSlowReader: the peer did not read its frames in time.
+	RelayCloseSlowReader RelayCloseCode = 0x104
+)

@@ -1,0 +1,463 @@
+// Package client is the peer side of the jitkey relay: it connects to the
+// home relay with a pinned certificate, authenticates with the peer's
+// identity key, stays connected with jittered exponential back-off, and
+// sends to and receives from peers on any relay of the fleet.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/push"
+)
+
+// Config configures a Client. Zero durations take the documented defaults.
+type Config struct {
+	// Identity is the peer's identity key; its mailbox is
+	// protocol.MailboxFor(Identity.Public()).
+	Identity ed25519.PrivateKey
+	// Home is the home relay, "host:port".
+	Home string
+	// Pins are the accepted relay pins: SHA-256 of a relay certificate's
+	// SubjectPublicKeyInfo (protocol.RelayPin), any relay of the fleet.
+	Pins [][32]byte
+	// PushTicket is this peer's sealed push ticket, which correspondents
+	// attach (SendWake) when sending to it. The client only holds it for
+	// PushTicket(); it never sends it to its own relay. May be nil.
+	PushTicket []byte
+
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// Rand is the randomness for back-off jitter and TLS; nil: crypto/rand.
+	Rand io.Reader
+
+	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
+	// per failed attempt and is jittered to [d/2, d). Defaults 250 ms, 30 s.
+	MinBackoff, MaxBackoff time.Duration
+	// KeepAlive is the QUIC keep-alive period. Default 20 s.
+	KeepAlive time.Duration
+	// IdleTimeout closes a silent connection. Default 60 s.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds dialing and authentication. Default 10 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one frame write. Default 10 s.
+	WriteTimeout time.Duration
+	// ForeignIdle closes a connection to a foreign relay unused for that
+	// long. Default 2 min.
+	ForeignIdle time.Duration
+	// RecvQueue is the number of received messages buffered for Recv.
+	// Default 64; when full, the client stops reading and the relay's
+	// queue and write timeout apply.
+	RecvQueue int
+	// Transport, if set, is the QUIC transport (UDP socket) to dial from;
+	// many clients may share one (load programs). Nil: the client opens
+	// its own socket and closes it in Close.
+	Transport *quic.Transport
+}
+
+// Message is a payload received from a peer.
+type Message struct {
+	// From is the sender: its mailbox (authenticated by the relay) and the
+	// relay that delivered the message, where the sender is connected and
+	// through which a reply reaches it.
+	From    protocol.PeerAddr
+	Payload []byte
+}
+
+// Client is a relay peer. Its methods are safe for concurrent use.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	mailbox protocol.MailboxID
+	tr      *quic.Transport
+	ownTr   bool
+	seq     atomic.Uint32
+	recv    chan Message
+	closed  chan struct{}
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	home      *relayConn
+	homeUp    chan struct{} // closed while home is connected
+	foreign   map[string]*relayConn
+	dialing   map[string]chan struct{}
+	closeOnce sync.Once
+	running   bool
+}
+
+// New checks cfg and builds a client. It does not connect; call Run.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Identity) != ed25519.PrivateKeySize {
+		return nil, errors.New("client: identity must be an Ed25519 private key")
+	}
+	if err := protocol.CheckRelayAddr(cfg.Home); err != nil {
+		return nil, fmt.Errorf("client: home relay: %w", err)
+	}
+	if len(cfg.Pins) == 0 {
+		return nil, errors.New("client: no relay pins")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	def := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	def(&cfg.MinBackoff, 250*time.Millisecond)
+	def(&cfg.MaxBackoff, 30*time.Second)
+	def(&cfg.KeepAlive, 20*time.Second)
+	def(&cfg.IdleTimeout, 60*time.Second)
+	def(&cfg.HandshakeTimeout, 10*time.Second)
+	def(&cfg.WriteTimeout, 10*time.Second)
+	def(&cfg.ForeignIdle, 2*time.Minute)
+	if cfg.RecvQueue <= 0 {
+		cfg.RecvQueue = 64
+	}
+	c := &Client{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		mailbox: protocol.MailboxFor(cfg.Identity.Public().(ed25519.PublicKey)),
+		tr:      cfg.Transport,
+		recv:    make(chan Message, cfg.RecvQueue),
+		closed:  make(chan struct{}),
+		homeUp:  make(chan struct{}),
+		foreign: make(map[string]*relayConn),
+		dialing: make(map[string]chan struct{}),
+	}
+	if c.tr == nil {
+		pc, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			return nil, fmt.Errorf("client: open udp socket: %w", err)
+		}
+		c.tr = &quic.Transport{Conn: pc}
+		c.ownTr = true
+	}
+	return c, nil
+}
+
+// Addr is this peer's address: its mailbox at its home relay.
+func (c *Client) Addr() protocol.PeerAddr {
+	return protocol.PeerAddr{Relay: c.cfg.Home, Mailbox: c.mailbox}
+}
+
+// PushTicket returns Config.PushTicket.
+func (c *Client) PushTicket() []byte { return c.cfg.PushTicket }
+
+// HomePushKey is the HPKE key the home relay announced in its last
+// Welcome (nil if push is off or never connected).
+func (c *Client) HomePushKey() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.home == nil {
+		return nil
+	}
+	return c.home.welcome.PushKey
+}
+
+// SealPushTicket seals a gateway token to the home relay's push key, for
+// correspondents to pass to SendWake. The home relay must be connected.
+func (c *Client) SealPushTicket(token []byte, expiry time.Time) ([]byte, error) {
+	pk := c.HomePushKey()
+	if pk == nil {
+		return nil, errors.New("client: home relay announced no push key")
+	}
+	return push.Seal(pk, &protocol.RelayPushTicket{Mailbox: c.mailbox, Expiry: uint64(expiry.Unix()), Token: token})
+}
+
+// Run connects to the home relay and stays connected, reconnecting with
+// jittered exponential back-off, until ctx is done or Close is called. It
+// returns ErrReplaced if another connection claims this mailbox.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("client: Run called twice")
+	}
+	c.running = true
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	failures := 0
+	for {
+		rc, err := c.dial(ctx, c.cfg.Home)
+		var delay time.Duration
+		if err == nil {
+			failures = 0
+			c.setHome(rc)
+			c.log.Info("connected to home relay", "relay", c.cfg.Home, "mailbox", c.mailbox.String())
+			select {
+			case <-rc.done:
+			case <-ctx.Done():
+			}
+			c.setHome(nil)
+			rc.shutdown(ErrClosed)
+			rc.mu.Lock()
+			rerr := rc.err
+			rc.mu.Unlock()
+			if errors.Is(rerr, ErrReplaced) {
+				c.log.Warn("mailbox claimed by another connection", "relay", c.cfg.Home)
+				return ErrReplaced
+			}
+			if ms := rc.goAway.Load(); ms > 0 {
+				delay = c.jitter(time.Duration(ms) * time.Millisecond)
+			} else {
+				delay = c.jitter(c.cfg.MinBackoff)
+			}
+			c.log.Info("home relay connection ended", "relay", c.cfg.Home, "err", rerr)
+		} else {
+			c.log.Info("home relay unreachable", "relay", c.cfg.Home, "err", err)
+			delay = c.backoff(failures)
+			failures++
+		}
+		if ctx.Err() != nil {
+			select {
+			case <-c.closed:
+				return ErrClosed
+			default:
+				return ctx.Err()
+			}
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+}
+
+// backoff is the jittered delay after n consecutive failures.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.MinBackoff
+	for i := 0; i < n && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	return c.jitter(min(d, c.cfg.MaxBackoff))
+}
+
+// jitter returns a duration in [d/2, d).
+func (c *Client) jitter(d time.Duration) time.Duration {
+	var b [8]byte
+	if _, err := io.ReadFull(c.cfg.Rand, b[:]); err != nil || d < 2 {
+		return d
+	}
+	half := d / 2
+	return half + time.Duration(binary.LittleEndian.Uint64(b[:])%uint64(half))
+}
+
+func (c *Client) setHome(rc *relayConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc != nil {
+		c.home = rc
+		close(c.homeUp)
+		return
+	}
+	if c.home != nil {
+		c.home = nil
+		c.homeUp = make(chan struct{})
+	}
+}
+
+// WaitConnected waits until the home relay connection is up.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	_, err := c.homeConn(ctx)
+	return err
+}
+
+func (c *Client) homeConn(ctx context.Context) (*relayConn, error) {
+	for {
+		c.mu.Lock()
+		rc, up := c.home, c.homeUp
+		c.mu.Unlock()
+		if rc != nil && rc.alive() {
+			return rc, nil
+		}
+		select {
+		case <-up:
+			if rc != nil {
+				// The connection we saw died; wait for the next one.
+				select {
+				case <-rc.done:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.closed:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// conn returns a live connection to relay addr: the home connection (once
+// Run has it up), or a foreign one dialed on demand and reused.
+func (c *Client) conn(ctx context.Context, addr string) (*relayConn, error) {
+	if addr == c.cfg.Home {
+		return c.homeConn(ctx)
+	}
+	for {
+		c.mu.Lock()
+		select {
+		case <-c.closed:
+			c.mu.Unlock()
+			return nil, ErrClosed
+		default:
+		}
+		if rc := c.foreign[addr]; rc != nil && rc.alive() {
+			c.mu.Unlock()
+			return rc, nil
+		}
+		if wait := c.dialing[addr]; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		wait := make(chan struct{})
+		c.dialing[addr] = wait
+		c.mu.Unlock()
+		rc, err := c.dial(ctx, addr)
+		c.mu.Lock()
+		delete(c.dialing, addr)
+		close(wait)
+		if err == nil {
+			select {
+			case <-c.closed:
+				c.mu.Unlock()
+				rc.shutdown(ErrClosed)
+				return nil, ErrClosed
+			default:
+			}
+			c.foreign[addr] = rc
+			c.reapLater(rc)
+		}
+		c.mu.Unlock()
+		return rc, err
+	}
+}
+
+// reapLater closes a foreign connection once unused for ForeignIdle.
+func (c *Client) reapLater(rc *relayConn) {
+	var check func()
+	check = func() {
+		idle := c.cfg.Now().Sub(time.Unix(0, rc.lastUsed.Load()))
+		if !rc.alive() {
+			return
+		}
+		if idle >= c.cfg.ForeignIdle {
+			c.mu.Lock()
+			if c.foreign[rc.addr] == rc {
+				delete(c.foreign, rc.addr)
+			}
+			c.mu.Unlock()
+			rc.shutdown(ErrClosed)
+			return
+		}
+		time.AfterFunc(c.cfg.ForeignIdle-idle, check)
+	}
+	time.AfterFunc(c.cfg.ForeignIdle, check)
+}
+
+// Send delivers payload to a peer through the peer's relay (to.Relay) and
+// waits for the relay's verdict. A negative answer is a *NackError.
+func (c *Client) Send(ctx context.Context, to protocol.PeerAddr, payload []byte) error {
+	return c.SendWake(ctx, to, nil, payload)
+}
+
+// SendWake is Send with the recipient's push ticket: if the recipient is not
+// connected, its relay sends it a content-free wake-up and answers
+// ErrWakeSent (or ErrPushFailed); the payload is not stored.
+func (c *Client) SendWake(ctx context.Context, to protocol.PeerAddr, ticket []byte, payload []byte) error {
+	if len(payload) > protocol.MaxRelayPayload {
+		return &NackError{Reason: protocol.NackTooLarge}
+	}
+	if len(ticket) > protocol.MaxRelayPushTicket {
+		return fmt.Errorf("client: push ticket of %d bytes exceeds %d", len(ticket), protocol.MaxRelayPushTicket)
+	}
+	rc, err := c.conn(ctx, to.Relay)
+	if err != nil {
+		return fmt.Errorf("client: send to %s: %w", to, err)
+	}
+	if max := int(rc.welcome.MaxPayload); len(payload) > max {
+		return &NackError{Relay: rc.addr, Reason: protocol.NackTooLarge}
+	}
+	if err := rc.send(ctx, to.Mailbox, ticket, payload); err != nil {
+		var ne *NackError
+		if errors.As(err, &ne) {
+			return err
+		}
+		return fmt.Errorf("client: send to %s: %w", to, err)
+	}
+	return nil
+}
+
+// Recv returns the next message from any relay connection.
+func (c *Client) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m := <-c.recv:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-c.closed:
+		return Message{}, ErrClosed
+	}
+}
+
+// Close closes every relay connection, stops Run and waits for the
+// client's goroutines.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		close(c.closed)
+		conns := make([]*relayConn, 0, len(c.foreign)+1)
+		if c.home != nil {
+			conns = append(conns, c.home)
+		}
+		for _, rc := range c.foreign {
+			conns = append(conns, rc)
+		}
+		c.mu.Unlock()
+		for _, rc := range conns {
+			rc.shutdown(ErrClosed)
+		}
+	})
+	c.wg.Wait()
+	if c.ownTr {
+		c.tr.Close()
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// relayConn is one authenticated connection to one relay.
+type relayConn struct {
+	c       *Client
+	addr    string // relay address as dialed; From.Relay of its deliveries
+	conn    *quic.Conn
+	str     *quic.Stream
+	welcome *protocol.RelayWelcome
+
+	wmu sync.Mutex // serialises frame writes
+
+	mu      sync.Mutex
+	pending map[uint32]chan protocol.RelayFrame
+	err     error // why the connection ended
+	done    chan struct{}
+
+	goAway   atomic.Int64 // retry-after hint in ms, 0 if none
+	lastUsed atomic.Int64 // unix nanos of the last Send (foreign reaping)
+}
+
+// dial connects to a relay, checks its pin and authenticates.
+func (c *Client) dial(ctx context.Context, addr string) (*relayConn, error) {
+	if err := protocol.CheckRelayAddr(addr); err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: resolve %s: %w", addr, err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		NextProtos:         []string{protocol.RelayALPN},
+		ServerName:         host,
+		InsecureSkipVerify: true, // the relay is authenticated by pin below
+		VerifyConnection:   c.verifyPin,
+		Rand:               c.cfg.Rand,
+		Time:               c.cfg.Now,
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
+	defer cancel()
+	qc, err := c.tr.Dial(hctx, ua, tlsConf, &quic.Config{
+		HandshakeIdleTimeout:  c.cfg.HandshakeTimeout,
+		MaxIdleTimeout:        c.cfg.IdleTimeout,
+		KeepAlivePeriod:       c.cfg.KeepAlive,
+		MaxIncomingStreams:    -1,
+		MaxIncomingUniStreams: -1,
+	})
+	if err != nil {
+		var tlsErr *tls.CertificateVerificationError
+		if errors.As(err, &tlsErr) || errors.Is(err, ErrPin) {
+			return nil, fmt.Errorf("client: dial %s: %w", addr, ErrPin)
+		}
+		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+	}
+	rc, err := c.authenticate(hctx, qc, addr)
+	if err != nil {
+		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		return nil, fmt.Errorf("client: authenticate to %s: %w", addr, err)
+	}
+	c.wg.Add(1)
+	go rc.readLoop()
+	return rc, nil
+}
+
+// verifyPin accepts the relay's certificate only if its SubjectPublicKeyInfo
+// hashes to one of the pins.
+func (c *Client) verifyPin(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return ErrPin
+	}
+	pin := protocol.RelayPin(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	for _, p := range c.cfg.Pins {
+		if p == pin {
+			return nil
+		}
+	}
+	return ErrPin
+}
+
+// authenticate opens the stream, sends Hello signed over the exporter and
+// waits for Welcome.
+func (c *Client) authenticate(ctx context.Context, qc *quic.Conn, addr string) (*relayConn, error) {
+	str, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	state := qc.ConnectionState().TLS
+	exp, err := state.ExportKeyingMaterial(protocol.RelayExporterLabel, nil, 32)
+	if err != nil {
+		return nil, fmt.Errorf("exporter: %w", err)
+	}
+	var h protocol.RelayHello
+	copy(h.Identity[:], c.cfg.Identity.Public().(ed25519.PublicKey))
+	copy(h.Signature[:], ed25519.Sign(c.cfg.Identity, protocol.RelayAuthMessage(exp)))
+	dl, _ := ctx.Deadline()
+	str.SetDeadline(dl)
+	if err := protocol.WriteRelayFrame(str, &h); err != nil {
+		return nil, fmt.Errorf("write hello: %w", err)
+	}
+	f, err := protocol.ReadRelayFrame(str, nil)
+	if err != nil {
+		var ae *quic.ApplicationError
+		if errors.As(err, &ae) && ae.ErrorCode == quic.ApplicationErrorCode(protocol.RelayCloseAuthFailed) {
+			return nil, ErrAuth
+		}
+		return nil, fmt.Errorf("read welcome: %w", err)
+	}
+	w, ok := f.(*protocol.RelayWelcome)
+	if !ok || w.Mailbox != c.mailbox {
+		return nil, fmt.Errorf("unexpected answer to hello (%T)", f)
+	}
+	str.SetDeadline(time.Time{})
+	w.PushKey = append([]byte(nil), w.PushKey...)
+	rc := &relayConn{c: c, addr: addr, conn: qc, str: str, welcome: w, pending: make(map[uint32]chan protocol.RelayFrame), done: make(chan struct{})}
+	rc.lastUsed.Store(c.cfg.Now().UnixNano())
+	return rc, nil
+}
+
+// readLoop dispatches the relay's frames until the connection ends.
+func (rc *relayConn) readLoop() {
+	defer rc.c.wg.Done()
+	err := rc.read()
+	rc.shutdown(err)
+}
+
+func (rc *relayConn) read() error {
+	for {
+		f, err := protocol.ReadRelayFrame(rc.str, nil)
+		if err != nil {
+			var ae *quic.ApplicationError
+			if errors.As(err, &ae) && ae.ErrorCode == quic.ApplicationErrorCode(protocol.RelayCloseReplaced) {
+				return ErrReplaced
+			}
+			return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		}
+		switch f := f.(type) {
+		case *protocol.RelayDeliver:
+			m := Message{From: protocol.PeerAddr{Relay: rc.addr, Mailbox: f.From}, Payload: f.Payload}
+			select {
+			case rc.c.recv <- m:
+			case <-rc.c.closed:
+				return ErrClosed
+			}
+		case *protocol.RelayAck:
+			rc.verdict(f.Seq, f)
+		case *protocol.RelayNack:
+			rc.verdict(f.Seq, f)
+		case *protocol.RelayGoAway:
+			rc.goAway.Store(int64(max(f.RetryAfterMs, 1)))
+			rc.c.log.Info("relay asked to reconnect", "relay", rc.addr, "retry_after_ms", f.RetryAfterMs)
+			return fmt.Errorf("%w: relay going away", ErrConnectionLost)
+		case *protocol.RelayReplaced:
+			return ErrReplaced
+		case *protocol.RelayPing:
+			if err := rc.write(&protocol.RelayPong{Data: f.Data}); err != nil {
+				return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+			}
+		case *protocol.RelayPong:
+		default:
+			return fmt.Errorf("%w: unexpected frame %T", ErrConnectionLost, f)
+		}
+	}
+}
+
+func (rc *relayConn) verdict(seq uint32, f protocol.RelayFrame) {
+	rc.mu.Lock()
+	ch := rc.pending[seq]
+	delete(rc.pending, seq)
+	rc.mu.Unlock()
+	if ch != nil {
+		ch <- f
+	}
+}
+
+// shutdown ends the connection with err and fails pending sends.
+func (rc *relayConn) shutdown(err error) {
+	rc.mu.Lock()
+	if rc.err != nil {
+		rc.mu.Unlock()
+		return
+	}
+	rc.err = err
+	close(rc.done)
+	rc.pending = nil
+	rc.mu.Unlock()
+	rc.conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+}
+
+// alive reports whether the connection is still up.
+func (rc *relayConn) alive() bool {
+	select {
+	case <-rc.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (rc *relayConn) write(f protocol.RelayFrame) error {
+	b, err := protocol.EncodeRelayFrame(f)
+	if err != nil {
+		return err
+	}
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	rc.str.SetWriteDeadline(time.Now().Add(rc.c.cfg.WriteTimeout))
+	_, err = rc.str.Write(b)
+	return err
+}
+
+// send submits one Send and waits for the relay's verdict.
+func (rc *relayConn) send(ctx context.Context, to protocol.MailboxID, ticket, payload []byte) error {
+	seq := rc.c.seq.Add(1)
+	ch := make(chan protocol.RelayFrame, 1)
+	rc.mu.Lock()
+	if rc.pending == nil {
+		rc.mu.Unlock()
+		return ErrConnectionLost
+	}
+	rc.pending[seq] = ch
+	rc.mu.Unlock()
+	rc.lastUsed.Store(rc.c.cfg.Now().UnixNano())
+	forget := func() {
+		rc.mu.Lock()
+		if rc.pending != nil {
+			delete(rc.pending, seq)
+		}
+		rc.mu.Unlock()
+	}
+	if err := rc.write(&protocol.RelaySend{Seq: seq, To: to, Ticket: ticket, Payload: payload}); err != nil {
+		forget()
+		rc.shutdown(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+	}
+	select {
+	case f := <-ch:
+		if n, ok := f.(*protocol.RelayNack); ok {
+			return &NackError{Relay: rc.addr, Reason: n.Reason}
+		}
+		return nil
+	case <-rc.done:
+		return ErrConnectionLost
+	case <-ctx.Done():
+		forget()
+		return ctx.Err()
+	}
+}

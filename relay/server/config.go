@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Waker sends a content-free wake-up to the device named by a gateway token.
+// push.Webhook implements it.
+type Waker interface {
+	Wake(ctx context.Context, token []byte) error
+}
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the UDP address of ListenAndServe, "host:port" (port 0: any).
+	Listen string
+	// CertFile and KeyFile name a PEM certificate chain and key. When both
+	// are empty the server generates a self-signed Ed25519 certificate from
+	// Rand; peers pin its key (see Server.Pin).
+	CertFile, KeyFile string
+
+	// Limits bound what one peer or source can make the relay do.
+	Limits Limits
+
+	// PushKey is 32 bytes of secret key material for the push-ticket HPKE
+	// key. Nil: derived from Rand at start (tickets then die with the
+	// process). Only used when Waker is set.
+	PushKey []byte
+	// Waker, if set, enables push wake-ups for Sends that carry a ticket.
+	Waker Waker
+
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for rate limits and ticket expiry; nil: time.Now.
+	Now func() time.Time
+	// Rand is the source for generated keys; nil: crypto/rand.
+	Rand io.Reader
+}
+
+// Limits are the relay's resource bounds. Every field has a safe default.
+type Limits struct {
+	// MaxPayload bounds one frame's payload. Default and maximum
+	// protocol.MaxRelayPayload (64 KiB).
+	MaxPayload int
+	// QueueFrames bounds the frames waiting to be written to one peer.
+	// Default 64.
+	QueueFrames int
+	// QueueBytes bounds the bytes waiting to be written to one peer.
+	// Default 512 KiB.
+	QueueBytes int
+	// ControlQueue bounds queued Ack/Nack/control frames to one peer
+	// beyond QueueFrames; a peer that lets it fill is closed. Default 1024.
+	ControlQueue int
+	// SendRate is the sustained Send frames per second one peer may
+	// submit; SendBurst the bucket size. Defaults 100/s, burst 200.
+	SendRate  float64
+	SendBurst int
+	// WriteTimeout bounds one write to a peer; a peer that does not read
+	// is disconnected. Default 5 s.
+	WriteTimeout time.Duration
+	// AcceptRate is the sustained new connections per second the relay
+	// accepts; AcceptBurst the bucket size. Defaults 1000/s, burst 2000.
+	AcceptRate  float64
+	AcceptBurst int
+	// ConnsPerAddr bounds concurrent connections (including handshakes)
+	// from one source IP address. Default 1024 (many peers share NATs).
+	ConnsPerAddr int
+	// HandshakeTimeout bounds the QUIC handshake and then, again, the time
+	// until a valid Hello. Default 10 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection without any packet for that long.
+	// Default 60 s.
+	IdleTimeout time.Duration
+	// KeepAlive, if positive, makes the relay send QUIC keep-alives at
+	// that period. Default 0: peers keep their connections alive (the
+	// client library does every 20 s), which costs the relay nothing.
+	KeepAlive time.Duration
+	// DrainTimeout bounds Shutdown when its context has no deadline.
+	// Default 10 s.
+	DrainTimeout time.Duration
+	// RetryAfter is the reconnect hint sent in GoAway. Default 1 s.
+	RetryAfter time.Duration
+	// MaxPushInFlight bounds concurrent gateway calls. Default 64.
+	MaxPushInFlight int
+	// PushTimeout bounds one gateway call. Default 5 s.
+	PushTimeout time.Duration
+	// MaxOversizeDiscard is the largest over-long Send the relay skips
+	// and answers with NackTooLarge; a longer one closes the connection.
+	// Default 1 MiB.
+	MaxOversizeDiscard int
+}
+
+func (l Limits) withDefaults() Limits {
+	setI := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	setD := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	setF := func(p *float64, d float64) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	if l.MaxPayload <= 0 || l.MaxPayload > protocol.MaxRelayPayload {
+		l.MaxPayload = protocol.MaxRelayPayload
+	}
+	setI(&l.QueueFrames, 64)
+	setI(&l.QueueBytes, 512<<10)
+	setI(&l.ControlQueue, 1024)
+	setF(&l.SendRate, 100)
+	setI(&l.SendBurst, 200)
+	setD(&l.WriteTimeout, 5*time.Second)
+	setF(&l.AcceptRate, 1000)
+	setI(&l.AcceptBurst, 2000)
+	setI(&l.ConnsPerAddr, 1024)
+	setD(&l.HandshakeTimeout, 10*time.Second)
+	setD(&l.IdleTimeout, 60*time.Second)
+	setD(&l.DrainTimeout, 10*time.Second)
+	setD(&l.RetryAfter, time.Second)
+	setI(&l.MaxPushInFlight, 64)
+	setD(&l.PushTimeout, 5*time.Second)
+	setI(&l.MaxOversizeDiscard, 1<<20)
+	if l.KeepAlive < 0 {
+		l.KeepAlive = 0
+	}
+	return l
+}
+
+func (c Config) withDefaults() Config {
+	c.Limits = c.Limits.withDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	return c
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// metrics are the relay's counters, exported in Prometheus text format.
+type metrics struct {
+	connsAccepted   atomic.Int64 // QUIC handshakes completed
+	connsCurrent    atomic.Int64 // authenticated peers
+	handshakeFailed atomic.Int64
+	authFailed      atomic.Int64
+	framesForwarded atomic.Int64
+	bytesForwarded  atomic.Int64
+	replaced        atomic.Int64
+	pushWakes       atomic.Int64
+	pushFailures    atomic.Int64
+
+	mu      sync.Mutex
+	drops   map[string]int64 // by reason
+	refused map[string]int64 // connection refusals by reason
+}
+
+func newMetrics() *metrics {
+	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64)}
+}
+
+func (m *metrics) drop(reason string) {
+	m.mu.Lock()
+	m.drops[reason]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) refuse(reason string) {
+	m.mu.Lock()
+	m.refused[reason]++
+	m.mu.Unlock()
+}
+
+// Drops returns the drop count for a reason (for tests and the load program).
+func (m *metrics) dropCount(reason string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.drops[reason]
+}
+
+func (m *metrics) write(w io.Writer) {
+	p := func(name, typ, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
+	}
+	p("jitkey_relay_connections_accepted_total", "counter", "QUIC connections that completed the handshake.", m.connsAccepted.Load())
+	p("jitkey_relay_peers", "gauge", "Authenticated peers connected now.", m.connsCurrent.Load())
+	p("jitkey_relay_handshake_failures_total", "counter", "Connection attempts that failed or timed out before the QUIC handshake completed.", m.handshakeFailed.Load())
+	p("jitkey_relay_auth_failures_total", "counter", "Connections closed because Hello was missing, late or invalid.", m.authFailed.Load())
+	p("jitkey_relay_frames_forwarded_total", "counter", "Frames queued to a connected recipient.", m.framesForwarded.Load())
+	p("jitkey_relay_bytes_forwarded_total", "counter", "Payload bytes queued to a connected recipient.", m.bytesForwarded.Load())
+	p("jitkey_relay_mailbox_replaced_total", "counter", "Connections replaced by a newer one for the same mailbox.", m.replaced.Load())
+	p("jitkey_relay_push_wakes_total", "counter", "Wake-ups accepted by the push gateway.", m.pushWakes.Load())
+	p("jitkey_relay_push_failures_total", "counter", "Wake-ups refused: bad ticket, gateway error, capacity.", m.pushFailures.Load())
+	labelled := func(name, help string, vals map[string]int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		m.mu.Lock()
+		keys := make([]string, 0, len(vals))
+		for k := range vals {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s{reason=%q} %d\n", name, k, vals[k])
+		}
+		m.mu.Unlock()
+	}
+	labelled("jitkey_relay_drops_total", "Frames refused or dropped, by reason.", m.drops)
+	labelled("jitkey_relay_connections_refused_total", "Connection attempts refused before the handshake, by reason.", m.refused)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p("go_goroutines", "gauge", "Number of goroutines.", int64(runtime.NumGoroutine()))
+	p("go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", int64(ms.HeapInuse))
+	p("go_memstats_sys_bytes", "gauge", "Bytes obtained from the OS.", int64(ms.Sys))
+	p("go_memstats_stack_inuse_bytes", "gauge", "Stack bytes in use.", int64(ms.StackInuse))
+}
+
+// ServeHTTP writes the metrics in Prometheus text format.
+func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	m.write(w)
+}

@@ -1,0 +1,425 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// peer is one authenticated connection. Its reader runs in handleConn; its
+// writer is a goroutine that exists only while frames are queued, so an
+// idle peer costs one goroutine.
+type peer struct {
+	s       *Server
+	conn    *quic.Conn
+	str     *quic.Stream
+	mailbox protocol.MailboxID
+
+	mu         sync.Mutex
+	q          [][]byte
+	qData      int // data (Deliver) frames in q
+	qBytes     int // bytes of data frames in q
+	writing    bool
+	closed     bool
+	closeAfter protocol.RelayCloseCode // close once q is flushed, if set
+	flushClose bool
+}
+
+var errAuth = errors.New("authentication failed")
+
+// handleConn authenticates a connection and runs its reader.
+func (s *Server) handleConn(conn *quic.Conn) {
+	defer s.wg.Done()
+	if a, ok := conn.Context().Value(attemptKey{}).(*attempt); ok {
+		a.accepted.Store(true)
+	}
+	remote := conn.RemoteAddr().String()
+	p, err := s.authenticate(conn)
+	if err != nil {
+		if errors.Is(err, errAuth) {
+			s.met.authFailed.Add(1)
+			s.log.Info("peer authentication failed", "remote", remote, "err", err)
+			conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseAuthFailed), "authentication failed")
+		} else {
+			s.log.Debug("connection ended before authentication", "remote", remote, "err", err)
+			conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		}
+		return
+	}
+	if !s.register(p) {
+		conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseShutdown), "relay shutting down")
+		return
+	}
+	s.log.Debug("peer connected", "mailbox", p.mailbox.String(), "remote", remote)
+	err = p.readLoop()
+	s.unregister(p)
+	var appErr *quic.ApplicationError
+	switch {
+	case errors.Is(err, protocol.ErrRelayFrame), errors.Is(err, protocol.ErrFrameTooLarge), errors.Is(err, errUnexpected):
+		s.met.drop("malformed")
+		s.log.Info("peer sent a malformed frame", "mailbox", p.mailbox.String(), "err", err)
+		p.close(protocol.RelayCloseProtocol, "malformed frame")
+	case errors.As(err, &appErr), errors.Is(err, io.EOF):
+		p.close(protocol.RelayCloseNormal, "")
+	default:
+		p.close(protocol.RelayCloseNormal, "")
+	}
+	s.log.Debug("peer disconnected", "mailbox", p.mailbox.String(), "err", err)
+}
+
+// authenticate waits for the peer's stream and Hello and verifies the
+// signature over this connection's TLS exporter.
+func (s *Server) authenticate(conn *quic.Conn) (*peer, error) {
+	ctx, cancel := context.WithTimeout(conn.Context(), s.lim.HandshakeTimeout)
+	defer cancel()
+	str, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no stream: %v", errAuth, err)
+	}
+	str.SetReadDeadline(time.Now().Add(s.lim.HandshakeTimeout))
+	var hdr [protocol.RelayFrameHeaderLen]byte
+	if _, err := io.ReadFull(str, hdr[:]); err != nil {
+		return nil, fmt.Errorf("%w: read hello: %v", errAuth, err)
+	}
+	t, n, err := protocol.ParseRelayFrameHeader(hdr)
+	if err != nil || t != protocol.FrameHello {
+		return nil, fmt.Errorf("%w: first frame is not a hello", errAuth)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(str, body); err != nil {
+		return nil, fmt.Errorf("%w: read hello: %v", errAuth, err)
+	}
+	f, err := protocol.DecodeRelayFrameBody(t, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errAuth, err)
+	}
+	hello := f.(*protocol.RelayHello)
+	state := conn.ConnectionState().TLS
+	exp, err := state.ExportKeyingMaterial(protocol.RelayExporterLabel, nil, 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: exporter: %v", errAuth, err)
+	}
+	pub := ed25519.PublicKey(hello.Identity[:])
+	if !ed25519.Verify(pub, protocol.RelayAuthMessage(exp), hello.Signature[:]) {
+		return nil, fmt.Errorf("%w: bad signature", errAuth)
+	}
+	str.SetReadDeadline(time.Time{})
+	return &peer{s: s, conn: conn, str: str, mailbox: protocol.MailboxFor(pub)}, nil
+}
+
+// register installs p as its mailbox's connection. A newer connection
+// replaces an older one: the older receives Replaced and is closed.
+func (s *Server) register(p *peer) bool {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.peers[p.mailbox]
+	s.peers[p.mailbox] = p
+	s.all[p] = struct{}{}
+	s.mu.Unlock()
+	s.met.connsCurrent.Add(1)
+	if old != nil {
+		s.met.replaced.Add(1)
+		s.log.Info("mailbox claimed by a newer connection", "mailbox", p.mailbox.String())
+		old.finish(mustEncode(&protocol.RelayReplaced{}), protocol.RelayCloseReplaced)
+	}
+	var pk []byte
+	if s.pushKey != nil {
+		pk = s.pushKey.PublicKey()
+	}
+	p.enqueueControl(mustEncode(&protocol.RelayWelcome{Mailbox: p.mailbox, MaxPayload: uint32(s.lim.MaxPayload), PushKey: pk}))
+	return true
+}
+
+func (s *Server) unregister(p *peer) {
+	s.mu.Lock()
+	if s.peers[p.mailbox] == p {
+		delete(s.peers, p.mailbox)
+	}
+	_, ok := s.all[p]
+	delete(s.all, p)
+	s.mu.Unlock()
+	if ok {
+		s.met.connsCurrent.Add(-1)
+	}
+}
+
+func (s *Server) lookup(m protocol.MailboxID) *peer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peers[m]
+}
+
+var errUnexpected = errors.New("unexpected frame type")
+
+// readLoop reads the peer's frames until the connection ends.
+func (p *peer) readLoop() error {
+	s := p.s
+	rate := newBucket(s.lim.SendRate, s.lim.SendBurst)
+	var hdr [protocol.RelayFrameHeaderLen]byte
+	for {
+		if _, err := io.ReadFull(p.str, hdr[:]); err != nil {
+			return err
+		}
+		t, n, err := protocol.ParseRelayFrameHeader(hdr)
+		if t == protocol.FrameSend && errors.Is(err, protocol.ErrFrameTooLarge) && n <= uint32(s.lim.MaxOversizeDiscard) {
+			// Skip the body and refuse it, keeping the connection.
+			var seq [4]byte
+			if _, err := io.ReadFull(p.str, seq[:]); err != nil {
+				return err
+			}
+			if _, err := io.CopyN(io.Discard, p.str, int64(n)-4); err != nil {
+				return err
+			}
+			p.nack(uint32(seq[0])<<24|uint32(seq[1])<<16|uint32(seq[2])<<8|uint32(seq[3]), protocol.NackTooLarge)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		switch t {
+		case protocol.FrameSend, protocol.FramePing, protocol.FramePong:
+		default:
+			return fmt.Errorf("%w: 0x%02x from peer", errUnexpected, byte(t))
+		}
+		bp := s.getBuf(int(n))
+		body := (*bp)[:n]
+		if _, err := io.ReadFull(p.str, body); err != nil {
+			s.putBuf(bp)
+			return err
+		}
+		f, err := protocol.DecodeRelayFrameBody(t, body)
+		if err != nil {
+			s.putBuf(bp)
+			if errors.Is(err, protocol.ErrFrameTooLarge) && t == protocol.FrameSend {
+				// A payload over the bound inside a frame within the bound.
+				p.nack(uint32(body[0])<<24|uint32(body[1])<<16|uint32(body[2])<<8|uint32(body[3]), protocol.NackTooLarge)
+				continue
+			}
+			return err
+		}
+		switch f := f.(type) {
+		case *protocol.RelayPing:
+			p.enqueueControl(mustEncode(&protocol.RelayPong{Data: f.Data}))
+		case *protocol.RelayPong:
+		case *protocol.RelaySend:
+			p.handleSend(f, &rate)
+		}
+		s.putBuf(bp)
+	}
+}
+
+// handleSend forwards one Send and answers it. f's slices alias a pooled
+// buffer that is reused when handleSend returns.
+func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
+	s := p.s
+	switch {
+	case len(f.Payload) > s.lim.MaxPayload:
+		p.nack(f.Seq, protocol.NackTooLarge)
+		return
+	case !rate.allow(s.cfg.Now()):
+		p.nack(f.Seq, protocol.NackRateLimited)
+		return
+	}
+	s.mu.RLock()
+	draining := s.draining
+	to := s.peers[f.To]
+	s.mu.RUnlock()
+	if draining {
+		p.nack(f.Seq, protocol.NackShuttingDown)
+		return
+	}
+	if to == nil {
+		if len(f.Ticket) > 0 && s.pushKey != nil {
+			p.wake(f.Seq, f.To, append([]byte(nil), f.Ticket...))
+			return
+		}
+		p.nack(f.Seq, protocol.NackNotConnected)
+		return
+	}
+	frame, err := protocol.AppendRelayFrame(make([]byte, 0, protocol.RelayFrameHeaderLen+32+len(f.Payload)), &protocol.RelayDeliver{From: p.mailbox, Payload: f.Payload})
+	if err != nil {
+		p.nack(f.Seq, protocol.NackTooLarge)
+		return
+	}
+	if !to.enqueueData(frame) {
+		p.nack(f.Seq, protocol.NackQueueFull)
+		return
+	}
+	s.met.framesForwarded.Add(1)
+	s.met.bytesForwarded.Add(int64(len(f.Payload)))
+	p.enqueueControl(mustEncodeAck(f.Seq))
+}
+
+func mustEncodeAck(seq uint32) []byte {
+	return []byte{byte(protocol.FrameAck), 0, 0, 0, 4, byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)}
+}
+
+// nack answers a Send negatively and counts the drop.
+func (p *peer) nack(seq uint32, r protocol.NackReason) {
+	p.s.met.drop(r.String())
+	p.enqueueControl(mustEncode(&protocol.RelayNack{Seq: seq, Reason: r}))
+}
+
+// wake handles a Send with a ticket to a disconnected mailbox.
+func (p *peer) wake(seq uint32, to protocol.MailboxID, ticket []byte) {
+	s := p.s
+	select {
+	case s.pushSem <- struct{}{}:
+	default:
+		s.met.pushFailures.Add(1)
+		s.log.Warn("push capacity exhausted")
+		p.nack(seq, protocol.NackPushFailed)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.pushSem }()
+		t, err := s.pushKey.Open(ticket, to, s.cfg.Now())
+		if err == nil {
+			ctx, cancel := context.WithTimeout(s.ctx, s.lim.PushTimeout)
+			err = s.cfg.Waker.Wake(ctx, t.Token)
+			cancel()
+		}
+		if err != nil {
+			s.met.pushFailures.Add(1)
+			s.log.Warn("push wake-up failed", "mailbox", to.String(), "err", err)
+			p.nack(seq, protocol.NackPushFailed)
+			return
+		}
+		s.met.pushWakes.Add(1)
+		p.nack(seq, protocol.NackWakeSent)
+	}()
+}
+
+// enqueueData queues a Deliver frame, within the queue limits.
+func (p *peer) enqueueData(frame []byte) bool {
+	l := &p.s.lim
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.flushClose || p.qData >= l.QueueFrames || p.qBytes+len(frame) > l.QueueBytes {
+		return false
+	}
+	p.q = append(p.q, frame)
+	p.qData++
+	p.qBytes += len(frame)
+	p.kick()
+	return true
+}
+
+// enqueueControl queues a control frame; a peer that lets control frames
+// pile up beyond ControlQueue is not reading and is closed.
+func (p *peer) enqueueControl(frame []byte) {
+	p.mu.Lock()
+	if p.closed || p.flushClose {
+		p.mu.Unlock()
+		return
+	}
+	if len(p.q)-p.qData >= p.s.lim.ControlQueue {
+		p.mu.Unlock()
+		p.s.met.drop("slow_reader")
+		p.close(protocol.RelayCloseSlowReader, "not reading")
+		return
+	}
+	p.q = append(p.q, frame)
+	p.kick()
+	p.mu.Unlock()
+}
+
+// finish queues a last frame and closes the connection once it is written.
+func (p *peer) finish(frame []byte, code protocol.RelayCloseCode) {
+	p.mu.Lock()
+	if p.closed || p.flushClose {
+		p.mu.Unlock()
+		return
+	}
+	p.q = append(p.q, frame)
+	p.flushClose = true
+	p.closeAfter = code
+	p.kick()
+	p.mu.Unlock()
+}
+
+// kick starts the writer if it is not running. p.mu must be held.
+func (p *peer) kick() {
+	if p.writing {
+		return
+	}
+	p.writing = true
+	p.s.wg.Add(1)
+	go p.writeLoop()
+}
+
+// writeLoop writes queued frames, each batch within WriteTimeout, and
+// exits when the queue is empty.
+func (p *peer) writeLoop() {
+	defer p.s.wg.Done()
+	for {
+		p.mu.Lock()
+		if len(p.q) == 0 || p.closed {
+			p.writing = false
+			fc, code := p.flushClose, p.closeAfter
+			p.mu.Unlock()
+			if fc {
+				p.close(code, "")
+			}
+			return
+		}
+		batch := p.q
+		p.q, p.qData, p.qBytes = nil, 0, 0
+		p.mu.Unlock()
+		p.str.SetWriteDeadline(time.Now().Add(p.s.lim.WriteTimeout))
+		for _, b := range batch {
+			if _, err := p.str.Write(b); err != nil {
+				p.mu.Lock()
+				p.writing = false
+				p.mu.Unlock()
+				var ne interface{ Timeout() bool }
+				if errors.As(err, &ne) && ne.Timeout() {
+					p.s.met.drop("write_timeout")
+					p.s.log.Info("peer too slow, disconnecting", "mailbox", p.mailbox.String())
+					p.close(protocol.RelayCloseSlowReader, "write timeout")
+				} else {
+					p.close(protocol.RelayCloseNormal, "")
+				}
+				return
+			}
+		}
+	}
+}
+
+// close closes the connection once.
+func (p *peer) close(code protocol.RelayCloseCode, msg string) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.q = nil
+	p.mu.Unlock()
+	p.conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
+}
+
+// getBuf returns a pooled buffer of at least n bytes; idle peers hold none.
+func (s *Server) getBuf(n int) *[]byte {
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < n {
+		b := make([]byte, n)
+		bp = &b
+	}
+	return bp
+}
+
+func (s *Server) putBuf(bp *[]byte) { s.bufs.Put(bp) }
