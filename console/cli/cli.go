@@ -1,0 +1,264 @@
+// Package cli is the jitkey-console command line: it parses a command's
+// flags, opens the state directory, calls package console and prints the
+// result. Run returns the exit code: 0 success, 1 refused or failed (the
+// reason is printed on stderr), 2 usage error.
+//
+// Commands (every one takes --state DIR and --passphrase-file FILE):
+//
+//	init --relay HOST:PORT --relay-pin HEX [--relay-pin HEX] [--org NAME]
+//	tenant add NAME [settings]      tenant set NAME settings
+//	tenant list                     tenant show NAME
+//	tech add USERNAME --email ADDR (--global-admin | --role TENANT=admin|read-only ...)
+//	tech list | tech remove USERNAME | tech revoke USERNAME
+//	pair USERNAME [--png FILE]
+//	token TENANT [--expires 24h] [--uses 1]      tokens
+//	devices [--tenant T]
+//	share DEVICE [--add ENTRY ...] [--remove ENTRY ...] [--reset]
+//	policy show TENANT
+//	audit [--tenant T] [--tech U] [--device D] [--since 24h|2006-01-02|RFC3339] [--json]
+//	serve [--poll 500ms] [--log-level info]
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jitkey/jitkey/console"
+	"github.com/jitkey/jitkey/console/authority"
+)
+
+// Env is what a command may use of its surroundings.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// DefaultState is the state directory when --state is not given (main
+	// takes it from $JITKEY_CONSOLE_STATE).
+	DefaultState string
+	Now          func() time.Time
+	Rand         io.Reader
+}
+
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const usage = `usage: jitkey-console COMMAND [flags]
+
+  init --relay HOST:PORT --relay-pin HEX [--org NAME]   create the state directory
+  tenant add|set|list|show                               customer tenants
+  tech add|list|remove|revoke                            technicians
+  pair USERNAME [--png FILE]                             pairing QR for a phone
+  token TENANT [--expires 24h] [--uses 1]                agent enrollment token
+  tokens                                                 list enrollment tokens
+  devices [--tenant T]                                   enrolled devices
+  share DEVICE [--add E] [--remove E] [--reset]          device share list
+  policy show TENANT                                     latest signed policy
+  audit [--tenant T] [--tech U] [--device D] [--since S] [--json]
+  serve                                                  stay online on the relay
+
+Every command takes --state DIR (default $JITKEY_CONSOLE_STATE) and
+--passphrase-file FILE (when msp.key is passphrase-protected).
+`
+
+// Run runs one command with its arguments (without the program name).
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	err := run(ctx, args, &env)
+	var ue *usageError
+	var ref *console.Refusal
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.Stderr, "jitkey-console: %s\n", ue.msg)
+		fmt.Fprint(env.Stderr, "run 'jitkey-console help' for usage\n")
+		return 2
+	case errors.As(err, &ref):
+		fmt.Fprintf(env.Stderr, "jitkey-console: refused: %s\n", ref.Reason)
+		return 1
+	case errors.Is(err, console.ErrLocked):
+		fmt.Fprintf(env.Stderr, "jitkey-console: refused: this change is signed with the MSP key, which is passphrase-protected: give --passphrase-file\n")
+		return 1
+	case errors.Is(err, authority.ErrNeedPass), errors.Is(err, authority.ErrPassphrase):
+		fmt.Fprintf(env.Stderr, "jitkey-console: refused: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "jitkey-console: error: %v\n", err)
+	return 1
+}
+
+func run(ctx context.Context, args []string, env *Env) error {
+	if len(args) == 0 {
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := func() (string, []string, error) {
+		if len(rest) == 0 {
+			return "", nil, usagef("%s needs a subcommand", cmd)
+		}
+		return rest[0], rest[1:], nil
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		return flag.ErrHelp
+	case "init":
+		return cmdInit(ctx, env, rest)
+	case "tenant":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "add":
+			return cmdTenantAdd(ctx, env, r, false)
+		case "set":
+			return cmdTenantAdd(ctx, env, r, true)
+		case "list":
+			return cmdTenantList(ctx, env, r)
+		case "show":
+			return cmdTenantShow(ctx, env, r)
+		}
+		return usagef("unknown tenant subcommand %q (add, set, list, show)", s)
+	case "tech":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		switch s {
+		case "add":
+			return cmdTechAdd(ctx, env, r)
+		case "list":
+			return cmdTechList(ctx, env, r)
+		case "remove", "revoke":
+			return cmdTechRevoke(ctx, env, r, s == "remove")
+		}
+		return usagef("unknown tech subcommand %q (add, list, remove, revoke)", s)
+	case "pair":
+		return cmdPair(ctx, env, rest)
+	case "token":
+		return cmdToken(ctx, env, rest)
+	case "tokens":
+		return cmdTokens(ctx, env, rest)
+	case "devices":
+		return cmdDevices(ctx, env, rest)
+	case "share":
+		return cmdShare(ctx, env, rest)
+	case "policy":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		if s != "show" {
+			return usagef("unknown policy subcommand %q (show)", s)
+		}
+		return cmdPolicyShow(ctx, env, r)
+	case "audit":
+		return cmdAudit(ctx, env, rest)
+	case "serve":
+		return cmdServe(ctx, env, rest)
+	}
+	return usagef("unknown command %q", cmd)
+}
+
+// common are the flags of every command.
+type common struct {
+	state    string
+	passFile string
+}
+
+func newFlags(name string, env *Env) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := &common{}
+	fs.StringVar(&c.state, "state", env.DefaultState, "state directory")
+	fs.StringVar(&c.passFile, "passphrase-file", "", "file holding the MSP key passphrase")
+	return fs, c
+}
+
+// parse parses flags anywhere among the arguments and returns the
+// positional ones, checking their number.
+func parse(fs *flag.FlagSet, args []string, npos int, what string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != npos {
+		if npos == 0 {
+			return nil, usagef("%s takes no arguments, got %q", fs.Name(), strings.Join(pos, " "))
+		}
+		return nil, usagef("usage: jitkey-console %s %s", fs.Name(), what)
+	}
+	return pos, nil
+}
+
+func (c *common) passphrase() ([]byte, error) {
+	if c.passFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.passFile)
+	if err != nil {
+		return nil, &console.Refusal{Reason: fmt.Sprintf("passphrase file: %v", err)}
+	}
+	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(b) == 0 {
+		return nil, &console.Refusal{Reason: "passphrase file is empty"}
+	}
+	return b, nil
+}
+
+// open opens the console; sign loads the MSP key too.
+func (c *common) open(ctx context.Context, env *Env, sign bool, log *slog.Logger) (*console.Console, func(), error) {
+	if c.state == "" {
+		return nil, nil, usagef("no state directory: give --state DIR or set JITKEY_CONSOLE_STATE")
+	}
+	db, peer, err := console.Open(ctx, c.state)
+	if err != nil {
+		return nil, nil, err
+	}
+	var auth *authority.Authority
+	if sign {
+		pass, err := c.passphrase()
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		if auth, err = authority.LoadAuthority(c.state, pass); err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: env.Now, Rand: env.Rand, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return con, func() { db.Close() }, nil
+}
+

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jitkey/jitkey/console/server"
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/client"
+)
+
+// cmdServe stays online on the home relay. It prints "addr=<address>" at
+// once and "ready" when the relay connection is up, on stdout; logs go to
+// stderr.
+func cmdServe(ctx context.Context, env *Env, args []string) error {
+	fs, c := newFlags("serve", env)
+	poll := fs.Duration("poll", 500*time.Millisecond, "how often to look for new policy versions")
+	retry := fs.Duration("retry", 5*time.Second, "first delay before pushing again to an unreachable peer")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parse(fs, args, 0, ""); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level %q must be debug, info, warn or error", *level)
+	}
+	if *poll < 10*time.Millisecond || *retry < 10*time.Millisecond {
+		return usagef("--poll and --retry must be at least 10ms")
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+	con, done, err := c.open(ctx, env, true, log)
+	if err != nil {
+		return err
+	}
+	defer done()
+	set := con.Settings()
+	rc, err := client.New(client.Config{Identity: con.Peer().Identity, Home: set.Relay, Pins: set.RelayPins, Logger: log.With("part", "relay")})
+	if err != nil {
+		return fmt.Errorf("relay client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		if err := rc.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("relay client stopped", "err", err)
+			cancel()
+		}
+	}()
+	defer func() { cancel(); rc.Close(); <-runDone }()
+
+	fmt.Fprintf(env.Stdout, "addr=%s\n", con.Addr())
+	go func() {
+		if err := rc.WaitConnected(ctx); err == nil {
+			log.Info("connected to relay", "relay", set.Relay)
+			fmt.Fprintf(env.Stdout, "ready\n")
+		}
+	}()
+	srv := server.New(server.Config{
+		Console: con, Relay: rc, PollInterval: *poll, RetryInterval: *retry, Logger: log,
+		Recv: func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
+			m, err := rc.Recv(ctx)
+			return m.From, m.Payload, err
+		},
+	})
+	log.Info("console serving", "addr", con.Addr().String(), "org", set.Org)
+	err = srv.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

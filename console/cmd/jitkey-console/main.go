@@ -1,0 +1,25 @@
+// Command jitkey-console is the MSP authority: tenants, technicians,
+// enrollment, pairing, signed policy and audit. See package console/cli
+// for the commands; `jitkey-console help` prints them.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jitkey/jitkey/console/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], cli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, DefaultState: os.Getenv("JITKEY_CONSOLE_STATE"),
+		Now: time.Now, Rand: rand.Reader,
+	})
+	stop()
+	os.Exit(code)
+}
