@@ -1,0 +1,144 @@
+// Command jitkey-relay runs one jitkey relay.
+//
+// At start it prints one line to stdout that scripts can parse:
+//
+//	addr=127.0.0.1:4433 pin=<64 hex digits> metrics=127.0.0.1:9433
+//
+// SIGTERM or SIGINT drains the relay: peers are told to reconnect, queued
+// frames are flushed, and the process exits within --drain-timeout.
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jitkey/jitkey/relay/push"
+	"github.com/jitkey/jitkey/relay/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("jitkey-relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg         server.Config
+		l           = &cfg.Limits
+		metricsAddr = fs.String("metrics-listen", "127.0.0.1:9433", "Prometheus metrics `address` (empty: off)")
+		pinFile     = fs.String("pin-file", "", "also write the pin (hex) to this `file`")
+		gateway     = fs.String("push-gateway", "", "push gateway webhook `URL` (empty: push off)")
+		pushKeyFile = fs.String("push-key-file", "", "`file` with the 32-byte push key in hex (empty: random per start)")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+	)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4433", "UDP `address` to listen on (port 0: any)")
+	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (empty: generate a self-signed one)")
+	fs.StringVar(&cfg.KeyFile, "key", "", "PEM private key `file`")
+	fs.IntVar(&l.MaxPayload, "max-payload", 0, "payload bound in bytes (default 65536)")
+	fs.IntVar(&l.QueueFrames, "queue-frames", 0, "frames queued per peer (default 64)")
+	fs.IntVar(&l.QueueBytes, "queue-bytes", 0, "bytes queued per peer (default 512 KiB)")
+	fs.Float64Var(&l.SendRate, "send-rate", 0, "Send frames per second per peer (default 100)")
+	fs.IntVar(&l.SendBurst, "send-burst", 0, "Send burst per peer (default 200)")
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", 0, "write timeout per peer (default 5s)")
+	fs.Float64Var(&l.AcceptRate, "accept-rate", 0, "new connections per second (default 1000)")
+	fs.IntVar(&l.AcceptBurst, "accept-burst", 0, "new connection burst (default 2000)")
+	fs.IntVar(&l.ConnsPerAddr, "conns-per-addr", 0, "connections per source IP (default 1024)")
+	fs.DurationVar(&l.HandshakeTimeout, "handshake-timeout", 0, "QUIC handshake and Hello timeout (default 10s)")
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", 0, "idle timeout (default 60s)")
+	fs.DurationVar(&l.KeepAlive, "keepalive", 0, "relay keep-alive period (default 0: peers keep alive)")
+	fs.DurationVar(&l.DrainTimeout, "drain-timeout", 0, "bound on the drain at SIGTERM (default 10s)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "jitkey-relay: bad -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+	if *gateway != "" {
+		cfg.Waker = &push.Webhook{URL: *gateway}
+		if *pushKeyFile != "" {
+			b, err := os.ReadFile(*pushKeyFile)
+			if err == nil {
+				cfg.PushKey, err = hex.DecodeString(strings.TrimSpace(string(b)))
+			}
+			if err != nil || len(cfg.PushKey) != 32 {
+				fmt.Fprintf(stderr, "jitkey-relay: push key file must hold 32 bytes in hex (%v)\n", err)
+				return 2
+			}
+		}
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		log.Error("start relay", "err", err)
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.ListenAndServe(context.Background()) }()
+	select {
+	case <-s.Ready():
+	case err := <-serveErr:
+		log.Error("listen", "err", err)
+		return 1
+	}
+	pin := s.Pin()
+	line := fmt.Sprintf("addr=%s pin=%s", s.Addr(), hex.EncodeToString(pin[:]))
+	var ms *http.Server
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			log.Error("metrics listen", "err", err)
+			s.Shutdown(context.Background())
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.MetricsHandler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go ms.Serve(ln)
+		line += " metrics=" + ln.Addr().String()
+	}
+	if *pinFile != "" {
+		if err := os.WriteFile(*pinFile, []byte(hex.EncodeToString(pin[:])+"\n"), 0o644); err != nil {
+			log.Error("write pin file", "err", err)
+		}
+	}
+	fmt.Fprintln(stdout, line)
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, draining")
+		if err := s.Shutdown(context.Background()); err != nil {
+			log.Warn("drain incomplete", "err", err)
+		}
+		if err := <-serveErr; err != nil && !errors.Is(err, server.ErrServerClosed) {
+			log.Error("serve", "err", err)
+			code = 1
+		}
+	case err := <-serveErr:
+		log.Error("serve", "err", err)
+		code = 1
+	}
+	if ms != nil {
+		ms.Close()
+	}
+	return code
+}
