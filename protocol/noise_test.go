@@ -132,8 +132,8 @@ func TestHandshakeReject(t *testing.T) {
 func TestHandshakeTamper(t *testing.T) {
 	f := newFixture(t)
 	for _, flow := range []Flow{FlowQRLogin, FlowPolicy} {
-		// msg1 is 96 bytes for KK (e, tag) and 96+48 for IK; flip bytes
-		// in every region: ephemeral, encrypted static, tags.
+		// IK msg1 is 96 bytes (e, encrypted s, payload tag), KK msg1 and
+		// both msg2 are 48 (e, payload tag); flip bytes in every region.
 		for _, msgNo := range []int{1, 2} {
 			for _, pos := range []int{0, 31, 32, 47, 48, 95} {
 				t.Run(flow.Name()+"/msg"+string(rune('0'+msgNo))+"/"+hex.EncodeToString([]byte{byte(pos)}), func(t *testing.T) {
