@@ -261,4 +261,3 @@ func (c *common) open(ctx context.Context, env *Env, sign bool, log *slog.Logger
 	}
 	return con, func() { db.Close() }, nil
 }
-
