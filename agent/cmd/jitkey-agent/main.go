@@ -1,0 +1,141 @@
+// Command jitkey-agent is the jitkey agent: it enrols a computer with the
+// console, runs the agent, and simulates a login surface for tests and the
+// testbed.
+//
+//	jitkey-agent enroll TOKEN --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+//	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
+//	jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo
+//	    [--qr-png FILE] [--qr-text FILE] [--pam-service S] [--sandbox DIR] [--hold DURATION]
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/daemon"
+	"github.com/jitkey/jitkey/agent/enroll"
+)
+
+const usage = `usage:
+  jitkey-agent enroll TOKEN --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
+  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
+                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
+`
+
+// DefaultIPC is the login-surface socket of a production agent.
+const DefaultIPC = "/run/jitkey/agent.sock"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "enroll":
+		err = cmdEnroll(ctx, os.Args[2:], log)
+	case "run":
+		err = cmdRun(ctx, os.Args[2:], log)
+	case "surface":
+		err = cmdSurface(ctx, os.Args[2:], log)
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jitkey-agent:", err)
+		os.Exit(1)
+	}
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	state := fs.String("state", "", "state directory (created 0700)")
+	name := fs.String("name", "", "device name shown on phones")
+	osName := fs.String("os", runtime.GOOS, "operating system reported to the console")
+	relay := fs.String("relay", "", "home relay host:port (default: the console's relay)")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to try to reach the console")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *state == "" || *name == "" {
+		return errors.New("enroll needs TOKEN, --state and --name")
+	}
+	e, err := enroll.Enroll(ctx, enroll.Config{
+		StateDir: *state, Token: pos[0], Name: *name, OS: *osName, Relay: *relay, Timeout: *timeout, Logger: log,
+		Dial: func(id ed25519.PrivateKey, home string, pins [][32]byte) (enroll.Relay, error) {
+			return daemon.QUICRelay(id, home, pins, log)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("enrolled device=%x name=%s tenant=%s relay=%s\n", e.DeviceID[:], e.Name, e.Tenant, e.Relay)
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	state := fs.String("state", "", "state directory")
+	sandboxDir := fs.String("sandbox", "", "manage accounts in this sandbox instead of the host (tests, demo)")
+	ipc := fs.String("ipc", DefaultIPC, "login-surface socket path")
+	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *state == "" {
+		return errors.New("run needs --state")
+	}
+	be, maxName, err := backend(ctx, *sandboxDir, log)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dirOf(*ipc), 0o700); err != nil {
+		return err
+	}
+	return daemon.Run(ctx, daemon.Config{
+		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.QUICRelay,
+		Rotation: *rotation, Logger: log,
+		Ready: func(i daemon.Info) {
+			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
+		},
+	})
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "."
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/ipcserver"
+	"github.com/jitkey/jitkey/agent/password"
+)
+
+// cmdSurface simulates a login surface: it begins a login, writes each QR
+// code to files (for the testbed's phone to scan) and the terminal, waits
+// for the credential, logs in with it through PAM (never printing it),
+// holds the session, then reports its end.
+func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("surface", flag.ContinueOnError)
+	ipc := fs.String("ipc", DefaultIPC, "agent socket")
+	action := fs.String("action", "logon", "logon, unlock, elevate or sudo")
+	qrPNG := fs.String("qr-png", "", "write each QR code to this PNG file")
+	qrText := fs.String("qr-text", "", "write each QR payload text to this file")
+	pamService := fs.String("pam-service", "", "PAM service for the login proof (default in a sandbox: jitkey-sandbox)")
+	sandboxDir := fs.String("sandbox", "", "run pamtester in this sandbox")
+	hold := fs.Duration("hold", 0, "how long to keep the session before ending it")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the approval")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if ipcserver.ActionFor(*action) == 0 {
+		return fmt.Errorf("unknown action %q", *action)
+	}
+	c, err := ipcserver.Dial(ctx, *ipc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Begin(*action, 0); err != nil {
+		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var cred *ipcserver.Credential
+	for cred == nil {
+		m, err := c.Next(wait)
+		if err != nil {
+			return fmt.Errorf("waiting for the agent: %w", err)
+		}
+		switch m := m.(type) {
+		case *ipcserver.QR:
+			if err := writeQR(*qrPNG, *qrText, m); err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, m.Terminal)
+			fmt.Printf("qr expires=%s\n", time.Unix(m.Expires, 0).UTC().Format(time.RFC3339))
+		case *ipcserver.Credential:
+			cred = m
+		case *ipcserver.Denied:
+			fmt.Printf("denied: %s\n", m.Reason)
+			return fmt.Errorf("login denied (code %d): %s", m.Code, m.Reason)
+		}
+	}
+	pw := password.FromBytes(cred.Password)
+	clear(cred.Password)
+	defer pw.Wipe()
+	if *pamService != "" || *sandboxDir != "" {
+		if err := pamLogin(ctx, *sandboxDir, *pamService, cred.Username, pw); err != nil {
+			fmt.Printf("login failed as %s\n", cred.Username)
+			endSession(c, cred)
+			return fmt.Errorf("PAM login as %s: %w", cred.Username, err)
+		}
+	}
+	pw.Wipe()
+	fmt.Printf("logged in as %s until=%s\n", cred.Username, time.Unix(cred.Deadline, 0).UTC().Format(time.RFC3339))
+	if *hold > 0 {
+		select {
+		case <-time.After(*hold):
+		case <-ctx.Done():
+		}
+	}
+	if err := endSession(c, cred); err != nil {
+		return err
+	}
+	fmt.Println("session ended")
+	return nil
+}
+
+func endSession(c *ipcserver.Client, cred *ipcserver.Credential) error {
+	if err := c.End(cred.Session); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("ending the session: %w", err)
+		}
+		switch m := m.(type) {
+		case *ipcserver.Ended:
+			return nil
+		case *ipcserver.Denied:
+			return errors.New("ending the session: " + m.Reason)
+		}
+	}
+}
+
+// writeQR replaces the files atomically, so a scanner never reads half.
+func writeQR(pngPath, textPath string, q *ipcserver.QR) error {
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{pngPath, q.PNG}, {textPath, []byte(q.Text + "\n")}} {
+		if f.path == "" {
+			continue
+		}
+		tmp := filepath.Join(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp")
+		if err := os.WriteFile(tmp, f.data, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, f.path); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,259 @@
+// Package daemon is the running agent (`jitkey-agent run`): it opens the
+// state directory (keys, SQLite store with its integrity check), returns
+// every account to a safe state (crash recovery) before anything else,
+// connects to the home relay (reconnecting), answers QR logins and policy
+// pushes, ships audit records to the console, ends sessions at their
+// deadline, and serves login surfaces on the local socket.
+//
+// Every access decision is taken from the local store: the relay and the
+// console may be down; only the phone must reach the agent for a QR login.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/enroll"
+	"github.com/jitkey/jitkey/agent/ipcserver"
+	"github.com/jitkey/jitkey/agent/keys"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/login"
+	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Config configures Run.
+type Config struct {
+	StateDir   string
+	Backend    accounts.Backend
+	MaxNameLen int
+	IPCPath    string
+	Relay      RelayFactory
+	// Rotation of login QR codes (default login.DefaultRotation).
+	Rotation time.Duration
+	// ShipInterval of audit records (default audit.ShipInterval).
+	ShipInterval time.Duration
+	// Ready, if set, is called once the agent serves.
+	Ready  func(Info)
+	Now    func() time.Time
+	Rand   io.Reader
+	Logger *slog.Logger
+	// StoreConfig is passed to store.Open (fault injection in tests).
+	StoreConfig store.Config
+}
+
+// Info describes a running agent.
+type Info struct {
+	IPC      string
+	Addr     protocol.PeerAddr
+	DeviceID protocol.DeviceID
+	Name     string
+	Tenant   string
+}
+
+// ErrNotEnrolled is returned by Run for a state directory without an
+// enrollment.
+var ErrNotEnrolled = errors.New("daemon: not enrolled (run jitkey-agent enroll first)")
+
+// Run runs the agent until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	k, err := keys.Load(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(cfg.StateDir, enroll.DBFile), cfg.StoreConfig)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer st.Close()
+	var enr store.Enrollment
+	if err := st.View(ctx, func(tx *store.Tx) error { enr, err = tx.Enrollment(); return err }); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotEnrolled
+		}
+		return fmt.Errorf("daemon: %w", err)
+	}
+	rec := audit.NewRecorder(k.Identity, enr.DeviceID, cfg.Now)
+
+	var shipper *audit.Shipper
+	mgr := lifecycle.New(lifecycle.Config{
+		Backend: cfg.Backend, Store: st, Audit: rec, Rand: cfg.Rand, Now: cfg.Now, MaxNameLen: cfg.MaxNameLen, Logger: log,
+		Recorded: func() {
+			if shipper != nil {
+				shipper.Poke()
+			}
+		},
+	})
+	// Crash recovery comes first: no login is served while an account may
+	// be enabled without a session.
+	if err := mgr.Recover(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+
+	rl, err := cfg.Relay(k.Identity, enr.Relay, enr.RelayPins, log)
+	if err != nil {
+		return fmt.Errorf("daemon: relay: %w", err)
+	}
+	console, err := protocol.ParsePeerAddr(enr.Console)
+	if err != nil {
+		return fmt.Errorf("daemon: console address: %w", err)
+	}
+	addr := rl.Addr()
+	ls := login.New(login.Config{
+		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
+		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
+		Recorded: func() { shipper.Poke() },
+	})
+	applyPolicy := func(ctx context.Context, s protocol.Signed) {
+		p, err := policy.Apply(ctx, st, rec, s, cfg.Now())
+		if err != nil {
+			log.Warn("policy not applied", "err", err)
+		} else {
+			log.Info("policy applied", "version", p.Version)
+		}
+		shipper.Poke()
+	}
+	mux := channel.New(channel.Config{
+		Relay: rl, Static: k.Noise, Logger: log, Rand: cfg.Rand,
+		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+			switch h.Flow {
+			case protocol.FlowQRLogin:
+				return ls.Accept(ctx, h)
+			case protocol.FlowPolicy:
+				if h.From.Mailbox == console.Mailbox {
+					return nil, enr.ConsoleNoise, nil
+				}
+			}
+			return nil, protocol.NoiseKey{}, fmt.Errorf("daemon: flow %s not accepted from %s", h.Flow.Name(), h.From.Mailbox)
+		},
+		Handle: func(ctx context.Context, c *channel.Conn) {
+			switch c.Flow {
+			case protocol.FlowQRLogin:
+				ls.Handle(ctx, c)
+			case protocol.FlowPolicy:
+				handlePolicyPush(ctx, c, st, applyPolicy, log)
+			}
+		},
+	})
+	shipper = audit.NewShipper(audit.ShipperConfig{
+		Store: st, Logger: log, Interval: cfg.ShipInterval,
+		Dial: func(ctx context.Context) (*channel.Conn, error) {
+			return mux.Dial(ctx, channel.DialConfig{To: console, Flow: protocol.FlowAudit, PeerStatic: enr.ConsoleNoise})
+		},
+		Status: func() (uint64, string, string) {
+			var v uint64
+			_ = st.View(context.Background(), func(tx *store.Tx) error {
+				p, _, err := policy.Current(tx)
+				v = p.Version
+				return err
+			})
+			return v, enr.Name, enr.OS
+		},
+		OnPolicy: applyPolicy,
+	})
+
+	ln, err := ipcserver.Listen(cfg.IPCPath)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	ipc := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Logger: log})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				log.Error("component stopped", "component", name, "err", err)
+				select {
+				case errc <- fmt.Errorf("daemon: %s: %w", name, err):
+				default:
+				}
+				cancel()
+			}
+		}()
+	}
+	goRun("relay", rl.Run)
+	goRun("channel", func(ctx context.Context) error { return mux.Pump(ctx, rl.Recv) })
+	goRun("ipc", func(ctx context.Context) error { return ipc.Serve(ctx, ln) })
+	goRun("lifecycle", func(ctx context.Context) error { mgr.Run(ctx, time.Second); return nil })
+	goRun("audit", func(ctx context.Context) error { shipper.Run(ctx); return nil })
+	goRun("cleanup", func(ctx context.Context) error {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			var days int
+			_ = st.View(ctx, func(tx *store.Tx) error {
+				p, _, err := policy.Current(tx)
+				days = p.InactivityDays
+				return err
+			})
+			if err := mgr.DeleteInactive(ctx, days); err != nil {
+				log.Warn("inactive account cleanup", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	log.Info("agent running", "device", enr.Name, "tenant", enr.Tenant, "mailbox", addr.Mailbox.String(), "relay", addr.Relay, "ipc", cfg.IPCPath)
+	if cfg.Ready != nil {
+		cfg.Ready(Info{IPC: cfg.IPCPath, Addr: addr, DeviceID: enr.DeviceID, Name: enr.Name, Tenant: enr.Tenant})
+	}
+	<-ctx.Done()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func handlePolicyPush(ctx context.Context, c *channel.Conn, st *store.Store, apply func(context.Context, protocol.Signed), log *slog.Logger) {
+	var push protocol.PolicyPush
+	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
+		log.Info("policy push", "err", err)
+		return
+	}
+	for _, s := range push.Policies {
+		apply(ctx, s)
+	}
+	var ack protocol.PolicyAck
+	_ = st.View(ctx, func(tx *store.Tx) error {
+		p, _, err := policy.Current(tx)
+		if err == nil {
+			ack.Versions = []protocol.TenantVersion{{Tenant: p.Tenant, Version: p.Version}}
+		}
+		return nil
+	})
+	if err := c.Send(ctx, protocol.MsgPolicyAck, &ack); err != nil {
+		log.Info("policy ack", "err", err)
+	}
+}

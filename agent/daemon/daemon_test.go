@@ -1,0 +1,318 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts/accountstest"
+	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/daemon"
+	"github.com/jitkey/jitkey/agent/enroll"
+	"github.com/jitkey/jitkey/agent/ipcserver"
+	"github.com/jitkey/jitkey/agent/keys"
+	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/server"
+)
+
+// relay runs a real relay on 127.0.0.1 with a key derived from seed (so
+// a restarted relay keeps its pin) and returns its address, pin and stop.
+func startRelay(t *testing.T, listen string, seed uint64) (string, [32]byte, func()) {
+	t.Helper()
+	srv, err := server.New(server.Config{Listen: listen, Rand: mrand.NewChaCha8([32]byte{byte(seed)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ListenAndServe(ctx) }()
+	select {
+	case <-srv.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("relay not ready")
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(sctx) // graceful: tells peers to reconnect
+			scancel()
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return srv.Addr().String(), srv.Pin(), stop
+}
+
+func relayClient(t *testing.T, id ed25519.PrivateKey, home string, pin [32]byte) daemon.Relay {
+	rl, _ := relayClientStop(t, id, home, pin)
+	return rl
+}
+
+func relayClientStop(t *testing.T, id ed25519.PrivateKey, home string, pin [32]byte) (daemon.Relay, func()) {
+	rl, err := daemon.QUICRelay(id, home, [][32]byte{pin}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = rl.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return rl, stop
+}
+
+type world struct {
+	relayAddr string
+	pin       [32]byte
+	stopRelay func()
+	msp       *agenttest.MSP
+	console   *agenttest.Console
+	stopCons  func()
+	backend   *accountstest.Backend
+	state     string
+	sock      string
+	info      daemon.Info
+	stopAgent func()
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{msp: agenttest.NewMSP(t, "acme"), backend: accountstest.New(accountstest.Config{})}
+	w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0", 1)
+	id, nk := agenttest.NewConsoleKeys(t)
+	crl, stopCons := relayClientStop(t, id, w.relayAddr, w.pin)
+	w.stopCons = stopCons
+	w.console = agenttest.NewConsole(t, w.msp, id, nk, crl, w.msp.Policy(1))
+	w.state = filepath.Join(t.TempDir(), "state")
+	w.sock = filepath.Join(t.TempDir(), "agent.sock")
+	_, err := enroll.Enroll(t.Context(), enroll.Config{
+		StateDir: w.state, Token: w.console.Token(t, [][32]byte{w.pin}, time.Now().Add(time.Hour), 1), Name: "W11-L-PASSWORD", OS: "linux",
+		Dial: func(id ed25519.PrivateKey, home string, pins [][32]byte) (enroll.Relay, error) {
+			return daemon.QUICRelay(id, home, pins, slog.New(slog.DiscardHandler))
+		},
+	})
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	w.startAgent(t)
+	return w
+}
+
+func (w *world) startAgent(t *testing.T) {
+	ready := make(chan daemon.Info, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Config{
+			StateDir: w.state, Backend: w.backend, IPCPath: w.sock, Relay: daemon.QUICRelay, ShipInterval: 200 * time.Millisecond,
+			Ready: func(i daemon.Info) { ready <- i },
+		})
+	}()
+	select {
+	case w.info = <-ready:
+	case err := <-done:
+		t.Fatalf("agent: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent not ready")
+	}
+	stopped := false
+	w.stopAgent = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		}
+	}
+	t.Cleanup(w.stopAgent)
+}
+
+func (w *world) phone(t *testing.T, username string) (*agenttest.Phone, *channel.Mux) {
+	p := w.msp.NewPhone(t, username, protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+	rl := relayClient(t, p.Identity, w.relayAddr, w.pin)
+	mux := channel.New(channel.Config{Relay: rl, Static: p.Noise})
+	agenttest.Pump(t, mux, rl.Recv)
+	return p, mux
+}
+
+// login runs one login through the surface socket and the phone; it
+// returns the credential.
+func (w *world) login(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (*ipcserver.Client, *ipcserver.Credential) {
+	t.Helper()
+	c, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Begin("logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr := m.(*ipcserver.QR)
+	var res protocol.LoginResult
+	for { // the phone's relay connection may still be coming up
+		res, err = p.Login(ctx, mux, qr.Text, agenttest.Scan{})
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		if m, err := c.Next(ctx); err == nil { // a fresh code after a failed scan
+			if q, ok := m.(*ipcserver.QR); ok {
+				qr = q
+			}
+		}
+	}
+	if err != nil || !res.OK {
+		t.Fatalf("phone: %+v %v", res, err)
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cred, ok := m.(*ipcserver.Credential); ok {
+			return c, cred
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestOverRealRelay: enrollment with a console, a QR login by a phone, the
+// surface's credential and session end, audit shipped to the console and
+// verified there, policy pushes (newer applied, older refused), all over
+// a real QUIC relay on loopback.
+func TestOverRealRelay(t *testing.T) {
+	w := newWorld(t)
+	p, mux := w.phone(t, "nik")
+	c, cred := w.login(t, p, mux)
+	pw := password.FromBytes(cred.Password)
+	if err := w.backend.Login(t.Context(), cred.Username, pw); err != nil || cred.Username != "msp-nik" {
+		t.Fatalf("credential for %s: %v", cred.Username, err)
+	}
+	if err := c.End(cred.Session); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Next(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*ipcserver.Ended); !ok {
+		t.Fatalf("got %T", m)
+	}
+	if err := w.backend.Login(t.Context(), cred.Username, pw); err == nil {
+		t.Fatal("password works after the session ended")
+	}
+	want := []string{"policy.applied", "login.approved", "account.created", "account.enabled", "session.ended", "account.disabled"}
+	eventually(t, "audit at the console", func() bool {
+		return slices.Equal(agenttest.Events(w.console.Records(w.info.Addr.Mailbox)), want)
+	})
+
+	// Policy pushes.
+	p2 := w.msp.Policy(2)
+	ack, err := w.console.PushPolicy(t.Context(), w.info.Addr, w.console.SetPolicy(t, p2))
+	if err != nil || len(ack.Versions) != 1 || ack.Versions[0].Version != 2 {
+		t.Fatalf("push v2: %+v %v", ack, err)
+	}
+	ack, err = w.console.PushPolicy(t.Context(), w.info.Addr, w.console.SetPolicy(t, w.msp.Policy(1)))
+	if err != nil || ack.Versions[0].Version != 2 {
+		t.Fatalf("push v1: %+v %v", ack, err)
+	}
+	eventually(t, "policy audit at the console", func() bool {
+		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
+		return len(ev) == len(want)+2 && ev[len(ev)-2] == "policy.applied" && ev[len(ev)-1] == "policy.rejected"
+	})
+}
+
+// TestRelayDown: with the relay gone the agent keeps running and keeps
+// serving login surfaces (the QR is shown; the scan cannot reach it), and
+// it stops cleanly.
+func TestRelayDown(t *testing.T) {
+	w := newWorld(t)
+	w.stopRelay()
+	c, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Begin("unlock", 0); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Next(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*ipcserver.QR); !ok {
+		t.Fatalf("got %T", m)
+	}
+	if len(w.backend.Names()) != 0 {
+		t.Fatal("account touched")
+	}
+	c.Close()
+	w.stopAgent() // fails the test if Run returned an error
+}
+
+// TestConsoleDown: without the console a login still works (the decision
+// is local from the cached policy) and its audit records wait, unacknowledged,
+// in the store.
+func TestConsoleDown(t *testing.T) {
+	w := newWorld(t)
+	eventually(t, "enrollment audit shipped", func() bool { return len(w.console.Records(w.info.Addr.Mailbox)) == 1 })
+	w.stopCons()
+	p, mux := w.phone(t, "nik")
+	_, cred := w.login(t, p, mux)
+	if cred.Username != "msp-nik" {
+		t.Fatal(cred.Username)
+	}
+	time.Sleep(500 * time.Millisecond) // a few shipping attempts
+	st, err := store.Open(t.Context(), filepath.Join(w.state, enroll.DBFile), store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var rows []store.AuditRow
+	_ = st.View(t.Context(), func(tx *store.Tx) error { rows, err = tx.Audit(0, 100, true); return err })
+	recs, err := audit.Decode(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1, _ := func() ([32]byte, error) {
+		var all []store.AuditRow
+		_ = st.View(t.Context(), func(tx *store.Tx) error { all, _ = tx.Audit(0, 1, false); return nil })
+		s, _ := audit.Decode(all)
+		return s[0].Hash()
+	}()
+	k, err := keys.Load(w.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = audit.Verify(k.IdentityPublic(), 1, h1, recs)
+	if err != nil || len(rows) != 3 || rows[0].Seq != 2 {
+		t.Fatalf("unacknowledged records: %d from %d, %v", len(rows), rows[0].Seq, err)
+	}
+	if n := len(w.console.Records(w.info.Addr.Mailbox)); n != 1 {
+		t.Fatalf("console has %d records while down", n)
+	}
+}
