@@ -26,8 +26,6 @@ const (
 	relayB = "relay-b.example:4433" // phones' home relay
 )
 
-var now = time.Unix(Now, 0)
-
 type gen struct {
 	out        []Vector
 	msp        ed25519.PrivateKey
