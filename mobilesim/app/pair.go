@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -127,9 +126,6 @@ func (a *App) checkPairing(o *wallet.Org, q protocol.QRPayload, approval protoco
 		if len(s.Secret) != 32 {
 			return nil, errors.New("offline secret length")
 		}
-	}
-	if !bytes.Equal(o.ConsoleNoise, q.Static[:]) {
-		return nil, errors.New("console key")
 	}
 	return v, nil
 }
