@@ -24,7 +24,7 @@ import (
 // empty, and free of NUL, CR and LF.
 func ValidPassword(pw password.Secret) bool {
 	b := pw.Bytes()
-	return len(b) > 0 && !pw.IsZero() && bytes.IndexAny(b, "\x00\r\n") < 0
+	return len(b) > 0 && !pw.IsZero() && !bytes.ContainsAny(b, "\x00\r\n")
 }
 
 // Sentinel errors every Backend returns (wrapped) for the conditions the

@@ -1,0 +1,124 @@
+//go:build linux
+
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Listen creates the socket at cfg.Path and listens on it. A stale socket
+// left by a dead agent is removed; a live one yields ErrInUse.
+func Listen(ctx context.Context, cfg Config) (*Listener, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AllowedUIDs == nil {
+		cfg.AllowedUIDs = []uint32{0}
+	}
+	path := cfg.Path
+	if err := prepareDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := removeStale(ctx, path); err != nil {
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("ipc: listen: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("ipc: chmod socket: %w", err)
+	}
+	return &Listener{ln: ln, path: path, allowed: append([]uint32(nil), cfg.AllowedUIDs...), log: cfg.Logger}, nil
+}
+
+// prepareDir creates dir mode 0700, or checks that an existing dir is a
+// real directory owned by us with mode 0700.
+func prepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("ipc: create socket dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("ipc: socket dir: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm() != 0o700 {
+		return fmt.Errorf("%w: %s (mode %v)", ErrUnsafeDir, dir, fi.Mode())
+	}
+	return nil
+}
+
+// removeStale removes a socket at path that nobody listens on.
+func removeStale(ctx context.Context, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ipc: check socket path: %w", err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%w: %s", ErrNotSocket, path)
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var d net.Dialer
+	if c, err := d.DialContext(dctx, "unix", path); err == nil {
+		_ = c.Close()
+		return fmt.Errorf("%w: %s", ErrInUse, path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("ipc: remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// Dial connects to the agent's socket at path. The returned Conn's Peer is
+// the listening process; callers should check its UID (0 for the agent).
+func Dial(ctx context.Context, path string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: dial: %w", err)
+	}
+	peer, err := peerCredentials(nc.(*net.UnixConn))
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return newConn(nc, peer), nil
+}
+
+// peerCredentials reads SO_PEERCRED: the credentials the peer had when it
+// called connect (or listen).
+func peerCredentials(c *net.UnixConn) (Peer, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", credErr)
+	}
+	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+}
