@@ -42,6 +42,9 @@ type Env struct {
 	DefaultState string
 	Now          func() time.Time
 	Rand         io.Reader
+	// ScryptLogN is the cost of sealing msp.key at init; 0 takes the
+	// default (2^15). Tests lower it.
+	ScryptLogN int
 }
 
 type usageError struct{ msg string }

@@ -51,7 +51,7 @@ func cmdInit(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	addr, msp, err := console.Init(ctx, c.state, console.InitOptions{Org: *org, Relay: *relay, RelayPins: pinBytes, Passphrase: pass, Rand: env.Rand})
+	addr, msp, err := console.Init(ctx, c.state, console.InitOptions{Org: *org, Relay: *relay, RelayPins: pinBytes, Passphrase: pass, ScryptLogN: env.ScryptLogN, Rand: env.Rand})
 	if err != nil {
 		return err
 	}

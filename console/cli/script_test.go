@@ -95,7 +95,7 @@ func runScript(t *testing.T, path string) {
 			stdout.Reset()
 			stderr.Reset()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			code := Run(ctx, f[1:], Env{Stdout: &stdout, Stderr: &stderr, DefaultState: filepath.Join(work, "state"), Now: time.Now, Rand: rand.Reader})
+			code := Run(ctx, f[1:], Env{Stdout: &stdout, Stderr: &stderr, DefaultState: filepath.Join(work, "state"), Now: time.Now, Rand: rand.Reader, ScryptLogN: 10})
 			cancel()
 			if code != want {
 				fail("exit code %d, want %d", code, want)
