@@ -1,0 +1,378 @@
+// Command jitkey-relayload measures a jitkey relay on loopback.
+//
+// It starts jitkey-relay as a child process, connects many authenticated
+// peers from several loopback source addresses over shared UDP sockets, and
+// reports peers held, memory per idle peer, frames forwarded per second at
+// approval size, added latency at half that rate, and the relay's CPU. It
+// then runs the same message flow through a plain TLS-over-TCP forwarder
+// (this binary re-executed with -floor) as the floor for the machine and
+// prints the ratios. `make bench-relay` runs it with its defaults.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+)
+
+// options are the load parameters.
+type options struct {
+	relayBin   string
+	peers      int
+	sources    int
+	pairs      int
+	payload    int
+	duration   time.Duration
+	dialers    int
+	settle     time.Duration
+	halfRate   float64 // 0: half the measured maximum
+	skipFloor  bool
+	floorServe string
+	loadStart  string // machine load average when the run started
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("jitkey-relayload", flag.ExitOnError)
+	fs.StringVar(&o.relayBin, "relay-bin", "", "jitkey-relay binary (default: bin/jitkey-relay, else built with go build)")
+	fs.IntVar(&o.peers, "peers", 20000, "concurrent authenticated peers to hold")
+	fs.IntVar(&o.sources, "sources", 25, "loopback source addresses (127.0.1.x), one UDP socket each")
+	fs.IntVar(&o.pairs, "pairs", 256, "sender→receiver pairs in the forwarding phases")
+	fs.IntVar(&o.payload, "payload", 1024, "payload bytes per frame (approval size)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each forwarding phase")
+	fs.IntVar(&o.dialers, "dialers", 64, "concurrent connection attempts while filling")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait before measuring idle memory")
+	fs.Float64Var(&o.halfRate, "latency-rate", 0, "frames/s of the latency phase (default: half the measured maximum)")
+	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the TLS-over-TCP floor")
+	fs.StringVar(&o.floorServe, "floor", "", "internal: serve the TLS-over-TCP floor forwarder on this address")
+	fs.Parse(os.Args[1:])
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.floorServe != "" {
+		if err := serveFloor(context.Background(), o.floorServe, os.Stdout); err != nil {
+			log.Error("floor", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runBench(context.Background(), o, log, os.Stdout); err != nil {
+		log.Error("bench", "err", err)
+		os.Exit(1)
+	}
+}
+
+// result is one system's figures.
+type result struct {
+	name              string
+	peers             int64
+	idleBytesRSS      float64
+	idleBytesHeap     float64
+	goroutinesPerPeer float64
+	connectTime       time.Duration
+	fps               float64
+	cpuAtMax          float64
+	latRate           float64
+	p50, p99          time.Duration
+	cpuAtHalf         float64
+	errs              int64
+}
+
+// endpoint is one peer of either system, for the flow driver.
+type endpoint interface {
+	send(ctx context.Context, to int, payload []byte) error
+	recv(ctx context.Context) ([]byte, error)
+}
+
+// proc is a child process whose CPU and memory we read from /proc.
+type proc struct {
+	cmd  *exec.Cmd
+	line string // first stdout line
+}
+
+func startProc(ctx context.Context, name string, args ...string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("read %s start line: %w", name, err)
+	}
+	go io.Copy(io.Discard, out)
+	return &proc{cmd: cmd, line: strings.TrimSpace(line)}, nil
+}
+
+func (p *proc) field(k string) string {
+	for _, f := range strings.Fields(p.line) {
+		if v, ok := strings.CutPrefix(f, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// cpu returns user+system CPU seconds used so far.
+func (p *proc) cpu() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ
+}
+
+// rss returns resident memory in bytes.
+func (p *proc) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
+}
+
+func (p *proc) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// relayBinary finds or builds jitkey-relay.
+func relayBinary(o options, log *slog.Logger) (string, error) {
+	if o.relayBin != "" {
+		return o.relayBin, nil
+	}
+	if fi, err := os.Stat("bin/jitkey-relay"); err == nil && !fi.IsDir() {
+		return "bin/jitkey-relay", nil
+	}
+	dir, err := os.MkdirTemp("", "relayload")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "jitkey-relay")
+	log.Info("building jitkey-relay", "out", out)
+	cmd := exec.Command("go", "build", "-o", out, "./relay/cmd/jitkey-relay")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build jitkey-relay: %w", err)
+	}
+	return out, nil
+}
+
+// loadavg returns the 1-minute load average.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+func runBench(ctx context.Context, o options, log *slog.Logger, out io.Writer) error {
+	start := time.Now()
+	o.loadStart = loadavg()
+	bin, err := relayBinary(o, log)
+	if err != nil {
+		return err
+	}
+	rel, err := benchRelay(ctx, o, bin, log)
+	if err != nil {
+		return err
+	}
+	var floor *result
+	if !o.skipFloor {
+		if floor, err = benchFloor(ctx, o, rel, log); err != nil {
+			return err
+		}
+	}
+	printResults(out, o, rel, floor, time.Since(start))
+	return nil
+}
+
+// drive runs the forwarding phases over pairs of endpoints: a closed loop
+// at maximum rate, then an open loop at the latency rate.
+func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, forwarded func() int64, log *slog.Logger) {
+	pairs := o.pairs
+	if 2*pairs > len(eps) {
+		pairs = len(eps) / 2
+	}
+	var errs atomic.Int64
+	lat := newLatencies()
+	// Receivers run through both phases.
+	rctx, rcancel := context.WithCancel(ctx)
+	var rwg sync.WaitGroup
+	for i := range pairs {
+		rwg.Add(1)
+		go func(ep endpoint) {
+			defer rwg.Done()
+			for {
+				b, err := ep.recv(rctx)
+				if err != nil {
+					return
+				}
+				if len(b) >= 8 {
+					sent := int64(uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]))
+					if sent != 0 {
+						lat.add(time.Duration(time.Now().UnixNano() - sent))
+					}
+				}
+			}
+		}(eps[pairs+i])
+	}
+	phase := func(rate float64) (fps, cpu float64) {
+		pctx, cancel := context.WithTimeout(ctx, o.duration)
+		defer cancel()
+		f0, c0, t0 := forwarded(), p.cpu(), time.Now()
+		var wg sync.WaitGroup
+		for i := range pairs {
+			wg.Add(1)
+			go func(ep endpoint, to int) {
+				defer wg.Done()
+				payload := make([]byte, o.payload)
+				var tick *time.Ticker
+				if rate > 0 {
+					tick = time.NewTicker(time.Duration(float64(time.Second) * float64(pairs) / rate))
+					defer tick.Stop()
+				}
+				for pctx.Err() == nil {
+					if tick != nil {
+						select {
+						case <-tick.C:
+						case <-pctx.Done():
+							return
+						}
+						stamp(payload, time.Now().UnixNano())
+					} else {
+						stamp(payload, 0)
+					}
+					if err := ep.send(pctx, to, payload); err != nil && pctx.Err() == nil {
+						errs.Add(1)
+					}
+				}
+			}(eps[i], pairs+i)
+		}
+		wg.Wait()
+		el := time.Since(t0).Seconds()
+		return float64(forwarded()-f0) / el, (p.cpu() - c0) / el
+	}
+	log.Info("forwarding at maximum rate", "system", r.name, "pairs", pairs, "duration", o.duration)
+	r.fps, r.cpuAtMax = phase(0)
+	r.latRate = o.halfRate
+	if r.latRate <= 0 {
+		r.latRate = r.fps / 2
+	}
+	lat.reset()
+	log.Info("forwarding at latency rate", "system", r.name, "rate", int(r.latRate))
+	var got float64
+	got, r.cpuAtHalf = phase(r.latRate)
+	r.latRate = got
+	time.Sleep(200 * time.Millisecond)
+	r.p50, r.p99 = lat.quantiles()
+	rcancel()
+	rwg.Wait()
+	r.errs = errs.Load()
+}
+
+func stamp(b []byte, ns int64) {
+	for i := range 8 {
+		b[i] = byte(uint64(ns) >> (56 - 8*i))
+	}
+}
+
+// latencies collects samples.
+type latencies struct {
+	mu sync.Mutex
+	s  []time.Duration
+}
+
+func newLatencies() *latencies { return &latencies{} }
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.s = append(l.s, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) reset() {
+	l.mu.Lock()
+	l.s = l.s[:0]
+	l.mu.Unlock()
+}
+
+func (l *latencies) quantiles() (p50, p99 time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.s) == 0 {
+		return 0, 0
+	}
+	sort.Slice(l.s, func(i, j int) bool { return l.s[i] < l.s[j] })
+	return l.s[len(l.s)/2], l.s[len(l.s)*99/100]
+}
+
+func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\njitkey relay load (%d CPUs, %s, payload %d B, %d pairs, %s per phase, run took %s)\n\n", runtime.NumCPU(), runtime.Version(), o.payload, o.pairs, o.duration, took.Round(time.Second))
+	fmt.Fprintln(tw, "metric\tjitkey relay (QUIC)\tfloor (TLS/TCP)\tratio relay/floor\tgoal")
+	na := func(f *result, g func(*result) string) string {
+		if f == nil {
+			return "-"
+		}
+		return g(f)
+	}
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Fprintf(tw, "peers held\t%d\t-\t-\t>= 20000\n", r.peers)
+	fmt.Fprintf(tw, "memory per idle peer (RSS)\t%.1f KiB\t-\t-\t<= 32 KiB\n", r.idleBytesRSS/1024)
+	fmt.Fprintf(tw, "memory per idle peer (Go heap+stacks)\t%.1f KiB\t-\t-\t\n", r.idleBytesHeap/1024)
+	fmt.Fprintf(tw, "relay goroutines per idle peer\t%.2f\t-\t-\t\n", r.goroutinesPerPeer)
+	fmt.Fprintf(tw, "time to connect all peers\t%s\t-\t-\t\n", r.connectTime.Round(time.Millisecond))
+	fmt.Fprintf(tw, "frames forwarded/s (max, %d B)\t%.0f\t%s\t%s\t>= 20000\n", o.payload, r.fps, na(f, func(f *result) string { return fmt.Sprintf("%.0f", f.fps) }), na(f, func(f *result) string { return ratio(r.fps, f.fps) }))
+	fmt.Fprintf(tw, "forwarder CPU at max (cores)\t%.2f\t%s\t\t\n", r.cpuAtMax, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtMax) }))
+	fmt.Fprintf(tw, "CPU µs per frame at max\t%.1f\t%s\t%s\t\n", 1e6*r.cpuAtMax/r.fps, na(f, func(f *result) string { return fmt.Sprintf("%.1f", 1e6*f.cpuAtMax/f.fps) }), na(f, func(f *result) string { return ratio(r.cpuAtMax/r.fps, f.cpuAtMax/f.fps) }))
+	fmt.Fprintf(tw, "latency phase rate (frames/s)\t%.0f\t%s\t\t\n", r.latRate, na(f, func(f *result) string { return fmt.Sprintf("%.0f", f.latRate) }))
+	fmt.Fprintf(tw, "one-way latency p50\t%s\t%s\t%s\t\n", r.p50.Round(time.Microsecond), na(f, func(f *result) string { return f.p50.Round(time.Microsecond).String() }), na(f, func(f *result) string { return ratio(float64(r.p50), float64(f.p50)) }))
+	fmt.Fprintf(tw, "one-way latency p99\t%s\t%s\t%s\t<= 2ms\n", r.p99.Round(time.Microsecond), na(f, func(f *result) string { return f.p99.Round(time.Microsecond).String() }), na(f, func(f *result) string { return ratio(float64(r.p99), float64(f.p99)) }))
+	fmt.Fprintf(tw, "forwarder CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.cpuAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtHalf) }))
+	fmt.Fprintf(tw, "send errors\t%d\t%s\t\t\n", r.errs, na(f, func(f *result) string { return strconv.FormatInt(f.errs, 10) }))
+	tw.Flush()
+	fmt.Fprintf(w, "\nmachine load average (1 min) at start %s, at end %s: a value above %d means other processes competed for the CPUs.\n", o.loadStart, loadavg(), runtime.NumCPU())
+	fmt.Fprintln(w, "latency is sender→forwarder→receiver one-way time on one clock, including both client stacks;")
+	fmt.Fprintln(w, "the relay's added latency is at most that. Load generator and forwarder share the machine's CPUs.")
+}

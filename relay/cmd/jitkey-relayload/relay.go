@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/client"
+)
+
+// scrape reads one metric from a Prometheus text endpoint.
+func scrape(addr, name string) int64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+type relayEndpoint struct {
+	c     *client.Client
+	addrs []protocol.PeerAddr
+}
+
+func (e *relayEndpoint) send(ctx context.Context, to int, p []byte) error {
+	return e.c.Send(ctx, e.addrs[to], p)
+}
+
+func (e *relayEndpoint) recv(ctx context.Context) ([]byte, error) {
+	m, err := e.c.Recv(ctx)
+	return m.Payload, err
+}
+
+// benchRelay measures jitkey-relay.
+func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*result, error) {
+	p, err := startProc(ctx, bin,
+		"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "warn",
+		// Raised for the bench: one machine opens every connection at once
+		// and a few peers send far more than a technician's phone would.
+		"-accept-rate", "100000", "-accept-burst", "100000",
+		"-send-rate", "1000000", "-send-burst", "1000000",
+		"-handshake-timeout", "30s", "-idle-timeout", "120s")
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	addr, metrics := p.field("addr"), p.field("metrics")
+	pinb, err := hex.DecodeString(p.field("pin"))
+	if err != nil || len(pinb) != 32 {
+		return nil, fmt.Errorf("relay printed no pin: %q", p.line)
+	}
+	pin := [32]byte(pinb)
+	time.Sleep(500 * time.Millisecond)
+	rss0 := p.rss()
+	gor0 := scrape(metrics, "go_goroutines")
+	heap0 := scrape(metrics, "go_memstats_heap_inuse_bytes") + scrape(metrics, "go_memstats_stack_inuse_bytes")
+
+	trs := make([]*quic.Transport, o.sources)
+	for i := range trs {
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 1, byte(1+i))})
+		if err != nil {
+			return nil, fmt.Errorf("bind source %d: %w", i, err)
+		}
+		trs[i] = &quic.Transport{Conn: pc}
+		defer trs[i].Close()
+	}
+	clients := make([]*client.Client, o.peers)
+	addrs := make([]protocol.PeerAddr, o.peers)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var runWG sync.WaitGroup
+	defer func() {
+		var wg sync.WaitGroup
+		for i := 0; i < len(clients); i += 500 {
+			wg.Add(1)
+			go func(cs []*client.Client) {
+				defer wg.Done()
+				for _, c := range cs {
+					if c != nil {
+						c.Close()
+					}
+				}
+			}(clients[i:min(i+500, len(clients))])
+		}
+		wg.Wait()
+		stopRun()
+		runWG.Wait()
+	}()
+	for i := range clients {
+		_, k, _ := ed25519.GenerateKey(nil)
+		c, err := client.New(client.Config{
+			Identity: k, Home: addr, Pins: [][32]byte{pin}, Transport: trs[i%len(trs)],
+			HandshakeTimeout: 30 * time.Second, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
+		})
+		if err != nil {
+			return nil, err
+		}
+		clients[i], addrs[i] = c, c.Addr()
+	}
+	log.Info("connecting peers", "peers", o.peers, "sources", o.sources, "dialers", o.dialers)
+	t0 := time.Now()
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range o.dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(clients) {
+					return
+				}
+				c := clients[i]
+				runWG.Add(1)
+				go func() { defer runWG.Done(); c.Run(runCtx) }()
+				wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+				if c.WaitConnected(wctx) != nil {
+					failed.Add(1)
+				}
+				cancel()
+				if i%5000 == 4999 {
+					log.Info("peers connected", "n", i+1, "elapsed", time.Since(t0).Round(time.Millisecond))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	log.Info("peers connected", "n", o.peers, "failed", failed.Load(), "elapsed", time.Since(t0).Round(time.Millisecond))
+	time.Sleep(o.settle)
+	r := &result{name: "relay", peers: scrape(metrics, "jitkey_relay_peers"), connectTime: time.Since(t0) - o.settle}
+	if r.peers > 0 {
+		r.idleBytesRSS = float64(p.rss()-rss0) / float64(r.peers)
+		r.goroutinesPerPeer = float64(scrape(metrics, "go_goroutines")-gor0) / float64(r.peers)
+		r.idleBytesHeap = float64(scrape(metrics, "go_memstats_heap_inuse_bytes")+scrape(metrics, "go_memstats_stack_inuse_bytes")-heap0) / float64(r.peers)
+	}
+	log.Info("idle", "peers", r.peers, "rss_per_peer_kib", int(r.idleBytesRSS/1024), "heap_per_peer_kib", int(r.idleBytesHeap/1024))
+	eps := make([]endpoint, 2*o.pairs)
+	for i := range eps {
+		eps[i] = &relayEndpoint{c: clients[i], addrs: addrs}
+	}
+	drive(ctx, o, eps, p, r, func() int64 { return scrape(metrics, "jitkey_relay_frames_forwarded_total") }, log)
+	return r, nil
+}
