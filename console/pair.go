@@ -83,7 +83,7 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 			return err
 		}
 		// One phone per technician: pairing a new one revokes the old.
-		if revoked, _, err = c.revokeCerts(tx, t, 0); err != nil {
+		if revoked, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
 		err = tx.InsertTechCert(&store.TechCert{

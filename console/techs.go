@@ -115,24 +115,23 @@ func affectedTenants(tx *store.Tx, t *store.Tech) ([]string, error) {
 	return out, nil
 }
 
-// revokeCerts revokes a technician's unrevoked certificates and publishes
-// new policies for every affected tenant, inside tx.
-func (c *Console) revokeCerts(tx *store.Tx, t *store.Tech, keep uint64) ([]uint64, []*protocol.Policy, error) {
+// revokeCerts revokes a technician's unrevoked certificates inside tx; the
+// caller publishes the affected tenants' policies.
+func revokeCerts(tx *store.Tx, t *store.Tech) ([]uint64, error) {
 	cs, err := tx.TechCerts(t.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	_ = c
 	var serials []uint64
 	for _, cert := range cs {
-		if !cert.Revoked && cert.Serial != keep {
+		if !cert.Revoked {
 			if err := tx.RevokeTechCert(cert.Serial); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			serials = append(serials, cert.Serial)
 		}
 	}
-	return serials, nil, nil
+	return serials, nil
 }
 
 func (c *Console) publishAll(tx *store.Tx, tenants []string) ([]*protocol.Policy, error) {
@@ -161,7 +160,7 @@ func (c *Console) RevokeTech(ctx context.Context, username string) ([]uint64, []
 		if err != nil || t.Removed {
 			return refuse("no technician %q", username)
 		}
-		if serials, _, err = c.revokeCerts(tx, t, 0); err != nil {
+		if serials, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
 		if len(serials) == 0 {
@@ -194,7 +193,7 @@ func (c *Console) RemoveTech(ctx context.Context, username string) ([]uint64, []
 		if err != nil || t.Removed {
 			return refuse("no technician %q", username)
 		}
-		if serials, _, err = c.revokeCerts(tx, t, 0); err != nil {
+		if serials, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
 		if err := tx.MarkTechRemoved(t.ID); err != nil {

@@ -33,7 +33,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	con   *console.Console
 	db    *store.DB
@@ -67,7 +67,9 @@ func (l *logBuf) has(s string) bool {
 	return false
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	dir := filepath.Join(t.TempDir(), "state")
@@ -132,7 +134,9 @@ func peerCode(err error) uint8 {
 	return 0
 }
 
-func (e *env) enrol(tenant, name string) *fakepeer.Peer {
+func (e *env) enrol(tenant, name string) *fakepeer.Peer { return e.enrolTB(e.t, tenant, name) }
+
+func (e *env) enrolTB(_ testing.TB, tenant, name string) *fakepeer.Peer {
 	e.t.Helper()
 	tok, _, err := e.con.NewToken(e.ctx, tenant, time.Hour, 1)
 	e.must(err)
