@@ -104,8 +104,17 @@ func (p *Proc) read(r io.Reader, mark string, wg *sync.WaitGroup) {
 	defer wg.Done()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	qr := false
 	for sc.Scan() {
 		line := sc.Text()
+		if isTerminalQR(line) {
+			if !qr {
+				p.bed.line(p.Name+mark, "(a QR code drawn on the terminal)")
+			}
+			qr = true
+			continue
+		}
+		qr = false
 		p.bed.line(p.Name+mark, line)
 		p.mu.Lock()
 		p.lines = append(p.lines, line)
@@ -259,3 +268,9 @@ func (p *Proc) Pid() int {
 }
 
 const sigterm = syscall.SIGTERM
+
+// isTerminalQR reports whether line is a row of a QR code drawn with
+// block characters, which the log leaves out.
+func isTerminalQR(line string) bool {
+	return strings.ContainsAny(line, "█▀▄") && strings.Trim(line, "█▀▄ ") == ""
+}

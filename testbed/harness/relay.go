@@ -40,7 +40,7 @@ func (b *Bed) StartRelay(ctx context.Context, name, listen string) (*Relay, erro
 		return nil, err
 	}
 	r := &Relay{Listen: listen}
-	r.Proc = b.Proc(name, RelayBin, "--listen", listen, "--cert", cert, "--key", key)
+	r.Proc = b.Proc(name, RelayBin, "--listen", listen, "--cert", cert, "--key", key, "--metrics-listen", "127.0.0.1:0")
 	if err := r.Restart(ctx); err != nil {
 		return nil, err
 	}

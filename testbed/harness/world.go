@@ -1,0 +1,221 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// World is the standard testbed: one relay, one console with two
+// customer tenants (Contoso in named mode, Fabrikam in shared mode), two
+// technicians (Nik, admin of both tenants; Sam, global admin) with their
+// phones, and one Linux agent per tenant, each in its own account
+// sandbox. The demo walks through its setup step by step; scenarios call
+// Setup to get it in one go.
+type World struct {
+	*Bed
+	Relay   *Relay
+	Console *Console
+	// Agents and their account sandboxes, by role.
+	Contoso, Fabrikam       *Agent
+	ContosoAcc, FabrikamAcc *Accounts
+	// Phones.
+	Nik, Sam *Phone
+	// RelayListen is where the relay listens ("127.0.0.1:0" unless set
+	// before Setup, e.g. to a network namespace's host address).
+	RelayListen string
+}
+
+// Names used throughout the testbed.
+const (
+	OrgName         = "Acme IT Services"
+	TenantContoso   = "contoso"
+	TenantFabrikam  = "fabrikam"
+	DeviceContoso   = "CONTOSO-WS1"
+	DeviceFabrikam  = "FABRIKAM-SRV1"
+	TechNik         = "nik"
+	TechSam         = "sam"
+	NamedAccountNik = "msp-nik"
+	NamedAccountSam = "msp-sam"
+)
+
+// NewWorld returns an empty World on b.
+func NewWorld(b *Bed) *World { return &World{Bed: b, RelayListen: "127.0.0.1:0"} }
+
+// Step is one step of building a World, with a sentence for the demo.
+type Step struct {
+	Say string
+	Do  func(ctx context.Context) error
+}
+
+// SetupSteps lists the steps that build the World, in order.
+func (w *World) SetupSteps() []Step {
+	return []Step{
+		{"Start a relay on loopback (QUIC, stateless)", w.startRelay},
+		{"Create the MSP console for " + OrgName + " (its MSP signing key is born here)", w.initConsole},
+		{"Add customer tenant Contoso in named mode (each technician gets an own account)", func(ctx context.Context) error {
+			_, err := w.Console.Must(ctx, "tenant", "add", TenantContoso, "--mode", "named")
+			return err
+		}},
+		{"Add customer tenant Fabrikam in shared mode (technicians share one account)", func(ctx context.Context) error {
+			_, err := w.Console.Must(ctx, "tenant", "add", TenantFabrikam, "--mode", "shared")
+			return err
+		}},
+		{"Add technician Nik, admin of Contoso and Fabrikam", func(ctx context.Context) error {
+			_, err := w.Console.Must(ctx, "tech", "add", TechNik, "--email", "nik@acme.example",
+				"--role", TenantContoso+"=admin", "--role", TenantFabrikam+"=admin")
+			return err
+		}},
+		{"Add technician Sam, global admin", func(ctx context.Context) error {
+			_, err := w.Console.Must(ctx, "tech", "add", TechSam, "--email", "sam@acme.example", "--global-admin")
+			return err
+		}},
+		{"Bring the console online on the relay", w.startConsole},
+		{"Nik and Sam install the app (their phones make their keys)", w.initPhones},
+		{"Nik pairs his phone with the console by scanning its pairing QR", func(ctx context.Context) error { return w.PairPhone(ctx, w.Nik) }},
+		{"Sam pairs his phone the same way", func(ctx context.Context) error { return w.PairPhone(ctx, w.Sam) }},
+		{"Enroll " + DeviceContoso + " (Contoso) with a one-time token and start its agent", func(ctx context.Context) error {
+			return w.enroll(ctx, w.Contoso, TenantContoso)
+		}},
+		{"Enroll " + DeviceFabrikam + " (Fabrikam) and start its agent", func(ctx context.Context) error {
+			return w.enroll(ctx, w.Fabrikam, TenantFabrikam)
+		}},
+		{"The phones sync and now list both computers", w.syncPhones},
+	}
+}
+
+// Setup runs every SetupStep.
+func (w *World) Setup(ctx context.Context) error {
+	for _, s := range w.SetupSteps() {
+		if err := s.Do(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.Say, err)
+		}
+	}
+	return nil
+}
+
+func (w *World) startRelay(ctx context.Context) error {
+	r, err := w.StartRelay(ctx, "relay", w.RelayListen)
+	w.Relay = r
+	return err
+}
+
+func (w *World) initConsole(ctx context.Context) error {
+	c, err := w.InitConsole(ctx, OrgName, w.Relay)
+	w.Console = c
+	return err
+}
+
+func (w *World) startConsole(ctx context.Context) error { return w.Console.Start(ctx) }
+
+func (w *World) initPhones(ctx context.Context) error {
+	w.Nik, w.Sam = w.NewPhone(TechNik), w.NewPhone(TechSam)
+	for _, p := range []*Phone{w.Nik, w.Sam} {
+		if res := p.Run(ctx, "init", "--relay", w.Relay.Addr, "--relay-pin", w.Relay.Pin); !res.OK() {
+			return fmt.Errorf("phone init: %s", res)
+		}
+	}
+	var err error
+	if w.Contoso, w.ContosoAcc, err = w.NewAgent(ctx, DeviceContoso); err != nil {
+		return err
+	}
+	w.Fabrikam, w.FabrikamAcc, err = w.NewAgent(ctx, DeviceFabrikam)
+	return err
+}
+
+// PairPhone pairs p with the console through a pairing QR picture.
+func (w *World) PairPhone(ctx context.Context, p *Phone) error {
+	png, err := w.Console.Pair(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	res := p.Run(ctx, "--json", "pair", "--image", png)
+	if !res.OK() {
+		return fmt.Errorf("phone pair: %s", res)
+	}
+	return nil
+}
+
+func (w *World) enroll(ctx context.Context, a *Agent, tenant string) error {
+	tok, err := w.Console.Token(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if res := a.Enroll(ctx, tok); !res.OK() {
+		return fmt.Errorf("agent enroll: %s", res)
+	}
+	return a.Start(ctx)
+}
+
+func (w *World) syncPhones(ctx context.Context) error {
+	for _, p := range []*Phone{w.Nik, w.Sam} {
+		if err := w.SyncUntil(ctx, p, 2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncUntil runs `phone sync` until the phone lists at least n devices.
+func (w *World) SyncUntil(ctx context.Context, p *Phone, n int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := p.Run(ctx, "sync")
+		if res.OK() {
+			var d struct{ Devices []map[string]any }
+			if r := p.Run(ctx, "--json", "devices"); r.OK() && r.JSON(&d) == nil && len(d.Devices) >= n {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("phone %s does not list %d devices after sync: %s", p.Name, n, res)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// Scan is the outcome of a phone scanning a login QR.
+type Scan struct {
+	Result
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Account string `json:"account"`
+	Error   string `json:"error"`
+	Kind    string `json:"kind"`
+}
+
+// ScanQR has phone p scan the QR that surface s shows and approve
+// (or deny) the request, as --json.
+func (w *World) ScanQR(ctx context.Context, p *Phone, s *Surface, approve bool, extra ...string) Scan {
+	dec := "--deny"
+	if approve {
+		dec = "--approve"
+	}
+	args := append([]string{"--json", "scan", "--image", s.QRPNG, dec}, extra...)
+	res := p.Run(ctx, args...)
+	sc := Scan{Result: res}
+	_ = res.JSON(&sc)
+	return sc
+}
+
+// Login runs a complete QR login on agent a with phone p: a login surface
+// starts, shows its QR, the phone scans and approves, and the surface
+// logs in through PAM. It returns the surface (holding the session; call
+// Logout) and the account name.
+func (w *World) Login(ctx context.Context, a *Agent, p *Phone) (*Surface, string, error) {
+	s, err := a.StartSurface("logon", time.Hour)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.WaitQR(ctx, 0); err != nil {
+		return s, "", err
+	}
+	sc := w.ScanQR(ctx, p, s, true)
+	if !sc.OK() {
+		return s, "", fmt.Errorf("phone scan: %s", sc.Result)
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	return s, acct, err
+}
