@@ -118,7 +118,7 @@ func fresh(root, bin string) (bool, string) {
 		}
 		if d.IsDir() {
 			switch d.Name() {
-			case ".git", "bin", "testdata", "node_modules":
+			case ".git", "bin", "testdata", "node_modules", "testbed":
 				return filepath.SkipDir
 			}
 			return nil

@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -218,4 +220,81 @@ func (w *World) Login(ctx context.Context, a *Agent, p *Phone) (*Surface, string
 	}
 	acct, err := s.WaitLoggedIn(ctx)
 	return s, acct, err
+}
+
+// Share changes a device's share list ("Share device" in the console),
+// waits until the device's agent acknowledged the new policy, and
+// returns the console's answer.
+func (w *World) Share(ctx context.Context, device string, args ...string) (string, error) {
+	out, err := w.Console.Must(ctx, append([]string{"share", device}, args...)...)
+	if err != nil {
+		return "", err
+	}
+	var version int
+	if i := strings.Index(out, "policy version "); i >= 0 {
+		fmt.Sscanf(out[i:], "policy version %d", &version)
+	}
+	if version == 0 {
+		return out, fmt.Errorf("share printed no policy version: %q", out)
+	}
+	want := fmt.Sprintf("v%d", version)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := w.Console.Run(ctx, "devices")
+		for _, l := range strings.Split(res.Stdout, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 1 && f[1] == device && slices.Contains(f, want) {
+				return out, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return out, fmt.Errorf("agent of %s did not acknowledge policy %s: %s", device, want, res.Stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// WaitAudit polls the console's audit trail until check accepts it
+// (records ship asynchronously) and returns the last trail read.
+func (w *World) WaitAudit(ctx context.Context, d time.Duration, check func(AuditLog) error) (AuditLog, error) {
+	deadline := time.Now().Add(d)
+	for {
+		log, err := w.Console.Audit(ctx)
+		if err == nil {
+			if err = check(log); err == nil {
+				return log, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return log, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// NoneEnabled returns an error naming every JIT account still enabled
+// on either agent.
+func (w *World) NoneEnabled(ctx context.Context) error {
+	for _, a := range []struct {
+		name string
+		acc  *Accounts
+	}{{DeviceContoso, w.ContosoAcc}, {DeviceFabrikam, w.FabrikamAcc}} {
+		on, err := a.acc.Enabled(ctx)
+		if err != nil {
+			return err
+		}
+		if len(on) > 0 {
+			return fmt.Errorf("%s: accounts still enabled: %v", a.name, on)
+		}
+	}
+	return nil
+}
+
+// IsEnabled reports whether account is enabled in acc.
+func IsEnabled(ctx context.Context, acc *Accounts, account string) (bool, error) {
+	info, err := acc.Lookup(ctx, account)
+	if err != nil {
+		return false, err
+	}
+	return info.Enabled, nil
 }

@@ -1,0 +1,5 @@
+package testbed
+
+import "regexp"
+
+var regexpDenied = regexp.MustCompile(`^denied: `)
