@@ -409,6 +409,7 @@ func (p *peer) close(code protocol.RelayCloseCode, msg string) {
 	p.closed = true
 	p.q = nil
 	p.mu.Unlock()
+	p.s.unregister(p) // no new frames are routed to a closing peer
 	p.conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
 }
 
