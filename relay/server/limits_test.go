@@ -40,8 +40,10 @@ func TestAdmission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newAdmission(Limits{AcceptRate: 1, AcceptBurst: 3, ConnsPerAddr: 2})
 		ip1, ip2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
-		if a.admit(ip1, time.Now()) != "" || a.admit(ip1, time.Now()) != "" {
-			t.Fatal("first two refused")
+		for i := range 2 {
+			if got := a.admit(ip1, time.Now()); got != "" {
+				t.Fatalf("connection %d refused: %q", i, got)
+			}
 		}
 		if got := a.admit(ip1, time.Now()); got != "per_addr" {
 			t.Fatalf("third from one address: %q", got)

@@ -43,13 +43,6 @@ func (m *metrics) refuse(reason string) {
 	m.mu.Unlock()
 }
 
-// Drops returns the drop count for a reason (for tests and the load program).
-func (m *metrics) dropCount(reason string) int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.drops[reason]
-}
-
 func (m *metrics) write(w io.Writer) {
 	p := func(name, typ, help string, v int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)

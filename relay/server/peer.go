@@ -154,12 +154,6 @@ func (s *Server) unregister(p *peer) {
 	}
 }
 
-func (s *Server) lookup(m protocol.MailboxID) *peer {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.peers[m]
-}
-
 var errUnexpected = errors.New("unexpected frame type")
 
 // readLoop reads the peer's frames until the connection ends.

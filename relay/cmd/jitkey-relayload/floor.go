@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,8 +69,8 @@ func readFloor(r io.Reader, buf []byte) (byte, uint32, []byte, error) {
 	return h[4], binary.BigEndian.Uint32(h[5:]), buf, err
 }
 
-// serveFloor runs the floor forwarder; it prints "addr=... metrics=..."
-// and serves a frames counter.
+// serveFloor runs the floor forwarder until its listener fails; it prints
+// "addr=... metrics=..." and serves a frames counter.
 func serveFloor(ctx context.Context, addr string, out io.Writer) error {
 	_, priv, _ := ed25519.GenerateKey(nil)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
@@ -217,6 +216,5 @@ func benchFloor(ctx context.Context, o options, rel *result, log *slog.Logger) (
 		n := scrape(metrics, "frames_forwarded_total")
 		return n
 	}, log)
-	_ = strconv.Itoa
 	return r, nil
 }

@@ -62,11 +62,9 @@ func main() {
 	fs.Parse(os.Args[1:])
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if o.floorServe != "" {
-		if err := serveFloor(context.Background(), o.floorServe, os.Stdout); err != nil {
-			log.Error("floor", "err", err)
-			os.Exit(1)
-		}
-		return
+		err := serveFloor(context.Background(), o.floorServe, os.Stdout)
+		log.Error("floor", "err", err)
+		os.Exit(1)
 	}
 	if err := runBench(context.Background(), o, log, os.Stdout); err != nil {
 		log.Error("bench", "err", err)
