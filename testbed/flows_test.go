@@ -36,7 +36,14 @@ func mustEnabled(t *testing.T, ctx context.Context, acc *harness.Accounts, accou
 // and holds every wanted event (event or event=account).
 func mustAudit(t *testing.T, ctx context.Context, w *harness.World, want ...string) harness.AuditLog {
 	t.Helper()
-	log, err := w.WaitAudit(ctx, 20*time.Second, func(l harness.AuditLog) error {
+	return mustAuditWithin(t, ctx, w, 20*time.Second, want...)
+}
+
+// mustAuditWithin is mustAudit with a longer wait (agents retry shipping
+// to an unreachable console every 30 s).
+func mustAuditWithin(t *testing.T, ctx context.Context, w *harness.World, d time.Duration, want ...string) harness.AuditLog {
+	t.Helper()
+	log, err := w.WaitAudit(ctx, d, func(l harness.AuditLog) error {
 		if err := l.CheckContiguous(); err != nil {
 			return err
 		}

@@ -139,3 +139,12 @@ func (s *Surface) Logout(ctx context.Context) error {
 	}
 	return s.Wait(ctx)
 }
+
+var relayConnected = regexp.MustCompile(`connected to (home )?relay`)
+
+// WaitRelay waits until p logs that it (re)connected to its home relay
+// after line from.
+func WaitRelay(ctx context.Context, p *Proc, from int) error {
+	_, err := p.WaitFor(ctx, from, relayConnected)
+	return err
+}

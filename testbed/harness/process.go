@@ -210,7 +210,13 @@ func (p *Proc) Kill() error {
 	if err := p.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
-	return p.Wait(context.Background())
+	err := p.Wait(context.Background())
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return nil
+		}
+	}
+	return err
 }
 
 // Stop sends SIGTERM and waits up to grace for the process to exit, then

@@ -26,6 +26,9 @@ type World struct {
 	// RelayListen is where the relay listens ("127.0.0.1:0" unless set
 	// before Setup, e.g. to a network namespace's host address).
 	RelayListen string
+	// PhoneNetns, if set before Setup, runs both phones in this network
+	// namespace (the relay must then listen on its HostAddr).
+	PhoneNetns *Netns
 }
 
 // Names used throughout the testbed.
@@ -112,6 +115,7 @@ func (w *World) startConsole(ctx context.Context) error { return w.Console.Start
 
 func (w *World) initPhones(ctx context.Context) error {
 	w.Nik, w.Sam = w.NewPhone(TechNik), w.NewPhone(TechSam)
+	w.Nik.Netns, w.Sam.Netns = w.PhoneNetns, w.PhoneNetns
 	for _, p := range []*Phone{w.Nik, w.Sam} {
 		if res := p.Run(ctx, "init", "--relay", w.Relay.Addr, "--relay-pin", w.Relay.Pin); !res.OK() {
 			return fmt.Errorf("phone init: %s", res)
