@@ -1,0 +1,266 @@
+// Command jitkey-demo is `make demo`: it starts on loopback a relay, a
+// console with two customer tenants (Contoso in named mode, Fabrikam in
+// shared mode), two Linux agents (accounts in sandboxes, never the host's)
+// and two technicians' phones, then walks through pairing, enrollment, QR
+// login in both modes, a share-list denial, logout, and the console's
+// audit log, telling in plain words what happens. It exits 0 only if every
+// step had the expected outcome; otherwise it prints the process logs.
+//
+//	jitkey-demo [--keep] [--verbose]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jitkey/jitkey/testbed/harness"
+)
+
+func main() {
+	keep := flag.Bool("keep", false, "keep the demo's directory (state, logs) and print its path")
+	verbose := flag.Bool("verbose", false, "print every process's output as it happens")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, *keep, *verbose))
+}
+
+type demo struct {
+	w     *harness.World
+	start time.Time
+	n     int
+}
+
+// step narrates one step, runs it and reports its outcome.
+func (d *demo) step(ctx context.Context, say string, do func(ctx context.Context) (string, error)) error {
+	d.n++
+	fmt.Printf("%2d. %s… ", d.n, say)
+	t := time.Now()
+	note, err := do(ctx)
+	if err != nil {
+		fmt.Printf("FAILED\n    %v\n", strings.ReplaceAll(err.Error(), "\n", "\n    "))
+		return err
+	}
+	fmt.Printf("ok (%.1fs)\n", time.Since(t).Seconds())
+	if note != "" {
+		fmt.Printf("    %s\n", strings.ReplaceAll(note, "\n", "\n    "))
+	}
+	return nil
+}
+
+func run(ctx context.Context, keep, verbose bool) int {
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "jitkey-demo-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jitkey-demo:", err)
+		return 1
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	}
+	bin, err := harness.Binaries(ctx, dir+"/bin", func(f string, a ...any) {
+		if verbose {
+			fmt.Printf(f+"\n", a...)
+		}
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jitkey-demo:", err)
+		return 1
+	}
+	cfg := harness.Config{Dir: dir, Bin: bin}
+	if verbose {
+		cfg.Log = os.Stdout
+	}
+	bed, err := harness.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jitkey-demo:", err)
+		return 1
+	}
+	d := &demo{w: harness.NewWorld(bed), start: start}
+	fmt.Println("jitkey demo: everything below runs on this machine, on loopback; Linux accounts live in sandboxes.")
+	fmt.Println()
+	err = d.walk(ctx)
+	bed.Close()
+	if err != nil {
+		fmt.Printf("\nThe demo stopped at an unexpected outcome. Last process output (%s):\n\n%s\n", bed.LogPath(), bed.Tail(120))
+		if !keep {
+			fmt.Println("(run with --keep to keep every state directory and the full log)")
+		}
+		return 1
+	}
+	fmt.Printf("\nEvery step had the expected outcome (%.1fs).\n", time.Since(start).Seconds())
+	if keep {
+		fmt.Printf("State and logs kept in %s\n", dir)
+	}
+	return 0
+}
+
+func (d *demo) walk(ctx context.Context) error {
+	w := d.w
+	for _, s := range w.SetupSteps() {
+		if err := d.step(ctx, s.Say, func(ctx context.Context) (string, error) { return "", s.Do(ctx) }); err != nil {
+			return err
+		}
+	}
+	var account string
+	var surface *harness.Surface
+
+	// Named mode.
+	if err := d.step(ctx, "At "+harness.DeviceContoso+"'s login screen Nik scans the QR code and approves with his fingerprint",
+		func(ctx context.Context) (string, error) {
+			s, acct, err := w.Login(ctx, w.Contoso, w.Nik)
+			surface, account = s, acct
+			if err != nil {
+				return "", err
+			}
+			if acct != harness.NamedAccountNik {
+				return "", fmt.Errorf("logged in as %s, expected his own account %s", acct, harness.NamedAccountNik)
+			}
+			return "the agent made his own account " + acct + " ready with a fresh password nobody saw; the login screen logged in with it (PAM)", nil
+		}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "While Nik works, "+account+" is enabled and an administrator", func(ctx context.Context) (string, error) {
+		info, err := w.ContosoAcc.Lookup(ctx, account)
+		if err != nil {
+			return "", err
+		}
+		if !info.Enabled || !info.Admin {
+			return "", fmt.Errorf("%s: enabled=%v admin=%v", account, info.Enabled, info.Admin)
+		}
+		return "", nil
+	}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Nik logs out: the agent disables "+account+" and re-randomises its password", func(ctx context.Context) (string, error) {
+		return d.logout(ctx, surface, w.ContosoAcc, account)
+	}); err != nil {
+		return err
+	}
+
+	// Shared mode.
+	if err := d.step(ctx, "At "+harness.DeviceFabrikam+" (shared mode) Nik scans and approves", func(ctx context.Context) (string, error) {
+		s, acct, err := w.Login(ctx, w.Fabrikam, w.Nik)
+		surface, account = s, acct
+		if err != nil {
+			return "", err
+		}
+		if acct == harness.NamedAccountNik {
+			return "", fmt.Errorf("logged in as his named account %s in a shared-mode tenant", acct)
+		}
+		return "he is logged in with Fabrikam's shared account " + acct + "; the audit still names him", nil
+	}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Nik logs out: "+account+" is disabled again", func(ctx context.Context) (string, error) {
+		return d.logout(ctx, surface, w.FabrikamAcc, account)
+	}); err != nil {
+		return err
+	}
+
+	// Share list.
+	if err := d.step(ctx, "In the console, \"Share device\" removes all-admins and all-users from "+harness.DeviceFabrikam,
+		func(ctx context.Context) (string, error) {
+			out, err := w.Share(ctx, harness.DeviceFabrikam, "--remove", "all-admins", "--remove", "all-users")
+			return strings.TrimSpace(out) + "\nthe agent received the newly signed policy", err
+		}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Nik (a tenant admin) scans "+harness.DeviceFabrikam+"'s QR again: the computer refuses", func(ctx context.Context) (string, error) {
+		s, err := w.Fabrikam.StartSurface("logon", time.Hour)
+		surface = s
+		if err != nil {
+			return "", err
+		}
+		if err := s.WaitQR(ctx, 0); err != nil {
+			return "", err
+		}
+		sc := w.ScanQR(ctx, w.Nik, s, true)
+		if sc.Status == "approved" {
+			return "", errors.New("Nik was let in")
+		}
+		msg := sc.Message
+		if msg == "" {
+			msg = sc.Error
+		}
+		if !strings.Contains(sc.Stdout+sc.Stderr, "not allowed on this device") {
+			return "", fmt.Errorf("the phone does not say why: %s", sc.Result)
+		}
+		if err := w.NoneEnabled(ctx); err != nil {
+			return "", err
+		}
+		return "his phone says: " + msg + "; no account was enabled", nil
+	}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Sam, a global admin, still gets in, and logs out", func(ctx context.Context) (string, error) {
+		_ = surface.Stop(5 * time.Second)
+		s, acct, err := w.Login(ctx, w.Fabrikam, w.Sam)
+		if err != nil {
+			return "", err
+		}
+		note, err := d.logout(ctx, s, w.FabrikamAcc, acct)
+		return "logged in as " + acct + "; " + note, err
+	}); err != nil {
+		return err
+	}
+	var log harness.AuditLog
+	if err := d.step(ctx, "The agents have shipped their signed audit records to the console, none missing", func(ctx context.Context) (string, error) {
+		var err error
+		log, err = w.WaitAudit(ctx, 40*time.Second, func(l harness.AuditLog) error {
+			if err := l.CheckContiguous(); err != nil {
+				return err
+			}
+			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied"} {
+				if !l.Has(want, "") {
+					return errors.New("no " + want + " record yet")
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d records", len(log.Records(""))), w.NoneEnabled(ctx)
+	}); err != nil {
+		return err
+	}
+	res := w.Console.Run(ctx, "audit")
+	if !res.OK() {
+		fmt.Printf("jitkey-console audit failed: %s\n", res)
+		return errors.New("audit")
+	}
+	fmt.Printf("\nThe audit log as the console shows it (jitkey-console audit):\n\n%s", indent(res.Stdout))
+	return nil
+}
+
+// logout ends the session at the surface and checks the account is
+// disabled afterwards.
+func (d *demo) logout(ctx context.Context, s *harness.Surface, acc *harness.Accounts, account string) (string, error) {
+	if err := s.Logout(ctx); err != nil {
+		return "", err
+	}
+	info, err := acc.Lookup(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	if info.Enabled {
+		return "", fmt.Errorf("%s is still enabled after logout", account)
+	}
+	return account + " is disabled", nil
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
