@@ -14,7 +14,7 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-// peer is one authenticated connection. Its reader runs in handleConn; its
+// peer is one authenticated connection. Its reader runs in servePeer; its
 // writer is a goroutine that exists only while frames are queued, so an
 // idle peer costs one goroutine.
 type peer struct {
@@ -59,7 +59,16 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		return
 	}
 	s.log.Debug("peer connected", "mailbox", p.mailbox.String(), "remote", remote)
-	err = p.readLoop()
+	// Authentication grew this goroutine's stack (TLS exporter, Ed25519);
+	// the reader of an idle peer lives for hours, so it gets a fresh one.
+	s.wg.Add(1)
+	go s.servePeer(p)
+}
+
+// servePeer runs an authenticated peer's reader until the connection ends.
+func (s *Server) servePeer(p *peer) {
+	defer s.wg.Done()
+	err := p.readLoop()
 	s.unregister(p)
 	var appErr *quic.ApplicationError
 	switch {

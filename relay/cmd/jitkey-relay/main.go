@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		gateway     = fs.String("push-gateway", "", "push gateway webhook `URL` (empty: push off)")
 		pushKeyFile = fs.String("push-key-file", "", "`file` with the 32-byte push key in hex (empty: random per start)")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		withPprof   = fs.Bool("pprof", false, "also serve /debug/pprof/ on the metrics listener (profiling; keep it private)")
 	)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4433", "UDP `address` to listen on (port 0: any)")
 	fs.StringVar(&cfg.CertFile, "cert", "", "PEM certificate `file` (empty: generate a self-signed one)")
@@ -111,6 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.MetricsHandler())
+		if *withPprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		}
 		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go ms.Serve(ln)
 		line += " metrics=" + ln.Addr().String()

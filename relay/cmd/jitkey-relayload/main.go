@@ -43,6 +43,8 @@ type options struct {
 	skipFloor  bool
 	floorServe string
 	loadStart  string // machine load average when the run started
+	profile    string // directory for pprof profiles; empty: none
+	relayPprof string // the relay's pprof base URL while it is measured
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait before measuring idle memory")
 	fs.Float64Var(&o.halfRate, "latency-rate", 0, "frames/s of the latency phase (default: half the measured maximum)")
 	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the TLS-over-TCP floor")
+	fs.StringVar(&o.profile, "profile", "", "write pprof profiles to this `dir`: the relay's heap when idle and its CPU at maximum rate, and this program's CPU")
 	fs.StringVar(&o.floorServe, "floor", "", "internal: serve the TLS-over-TCP floor forwarder on this address")
 	fs.Parse(os.Args[1:])
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -85,6 +88,8 @@ type result struct {
 	latRate           float64
 	p50, p99          time.Duration
 	cpuAtHalf         float64
+	loadCPUAtMax      float64 // load generator's CPU, cores
+	loadCPUAtHalf     float64
 	errs              int64
 }
 
@@ -251,10 +256,10 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 			}
 		}(eps[pairs+i])
 	}
-	phase := func(rate float64) (fps, cpu float64) {
+	phase := func(rate float64) (fps, cpu, loadCPU float64) {
 		pctx, cancel := context.WithTimeout(ctx, o.duration)
 		defer cancel()
-		f0, c0, t0 := forwarded(), p.cpu(), time.Now()
+		f0, c0, l0, t0 := forwarded(), p.cpu(), selfCPU(), time.Now()
 		var wg sync.WaitGroup
 		for i := range pairs {
 			wg.Add(1)
@@ -285,10 +290,12 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 		}
 		wg.Wait()
 		el := time.Since(t0).Seconds()
-		return float64(forwarded()-f0) / el, (p.cpu() - c0) / el
+		return float64(forwarded()-f0) / el, (p.cpu() - c0) / el, (selfCPU() - l0) / el
 	}
 	log.Info("forwarding at maximum rate", "system", r.name, "pairs", pairs, "duration", o.duration)
-	r.fps, r.cpuAtMax = phase(0)
+	stopProfile := profileMax(ctx, o, r.name, log)
+	r.fps, r.cpuAtMax, r.loadCPUAtMax = phase(0)
+	stopProfile()
 	r.latRate = o.halfRate
 	if r.latRate <= 0 {
 		r.latRate = r.fps / 2
@@ -296,7 +303,7 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 	lat.reset()
 	log.Info("forwarding at latency rate", "system", r.name, "rate", int(r.latRate))
 	var got float64
-	got, r.cpuAtHalf = phase(r.latRate)
+	got, r.cpuAtHalf, r.loadCPUAtHalf = phase(r.latRate)
 	r.latRate = got
 	time.Sleep(200 * time.Millisecond)
 	r.p50, r.p99 = lat.quantiles()
@@ -364,11 +371,13 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	fmt.Fprintf(tw, "time to connect all peers\t%s\t-\t-\t\n", r.connectTime.Round(time.Millisecond))
 	fmt.Fprintf(tw, "frames forwarded/s (max, %d B)\t%.0f\t%s\t%s\t>= 20000\n", o.payload, r.fps, na(f, func(f *result) string { return fmt.Sprintf("%.0f", f.fps) }), na(f, func(f *result) string { return ratio(r.fps, f.fps) }))
 	fmt.Fprintf(tw, "forwarder CPU at max (cores)\t%.2f\t%s\t\t\n", r.cpuAtMax, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtMax) }))
+	fmt.Fprintf(tw, "load generator CPU at max (cores)\t%.2f\t%s\t\t\n", r.loadCPUAtMax, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.loadCPUAtMax) }))
 	fmt.Fprintf(tw, "CPU µs per frame at max\t%.1f\t%s\t%s\t\n", 1e6*r.cpuAtMax/r.fps, na(f, func(f *result) string { return fmt.Sprintf("%.1f", 1e6*f.cpuAtMax/f.fps) }), na(f, func(f *result) string { return ratio(r.cpuAtMax/r.fps, f.cpuAtMax/f.fps) }))
 	fmt.Fprintf(tw, "latency phase rate (frames/s)\t%.0f\t%s\t\t\n", r.latRate, na(f, func(f *result) string { return fmt.Sprintf("%.0f", f.latRate) }))
 	fmt.Fprintf(tw, "one-way latency p50\t%s\t%s\t%s\t\n", r.p50.Round(time.Microsecond), na(f, func(f *result) string { return f.p50.Round(time.Microsecond).String() }), na(f, func(f *result) string { return ratio(float64(r.p50), float64(f.p50)) }))
 	fmt.Fprintf(tw, "one-way latency p99\t%s\t%s\t%s\t<= 2ms\n", r.p99.Round(time.Microsecond), na(f, func(f *result) string { return f.p99.Round(time.Microsecond).String() }), na(f, func(f *result) string { return ratio(float64(r.p99), float64(f.p99)) }))
 	fmt.Fprintf(tw, "forwarder CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.cpuAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtHalf) }))
+	fmt.Fprintf(tw, "load generator CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.loadCPUAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.loadCPUAtHalf) }))
 	fmt.Fprintf(tw, "send errors\t%d\t%s\t\t\n", r.errs, na(f, func(f *result) string { return strconv.FormatInt(f.errs, 10) }))
 	tw.Flush()
 	fmt.Fprintf(w, "\nmachine load average (1 min) at start %s, at end %s: a value above %d means other processes competed for the CPUs.\n", o.loadStart, loadavg(), runtime.NumCPU())

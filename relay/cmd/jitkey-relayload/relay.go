@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,18 +55,27 @@ func (e *relayEndpoint) recv(ctx context.Context) ([]byte, error) {
 
 // benchRelay measures jitkey-relay.
 func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*result, error) {
-	p, err := startProc(ctx, bin,
-		"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "warn",
+	args := []string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "warn",
 		// Raised for the bench: one machine opens every connection at once
 		// and a few peers send far more than a technician's phone would.
 		"-accept-rate", "100000", "-accept-burst", "100000",
 		"-send-rate", "1000000", "-send-burst", "1000000",
-		"-handshake-timeout", "30s", "-idle-timeout", "120s")
+		"-handshake-timeout", "30s", "-idle-timeout", "120s"}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return nil, err
+		}
+		args = append(args, "-pprof")
+	}
+	p, err := startProc(ctx, bin, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop()
 	addr, metrics := p.field("addr"), p.field("metrics")
+	if o.profile != "" {
+		o.relayPprof = "http://" + metrics + "/debug/pprof/"
+	}
 	pinb, err := hex.DecodeString(p.field("pin"))
 	if err != nil || len(pinb) != 32 {
 		return nil, fmt.Errorf("relay printed no pin: %q", p.line)
@@ -74,7 +84,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	time.Sleep(500 * time.Millisecond)
 	rss0 := p.rss()
 	gor0 := scrape(metrics, "go_goroutines")
-	heap0 := scrape(metrics, "go_memstats_heap_inuse_bytes") + scrape(metrics, "go_memstats_stack_inuse_bytes")
+	heapOnly0, stack0 := scrape(metrics, "go_memstats_heap_inuse_bytes"), scrape(metrics, "go_memstats_stack_inuse_bytes")
+	heap0 := heapOnly0 + stack0
 
 	trs := make([]*quic.Transport, o.sources)
 	for i := range trs {
@@ -154,6 +165,11 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		r.goroutinesPerPeer = float64(scrape(metrics, "go_goroutines")-gor0) / float64(r.peers)
 		r.idleBytesHeap = float64(scrape(metrics, "go_memstats_heap_inuse_bytes")+scrape(metrics, "go_memstats_stack_inuse_bytes")-heap0) / float64(r.peers)
 	}
+	if r.peers > 0 {
+		log.Info("idle split", "heap_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_heap_inuse_bytes")-heapOnly0)/float64(r.peers)/1024,
+			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024)
+	}
+	fetchProfile(ctx, o, "heap?gc=1", "relay-idle-heap.pb.gz", log)
 	log.Info("idle", "peers", r.peers, "rss_per_peer_kib", int(r.idleBytesRSS/1024), "heap_per_peer_kib", int(r.idleBytesHeap/1024))
 	eps := make([]endpoint, 2*o.pairs)
 	for i := range eps {
