@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command jitkey-demo is `make demo`: it starts on loopback a relay, a
 // console with two customer tenants (Contoso in named mode, Fabrikam in
 // shared mode), two Linux agents (accounts in sandboxes, never the host's)
@@ -184,7 +186,7 @@ func (d *demo) walk(ctx context.Context) error {
 		}
 		sc := w.ScanQR(ctx, w.Nik, s, true)
 		if sc.Status == "approved" {
-			return "", errors.New("Nik was let in")
+			return "", errors.New("nik was let in")
 		}
 		msg := sc.Message
 		if msg == "" {
