@@ -24,7 +24,7 @@ type peer struct {
 	mailbox protocol.MailboxID
 
 	mu         sync.Mutex
-	q          [][]byte
+	q          []qframe
 	qData      int // data (Deliver) frames in q
 	qBytes     int // bytes of data frames in q
 	writing    bool
@@ -32,6 +32,17 @@ type peer struct {
 	closeAfter protocol.RelayCloseCode // close once q is flushed, if set
 	flushClose bool
 }
+
+// qframe is one queued frame; buf, if set, is the pooled buffer holding
+// it, returned to the pool once the frame is written.
+type qframe struct {
+	b   []byte
+	buf *[]byte
+}
+
+// writeChunk bounds how many queued bytes the writer copies into one
+// stream write; larger frames are written on their own.
+const writeChunk = 64 << 10
 
 var errAuth = errors.New("authentication failed")
 
@@ -250,12 +261,15 @@ func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
 		p.nack(f.Seq, protocol.NackNotConnected)
 		return
 	}
-	frame, err := protocol.AppendRelayFrame(make([]byte, 0, protocol.RelayFrameHeaderLen+32+len(f.Payload)), &protocol.RelayDeliver{From: p.mailbox, Payload: f.Payload})
+	fb := s.getBuf(protocol.RelayFrameHeaderLen + len(protocol.MailboxID{}) + len(f.Payload))
+	frame, err := protocol.AppendRelayFrame((*fb)[:0], &protocol.RelayDeliver{From: p.mailbox, Payload: f.Payload})
 	if err != nil {
+		s.putBuf(fb)
 		p.nack(f.Seq, protocol.NackTooLarge)
 		return
 	}
-	if !to.enqueueData(frame) {
+	if !to.enqueueData(frame, fb) {
+		s.putBuf(fb)
 		p.nack(f.Seq, protocol.NackQueueFull)
 		return
 	}
@@ -306,15 +320,16 @@ func (p *peer) wake(seq uint32, to protocol.MailboxID, ticket []byte) {
 	}()
 }
 
-// enqueueData queues a Deliver frame, within the queue limits.
-func (p *peer) enqueueData(frame []byte) bool {
+// enqueueData queues a Deliver frame, within the queue limits. buf, the
+// pooled buffer holding frame, belongs to the queue if it returns true.
+func (p *peer) enqueueData(frame []byte, buf *[]byte) bool {
 	l := &p.s.lim
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.flushClose || p.qData >= l.QueueFrames || p.qBytes+len(frame) > l.QueueBytes {
 		return false
 	}
-	p.q = append(p.q, frame)
+	p.q = append(p.q, qframe{b: frame, buf: buf})
 	p.qData++
 	p.qBytes += len(frame)
 	p.kick()
@@ -335,7 +350,7 @@ func (p *peer) enqueueControl(frame []byte) {
 		p.close(protocol.RelayCloseSlowReader, "not reading")
 		return
 	}
-	p.q = append(p.q, frame)
+	p.q = append(p.q, qframe{b: frame})
 	p.kick()
 	p.mu.Unlock()
 }
@@ -347,7 +362,7 @@ func (p *peer) finish(frame []byte, code protocol.RelayCloseCode) {
 		p.mu.Unlock()
 		return
 	}
-	p.q = append(p.q, frame)
+	p.q = append(p.q, qframe{b: frame})
 	p.flushClose = true
 	p.closeAfter = code
 	p.kick()
@@ -365,7 +380,9 @@ func (p *peer) kick() {
 }
 
 // writeLoop writes queued frames, each batch within WriteTimeout, and
-// exits when the queue is empty.
+// exits when the queue is empty. Frames queued together go out in as few
+// stream writes as fit writeChunk, so that an Ack and a Deliver for the
+// same peer, or a burst of Delivers, share QUIC packets.
 func (p *peer) writeLoop() {
 	defer p.s.wg.Done()
 	for {
@@ -383,23 +400,65 @@ func (p *peer) writeLoop() {
 		p.q, p.qData, p.qBytes = nil, 0, 0
 		p.mu.Unlock()
 		p.str.SetWriteDeadline(time.Now().Add(p.s.lim.WriteTimeout))
-		for _, b := range batch {
-			if _, err := p.str.Write(b); err != nil {
-				p.mu.Lock()
-				p.writing = false
-				p.mu.Unlock()
-				var ne interface{ Timeout() bool }
-				if errors.As(err, &ne) && ne.Timeout() {
-					p.s.met.drop("write_timeout")
-					p.s.log.Info("peer too slow, disconnecting", "mailbox", p.mailbox.String())
-					p.close(protocol.RelayCloseSlowReader, "write timeout")
-				} else {
-					p.close(protocol.RelayCloseNormal, "")
-				}
-				return
+		if err := p.writeBatch(batch); err != nil {
+			p.mu.Lock()
+			p.writing = false
+			p.mu.Unlock()
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				p.s.met.drop("write_timeout")
+				p.s.log.Info("peer too slow, disconnecting", "mailbox", p.mailbox.String())
+				p.close(protocol.RelayCloseSlowReader, "write timeout")
+			} else {
+				p.close(protocol.RelayCloseNormal, "")
 			}
+			return
 		}
 	}
+}
+
+// writeBatch writes batch to the stream, coalescing small frames, and
+// returns the frames' pooled buffers.
+func (p *peer) writeBatch(batch []qframe) error {
+	s := p.s
+	defer func() {
+		for _, f := range batch {
+			if f.buf != nil {
+				s.putBuf(f.buf)
+			}
+		}
+	}()
+	if len(batch) == 1 {
+		_, err := p.str.Write(batch[0].b)
+		return err
+	}
+	wb, _ := s.chunks.Get().(*[]byte)
+	if wb == nil {
+		b := make([]byte, 0, writeChunk)
+		wb = &b
+	}
+	defer s.chunks.Put(wb)
+	out := (*wb)[:0]
+	for _, f := range batch {
+		if len(out)+len(f.b) > writeChunk && len(out) > 0 {
+			if _, err := p.str.Write(out); err != nil {
+				return err
+			}
+			out = out[:0]
+		}
+		if len(f.b) > writeChunk {
+			if _, err := p.str.Write(f.b); err != nil {
+				return err
+			}
+			continue
+		}
+		out = append(out, f.b...)
+	}
+	if len(out) > 0 {
+		_, err := p.str.Write(out)
+		return err
+	}
+	return nil
 }
 
 // close closes the connection once.

@@ -39,6 +39,7 @@ type Server struct {
 	adm     *admission
 	pushSem chan struct{}
 	bufs    sync.Pool // frame body buffers
+	chunks  sync.Pool // writeChunk buffers for coalesced writes
 
 	mu       sync.RWMutex
 	peers    map[protocol.MailboxID]*peer
