@@ -263,12 +263,20 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 		var wg sync.WaitGroup
 		for i := range pairs {
 			wg.Add(1)
-			go func(ep endpoint, to int) {
+			go func(ep endpoint, to, i int) {
 				defer wg.Done()
 				payload := make([]byte, o.payload)
 				var tick *time.Ticker
 				if rate > 0 {
-					tick = time.NewTicker(time.Duration(float64(time.Second) * float64(pairs) / rate))
+					// Senders are staggered over the period so that the
+					// offered load is even, not a burst of every pair at once.
+					period := time.Duration(float64(time.Second) * float64(pairs) / rate)
+					select {
+					case <-time.After(period * time.Duration(i) / time.Duration(pairs)):
+					case <-pctx.Done():
+						return
+					}
+					tick = time.NewTicker(period)
 					defer tick.Stop()
 				}
 				for pctx.Err() == nil {
@@ -286,7 +294,7 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 						errs.Add(1)
 					}
 				}
-			}(eps[i], pairs+i)
+			}(eps[i], pairs+i, i)
 		}
 		wg.Wait()
 		el := time.Since(t0).Seconds()
