@@ -168,7 +168,9 @@ func (w *world) login(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (*ipcs
 	qr := m.(*ipcserver.QR)
 	var res protocol.LoginResult
 	for { // the phone's relay connection may still be coming up
-		res, err = p.Login(ctx, mux, qr.Text, agenttest.Scan{})
+		actx, acancel := context.WithTimeout(ctx, 3*time.Second) // a lost first send is retried
+		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{})
+		acancel()
 		if err == nil || ctx.Err() != nil {
 			break
 		}

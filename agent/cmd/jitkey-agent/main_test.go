@@ -115,7 +115,9 @@ func TestKill9(t *testing.T) {
 	}
 	var res protocol.LoginResult
 	for {
-		res, err = phone.Login(wctx, mux, m.(*ipcserver.QR).Text, agenttest.Scan{})
+		actx, acancel := context.WithTimeout(wctx, 3*time.Second) // a lost first send is retried
+		res, err = phone.Login(actx, mux, m.(*ipcserver.QR).Text, agenttest.Scan{})
+		acancel()
 		if err == nil || wctx.Err() != nil {
 			break
 		}
