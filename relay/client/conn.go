@@ -75,7 +75,19 @@ func (c *Client) dial(ctx context.Context, addr string) (*relayConn, error) {
 		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
 		return nil, fmt.Errorf("client: authenticate to %s: %w", addr, err)
 	}
+	// Close may have run while this dial was in flight: it has already
+	// waited for c.wg, so the connection must not start a goroutine (a
+	// WaitGroup Add racing Wait at zero) nor outlive the client.
+	c.mu.Lock()
+	select {
+	case <-c.closed:
+		c.mu.Unlock()
+		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		return nil, ErrClosed
+	default:
+	}
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go rc.readLoop()
 	return rc, nil
 }
@@ -124,8 +136,11 @@ func (c *Client) authenticate(ctx context.Context, qc *quic.Conn, addr string) (
 		return nil, fmt.Errorf("read welcome: %w", err)
 	}
 	w, ok := f.(*protocol.RelayWelcome)
-	if !ok || w.Mailbox != c.mailbox {
+	if !ok {
 		return nil, fmt.Errorf("unexpected answer to hello (%T)", f)
+	}
+	if w.Mailbox != c.mailbox {
+		return nil, ErrWrongMailbox
 	}
 	str.SetDeadline(time.Time{})
 	w.PushKey = append([]byte(nil), w.PushKey...)

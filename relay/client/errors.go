@@ -37,6 +37,9 @@ var (
 	ErrConnectionLost = errors.New("client: relay connection lost")
 	// ErrAuth: the relay refused the connection's authentication.
 	ErrAuth = errors.New("client: relay refused authentication")
+	// ErrWrongMailbox: the relay's Welcome named another mailbox than the
+	// one this identity owns; the connection is refused.
+	ErrWrongMailbox = errors.New("client: relay welcomed another mailbox")
 	// ErrPin: the relay's certificate matched none of the pins.
 	ErrPin = errors.New("client: relay certificate does not match a pin")
 )
