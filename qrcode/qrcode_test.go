@@ -5,11 +5,15 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/protocol"
 )
 
 // A login payload is about 180 base45 characters; use a realistic one.
@@ -99,5 +103,31 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	if _, err := Decode(make([]byte, MaxImageBytes+1)); err == nil {
 		t.Error("oversized picture accepted")
+	}
+}
+
+// TestLoginPayloadsAlwaysDecode renders many login payloads (fixed
+// randomness) and decodes each PNG. Before the pure-code fallback in Decode,
+// about 1 in 100 of these failed with ErrNoCode.
+func TestLoginPayloadsAlwaysDecode(t *testing.T) {
+	rnd := mrand.NewChaCha8([32]byte{'j', 'i', 't', 'k', 'e', 'y'})
+	for i := range 500 {
+		q := protocol.QRPayload{Kind: protocol.QRLogin, Action: protocol.ActionLogon,
+			Time: time.Unix(1_790_000_000+int64(i), 0), Relay: "127.0.0.1:40123"}
+		rnd.Read(q.DeviceID[:])
+		rnd.Read(q.Static[:])
+		rnd.Read(q.Mailbox[:])
+		rnd.Read(q.Secret[:])
+		text, err := q.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := PNG(text, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Decode(img); err != nil || got != text {
+			t.Fatalf("payload %d: Decode = %q, %v", i, got, err)
+		}
 	}
 }
