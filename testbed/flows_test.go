@@ -271,9 +271,8 @@ func TestTechnicianDenies(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := w.ScanQR(ctx, w.Nik, s, false)
-	// The phone's exit code for a deny is in flux (documented 0, seen 5);
-	// what the technician sees is the status.
-	if sc.Status != "denied" {
+	// A deny is the technician's decision carried out: status "denied", exit 0.
+	if sc.Status != "denied" || sc.Code != 0 {
 		t.Fatalf("deny failed: %s", sc.Result)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)

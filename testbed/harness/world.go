@@ -200,19 +200,13 @@ func (w *World) ScanQR(ctx context.Context, p *Phone, s *Surface, approve bool, 
 		dec = "--approve"
 	}
 	args := append([]string{"--json", "scan", "--image", s.QRPNG, dec}, extra...)
-	for try := 1; ; try++ {
-		res := p.Run(ctx, args...)
-		sc := Scan{Result: res}
-		_ = res.JSON(&sc)
-		// The phone's picture decoder now and then finds no code in a
-		// good picture (seen about once in a few dozen scans); a person
-		// would hold the phone still and scan again.
-		if sc.Kind != "qr-malformed" || try == 3 {
-			return sc
-		}
-		w.Logf("phone found no QR code in %s (try %d); scanning again", s.QRPNG, try)
-		time.Sleep(200 * time.Millisecond)
-	}
+	res := p.Run(ctx, args...)
+	var sc Scan
+	_ = res.JSON(&sc)
+	// The JSON has a "code" (the agent's result code); the embedded
+	// Result's Code is the exit status: set it last.
+	sc.Result = res
+	return sc
 }
 
 // Login runs a complete QR login on agent a with phone p: a login surface
