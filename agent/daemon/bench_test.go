@@ -29,7 +29,7 @@ func TestLoginLatency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Begin("logon", 0); err != nil {
+		if err := c.Begin(t.Context(), "logon", 0); err != nil {
 			t.Fatal(err)
 		}
 		m, err := c.Next(t.Context())
@@ -53,7 +53,7 @@ func TestLoginLatency(t *testing.T) {
 			}
 			if cred, ok := m.(*ipcserver.Credential); ok {
 				d = append(d, time.Since(start))
-				_ = c.End(cred.Session)
+				_ = c.End(t.Context(), cred.Session)
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				c.Next(ctx)
 				cancel()

@@ -23,6 +23,7 @@ import (
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/enroll"
+	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/keys"
 	"github.com/jitkey/jitkey/agent/lifecycle"
@@ -38,8 +39,11 @@ type Config struct {
 	StateDir   string
 	Backend    accounts.Backend
 	MaxNameLen int
-	IPCPath    string
-	Relay      RelayFactory
+	// IPCPath is the login surfaces' socket. Its directory is created mode
+	// 0700 if missing, and must otherwise be the agent's with mode 0700
+	// (see ipc.Listen).
+	IPCPath string
+	Relay   RelayFactory
 	// Rotation of login QR codes (default login.DefaultRotation).
 	Rotation time.Duration
 	// ShipInterval of audit records (default audit.ShipInterval).
@@ -173,11 +177,11 @@ func Run(ctx context.Context, cfg Config) error {
 		OnPolicy: applyPolicy,
 	})
 
-	ln, err := ipcserver.Listen(cfg.IPCPath)
+	ln, err := ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	ipc := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Logger: log})
+	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Logger: log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -199,7 +203,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	goRun("relay", rl.Run)
 	goRun("channel", func(ctx context.Context) error { return mux.Pump(ctx, rl.Recv) })
-	goRun("ipc", func(ctx context.Context) error { return ipc.Serve(ctx, ln) })
+	goRun("ipc", func(ctx context.Context) error { return surfaces.Serve(ctx, ln) })
 	goRun("lifecycle", func(ctx context.Context) error { mgr.Run(ctx, time.Second); return nil })
 	goRun("audit", func(ctx context.Context) error { shipper.Run(ctx); return nil })
 	goRun("cleanup", func(ctx context.Context) error {

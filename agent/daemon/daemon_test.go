@@ -95,7 +95,7 @@ func newWorld(t *testing.T) *world {
 	w.stopCons = stopCons
 	w.console = agenttest.NewConsole(t, w.msp, id, nk, crl, w.msp.Policy(1))
 	w.state = filepath.Join(t.TempDir(), "state")
-	w.sock = filepath.Join(t.TempDir(), "agent.sock")
+	w.sock = filepath.Join(t.TempDir(), "run", "agent.sock") // the agent creates run/ 0700
 	_, err := enroll.Enroll(t.Context(), enroll.Config{
 		StateDir: w.state, Token: w.console.Token(t, [][32]byte{w.pin}, time.Now().Add(time.Hour), 1), Name: "W11-L-PASSWORD", OS: "linux",
 		Dial: func(id ed25519.PrivateKey, home string, pins [][32]byte) (enroll.Relay, error) {
@@ -156,7 +156,7 @@ func (w *world) login(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (*ipcs
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Begin("logon", 0); err != nil {
+	if err := c.Begin(t.Context(), "logon", 0); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -218,7 +218,7 @@ func TestOverRealRelay(t *testing.T) {
 	if err := w.backend.Login(t.Context(), cred.Username, pw); err != nil || cred.Username != "msp-nik" {
 		t.Fatalf("credential for %s: %v", cred.Username, err)
 	}
-	if err := c.End(cred.Session); err != nil {
+	if err := c.End(t.Context(), cred.Session); err != nil {
 		t.Fatal(err)
 	}
 	if m, err := c.Next(t.Context()); err != nil {
@@ -261,7 +261,7 @@ func TestRelayDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Begin("unlock", 0); err != nil {
+	if err := c.Begin(t.Context(), "unlock", 0); err != nil {
 		t.Fatal(err)
 	}
 	if m, err := c.Next(t.Context()); err != nil {

@@ -2,24 +2,33 @@ package ipcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"time"
 
+	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/protocol"
 )
 
+// ErrAgentNotRoot is returned by Dial when the process listening on the
+// socket is not root: whatever it would send is not the agent's.
+var ErrAgentNotRoot = errors.New("ipcserver: agent socket not served by root")
+
 // Client is a login surface's connection to the agent.
 type Client struct {
-	c net.Conn
+	c *ipc.Conn
 }
 
-// Dial connects to the agent's socket.
+// Dial connects to the agent's socket at path and checks that root
+// listens on it.
 func Dial(ctx context.Context, path string) (*Client, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+	c, err := ipc.Dial(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("ipcserver: dial: %w", err)
+		return nil, fmt.Errorf("ipcserver: dial agent: %w", err)
+	}
+	if uid := c.Peer().UID; uid != 0 {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w (uid %d)", ErrAgentNotRoot, uid)
 	}
 	return &Client{c: c}, nil
 }
@@ -28,25 +37,24 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 func (c *Client) Close() error { return c.c.Close() }
 
 // Begin asks for a login.
-func (c *Client) Begin(surface string, action uint8) error {
-	return WriteMsg(c.c, MsgBegin, &Begin{Surface: surface, Action: action})
+func (c *Client) Begin(ctx context.Context, surface string, action uint8) error {
+	return send(ctx, c.c, MsgBegin, &Begin{Surface: surface, Action: action})
 }
 
 // End reports the end of a session.
-func (c *Client) End(session protocol.SessionID) error {
-	return WriteMsg(c.c, MsgEnd, &End{Session: session})
+func (c *Client) End(ctx context.Context, session protocol.SessionID) error {
+	return send(ctx, c.c, MsgEnd, &End{Session: session})
 }
 
-// Next reads the next message: *QR, *Credential, *Denied or *Ended.
+// Next reads the next message: *QR, *Credential, *Denied or *Ended. Without
+// a deadline on ctx it waits at most readTimeout.
 func (c *Client) Next(ctx context.Context) (any, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		c.c.SetReadDeadline(dl)
-	} else {
-		c.c.SetReadDeadline(time.Now().Add(readTimeout))
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, readTimeout)
+		defer cancel()
 	}
-	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Now()) })
-	defer stop()
-	t, body, err := ReadMsg(c.c)
+	t, body, err := recv(ctx, c.c)
 	if err != nil {
 		return nil, err
 	}
@@ -67,3 +75,6 @@ func (c *Client) Next(ctx context.Context) (any, error) {
 	clear(body)
 	return v, err
 }
+
+// readTimeout bounds how long a client waits for one message.
+const readTimeout = 10 * time.Minute

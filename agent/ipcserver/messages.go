@@ -1,10 +1,9 @@
 // Package ipcserver serves the agent's local protocol for login surfaces
 // (Windows credential provider, macOS authorization plugin, Linux PAM
-// module, and the jitkey-agent surface simulator) over a Unix socket that
-// only root peers may use (SO_PEERCRED).
-//
-// A connection carries protocol IPC frames (u32 length || body, see
-// protocol.AppendIPCFrame); each body is
+// module, and the jitkey-agent surface simulator). The transport is
+// package agent/ipc: a Unix socket that only root peers may use
+// (SO_PEERCRED), carrying protocol IPC frames (u32 length || body, see
+// protocol.AppendIPCFrame). Each frame body is one message:
 //
 //	type u8 || canonical CBOR of the message
 //
@@ -22,9 +21,10 @@
 package ipcserver
 
 import (
+	"context"
 	"fmt"
-	"io"
 
+	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/protocol"
 )
 
@@ -91,30 +91,40 @@ type Ended struct {
 	OK bool `cbor:"1,keyasint"`
 }
 
-// WriteMsg writes one message as an IPC frame.
-func WriteMsg(w io.Writer, t MsgType, body any) error {
-	b, err := protocol.Marshal(body)
+// marshalMsg returns the frame body of a message: type u8 || CBOR.
+func marshalMsg(t MsgType, v any) ([]byte, error) {
+	b, err := protocol.Marshal(v)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("ipcserver: encode message %d: %w", t, err)
 	}
-	frame, err := protocol.AppendIPCFrame(nil, append([]byte{byte(t)}, b...))
-	clear(b)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(frame)
-	clear(frame)
-	return err
+	body := append([]byte{byte(t)}, b...)
+	clear(b) // a Credential carries a password
+	return body, nil
 }
 
-// ReadMsg reads one frame and returns its type and CBOR body.
-func ReadMsg(r io.Reader) (MsgType, []byte, error) {
-	b, err := protocol.ReadIPCFrame(r)
+// parseMsg splits a frame body into its type and CBOR.
+func parseMsg(body []byte) (MsgType, []byte, error) {
+	if len(body) < 2 {
+		return 0, nil, fmt.Errorf("%w: short ipc message", protocol.ErrMalformed)
+	}
+	return MsgType(body[0]), body[1:], nil
+}
+
+// send writes one message as one frame.
+func send(ctx context.Context, c *ipc.Conn, t MsgType, v any) error {
+	body, err := marshalMsg(t, v)
+	if err != nil {
+		return err
+	}
+	defer clear(body)
+	return c.WriteMessage(ctx, body)
+}
+
+// recv reads one message and returns its type and CBOR.
+func recv(ctx context.Context, c *ipc.Conn) (MsgType, []byte, error) {
+	body, err := c.ReadMessage(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(b) < 2 {
-		return 0, nil, fmt.Errorf("%w: short ipc message", protocol.ErrMalformed)
-	}
-	return MsgType(b[0]), b[1:], nil
+	return parseMsg(body)
 }

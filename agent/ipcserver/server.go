@@ -5,40 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 )
 
-// ErrNotRoot is returned (and the connection closed) for a peer that is
-// not root.
-var ErrNotRoot = errors.New("ipcserver: peer is not root")
-
-// RootOnly admits only peers with uid 0.
-func RootOnly(c net.Conn) error {
-	uid, err := PeerUID(c)
-	if err != nil {
-		return err
-	}
-	if uid != 0 {
-		return fmt.Errorf("%w (uid %d)", ErrNotRoot, uid)
-	}
-	return nil
-}
-
 // Config configures a Server.
 type Config struct {
 	Login     *login.Server
 	Lifecycle *lifecycle.Manager
-	// Authorize admits a connection; nil means RootOnly.
-	Authorize func(net.Conn) error
 	Logger    *slog.Logger
 	// PNGScale is pixels per QR module (default 6).
 	PNGScale int
@@ -53,9 +34,6 @@ type Server struct {
 
 // New returns a Server.
 func New(cfg Config) *Server {
-	if cfg.Authorize == nil {
-		cfg.Authorize = RootOnly
-	}
 	if cfg.PNGScale == 0 {
 		cfg.PNGScale = 6
 	}
@@ -66,36 +44,19 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, log: log}
 }
 
-// Listen creates the Unix socket at path (replacing a stale one) with mode
-// 0600, so that only root can even connect.
-func Listen(path string) (net.Listener, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("ipcserver: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("ipcserver: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("ipcserver: %w", err)
-	}
-	return ln, nil
-}
-
-// Serve accepts connections until ctx ends, then closes ln and waits for
-// the connections it serves.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
+// Serve accepts connections on ln until ctx ends, then closes ln and
+// waits for the connections it serves. ln admits only allowed peers (root,
+// by ipc.Listen's default).
+func (s *Server) Serve(ctx context.Context, ln *ipc.Listener) error {
 	defer s.wg.Wait()
+	defer ln.Close()
 	for {
-		c, err := ln.Accept()
+		c, err := ln.Accept(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("ipcserver: accept: %w", err)
+			return fmt.Errorf("ipcserver: %w", err)
 		}
 		s.wg.Add(1)
 		go func() {
@@ -106,17 +67,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-func (s *Server) serve(ctx context.Context, c net.Conn) {
-	if err := s.cfg.Authorize(c); err != nil {
-		s.log.Warn("ipc peer refused", "err", err)
-		return
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-
-	t, body, err := ReadMsg(c)
+func (s *Server) serve(ctx context.Context, c *ipc.Conn) {
+	t, body, err := recv(ctx, c)
 	if err != nil {
 		return
 	}
@@ -124,34 +76,34 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 	case MsgBegin:
 		var b Begin
 		if err := protocol.Unmarshal(body, &b); err != nil {
-			_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
+			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
 			return
 		}
 		s.login(ctx, c, b)
 	case MsgEnd:
 		var e End
 		if err := protocol.Unmarshal(body, &e); err != nil {
-			_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
+			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
 			return
 		}
 		s.end(ctx, c, e.Session)
 	default:
-		_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unexpected message"})
+		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unexpected message"})
 	}
 }
 
-func (s *Server) end(ctx context.Context, c net.Conn, session protocol.SessionID) {
+func (s *Server) end(ctx context.Context, c *ipc.Conn, session protocol.SessionID) {
 	err := s.cfg.Lifecycle.End(ctx, session, audit.SessionEnded)
 	if errors.Is(err, lifecycle.ErrNoSession) {
-		_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeExpired, Reason: "no such session"})
+		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeExpired, Reason: "no such session"})
 		return
 	}
 	if err != nil {
 		s.log.Error("end session", "err", err)
-		_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeUnavailable, Reason: "session end failed; the agent retries"})
+		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeUnavailable, Reason: "session end failed; the agent retries"})
 		return
 	}
-	_ = WriteMsg(c, MsgEnded, &Ended{OK: true})
+	_ = s.send(ctx, c, MsgEnded, &Ended{OK: true})
 }
 
 func denialOf(err error) *Denied {
@@ -168,29 +120,35 @@ func denialOf(err error) *Denied {
 	return &Denied{Code: protocol.CodeUnavailable, Reason: "account could not be made ready"}
 }
 
-func (s *Server) login(ctx context.Context, c net.Conn, b Begin) {
+func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	action := b.Action
 	if action == 0 {
 		action = ActionFor(b.Surface)
 	}
 	if protocol.ActionName(action) == "" {
-		_ = WriteMsg(c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
+		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
 		return
 	}
 	req, err := s.cfg.Login.Begin(ctx, action, b.Surface)
 	if err != nil {
 		s.log.Warn("login request refused", "err", err)
-		_ = WriteMsg(c, MsgDenied, denialOf(err))
+		_ = s.send(ctx, c, MsgDenied, denialOf(err))
 		return
 	}
 	defer req.Cancel()
 	// The reader watches for the surface's End or its disconnection.
+	// It stops, and is waited for, when the login ends.
 	ends := make(chan protocol.SessionID, 1)
 	gone := make(chan struct{})
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer func() {
+		stopReading()
+		<-gone
+	}()
 	go func() {
 		defer close(gone)
 		for {
-			t, body, err := ReadMsg(c)
+			t, body, err := recv(readCtx, c)
 			if err != nil {
 				return
 			}
@@ -206,7 +164,7 @@ func (s *Server) login(ctx context.Context, c net.Conn, b Begin) {
 	for {
 		select {
 		case q := <-req.QR():
-			if err := s.sendQR(c, q); err != nil {
+			if err := s.sendQR(ctx, c, q); err != nil {
 				s.log.Info("login surface gone", "err", err)
 				return
 			}
@@ -222,11 +180,11 @@ func (s *Server) login(ctx context.Context, c net.Conn, b Begin) {
 	}
 	grant, err := req.Result()
 	if err != nil {
-		_ = WriteMsg(c, MsgDenied, denialOf(err))
+		_ = s.send(ctx, c, MsgDenied, denialOf(err))
 		return
 	}
 	cred := Credential{Username: grant.Account, Password: grant.Password.Bytes(), Session: grant.Session, Deadline: grant.Deadline.Unix()}
-	err = WriteMsg(c, MsgCredential, &cred)
+	err = s.send(ctx, c, MsgCredential, &cred)
 	grant.Password.Wipe()
 	if err != nil {
 		s.log.Warn("credential not delivered; ending the session", "err", err)
@@ -243,7 +201,7 @@ func (s *Server) login(ctx context.Context, c net.Conn, b Begin) {
 	}
 }
 
-func (s *Server) sendQR(c net.Conn, q login.QR) error {
+func (s *Server) sendQR(ctx context.Context, c *ipc.Conn, q login.QR) error {
 	pic, err := qrcode.PNG(q.Text, s.cfg.PNGScale)
 	if err != nil {
 		return err
@@ -253,14 +211,22 @@ func (s *Server) sendQR(c net.Conn, q login.QR) error {
 		return err
 	}
 	msg := QR{Text: q.Text, PNG: pic, Terminal: term, Expires: q.Expires.Unix()}
-	if err := WriteMsg(c, MsgQR, &msg); errors.Is(err, protocol.ErrFrameTooLarge) {
+	if err := s.send(ctx, c, MsgQR, &msg); errors.Is(err, protocol.ErrFrameTooLarge) {
 		msg.Terminal = ""
-		return WriteMsg(c, MsgQR, &msg)
+		return s.send(ctx, c, MsgQR, &msg)
 	} else if err != nil {
 		return err
 	}
 	return nil
 }
 
-// readTimeout bounds how long a client waits for one message.
-const readTimeout = 10 * time.Minute
+// send writes one message to a surface, giving up after writeTimeout on
+// one that stopped reading.
+func (s *Server) send(ctx context.Context, c *ipc.Conn, t MsgType, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return send(ctx, c, t, v)
+}
+
+// writeTimeout bounds one write to a login surface.
+const writeTimeout = 10 * time.Second

@@ -68,7 +68,7 @@ func TestKill9(t *testing.T) {
 	}
 	a.Store.Close()
 	sbDir := t.TempDir()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
+	sock := filepath.Join(t.TempDir(), "run", "agent.sock") // the agent creates run/ 0700
 
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "--state", a.Dir, "--sandbox", sbDir, "--ipc", sock)
@@ -104,7 +104,7 @@ func TestKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Begin("logon", 0); err != nil {
+	if err := c.Begin(t.Context(), "logon", 0); err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)

@@ -39,7 +39,7 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Begin(*action, 0); err != nil {
+	if err := c.Begin(ctx, *action, 0); err != nil {
 		return err
 	}
 	wait, cancel := context.WithTimeout(ctx, *timeout)
@@ -90,11 +90,11 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 func endSession(c *ipcserver.Client, cred *ipcserver.Credential) error {
-	if err := c.End(cred.Session); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := c.End(ctx, cred.Session); err != nil {
+		return err
+	}
 	for {
 		m, err := c.Next(ctx)
 		if err != nil {
