@@ -17,6 +17,17 @@ const MaxBatch = 256
 // ShipInterval is how often the shipper runs without being poked.
 const ShipInterval = 30 * time.Second
 
+// After a failed attempt, with records still pending, the shipper retries
+// after RetryMin, doubling up to RetryMax; a success resets the delay.
+const (
+	RetryMin = time.Second
+	RetryMax = 30 * time.Second
+)
+
+// AttemptTimeout bounds one ShipOnce run of Run, so that a console that
+// stops answering mid-batch is retried rather than waited for.
+const AttemptTimeout = time.Minute
+
 // ShipperConfig configures a Shipper.
 type ShipperConfig struct {
 	Store *store.Store
@@ -28,6 +39,8 @@ type ShipperConfig struct {
 	OnPolicy func(ctx context.Context, p protocol.Signed)
 	Logger   *slog.Logger
 	Interval time.Duration // default ShipInterval
+	RetryMin time.Duration // default RetryMin
+	RetryMax time.Duration // default RetryMax
 }
 
 // Shipper sends unacknowledged records to the console, oldest first, and
@@ -44,6 +57,12 @@ func NewShipper(cfg ShipperConfig) *Shipper {
 	if cfg.Interval == 0 {
 		cfg.Interval = ShipInterval
 	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = RetryMin
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = RetryMax
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -59,21 +78,44 @@ func (s *Shipper) Poke() {
 	}
 }
 
-// Run ships at start, on Poke and every Interval until ctx ends.
+// Run ships at start, on Poke and every Interval until ctx ends. While a
+// failed attempt leaves records pending it also retries after RetryMin,
+// doubling the delay up to RetryMax until an attempt succeeds.
 func (s *Shipper) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
+	tick := time.NewTicker(s.cfg.Interval)
+	defer tick.Stop()
+	var delay time.Duration // of the next retry; 0 after a success
 	for {
-		if err := s.ShipOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Info("audit shipping failed; records kept", "err", err)
+		var retry *time.Timer
+		var retryC <-chan time.Time // nil: no retry pending
+		if err := s.shipAttempt(ctx); err != nil && ctx.Err() == nil {
+			delay = min(max(2*delay, s.cfg.RetryMin), s.cfg.RetryMax)
+			s.log.Info("audit shipping failed; records kept", "err", err, "retry", delay)
+			retry = time.NewTimer(delay)
+			retryC = retry.C
+		} else {
+			delay = 0
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+		case <-tick.C:
 		case <-s.poke:
+		case <-retryC:
+		}
+		if retry != nil {
+			retry.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
+}
+
+// shipAttempt is one ShipOnce bounded by AttemptTimeout.
+func (s *Shipper) shipAttempt(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+	defer cancel()
+	return s.ShipOnce(ctx)
 }
 
 // ShipOnce sends batches until nothing is left unacknowledged or a batch
