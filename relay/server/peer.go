@@ -66,7 +66,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		return
 	}
 	if !s.register(p) {
-		conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseShutdown), "relay shutting down")
+		p.close(protocol.RelayCloseShutdown, "relay shutting down")
 		return
 	}
 	s.log.Debug("peer connected", "mailbox", p.mailbox.String(), "remote", remote)
@@ -137,7 +137,20 @@ func (s *Server) authenticate(conn *quic.Conn) (*peer, error) {
 
 // register installs p as its mailbox's connection. A newer connection
 // replaces an older one: the older receives Replaced and is closed.
+//
+// Welcome is queued before the mailbox is published, because from then on
+// other peers' Delivers are queued to p and the peer must read Welcome
+// first; but it is written only after, because a peer that has Welcome
+// sends at once and the relay must already route to its mailbox.
 func (s *Server) register(p *peer) bool {
+	var pk []byte
+	if s.pushKey != nil {
+		pk = s.pushKey.PublicKey()
+	}
+	welcome := mustEncode(&protocol.RelayWelcome{Mailbox: p.mailbox, MaxPayload: uint32(s.lim.MaxPayload), PushKey: pk})
+	p.mu.Lock()
+	p.q = append(p.q, qframe{b: welcome}) // no writer yet: see below
+	p.mu.Unlock()
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -147,17 +160,17 @@ func (s *Server) register(p *peer) bool {
 	s.peers[p.mailbox] = p
 	s.all[p] = struct{}{}
 	s.mu.Unlock()
+	p.mu.Lock()
+	if !p.closed {
+		p.kick()
+	}
+	p.mu.Unlock()
 	s.met.connsCurrent.Add(1)
 	if old != nil {
 		s.met.replaced.Add(1)
 		s.log.Info("mailbox claimed by a newer connection", "mailbox", p.mailbox.String())
 		old.finish(mustEncode(&protocol.RelayReplaced{}), protocol.RelayCloseReplaced)
 	}
-	var pk []byte
-	if s.pushKey != nil {
-		pk = s.pushKey.PublicKey()
-	}
-	p.enqueueControl(mustEncode(&protocol.RelayWelcome{Mailbox: p.mailbox, MaxPayload: uint32(s.lim.MaxPayload), PushKey: pk}))
 	return true
 }
 
