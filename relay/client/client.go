@@ -48,10 +48,16 @@ type Config struct {
 
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
 	// per failed attempt and is jittered to [d/2, d). Defaults 250 ms, 30 s.
+	// After a connection that was up ends, the first retry waits
+	// MinBackoff jittered (125–250 ms by default).
 	MinBackoff, MaxBackoff time.Duration
-	// KeepAlive is the QUIC keep-alive period. Default 20 s.
+	// KeepAlive is the QUIC keep-alive period. Default 5 s. Besides
+	// keeping NAT bindings open, keep-alives make a relay that restarted
+	// answer with a stateless reset, so the client reconnects within about
+	// one period.
 	KeepAlive time.Duration
-	// IdleTimeout closes a silent connection. Default 60 s.
+	// IdleTimeout closes a silent connection (the relay's own bound, 60 s
+	// by default, also applies: QUIC takes the smaller). Default 30 s.
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds dialing and authentication. Default 10 s.
 	HandshakeTimeout time.Duration
@@ -91,13 +97,14 @@ type Client struct {
 	closed  chan struct{}
 	wg      sync.WaitGroup
 
-	mu        sync.Mutex
-	home      *relayConn
-	homeUp    chan struct{} // closed while home is connected
-	foreign   map[string]*relayConn
-	dialing   map[string]chan struct{}
-	closeOnce sync.Once
-	running   bool
+	mu         sync.Mutex
+	home       *relayConn
+	homeChange chan struct{} // closed and replaced whenever home changes
+	runErr     error         // why Run returned; nil while it runs
+	foreign    map[string]*relayConn
+	dialing    map[string]chan struct{}
+	closeOnce  sync.Once
+	running    bool
 }
 
 // New checks cfg and builds a client. It does not connect; call Run.
@@ -127,8 +134,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	def(&cfg.MinBackoff, 250*time.Millisecond)
 	def(&cfg.MaxBackoff, 30*time.Second)
-	def(&cfg.KeepAlive, 20*time.Second)
-	def(&cfg.IdleTimeout, 60*time.Second)
+	def(&cfg.KeepAlive, 5*time.Second)
+	def(&cfg.IdleTimeout, 30*time.Second)
 	def(&cfg.HandshakeTimeout, 10*time.Second)
 	def(&cfg.WriteTimeout, 10*time.Second)
 	def(&cfg.ForeignIdle, 2*time.Minute)
@@ -136,15 +143,15 @@ func New(cfg Config) (*Client, error) {
 		cfg.RecvQueue = 64
 	}
 	c := &Client{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		mailbox: protocol.MailboxFor(cfg.Identity.Public().(ed25519.PublicKey)),
-		tr:      cfg.Transport,
-		recv:    make(chan Message, cfg.RecvQueue),
-		closed:  make(chan struct{}),
-		homeUp:  make(chan struct{}),
-		foreign: make(map[string]*relayConn),
-		dialing: make(map[string]chan struct{}),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		mailbox:    protocol.MailboxFor(cfg.Identity.Public().(ed25519.PublicKey)),
+		tr:         cfg.Transport,
+		recv:       make(chan Message, cfg.RecvQueue),
+		closed:     make(chan struct{}),
+		homeChange: make(chan struct{}),
+		foreign:    make(map[string]*relayConn),
+		dialing:    make(map[string]chan struct{}),
 	}
 	if c.tr == nil {
 		pc, err := net.ListenUDP("udp", nil)
@@ -197,6 +204,15 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.running = true
 	c.mu.Unlock()
+	err := c.run(ctx)
+	c.mu.Lock()
+	c.runErr = err
+	c.notifyHome()
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Client) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -277,41 +293,41 @@ func (c *Client) jitter(d time.Duration) time.Duration {
 func (c *Client) setHome(rc *relayConn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rc != nil {
-		c.home = rc
-		close(c.homeUp)
-		return
-	}
-	if c.home != nil {
-		c.home = nil
-		c.homeUp = make(chan struct{})
-	}
+	c.home = rc
+	c.notifyHome()
 }
 
-// WaitConnected waits until the home relay connection is up.
+// notifyHome wakes the waiters in homeConn. c.mu must be held.
+func (c *Client) notifyHome() {
+	close(c.homeChange)
+	c.homeChange = make(chan struct{})
+}
+
+// WaitConnected waits until the home relay connection is up. It fails
+// at once if Run has returned (ErrReplaced, ErrClosed, or Run's context
+// error).
 func (c *Client) WaitConnected(ctx context.Context) error {
 	_, err := c.homeConn(ctx)
 	return err
 }
 
+// homeConn waits for a live home connection. A home connection that died
+// is not returned even before Run has noticed; a Send waits for the next
+// one instead of writing into a dead connection.
 func (c *Client) homeConn(ctx context.Context) (*relayConn, error) {
 	for {
 		c.mu.Lock()
-		rc, up := c.home, c.homeUp
+		rc, changed, runErr := c.home, c.homeChange, c.runErr
 		c.mu.Unlock()
 		if rc != nil && rc.alive() {
 			return rc, nil
 		}
+		if runErr != nil {
+			return nil, fmt.Errorf("home relay: %w", runErr)
+		}
+		// No connection, or a dead one that Run is about to replace.
 		select {
-		case <-up:
-			if rc != nil {
-				// The connection we saw died; wait for the next one.
-				select {
-				case <-rc.done:
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				}
-			}
+		case <-changed:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-c.closed:
@@ -393,7 +409,10 @@ func (c *Client) reapLater(rc *relayConn) {
 }
 
 // Send delivers payload to a peer through the peer's relay (to.Relay) and
-// waits for the relay's verdict. A negative answer is a *NackError.
+// waits for the relay's verdict. A negative answer is a *NackError. If the
+// relay connection ends before the verdict, Send returns at once with an
+// error wrapping ErrConnectionLost. Verdicts are read in order with
+// received messages: while the Recv queue is full, they wait too.
 func (c *Client) Send(ctx context.Context, to protocol.PeerAddr, payload []byte) error {
 	return c.SendWake(ctx, to, nil, payload)
 }
@@ -443,6 +462,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		close(c.closed)
+		c.notifyHome()
 		conns := make([]*relayConn, 0, len(c.foreign)+1)
 		if c.home != nil {
 			conns = append(conns, c.home)

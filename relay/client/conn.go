@@ -195,14 +195,28 @@ func (rc *relayConn) read() error {
 	}
 }
 
+// verdict hands an Ack or Nack to the Send waiting for seq. It sends under
+// rc.mu (ch has room for one), so a verdict that arrived before the
+// connection ended is always seen by send.
 func (rc *relayConn) verdict(seq uint32, f protocol.RelayFrame) {
 	rc.mu.Lock()
-	ch := rc.pending[seq]
-	delete(rc.pending, seq)
-	rc.mu.Unlock()
-	if ch != nil {
+	defer rc.mu.Unlock()
+	if ch := rc.pending[seq]; ch != nil {
+		delete(rc.pending, seq)
 		ch <- f
 	}
+}
+
+// lost is the error of a Send whose connection ended before its verdict:
+// it wraps ErrConnectionLost and why the connection ended.
+func (rc *relayConn) lost() error {
+	rc.mu.Lock()
+	err := rc.err
+	rc.mu.Unlock()
+	if err == nil || errors.Is(err, ErrConnectionLost) {
+		return fmt.Errorf("relay %s: %w", rc.addr, ErrConnectionLost)
+	}
+	return fmt.Errorf("relay %s: %w: %w", rc.addr, ErrConnectionLost, err)
 }
 
 // shutdown ends the connection with err and fails pending sends.
@@ -241,14 +255,16 @@ func (rc *relayConn) write(f protocol.RelayFrame) error {
 	return err
 }
 
-// send submits one Send and waits for the relay's verdict.
+// send submits one Send and waits for the relay's verdict. If the
+// connection ends first it returns at once with an error wrapping
+// ErrConnectionLost: the relay may or may not have forwarded the payload.
 func (rc *relayConn) send(ctx context.Context, to protocol.MailboxID, ticket, payload []byte) error {
 	seq := rc.c.seq.Add(1)
 	ch := make(chan protocol.RelayFrame, 1)
 	rc.mu.Lock()
 	if rc.pending == nil {
 		rc.mu.Unlock()
-		return ErrConnectionLost
+		return rc.lost()
 	}
 	rc.pending[seq] = ch
 	rc.mu.Unlock()
@@ -262,17 +278,25 @@ func (rc *relayConn) send(ctx context.Context, to protocol.MailboxID, ticket, pa
 	}
 	if err := rc.write(&protocol.RelaySend{Seq: seq, To: to, Ticket: ticket, Payload: payload}); err != nil {
 		forget()
-		rc.shutdown(fmt.Errorf("%w: %v", ErrConnectionLost, err))
-		return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		rc.shutdown(fmt.Errorf("%w: write: %v", ErrConnectionLost, err))
+		return rc.lost()
 	}
-	select {
-	case f := <-ch:
+	answer := func(f protocol.RelayFrame) error {
 		if n, ok := f.(*protocol.RelayNack); ok {
 			return &NackError{Relay: rc.addr, Reason: n.Reason}
 		}
 		return nil
+	}
+	select {
+	case f := <-ch:
+		return answer(f)
 	case <-rc.done:
-		return ErrConnectionLost
+		select {
+		case f := <-ch: // the verdict came in just before the end
+			return answer(f)
+		default:
+		}
+		return rc.lost()
 	case <-ctx.Done():
 		forget()
 		return ctx.Err()
