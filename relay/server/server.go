@@ -35,11 +35,14 @@ type Server struct {
 	tlsConf *tls.Config
 	pin     [32]byte
 	pushKey *push.Key
-	met     *metrics
-	adm     *admission
-	pushSem chan struct{}
-	bufs    sync.Pool // frame body buffers
-	chunks  sync.Pool // writeChunk buffers for coalesced writes
+	// resetKey is the QUIC stateless reset key, derived from the TLS key
+	// so that a restarted relay resets its predecessor's connections.
+	resetKey *quic.StatelessResetKey
+	met      *metrics
+	adm      *admission
+	pushSem  chan struct{}
+	bufs     sync.Pool // frame body buffers
+	chunks   sync.Pool // writeChunk buffers for coalesced writes
 
 	mu       sync.RWMutex
 	peers    map[protocol.MailboxID]*peer
@@ -86,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 			Time:                   cfg.Now,
 		},
 		stopped: make(chan struct{}),
+	}
+	if s.resetKey, err = statelessResetKey(cert.PrivateKey); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if cfg.Waker != nil {
 		ikm := cfg.PushKey
@@ -150,13 +156,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		return errors.New("server: Serve called twice or after Shutdown")
 	}
 	s.serving = true
-	var resetKey quic.StatelessResetKey
-	if _, err := io.ReadFull(s.cfg.Rand, resetKey[:]); err != nil {
-		s.mu.Unlock()
-		pc.Close()
-		return fmt.Errorf("server: reset key: %w", err)
-	}
-	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: &resetKey, ConnContext: s.connContext}
+	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: s.resetKey, ConnContext: s.connContext}
 	ln, err := s.tr.Listen(s.tlsConf, &quic.Config{
 		HandshakeIdleTimeout:           s.lim.HandshakeTimeout,
 		MaxIdleTimeout:                 s.lim.IdleTimeout,
