@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -99,10 +100,11 @@ func Enroll(ctx context.Context, cfg Config) (store.Enrollment, error) {
 		return e, ErrEnrolled
 	}
 	k, err := keys.Load(cfg.StateDir)
-	if err != nil {
-		if k, err = keys.Generate(cfg.StateDir, cfg.Rand); err != nil {
-			return e, fmt.Errorf("enroll: %w", err)
-		}
+	if errors.Is(err, fs.ErrNotExist) {
+		k, err = keys.Generate(cfg.StateDir, cfg.Rand)
+	}
+	if err != nil { // keys.ErrUnsafeMode among others: not replaced
+		return e, fmt.Errorf("enroll: %w", err)
 	}
 
 	rl, err := cfg.Dial(k.Identity, home, tok.RelayPins)

@@ -90,27 +90,51 @@ func Generate(dir string, rand io.Reader) (*Keys, error) {
 	return fromBytes(seed[:], scalar[:])
 }
 
-// Load reads both keys from dir. It refuses key files readable by anyone
-// but their owner.
+// ErrUnsafeMode is returned by Load for a key file that is not a regular
+// file or that anyone but its owner may read or write.
+var ErrUnsafeMode = errors.New("keys: unsafe key file")
+
+// Load reads both keys from dir. It refuses key files readable or writable
+// by anyone but their owner.
 func Load(dir string) (*Keys, error) {
 	var raw [2][]byte
 	for i, name := range []string{IdentityFile, NoiseFile} {
-		p := filepath.Join(dir, name)
-		st, err := os.Stat(p)
+		b, err := readKey(filepath.Join(dir, name))
 		if err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
+			return nil, err
 		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("keys: %s has mode %v, want 0600", p, st.Mode().Perm())
-		}
-		if raw[i], err = os.ReadFile(p); err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-		if len(raw[i]) != 32 {
-			return nil, fmt.Errorf("keys: %s: %d bytes, want 32", p, len(raw[i]))
-		}
+		raw[i] = b
 	}
-	return fromBytes(raw[0], raw[1])
+	k, err := fromBytes(raw[0], raw[1])
+	clear(raw[0])
+	clear(raw[1])
+	return k, err
+}
+
+// readKey reads one 32-byte key file, checking the mode of the file it
+// opened (not of whatever the path names a moment before or after).
+func readKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %v, want 0600", ErrUnsafeMode, path, st.Mode())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 33))
+	if err != nil {
+		return nil, fmt.Errorf("keys: read %s: %w", path, err)
+	}
+	if len(b) != 32 {
+		clear(b)
+		return nil, fmt.Errorf("keys: %s: %d bytes, want 32", path, len(b))
+	}
+	return b, nil
 }
 
 func fromBytes(seed, scalar []byte) (*Keys, error) {
