@@ -5,5 +5,5 @@
 // The wire format lives in package protocol (relayframe.go); the server in
 // relay/server; the peer library in relay/client; sealed push tickets and the
 // push-gateway webhook in relay/push; the binaries in relay/cmd. SPEC.md's
-// relay section (docs/spec/relay.md) is the normative description.
+// relay section (section 12 of SPEC.md) is the normative description.
 package relay
