@@ -129,6 +129,10 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pre.SetOutput(io.Discard)
 	r.g.register(pre, globals{state: e.DefaultState, timeout: 20 * time.Second})
 	if err := pre.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			r.printUsage(stderr)
+			return ExitOK
+		}
 		return r.fail(usagef("%v", err))
 	}
 	rest := pre.Args()

@@ -300,6 +300,7 @@ func TestScript(t *testing.T) {
 		{name: "use back", args: fixed("use", "acme-msp", "--json"), out: `^\{"current":"acme-msp","name":"Acme MSP"\}\n$`},
 		{name: "otp", args: fixed("otp", "W11-L-PASSWORD"), code: cli.ExitError, err: `offline codes arrive with offline login`},
 		{name: "unknown command", args: fixed("fly"), code: cli.ExitUsage, err: `unknown command "fly"`},
+		{name: "-h prints usage", args: fixed("-h"), code: cli.ExitOK, err: `usage: jitkey-phone`},
 	})
 }
 
