@@ -415,8 +415,39 @@ func (c *Client) reapLater(rc *relayConn) {
 // relay connection ends before the verdict, Send returns at once with an
 // error wrapping ErrConnectionLost. Verdicts are read in order with
 // received messages: while the Recv queue is full, they wait too.
+//
+// A Send refused as rate-limited was not forwarded: Send waits (see
+// rateLimitWait) and submits it again, so that a burst above the relay's
+// send rate is slowed down instead of lost. If ctx ends first, the error
+// wraps both the *NackError (ErrRateLimited) and ctx's error.
 func (c *Client) Send(ctx context.Context, to protocol.PeerAddr, payload []byte) error {
 	return c.SendWake(ctx, to, nil, payload)
+}
+
+// Rate-limited Sends are retried after rateLimitMin, doubling up to
+// rateLimitMax, jittered to [d/2, d). The relay's bucket refills one Send
+// per 1/SendRate (10 ms at the default 100/s).
+const (
+	rateLimitMin = 10 * time.Millisecond
+	rateLimitMax = time.Second
+)
+
+// rateLimitWait waits before the retry after n rate-limited attempts.
+func (c *Client) rateLimitWait(ctx context.Context, n int) error {
+	d := rateLimitMin
+	for i := 0; i < n && d < rateLimitMax; i++ {
+		d *= 2
+	}
+	t := time.NewTimer(c.jitter(min(d, rateLimitMax)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return ErrClosed
+	}
 }
 
 // SendWake is Send with the recipient's push ticket: if the recipient is not
@@ -429,21 +460,29 @@ func (c *Client) SendWake(ctx context.Context, to protocol.PeerAddr, ticket []by
 	if len(ticket) > protocol.MaxRelayPushTicket {
 		return fmt.Errorf("client: push ticket of %d bytes exceeds %d", len(ticket), protocol.MaxRelayPushTicket)
 	}
-	rc, err := c.conn(ctx, to.Relay)
-	if err != nil {
-		return fmt.Errorf("client: send to %s: %w", to, err)
-	}
-	if max := int(rc.welcome.MaxPayload); len(payload) > max {
-		return &NackError{Relay: rc.addr, Reason: protocol.NackTooLarge}
-	}
-	if err := rc.send(ctx, to.Mailbox, ticket, payload); err != nil {
-		var ne *NackError
-		if errors.As(err, &ne) {
-			return err
+	for n := 0; ; n++ {
+		rc, err := c.conn(ctx, to.Relay)
+		if err != nil {
+			return fmt.Errorf("client: send to %s: %w", to, err)
 		}
-		return fmt.Errorf("client: send to %s: %w", to, err)
+		if max := int(rc.welcome.MaxPayload); len(payload) > max {
+			return &NackError{Relay: rc.addr, Reason: protocol.NackTooLarge}
+		}
+		err = rc.send(ctx, to.Mailbox, ticket, payload)
+		var ne *NackError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ne) && ne.Reason == protocol.NackRateLimited:
+			if werr := c.rateLimitWait(ctx, n); werr != nil {
+				return fmt.Errorf("client: send to %s: %w (after %d attempts): %w", to, ne, n+1, werr)
+			}
+		case ne != nil:
+			return err
+		default:
+			return fmt.Errorf("client: send to %s: %w", to, err)
+		}
 	}
-	return nil
 }
 
 // Recv returns the next message from any relay connection.

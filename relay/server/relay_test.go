@@ -150,12 +150,48 @@ func TestNackRateLimited(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	if err := a.Send(ctx, b.Addr(), []byte("x")); !errors.Is(err, client.ErrRateLimited) {
-		t.Fatalf("got %v, want ErrRateLimited", err)
+	// The relay refuses the fourth; the client retries it until its
+	// context ends and then reports both.
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := a.Send(sctx, b.Addr(), []byte("x"))
+	cancel()
+	if !errors.Is(err, client.ErrRateLimited) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want ErrRateLimited and DeadlineExceeded", err)
+	}
+	if got := r.metric(t, `jitkey_relay_drops_total{reason="rate-limited"}`); got < 2 {
+		t.Errorf("relay refused %d rate-limited sends, want the first and at least one retry", got)
 	}
 	// The limit is per sender: b is unaffected.
 	if err := b.Send(ctx, a.Addr(), []byte("y")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRateLimitedSendRetried: a burst above the sender's rate is slowed
+// down by the client, not lost: every Send succeeds and the recipient gets
+// every payload once, in order.
+func TestRateLimitedSendRetried(t *testing.T) {
+	r := startRelay(t, server.Config{Limits: server.Limits{SendRate: 100, SendBurst: 5}}, "")
+	a, _ := startClient(t, r, nil)
+	b, _ := startClient(t, r, nil)
+	ctx := ctxT(t)
+	const n = 40
+	for i := range n {
+		if err := a.Send(ctx, b.Addr(), []byte{byte(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		m, err := b.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Payload) != 1 || m.Payload[0] != byte(i) {
+			t.Fatalf("message %d: got %v", i, m.Payload)
+		}
+	}
+	if got := r.metric(t, `jitkey_relay_drops_total{reason="rate-limited"}`); got == 0 {
+		t.Error("the relay never refused a send: the test does not exceed the rate")
 	}
 }
 
