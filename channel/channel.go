@@ -67,6 +67,10 @@ var (
 	ErrOverflow = errors.New("channel: session receive queue overflow")
 )
 
+// errSend marks an error of the relay's Send, as opposed to one of the
+// peer or of the handshake.
+var errSend = errors.New("channel: send")
+
 type key struct {
 	peer    protocol.MailboxID
 	session protocol.SessionID
@@ -204,6 +208,12 @@ func (m *Mux) accept(ctx context.Context, from protocol.PeerAddr, f protocol.E2E
 		}
 		s, err := protocol.RespondMessage(hctx, hs, f.Body, c)
 		cancel()
+		if errors.Is(err, errSend) {
+			// The reply to a hello that passed Accept and the Noise
+			// checks did not leave: its initiator waits in vain.
+			m.log.Warn("handshake reply not sent", "flow", f.Flow.Name(), "from", from.Mailbox.String(), "err", err)
+			return
+		}
 		if err != nil {
 			m.log.Info("handshake failed", "flow", f.Flow.Name(), "from", from.Mailbox.String(), "err", err)
 			return
@@ -308,7 +318,7 @@ func (c *Conn) write(ctx context.Context, f protocol.E2EFrame) error {
 		return err
 	}
 	if err := c.mux.cfg.Relay.Send(ctx, c.Peer, b); err != nil {
-		return fmt.Errorf("channel: send: %w", err)
+		return fmt.Errorf("%w: %w", errSend, err)
 	}
 	return nil
 }

@@ -5,6 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,4 +150,60 @@ func TestReplayedHelloDoesNotOpenSecondSession(t *testing.T) {
 		t.Fatal("replayed hello opened a second session")
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// TestReplyNotSentIsLogged: when the relay refuses a responder's handshake
+// reply, the initiator it accepted waits in vain; the responder says so at
+// Warn, with the reason.
+func TestReplyNotSentIsLogged(t *testing.T) {
+	n := channeltest.NewNetwork()
+	n.Tap = func(from, to protocol.PeerAddr, p []byte) []byte {
+		if f, err := protocol.ParseE2EFrame(p); err == nil && f.Kind == protocol.E2EHello {
+			n.Leave(from) // the reply will find the initiator gone
+		}
+		return p
+	}
+	logs := &syncBuffer{}
+	psk := make([]byte, 32)
+	server := newPeer(t, n, "relay-a:1", Config{
+		Accept: func(ctx context.Context, h Hello) ([]byte, protocol.NoiseKey, error) {
+			return psk, protocol.NoiseKey{}, nil
+		},
+		Handle: echoHandler,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	client := newPeer(t, n, "relay-a:1", Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := client.mux.Dial(ctx, DialConfig{To: server.net.Addr(), Flow: protocol.FlowQRLogin, PeerStatic: nk(server.static), PSK: psk})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial: got %v, want a timeout", err)
+	}
+	want := `level=WARN msg="handshake reply not sent" flow=qr-login`
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		l := logs.String()
+		if strings.Contains(l, want) && strings.Contains(l, channeltest.ErrNotConnected.Error()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs lack %q with the reason:\n%s", want, l)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -325,7 +325,7 @@ func (s *Server) Handle(ctx context.Context, conn *channel.Conn) {
 	}
 	select {
 	case <-c.req.done:
-		_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
+		s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
 		return
 	default:
 	}
@@ -388,8 +388,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	}
 	rec.Account = account
 	lr := protocol.LoginRequest{DeviceCert: enr.DeviceCert, Session: conn.ID, Action: r.Action, Account: account, Time: s.cfg.Now().Unix()}
-	if err := conn.Send(stepCtx, protocol.MsgLoginRequest, &lr); err != nil {
-		s.log.Info("qr login: send request", "err", err)
+	if !s.send(stepCtx, conn, protocol.MsgLoginRequest, &lr) {
 		return
 	}
 	var signed protocol.Signed
@@ -454,13 +453,21 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 		if err := s.cfg.Lifecycle.End(ctx, grant.Session, audit.SessionEnded); err != nil {
 			s.log.Warn("end session of a cancelled login", "err", err)
 		}
-		_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login screen went away"})
+		s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login screen went away"})
 		return
 	}
 	s.log.Info("qr login approved", "account", account, "technician", cert.Username, "action", protocol.ActionName(r.Action))
-	if err := conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account}); err != nil {
-		s.log.Info("qr login: send result", "err", err)
+	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account})
+}
+
+// send sends one message to the phone and reports whether it left. A
+// failure is logged at Warn: the phone waits for it in vain.
+func (s *Server) send(ctx context.Context, conn *channel.Conn, t protocol.MsgType, body any) bool {
+	if err := conn.Send(ctx, t, body); err != nil {
+		s.log.Warn("qr login: message to the phone not sent", "type", int(t), "err", err)
+		return false
 	}
+	return true
 }
 
 // checkTech verifies the technician certificate and the access rule.
@@ -496,7 +503,7 @@ func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec p
 	case protocol.CodeUnavailable:
 		text = "temporarily unavailable"
 	}
-	_ = conn.Send(ctx, protocol.MsgLoginResult, &protocol.LoginResult{Code: d.code, Text: text})
+	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: d.code, Text: text})
 	r.finish(lifecycle.Grant{}, d.err)
 }
 
