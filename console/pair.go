@@ -124,7 +124,8 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 }
 
 // PhoneView is what a technician's phone holds: the policies of the tenants
-// it may see, their device certificates, and shared-mode offline secrets.
+// it may see, their device certificates, and, for shared-mode tenants, the
+// technician's own offline key (never the tenant secret).
 type PhoneView struct {
 	Policies  []protocol.Signed
 	Versions  []protocol.TenantVersion
@@ -156,7 +157,14 @@ func (c *Console) phoneView(tx *store.Tx, tc *protocol.TechCert) (*PhoneView, er
 			v.Directory = append(v.Directory, d.Cert)
 		}
 		if tn.LoginMode == protocol.ModeShared {
-			v.Secrets = append(v.Secrets, protocol.TenantSecret{Tenant: tn.Name, Secret: tn.OfflineSecret})
+			// The phone gets its technician's key only, never the tenant
+			// secret: no phone can compute another technician's codes
+			// (SPEC.md 11.6).
+			key, err := protocol.Derive(tn.OfflineSecret, protocol.LabelOTPSharedTech, []byte(tc.TechID), 32)
+			if err != nil {
+				return nil, err
+			}
+			v.Secrets = append(v.Secrets, protocol.TenantSecret{Tenant: tn.Name, Secret: key})
 		}
 	}
 	return v, nil

@@ -33,9 +33,13 @@ const (
 	LabelEnrollTokenID Label = "jitkey/v1/enroll/token-id"
 	// LabelPairCodeID is the pairing counterpart of LabelEnrollTokenID.
 	LabelPairCodeID Label = "jitkey/v1/pair/code-id"
-	// LabelOTPSharedCode derives, from a tenant's shared offline secret, the
-	// TOTP key of one (technician, device) pair; context is
-	// technician id || 0x00 || device id.
+	// LabelOTPSharedTech derives, from a tenant's shared offline secret,
+	// one technician's offline key; context is the technician id. A phone
+	// receives only its own technician key, never the tenant secret.
+	LabelOTPSharedTech Label = "jitkey/v1/otp/shared-tech-key"
+	// LabelOTPSharedCode derives, from a technician's offline key
+	// (LabelOTPSharedTech), the TOTP key of one device; context is the
+	// device id (16 bytes).
 	LabelOTPSharedCode Label = "jitkey/v1/otp/shared-code-key"
 	// LabelPushNumber derives the number-matching value of a push login from
 	// the Noise handshake hash.
@@ -57,7 +61,8 @@ var Labels = []struct {
 	{LabelEnrollSession, 16, "session id of agent enrollment, from the token secret"},
 	{LabelEnrollTokenID, 16, "console-side id of an enrollment token"},
 	{LabelPairCodeID, 16, "console-side id of a pairing code"},
-	{LabelOTPSharedCode, 20, "TOTP key of (technician, device) from a tenant's shared offline secret"},
+	{LabelOTPSharedTech, 32, "a technician's offline key, from a tenant's shared offline secret"},
+	{LabelOTPSharedCode, 20, "TOTP key of one device, from a technician's offline key"},
 	{LabelPushNumber, 4, "number-matching value of a push login, from the handshake hash"},
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -218,6 +219,25 @@ func TestPairingSyncAndPush(t *testing.T) {
 	}
 	if len(resp.Policies) != 1 || len(resp.Directory) != 1 || len(resp.OfflineSecrets) != 0 {
 		t.Fatalf("pair response: %d policies, %d devices, %d secrets", len(resp.Policies), len(resp.Directory), len(resp.OfflineSecrets))
+	}
+	// In a shared-mode tenant the phone gets its technician's own offline
+	// key, derived from the tenant secret, never the secret itself.
+	_, err = e.con.AddTech(e.ctx, "sam", "sam@example.com", false, []protocol.Grant{{Tenant: "other", Role: protocol.RoleReadOnly}})
+	e.must(err)
+	qs, err := e.con.NewPairing(e.ctx, "sam")
+	e.must(err)
+	stext, err := qs.Encode()
+	e.must(err)
+	sphone, _ := e.peer("relay-c:443")
+	sresp, stc, err := sphone.Pair(e.ctx, stext)
+	e.must(err)
+	tn, err := e.con.Tenant(e.ctx, "other")
+	e.must(err)
+	want, err := protocol.Derive(tn.Tenant.OfflineSecret, protocol.LabelOTPSharedTech, []byte(stc.TechID), 32)
+	e.must(err)
+	if len(sresp.OfflineSecrets) != 1 || sresp.OfflineSecrets[0].Tenant != "other" ||
+		!bytes.Equal(sresp.OfflineSecrets[0].Secret, want) || bytes.Equal(sresp.OfflineSecrets[0].Secret, tn.Tenant.OfflineSecret) {
+		t.Fatalf("shared-mode offline key: %+v", sresp.OfflineSecrets)
 	}
 	// The code is single use.
 	p2, _ := e.peer("relay-c:443")
