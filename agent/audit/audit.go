@@ -13,7 +13,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/protocol"
@@ -51,9 +53,36 @@ func NewRecorder(key ed25519.PrivateKey, device protocol.DeviceID, now func() ti
 	return &Recorder{key: key, device: device, now: now}
 }
 
+// MaxFieldLen bounds, in bytes, each text field of a record that can carry
+// text from outside the agent's code: TechID, Username, Account, Reason
+// and Detail. Longer text is cut at a character boundary and ends with
+// Truncated, so that every record fits an AuditBatch with room to spare
+// (one record is at most about 5.5 KiB) and a backlog always drains.
+const MaxFieldLen = 1024
+
+// Truncated ends a text field that Append shortened to MaxFieldLen bytes.
+const Truncated = "...[truncated]"
+
+// clip returns s as valid UTF-8 (invalid bytes become U+FFFD, which the
+// strict decoder would otherwise reject) of at most MaxFieldLen bytes.
+func clip(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= MaxFieldLen {
+		return s
+	}
+	cut := MaxFieldLen - len(Truncated)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + Truncated
+}
+
 // Append adds rec to the log inside tx. It fills DeviceID, Seq, Prev and
-// Time.
+// Time, and clips the text fields to MaxFieldLen.
 func (r *Recorder) Append(tx *store.Tx, rec protocol.AuditRecord) error {
+	for _, f := range []*string{&rec.TechID, &rec.Username, &rec.Account, &rec.Reason, &rec.Detail} {
+		*f = clip(*f)
+	}
 	seq, prev, err := tx.LastAudit()
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)

@@ -2,7 +2,9 @@ package audit_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/audit"
@@ -63,4 +65,53 @@ func TestChain(t *testing.T) {
 	if _, err := audit.Verify(other.Keys.IdentityPublic(), 0, [32]byte{}, recs); !errors.Is(err, protocol.ErrBadSignature) {
 		t.Errorf("other key: %v", err)
 	}
+}
+
+// TestAppendClips: text fields are cut to MaxFieldLen at a character
+// boundary, marked, made valid UTF-8, and a record with every field at its
+// longest still fits a batch many times over.
+func TestAppendClips(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	a := agenttest.NewAgent(t, msp, nil, store.Config{})
+	long := strings.Repeat("é", audit.MaxFieldLen) // 2 bytes each: cuts land mid-character
+	rec := protocol.AuditRecord{Event: audit.LoginDenied, TechID: long, Username: long, Account: long, Reason: long, Detail: long,
+		Method: protocol.MethodQR, Online: true, Action: protocol.ActionElevate}
+	short := protocol.AuditRecord{Event: audit.LoginDenied, Username: "bad\xffname", Reason: "fine"}
+	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+		if err := a.Audit.Append(tx, rec); err != nil {
+			return err
+		}
+		return a.Audit.Append(tx, short)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.AuditRow
+	if err := a.Store.View(t.Context(), func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Audit(0, 10, false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := a.Records(t)
+	for _, f := range []string{got[0].TechID, got[0].Username, got[0].Account, got[0].Reason, got[0].Detail} {
+		if len(f) > audit.MaxFieldLen || !strings.HasSuffix(f, audit.Truncated) || !utf8.ValidString(f) ||
+			!strings.HasPrefix(long, strings.TrimSuffix(f, audit.Truncated)) {
+			t.Fatalf("clipped field of %d bytes: %q", len(f), f[max(0, len(f)-40):])
+		}
+	}
+	if got[1].Username != "bad\uFFFDname" || got[1].Reason != "fine" {
+		t.Fatalf("short record %q %q", got[1].Username, got[1].Reason)
+	}
+	// The largest record, in a batch with the largest status.
+	s, err := audit.Decode(rows[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := protocol.AuditBatch{Records: s, PolicyVersion: 1 << 62, Name: strings.Repeat("n", protocol.MaxNameLen), OS: "linux"}
+	enc, err := protocol.EncodeMsg(protocol.MsgAuditBatch, &b)
+	if err != nil || len(rows[0].Record) > 6<<10 || len(enc) > audit.MaxBatchBytes {
+		t.Fatalf("largest record: %d bytes, batch %d bytes (%v)", len(rows[0].Record), len(enc), err)
+	}
+	t.Logf("largest record: %d bytes", len(rows[0].Record))
 }

@@ -14,6 +14,14 @@ import (
 // MaxBatch is the most records one AuditBatch carries.
 const MaxBatch = 256
 
+// MaxBatchBytes bounds the encoded size of one AuditBatch, status
+// included. It stays 4 KiB below protocol.MaxMessageSize (and the
+// transport's bound, protocol.MaxTransportPlain less the message type
+// byte), so a batch is never refused as too large: a batch ends before the
+// record that would cross it. A batch holds at least one record, and a
+// record made by Append is far smaller (see MaxFieldLen).
+const MaxBatchBytes = protocol.MaxMessageSize - 4<<10
+
 // ShipInterval is how often the shipper runs without being poked.
 const ShipInterval = 30 * time.Second
 
@@ -140,18 +148,20 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		if len(rows) == 0 {
 			return nil
 		}
+		var b protocol.AuditBatch
+		if s.cfg.Status != nil {
+			b.PolicyVersion, b.Name, b.OS = s.cfg.Status()
+		}
+		rows = rows[:fitBatch(&b, rows)]
 		recs, err := Decode(rows)
 		if err != nil {
 			return err
 		}
+		b.Records = recs
 		if conn == nil {
 			if conn, err = s.cfg.Dial(ctx); err != nil {
 				return fmt.Errorf("audit: dial console: %w", err)
 			}
-		}
-		b := protocol.AuditBatch{Records: recs}
-		if s.cfg.Status != nil {
-			b.PolicyVersion, b.Name, b.OS = s.cfg.Status()
 		}
 		if err := conn.Send(ctx, protocol.MsgAuditBatch, &b); err != nil {
 			return fmt.Errorf("audit: send: %w", err)
@@ -174,4 +184,38 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 			return fmt.Errorf("audit: console acknowledged up to %d of %d", upTo, last)
 		}
 	}
+}
+
+// fitBatch returns how many of rows (at least one) fit in batch b, whose
+// status fields are set, within MaxBatchBytes. A stored record is the
+// canonical encoding of its envelope, so it adds exactly len(Record)
+// bytes to the batch, plus the growth of the array's length header.
+func fitBatch(b *protocol.AuditBatch, rows []store.AuditRow) int {
+	status := *b
+	status.Records = []protocol.Signed{}
+	env, err := protocol.Marshal(&status)
+	if err != nil {
+		return 1 // the send reports the error
+	}
+	size := len(env) - arrayHeader(0)
+	for i, r := range rows {
+		size += len(r.Record)
+		if i > 0 && size+arrayHeader(i+1) > MaxBatchBytes {
+			return i
+		}
+	}
+	return len(rows)
+}
+
+// arrayHeader is the length of a CBOR array header for n elements.
+func arrayHeader(n int) int {
+	switch {
+	case n < 24:
+		return 1
+	case n < 1<<8:
+		return 2
+	case n < 1<<16:
+		return 3
+	}
+	return 5
 }

@@ -2,8 +2,11 @@ package audit_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -13,6 +16,8 @@ import (
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/channel/channeltest"
+	"github.com/jitkey/jitkey/protocol"
 )
 
 // TestShipRetry: with the console unreachable and records pending, the
@@ -82,4 +87,110 @@ func TestShipRetry(t *testing.T) {
 		check(125*time.Second, 0, 1, 3, 7, 15, 31, 61, 90, 125)
 		check(126*time.Second, 0, 1, 3, 7, 15, 31, 61, 90, 125, 126)
 	})
+}
+
+// TestShipBacklog: a backlog of records too large for one batch of
+// MaxBatch records (the console would refuse it as too large) ships
+// completely, in batches cut by size, each within MaxBatchBytes.
+func TestShipBacklog(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	a := agenttest.NewAgent(t, msp, nil, store.Config{})
+	const n = 1000
+	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+		for i := range n {
+			reason := fmt.Sprintf("%04d ", i) + strings.Repeat("no such account on this computer ", 8+i%64)
+			if err := a.Audit.Append(tx, protocol.AuditRecord{Event: audit.LoginDenied, Username: "nik", Reason: reason}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	net := channeltest.NewNetwork()
+	cid, cnk := agenttest.NewConsoleKeys(t)
+	caddr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: protocol.MailboxFor(cid.Public().(ed25519.PublicKey))}
+	var mu sync.Mutex
+	var got []protocol.AuditRecord
+	var sizes []int
+	var head [32]byte
+	cpeer := net.Join(caddr)
+	console := channel.New(channel.Config{
+		Relay: cpeer, Static: cnk,
+		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+			return nil, a.Keys.NoisePublic(), nil
+		},
+		Handle: func(ctx context.Context, conn *channel.Conn) {
+			for {
+				var b protocol.AuditBatch
+				if err := conn.Recv(ctx, protocol.MsgAuditBatch, &b); err != nil {
+					return
+				}
+				enc, err := protocol.Marshal(&b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				sizes = append(sizes, len(enc))
+				recs, err := audit.Verify(a.Keys.IdentityPublic(), uint64(len(got)), head, b.Records)
+				if err != nil {
+					t.Error(err)
+				}
+				got = append(got, recs...)
+				if len(recs) > 0 {
+					head, _ = b.Records[len(recs)-1].Hash()
+				}
+				upTo := uint64(len(got))
+				mu.Unlock()
+				if err := conn.Send(ctx, protocol.MsgAuditAck, &protocol.AuditAck{UpTo: upTo}); err != nil {
+					return
+				}
+			}
+		},
+	})
+	agenttest.Pump(t, console, cpeer.Recv)
+	apeer := net.Join(protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: a.Keys.Mailbox()})
+	mux := channel.New(channel.Config{Relay: apeer, Static: a.Keys.Noise})
+	agenttest.Pump(t, mux, apeer.Recv)
+
+	var cpub protocol.NoiseKey
+	copy(cpub[:], cnk.Public)
+	sh := audit.NewShipper(audit.ShipperConfig{
+		Store: a.Store,
+		Dial: func(ctx context.Context) (*channel.Conn, error) {
+			return mux.Dial(ctx, channel.DialConfig{To: caddr, Flow: protocol.FlowAudit, PeerStatic: cpub})
+		},
+		Status: func() (uint64, string, string) { return 7, strings.Repeat("n", protocol.MaxNameLen), "linux" },
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := sh.ShipOnce(ctx); err != nil {
+		t.Fatalf("ShipOnce: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n || got[n-1].Seq != n {
+		t.Fatalf("console holds %d records, want %d", len(got), n)
+	}
+	if len(sizes) < 10 {
+		t.Fatalf("%d batches %v, want records spread over more batches", len(sizes), sizes)
+	}
+	for i, s := range sizes {
+		if s > audit.MaxBatchBytes {
+			t.Errorf("batch %d: %d bytes > MaxBatchBytes %d", i, s, audit.MaxBatchBytes)
+		}
+		if i < len(sizes)-1 && s < audit.MaxBatchBytes-6<<10 {
+			t.Errorf("batch %d: %d bytes, far below MaxBatchBytes %d", i, s, audit.MaxBatchBytes)
+		}
+	}
+	var left int
+	if err := a.Store.View(t.Context(), func(tx *store.Tx) error {
+		rows, err := tx.Audit(0, n, true)
+		left = len(rows)
+		return err
+	}); err != nil || left != 0 {
+		t.Fatalf("%d records unacknowledged (%v)", left, err)
+	}
 }
