@@ -135,7 +135,13 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 		_ = s.send(ctx, c, MsgDenied, denialOf(err))
 		return
 	}
-	defer req.Cancel()
+	// However this ends, a grant not handed to the surface is ended with
+	// the request, even while the agent shuts down.
+	defer func() {
+		if err := req.Cancel(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("login surface gone after the approval; session end failed, retried", "err", err)
+		}
+	}()
 	// The reader watches for the surface's End or its disconnection.
 	// It stops, and is waited for, when the login ends.
 	ends := make(chan protocol.SessionID, 1)

@@ -232,3 +232,43 @@ func TestBadRequests(t *testing.T) {
 		t.Fatal("account created for a cancelled request")
 	}
 }
+
+// TestSurfaceGoneAtApproval: a surface that disconnects while the
+// technician approves, however that races with the grant, leaves the
+// account disabled, and the audit log says the session ended.
+func TestSurfaceGoneAtApproval(t *testing.T) {
+	for _, wait := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond} {
+		t.Run(wait.String(), func(t *testing.T) {
+			e := newEnv(t, "")
+			phone := e.msp.NewPhone(t, "nik", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+			c := e.dial(t)
+			if err := c.Begin(t.Context(), "logon", 0); err != nil {
+				t.Fatal(err)
+			}
+			qr := next[ipcserver.QR](t, c)
+			_, err := phone.Login(t.Context(), phone.PhoneMux(t, e.net), qr.Text, agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 {
+				c.Close()
+				time.Sleep(wait)
+				return protocol.DecisionApprove
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				ev := agenttest.Events(e.agent.Records(t))
+				i, lerr := e.backend.Lookup(t.Context(), "msp-nik")
+				if lerr == nil && !i.Enabled && slices.Contains(ev, "session.ended") {
+					if want := []string{"login.approved", "account.created", "account.enabled", "session.ended", "account.disabled"}; !slices.Equal(ev, want) {
+						t.Fatalf("audit %v, want %v", ev, want)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("account %+v (%v), audit %v: still enabled after its surface went away", i, lerr, ev)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -191,10 +191,31 @@ func (r *Request) Result() (lifecycle.Grant, error) {
 	return g, r.err
 }
 
-// Cancel ends a request whose surface went away. A grant already made is
-// ended (the account disabled again).
-func (r *Request) Cancel() {
-	r.finish(lifecycle.Grant{}, ErrCancelled)
+// Cancel ends a request whose surface went away. A grant already made but
+// not yet taken with Result is ended: its password is wiped and the
+// session ended (account.disabled, session.ended), so the account does not
+// stay enabled until the session's deadline; Result then reports
+// ErrCancelled. It returns the error of ending the session, which the
+// lifecycle manager retries.
+func (r *Request) Cancel(ctx context.Context) error {
+	if r.finish(lifecycle.Grant{}, ErrCancelled) {
+		return nil
+	}
+	r.s.mu.Lock()
+	g, unclaimed := r.grant, r.err == nil && !r.taken
+	if unclaimed {
+		r.grant, r.err = lifecycle.Grant{}, ErrCancelled
+	}
+	r.s.mu.Unlock()
+	if !unclaimed {
+		return nil
+	}
+	g.Password.Wipe()
+	r.s.log.Info("qr login: approved login abandoned by its surface; ending the session", "account", g.Account)
+	if err := r.s.cfg.Lifecycle.End(ctx, g.Session, audit.SessionEnded); err != nil {
+		return fmt.Errorf("login: end abandoned session: %w", err)
+	}
+	return nil
 }
 
 func (r *Request) publish(q QR) {

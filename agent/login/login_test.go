@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -152,7 +153,7 @@ func TestQRLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer req.Cancel()
+			defer req.Cancel(t.Context())
 			q := <-req.QR()
 			var scan agenttest.Scan
 			if tc.scan != nil {
@@ -219,7 +220,7 @@ func TestReplayedApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer req2.Cancel()
+	defer req2.Cancel(t.Context())
 	q2 := <-req2.QR()
 	res, err := p.Login(t.Context(), mux, q2.Text, agenttest.Scan{Replay: &sent})
 	if err != nil || res.OK {
@@ -299,9 +300,42 @@ func TestRotation(t *testing.T) {
 		if _, _, err := srv.Accept(ctx, hello(q3.Text)); err != nil {
 			t.Fatalf("current code: %v", err)
 		}
-		req.Cancel()
+		req.Cancel(ctx)
 		if _, err := req.Result(); !errors.Is(err, login.ErrCancelled) {
 			t.Fatalf("after Cancel: %v", err)
 		}
 	})
+}
+
+// TestCancelAfterApproval: a surface that goes away after the approval but
+// before taking the grant leaves no account enabled: Cancel wipes the
+// password and ends the session, audited.
+func TestCancelAfterApproval(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.msp.NewPhone(t, "nik", admin("acme"))
+	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := <-req.QR()
+	if res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, agenttest.Scan{}); err != nil || !res.OK {
+		t.Fatalf("%+v %v", res, err)
+	}
+	<-req.Done()
+	if err := req.Cancel(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := req.Result(); !errors.Is(err, login.ErrCancelled) || !g.Password.IsZero() || g.Account != "" {
+		t.Fatalf("Result after Cancel: %q %v", g.Account, err)
+	}
+	if i, err := e.backend.Lookup(t.Context(), "msp-nik"); err != nil || i.Enabled {
+		t.Fatalf("account after Cancel: %+v %v", i, err)
+	}
+	ev := agenttest.Events(e.agent.Records(t))
+	if want := []string{"login.approved", "account.created", "account.enabled", "session.ended", "account.disabled"}; !slices.Equal(ev[len(ev)-5:], want) {
+		t.Fatalf("audit %v, want it to end with %v", ev, want)
+	}
+	if err := req.Cancel(t.Context()); err != nil {
+		t.Fatalf("second Cancel: %v", err)
+	}
 }
