@@ -3,10 +3,16 @@ package daemon_test
 import (
 	"context"
 	"crypto/ed25519"
+	"flag"
+	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,11 +30,23 @@ import (
 	"github.com/jitkey/jitkey/relay/server"
 )
 
+var debugLog = flag.Bool("debuglog", false, "log the relay, the relay clients, the agent and the phone's mux at Debug level to stderr")
+
+// testLog is the logger of one component: discarded, or with -debuglog
+// written to stderr (not t.Log: components may log after the test ends).
+func testLog(component string) *slog.Logger {
+	if !*debugLog {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", component)
+}
+
 // relay runs a real relay on 127.0.0.1 with a key derived from seed (so
-// a restarted relay keeps its pin) and returns its address, pin and stop.
-func startRelay(t *testing.T, listen string, seed uint64) (string, [32]byte, func()) {
+// a restarted relay keeps its pin) and the given limits (zero: defaults),
+// and returns it, its address, pin and stop.
+func startRelay(t testing.TB, listen string, seed uint64, lim server.Limits) (*server.Server, string, [32]byte, func()) {
 	t.Helper()
-	srv, err := server.New(server.Config{Listen: listen, Rand: mrand.NewChaCha8([32]byte{byte(seed)})})
+	srv, err := server.New(server.Config{Listen: listen, Limits: lim, Rand: mrand.NewChaCha8([32]byte{byte(seed)}), Logger: testLog("relay")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,16 +70,16 @@ func startRelay(t *testing.T, listen string, seed uint64) (string, [32]byte, fun
 		}
 	}
 	t.Cleanup(stop)
-	return srv.Addr().String(), srv.Pin(), stop
+	return srv, srv.Addr().String(), srv.Pin(), stop
 }
 
-func relayClient(t *testing.T, id ed25519.PrivateKey, home string, pin [32]byte) daemon.Relay {
+func relayClient(t testing.TB, id ed25519.PrivateKey, home string, pin [32]byte) daemon.Relay {
 	rl, _ := relayClientStop(t, id, home, pin)
 	return rl
 }
 
-func relayClientStop(t *testing.T, id ed25519.PrivateKey, home string, pin [32]byte) (daemon.Relay, func()) {
-	rl, err := daemon.QUICRelay(id, home, [][32]byte{pin}, slog.New(slog.DiscardHandler))
+func relayClientStop(t testing.TB, id ed25519.PrivateKey, home string, pin [32]byte) (daemon.Relay, func()) {
+	rl, err := daemon.QUICRelay(id, home, [][32]byte{pin}, testLog("relay-client"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +92,7 @@ func relayClientStop(t *testing.T, id ed25519.PrivateKey, home string, pin [32]b
 }
 
 type world struct {
+	relay     *server.Server
 	relayAddr string
 	pin       [32]byte
 	stopRelay func()
@@ -87,9 +106,11 @@ type world struct {
 	stopAgent func()
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld starts a relay with the given limits (zero: defaults), a
+// console and an agent enrolled with it.
+func newWorld(t testing.TB, lim server.Limits) *world {
 	w := &world{msp: agenttest.NewMSP(t, "acme"), backend: accountstest.New(accountstest.Config{})}
-	w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0", 1)
+	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0", 1, lim)
 	id, nk := agenttest.NewConsoleKeys(t)
 	crl, stopCons := relayClientStop(t, id, w.relayAddr, w.pin)
 	w.stopCons = stopCons
@@ -109,14 +130,14 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) startAgent(t *testing.T) {
+func (w *world) startAgent(t testing.TB) {
 	ready := make(chan daemon.Info, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
 			StateDir: w.state, Backend: w.backend, IPCPath: w.sock, Relay: daemon.QUICRelay, ShipInterval: 200 * time.Millisecond,
-			Ready: func(i daemon.Info) { ready <- i },
+			Ready: func(i daemon.Info) { ready <- i }, Logger: testLog("agent"),
 		})
 	}()
 	select {
@@ -139,17 +160,17 @@ func (w *world) startAgent(t *testing.T) {
 	t.Cleanup(w.stopAgent)
 }
 
-func (w *world) phone(t *testing.T, username string) (*agenttest.Phone, *channel.Mux) {
+func (w *world) phone(t testing.TB, username string) (*agenttest.Phone, *channel.Mux) {
 	p := w.msp.NewPhone(t, username, protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
 	rl := relayClient(t, p.Identity, w.relayAddr, w.pin)
-	mux := channel.New(channel.Config{Relay: rl, Static: p.Noise})
+	mux := channel.New(channel.Config{Relay: rl, Static: p.Noise, Logger: testLog("phone")})
 	agenttest.Pump(t, mux, rl.Recv)
 	return p, mux
 }
 
 // login runs one login through the surface socket and the phone; it
 // returns the credential.
-func (w *world) login(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (*ipcserver.Client, *ipcserver.Credential) {
+func (w *world) login(t testing.TB, p *agenttest.Phone, mux *channel.Mux) (*ipcserver.Client, *ipcserver.Credential) {
 	t.Helper()
 	c, err := ipcserver.Dial(t.Context(), w.sock)
 	if err != nil {
@@ -211,7 +232,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 // verified there, policy pushes (newer applied, older refused), all over
 // a real QUIC relay on loopback.
 func TestOverRealRelay(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, server.Limits{})
 	p, mux := w.phone(t, "nik")
 	c, cred := w.login(t, p, mux)
 	pw := password.FromBytes(cred.Password)
@@ -254,7 +275,7 @@ func TestOverRealRelay(t *testing.T) {
 // serving login surfaces (the QR is shown; the scan cannot reach it), and
 // it stops cleanly.
 func TestRelayDown(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, server.Limits{})
 	w.stopRelay()
 	c, err := ipcserver.Dial(t.Context(), w.sock)
 	if err != nil {
@@ -280,7 +301,7 @@ func TestRelayDown(t *testing.T) {
 // is local from the cached policy) and its audit records wait, unacknowledged,
 // in the store.
 func TestConsoleDown(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, server.Limits{})
 	eventually(t, "enrollment audit shipped", func() bool { return len(w.console.Records(w.info.Addr.Mailbox)) == 1 })
 	w.stopCons()
 	p, mux := w.phone(t, "nik")
@@ -317,4 +338,101 @@ func TestConsoleDown(t *testing.T) {
 	if n := len(w.console.Records(w.info.Addr.Mailbox)); n != 1 {
 		t.Fatalf("console has %d records while down", n)
 	}
+}
+
+// qrLogins runs n QR logins back to back, as technicians at one computer
+// would one after the other: a surface session shows a code, the phone
+// scans and approves it, the surface gets the credential and ends the
+// session. It returns each login's time from scan to credential and
+// reports every lost login (the phone's error or refusal) as an error of
+// tb.
+func (w *world) qrLogins(tb testing.TB, p *agenttest.Phone, mux *channel.Mux, n int) []time.Duration {
+	tb.Helper()
+	d := make([]time.Duration, 0, n)
+	for i := range n {
+		took, err := w.qrLogin(tb, p, mux)
+		if err != nil {
+			tb.Errorf("login %d of %d lost: %v", i+1, n, err)
+			continue
+		}
+		d = append(d, took)
+	}
+	return d
+}
+
+// qrLogin is one login of qrLogins. Failures of the login surface are
+// fatal; the phone's are returned.
+func (w *world) qrLogin(tb testing.TB, p *agenttest.Phone, mux *channel.Mux) (time.Duration, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 20*time.Second)
+	defer cancel()
+	c, err := ipcserver.Dial(ctx, w.sock)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Begin(ctx, "logon", 0); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	qr, ok := m.(*ipcserver.QR)
+	if !ok {
+		tb.Fatalf("surface got %T, want a QR code", m)
+	}
+	start := time.Now()
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	res, err := p.Login(pctx, mux, qr.Text, agenttest.Scan{})
+	pcancel()
+	if err != nil || !res.OK {
+		return 0, fmt.Errorf("after %v: %+v %v", time.Since(start), res, err)
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			tb.Fatalf("surface after an approved login: %v", err)
+		}
+		if cred, ok := m.(*ipcserver.Credential); ok {
+			took := time.Since(start)
+			if err := c.End(ctx, cred.Session); err != nil {
+				tb.Fatal(err)
+			}
+			if m, err := c.Next(ctx); err != nil {
+				tb.Fatal(err)
+			} else if _, ok := m.(*ipcserver.Ended); !ok {
+				tb.Fatalf("surface got %T after End, want Ended", m)
+			}
+			return took, nil
+		}
+	}
+}
+
+// rateLimited is how many Sends the relay has refused as rate-limited.
+func (w *world) rateLimited(t testing.TB) int64 {
+	rec := httptest.NewRecorder()
+	w.relay.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if v, ok := strings.CutPrefix(line, `jitkey_relay_drops_total{reason="rate-limited"} `); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestBackToBackLogins: 100 QR logins in a row over the real relay with
+// its default limits; none may be lost. (TestBackToBackLoginsStress, not
+// under the race detector, runs 300.)
+func TestBackToBackLogins(t *testing.T) {
+	w := newWorld(t, server.Limits{})
+	p, mux := w.phone(t, "nik")
+	w.login(t, p, mux) // warm up relay connections
+	start := time.Now()
+	d := w.qrLogins(t, p, mux, 100)
+	t.Logf("%d logins in %v; the relay refused %d sends as rate-limited", len(d), time.Since(start), w.rateLimited(t))
 }
