@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -215,7 +216,9 @@ func TestReplayedApproval(t *testing.T) {
 	if _, err := p.Login(t.Context(), mux, q.Text, agenttest.Scan{}); err == nil {
 		t.Fatal("a used QR code was accepted again")
 	}
-	// A new request, the old approval replayed.
+	// A new request, the old approval replayed: refused by its binding to
+	// the old session and handshake (TestApprovalUsedBefore reaches the
+	// persisted single-use check behind it).
 	req2, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
 	if err != nil {
 		t.Fatal(err)
@@ -228,6 +231,46 @@ func TestReplayedApproval(t *testing.T) {
 	}
 	if _, err := req2.Result(); !errors.Is(err, login.ErrRefused) {
 		t.Fatalf("request: %v", err)
+	}
+}
+
+// TestApprovalUsedBefore reaches the persisted single-use check: an
+// approval that matches this session and handshake, but whose digest the
+// store already holds (as after a use by a concurrent session), is
+// refused as "approval replayed" and enables nothing.
+func TestApprovalUsedBefore(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.msp.NewPhone(t, "nik", admin("acme"))
+	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Cancel(t.Context())
+	q := <-req.QR()
+	scan := agenttest.Scan{Sign: func(a *protocol.Approval) (protocol.Signed, error) {
+		s, err := protocol.SignP256(protocol.DocApproval, a, p.Approval, rand.Reader)
+		if err != nil {
+			return s, err
+		}
+		id := sha256.Sum256(s.Body)
+		err = e.agent.Store.Update(t.Context(), func(tx *store.Tx) error {
+			return tx.UseApproval(id[:], time.Now(), time.Now().Add(time.Hour))
+		})
+		return s, err
+	}}
+	res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, scan)
+	if err != nil || res.OK || res.Code != protocol.CodeRefused {
+		t.Fatalf("result %+v %v, want refused", res, err)
+	}
+	if _, err := req.Result(); !errors.Is(err, login.ErrRefused) {
+		t.Fatalf("request: %v", err)
+	}
+	recs := e.agent.Records(t)
+	if last := recs[len(recs)-1]; last.Event != "login.denied" || last.Reason != "approval replayed" {
+		t.Fatalf("last audit %s %q, want login.denied \"approval replayed\"", last.Event, last.Reason)
+	}
+	if len(e.backend.Names()) != 0 {
+		t.Fatalf("accounts %v after a replayed approval", e.backend.Names())
 	}
 }
 
