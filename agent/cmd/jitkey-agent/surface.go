@@ -110,6 +110,10 @@ func endSession(c *ipcserver.Client, cred *ipcserver.Credential) error {
 }
 
 // writeQR replaces the files atomically, so a scanner never reads half.
+// The QR payload holds a one-time secret: each file is written 0600 to a
+// new temporary file in the same directory (created exclusively, so a
+// planted symlink is never followed), synced, then renamed over the
+// target (which replaces a symlink there rather than writing through it).
 func writeQR(pngPath, textPath string, q *ipcserver.QR) error {
 	for _, f := range []struct {
 		path string
@@ -118,13 +122,34 @@ func writeQR(pngPath, textPath string, q *ipcserver.QR) error {
 		if f.path == "" {
 			continue
 		}
-		tmp := filepath.Join(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp")
-		if err := os.WriteFile(tmp, f.data, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, f.path); err != nil {
-			return err
+		if err := replaceFile(f.path, f.data); err != nil {
+			return fmt.Errorf("write QR: %w", err)
 		}
 	}
 	return nil
+}
+
+// replaceFile atomically replaces path with a 0600 file holding data.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
