@@ -49,10 +49,11 @@ func (a *Agent) argv(args ...string) []string {
 	return argv
 }
 
-// Enroll runs jitkey-agent enroll TOKEN.
+// Enroll runs jitkey-agent enroll --token-file -, the token on stdin (an
+// argument would be readable by every local user).
 func (a *Agent) Enroll(ctx context.Context, token string) Result {
-	argv := a.argv("enroll", token, "--state", a.State, "--name", a.Name, "--os", "linux")
-	return a.bed.Run(ctx, "enroll-"+a.Name, argv[0], argv[1:]...)
+	argv := a.argv("enroll", "--token-file", "-", "--state", a.State, "--name", a.Name, "--os", "linux")
+	return a.bed.RunIn(ctx, []byte(token+"\n"), "enroll-"+a.Name, argv[0], argv[1:]...)
 }
 
 var agentReady = regexp.MustCompile(`^ready ipc=(\S+) addr=(\S+) device=([0-9a-f]+)`)

@@ -2,7 +2,7 @@
 // console, runs the agent, and simulates a login surface for tests and the
 // testbed.
 //
-//	jitkey-agent enroll TOKEN --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+//	jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
 //	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
 //	jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo
 //	    [--qr-png FILE] [--qr-text FILE] [--pam-service S] [--sandbox DIR] [--hold DURATION]
@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,7 +28,8 @@ import (
 )
 
 const usage = `usage:
-  jitkey-agent enroll TOKEN --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+  jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+                      (the token as an argument still works, but other users can read it)
   jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
   jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
                        [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
@@ -85,15 +87,20 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	osName := fs.String("os", runtime.GOOS, "operating system reported to the console")
 	relay := fs.String("relay", "", "home relay host:port (default: the console's relay)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to try to reach the console")
+	tokenFile := fs.String("token-file", "", "read the enrollment token from this file (not group/world readable), - for stdin")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *state == "" || *name == "" {
-		return errors.New("enroll needs TOKEN, --state and --name")
+	if *state == "" || *name == "" {
+		return errors.New("enroll needs --token-file (or TOKEN), --state and --name")
+	}
+	token, err := readToken(pos, *tokenFile, os.Stdin, os.Stderr)
+	if err != nil {
+		return err
 	}
 	e, err := enroll.Enroll(ctx, enroll.Config{
-		StateDir: *state, Token: pos[0], Name: *name, OS: *osName, Relay: *relay, Timeout: *timeout, Logger: log,
+		StateDir: *state, Token: token, Name: *name, OS: *osName, Relay: *relay, Timeout: *timeout, Logger: log,
 		Dial: func(id ed25519.PrivateKey, home string, pins [][32]byte) (enroll.Relay, error) {
 			return daemon.QUICRelay(id, home, pins, log)
 		},
@@ -103,6 +110,55 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	fmt.Printf("enrolled device=%x name=%s tenant=%s relay=%s\n", e.DeviceID[:], e.Name, e.Tenant, e.Relay)
 	return nil
+}
+
+// maxTokenLen bounds a token read from a file or stdin.
+const maxTokenLen = 64 << 10
+
+// readToken returns the enrollment token: from file (which must not be
+// readable by group or others), from stdin if file or the single
+// positional argument is "-", or from the positional argument, with a
+// warning on warn: the token holds a one-time secret, and arguments are
+// readable by every local user (/proc/PID/cmdline) while enrollment runs.
+func readToken(pos []string, file string, stdin io.Reader, warn io.Writer) (string, error) {
+	var r io.Reader
+	switch {
+	case len(pos) > 1, len(pos) == 1 && file != "":
+		return "", errors.New("enroll takes one token: --token-file FILE, --token-file - (stdin) or TOKEN")
+	case len(pos) == 0 && file == "":
+		return "", errors.New("enroll needs --token-file FILE or --token-file - (stdin)")
+	case file == "-", len(pos) == 1 && pos[0] == "-":
+		r = stdin
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("token file %s is readable by group or others (mode %04o): chmod 600 it", file, st.Mode().Perm())
+		}
+		r = f
+	default:
+		fmt.Fprintln(warn, "jitkey-agent: warning: a token given as an argument is visible to every local user while enrollment runs; use --token-file FILE or --token-file -")
+		return pos[0], nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenLen+1))
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	if len(b) > maxTokenLen {
+		return "", errors.New("read token: longer than 64 KiB")
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", errors.New("read token: empty")
+	}
+	return tok, nil
 }
 
 func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
