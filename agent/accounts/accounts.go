@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/password"
@@ -48,6 +49,16 @@ var (
 type Info struct {
 	// Name is the account name.
 	Name string
+	// ID is the operating system's identifier of the account: the uid on
+	// Linux, the SID on Windows. Callers compare it with the ID recorded
+	// when they created the account to tell that very account from one
+	// created later under the same name. Linux may give a re-created
+	// account the uid of a deleted one (useradd takes the highest uid + 1),
+	// so ID alone does not prove identity there; see FullName.
+	ID string
+	// FullName is the account's full name (Linux: the GECOS field, up to
+	// its first comma).
+	FullName string
 	// Enabled is true when the account can log in: not disabled, not
 	// locked, not expired.
 	Enabled bool
@@ -59,6 +70,16 @@ type Info struct {
 	// time if it recorded none. Backends document their source.
 	LastUse time.Time
 }
+
+// JITFullNamePrefix starts the full name of every account jitkey creates.
+// It marks the account as jitkey's on the system itself, so that the
+// agent can find its accounts without its database (a corrupt store) and
+// can tell its account from one made later under the same name and,
+// on Linux, the same reused uid.
+const JITFullNamePrefix = "jitkey JIT account "
+
+// IsJIT reports whether i carries the full name jitkey gives its accounts.
+func (i Info) IsJIT() bool { return strings.HasPrefix(i.FullName, JITFullNamePrefix) }
 
 // Backend manages local or domain accounts on one platform. All methods are
 // safe for concurrent use; a name must pass ValidName for the backend's

@@ -86,7 +86,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	st, err := store.Open(ctx, filepath.Join(cfg.StateDir, enroll.DBFile), cfg.StoreConfig)
+	dbPath := filepath.Join(cfg.StateDir, enroll.DBFile)
+	st, err := store.Open(ctx, dbPath, cfg.StoreConfig)
+	if errors.Is(err, store.ErrCorrupt) {
+		// Recover cannot run without the store: disable every account
+		// jitkey marked as its own before stopping, so none stays enabled.
+		names, lerr := lifecycle.Lockdown(ctx, cfg.Backend, cfg.Rand)
+		log.Error("agent database corrupt; jitkey accounts disabled, agent stopped", "db", dbPath, "disabled", names, "lockdown_err", lerr)
+		return errors.Join(fmt.Errorf("daemon: %w; %d jitkey account(s) disabled; restore or move away %s to start", err, len(names), dbPath), lerr)
+	}
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

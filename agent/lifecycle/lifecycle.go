@@ -15,6 +15,18 @@
 // after, so a failing store can delay an audit record (it is retried) but
 // never keeps an account enabled.
 //
+// Ownership: jitkey touches only accounts it created itself. A name is
+// reserved in the store before its account exists, but a reservation
+// grants nothing: only when jitkey's own Create succeeds does the row
+// become "created" and record the account's operating-system ID
+// (accounts.Info.ID: the uid on Linux, the SID on Windows). Every later
+// operation (activation, ending, recovery, deletion) first looks the name
+// up and proceeds only if the account there has that ID and jitkey's
+// full-name marker (accounts.JITFullNamePrefix); any other account under
+// the name (created by an administrator after the reservation, or after
+// jitkey's own account was deleted, even with a reused uid) is foreign:
+// the operation fails with ErrForeign and the account is left as it is.
+//
 // Passwords come from crypto/rand (Config.Rand), are at least 24
 // characters and meet Windows/AD complexity; they exist only in memory and
 // go only to the backend and, once, to the caller of Begin.
@@ -52,7 +64,8 @@ var (
 	// account was left disabled.
 	ErrBackend = errors.New("lifecycle: account operation failed")
 	// ErrForeign: the account name belongs to an account jitkey did not
-	// create; jitkey never takes one over.
+	// create (or not to the one it created); jitkey never takes one over,
+	// and leaves it untouched.
 	ErrForeign = errors.New("lifecycle: account exists and is not jitkey's")
 	// ErrNoSession: no live session with that id.
 	ErrNoSession = errors.New("lifecycle: no such session")
@@ -237,10 +250,16 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	}); err != nil {
 		return Grant{}, fmt.Errorf("lifecycle: %w", err)
 	}
-	if prev.State == store.StateActivating || prev.State == store.StateActive {
+	if inSession(prev) {
 		// A new session on an account in use supersedes the old one.
 		if err := m.end(ctx, prev.Session, audit.SessionEnded, "superseded by a new session"); err != nil {
 			return Grant{}, err
+		}
+		if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+			prev, err = tx.Account(name)
+			return err
+		}); err != nil {
+			return Grant{}, fmt.Errorf("lifecycle: %w", err)
 		}
 	}
 	now := m.cfg.Now()
@@ -248,6 +267,7 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	row := store.Account{
 		Name: name, Owner: owner(r.TechID, r.Policy), State: store.StateActivating, Session: r.Session,
 		TechID: r.TechID, Username: r.Username, Action: r.Action, Started: now, Deadline: deadline, Updated: now,
+		SystemID: prev.SystemID,
 	}
 	// Write-ahead: the intent (and the approval) commit before the system
 	// is touched.
@@ -285,8 +305,11 @@ func (m *Manager) newPassword(name, username string) (password.Secret, error) {
 	return pw, nil
 }
 
+// fullName is the full name jitkey gives an account: the marker
+// accounts.JITFullNamePrefix and the technician's username, without the
+// characters a GECOS field cannot hold.
 func fullName(username string) string {
-	return "jitkey " + strings.Map(func(r rune) rune {
+	return accounts.JITFullNamePrefix + strings.Map(func(r rune) rune {
 		if r < 0x20 || r == ':' || r == ',' || r == 0x7f {
 			return '-'
 		}
@@ -294,28 +317,69 @@ func fullName(username string) string {
 	}, username)
 }
 
+// inSession reports whether a is bound to a session being started or
+// running: its account may be enabled.
+func inSession(a store.Account) bool {
+	if a.Session == (protocol.SessionID{}) {
+		return false
+	}
+	switch a.State {
+	case store.StateActivating, store.StateCreated, store.StateActive:
+		return true
+	}
+	return false
+}
+
+// owns reports whether info describes the very account jitkey created
+// under a.Name: a is at least created, and the system shows the recorded
+// ID and jitkey's full-name marker (the marker tells a re-created account
+// that got a deleted one's uid back).
+func owns(a store.Account, info accounts.Info) bool {
+	switch a.State {
+	case store.StateReserved, store.StateDeleted:
+		return false
+	}
+	return a.SystemID != "" && info.ID == a.SystemID && info.IsJIT()
+}
+
+// lookupOwned looks a.Name up and returns its Info if the account is the
+// one jitkey created; otherwise an error wrapping accounts.ErrNotFound (no
+// account has the name), ErrForeign (another account has it) or
+// ErrBackend.
+func (m *Manager) lookupOwned(ctx context.Context, a store.Account) (accounts.Info, error) {
+	info, err := m.cfg.Backend.Lookup(ctx, a.Name)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return info, fmt.Errorf("lifecycle: %s: %w", a.Name, err)
+	}
+	if err != nil {
+		return info, fmt.Errorf("%w: lookup %s: %w", ErrBackend, a.Name, err)
+	}
+	if !owns(a, info) {
+		m.log.Warn("account is not the one jitkey created; left alone", "account", a.Name, "state", a.State, "recorded_id", a.SystemID, "id", info.ID)
+		return info, fmt.Errorf("%w: %s", ErrForeign, a.Name)
+	}
+	return info, nil
+}
+
 // activate creates (if absent), sets the password and enables. The
-// returned password is the only copy.
+// returned password is the only copy. An account under the name that
+// jitkey did not create is refused with ErrForeign before anything is
+// changed. row.SystemID is kept up to date: set when the account is
+// created, cleared when the account under the name is not jitkey's.
 func (m *Manager) activate(ctx context.Context, name, username string, row *store.Account, rec protocol.AuditRecord) (password.Secret, error) {
 	b := m.cfg.Backend
-	info, err := b.Lookup(ctx, name)
-	if errors.Is(err, accounts.ErrNotFound) {
-		initial, err := m.newPassword(name, username)
-		if err != nil {
+	info, err := m.lookupOwned(ctx, *row)
+	switch {
+	case errors.Is(err, accounts.ErrNotFound):
+		row.SystemID = "" // jitkey's account, if it had one, is gone
+		if info, err = m.create(ctx, username, row, rec); err != nil {
 			return password.Secret{}, err
 		}
-		err = b.Create(ctx, name, fullName(username), initial)
-		initial.Wipe()
-		if err != nil {
-			return password.Secret{}, fmt.Errorf("%w: create %s: %w", ErrBackend, name, err)
-		}
-		created := rec
-		created.Event = audit.AccountCreated
-		if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, created) }); err != nil {
-			return password.Secret{}, fmt.Errorf("%w: %w", ErrStore, err)
-		}
-	} else if err != nil {
-		return password.Secret{}, fmt.Errorf("%w: lookup %s: %w", ErrBackend, name, err)
+	case errors.Is(err, ErrForeign):
+		row.SystemID = ""
+		return password.Secret{}, err
+	case err != nil:
+		return password.Secret{}, err
 	}
 	if !info.Admin {
 		if err := b.SetAdmin(ctx, name, true); err != nil {
@@ -351,6 +415,63 @@ func (m *Manager) activate(ctx context.Context, name, username string, row *stor
 	return pw, nil
 }
 
+// create creates row.Name with a random password nobody knows and
+// records it as jitkey's: state created, the account's ID, and
+// account.created, in one transaction. If the name was taken meanwhile
+// (Create returns accounts.ErrExists), the account is someone else's:
+// ErrForeign, nothing touched. If the ID cannot be recorded, the account
+// just created is deleted again.
+func (m *Manager) create(ctx context.Context, username string, row *store.Account, rec protocol.AuditRecord) (accounts.Info, error) {
+	b, name := m.cfg.Backend, row.Name
+	initial, err := m.newPassword(name, username)
+	if err != nil {
+		return accounts.Info{}, err
+	}
+	err = b.Create(ctx, name, fullName(username), initial)
+	initial.Wipe()
+	if errors.Is(err, accounts.ErrExists) {
+		return accounts.Info{}, fmt.Errorf("%w: %s was created by someone else meanwhile", ErrForeign, name)
+	}
+	if err != nil {
+		return accounts.Info{}, fmt.Errorf("%w: create %s: %w", ErrBackend, name, err)
+	}
+	info, err := b.Lookup(ctx, name)
+	if err != nil {
+		return info, m.undoCreate(ctx, name, fmt.Errorf("%w: lookup %s after create: %w", ErrBackend, name, err))
+	}
+	if !info.IsJIT() || info.ID == "" {
+		// Not what jitkey just made (replaced in between, or a backend
+		// that cannot identify accounts): never claim it.
+		return info, fmt.Errorf("%w: %s has no id or not jitkey's full name after create", ErrForeign, name)
+	}
+	created := *row
+	created.State, created.SystemID, created.Updated = store.StateCreated, info.ID, m.cfg.Now()
+	ev := rec
+	ev.Event = audit.AccountCreated
+	err = m.update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutAccount(created); err != nil {
+			return err
+		}
+		return m.cfg.Audit.Append(tx, ev)
+	})
+	if err != nil {
+		return info, m.undoCreate(ctx, name, fmt.Errorf("%w: %w", ErrStore, err))
+	}
+	*row = created
+	return info, nil
+}
+
+// undoCreate deletes an account jitkey has just created but cannot record
+// as its own, so that no account is left that jitkey would later take for
+// someone else's.
+func (m *Manager) undoCreate(ctx context.Context, name string, cause error) error {
+	if err := m.cfg.Backend.Delete(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		m.log.Error("cannot remove an account just created; it stays disabled with a random password", "account", name, "err", err)
+		return errors.Join(cause, fmt.Errorf("%w: remove %s: %w", ErrBackend, name, err))
+	}
+	return cause
+}
+
 func (m *Manager) update(ctx context.Context, fn func(*store.Tx) error) error {
 	if err := m.cfg.Store.Update(ctx, fn); err != nil {
 		return err
@@ -359,19 +480,23 @@ func (m *Manager) update(ctx context.Context, fn func(*store.Tx) error) error {
 	return nil
 }
 
-// abort undoes a failed activation: disable and re-randomise (if the
-// account exists), then record it. A failure to record leaves the row in
+// abort undoes a failed activation: disable and re-randomise jitkey's
+// account (if it created one), then record it. An account under the name
+// that jitkey did not create (Create lost a race, or activate found a
+// foreign one) is never touched. A failure to record leaves the row in
 // "activating", which the retry loop and Recover finish.
 func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.AuditRecord, cause error) {
 	m.log.Warn("login failed; account left disabled", "account", row.Name, "err", cause)
-	if err := m.disable(ctx, row.Name, row.Username); err != nil {
-		if errors.Is(err, accounts.ErrNotFound) {
-			_ = m.update(ctx, func(tx *store.Tx) error {
-				row.State, row.Session, row.Updated = store.StateReserved, protocol.SessionID{}, m.cfg.Now()
-				return tx.PutAccount(row)
-			})
-			return
-		}
+	err := errNoAccount
+	if row.SystemID != "" {
+		err = m.disableOwned(ctx, row)
+	}
+	switch {
+	case errors.Is(err, errNoAccount), errors.Is(err, accounts.ErrNotFound), errors.Is(err, ErrForeign):
+		// Nothing of jitkey's to disable: the name stays reserved.
+		_ = m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, row, nil) })
+		return
+	case err != nil:
 		m.log.Error("cannot disable account after a failed login; will retry", "account", row.Name, "err", err)
 		m.pending[row.Session] = audit.AccountDisabled
 		return
@@ -380,6 +505,42 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 		m.log.Error("cannot record disabled account; will retry", "account", row.Name, "err", err)
 		m.pending[row.Session] = audit.AccountDisabled
 	}
+}
+
+// errNoAccount: jitkey has created no account under the name.
+var errNoAccount = errors.New("lifecycle: no account created")
+
+// forget records, inside tx, that jitkey has no account under row.Name
+// (none was created, it is gone, or the one there is foreign): the row
+// returns to reserved, without session or ID, unless a newer session has
+// taken it over meanwhile. If r is non-nil, it is appended as the audit
+// record of the change.
+func (m *Manager) forget(tx *store.Tx, row store.Account, r *protocol.AuditRecord) error {
+	cur, err := tx.Account(row.Name)
+	if err != nil {
+		return err
+	}
+	if cur.Session != row.Session {
+		return nil
+	}
+	cur.State, cur.Session, cur.SystemID, cur.Updated = store.StateReserved, protocol.SessionID{}, "", m.cfg.Now()
+	if err := tx.PutAccount(cur); err != nil {
+		return err
+	}
+	if r != nil {
+		return m.cfg.Audit.Append(tx, *r)
+	}
+	return nil
+}
+
+// disableOwned disables and re-randomises a.Name if it is the account
+// jitkey created (see lookupOwned); otherwise it touches nothing and
+// returns lookupOwned's error.
+func (m *Manager) disableOwned(ctx context.Context, a store.Account) error {
+	if _, err := m.lookupOwned(ctx, a); err != nil {
+		return err
+	}
+	return m.disable(ctx, a.Name, a.Username)
 }
 
 // disable blocks the account and gives it a password nobody knows.
@@ -416,7 +577,7 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 		if err := tx.PutAccount(cur); err != nil {
 			return err
 		}
-		if event != "" {
+		if event != "" && event != audit.AccountDisabled {
 			e := rec
 			e.Event = event
 			if err := m.cfg.Audit.Append(tx, e); err != nil {
@@ -454,15 +615,41 @@ func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, re
 		m.pending[session] = event
 		return fmt.Errorf("lifecycle: end: %w", err)
 	}
-	if row.State != store.StateActive && row.State != store.StateActivating {
+	if !inSession(row) {
 		return ErrNoSession
 	}
-	if err := m.disable(ctx, row.Name, row.Username); err != nil {
+	rec := protocol.AuditRecord{TechID: row.TechID, Username: row.Username, Account: row.Name, Action: row.Action}
+	err = m.disableOwned(ctx, row)
+	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, ErrForeign) {
+		// jitkey's account is gone (or was never created); an account
+		// under its name now is not jitkey's and stays as it is.
+		delete(m.live, session)
+		r := rec
+		r.Event, r.Reason = event, reason
+		switch {
+		case errors.Is(err, ErrForeign):
+			r.Detail = "account under the name is not the one jitkey created; left alone"
+		case row.SystemID == "":
+			r.Detail = "session ended before the account was created"
+		default:
+			r.Detail = "the account jitkey created is gone; nothing to disable"
+		}
+		var ev *protocol.AuditRecord
+		if event != "" && event != audit.AccountDisabled {
+			ev = &r
+		}
+		if err := m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, row, ev) }); err != nil {
+			m.pending[session] = event
+			return fmt.Errorf("lifecycle: record end: %w", err)
+		}
+		delete(m.pending, session)
+		return nil
+	}
+	if err != nil {
 		m.pending[session] = event
 		return err
 	}
 	delete(m.live, session)
-	rec := protocol.AuditRecord{TechID: row.TechID, Username: row.Username, Account: row.Name, Action: row.Action}
 	if err := m.recordEnded(ctx, row, rec, event, reason); err != nil {
 		// Disabled on the system; the record is retried.
 		m.pending[session] = event
@@ -528,10 +715,12 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Recover returns every account to a safe state after a start: an account
-// the store shows activating or active has no live session (this process
-// has begun none), and an account jitkey owns that the system shows
+// the store shows in a session has no live session (this process has
+// begun none), and an account jitkey created that the system shows
 // enabled without a session is an error; each is disabled, re-randomised
-// and recorded with agent.recovered. Call before serving logins.
+// and recorded with agent.recovered. An account under a recorded name that
+// is not the one jitkey created is left alone: the row forgets it (once,
+// with agent.recovered saying so). Call before serving logins.
 func (m *Manager) Recover(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -551,39 +740,45 @@ func (m *Manager) Recover(ctx context.Context) error {
 		if a.State == store.StateDeleted {
 			continue
 		}
-		info, err := m.cfg.Backend.Lookup(ctx, a.Name)
-		exists := err == nil
-		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("%w: lookup %s: %w", ErrBackend, a.Name, err))
-			continue
-		}
-		inSession := a.State == store.StateActivating || a.State == store.StateActive
-		if !inSession && !(exists && info.Enabled) {
-			continue
-		}
 		rec := protocol.AuditRecord{TechID: a.TechID, Username: a.Username, Account: a.Name, Action: a.Action}
-		if !exists {
-			// Crashed before the account was created.
-			err := m.update(ctx, func(tx *store.Tx) error {
-				a.State, a.Session, a.Updated = store.StateReserved, protocol.SessionID{}, m.cfg.Now()
-				if err := tx.PutAccount(a); err != nil {
-					return err
-				}
-				r := rec
-				r.Event, r.Detail = audit.AgentRecovered, "session interrupted before the account was created"
-				return m.cfg.Audit.Append(tx, r)
-			})
-			if err != nil {
+		interrupted := inSession(a)
+		info, err := m.lookupOwned(ctx, a)
+		var detail string
+		switch {
+		case errors.Is(err, accounts.ErrNotFound):
+			if !interrupted {
+				continue
+			}
+			detail = "session interrupted before the account was created"
+			if a.SystemID != "" {
+				detail = "session interrupted; the account jitkey created is gone"
+			}
+		case errors.Is(err, ErrForeign):
+			if !interrupted && a.SystemID == "" {
+				continue // a reservation; the name is someone else's now
+			}
+			detail = "account under the name is not the one jitkey created; left alone"
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		if detail != "" {
+			r := rec
+			r.Event, r.Detail = audit.AgentRecovered, detail
+			if err := m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, a, &r) }); err != nil {
 				errs = append(errs, err)
 			}
+			continue
+		}
+		if !interrupted && !info.Enabled {
 			continue
 		}
 		if err := m.disable(ctx, a.Name, a.Username); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		detail := fmt.Sprintf("account was %s without a live session", a.State)
-		if !inSession {
+		detail = fmt.Sprintf("account was %s without a live session", a.State)
+		if !interrupted {
 			detail = "account found enabled on the system without a session"
 		}
 		err = m.update(ctx, func(tx *store.Tx) error {
@@ -612,6 +807,9 @@ func (m *Manager) Recover(ctx context.Context) error {
 
 // DeleteInactive deletes accounts whose last session ended more than
 // days ago (the policy's inactivity period), recording account.deleted.
+// Only the account jitkey created is deleted; a foreign one under the
+// name is left alone and forgotten. It goes on past a failed account and
+// returns every error.
 func (m *Manager) DeleteInactive(ctx context.Context, days int) error {
 	if days <= 0 {
 		return nil
@@ -627,23 +825,40 @@ func (m *Manager) DeleteInactive(ctx context.Context, days int) error {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	cutoff := m.cfg.Now().Add(-time.Duration(days) * 24 * time.Hour)
+	var errs []error
 	for _, a := range rows {
-		if (a.State != store.StateEnded && a.State != store.StateCreated) || a.Updated.After(cutoff) {
+		if (a.State != store.StateEnded && a.State != store.StateCreated) || a.Session != (protocol.SessionID{}) || a.Updated.After(cutoff) {
 			continue
 		}
-		if err := m.cfg.Backend.Delete(ctx, a.Name); err != nil && !errors.Is(err, accounts.ErrNotFound) {
-			return fmt.Errorf("%w: delete %s: %w", ErrBackend, a.Name, err)
+		_, err := m.lookupOwned(ctx, a)
+		switch {
+		case errors.Is(err, ErrForeign):
+			// jitkey's account is gone and someone else's has the name:
+			// never delete it; forget it.
+			if err := m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, a, nil) }); err != nil {
+				errs = append(errs, fmt.Errorf("lifecycle: %w", err))
+			}
+			continue
+		case errors.Is(err, accounts.ErrNotFound):
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		default:
+			if err := m.cfg.Backend.Delete(ctx, a.Name); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+				errs = append(errs, fmt.Errorf("%w: delete %s: %w", ErrBackend, a.Name, err))
+				continue
+			}
 		}
-		err := m.update(ctx, func(tx *store.Tx) error {
-			a.State, a.Updated = store.StateDeleted, m.cfg.Now()
+		err = m.update(ctx, func(tx *store.Tx) error {
+			a.State, a.SystemID, a.Updated = store.StateDeleted, "", m.cfg.Now()
 			if err := tx.PutAccount(a); err != nil {
 				return err
 			}
 			return m.cfg.Audit.Append(tx, protocol.AuditRecord{Event: audit.AccountDeleted, Account: a.Name, TechID: a.TechID, Username: a.Username, Reason: fmt.Sprintf("unused for %d days", days)})
 		})
 		if err != nil {
-			return fmt.Errorf("lifecycle: %w", err)
+			errs = append(errs, fmt.Errorf("lifecycle: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

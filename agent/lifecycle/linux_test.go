@@ -4,15 +4,19 @@ package lifecycle_test
 
 import (
 	"crypto/rand"
+	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/accounts/linux"
 	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/password"
 )
 
 // TestLinuxLifecycle drives the real Linux backend (shadow-utils) in a
@@ -105,3 +109,99 @@ func TestLinuxLifecycle(t *testing.T) {
 }
 
 func m2Recover(t *testing.T, m *lifecycle.Manager) error { return m.Recover(t.Context()) }
+
+// TestLinuxForeignAccount: with the real Linux backend in a sandbox, an
+// account under a name jitkey holds that jitkey did not create is left as
+// it is by every operation, even when it carries jitkey's full name: the
+// uid differs from the one recorded. Proved with getent and pamtester.
+func TestLinuxForeignAccount(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces")
+	}
+	ctx := t.Context()
+	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := linux.New(linux.Config{Runner: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	newMgr := func() *lifecycle.Manager {
+		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
+	}
+	m := newMgr()
+	run := func(stdin string, name string, args ...string) string {
+		t.Helper()
+		out, err := sb.Run(ctx, []byte(stdin), name, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	pw := password.FromBytes([]byte("Customer-Admin-Pass-4711"))
+	// adminCreates makes name as a customer administrator would, with a
+	// password and uid of their choosing ("" for useradd's next one).
+	adminCreates := func(name, uid, comment string) {
+		t.Helper()
+		args := []string{"--create-home", "--comment", comment}
+		if uid != "" {
+			args = append(args, "--uid", uid)
+		}
+		run("", "useradd", append(args, "--", name)...)
+		run(name+":"+string(pw.Bytes())+"\n", "chpasswd")
+	}
+	state := func(name string) string {
+		t.Helper()
+		return run("", "getent", "passwd", name) + run("", "getent", "shadow", name) + run("", "getent", "group", "sudo")
+	}
+
+	// msp-nik: jitkey's, then deleted and re-created by an administrator
+	// with another uid and even jitkey's full name.
+	g, err := m.Begin(ctx, e.request("nik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.End(ctx, g.Session, audit.SessionEnded); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := be.Lookup(ctx, "msp-nik")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("", "userdel", "--remove", "--", "msp-nik")
+	uid, _ := strconv.Atoi(mine.ID)
+	adminCreates("msp-nik", strconv.Itoa(uid+500), accounts.JITFullNamePrefix+"nik")
+	// msp-bob: reserved at LoginHello, then created by an administrator.
+	if _, err := m.AccountFor(ctx, "id-bob", "bob", &e.policy); err != nil {
+		t.Fatal(err)
+	}
+	adminCreates("msp-bob", "", "Bob from accounting")
+
+	before := map[string]string{"msp-nik": state("msp-nik"), "msp-bob": state("msp-bob")}
+	for _, u := range []string{"nik", "bob"} {
+		if _, err := m.Begin(ctx, e.request(u)); !errors.Is(err, lifecycle.ErrForeign) {
+			t.Fatalf("Begin %s = %v, want ErrForeign", u, err)
+		}
+	}
+	if err := newMgr().Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(31 * 24 * time.Hour)
+	if err := m.DeleteInactive(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	for name, was := range before {
+		if now := state(name); now != was {
+			t.Errorf("%s changed:\n%s\nwas:\n%s", name, now, was)
+		}
+		if err := sb.Login(ctx, name, pw); err != nil {
+			t.Errorf("%s: the administrator's password no longer logs in: %v", name, err)
+		}
+	}
+}
+
+// The daemon's Lockdown relies on the Linux backend listing jitkey's
+// accounts.
+var _ lifecycle.Lister = (*linux.Backend)(nil)

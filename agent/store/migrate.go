@@ -41,6 +41,8 @@ var migrations = []string{
 		record BLOB NOT NULL,
 		acked  INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 2: the operating system's id of the account jitkey created.
+	`ALTER TABLE accounts ADD COLUMN system_id TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema version this agent writes.

@@ -186,7 +186,7 @@ func TestAccountsAndApprovals(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	a := store.Account{Name: "msp-nik", Owner: "tech:1", State: store.StateActive, Session: protocol.SessionID{1}, TechID: "1",
-		Username: "nik", Action: 1, Started: now, Deadline: now.Add(time.Hour), Updated: now}
+		Username: "nik", Action: 1, Started: now, Deadline: now.Add(time.Hour), Updated: now, SystemID: "1001"}
 	if err := s.Update(ctx, func(tx *store.Tx) error { return tx.PutAccount(a) }); err != nil {
 		t.Fatal(err)
 	}

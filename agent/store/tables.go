@@ -59,10 +59,13 @@ func (t *Tx) PutPolicy(r PolicyRow) error {
 
 // Account states.
 const (
-	// StateReserved: the name is jitkey's (recorded before the OS account
-	// is created, so a crash leaves no account jitkey does not know of).
+	// StateReserved: the name is set aside for an owner; no account of
+	// jitkey's exists under it (SystemID is empty). A reservation does not
+	// make an account that has the name jitkey's.
 	StateReserved = "reserved"
-	// StateCreated: exists, disabled, random password nobody knows.
+	// StateCreated: jitkey's Create succeeded; the account exists,
+	// disabled, with a random password nobody knows, and SystemID
+	// identifies it.
 	StateCreated = "created"
 	// StateActivating: a session is being started; the OS account may
 	// already be enabled. Recovery disables it.
@@ -71,15 +74,23 @@ const (
 	StateActive = "active"
 	// StateEnded: disabled, password re-randomised.
 	StateEnded = "ended"
-	// StateDeleted: removed from the OS after the inactivity period.
+	// StateDeleted: removed from the OS after the inactivity period
+	// (SystemID is empty).
 	StateDeleted = "deleted"
 )
 
-// Account is one JIT account jitkey owns.
+// Account is one JIT account name jitkey holds for an owner, and the
+// account it created under it, if any.
 type Account struct {
-	Name     string
-	Owner    string // "tech:<technician id>" or "shared"
-	State    string
+	Name  string
+	Owner string // "tech:<technician id>" or "shared"
+	State string
+	// SystemID is the operating system's id (accounts.Info.ID) of the
+	// account jitkey created under Name, recorded with the creation; ""
+	// while jitkey has created none (reserved, or before the create of an
+	// activating row) and after the account is gone. An account with
+	// Name but another id is not jitkey's.
+	SystemID string
 	Session  protocol.SessionID
 	TechID   string
 	Username string
@@ -89,13 +100,13 @@ type Account struct {
 	Updated  time.Time
 }
 
-const accountCols = "name, owner, state, session, tech_id, username, action, started, deadline, updated"
+const accountCols = "name, owner, state, session, tech_id, username, action, started, deadline, updated, system_id"
 
 func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var session []byte
 	var started, deadline, updated int64
-	if err := sc.Scan(&a.Name, &a.Owner, &a.State, &session, &a.TechID, &a.Username, &a.Action, &started, &deadline, &updated); err != nil {
+	if err := sc.Scan(&a.Name, &a.Owner, &a.State, &session, &a.TechID, &a.Username, &a.Action, &started, &deadline, &updated, &a.SystemID); err != nil {
 		return a, err
 	}
 	copy(a.Session[:], session)
@@ -165,11 +176,11 @@ func (t *Tx) PutAccount(a Account) error {
 	if a.Session != (protocol.SessionID{}) {
 		session = a.Session[:]
 	}
-	return t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	return t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, state = excluded.state, session = excluded.session,
 		tech_id = excluded.tech_id, username = excluded.username, action = excluded.action,
-		started = excluded.started, deadline = excluded.deadline, updated = excluded.updated`,
-		a.Name, a.Owner, a.State, session, a.TechID, a.Username, a.Action, msInt(a.Started), msInt(a.Deadline), msInt(a.Updated))
+		started = excluded.started, deadline = excluded.deadline, updated = excluded.updated, system_id = excluded.system_id`,
+		a.Name, a.Owner, a.State, session, a.TechID, a.Username, a.Action, msInt(a.Started), msInt(a.Deadline), msInt(a.Updated), a.SystemID)
 }
 
 // UseApproval records an approval id (a digest of the signed approval) as

@@ -122,8 +122,12 @@ func (s *suite) lifecycle(t *testing.T) {
 	pw0 := s.pw(t)
 	s.must(t, "create", b.Create(ctx, name, "JIT Test Technician", pw0))
 	t.Cleanup(func() { _ = b.Delete(context.WithoutCancel(ctx), name) })
-	if info := s.lookup(t, name); info.Enabled || info.Admin || !info.LastUse.IsZero() {
-		t.Fatalf("after Create: %+v, want disabled, not admin, never used", info)
+	created := s.lookup(t, name)
+	if created.Enabled || created.Admin || !created.LastUse.IsZero() {
+		t.Fatalf("after Create: %+v, want disabled, not admin, never used", created)
+	}
+	if created.ID == "" || created.FullName != "JIT Test Technician" {
+		t.Fatalf("after Create: ID %q, full name %q; want an ID and the full name given", created.ID, created.FullName)
 	}
 	s.loginRefused(t, name, pw0, "created (disabled) account")
 	if err := b.Create(ctx, name, "again", s.pw(t)); !errors.Is(err, accounts.ErrExists) {
@@ -135,8 +139,8 @@ func (s *suite) lifecycle(t *testing.T) {
 	s.must(t, "set password", b.SetPassword(ctx, name, pw1))
 	s.must(t, "enable", b.Enable(ctx, name))
 	s.must(t, "enable again", b.Enable(ctx, name))
-	if info := s.lookup(t, name); !info.Enabled {
-		t.Fatalf("after Enable: %+v, want enabled", info)
+	if info := s.lookup(t, name); !info.Enabled || info.ID != created.ID {
+		t.Fatalf("after Enable: %+v, want enabled, ID %s", info, created.ID)
 	}
 	s.loginRefused(t, name, pw0, "active account, creation password")
 	before := time.Now().Add(-2 * time.Second)

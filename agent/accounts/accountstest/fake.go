@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,10 @@ const (
 	OpSetAdmin    Op = "SetAdmin"
 	OpLookup      Op = "Lookup"
 )
+
+// FirstID is the ID of the first account a fake Backend creates (as the
+// first uid useradd gives on Debian).
+const FirstID = 1000
 
 // ErrInjected is the default error of an injected failure.
 var ErrInjected = errors.New("accountstest: injected failure")
@@ -59,6 +64,7 @@ type Backend struct {
 }
 
 type account struct {
+	id       int
 	fullName string
 	pw       password.Secret
 	enabled  bool
@@ -189,8 +195,19 @@ func (b *Backend) Create(ctx context.Context, name, fullName string, pw password
 	if _, ok := b.accounts[name]; ok {
 		return fmt.Errorf("accountstest: create %s: %w", name, accounts.ErrExists)
 	}
-	b.accounts[name] = &account{fullName: fullName, pw: pw.Clone()}
+	b.accounts[name] = &account{id: b.nextID(), fullName: fullName, pw: pw.Clone()}
 	return nil
+}
+
+// nextID allocates an account ID as useradd allocates a uid: one above the
+// highest in use, from FirstID. A name deleted and re-created while it
+// held the highest ID gets the same ID again.
+func (b *Backend) nextID() int {
+	id := FirstID
+	for _, a := range b.accounts {
+		id = max(id, a.id+1)
+	}
+	return id
 }
 
 // SetPassword implements accounts.Backend.
@@ -273,5 +290,28 @@ func (b *Backend) Lookup(ctx context.Context, name string) (accounts.Info, error
 	if err != nil {
 		return accounts.Info{}, err
 	}
-	return accounts.Info{Name: name, Enabled: a.enabled, Admin: a.admin, LastUse: a.lastUse}, nil
+	return a.info(name), nil
+}
+
+func (a *account) info(name string) accounts.Info {
+	return accounts.Info{Name: name, ID: strconv.Itoa(a.id), FullName: a.fullName, Enabled: a.enabled, Admin: a.admin, LastUse: a.lastUse}
+}
+
+// ListJIT returns the accounts whose full name starts with
+// accounts.JITFullNamePrefix, sorted by name, as the Linux backend's
+// ListJIT does.
+func (b *Backend) ListJIT(ctx context.Context) ([]accounts.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []accounts.Info
+	for name, a := range b.accounts {
+		if i := a.info(name); i.IsJIT() {
+			out = append(out, i)
+		}
+	}
+	slices.SortFunc(out, func(x, y accounts.Info) int { return strings.Compare(x.Name, y.Name) })
+	return out, nil
 }

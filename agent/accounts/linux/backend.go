@@ -273,8 +273,8 @@ func (b *Backend) SetAdmin(ctx context.Context, name string, admin bool) error {
 	return nil
 }
 
-// Lookup implements accounts.Backend from getent shadow and group and
-// lastlog.
+// Lookup implements accounts.Backend from getent shadow, passwd (uid as
+// ID, GECOS as full name) and group, and lastlog.
 func (b *Backend) Lookup(ctx context.Context, name string) (accounts.Info, error) {
 	if err := checkName(name); err != nil {
 		return accounts.Info{}, fmt.Errorf("linux: lookup: %w", err)
@@ -282,6 +282,10 @@ func (b *Backend) Lookup(ctx context.Context, name string) (accounts.Info, error
 	// Every local account has a shadow entry (useradd writes both), so the
 	// shadow lookup doubles as the existence check.
 	sh, err := b.shadow(ctx, name)
+	if err != nil {
+		return accounts.Info{}, fmt.Errorf("linux: lookup %s: %w", name, err)
+	}
+	pw, err := b.passwd(ctx, name)
 	if err != nil {
 		return accounts.Info{}, fmt.Errorf("linux: lookup %s: %w", name, err)
 	}
@@ -294,11 +298,45 @@ func (b *Backend) Lookup(ctx context.Context, name string) (accounts.Info, error
 		return accounts.Info{}, fmt.Errorf("linux: lookup %s: %w", name, err)
 	}
 	return accounts.Info{
-		Name:    name,
-		Enabled: !sh.locked() && !sh.expired(b.now()),
-		Admin:   slices.Contains(members, name),
-		LastUse: last,
+		Name:     name,
+		ID:       pw[2],
+		FullName: gecosName(pw[4]),
+		Enabled:  !sh.locked() && !sh.expired(b.now()),
+		Admin:    slices.Contains(members, name),
+		LastUse:  last,
 	}, nil
+}
+
+// gecosName returns the full name in a GECOS field: up to the first comma.
+func gecosName(gecos string) string {
+	n, _, _ := strings.Cut(gecos, ",")
+	return n
+}
+
+// ListJIT returns the accounts whose full name starts with
+// accounts.JITFullNamePrefix, from getent passwd and a Lookup of each. It
+// needs no agent state: the daemon uses it to disable jitkey's accounts
+// when its database is unreadable.
+func (b *Backend) ListJIT(ctx context.Context) ([]accounts.Info, error) {
+	out, err := b.run.Run(ctx, nil, "getent", "passwd")
+	if err != nil {
+		return nil, fmt.Errorf("linux: list accounts: %w", err)
+	}
+	var infos []accounts.Info
+	var errs []error
+	for line := range strings.Lines(string(out)) {
+		f := strings.Split(strings.TrimRight(line, "\n"), ":")
+		if len(f) != 7 || !strings.HasPrefix(gecosName(f[4]), accounts.JITFullNamePrefix) || checkName(f[0]) != nil {
+			continue
+		}
+		info, err := b.Lookup(ctx, f[0])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		infos = append(infos, info)
+	}
+	return infos, errors.Join(errs...)
 }
 
 // getent runs getent DB KEY and returns the entry's fields, or

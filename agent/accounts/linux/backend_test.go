@@ -346,3 +346,38 @@ func TestNewNeedsRunner(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoRunner", err)
 	}
 }
+
+// TestListJIT: ListJIT finds exactly the accounts with jitkey's full-name
+// marker, with their uid as ID.
+func TestListJIT(t *testing.T) {
+	sb, b, _ := newSandbox(t)
+	ctx := t.Context()
+	for name, full := range map[string]string{
+		"jkt-one":   accounts.JITFullNamePrefix + "nik",
+		"jkt-two":   accounts.JITFullNamePrefix + "ann",
+		"jkt-other": "jitkey JIT", // no marker: the prefix ends with a space
+	} {
+		if err := b.Create(ctx, name, full, newPassword(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.ListJIT(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range got {
+		names = append(names, i.Name)
+		out, err := sb.Run(ctx, nil, "id", "-u", i.Name)
+		if err != nil || strings.TrimSpace(string(out)) != i.ID {
+			t.Errorf("%s: ID %q, id -u %q %v", i.Name, i.ID, out, err)
+		}
+		if !i.IsJIT() || i.Enabled {
+			t.Errorf("%+v", i)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"jkt-one", "jkt-two"}) {
+		t.Fatalf("ListJIT = %v", names)
+	}
+}
