@@ -170,7 +170,7 @@ func TestKill9(t *testing.T) {
 	if !slices.Equal(ev, want) {
 		t.Fatalf("audit %v, want %v", ev, want)
 	}
-	// Idle footprint of the running agent (docs/bench/agent.md).
+	// Idle footprint of the running agent (BENCHMARKS.md).
 	time.Sleep(3 * time.Second)
 	rss, cpu := footprint(t, cmd.Process.Pid)
 	t.Logf("idle agent: VmRSS %d kB, CPU %v since start", rss, cpu)
