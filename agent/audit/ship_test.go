@@ -49,7 +49,7 @@ func TestShipRetry(t *testing.T) {
 
 		check := func(at time.Duration, want ...time.Duration) {
 			t.Helper()
-			time.Sleep(start.Add(at).Sub(time.Now()))
+			time.Sleep(time.Until(start.Add(at)))
 			synctest.Wait()
 			mu.Lock()
 			defer mu.Unlock()
