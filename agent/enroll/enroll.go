@@ -189,7 +189,7 @@ func Enroll(ctx context.Context, cfg Config) (store.Enrollment, error) {
 		if err := tx.PutPolicy(store.PolicyRow{Tenant: pol.Tenant, Version: pol.Version, Signed: body, Applied: cfg.Now()}); err != nil {
 			return err
 		}
-		return rec.Append(tx, protocol.AuditRecord{Event: audit.PolicyApplied, Detail: fmt.Sprintf("version %d (enrollment)", pol.Version)})
+		return rec.Append(tx, protocol.AuditRecord{Event: audit.PolicyApplied, Detail: fmt.Sprintf("version %d, at enrollment", pol.Version)})
 	})
 	if err != nil {
 		return e, fmt.Errorf("enroll: store: %w", err)

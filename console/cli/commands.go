@@ -514,7 +514,7 @@ func cmdShare(ctx context.Context, env *Env, args []string) error {
 	}
 	list := strings.Join(d.Shares, ", ")
 	if list == "" {
-		list = "nobody (global admins only)"
+		list = "nobody else"
 	}
 	fmt.Fprintf(env.Stdout, "%s/%s shared with: %s (global admins always have access)\n", d.Tenant, d.Name, list)
 	if pol != nil {
