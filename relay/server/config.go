@@ -71,6 +71,33 @@ type Limits struct {
 	// ConnsPerAddr bounds concurrent connections (including handshakes)
 	// from one source IP address. Default 1024 (many peers share NATs).
 	ConnsPerAddr int
+	// AcceptRatePerAddr is the sustained new connections per second one
+	// source IP may open; AcceptBurstPerAddr the bucket size. Defaults
+	// 50/s and ConnsPerAddr, so that every peer behind one NAT address
+	// can reconnect at once after a relay restart. An address whose
+	// bucket runs dry must validate itself with a QUIC Retry until the
+	// bucket is full again, so a spoofed source cannot spend it.
+	AcceptRatePerAddr  float64
+	AcceptBurstPerAddr int
+	// MaxAddrs bounds the source addresses whose admission state
+	// (connection count, accept bucket) the relay keeps. Default
+	// 2×MaxConns; never below MaxConns. When it is full the relay
+	// forgets an address without connections, which may then burst again.
+	MaxAddrs int
+	// MaxConns bounds all connections, authenticated or not. Size it to
+	// memory: an idle peer costs about 70 KiB (BENCHMARKS.md). Default
+	// 50,000.
+	MaxConns int
+	// MaxPending bounds the connections not yet authenticated: in the
+	// QUIC handshake or waiting for Hello. Default 4096.
+	MaxPending int
+	// RetryPending is the number of unauthenticated connections from
+	// which the relay asks every new connection attempt to validate its
+	// source address with a QUIC Retry (one more round trip) before any
+	// handshake work. The relay also does so while its accept bucket is
+	// below a quarter of AcceptBurst, and never otherwise. Default
+	// MaxPending/8 (512); at most MaxPending.
+	RetryPending int
 	// HandshakeTimeout bounds the QUIC handshake and then, again, the time
 	// until a valid Hello. Default 10 s.
 	HandshakeTimeout time.Duration
@@ -124,6 +151,14 @@ func (l Limits) withDefaults() Limits {
 	setF(&l.AcceptRate, 1000)
 	setI(&l.AcceptBurst, 2000)
 	setI(&l.ConnsPerAddr, 1024)
+	setF(&l.AcceptRatePerAddr, 50)
+	setI(&l.AcceptBurstPerAddr, l.ConnsPerAddr)
+	setI(&l.MaxConns, 50000)
+	setI(&l.MaxAddrs, 2*l.MaxConns)
+	l.MaxAddrs = max(l.MaxAddrs, l.MaxConns)
+	setI(&l.MaxPending, 4096)
+	setI(&l.RetryPending, max(1, l.MaxPending/8))
+	l.RetryPending = min(l.RetryPending, l.MaxPending)
 	setD(&l.HandshakeTimeout, 10*time.Second)
 	setD(&l.IdleTimeout, 60*time.Second)
 	setD(&l.DrainTimeout, 10*time.Second)

@@ -36,38 +36,223 @@ func TestBucket(t *testing.T) {
 	})
 }
 
+// testLimits are Limits with defaults for the fields a test leaves zero.
+func testLimits(l Limits) Limits { return l.withDefaults() }
+
 func TestAdmission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newAdmission(Limits{AcceptRate: 1, AcceptBurst: 3, ConnsPerAddr: 2})
+		a := newAdmission(testLimits(Limits{AcceptRate: 1, AcceptBurst: 3, ConnsPerAddr: 2}))
 		ip1, ip2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+		var s1 *slot
 		for i := range 2 {
-			if got := a.admit(ip1, time.Now()); got != "" {
+			s, got := a.admit(ip1, false, time.Now())
+			if got != "" {
 				t.Fatalf("connection %d refused: %q", i, got)
 			}
+			s1 = s
 		}
-		if got := a.admit(ip1, time.Now()); got != "per_addr" {
+		if _, got := a.admit(ip1, true, time.Now()); got != refusePerAddr {
 			t.Fatalf("third from one address: %q", got)
 		}
-		if a.admit(ip2, time.Now()) != "" {
-			t.Fatal("other address refused")
+		if _, got := a.admit(ip2, false, time.Now()); got != "" {
+			t.Fatalf("other address refused: %q", got)
 		}
-		if got := a.admit(netip.MustParseAddr("127.0.0.3"), time.Now()); got != "accept_rate" {
+		if _, got := a.admit(netip.MustParseAddr("127.0.0.3"), false, time.Now()); got != refuseAcceptRate {
 			t.Fatalf("beyond accept burst: %q", got)
 		}
-		a.release(ip1)
+		a.release(s1, time.Now())
+		a.release(s1, time.Now()) // idempotent
 		time.Sleep(time.Second)
-		if a.admit(ip1, time.Now()) != "" {
-			t.Fatal("released slot not reusable")
+		if _, got := a.admit(ip1, true, time.Now()); got != "" {
+			t.Fatalf("released slot not reusable: %q", got)
 		}
-		if len(a.perAddr) != 2 {
-			t.Fatalf("perAddr has %d entries", len(a.perAddr))
+		if st := a.stats(); st.conns != 3 || st.pending != 3 || st.addrs != 2 {
+			t.Fatalf("stats %+v, want 3 connections, 3 pending, 2 addresses", st)
 		}
 	})
+}
+
+// TestAdmissionCaps checks MaxConns (RL-23) and MaxPending (RL-24).
+func TestAdmissionCaps(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	a := newAdmission(testLimits(Limits{MaxConns: 3, MaxPending: 2}))
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
+	s1, _ := a.admit(addr(1), false, now)
+	s2, _ := a.admit(addr(2), false, now)
+	if _, got := a.admit(addr(3), false, now); got != refuseMaxPending {
+		t.Fatalf("third unauthenticated connection: %q, want %q", got, refuseMaxPending)
+	}
+	a.authenticated(s1)
+	a.authenticated(s1) // idempotent
+	s3, got := a.admit(addr(3), false, now)
+	if got != "" {
+		t.Fatalf("pending slot freed by authentication not reusable: %q", got)
+	}
+	a.authenticated(s2)
+	a.authenticated(s3)
+	if _, got := a.admit(addr(4), false, now); got != refuseMaxConns {
+		t.Fatalf("fourth connection: %q, want %q", got, refuseMaxConns)
+	}
+	a.release(s2, now)
+	if _, got := a.admit(addr(4), false, now); got != "" {
+		t.Fatalf("connection after one ended: %q", got)
+	}
+	// A connection that ends unauthenticated frees its pending slot too.
+	a.release(s1, now)
+	a.release(s3, now)
+	if st := a.stats(); st.conns != 1 || st.pending != 1 {
+		t.Fatalf("stats %+v, want 1 connection, 1 pending", st)
+	}
+}
+
+// TestAdmissionRetry checks when a Retry is required (RL-26) and that a
+// source in retry mode cannot be locked out by spoofed attempts (RL-25).
+func TestAdmissionRetry(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	a := newAdmission(testLimits(Limits{AcceptRate: 1, AcceptBurst: 8, MaxPending: 100, RetryPending: 4, AcceptRatePerAddr: 1, AcceptBurstPerAddr: 2}))
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
+	victim := addr(1)
+	if r := a.verify(victim, now); r != "" {
+		t.Fatalf("Retry without pressure: %q", r)
+	}
+	// Two attempts spend victim's bucket; it is then in retry mode.
+	var slots []*slot
+	for range 2 {
+		s, got := a.admit(victim, false, now)
+		if got != "" {
+			t.Fatal(got)
+		}
+		slots = append(slots, s)
+	}
+	if _, got := a.admit(victim, false, now); got != refuseAddrRate {
+		t.Fatalf("beyond the address's burst: %q", got)
+	}
+	// Spoofed attempts from victim are answered with Retry and take no
+	// token, however many there are.
+	for range 1000 {
+		if r := a.verify(victim, now); r != retryAddrRate {
+			t.Fatalf("address in retry mode: %q", r)
+		}
+	}
+	if r := a.verify(addr(2), now); r != "" {
+		t.Fatalf("other address must not need a Retry: %q", r)
+	}
+	now = now.Add(time.Second) // one token
+	if _, got := a.admit(victim, false, now); got != refuseAddrRate {
+		t.Fatalf("unvalidated attempt in retry mode: %q", got)
+	}
+	s, got := a.admit(victim, true, now)
+	if got != "" {
+		t.Fatalf("validated attempt with a token refused: %q", got)
+	}
+	slots = append(slots, s)
+	if _, got := a.admit(victim, true, now); got != refuseAddrRate {
+		t.Fatalf("validated attempt without a token: %q", got)
+	}
+	// Retry mode ends when the bucket is full again.
+	now = now.Add(2 * time.Second)
+	if r := a.verify(victim, now); r != "" {
+		t.Fatalf("retry mode after the bucket refilled: %q", r)
+	}
+	// Pressure: RetryPending unauthenticated connections.
+	s, _ = a.admit(addr(2), false, now)
+	slots = append(slots, s)
+	if r := a.verify(addr(3), now); r != retryPending {
+		t.Fatalf("with %d pending: %q, want %q", a.stats().pending, r, retryPending)
+	}
+	for _, s := range slots {
+		a.authenticated(s)
+	}
+	if r := a.verify(addr(3), now); r != "" {
+		t.Fatalf("below RetryPending: %q", r)
+	}
+	// Pressure: accept bucket below a quarter (2 of 8 tokens); 7 are left.
+	for i := range 6 {
+		s, got := a.admit(addr(10+i), false, now)
+		if got != "" {
+			t.Fatal(got)
+		}
+		a.authenticated(s)
+	}
+	if r := a.verify(addr(3), now); r != retryAcceptRate {
+		t.Fatalf("accept bucket low: %q", r)
+	}
+}
+
+// TestAddrTableBounded checks that the per-address state stays bounded
+// however many addresses connect, and that idle addresses are forgotten.
+func TestAddrTableBounded(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	const maxAddrs = 64
+	a := newAdmission(testLimits(Limits{AcceptRate: 1e9, AcceptBurst: 1e9, MaxConns: 16, MaxAddrs: maxAddrs, AcceptRatePerAddr: 1, AcceptBurstPerAddr: 4}))
+	// Addresses that keep a connection are never forgotten.
+	keep := netip.MustParseAddr("192.0.2.1")
+	var kept []*slot
+	for range 4 {
+		s, got := a.admit(keep, false, now)
+		if got != "" {
+			t.Fatal(got)
+		}
+		kept = append(kept, s)
+	}
+	// 100,000 distinct addresses each connect and leave at once; their
+	// buckets are not full, so they are not idle yet.
+	for i := range 100_000 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		s, got := a.admit(ip, false, now)
+		if got != "" {
+			t.Fatalf("address %d refused: %q", i, got)
+		}
+		a.release(s, now)
+		if n := a.stats().addrs; n > maxAddrs {
+			t.Fatalf("after %d addresses the table has %d entries, bound %d", i+1, n, maxAddrs)
+		}
+		if i%1000 == 0 {
+			now = now.Add(time.Millisecond)
+		}
+	}
+	st := a.stats()
+	if st.forgotten == 0 || st.addrs != maxAddrs {
+		t.Fatalf("stats %+v: want a full table and forgotten addresses", st)
+	}
+	// The kept address still counts its connections.
+	if _, got := a.admit(keep, false, now); got != refuseAddrRate {
+		t.Fatalf("kept address lost its bucket: %q", got)
+	}
+	// Once their buckets refill, idle addresses are swept at the next
+	// admission; the address with connections stays.
+	now = now.Add(sweepEvery + 4*time.Second)
+	s, _ := a.admit(netip.MustParseAddr("192.0.2.2"), false, now)
+	if st := a.stats(); st.addrs != 2 {
+		t.Fatalf("after the sweep %d addresses, want 2", st.addrs)
+	}
+	// An address is forgotten when its last connection ends if its bucket
+	// is full, else at a sweep once it is.
+	a.release(s, now)
+	for _, s := range kept {
+		a.release(s, now)
+	}
+	if st := a.stats(); st.addrs != 1 || st.conns != 0 {
+		t.Fatalf("after every connection ended: %+v, want only the recent address", st)
+	}
+	a.sweep(now.Add(time.Second))
+	if st := a.stats(); st.addrs != 0 {
+		t.Fatalf("after the last sweep: %+v", st)
+	}
 }
 
 func TestLimitDefaults(t *testing.T) {
 	l := Limits{MaxPayload: 1 << 30}.withDefaults()
 	if l.MaxPayload != 65536 || l.QueueFrames <= 0 || l.WriteTimeout <= 0 || l.HandshakeTimeout <= 0 || l.IdleTimeout <= 0 || l.SendRate <= 0 || l.AcceptRate <= 0 || l.ConnsPerAddr <= 0 {
 		t.Fatalf("defaults incomplete: %+v", l)
+	}
+	if l.MaxConns != 50000 || l.MaxAddrs != 100000 || l.MaxPending != 4096 || l.RetryPending != 512 || l.AcceptRatePerAddr != 50 || l.AcceptBurstPerAddr != 1024 {
+		t.Fatalf("admission defaults: %+v", l)
+	}
+	// MaxAddrs is never below MaxConns (makeRoom relies on it), nor
+	// RetryPending above MaxPending.
+	l = Limits{MaxConns: 100, MaxAddrs: 10, MaxPending: 4, RetryPending: 9, ConnsPerAddr: 7}.withDefaults()
+	if l.MaxAddrs != 100 || l.RetryPending != 4 || l.AcceptBurstPerAddr != 7 {
+		t.Fatalf("admission limits not clamped: %+v", l)
 	}
 }

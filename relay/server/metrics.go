@@ -22,13 +22,17 @@ type metrics struct {
 	pushWakes       atomic.Int64
 	pushFailures    atomic.Int64
 
+	// admission, if set, reads the admission gauges.
+	admission func() admissionStats
+
 	mu      sync.Mutex
 	drops   map[string]int64 // by reason
 	refused map[string]int64 // connection refusals by reason
+	retries map[string]int64 // Retries sent, by reason
 }
 
 func newMetrics() *metrics {
-	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64)}
+	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64), retries: make(map[string]int64)}
 }
 
 func (m *metrics) drop(reason string) {
@@ -40,6 +44,12 @@ func (m *metrics) drop(reason string) {
 func (m *metrics) refuse(reason string) {
 	m.mu.Lock()
 	m.refused[reason]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) retry(reason string) {
+	m.mu.Lock()
+	m.retries[reason]++
 	m.mu.Unlock()
 }
 
@@ -70,7 +80,15 @@ func (m *metrics) write(w io.Writer) {
 		m.mu.Unlock()
 	}
 	labelled("jitkey_relay_drops_total", "Frames refused or dropped, by reason.", m.drops)
-	labelled("jitkey_relay_connections_refused_total", "Connection attempts refused before the handshake, by reason.", m.refused)
+	labelled("jitkey_relay_connections_refused_total", "Connection attempts refused before the handshake, by reason; counted per Initial packet (a first flight is often two).", m.refused)
+	labelled("jitkey_relay_retries_total", "Initial packets answered with a QUIC Retry (source address validation), by reason; a first flight is often two.", m.retries)
+	if m.admission != nil {
+		a := m.admission()
+		p("jitkey_relay_connections", "gauge", "Connections admitted and not yet ended, authenticated or not.", int64(a.conns))
+		p("jitkey_relay_connections_pending", "gauge", "Connections admitted and not yet authenticated.", int64(a.pending))
+		p("jitkey_relay_admission_addrs", "gauge", "Source addresses whose admission state the relay keeps.", int64(a.addrs))
+		p("jitkey_relay_admission_addrs_forgotten_total", "counter", "Source addresses forgotten before they were idle because the address table was full.", a.forgotten)
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	p("go_goroutines", "gauge", "Number of goroutines.", int64(runtime.NumGoroutine()))

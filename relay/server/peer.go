@@ -49,11 +49,15 @@ var errAuth = errors.New("authentication failed")
 // handleConn authenticates a connection and runs its reader.
 func (s *Server) handleConn(conn *quic.Conn) {
 	defer s.wg.Done()
-	if a, ok := conn.Context().Value(attemptKey{}).(*attempt); ok {
+	a, _ := conn.Context().Value(attemptKey{}).(*attempt)
+	if a != nil {
 		a.accepted.Store(true)
 	}
 	remote := conn.RemoteAddr().String()
 	p, err := s.authenticate(conn)
+	if err == nil && a != nil {
+		s.adm.authenticated(a.slot) // no longer counts towards MaxPending
+	}
 	if err != nil {
 		if errors.Is(err, errAuth) {
 			s.met.authFailed.Add(1)

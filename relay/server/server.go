@@ -90,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		stopped: make(chan struct{}),
 	}
+	s.met.admission = s.adm.stats
 	if s.resetKey, err = statelessResetKey(cert.PrivateKey); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -156,7 +157,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		return errors.New("server: Serve called twice or after Shutdown")
 	}
 	s.serving = true
-	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: s.resetKey, ConnContext: s.connContext}
+	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: s.resetKey, VerifySourceAddress: s.verifySource, ConnContext: s.connContext}
 	ln, err := s.tr.Listen(s.tlsConf, &quic.Config{
 		HandshakeIdleTimeout:           s.lim.HandshakeTimeout,
 		MaxIdleTimeout:                 s.lim.IdleTimeout,
@@ -208,23 +209,38 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	return ErrServerClosed
 }
 
-// connContext admits or refuses a connection attempt before its handshake.
+// attemptKey is the context key of a connection's *attempt.
 type attemptKey struct{}
 
+// attempt is one admitted connection, from before its handshake.
 type attempt struct {
-	ip       netip.Addr
+	slot     *slot
 	accepted atomic.Bool // set once Accept returned the connection
 }
 
+// verifySource decides, before any handshake work, whether an Initial
+// without an address validation token is answered with a QUIC Retry
+// (RL-26). quic-go calls it on its packet-handling goroutine.
+func (s *Server) verifySource(addr net.Addr) bool {
+	reason := s.adm.verify(addrIP(addr), s.cfg.Now())
+	if reason == "" {
+		return false
+	}
+	s.met.retry(reason)
+	return true
+}
+
+// connContext admits or refuses a connection attempt before its handshake
+// (RL-17, RL-18, RL-23 .. RL-25). A refusal is a QUIC CONNECTION_REFUSED.
 func (s *Server) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
-	ip := addrIP(info.RemoteAddr)
-	if reason := s.adm.admit(ip, s.cfg.Now()); reason != "" {
+	sl, reason := s.adm.admit(addrIP(info.RemoteAddr), info.AddrVerified, s.cfg.Now())
+	if reason != "" {
 		s.met.refuse(reason)
 		return nil, fmt.Errorf("refused: %s", reason)
 	}
-	a := &attempt{ip: ip}
+	a := &attempt{slot: sl}
 	context.AfterFunc(ctx, func() {
-		s.adm.release(ip)
+		s.adm.release(sl, s.cfg.Now())
 		if !a.accepted.Load() {
 			s.met.handshakeFailed.Add(1)
 		}
