@@ -19,7 +19,8 @@ func TestRunPrintsPinAndDrains(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "error"}, pw, io.Discard)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "error",
+			"-max-conns", "1000", "-max-pending", "100", "-retry-pending", "10", "-accept-rate-per-addr", "20", "-accept-burst-per-addr", "40", "-max-addrs", "2000"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -43,7 +44,7 @@ func TestRunPrintsPinAndDrains(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "jitkey_relay_peers 0") {
+	if !strings.Contains(string(body), "jitkey_relay_peers 0") || !strings.Contains(string(body), "jitkey_relay_connections_pending 0") {
 		t.Fatalf("metrics: %s", body)
 	}
 	go io.Copy(io.Discard, pr)

@@ -39,6 +39,24 @@ func scrape(addr, name string) int64 {
 	return -1
 }
 
+// scrapeSum adds up every series of a labelled metric, or returns -1.
+func scrapeSum(addr, name string) int64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum int64
+	for _, l := range strings.Split(string(b), "\n") {
+		if series, v, ok := strings.Cut(l, " "); ok && (series == name || strings.HasPrefix(series, name+"{")) {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			sum += n
+		}
+	}
+	return sum
+}
+
 type relayEndpoint struct {
 	c     *client.Client
 	addrs []protocol.PeerAddr
@@ -158,6 +176,14 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	}
 	wg.Wait()
 	log.Info("peers connected", "n", o.peers, "failed", failed.Load(), "elapsed", time.Since(t0).Round(time.Millisecond))
+	// The relay's admission limits other than the accept rate are the
+	// defaults: filling must need neither refusals nor Retries.
+	refused, retries := scrapeSum(metrics, "jitkey_relay_connections_refused_total"), scrapeSum(metrics, "jitkey_relay_retries_total")
+	if refused != 0 || retries != 0 {
+		log.Warn("relay refused connections or asked for Retries while filling", "refused", refused, "retries", retries)
+	} else {
+		log.Info("admission", "refused", refused, "retries", retries)
+	}
 	time.Sleep(o.settle)
 	r := &result{name: "relay", peers: scrape(metrics, "jitkey_relay_peers"), connectTime: time.Since(t0) - o.settle}
 	if r.peers > 0 {
