@@ -29,6 +29,7 @@ const (
 	MsgAuditBatch     MsgType = 12 // agent -> console
 	MsgAuditAck       MsgType = 13 // console -> agent
 	MsgSyncRequest    MsgType = 14 // phone -> console
+	MsgPageAck        MsgType = 18 // phone -> console: a page of a transfer arrived (paging.go)
 )
 
 // EncodeMsg encodes a transport message.
@@ -174,15 +175,20 @@ type TenantSecret struct {
 	Secret []byte `cbor:"2,keyasint"` // 32 bytes
 }
 
-// PairResponse gives the phone its certificate and what it may see.
+// PairResponse gives the phone its certificate and what it may see. It
+// carries page 0 of the transfer of the phone's view (paging.go): Policies,
+// Directory and OfflineSecrets hold that page's documents, and when More
+// is set the other pages follow as PolicyPush messages in the same
+// session.
 type PairResponse struct {
 	TechCert       Signed         `cbor:"1,keyasint"`
 	MSPKey         IdentityKey    `cbor:"2,keyasint"`
 	Org            string         `cbor:"3,keyasint"` // MSP display name
 	Policies       []Signed       `cbor:"4,keyasint"` // tenants the technician may see
 	Directory      []Signed       `cbor:"5,keyasint"` // device certificates of those tenants
-	OfflineSecrets []TenantSecret `cbor:"6,keyasint"` // shared-mode tenants only
+	OfflineSecrets []TenantSecret `cbor:"6,keyasint"` // technician's keys of shared-mode tenants
 	ConsoleNoise   NoiseKey       `cbor:"7,keyasint"`
+	More           bool           `cbor:"8,keyasint,omitempty"` // pages 1.. follow as PolicyPush
 }
 
 // ProofInput is what a possession proof signs: the key kind and the
@@ -219,10 +225,26 @@ type LoginResult struct {
 	OfflineSecret []byte `cbor:"5,keyasint"` // named mode: per (device, technician) TOTP secret, first online login only
 }
 
-// PolicyPush carries signed policies (and, for phones, the directory).
+// PolicyPush carries signed policies and, for phones, the directory and
+// the technician's offline keys. To a phone it is one page of a transfer
+// of the phone's whole view (paging.go); to an agent it is always a single
+// page (Page 0, More false) with its tenant's policy and nothing else.
+// Page and More are omitted when zero, so a single-page push encodes as
+// {1: Policies, 2: Directory}.
 type PolicyPush struct {
-	Policies  []Signed `cbor:"1,keyasint"`
-	Directory []Signed `cbor:"2,keyasint"`
+	Policies       []Signed       `cbor:"1,keyasint"`
+	Directory      []Signed       `cbor:"2,keyasint"`
+	OfflineSecrets []TenantSecret `cbor:"3,keyasint,omitempty"` // phones only
+	Page           uint32         `cbor:"4,keyasint,omitempty"` // index in the transfer, from 0
+	More           bool           `cbor:"5,keyasint,omitempty"` // another page follows
+}
+
+// PageAck acknowledges a page of a transfer that has More set, so that the
+// sender may send another one (paging.go):
+//
+//	PageAck = map { 1: Page uint }
+type PageAck struct {
+	Page uint32 `cbor:"1,keyasint"`
 }
 
 // PolicyAck acknowledges the versions a peer now holds.

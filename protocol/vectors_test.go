@@ -42,6 +42,8 @@ var sentinels = map[string]error{
 	"ErrDecrypt":            protocol.ErrDecrypt,
 	"ErrFrameTooLarge":      protocol.ErrFrameTooLarge,
 	"ErrEmptyFrame":         protocol.ErrEmptyFrame,
+	"ErrPageSequence":       protocol.ErrPageSequence,
+	"ErrDuplicateDoc":       protocol.ErrDuplicateDoc,
 }
 
 // types maps context.type to the protocol type a CBOR input decodes into.
@@ -51,6 +53,7 @@ func init() {
 	for _, v := range []any{
 		protocol.TenantVersion{}, protocol.Signed{}, protocol.TechCert{}, protocol.DeviceCert{}, protocol.Policy{},
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
+		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -371,6 +374,24 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("unknown type %q", c.Type)
 		}
 		return protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), reflect.New(ty).Interface())
+	case "transfer":
+		x := protocol.NewTransfer(identityKey(t, c.MSPKey))
+		for i, m := range c.Messages {
+			var p protocol.PolicyPush
+			if i == 0 && protocol.MsgType(c.MsgType) == protocol.MsgPairResponse {
+				var r protocol.PairResponse
+				if err := protocol.DecodeMsg(mustHex(t, m), protocol.MsgPairResponse, &r); err != nil {
+					return err
+				}
+				p = *r.Page()
+			} else if err := protocol.DecodeMsg(mustHex(t, m), protocol.MsgPolicyPush, &p); err != nil {
+				return err
+			}
+			if err := x.Add(&p); err != nil {
+				return fmt.Errorf("message %d: %w", i, err)
+			}
+		}
+		return x.Finish()
 	case "kdf":
 		want := mustHex(t, v.Input)
 		got, err := protocol.Derive(mustHex(t, c.Secret), protocol.Label(c.Label), mustHex(t, c.Info), len(want))

@@ -63,6 +63,7 @@ func Generate() (vs []Vector, err error) {
 	g.ipc()
 	g.enroll()
 	g.msgs()
+	g.transfers()
 	g.kdf()
 	seen := map[string]bool{}
 	for _, v := range g.out {
@@ -789,6 +790,106 @@ func (g *gen) msgs() {
 		Context: Context{MsgType: uint8(protocol.MsgAuditAck), Type: "AuditAck"}, Expect: "ErrMalformed"})
 	g.add(Vector{Name: "R36-msg-empty", Rule: "R-36", Kind: "msg", Description: "a type byte without a body", Input: hx([]byte{byte(protocol.MsgApproval)}),
 		Context: Context{MsgType: uint8(protocol.MsgApproval), Type: "Signed"}, Expect: "ErrMalformed"})
+}
+
+// transfers builds paged transfers (SPEC.md 8.3) of a phone's view: the
+// acme policy, four device certificates and one offline key, cut into
+// three small pages by hand.
+func (g *gen) transfers() {
+	dev := func(i int) protocol.Signed {
+		d := g.device
+		d.Serial = uint64(10 + i)
+		d.Name = fmt.Sprintf("PC-%d", i)
+		copy(d.DeviceID[:], detrand.Bytes(fmt.Sprintf("transfer-device-%d", i), 16))
+		s, err := protocol.SignEd25519(protocol.DocDeviceCert, &d, g.msp)
+		check(err)
+		return s
+	}
+	pol, err := protocol.SignEd25519(protocol.DocPolicy, &g.policy, g.msp)
+	check(err)
+	key := protocol.TenantSecret{Tenant: tenant, Secret: detrand.Bytes("transfer-tech-key", 32)}
+	page := func(n uint32, more bool, pols []protocol.Signed, devs ...protocol.Signed) protocol.PolicyPush {
+		if pols == nil {
+			pols = []protocol.Signed{}
+		}
+		return protocol.PolicyPush{Page: n, More: more, Policies: pols, Directory: append([]protocol.Signed{}, devs...)}
+	}
+	p0 := page(0, true, []protocol.Signed{pol}, dev(1))
+	p1 := page(1, true, nil, dev(2), dev(3))
+	p2 := page(2, false, nil, dev(4))
+	p2.OfflineSecrets = []protocol.TenantSecret{key}
+
+	tc, err := protocol.SignEd25519(protocol.DocTechCert, &g.tech, g.msp)
+	check(err)
+	pair := protocol.PairResponse{TechCert: tc, MSPKey: g.mspPub, Org: "Acme MSP", ConsoleNoise: noiseKey(g.console)}
+	pair.SetPage(&p0)
+	msg := func(t protocol.MsgType, body any) string {
+		b, err := protocol.EncodeMsg(t, body)
+		check(err)
+		return hx(b)
+	}
+	pushes := func(ps ...protocol.PolicyPush) []string {
+		var out []string
+		for i := range ps {
+			out = append(out, msg(protocol.MsgPolicyPush, &ps[i]))
+		}
+		return out
+	}
+	pairMsg := msg(protocol.MsgPairResponse, &pair)
+	tr := func(name, rule, desc string, first protocol.MsgType, msgs []string, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "transfer", Description: desc,
+			Context: Context{MSPKey: hx(g.mspPub[:]), MsgType: uint8(first), Messages: msgs}, Expect: expect})
+	}
+	sync, paired := protocol.MsgPolicyPush, protocol.MsgPairResponse
+
+	g.add(Vector{Name: "ok-msg-policy-push-paged", Kind: "msg", Description: "PolicyPush page 1 of a transfer, another page following",
+		Input: pushes(p1)[0], Context: Context{MsgType: uint8(protocol.MsgPolicyPush), Type: "PolicyPush"}})
+	g.add(Vector{Name: "ok-msg-page-ack", Kind: "msg", Description: "PageAck for page 1",
+		Input: msg(protocol.MsgPageAck, &protocol.PageAck{Page: 1}), Context: Context{MsgType: uint8(protocol.MsgPageAck), Type: "PageAck"}})
+	single := page(0, false, []protocol.Signed{pol})
+	tr("ok-transfer-single-page", "", "one PolicyPush {1: [policy], 2: []} without page fields, as to an agent", sync, pushes(single), "ok")
+	tr("ok-transfer-sync-paged", "", "sync or push: PolicyPush pages 0, 1, 2 (policy, four devices, offline key)", sync, pushes(p0, p1, p2), "ok")
+	tr("ok-transfer-pair-paged", "", "pairing: PairResponse carrying page 0, then PolicyPush pages 1 and 2", paired,
+		append([]string{pairMsg}, pushes(p1, p2)...), "ok")
+
+	tr("R43-transfer-first-page-not-zero", "R-43", "sync whose first PolicyPush is page 1", sync, pushes(p1, p2), "ErrPageSequence")
+	tr("R43-transfer-page-skipped", "R-43", "pages 0 and 2: page 1 missing", sync, pushes(p0, p2), "ErrPageSequence")
+	tr("R43-transfer-page-repeated", "R-43", "pages 0, 1, 1, 2", sync, pushes(p0, p1, p1, p2), "ErrPageSequence")
+	tr("R43-transfer-pages-reordered", "R-43", "pages 0, 2, 1", sync, pushes(p0, p2, p1), "ErrPageSequence")
+	tr("R43-transfer-pair-then-page-zero", "R-43", "PairResponse (page 0) followed by a PolicyPush page 0", paired,
+		append([]string{pairMsg}, pushes(p0, p1, p2)...), "ErrPageSequence")
+	tr("R43-transfer-last-page-missing", "R-43", "pages 0 and 1, both announcing another page, then the session ends", sync,
+		pushes(p0, p1), "ErrPageSequence")
+	after := page(3, false, nil)
+	tr("R43-transfer-page-after-last", "R-43", "pages 0, 1, 2 (the last), then page 3", sync, pushes(p0, p1, p2, after), "ErrPageSequence")
+	var many []protocol.PolicyPush
+	for i := range protocol.MaxPages {
+		many = append(many, page(uint32(i), true, nil))
+	}
+	tr("R43-transfer-too-many-pages", "R-43", fmt.Sprintf("%d empty pages, the last announcing page %d", protocol.MaxPages, protocol.MaxPages),
+		sync, pushes(many...), "ErrPageSequence")
+
+	dupDev := page(1, true, nil, dev(2), dev(1))
+	tr("R44-transfer-device-on-two-pages", "R-44", "the certificate of device 1 on page 0 and again on page 1", sync,
+		pushes(p0, dupDev, p2), "ErrDuplicateDoc")
+	newer := g.policy
+	newer.Version++
+	pol6, err := protocol.SignEd25519(protocol.DocPolicy, &newer, g.msp)
+	check(err)
+	dupPol := page(1, true, []protocol.Signed{pol6}, dev(2), dev(3))
+	tr("R44-transfer-two-policies-of-one-tenant", "R-44", "acme's policy version 5 on page 0 and version 6 on page 1", sync,
+		pushes(p0, dupPol, p2), "ErrDuplicateDoc")
+	dupKey := p1
+	dupKey.OfflineSecrets = []protocol.TenantSecret{key}
+	tr("R44-transfer-two-keys-of-one-tenant", "R-44", "acme's offline key on page 1 and again on page 2", sync,
+		pushes(p0, dupKey, p2), "ErrDuplicateDoc")
+
+	d := g.device
+	copy(d.DeviceID[:], detrand.Bytes("transfer-rogue-device", 16))
+	rogue, err := protocol.SignEd25519(protocol.DocDeviceCert, &d, detrand.Ed25519("rogue"))
+	check(err)
+	tr("R08-transfer-device-wrong-key", "R-08", "page 1 carries a device certificate signed by a key other than the MSP key", sync,
+		pushes(p0, page(1, true, nil, dev(2), rogue), p2), "ErrBadSignature")
 }
 
 func (g *gen) kdf() {

@@ -35,6 +35,7 @@ var Kinds = map[string]string{
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
 	"kdf":            "Derive(context.secret, context.label, context.info, len(input)) == input",
+	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
 
 // Context carries what a check needs besides the input. Byte strings are
