@@ -102,12 +102,52 @@ func (a *Authority) SignDeviceCert(c *protocol.DeviceCert) (protocol.Signed, err
 	return protocol.SignEd25519(protocol.DocDeviceCert, c, a.key)
 }
 
-// SignPolicy checks and signs a tenant policy.
+// ErrPolicyTooLarge is returned by SignPolicy for a policy whose signed
+// encoding exceeds protocol.PageBudget: no message could carry it to the
+// tenant's agents, nor a page of a transfer to phones (SPEC.md 6.3).
+var ErrPolicyTooLarge = errors.New("authority: policy too large to send")
+
+// SignPolicy checks and signs a tenant policy. It refuses a policy whose
+// signed encoding exceeds protocol.PageBudget (ErrPolicyTooLarge): about
+// 1 600 devices with a custom share list of two usernames fit, fewer with
+// longer lists or a larger roster (SPEC.md 6.3).
 func (a *Authority) SignPolicy(p *protocol.Policy) (protocol.Signed, error) {
 	if err := p.Check(); err != nil {
 		return protocol.Signed{}, fmt.Errorf("authority: %w", err)
 	}
-	return protocol.SignEd25519(protocol.DocPolicy, p, a.key)
+	s, err := protocol.SignEd25519(protocol.DocPolicy, p, a.key)
+	size := 0
+	if err == nil {
+		var b []byte
+		b, err = s.Encode()
+		size = len(b)
+	}
+	switch {
+	case errors.Is(err, protocol.ErrFrameTooLarge) || size > protocol.PageBudget:
+		return protocol.Signed{}, policyTooLarge(p, size)
+	case err != nil:
+		return protocol.Signed{}, err
+	}
+	return s, nil
+}
+
+// policyTooLarge explains ErrPolicyTooLarge to the MSP admin: what fills
+// the policy and what to change. size is 0 when the policy did not even
+// encode within protocol.MaxMessageSize.
+func policyTooLarge(p *protocol.Policy, size int) error {
+	got := fmt.Sprintf("%d bytes", size)
+	if size == 0 {
+		got = fmt.Sprintf("over %d bytes", protocol.MaxMessageSize)
+	}
+	custom := 0
+	for _, s := range p.Shares {
+		custom += len(s.Entries)
+	}
+	return fmt.Errorf("%w: tenant %s: the signed policy would be %s, at most %d fit in one message to agents and phones; "+
+		"it lists %d devices with a custom share list (%d entries in all), %d technicians in its roster and %d revoked serials. "+
+		"A custom share list of two usernames takes about 35 bytes, so about 1600 such devices fit; "+
+		"return some devices to the default share list (all-admins, all-users), which takes no room",
+		ErrPolicyTooLarge, p.Tenant, got, protocol.PageBudget, len(p.Shares), custom, len(p.Roster), len(p.Revoked))
 }
 
 // Options tune Create.

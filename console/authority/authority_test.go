@@ -3,9 +3,13 @@ package authority
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/jitkey/jitkey/protocol"
 )
 
 func TestKeysSealedAndPlain(t *testing.T) {
@@ -58,6 +62,52 @@ func TestKeysSealedAndPlain(t *testing.T) {
 			os.Chmod(filepath.Join(dir, IdentityFile), 0o644)
 			if _, err := LoadPeer(dir); err == nil {
 				t.Error("a world-readable identity key was accepted")
+			}
+		})
+	}
+}
+
+// TestSignPolicyTooLarge: a policy that no message could carry is refused
+// at signing time with an explanation, whether it is just over
+// protocol.PageBudget or beyond what even encodes.
+func TestSignPolicyTooLarge(t *testing.T) {
+	a, _, err := Create(filepath.Join(t.TempDir(), "state"), Options{Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := protocol.Policy{
+		Tenant: "acme", Version: 1, LoginMode: protocol.ModeNamed, MaxSession: 3600,
+		Offline: protocol.OfflineParams{Digits: 6, Period: 30, MaxFailures: 5},
+		Console: strings.Repeat("a", 52) + "@relay.example.com:4433",
+		Revoked: []uint64{}, Roster: []protocol.RosterEntry{},
+	}
+	shares := func(n int) []protocol.DeviceShare {
+		out := make([]protocol.DeviceShare, n)
+		for i := range out {
+			out[i].DeviceID[0], out[i].DeviceID[1] = byte(i>>8), byte(i)
+			out[i].Entries = []string{"jsmith", "mlopez"}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		devices int
+		ok      bool
+	}{{0, true}, {1500, true}, {1700, false}, {4000, false}} {
+		t.Run(fmt.Sprint(tc.devices, " custom shares"), func(t *testing.T) {
+			p.Shares = shares(tc.devices)
+			s, err := a.SignPolicy(&p)
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := s.Encode()
+				if len(b) > protocol.PageBudget {
+					t.Fatalf("signed %d bytes", len(b))
+				}
+				return
+			}
+			if !errors.Is(err, ErrPolicyTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("lists %d devices with a custom share list", tc.devices)) {
+				t.Fatalf("got %v", err)
 			}
 		})
 	}
