@@ -210,6 +210,9 @@ func NewTransfer(msp IdentityKey) *Transfer {
 	return &Transfer{msp: msp, tenants: map[string]bool{}, secretTenants: map[string]bool{}, devices: map[DeviceID]bool{}}
 }
 
+// Pages returns how many pages were added.
+func (t *Transfer) Pages() int { return int(t.next) }
+
 // Done reports whether the last page arrived and every page checked out.
 func (t *Transfer) Done() bool { return t.done && t.err == nil }
 

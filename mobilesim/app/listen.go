@@ -41,19 +41,20 @@ func (a *App) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.Noi
 	return nil, o.ConsoleKey(), nil
 }
 
-// Handle is the channel.Config.Handle hook: it receives a PolicyPush,
-// stores it and acknowledges the versions held.
+// Handle is the channel.Config.Handle hook: it receives the console's
+// paged transfer (SPEC.md 8.3), stores it once complete and acknowledges
+// the versions held.
 func (a *App) Handle(ctx context.Context, c *channel.Conn) {
 	o, err := a.consoleOf(c.Peer.Mailbox)
 	if err != nil || c.Flow != protocol.FlowPolicy || !c.Session.PeerIs(o.ConsoleKey()) {
 		return
 	}
-	var push protocol.PolicyPush
-	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
-		a.log.Info("policy push", "org", o.ID, "err", err)
+	x := protocol.NewTransfer(o.MSP())
+	if err := x.Receive(ctx, c); err != nil {
+		a.log.Info("policy push", "org", o.ID, "err", a.transferErr(ctx, c, "policy push", err))
 		return
 	}
-	u, err := a.applyPush(o, &push)
+	u, err := a.applyTransfer(o, x)
 	if err != nil {
 		a.log.Warn("policy push rejected", "org", o.ID, "err", err)
 		c.SendError(ctx, protocol.CodeRefused, "refused")

@@ -12,8 +12,10 @@ import (
 )
 
 // Pair runs FlowPair with the console that shows the pairing QR text, and
-// stores the organisation it returns. Re-pairing with the same MSP replaces
-// the stored organisation.
+// stores the organisation it returns. The policies, directory and offline
+// keys come as a paged transfer (SPEC.md 8.3) that starts in the
+// PairResponse; nothing is stored unless every page arrived and checked
+// out. Re-pairing with the same MSP replaces the stored organisation.
 func (a *App) Pair(ctx context.Context, d Dialer, text string) (*View, error) {
 	q, err := a.decodeQR(text, protocol.QRPair)
 	if err != nil {
@@ -63,19 +65,25 @@ func (a *App) Pair(ctx context.Context, d Dialer, text string) (*View, error) {
 		}
 		return nil, fmt.Errorf("pair: receive: %w", err)
 	}
-	o := &wallet.Org{
-		Name:         resp.Org,
-		MSPKey:       resp.MSPKey[:],
-		Console:      q.Addr().String(),
-		ConsoleNoise: resp.ConsoleNoise[:],
-		TechCert:     resp.TechCert,
-		Policies:     resp.Policies,
-		Directory:    resp.Directory,
-		PairedAt:     a.cfg.Now().Unix(),
-		UpdatedAt:    a.cfg.Now().Unix(),
+	x := protocol.NewTransfer(resp.MSPKey)
+	err = x.Add(resp.Page())
+	if err == nil {
+		err = x.Receive(ctx, c)
 	}
-	for _, s := range resp.OfflineSecrets {
-		o.OfflineSecrets = append(o.OfflineSecrets, wallet.TenantSecret{Tenant: s.Tenant, Secret: s.Secret})
+	if err != nil {
+		return nil, a.transferErr(ctx, c, "pair", err)
+	}
+	o := &wallet.Org{
+		Name:           resp.Org,
+		MSPKey:         resp.MSPKey[:],
+		Console:        q.Addr().String(),
+		ConsoleNoise:   resp.ConsoleNoise[:],
+		TechCert:       resp.TechCert,
+		Policies:       x.Policies,
+		Directory:      x.Directory,
+		OfflineSecrets: offlineSecrets(x),
+		PairedAt:       a.cfg.Now().Unix(),
+		UpdatedAt:      a.cfg.Now().Unix(),
 	}
 	v, err := a.checkPairing(o, q, key.Public())
 	if err != nil {

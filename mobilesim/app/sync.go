@@ -16,16 +16,50 @@ type Update struct {
 	Versions []protocol.TenantVersion // versions held afterwards
 	Applied  []protocol.TenantVersion // policies that replaced older ones
 	Devices  int                      // directory size afterwards
-	// DirectoryReplaced is true when the push carried a directory.
+	// DirectoryReplaced is true when the stored directory was replaced,
+	// which every complete transfer does (it carries the whole directory).
 	DirectoryReplaced bool
+	Pages             int // pages the transfer came in
 }
 
-// applyPush verifies a PolicyPush and stores what is new. Policies must be
-// signed by the organisation's MSP key and are taken only with a higher
-// version than the one held; a non-empty directory replaces the stored one
-// (the console sends the whole directory of the technician's tenants).
-// Nothing is stored if any document fails verification.
-func (a *App) applyPush(o *wallet.Org, p *protocol.PolicyPush) (Update, error) {
+// transferErr reports a transfer that failed before it was complete;
+// nothing of it has been stored. A page the phone cannot trust is answered
+// with a coarse refusal (SPEC.md 8.3, R-45).
+func (a *App) transferErr(ctx context.Context, c *channel.Conn, flow string, err error) error {
+	var pe *protocol.PeerError
+	switch {
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: %s", ErrConsoleRefused, pe.Text)
+	case errors.Is(err, protocol.ErrPageSequence), errors.Is(err, protocol.ErrDuplicateDoc),
+		errors.Is(err, protocol.ErrBadSignature), errors.Is(err, protocol.ErrInvalidDoc),
+		errors.Is(err, protocol.ErrMalformed):
+		a.log.Warn(flow+": transfer rejected; keeping what the phone holds", "err", err)
+		c.SendError(ctx, protocol.CodeRefused, "refused")
+		return fmt.Errorf("%w: %v", ErrBadPeer, err)
+	}
+	return fmt.Errorf("%s: receive: %w", flow, err)
+}
+
+// offlineSecrets returns a transfer's offline keys as the wallet keeps
+// them.
+func offlineSecrets(x *protocol.Transfer) []wallet.TenantSecret {
+	var out []wallet.TenantSecret
+	for _, s := range x.OfflineSecrets {
+		out = append(out, wallet.TenantSecret{Tenant: s.Tenant, Secret: s.Secret})
+	}
+	return out
+}
+
+// applyTransfer stores a complete transfer (SPEC.md 8.3) in one step. Its
+// documents were verified page by page against the organisation's MSP key.
+// A policy replaces the one held for its tenant only with a higher version
+// (an older or equal one is ignored); the directory and the offline keys
+// are replaced by the transfer's, which are complete. Nothing is stored if
+// the transfer is not complete or anything in it is refused.
+func (a *App) applyTransfer(o *wallet.Org, x *protocol.Transfer) (Update, error) {
+	if err := x.Finish(); err != nil {
+		return Update{}, err
+	}
 	msp := o.MSP()
 	held := map[string]int{}
 	versions := map[string]uint64{}
@@ -37,55 +71,46 @@ func (a *App) applyPush(o *wallet.Org, p *protocol.PolicyPush) (Update, error) {
 		held[pol.Tenant] = i
 		versions[pol.Tenant] = pol.Version
 	}
-	u := Update{Org: o.ID}
+	u := Update{Org: o.ID, DirectoryReplaced: true, Pages: x.Pages()}
 	policies := append([]protocol.Signed(nil), o.Policies...)
-	for _, s := range p.Policies {
-		var pol protocol.Policy
-		if err := s.VerifyEd25519(protocol.DocPolicy, msp, &pol); err != nil {
-			return Update{}, fmt.Errorf("%w: policy: %v", ErrBadPeer, err)
-		}
-		if err := pol.Check(); err != nil {
-			return Update{}, fmt.Errorf("%w: %v", ErrBadPeer, err)
-		}
+	for i, pol := range x.PolicyDocs {
 		if err := protocol.CheckPolicyUpgrade(versions[pol.Tenant], pol.Version); err != nil {
 			a.log.Info("policy ignored", "tenant", pol.Tenant, "err", err)
 			continue
 		}
-		if i, ok := held[pol.Tenant]; ok {
-			policies[i] = s
+		if j, ok := held[pol.Tenant]; ok {
+			policies[j] = x.Policies[i]
 		} else {
 			held[pol.Tenant] = len(policies)
-			policies = append(policies, s)
+			policies = append(policies, x.Policies[i])
 		}
 		versions[pol.Tenant] = pol.Version
 		u.Applied = append(u.Applied, protocol.TenantVersion{Tenant: pol.Tenant, Version: pol.Version})
 	}
-	dir := o.Directory
-	if len(p.Directory) > 0 {
-		for _, s := range p.Directory {
-			var d protocol.DeviceCert
-			if err := s.VerifyEd25519(protocol.DocDeviceCert, msp, &d); err != nil {
-				return Update{}, fmt.Errorf("%w: device certificate: %v", ErrBadPeer, err)
-			}
+	for _, s := range x.OfflineSecrets {
+		if len(s.Secret) != 32 {
+			return Update{}, fmt.Errorf("%w: offline key of tenant %q: %d bytes", ErrBadPeer, s.Tenant, len(s.Secret))
 		}
-		dir = p.Directory
-		u.DirectoryReplaced = true
 	}
-	o.Policies, o.Directory = policies, dir
-	o.UpdatedAt = a.cfg.Now().Unix()
-	v, err := Load(o)
+	n := *o
+	n.Policies, n.Directory, n.OfflineSecrets = policies, x.Directory, offlineSecrets(x)
+	n.UpdatedAt = a.cfg.Now().Unix()
+	v, err := Load(&n)
 	if err != nil {
 		return Update{}, err
 	}
 	u.Versions, u.Devices = v.Versions(), len(v.Devices)
-	if err := a.cfg.Wallet.SaveOrg(o); err != nil {
+	if err := a.cfg.Wallet.SaveOrg(&n); err != nil {
 		return Update{}, err
 	}
+	*o = n
 	return u, nil
 }
 
 // Sync runs FlowSync with the current organisation's console: it asks for
-// the current policies and directory, stores them and acknowledges.
+// the current policies, directory and offline keys, receives them as a
+// paged transfer (SPEC.md 8.3), stores them once complete and
+// acknowledges.
 func (a *App) Sync(ctx context.Context, d Dialer) (Update, error) {
 	o, err := a.cfg.Wallet.Current()
 	if err != nil {
@@ -107,15 +132,11 @@ func (a *App) Sync(ctx context.Context, d Dialer) (Update, error) {
 	if err := c.Send(ctx, protocol.MsgSyncRequest, &protocol.SyncRequest{Versions: v.Versions()}); err != nil {
 		return Update{}, fmt.Errorf("sync: send: %w", err)
 	}
-	var push protocol.PolicyPush
-	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
-		var pe *protocol.PeerError
-		if errors.As(err, &pe) {
-			return Update{}, fmt.Errorf("%w: %s", ErrConsoleRefused, pe.Text)
-		}
-		return Update{}, fmt.Errorf("sync: receive: %w", err)
+	x := protocol.NewTransfer(o.MSP())
+	if err := x.Receive(ctx, c); err != nil {
+		return Update{}, a.transferErr(ctx, c, "sync", err)
 	}
-	u, err := a.applyPush(o, &push)
+	u, err := a.applyTransfer(o, x)
 	if err != nil {
 		c.SendError(ctx, protocol.CodeRefused, "refused")
 		return Update{}, err

@@ -102,8 +102,11 @@ type Console struct {
 	pairings map[protocol.SessionID]*pending
 	phones   []protocol.TechCert // paired technicians
 	// Acks records every PolicyAck received.
-	Acks []protocol.PolicyAck
-	stop func()
+	Acks       []protocol.PolicyAck
+	pageBudget int
+	tamper     func([]protocol.PolicyPush) []protocol.PolicyPush
+	refusals   []protocol.PeerError
+	stop       func()
 }
 
 // NewConsole starts a fake console named name on relay.
@@ -209,8 +212,7 @@ func (c *Console) handle(ctx context.Context, conn *channel.Conn) {
 				tech = t
 			}
 		}
-		push := c.pushFor(&tech)
-		if conn.Send(ctx, protocol.MsgPolicyPush, &push) != nil {
+		if c.sendTransfer(ctx, conn, nil, &tech) != nil {
 			return
 		}
 		var ack protocol.PolicyAck
@@ -244,12 +246,52 @@ func (c *Console) pair(ctx context.Context, conn *channel.Conn) {
 	}
 	c.phones = append(c.phones, tech)
 	c.mu.Unlock()
-	push := c.pushFor(&tech)
 	resp := protocol.PairResponse{
-		TechCert: c.Sign(protocol.DocTechCert, &tech), MSPKey: c.MSPKey(), Org: c.Name,
-		Policies: push.Policies, Directory: push.Directory, ConsoleNoise: NoiseKeyOf(c.Static),
+		TechCert: c.Sign(protocol.DocTechCert, &tech), MSPKey: c.MSPKey(), Org: c.Name, ConsoleNoise: NoiseKeyOf(c.Static),
 	}
-	conn.Send(ctx, protocol.MsgPairResponse, &resp)
+	c.sendTransfer(ctx, conn, &resp, &tech)
+}
+
+// SetPaging makes transfers use pages of at most budget bytes of
+// documents (protocol.Paginate; 0 means protocol.PageBudget), so that a
+// few devices fill several pages, and lets tamper, if not nil, change the
+// pages before they are sent (pairing, sync and push), for tests of a
+// console that gets them wrong.
+func (c *Console) SetPaging(budget int, tamper func([]protocol.PolicyPush) []protocol.PolicyPush) {
+	c.mu.Lock()
+	c.pageBudget, c.tamper = budget, tamper
+	c.mu.Unlock()
+}
+
+// Refusals returns the MsgErrors phones answered transfers with.
+func (c *Console) Refusals() []protocol.PeerError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]protocol.PeerError(nil), c.refusals...)
+}
+
+// sendTransfer sends the technician's view as a paged transfer (page 0
+// inside pair when pairing) and records a phone's refusal.
+func (c *Console) sendTransfer(ctx context.Context, conn *channel.Conn, pair *protocol.PairResponse, t *protocol.TechCert) error {
+	push := c.pushFor(t)
+	c.mu.Lock()
+	budget, tamper := c.pageBudget, c.tamper
+	c.mu.Unlock()
+	pages, err := protocol.Paginate(push.Policies, push.Directory, nil, budget)
+	if err != nil {
+		return err
+	}
+	if tamper != nil {
+		pages = tamper(pages)
+	}
+	err = protocol.SendTransfer(ctx, conn, pair, pages)
+	var pe *protocol.PeerError
+	if errors.As(err, &pe) {
+		c.mu.Lock()
+		c.refusals = append(c.refusals, *pe)
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // pushFor returns the policies and directory the technician may see.
@@ -280,8 +322,7 @@ func (c *Console) PushTo(ctx context.Context, tech protocol.TechCert) (protocol.
 		return ack, err
 	}
 	defer conn.Close()
-	push := c.pushFor(&tech)
-	if err := conn.Send(ctx, protocol.MsgPolicyPush, &push); err != nil {
+	if err := c.sendTransfer(ctx, conn, nil, &tech); err != nil {
 		return ack, err
 	}
 	err = conn.Recv(ctx, protocol.MsgPolicyAck, &ack)
@@ -307,6 +348,24 @@ func (c *Console) Enroll(a *Agent, name, tenant string, domainJoined bool) {
 	a.mu.Lock()
 	a.Cert, a.signed, a.msp = d, c.Sign(protocol.DocDeviceCert, &d), c.MSPKey()
 	a.mu.Unlock()
+}
+
+// AddDevice adds a device without an agent to the directory: a
+// certificate with fresh keys.
+func (c *Console) AddDevice(name, tenant string) protocol.DeviceCert {
+	id, kp := newPeerKeys()
+	idk, _ := protocol.IdentityKeyOf(id.Public().(ed25519.PublicKey))
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.serial++
+	d := protocol.DeviceCert{
+		Serial: c.serial, Name: name, Tenant: tenant, OS: "windows", NoiseKey: NoiseKeyOf(kp), IdentityKey: idk,
+		Relay: c.Addr.Relay, NotBefore: now.Add(-time.Hour).Unix(), NotAfter: now.Add(365 * 24 * time.Hour).Unix(),
+	}
+	rand.Read(d.DeviceID[:])
+	c.devices = append(c.devices, d)
+	return d
 }
 
 // Unlist removes a device from the directory (it keeps its certificate).
