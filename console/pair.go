@@ -27,29 +27,31 @@ func (c *Console) PairPSK(ctx context.Context, session protocol.SessionID) ([]by
 // code (unused, fresh), and in one transaction uses the code, revokes the
 // technician's previous phone, signs the new technician certificate and
 // publishes new policies (roster) for the tenants the technician is in.
-func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairRequest) (*protocol.PairResponse, *protocol.TechCert, error) {
+// The phone's view comes as the pages of one transfer (SPEC.md 8.3): resp
+// carries no documents of its own; protocol.SendTransfer(ctx, conn, resp,
+// pages) sends page 0 inside it and the others after it.
+func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairRequest) (resp *protocol.PairResponse, pages []protocol.PolicyPush, tc *protocol.TechCert, err error) {
 	if c.auth == nil {
-		return nil, nil, ErrLocked
+		return nil, nil, nil, ErrLocked
 	}
 	switch {
 	case !req.IdentityKey.Verify(protocol.ProofInput("identity", pi.HandshakeHash), req.IdentitySig):
-		return nil, nil, fmt.Errorf("%w: identity proof does not verify", ErrRefused)
+		return nil, nil, nil, fmt.Errorf("%w: identity proof does not verify", ErrRefused)
 	case !req.ApprovalKey.Verify(protocol.ProofInput("approval", pi.HandshakeHash), req.ApprovalSig):
-		return nil, nil, fmt.Errorf("%w: approval key proof does not verify", ErrRefused)
+		return nil, nil, nil, fmt.Errorf("%w: approval key proof does not verify", ErrRefused)
 	case protocol.MailboxFor(req.IdentityKey.Public()) != pi.From.Mailbox:
-		return nil, nil, fmt.Errorf("%w: identity key does not own the sending mailbox", ErrRefused)
+		return nil, nil, nil, fmt.Errorf("%w: identity key does not own the sending mailbox", ErrRefused)
 	case protocol.CheckRelayAddr(req.Relay) != nil:
-		return nil, nil, fmt.Errorf("%w: relay %q", ErrRefused, req.Relay)
+		return nil, nil, nil, fmt.Errorf("%w: relay %q", ErrRefused, req.Relay)
 	case len(req.Label) > protocol.MaxNameLen || !printable(req.Label):
-		return nil, nil, fmt.Errorf("%w: phone label", ErrRefused)
+		return nil, nil, nil, fmt.Errorf("%w: phone label", ErrRefused)
 	case pi.NoiseKey.Check() != nil:
-		return nil, nil, fmt.Errorf("%w: noise key", ErrRefused)
+		return nil, nil, nil, fmt.Errorf("%w: noise key", ErrRefused)
 	}
 	now := c.now()
-	var resp protocol.PairResponse
-	var tc protocol.TechCert
+	tc = new(protocol.TechCert)
 	var revoked []uint64
-	err := c.db.Update(ctx, func(tx *store.Tx) error {
+	err = c.db.Update(ctx, func(tx *store.Tx) error {
 		p, err := tx.PairingBySession(pi.Session)
 		if err != nil {
 			return fmt.Errorf("%w: unknown pairing code", ErrRefused)
@@ -68,7 +70,7 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 		if err != nil {
 			return err
 		}
-		tc = protocol.TechCert{
+		*tc = protocol.TechCert{
 			Serial: serial, TechID: t.ID, Username: t.Username, Email: t.Email,
 			NoiseKey: pi.NoiseKey, IdentityKey: req.IdentityKey, ApprovalKey: req.ApprovalKey,
 			Relay: req.Relay, NotBefore: now.Unix(), NotAfter: now.Add(TechCertValidity).Unix(),
@@ -78,7 +80,7 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 		} else {
 			tc.Grants = t.Grants
 		}
-		signed, err := c.auth.SignTechCert(&tc)
+		signed, err := c.auth.SignTechCert(tc)
 		if err != nil {
 			return err
 		}
@@ -100,8 +102,11 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 		if _, err := c.publishAll(tx, tenants); err != nil {
 			return err
 		}
-		view, err := c.phoneView(tx, &tc)
+		view, err := c.phoneView(tx, tc, true)
 		if err != nil {
+			return err
+		}
+		if pages, err = view.Pages(); err != nil {
 			return err
 		}
 		for _, tv := range view.Versions {
@@ -109,18 +114,16 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 				return err
 			}
 		}
-		resp = protocol.PairResponse{
-			TechCert: signed, MSPKey: c.set.MSPKey, Org: c.set.Org,
-			Policies: view.Policies, Directory: view.Directory, OfflineSecrets: view.Secrets,
-			ConsoleNoise: c.peer.NoisePublic(),
+		resp = &protocol.PairResponse{
+			TechCert: signed, MSPKey: c.set.MSPKey, Org: c.set.Org, ConsoleNoise: c.peer.NoisePublic(),
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c.log.Info("phone paired", "username", tc.Username, "serial", tc.Serial, "revoked_previous", revoked)
-	return &resp, &tc, nil
+	c.log.Info("phone paired", "username", tc.Username, "serial", tc.Serial, "revoked_previous", revoked, "pages", len(pages))
+	return resp, pages, tc, nil
 }
 
 // PhoneView is what a technician's phone holds: the policies of the tenants
@@ -133,7 +136,18 @@ type PhoneView struct {
 	Secrets   []protocol.TenantSecret
 }
 
-func (c *Console) phoneView(tx *store.Tx, tc *protocol.TechCert) (*PhoneView, error) {
+// Pages cuts the view into the pages of one transfer (SPEC.md 8.3).
+func (v *PhoneView) Pages() ([]protocol.PolicyPush, error) {
+	pages, err := protocol.Paginate(v.Policies, v.Directory, v.Secrets, 0)
+	if err != nil {
+		return nil, fmt.Errorf("console: phone view: %w", err)
+	}
+	return pages, nil
+}
+
+// phoneView returns the technician's view; with docs false only Versions,
+// which is cheap enough to compute for every phone at every push round.
+func (c *Console) phoneView(tx *store.Tx, tc *protocol.TechCert, docs bool) (*PhoneView, error) {
 	tns, err := tx.Tenants()
 	if err != nil {
 		return nil, err
@@ -141,6 +155,14 @@ func (c *Console) phoneView(tx *store.Tx, tc *protocol.TechCert) (*PhoneView, er
 	v := &PhoneView{Policies: []protocol.Signed{}, Directory: []protocol.Signed{}, Secrets: []protocol.TenantSecret{}}
 	for _, tn := range tns {
 		if tc.RoleIn(tn.Name) == "" {
+			continue
+		}
+		if !docs {
+			version, err := tx.PolicyVersion(tn.Name)
+			if err != nil {
+				return nil, err
+			}
+			v.Versions = append(v.Versions, protocol.TenantVersion{Tenant: tn.Name, Version: version})
 			continue
 		}
 		pol, err := tx.LatestPolicy(tn.Name)

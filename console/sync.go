@@ -51,7 +51,7 @@ func (c *Console) PhoneSync(ctx context.Context, tc *protocol.TechCert) (*PhoneV
 	var v *PhoneView
 	err := c.db.View(ctx, func(tx *store.Tx) error {
 		var err error
-		v, err = c.phoneView(tx, tc)
+		v, err = c.phoneView(tx, tc, true)
 		return err
 	})
 	return v, err
@@ -103,16 +103,18 @@ type PushTarget struct {
 	Key      string // "device:<id>" or "phone:<serial>", stable per peer
 	Addr     protocol.PeerAddr
 	NoiseKey protocol.NoiseKey
-	Push     protocol.PolicyPush
-	Versions []protocol.TenantVersion // what Push carries
+	// Pages is the transfer to send (SPEC.md 8.3): one page for an agent,
+	// the phone's whole view for a phone.
+	Pages    []protocol.PolicyPush
+	Versions []protocol.TenantVersion // policy versions Pages carries
 	Device   *store.Device            // set for agents
 	Tech     *protocol.TechCert       // set for phones
 }
 
 // PushTargets lists the devices and phones whose acknowledged version of
 // some tenant policy is lower than the latest, with what to send them:
-// agents get their tenant's policy; phones every policy they may see and
-// the directory.
+// agents get their tenant's policy on one page; phones every policy they
+// may see, the directory and their offline keys, as a paged transfer.
 func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 	var out []PushTarget
 	err := c.db.View(ctx, func(tx *store.Tx) error {
@@ -133,7 +135,7 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 				out = append(out, PushTarget{
 					Key: fmt.Sprintf("device:%x", d.ID), Addr: d.Addr(), NoiseKey: d.NoiseKey, Device: d,
 					Versions: []protocol.TenantVersion{{Tenant: d.Tenant, Version: pol.Version}},
-					Push:     protocol.PolicyPush{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{}},
+					Pages:    []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{}}},
 				})
 			}
 		}
@@ -153,7 +155,7 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 			if err := row.Cert.VerifyEd25519(protocol.DocTechCert, c.set.MSPKey, &tc); err != nil {
 				return err
 			}
-			v, err := c.phoneView(tx, &tc)
+			v, err := c.phoneView(tx, &tc, false)
 			if err != nil {
 				return err
 			}
@@ -165,13 +167,21 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 				}
 				behind = behind || acked < tv.Version
 			}
-			if behind {
-				out = append(out, PushTarget{
-					Key:  fmt.Sprintf("phone:%d", tc.Serial),
-					Addr: protocol.PeerAddr{Relay: tc.Relay, Mailbox: row.Mailbox}, NoiseKey: tc.NoiseKey, Tech: &tc, Versions: v.Versions,
-					Push: protocol.PolicyPush{Policies: v.Policies, Directory: v.Directory},
-				})
+			if !behind {
+				continue
 			}
+			if v, err = c.phoneView(tx, &tc, true); err != nil {
+				return err
+			}
+			pages, err := v.Pages()
+			if err != nil {
+				return err
+			}
+			out = append(out, PushTarget{
+				Key:  fmt.Sprintf("phone:%d", tc.Serial),
+				Addr: protocol.PeerAddr{Relay: tc.Relay, Mailbox: row.Mailbox}, NoiseKey: tc.NoiseKey, Tech: &tc, Versions: v.Versions,
+				Pages: pages,
+			})
 		}
 		return nil
 	})

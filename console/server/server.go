@@ -186,13 +186,15 @@ func (s *Server) handlePair(ctx context.Context, c *channel.Conn, pi console.Pee
 		_ = c.SendError(ctx, protocol.CodeBadRequest, "bad request")
 		return
 	}
-	resp, _, err := s.con.Pair(ctx, pi, &req)
+	resp, pages, tc, err := s.con.Pair(ctx, pi, &req)
 	if err != nil {
 		s.refuse(ctx, c, "pair", err, "pairing code expired or already used")
 		return
 	}
-	if err := c.Send(ctx, protocol.MsgPairResponse, resp); err != nil {
-		s.log.Warn("pair: send response", "err", err)
+	// The pairing is done whatever happens next: a phone that does not
+	// get every page stores nothing and needs a new code.
+	if err := protocol.SendTransfer(ctx, c, resp, pages); err != nil {
+		s.log.Warn("pair: send the phone's view", "username", tc.Username, "pages", len(pages), "err", err)
 	}
 	s.poke()
 }
@@ -229,11 +231,16 @@ func (s *Server) handleSync(ctx context.Context, c *channel.Conn) {
 		return
 	}
 	v, err := s.con.PhoneSync(ctx, tc)
+	var pages []protocol.PolicyPush
+	if err == nil {
+		pages, err = v.Pages()
+	}
 	if err != nil {
 		s.refuse(ctx, c, "sync", err, "")
 		return
 	}
-	if err := c.Send(ctx, protocol.MsgPolicyPush, &protocol.PolicyPush{Policies: v.Policies, Directory: v.Directory}); err != nil {
+	if err := protocol.SendTransfer(ctx, c, nil, pages); err != nil {
+		s.log.Info("sync: send the phone's view", "serial", tc.Serial, "pages", len(pages), "err", err)
 		return
 	}
 	var ack protocol.PolicyAck
@@ -317,7 +324,8 @@ func (s *Server) pushRound(ctx context.Context) {
 	}
 }
 
-// push sends one PolicyPush and records the acknowledged versions.
+// push sends one transfer (a single PolicyPush to an agent, the pages of
+// the view to a phone) and records the acknowledged versions.
 func (s *Server) push(ctx context.Context, t console.PushTarget) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
 	defer cancel()
@@ -326,7 +334,7 @@ func (s *Server) push(ctx context.Context, t console.PushTarget) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Send(ctx, protocol.MsgPolicyPush, &t.Push); err != nil {
+	if err := protocol.SendTransfer(ctx, c, nil, t.Pages); err != nil {
 		return err
 	}
 	var ack protocol.PolicyAck

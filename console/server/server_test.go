@@ -70,9 +70,21 @@ func (l *logBuf) has(s string) bool {
 
 func newEnv(t *testing.T) *env { return newEnvTB(t) }
 
-func newEnvTB(t testing.TB) *env {
+func newEnvTB(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
+
+// envOptions tune newEnvWith.
+type envOptions struct {
+	timeout time.Duration        // the env's lifetime; default 40 s
+	server  func(*server.Config) // if set, changes the server's configuration
+}
+
+// newEnvWith starts a console server on an in-memory relay.
+func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	if o.timeout == 0 {
+		o.timeout = 40 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	dir := filepath.Join(t.TempDir(), "state")
 	addr, _, err := console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: "relay-a:443", RelayPins: [][32]byte{{1}}, Rand: rand.Reader})
 	if err != nil {
@@ -94,8 +106,12 @@ func newEnvTB(t testing.TB) *env {
 	}
 	n := channeltest.NewNetwork()
 	cp := n.Join(addr)
-	srv := server.New(server.Config{Console: con, Relay: cp, Recv: cp.Recv, PollInterval: 20 * time.Millisecond,
-		RetryInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, Logger: slog.New(logs)})
+	cfg := server.Config{Console: con, Relay: cp, Recv: cp.Recv, PollInterval: 20 * time.Millisecond,
+		RetryInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, Logger: slog.New(logs)}
+	if o.server != nil {
+		o.server(&cfg)
+	}
+	srv := server.New(cfg)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {

@@ -35,8 +35,10 @@ type Peer struct {
 	ConsoleKey protocol.NoiseKey
 	DeviceCert protocol.DeviceCert
 
-	mu     sync.Mutex
-	held   map[string]uint64
+	mu   sync.Mutex
+	held map[string]uint64
+	// Pushes receives every transfer pushed (FlowPolicy), its pages
+	// merged into one PolicyPush.
 	Pushes chan protocol.PolicyPush
 
 	// Audit chain state of a fake agent.
@@ -72,12 +74,19 @@ func (p *Peer) accept(ctx context.Context, h channel.Hello) ([]byte, protocol.No
 }
 
 func (p *Peer) handle(ctx context.Context, c *channel.Conn) {
-	var push protocol.PolicyPush
-	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
+	x := protocol.NewTransfer(p.MSPKey)
+	if err := x.Receive(ctx, c); err != nil {
+		_ = c.SendError(ctx, protocol.CodeRefused, "refused")
 		return
 	}
+	push := merged(x)
 	_ = c.Send(ctx, protocol.MsgPolicyAck, &protocol.PolicyAck{Versions: p.Apply(push.Policies)})
 	p.Pushes <- push
+}
+
+// merged returns a complete transfer's documents as one PolicyPush.
+func merged(x *protocol.Transfer) protocol.PolicyPush {
+	return protocol.PolicyPush{Policies: x.Policies, Directory: x.Directory, OfflineSecrets: x.OfflineSecrets}
 }
 
 // Apply verifies policies against the MSP key and keeps the higher
@@ -145,7 +154,8 @@ func (p *Peer) Enroll(ctx context.Context, tokenText, name string, now func() in
 	return &resp, nil
 }
 
-// Pair runs FlowPair with a pairing QR text.
+// Pair runs FlowPair with a pairing QR text. The response it returns
+// holds the whole transfer, its pages merged.
 func (p *Peer) Pair(ctx context.Context, qrText string) (*protocol.PairResponse, *protocol.TechCert, error) {
 	q, err := protocol.ParseQR(qrText)
 	if err != nil {
@@ -185,12 +195,22 @@ func (p *Peer) Pair(ctx context.Context, qrText string) (*protocol.PairResponse,
 	if err := resp.TechCert.VerifyEd25519(protocol.DocTechCert, resp.MSPKey, &tc); err != nil {
 		return nil, nil, err
 	}
+	x := protocol.NewTransfer(resp.MSPKey)
+	if err := x.Add(resp.Page()); err != nil {
+		return nil, nil, err
+	}
+	if err := x.Receive(ctx, c); err != nil {
+		return nil, nil, err
+	}
+	all := merged(x)
+	resp.SetPage(&all)
 	p.MSPKey, p.Console, p.ConsoleKey = resp.MSPKey, q.Addr(), resp.ConsoleNoise
 	p.Apply(resp.Policies)
 	return &resp, &tc, nil
 }
 
-// Sync runs FlowSync and acknowledges what it got.
+// Sync runs FlowSync and acknowledges what it got; the PolicyPush it
+// returns holds the whole transfer, its pages merged.
 func (p *Peer) Sync(ctx context.Context) (*protocol.PolicyPush, error) {
 	c, err := p.Mux.Dial(ctx, channel.DialConfig{To: p.Console, Flow: protocol.FlowSync, PeerStatic: p.ConsoleKey})
 	if err != nil {
@@ -200,10 +220,11 @@ func (p *Peer) Sync(ctx context.Context) (*protocol.PolicyPush, error) {
 	if err := c.Send(ctx, protocol.MsgSyncRequest, &protocol.SyncRequest{}); err != nil {
 		return nil, err
 	}
-	var push protocol.PolicyPush
-	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
+	x := protocol.NewTransfer(p.MSPKey)
+	if err := x.Receive(ctx, c); err != nil {
 		return nil, err
 	}
+	push := merged(x)
 	return &push, c.Send(ctx, protocol.MsgPolicyAck, &protocol.PolicyAck{Versions: p.Apply(push.Policies)})
 }
 
