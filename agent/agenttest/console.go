@@ -210,6 +210,12 @@ func (c *Console) auditBatch(ctx context.Context, conn *channel.Conn) bool {
 
 // PushPolicy sends policies to an agent (FlowPolicy) and returns its ack.
 func (c *Console) PushPolicy(ctx context.Context, to protocol.PeerAddr, policies ...protocol.Signed) (protocol.PolicyAck, error) {
+	return c.Push(ctx, to, &protocol.PolicyPush{Policies: policies})
+}
+
+// Push sends one PolicyPush as it is to an agent (FlowPolicy) and returns
+// its ack, or its MsgError as *protocol.PeerError.
+func (c *Console) Push(ctx context.Context, to protocol.PeerAddr, push *protocol.PolicyPush) (protocol.PolicyAck, error) {
 	var ack protocol.PolicyAck
 	c.mu.Lock()
 	d := c.devices[to.Mailbox]
@@ -222,7 +228,7 @@ func (c *Console) PushPolicy(ctx context.Context, to protocol.PeerAddr, policies
 		return ack, err
 	}
 	defer conn.Close()
-	if err := conn.Send(ctx, protocol.MsgPolicyPush, &protocol.PolicyPush{Policies: policies}); err != nil {
+	if err := conn.Send(ctx, protocol.MsgPolicyPush, push); err != nil {
 		return ack, err
 	}
 	err = conn.Recv(ctx, protocol.MsgPolicyAck, &ack)

@@ -254,6 +254,12 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, st *store.Store, app
 		log.Info("policy push", "err", err)
 		return
 	}
+	if push.Page != 0 || push.More {
+		// An agent takes its tenant's policy on one page (SPEC.md 8.3, R-43).
+		log.Warn("policy push refused: paged", "page", push.Page, "more", push.More)
+		_ = c.SendError(ctx, protocol.CodeBadRequest, "bad request")
+		return
+	}
 	for _, s := range push.Policies {
 		apply(ctx, s)
 	}

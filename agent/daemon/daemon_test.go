@@ -269,6 +269,19 @@ func TestOverRealRelay(t *testing.T) {
 		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
 		return len(ev) == len(want)+2 && ev[len(ev)-2] == "policy.applied" && ev[len(ev)-1] == "policy.rejected"
 	})
+
+	// A paged push is refused whole: an agent takes one page.
+	p3 := w.console.SetPolicy(t, w.msp.Policy(3))
+	for _, push := range []protocol.PolicyPush{{Policies: []protocol.Signed{p3}, More: true}, {Policies: []protocol.Signed{p3}, Page: 1}} {
+		_, err = w.console.Push(t.Context(), w.info.Addr, &push)
+		if pe, ok := err.(*protocol.PeerError); !ok || pe.Code != protocol.CodeBadRequest {
+			t.Fatalf("paged push (page %d, more %v): %v, want CodeBadRequest", push.Page, push.More, err)
+		}
+	}
+	ack, err = w.console.PushPolicy(t.Context(), w.info.Addr, w.console.SetPolicy(t, w.msp.Policy(1)))
+	if err != nil || ack.Versions[0].Version != 2 {
+		t.Fatalf("after paged pushes: %+v %v, want version 2 still held", ack, err)
+	}
 }
 
 // TestRelayDown: with the relay gone the agent keeps running and keeps
