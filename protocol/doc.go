@@ -1,7 +1,8 @@
 // Package protocol defines jitkey's wire formats: deterministic CBOR
 // messages, key encodings and fingerprints, signed documents with domain
 // separation, the HKDF label table, the login QR payload, the Noise
-// handshake runners, relay framing and local IPC framing.
+// handshake runners, paged transfers of a phone's view, relay framing and
+// local IPC framing.
 //
 // The package performs no I/O: it imports neither QUIC nor SQLite nor any
 // operating-system package (a test enforces this). SPEC.md at the
