@@ -132,17 +132,22 @@ type Policy struct {
 	Roster         []RosterEntry `cbor:"15,keyasint"` // sorted by username
 	Console        string        `cbor:"16,keyasint"` // console's PeerAddr text
 	ConsoleNoise   NoiseKey      `cbor:"17,keyasint"`
+	// RevokedDevices lists the certificate serials of devices the MSP
+	// removed, sorted. It is omitted when empty, so a policy without
+	// removed devices encodes exactly as before the field existed.
+	RevokedDevices []uint64 `cbor:"18,keyasint,omitempty"`
 }
 
 // Errors of document validation. They are for local logs and audit; peers
 // see only a generic refusal.
 var (
-	ErrExpired      = errors.New("protocol: certificate outside its validity")
-	ErrRevoked      = errors.New("protocol: technician certificate revoked")
-	ErrNotDelegated = errors.New("protocol: technician not delegated to the tenant")
-	ErrNotShared    = errors.New("protocol: device not shared with the technician")
-	ErrWrongTenant  = errors.New("protocol: document of another tenant")
-	ErrInvalidDoc   = errors.New("protocol: invalid document")
+	ErrExpired       = errors.New("protocol: certificate outside its validity")
+	ErrRevoked       = errors.New("protocol: technician certificate revoked")
+	ErrDeviceRevoked = errors.New("protocol: device certificate revoked") // the MSP removed the device (RevokedDevices)
+	ErrNotDelegated  = errors.New("protocol: technician not delegated to the tenant")
+	ErrNotShared     = errors.New("protocol: device not shared with the technician")
+	ErrWrongTenant   = errors.New("protocol: document of another tenant")
+	ErrInvalidDoc    = errors.New("protocol: invalid document")
 )
 
 // Valid checks the certificate's validity window at now.
@@ -196,14 +201,37 @@ func (p *Policy) IsRevoked(serial uint64) bool {
 	return found
 }
 
-// Authorize is the access rule of jitkey, decided locally by the agent from
-// its cached policy: a revoked certificate never has access; a global admin
-// always has; otherwise the technician must be delegated to the device's
-// tenant and named by the device's share list (all-admins covers the
-// tenant's admins, all-users every delegated technician, or the username).
-func (p *Policy) Authorize(c *TechCert, d *DeviceCert) error {
+// IsDeviceRevoked reports whether serial is in the policy's list of
+// revoked device certificates.
+func (p *Policy) IsDeviceRevoked(serial uint64) bool {
+	_, found := slices.BinarySearch(p.RevokedDevices, serial)
+	return found
+}
+
+// CheckDevice checks a device certificate against the policy of its
+// tenant: the tenants must match (ErrWrongTenant) and the certificate
+// must not be revoked (ErrDeviceRevoked). A phone checks the device
+// certificate of every login request with it (SPEC.md R-46); Authorize
+// starts with it.
+func (p *Policy) CheckDevice(d *DeviceCert) error {
 	if d.Tenant != p.Tenant {
 		return ErrWrongTenant
+	}
+	if p.IsDeviceRevoked(d.Serial) {
+		return ErrDeviceRevoked
+	}
+	return nil
+}
+
+// Authorize is the access rule of jitkey, decided locally by the agent from
+// its cached policy: nobody has access to a removed device; a revoked
+// certificate never has access; a global admin always has; otherwise the
+// technician must be delegated to the device's tenant and named by the
+// device's share list (all-admins covers the tenant's admins, all-users
+// every delegated technician, or the username).
+func (p *Policy) Authorize(c *TechCert, d *DeviceCert) error {
+	if err := p.CheckDevice(d); err != nil {
+		return err
 	}
 	if p.IsRevoked(c.Serial) {
 		return ErrRevoked
@@ -267,8 +295,10 @@ func (p *Policy) Check() error {
 		return bad("offline skew")
 	case p.Offline.MaxFailures < 1 || p.Offline.MaxFailures > 10:
 		return bad("offline max failures")
-	case !slices.IsSorted(p.Revoked) || len(slices.Compact(slices.Clone(p.Revoked))) != len(p.Revoked):
+	case !sortedUnique(p.Revoked):
 		return bad("revoked list")
+	case !sortedUnique(p.RevokedDevices):
+		return bad("revoked devices list")
 	}
 	for i := 1; i < len(p.Shares); i++ {
 		if string(p.Shares[i-1].DeviceID[:]) >= string(p.Shares[i].DeviceID[:]) {
@@ -281,4 +311,14 @@ func (p *Policy) Check() error {
 		}
 	}
 	return nil
+}
+
+// sortedUnique reports whether s is sorted without duplicates.
+func sortedUnique(s []uint64) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -106,6 +106,42 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
+// TestAuthorizeRemovedDevice: nobody, not even a global admin, has
+// access to a device whose certificate the policy revokes; the
+// fixture's device has serial 7.
+func TestAuthorizeRemovedDevice(t *testing.T) {
+	f := newFixture(t)
+	admin := []Grant{{Tenant: testTenant, Role: RoleAdmin}}
+	tests := []struct {
+		name    string
+		grants  []Grant
+		serial  uint64
+		revoked []uint64
+		shares  []DeviceShare
+		tenant  string
+		want    error
+	}{
+		{"other devices revoked", admin, 42, []uint64{5, 11}, nil, "", nil},
+		{"device revoked", admin, 42, []uint64{7}, nil, "", ErrDeviceRevoked},
+		{"device revoked beats global admin", []Grant{{Role: RoleGlobalAdmin}}, 42, []uint64{1, 7, 9}, nil, "", ErrDeviceRevoked},
+		{"device revoked beats the share list", admin, 42, []uint64{7},
+			[]DeviceShare{{DeviceID: f.device.DeviceID, Entries: []string{"nik"}}}, "", ErrDeviceRevoked},
+		{"device revoked before technician revoked", admin, 9, []uint64{7}, nil, "", ErrDeviceRevoked},
+		{"wrong tenant before device revoked", admin, 42, []uint64{7}, nil, "globex", ErrWrongTenant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, d, p := f.tech, f.device, f.policy
+			c.Grants, c.Serial = tt.grants, tt.serial
+			p.RevokedDevices, p.Shares = tt.revoked, tt.shares
+			if tt.tenant != "" {
+				d.Tenant = tt.tenant
+			}
+			wantErr(t, p.Authorize(&c, &d), tt.want)
+		})
+	}
+}
+
 func TestShareList(t *testing.T) {
 	p := validPolicy()
 	got := p.ShareList(DeviceID{1})
@@ -115,6 +151,77 @@ func TestShareList(t *testing.T) {
 	if p.IsRevoked(4) || !p.IsRevoked(9) || !p.IsRevoked(3) {
 		t.Fatal("IsRevoked")
 	}
+	p.RevokedDevices = []uint64{3, 7}
+	if p.IsDeviceRevoked(4) || p.IsDeviceRevoked(9) || !p.IsDeviceRevoked(7) || !p.IsDeviceRevoked(3) {
+		t.Fatal("IsDeviceRevoked")
+	}
+}
+
+// TestCheckDevice: what a phone checks of a login request's device
+// certificate: the tenant's policy, and the device not removed.
+func TestCheckDevice(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name    string
+		revoked []uint64
+		tenant  string
+		want    error
+	}{
+		{"none revoked", nil, "", nil},
+		{"others revoked", []uint64{6, 8}, "", nil},
+		{"revoked", []uint64{7}, "", ErrDeviceRevoked},
+		{"revoked among others", []uint64{1, 7, 100}, "", ErrDeviceRevoked},
+		{"other tenant", nil, "globex", ErrWrongTenant},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, d := f.policy, f.device
+			p.RevokedDevices = tt.revoked
+			if tt.tenant != "" {
+				d.Tenant = tt.tenant
+			}
+			wantErr(t, p.CheckDevice(&d), tt.want)
+		})
+	}
+}
+
+// TestPolicyRevokedDevicesOmitted: a policy without removed devices
+// encodes without field 18, byte for byte as before the field existed;
+// one with removed devices carries it; an empty list written out is not
+// canonical.
+func TestPolicyRevokedDevicesOmitted(t *testing.T) {
+	p := validPolicy()
+	p.RevokedDevices = []uint64{}
+	empty, err := Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RevokedDevices = nil
+	none, err := Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(empty) != string(none) {
+		t.Fatal("an empty RevokedDevices is encoded")
+	}
+	if none[0] != 0xb1 { // map of 17 fields
+		t.Fatalf("policy map header %#x, want 0xb1 (17 fields)", none[0])
+	}
+	p.RevokedDevices = []uint64{7}
+	with, err := Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if with[0] != 0xb2 || string(with[len(with)-3:]) != "\x12\x81\x07" {
+		t.Fatalf("policy with a revoked device ends %x", with[len(with)-3:])
+	}
+	var back Policy
+	if err := Unmarshal(with, &back); err != nil || !back.IsDeviceRevoked(7) {
+		t.Fatalf("decode: %v %v", err, back.RevokedDevices)
+	}
+	explicit := append([]byte{0xb2}, none[1:]...)
+	explicit = append(explicit, 0x12, 0x80) // 18: []
+	wantErr(t, Unmarshal(explicit, &back), ErrNonCanonical)
 }
 
 func TestPolicyCheck(t *testing.T) {
@@ -139,6 +246,9 @@ func TestPolicyCheck(t *testing.T) {
 		{"max failures 11", func(p *Policy) { p.Offline.MaxFailures = 11 }, false},
 		{"revoked unsorted", func(p *Policy) { p.Revoked = []uint64{9, 3} }, false},
 		{"revoked duplicate", func(p *Policy) { p.Revoked = []uint64{3, 3} }, false},
+		{"revoked devices", func(p *Policy) { p.RevokedDevices = []uint64{3, 9} }, true},
+		{"revoked devices unsorted", func(p *Policy) { p.RevokedDevices = []uint64{9, 3} }, false},
+		{"revoked devices duplicate", func(p *Policy) { p.RevokedDevices = []uint64{3, 3} }, false},
 		{"shares unsorted", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{2}}, {DeviceID: DeviceID{1}}} }, false},
 		{"shares duplicate", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}}, {DeviceID: DeviceID{1}}} }, false},
 		{"roster unsorted", func(p *Policy) { p.Roster = []RosterEntry{{Username: "b"}, {Username: "a"}} }, false},

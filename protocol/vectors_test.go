@@ -29,6 +29,7 @@ var sentinels = map[string]error{
 	"ErrBadAddr":            protocol.ErrBadAddr,
 	"ErrExpired":            protocol.ErrExpired,
 	"ErrRevoked":            protocol.ErrRevoked,
+	"ErrDeviceRevoked":      protocol.ErrDeviceRevoked,
 	"ErrNotDelegated":       protocol.ErrNotDelegated,
 	"ErrNotShared":          protocol.ErrNotShared,
 	"ErrWrongTenant":        protocol.ErrWrongTenant,
@@ -310,6 +311,20 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			}
 		}
 		return p.Authorize(&tc, &dc)
+	case "device-check":
+		msp := identityKey(t, c.MSPKey)
+		var dc protocol.DeviceCert
+		var p protocol.Policy
+		for _, e := range []error{
+			verifyEd(t, c.Policy, protocol.DocPolicy, msp, &p),
+			verifyEd(t, v.Input, protocol.DocDeviceCert, msp, &dc),
+			p.Check(), dc.Valid(now),
+		} {
+			if e != nil {
+				return e
+			}
+		}
+		return p.CheckDevice(&dc)
 	case "policy-check":
 		var p protocol.Policy
 		if err := verifyEd(t, v.Input, protocol.DocPolicy, identityKey(t, c.MSPKey), &p); err != nil {

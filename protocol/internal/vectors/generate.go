@@ -209,6 +209,24 @@ func (g *gen) cbor() {
 	check(err)
 	g.add(Vector{Name: "ok-cbor-policy", Kind: "cbor", Description: "a tenant policy body", Input: hx(pol),
 		Context: Context{Type: "Policy"}})
+
+	// RevokedDevices (key 18) is omitted when empty: a policy without
+	// removed devices is the 17-field map above; with some, an 18-field
+	// map ending in 12 82 ...; an empty list written out is not canonical.
+	rd := g.policy
+	rd.RevokedDevices = []uint64{7, 12}
+	polRD, err := protocol.Marshal(&rd)
+	check(err)
+	g.add(Vector{Name: "ok-cbor-policy-revoked-devices", Kind: "cbor",
+		Description: "a tenant policy body revoking device certificates 7 and 12 (key 18)", Input: hx(polRD),
+		Context: Context{Type: "Policy"}})
+	if pol[0] != 0xb1 {
+		panic("policy is not a 17-field map")
+	}
+	empty := append(append([]byte{0xb2}, pol[1:]...), 0x12, 0x80)
+	g.add(Vector{Name: "R01-cbor-policy-empty-revoked-devices", Rule: "R-01", Kind: "cbor",
+		Description: "a tenant policy body with key 18 (RevokedDevices) present as an empty array: omitempty omits it",
+		Input:       hx(empty), Context: Context{Type: "Policy"}, Expect: "ErrNonCanonical"})
 }
 
 func (g *gen) signed() {
@@ -322,6 +340,35 @@ func (g *gen) authorize() {
 		func(t *protocol.TechCert, d *protocol.DeviceCert, p *protocol.Policy) { d.Tenant = "globex" }, "ErrWrongTenant")
 	auth("R10-authorize-tech-cert-expired", "R-10", "an otherwise authorised technician with an expired cert",
 		func(t *protocol.TechCert, d *protocol.DeviceCert, p *protocol.Policy) { t.NotAfter = Now - 1 }, "ErrExpired")
+	auth("ok-authorize-other-devices-revoked", "", "tenant admin; the policy revokes device certificates 5 and 11, not the device's 7",
+		func(t *protocol.TechCert, d *protocol.DeviceCert, p *protocol.Policy) {
+			p.RevokedDevices = []uint64{5, 11}
+		}, "ok")
+	auth("R46-authorize-device-revoked", "R-46", "tenant admin on a device whose certificate serial 7 the policy revokes (device removed)",
+		func(t *protocol.TechCert, d *protocol.DeviceCert, p *protocol.Policy) { p.RevokedDevices = []uint64{7} }, "ErrDeviceRevoked")
+	auth("R46-authorize-device-revoked-global-admin", "R-46", "a global admin on a removed device",
+		func(t *protocol.TechCert, d *protocol.DeviceCert, p *protocol.Policy) {
+			t.Grants = []protocol.Grant{{Role: protocol.RoleGlobalAdmin}}
+			p.RevokedDevices = []uint64{1, 7, 12}
+		}, "ErrDeviceRevoked")
+
+	// What a phone checks of the device certificate in a login request,
+	// against the policy it holds for the certificate's tenant.
+	dev := func(name, rule, desc string, mod func(d *protocol.DeviceCert, p *protocol.Policy), expect string) {
+		d, p := g.device, g.policy
+		mod(&d, &p)
+		g.add(Vector{Name: name, Rule: rule, Kind: "device-check", Description: desc,
+			Input: hx(g.signEd(protocol.DocDeviceCert, &d, g.msp)),
+			Context: Context{MSPKey: hx(g.mspPub[:]), Now: Now,
+				Policy: hx(g.signEd(protocol.DocPolicy, &p, g.msp))},
+			Expect: expect})
+	}
+	dev("ok-device-check", "", "device certificate of the policy's tenant, other serials revoked",
+		func(d *protocol.DeviceCert, p *protocol.Policy) { p.RevokedDevices = []uint64{6, 8} }, "ok")
+	dev("R46-device-check-revoked", "R-46", "login request from a device whose certificate serial 7 the tenant policy revokes",
+		func(d *protocol.DeviceCert, p *protocol.Policy) { p.RevokedDevices = []uint64{7} }, "ErrDeviceRevoked")
+	dev("R15-device-check-wrong-tenant", "R-15", "device certificate of tenant globex checked against acme's policy",
+		func(d *protocol.DeviceCert, p *protocol.Policy) { d.Tenant = "globex" }, "ErrWrongTenant")
 }
 
 func (g *gen) policies() {
@@ -342,6 +389,10 @@ func (g *gen) policies() {
 	}
 	chk("ok-policy-check", "", "consistent policy", func(*protocol.Policy) {}, "ok")
 	chk("R17-policy-revoked-unsorted", "R-17", "revocation list not sorted", func(p *protocol.Policy) { p.Revoked = []uint64{9, 3} }, "ErrInvalidDoc")
+	chk("R17-policy-revoked-devices-unsorted", "R-17", "list of revoked device certificates not sorted",
+		func(p *protocol.Policy) { p.RevokedDevices = []uint64{12, 7} }, "ErrInvalidDoc")
+	chk("R17-policy-revoked-devices-duplicate", "R-17", "a device certificate serial revoked twice",
+		func(p *protocol.Policy) { p.RevokedDevices = []uint64{7, 7} }, "ErrInvalidDoc")
 	chk("R17-policy-shared-without-account", "R-17", "shared mode without a shared account name",
 		func(p *protocol.Policy) { p.LoginMode = protocol.ModeShared }, "ErrInvalidDoc")
 	chk("R17-policy-version-zero", "R-17", "version 0", func(p *protocol.Policy) { p.Version = 0 }, "ErrInvalidDoc")

@@ -24,6 +24,7 @@ var Kinds = map[string]string{
 	"tech-cert":      "DecodeSigned(input), VerifyEd25519(DocTechCert, context.msp_key), TechCert.Valid(context.now)",
 	"device-cert":    "DecodeSigned(input), VerifyEd25519(DocDeviceCert, context.msp_key), DeviceCert.Valid(context.now)",
 	"authorize":      "verify context.policy, context.tech_cert (input) and context.device_cert with context.msp_key, check both validities at context.now, Policy.Check, Policy.Authorize",
+	"device-check":   "verify context.policy and the device cert (input) with context.msp_key, DeviceCert.Valid(context.now), Policy.Check, Policy.CheckDevice (what a phone checks of a login request's device)",
 	"policy-check":   "DecodeSigned(input), VerifyEd25519(DocPolicy, context.msp_key), Policy.Check",
 	"policy-upgrade": "CheckPolicyUpgrade(context.held, context.next)",
 	"approval":       "DecodeSigned(input), VerifyP256(DocApproval, context.key), Approval.Match(context.approval_expect at context.now)",
