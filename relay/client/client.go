@@ -29,7 +29,11 @@ type Config struct {
 	// Identity is the peer's identity key; its mailbox is
 	// protocol.MailboxFor(Identity.Public()).
 	Identity ed25519.PrivateKey
-	// Home is the home relay, "host:port".
+	// Home is the home relay, "host:port". A Send to a peer whose relay is
+	// another spelling of it ("localhost" for "127.0.0.1", another case,
+	// an IPv6 address of the same host) goes through the home connection:
+	// the client recognises the spelling, or the home relay's pin before
+	// it authenticates (SPEC.md 12.3).
 	Home string
 	// Pins are the accepted relay pins: SHA-256 of a relay certificate's
 	// SubjectPublicKeyInfo (protocol.RelayPin), any relay of the fleet.
@@ -101,12 +105,28 @@ type Client struct {
 
 	mu         sync.Mutex
 	home       *relayConn
-	homeChange chan struct{} // closed and replaced whenever home changes
-	runErr     error         // why Run returned; nil while it runs
-	foreign    map[string]*relayConn
+	homeChange chan struct{}         // closed and replaced whenever home changes
+	runErr     error                 // why Run returned; nil while it runs
+	foreign    map[string]*relayConn // by relayKey
 	dialing    map[string]chan struct{}
 	closeOnce  sync.Once
 	running    bool
+
+	// Recognising the home relay under other spellings (home.go).
+	homeKey    string          // relayKey(cfg.Home)
+	homePin    [32]byte        // the home relay's pin, from its last handshake
+	homePinSet bool            // homePin is known
+	homeAlias  map[string]bool // relay keys found to reach the home relay
+	events     uint64          // numbers home claims and foreign ends
+	foreignUse map[[32]byte]foreignUse
+}
+
+// foreignUse is what a client did with foreign connections to one relay
+// pin: how many are live (from before their Hello) and the event number
+// at which the last one ended (home.go).
+type foreignUse struct {
+	live  int
+	ended uint64
 }
 
 // New checks cfg and builds a client. It does not connect; call Run.
@@ -152,7 +172,10 @@ func New(cfg Config) (*Client, error) {
 		recv:       make(chan Message, cfg.RecvQueue),
 		closed:     make(chan struct{}),
 		homeChange: make(chan struct{}),
+		homeKey:    relayKey(cfg.Home),
+		homeAlias:  make(map[string]bool),
 		foreign:    make(map[string]*relayConn),
+		foreignUse: make(map[[32]byte]foreignUse),
 		dialing:    make(map[string]chan struct{}),
 	}
 	if c.tr == nil {
@@ -226,7 +249,7 @@ func (c *Client) run(ctx context.Context) error {
 	}()
 	failures := 0
 	for {
-		rc, err := c.dial(ctx, c.cfg.Home)
+		rc, err := c.dial(ctx, c.cfg.Home, true)
 		var delay time.Duration
 		if err == nil {
 			failures = 0
@@ -241,7 +264,7 @@ func (c *Client) run(ctx context.Context) error {
 			rc.mu.Lock()
 			rerr := rc.err
 			rc.mu.Unlock()
-			if errors.Is(rerr, ErrReplaced) {
+			if errors.Is(rerr, ErrReplaced) && !c.selfReplaced(rc) {
 				c.log.Warn("mailbox claimed by another connection", "relay", c.cfg.Home)
 				return ErrReplaced
 			}
@@ -339,24 +362,27 @@ func (c *Client) homeConn(ctx context.Context) (*relayConn, error) {
 }
 
 // conn returns a live connection to relay addr: the home connection (once
-// Run has it up), or a foreign one dialed on demand and reused.
+// Run has it up) if addr is a spelling of the home relay (home.go), or a
+// foreign one dialed on demand and reused.
 func (c *Client) conn(ctx context.Context, addr string) (*relayConn, error) {
-	if addr == c.cfg.Home {
-		return c.homeConn(ctx)
-	}
+	key := relayKey(addr)
 	for {
 		c.mu.Lock()
+		if c.isHome(key) {
+			c.mu.Unlock()
+			return c.homeConn(ctx)
+		}
 		select {
 		case <-c.closed:
 			c.mu.Unlock()
 			return nil, ErrClosed
 		default:
 		}
-		if rc := c.foreign[addr]; rc != nil && rc.alive() {
+		if rc := c.foreign[key]; rc != nil && rc.alive() {
 			c.mu.Unlock()
 			return rc, nil
 		}
-		if wait := c.dialing[addr]; wait != nil {
+		if wait := c.dialing[key]; wait != nil {
 			c.mu.Unlock()
 			select {
 			case <-wait:
@@ -366,12 +392,25 @@ func (c *Client) conn(ctx context.Context, addr string) (*relayConn, error) {
 			}
 		}
 		wait := make(chan struct{})
-		c.dialing[addr] = wait
+		c.dialing[key] = wait
 		c.mu.Unlock()
-		rc, err := c.dial(ctx, addr)
+		rc, err := c.dial(ctx, addr, false)
 		c.mu.Lock()
-		delete(c.dialing, addr)
+		delete(c.dialing, key)
 		close(wait)
+		if err == nil && c.isHomePin(rc.pin) {
+			// The home pin became known while this dial was in flight.
+			c.mu.Unlock()
+			rc.shutdown(errHomeRelay)
+			c.mu.Lock()
+			err = errHomeRelay
+		}
+		if errors.Is(err, errHomeRelay) {
+			c.homeAlias[key] = true
+			c.mu.Unlock()
+			c.log.Info("relay address names the home relay", "relay", addr, "home", c.cfg.Home)
+			return c.homeConn(ctx)
+		}
 		if err == nil {
 			select {
 			case <-c.closed:
@@ -380,7 +419,8 @@ func (c *Client) conn(ctx context.Context, addr string) (*relayConn, error) {
 				return nil, ErrClosed
 			default:
 			}
-			c.foreign[addr] = rc
+			rc.key = key
+			c.foreign[key] = rc
 			c.reapLater(rc)
 		}
 		c.mu.Unlock()
@@ -398,8 +438,8 @@ func (c *Client) reapLater(rc *relayConn) {
 		}
 		if idle >= c.cfg.ForeignIdle {
 			c.mu.Lock()
-			if c.foreign[rc.addr] == rc {
-				delete(c.foreign, rc.addr)
+			if c.foreign[rc.key] == rc {
+				delete(c.foreign, rc.key)
 			}
 			c.mu.Unlock()
 			rc.shutdown(ErrClosed)

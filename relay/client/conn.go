@@ -19,7 +19,11 @@ import (
 // relayConn is one authenticated connection to one relay.
 type relayConn struct {
 	c       *Client
-	addr    string // relay address as dialed; From.Relay of its deliveries
+	addr    string   // relay address as dialed; From.Relay of its deliveries
+	key     string   // relayKey(addr), its key in Client.foreign
+	pin     [32]byte // the relay's
+	home    bool     // the home connection
+	claim   uint64   // home: event number of its claim (Client.claimPin)
 	conn    *quic.Conn
 	str     *quic.Stream
 	welcome *protocol.RelayWelcome
@@ -35,8 +39,10 @@ type relayConn struct {
 	lastUsed atomic.Int64 // unix nanos of the last Send (foreign reaping)
 }
 
-// dial connects to a relay, checks its pin and authenticates.
-func (c *Client) dial(ctx context.Context, addr string) (*relayConn, error) {
+// dial connects to a relay, checks its pin and authenticates. A foreign
+// dial (home false) that reaches the home relay's pin stops before its
+// Hello with errHomeRelay (home.go).
+func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, error) {
 	if err := protocol.CheckRelayAddr(addr); err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}
@@ -70,11 +76,25 @@ func (c *Client) dial(ctx context.Context, addr string) (*relayConn, error) {
 		}
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}
+	// verifyPin has checked that there is a certificate.
+	pin := protocol.RelayPin(qc.ConnectionState().TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	claim, err := c.claimPin(pin, home)
+	if err != nil {
+		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		return nil, err
+	}
+	end := func() {
+		if !home {
+			c.endForeign(pin)
+		}
+	}
 	rc, err := c.authenticate(hctx, qc, addr)
 	if err != nil {
 		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		end()
 		return nil, fmt.Errorf("client: authenticate to %s: %w", addr, err)
 	}
+	rc.pin, rc.home, rc.claim = pin, home, claim
 	// Close may have run while this dial was in flight: it has already
 	// waited for c.wg, so the connection must not start a goroutine (a
 	// WaitGroup Add racing Wait at zero) nor outlive the client.
@@ -83,6 +103,7 @@ func (c *Client) dial(ctx context.Context, addr string) (*relayConn, error) {
 	case <-c.closed:
 		c.mu.Unlock()
 		qc.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+		end()
 		return nil, ErrClosed
 	default:
 	}
@@ -219,7 +240,8 @@ func (rc *relayConn) lost() error {
 	return fmt.Errorf("relay %s: %w: %w", rc.addr, ErrConnectionLost, err)
 }
 
-// shutdown ends the connection with err and fails pending sends.
+// shutdown ends the connection with err and fails pending sends. The
+// caller must not hold rc.c.mu.
 func (rc *relayConn) shutdown(err error) {
 	rc.mu.Lock()
 	if rc.err != nil {
@@ -231,6 +253,9 @@ func (rc *relayConn) shutdown(err error) {
 	rc.pending = nil
 	rc.mu.Unlock()
 	rc.conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseNormal), "")
+	if !rc.home {
+		rc.c.endForeign(rc.pin)
+	}
 }
 
 // alive reports whether the connection is still up.
