@@ -456,29 +456,41 @@ func (c *Client) reapLater(rc *relayConn) {
 // error wrapping ErrConnectionLost. Verdicts are read in order with
 // received messages: while the Recv queue is full, they wait too.
 //
-// A Send refused as rate-limited was not forwarded: Send waits (see
-// rateLimitWait) and submits it again, so that a burst above the relay's
-// send rate is slowed down instead of lost. If ctx ends first, the error
-// wraps both the *NackError (ErrRateLimited) and ctx's error.
+// A Send refused as rate-limited or for the recipient's full queue was not
+// forwarded, and both are transient: Send waits (see retryWait) and submits
+// it again, so that a burst above the relay's send rate, or a recipient
+// that reads slowly, slows the sender down instead of losing the payload.
+// If ctx ends first, the error wraps both the last *NackError
+// (ErrRateLimited or ErrQueueFull) and ctx's error; without a deadline, a
+// recipient that stops reading is disconnected by its relay (write
+// timeout) and the Send then fails with ErrNotConnected. Every other Nack
+// is returned at once.
 func (c *Client) Send(ctx context.Context, to protocol.PeerAddr, payload []byte) error {
 	return c.SendWake(ctx, to, nil, payload)
 }
 
-// Rate-limited Sends are retried after rateLimitMin, doubling up to
-// rateLimitMax, jittered to [d/2, d). The relay's bucket refills one Send
-// per 1/SendRate (10 ms at the default 100/s).
+// Sends refused for a transient reason (retryable) are retried after
+// retryMin, doubling up to retryMax, jittered to [d/2, d). The relay's
+// bucket refills one Send per 1/SendRate (10 ms at the default 100/s); a
+// recipient's queue drains as fast as it reads.
 const (
-	rateLimitMin = 10 * time.Millisecond
-	rateLimitMax = time.Second
+	retryMin = 10 * time.Millisecond
+	retryMax = time.Second
 )
 
-// rateLimitWait waits before the retry after n rate-limited attempts.
-func (c *Client) rateLimitWait(ctx context.Context, n int) error {
-	d := rateLimitMin
-	for i := 0; i < n && d < rateLimitMax; i++ {
+// retryable reports whether a Send refused for reason may be submitted
+// again: the refusal is transient and the payload was not forwarded.
+func retryable(reason protocol.NackReason) bool {
+	return reason == protocol.NackRateLimited || reason == protocol.NackQueueFull
+}
+
+// retryWait waits before the retry after n refused attempts.
+func (c *Client) retryWait(ctx context.Context, n int) error {
+	d := retryMin
+	for i := 0; i < n && d < retryMax; i++ {
 		d *= 2
 	}
-	t := time.NewTimer(c.jitter(min(d, rateLimitMax)))
+	t := time.NewTimer(c.jitter(min(d, retryMax)))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -500,10 +512,19 @@ func (c *Client) SendWake(ctx context.Context, to protocol.PeerAddr, ticket []by
 	if len(ticket) > protocol.MaxRelayPushTicket {
 		return fmt.Errorf("client: push ticket of %d bytes exceeds %d", len(ticket), protocol.MaxRelayPushTicket)
 	}
+	// refused is the last transient refusal: an error after it (ctx ended
+	// during a retry) wraps it too.
+	var refused *NackError
+	fail := func(n int, err error) error {
+		if refused == nil {
+			return fmt.Errorf("client: send to %s: %w", to, err)
+		}
+		return fmt.Errorf("client: send to %s: %w (after %d attempts): %w", to, refused, n, err)
+	}
 	for n := 0; ; n++ {
 		rc, err := c.conn(ctx, to.Relay)
 		if err != nil {
-			return fmt.Errorf("client: send to %s: %w", to, err)
+			return fail(n, err)
 		}
 		if max := int(rc.welcome.MaxPayload); len(payload) > max {
 			return &NackError{Relay: rc.addr, Reason: protocol.NackTooLarge}
@@ -513,14 +534,15 @@ func (c *Client) SendWake(ctx context.Context, to protocol.PeerAddr, ticket []by
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &ne) && ne.Reason == protocol.NackRateLimited:
-			if werr := c.rateLimitWait(ctx, n); werr != nil {
-				return fmt.Errorf("client: send to %s: %w (after %d attempts): %w", to, ne, n+1, werr)
+		case errors.As(err, &ne) && retryable(ne.Reason):
+			refused = ne
+			if werr := c.retryWait(ctx, n); werr != nil {
+				return fail(n+1, werr)
 			}
 		case ne != nil:
 			return err
 		default:
-			return fmt.Errorf("client: send to %s: %w", to, err)
+			return fail(n+1, err)
 		}
 	}
 }

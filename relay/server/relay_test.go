@@ -207,15 +207,22 @@ func TestNackQueueFull(t *testing.T) {
 	a, _ := startClient(t, r, nil)
 	victim := stalled(t, r)
 	to := protocol.PeerAddr{Relay: r.addr, Mailbox: victim.mailbox()}
-	ctx := ctxT(t)
 	payload := make([]byte, protocol.MaxRelayPayload)
 	var err error
 	for i := 0; i < 200 && err == nil; i++ {
-		err = a.Send(ctx, to, payload)
+		err = sendWithin(a, to, payload, 300*time.Millisecond)
 	}
 	if !errors.Is(err, client.ErrQueueFull) {
 		t.Fatalf("got %v, want ErrQueueFull", err)
 	}
+}
+
+// sendWithin sends with a deadline: the client retries a Send refused for a
+// full queue until its context ends, then fails with ErrQueueFull.
+func sendWithin(c *client.Client, to protocol.PeerAddr, payload []byte, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.Send(ctx, to, payload)
 }
 
 func TestLimitQueueBytes(t *testing.T) {
@@ -226,7 +233,7 @@ func TestLimitQueueBytes(t *testing.T) {
 	var err error
 	n := 0
 	for ; n < 400 && err == nil; n++ {
-		err = a.Send(ctxT(t), to, make([]byte, protocol.MaxRelayPayload))
+		err = sendWithin(a, to, make([]byte, protocol.MaxRelayPayload), 300*time.Millisecond)
 	}
 	if !errors.Is(err, client.ErrQueueFull) {
 		t.Fatalf("got %v after %d sends, want ErrQueueFull", err, n)
