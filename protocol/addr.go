@@ -78,7 +78,9 @@ func ParsePeerAddr(s string) (PeerAddr, error) {
 }
 
 // CheckRelayAddr validates a relay address: "host:port", printable ASCII
-// without spaces, at most MaxRelayAddrLen bytes.
+// without spaces, at most MaxRelayAddrLen bytes; an IPv6 host in brackets
+// ("[::1]:4433", never the ambiguous "::1:4433"); port a decimal number
+// 1..65535.
 func CheckRelayAddr(s string) error {
 	if s == "" || len(s) > MaxRelayAddrLen {
 		return fmt.Errorf("%w: relay address length %d", ErrBadAddr, len(s))
@@ -88,8 +90,29 @@ func CheckRelayAddr(s string) error {
 			return fmt.Errorf("%w: relay address %q", ErrBadAddr, s)
 		}
 	}
-	if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
 		return fmt.Errorf("%w: relay address %q has no port", ErrBadAddr, s)
+	}
+	host, port := s[:i], s[i+1:]
+	if strings.HasPrefix(host, "[") {
+		// An IPv6 literal: "[" address "]", the address itself without brackets.
+		inner, ok := strings.CutSuffix(host[1:], "]")
+		if !ok || inner == "" || !strings.Contains(inner, ":") || strings.ContainsAny(inner, "[]") {
+			return fmt.Errorf("%w: relay address %q has a malformed IPv6 literal", ErrBadAddr, s)
+		}
+	} else if strings.ContainsAny(host, ":[]") {
+		return fmt.Errorf("%w: relay address %q is ambiguous (an IPv6 address needs brackets)", ErrBadAddr, s)
+	}
+	n := 0
+	for j := 0; j < len(port); j++ {
+		if port[j] < '0' || port[j] > '9' || n > 65535 {
+			return fmt.Errorf("%w: relay address %q has a bad port", ErrBadAddr, s)
+		}
+		n = n*10 + int(port[j]-'0')
+	}
+	if n == 0 || n > 65535 {
+		return fmt.Errorf("%w: relay address %q has a bad port", ErrBadAddr, s)
 	}
 	return nil
 }

@@ -156,6 +156,9 @@ func TestPeerAddr(t *testing.T) {
 		{"a:1", true}, {"[::1]:4433", true}, {"relay.example:4433", true},
 		{"", false}, {":1", false}, {"a:", false}, {"a", false}, {"a b:1", false},
 		{"a\x7f:1", false}, {"é:1", false}, {strings.Repeat("a", 95) + ":1", false},
+		{"::1:4433", false}, {"[::1]x:1", false}, {"[]:1", false}, {"[a]:1", false}, {"[[::1]]:1", false},
+		{"a]:1", false}, {"a:0", false}, {"a:65536", false}, {"a:99999999999999999999", false}, {"a:-1", false}, {"a:1x", false},
+		{"a:65535", true}, {"[::ffff:127.0.0.1]:1", true},
 	} {
 		if err := CheckRelayAddr(tt.s); (err == nil) != tt.ok {
 			t.Errorf("CheckRelayAddr(%q) = %v", tt.s, err)
