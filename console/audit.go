@@ -38,7 +38,10 @@ type IngestResult struct {
 // Anything else stops the batch: the records before it are kept, an alarm
 // is stored and logged at ERROR level, and the ack names the last good
 // record. The batch's report updates the device's last-seen time, name,
-// OS and acknowledged policy version.
+// OS and acknowledged policy version. A removed device's records are
+// verified and stored like any other, marked FromRemoved, so that no audit
+// is lost; its acknowledgement carries at most the policy that revoked it
+// (SPEC.md 11.10).
 func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *protocol.AuditBatch) (*IngestResult, error) {
 	if len(b.Records) > MaxAuditBatch {
 		return nil, fmt.Errorf("%w: audit batch of %d records", ErrRefused, len(b.Records))
@@ -99,7 +102,8 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			if err != nil {
 				return err
 			}
-			row := &store.AuditRow{DeviceID: d.ID, Seq: r.Seq, Hash: h, Signed: s, Record: r, Received: now.Unix()}
+			row := &store.AuditRow{DeviceID: d.ID, Seq: r.Seq, Hash: h, Signed: s, Record: r, Received: now.Unix(),
+				FromRemoved: d.Removed != 0}
 			if err := tx.InsertAudit(row); err != nil {
 				return err
 			}
@@ -122,7 +126,14 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			return err
 		}
 		res.Ack.UpTo = last
-		pol, err := tx.LatestPolicy(d.Tenant)
+		var pol *store.PolicyRow
+		if d.Removed != 0 {
+			// Only the policy that revoked it, never a later one
+			// (SPEC.md 11.10).
+			pol, err = tx.PolicyAt(d.Tenant, d.RemovedVersion)
+		} else {
+			pol, err = tx.LatestPolicy(d.Tenant)
+		}
 		if err != nil {
 			return err
 		}
@@ -134,6 +145,10 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 	})
 	if err != nil {
 		return nil, err
+	}
+	if d := res.Device; d.Removed != 0 && res.Stored > 0 {
+		c.log.Warn("audit stored from a removed device", "device", d.Name, "tenant", d.Tenant,
+			"device_id", fmt.Sprintf("%x", d.ID), "records", res.Stored)
 	}
 	if a := res.Alarm; a != nil {
 		c.log.Error("AUDIT CHAIN BROKEN", "device", res.Device.Name, "tenant", res.Device.Tenant,
@@ -164,7 +179,7 @@ func (c *Console) Audit(ctx context.Context, q AuditQuery) ([]*store.AuditRow, [
 			}
 		}
 		if q.Device != "" {
-			d, err := findDevice(tx, q.Device)
+			d, err := findDevice(tx, deviceRef{ref: q.Device, removed: true})
 			if err != nil {
 				return err
 			}

@@ -73,7 +73,12 @@ func (c *Console) Enroll(ctx context.Context, pi PeerInfo, req *protocol.EnrollR
 		if err := tx.UseToken(k.ID); err != nil {
 			return fmt.Errorf("%w: %v", ErrExpired, err)
 		}
-		if _, err := tx.DeviceByMailbox(pi.From.Mailbox); err == nil {
+		if d, err := tx.DeviceByMailbox(pi.From.Mailbox); err == nil {
+			if d.Removed != 0 {
+				// SPEC.md 11.10: a removed device enrolls again only as
+				// a new one, with new keys.
+				return fmt.Errorf("%w: identity key of removed device %s/%s (enroll with a fresh agent state)", ErrRefused, d.Tenant, d.Name)
+			}
 			return fmt.Errorf("%w: identity key already enrolled", ErrRefused)
 		}
 		serial, err := tx.NewSerial("device", now.Unix())

@@ -64,6 +64,27 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 	}
 	slices.SortFunc(p.Shares, func(a, b protocol.DeviceShare) int { return bytes.Compare(a.DeviceID[:], b.DeviceID[:]) })
 
+	// Removed devices: their serials stay revoked while their certificates
+	// are valid (SPEC.md 11.10); afterwards R-11 refuses them anyway.
+	all, err := tx.AllDevices(tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range all {
+		if d.Removed == 0 {
+			continue
+		}
+		var dc protocol.DeviceCert
+		if err := d.Cert.VerifyEd25519(protocol.DocDeviceCert, c.set.MSPKey, &dc); err != nil {
+			return nil, fmt.Errorf("console: stored certificate of device %x does not verify: %w", d.ID, err)
+		}
+		if dc.NotAfter >= now {
+			p.RevokedDevices = append(p.RevokedDevices, d.Serial)
+		}
+	}
+	slices.Sort(p.RevokedDevices)
+	p.RevokedDevices = slices.Compact(p.RevokedDevices)
+
 	revoked, err := tx.RevokedCerts(now)
 	if err != nil {
 		return nil, err

@@ -114,11 +114,13 @@ type PushTarget struct {
 // PushTargets lists the devices and phones whose acknowledged version of
 // some tenant policy is lower than the latest, with what to send them:
 // agents get their tenant's policy on one page; phones every policy they
-// may see, the directory and their offline keys, as a paged transfer.
+// may see, the directory and their offline keys, as a paged transfer. A
+// removed device is a target only until it acknowledged the policy that
+// revoked it, and is sent that one (SPEC.md 11.10).
 func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 	var out []PushTarget
 	err := c.db.View(ctx, func(tx *store.Tx) error {
-		devs, err := tx.Devices("")
+		devs, err := tx.AllDevices("")
 		if err != nil {
 			return err
 		}
@@ -130,6 +132,17 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 					return err
 				}
 				latest[d.Tenant] = pol
+			}
+			if d.Removed != 0 {
+				// A removed device gets the policy that revoked it, so
+				// that its agent locks itself down, and nothing later
+				// (SPEC.md 11.10).
+				if d.AckedVersion >= d.RemovedVersion {
+					continue
+				}
+				if pol, err = tx.PolicyAt(d.Tenant, d.RemovedVersion); err != nil {
+					return err
+				}
 			}
 			if d.AckedVersion < pol.Version {
 				out = append(out, PushTarget{

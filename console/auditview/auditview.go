@@ -89,6 +89,8 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		return fmt.Sprintf("%s rejected a policy%s", deviceName, paren(why))
 	case "agent.recovered":
 		return fmt.Sprintf("%s recovered after a restart%s", deviceName, paren(why))
+	case "device.removed":
+		return fmt.Sprintf("%s learned that the MSP removed it and disabled jitkey logins%s", deviceName, paren(why))
 	}
 	s := fmt.Sprintf("%s on %s", r.Event, deviceName)
 	if r.Username != "" {
@@ -115,7 +117,11 @@ func Text(w io.Writer, rows []*store.AuditRow, alarms []*store.Alarm) error {
 	}
 	for _, r := range rows {
 		t := time.UnixMilli(r.Record.Time).UTC().Format("2006-01-02 15:04:05")
-		if _, err := fmt.Fprintf(w, "%s  %s\n", t, Sentence(r.DeviceName, &r.Record)); err != nil {
+		mark := ""
+		if r.FromRemoved {
+			mark = "  [received after the device was removed]"
+		}
+		if _, err := fmt.Fprintf(w, "%s  %s%s\n", t, Sentence(r.DeviceName, &r.Record), mark); err != nil {
 			return err
 		}
 	}
@@ -143,6 +149,8 @@ type Line struct {
 	Prev     string `json:"prev,omitempty"`
 	Kind     string `json:"kind,omitempty"` // alarms
 	Text     string `json:"text"`
+	// FromRemoved: the record arrived after the MSP removed the device.
+	FromRemoved bool `json:"from_removed,omitempty"`
 }
 
 // JSON writes alarms, then records, one JSON object per line.
@@ -165,6 +173,7 @@ func JSON(w io.Writer, rows []*store.AuditRow, alarms []*store.Alarm) error {
 			TechID: rec.TechID, Username: rec.Username, Account: rec.Account, Method: rec.Method, Online: rec.Online,
 			Action: protocol.ActionName(rec.Action), Reason: rec.Reason, Detail: rec.Detail,
 			Hash: hex.EncodeToString(r.Hash[:]), Prev: hex.EncodeToString(rec.Prev[:]), Text: Sentence(r.DeviceName, rec),
+			FromRemoved: r.FromRemoved,
 		}); err != nil {
 			return err
 		}

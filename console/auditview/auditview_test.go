@@ -31,6 +31,8 @@ func TestSentences(t *testing.T) {
 			"nik's session as msp-nik on W11-L-PASSWORD reached its maximum length"},
 		{protocol.AuditRecord{Event: "policy.applied", Detail: "version 7"},
 			"W11-L-PASSWORD applied policy (version 7)"},
+		{protocol.AuditRecord{Event: "device.removed", Detail: "policy version 9 revokes this device's certificate (serial 4)"},
+			"W11-L-PASSWORD learned that the MSP removed it and disabled jitkey logins (policy version 9 revokes this device's certificate (serial 4))"},
 		{protocol.AuditRecord{Event: "something.new", Username: "nik"},
 			"something.new on W11-L-PASSWORD by nik"},
 	}
@@ -73,5 +75,31 @@ func TestTextAndJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil || l.Type != "alarm" || l.Kind != "gap" {
 		t.Fatalf("alarm line %+v: %v", l, err)
+	}
+}
+
+// TestFromRemoved: records that arrived after the device was removed say
+// so, in text and JSON; others do not.
+func TestFromRemoved(t *testing.T) {
+	rec := protocol.AuditRecord{Time: 1700000000123, Event: "account.disabled", Account: "msp-nik", Reason: "device removed by the MSP"}
+	rows := []*store.AuditRow{
+		{Seq: 1, DeviceName: "W11", Tenant: "acme", Record: rec},
+		{Seq: 2, DeviceName: "W11", Tenant: "acme", Record: rec, FromRemoved: true},
+	}
+	var b bytes.Buffer
+	if err := Text(&b, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "removed]") || !strings.HasSuffix(lines[1], "  [received after the device was removed]") {
+		t.Fatalf("text:\n%s", b.String())
+	}
+	b.Reset()
+	if err := JSON(&b, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
+	if strings.Contains(lines[0], "from_removed") || !strings.Contains(lines[1], `"from_removed":true`) {
+		t.Fatalf("json:\n%s", b.String())
 	}
 }

@@ -12,7 +12,7 @@
 //	tech list | tech remove USERNAME | tech revoke USERNAME
 //	pair USERNAME [--png FILE]
 //	token TENANT [--expires 24h] [--uses 1]      tokens
-//	devices [--tenant T]
+//	devices [--tenant T] [--all]   devices remove DEVICE [--tenant T]
 //	share DEVICE [--add ENTRY ...] [--remove ENTRY ...] [--reset]
 //	policy show TENANT
 //	audit [--tenant T] [--tech U] [--device D] [--since 24h|2006-01-02|RFC3339] [--json]
@@ -61,7 +61,8 @@ const usage = `usage: jitkey-console COMMAND [flags]
   pair USERNAME [--png FILE]                             pairing QR for a phone
   token TENANT [--expires 24h] [--uses 1]                agent enrollment token
   tokens                                                 list enrollment tokens
-  devices [--tenant T]                                   enrolled devices
+  devices [--tenant T] [--all]                           enrolled devices (--all: removed ones too)
+  devices remove DEVICE [--tenant T]                     remove a stolen or retired computer
   share DEVICE [--add E] [--remove E] [--reset]          device share list
   policy show TENANT                                     latest signed policy
   audit [--tenant T] [--tech U] [--device D] [--since S] [--json]

@@ -457,8 +457,12 @@ func cmdTokens(ctx context.Context, env *Env, args []string) error {
 }
 
 func cmdDevices(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "remove" {
+		return cmdDevicesRemove(ctx, env, args[1:])
+	}
 	fs, c := newFlags("devices", env)
 	tenant := fs.String("tenant", "", "only this tenant")
+	all := fs.Bool("all", false, "also list removed devices")
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
 	}
@@ -467,12 +471,16 @@ func cmdDevices(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer done()
-	devs, err := con.Devices(ctx, *tenant)
+	list := con.Devices
+	if *all {
+		list = con.AllDevices
+	}
+	devs, err := list(ctx, *tenant)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID")
+	fmt.Fprintln(tw, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID\tSTATUS")
 	for _, d := range devs {
 		dom := "no"
 		if d.DC {
@@ -480,10 +488,40 @@ func cmdDevices(ctx context.Context, env *Env, args []string) error {
 		} else if d.DomainJoined {
 			dom = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tv%d\t%s\t%x\n", d.Tenant, d.Name, d.OS, dom,
-			time.Unix(d.LastSeen, 0).UTC().Format("2006-01-02 15:04:05"), d.AckedVersion, strings.Join(d.Shares, ","), d.ID)
+		status, shares := "enrolled", strings.Join(d.Shares, ",")
+		if d.Removed != 0 {
+			status = fmt.Sprintf("removed %s (policy v%d)", time.Unix(d.Removed, 0).UTC().Format("2006-01-02 15:04:05"), d.RemovedVersion)
+			shares = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tv%d\t%s\t%x\t%s\n", d.Tenant, d.Name, d.OS, dom,
+			time.Unix(d.LastSeen, 0).UTC().Format("2006-01-02 15:04:05"), d.AckedVersion, shares, d.ID, status)
 	}
 	return tw.Flush()
+}
+
+// cmdDevicesRemove removes a stolen, decommissioned or re-imaged device
+// (SPEC.md 11.10).
+func cmdDevicesRemove(ctx context.Context, env *Env, args []string) error {
+	fs, c := newFlags("devices remove", env)
+	tenant := fs.String("tenant", "", "the device's tenant (when its name is not unique)")
+	pos, err := parse(fs, args, 1, "DEVICE [--tenant T]   (DEVICE: name, TENANT/NAME or id)")
+	if err != nil {
+		return err
+	}
+	con, done, err := c.open(ctx, env, true, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	d, pol, err := con.RemoveDevice(ctx, pos[0], *tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "device %s removed from tenant %s (id %x); certificate serial %d revoked in policy version %d\n",
+		d.Name, d.Tenant, d.ID, d.Serial, pol.Version)
+	fmt.Fprintf(env.Stdout, "its agent gets this policy and no later one: it ends its sessions, disables its jitkey accounts and refuses logins\n")
+	fmt.Fprintf(env.Stdout, "phones drop it from their directory at their next push or sync and refuse its login codes\n")
+	return nil
 }
 
 func cmdShare(ctx context.Context, env *Env, args []string) error {
@@ -550,6 +588,11 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 		rs = append(rs, strconv.FormatUint(r, 10))
 	}
 	fmt.Fprintf(w, "revoked=%s\n", strings.Join(rs, ","))
+	var ds []string
+	for _, r := range p.RevokedDevices {
+		ds = append(ds, strconv.FormatUint(r, 10))
+	}
+	fmt.Fprintf(w, "revoked-devices=%s\n", strings.Join(ds, ","))
 	for _, r := range p.Roster {
 		fmt.Fprintf(w, "roster=%s <%s> serial %d\n", r.Username, r.Email, r.Serial)
 	}

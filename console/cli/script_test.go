@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitkey/jitkey/console"
+	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 )
 
@@ -25,6 +29,8 @@ import (
 //	! stdout RE / ! stderr RE   ... does not match
 //	write FILE TEXT     create a file (0600) in the work directory
 //	qrpng FILE          FILE holds a PNG whose QR code equals the last qr= line
+//	enroll TENANT NAME  enrol a (fake) agent named NAME in TENANT, as serve
+//	                    would, with a fresh token and fresh keys
 //
 // $WORK is the test's work directory; the state directory defaults to
 // $WORK/state. Arguments split on spaces; 'single quotes' group.
@@ -129,6 +135,13 @@ func runScript(t *testing.T, path string) {
 			if err != nil || got != m[1] {
 				fail("PNG decodes to %q (%v), want %q", got, err, m[1])
 			}
+		case "enroll":
+			if len(f) != 3 {
+				fail("usage: enroll TENANT NAME")
+			}
+			if err := enrollFake(filepath.Join(work, "state"), f[1], f[2]); err != nil {
+				fail("enroll: %v", err)
+			}
 		default:
 			fail("unknown script command %q", f[0])
 		}
@@ -136,3 +149,60 @@ func runScript(t *testing.T, path string) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// enrollFake enrols an agent named name in tenant directly through package
+// console, with what serve would have learned from the handshake: a fresh
+// token, fresh identity and Noise keys, and a possession proof over a
+// made-up handshake hash. Scripts use it to have devices to list, share
+// and remove without a relay.
+func enrollFake(state, tenant, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, peer, err := console.Open(ctx, state)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	auth, err := authority.LoadAuthority(state, nil)
+	if err != nil {
+		return err
+	}
+	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: time.Now, Rand: rand.Reader})
+	if err != nil {
+		return err
+	}
+	text, _, err := con.NewToken(ctx, tenant, time.Hour, 1)
+	if err != nil {
+		return err
+	}
+	tok, err := protocol.DecodeEnrollToken(text, time.Now())
+	if err != nil {
+		return err
+	}
+	sid, err := protocol.DeriveSessionID(tok.Secret[:], protocol.LabelEnrollSession)
+	if err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	nk, err := protocol.CipherSuite.GenerateKeypair(rand.Reader)
+	if err != nil {
+		return err
+	}
+	ik, err := protocol.IdentityKeyOf(pub)
+	if err != nil {
+		return err
+	}
+	hh := make([]byte, 32)
+	if _, err := rand.Read(hh); err != nil {
+		return err
+	}
+	pi := console.PeerInfo{Session: sid, From: protocol.PeerAddr{Relay: "127.0.0.1:4433", Mailbox: protocol.MailboxFor(pub)},
+		NoiseKey: protocol.NoiseKey(nk.Public), HandshakeHash: hh}
+	req := &protocol.EnrollRequest{Name: name, OS: "linux", IdentityKey: ik, Relay: "127.0.0.1:4433",
+		IdentitySig: ed25519.Sign(priv, protocol.ProofInput("identity", hh))}
+	_, _, err = con.Enroll(ctx, pi, req)
+	return err
+}

@@ -17,6 +17,9 @@ type AuditRow struct {
 	Signed   protocol.Signed
 	Record   protocol.AuditRecord
 	Received int64
+	// FromRemoved: the record arrived after the MSP had removed the
+	// device (SPEC.md 11.10); it is verified and kept like any other.
+	FromRemoved bool
 	// Filled by Audit from the device table.
 	Tenant     string
 	DeviceName string
@@ -52,9 +55,9 @@ func (t *Tx) InsertAudit(r *AuditRow) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(`INSERT INTO audit(device_id, seq, hash, record, time, event, tech_id, username, received)
-		VALUES (?,?,?,?,?,?,?,?,?)`, r.DeviceID[:], r.Seq, r.Hash[:], enc, r.Record.Time, r.Record.Event,
-		r.Record.TechID, r.Record.Username, r.Received)
+	_, err = t.exec(`INSERT INTO audit(device_id, seq, hash, record, time, event, tech_id, username, received, from_removed)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, r.DeviceID[:], r.Seq, r.Hash[:], enc, r.Record.Time, r.Record.Event,
+		r.Record.TechID, r.Record.Username, r.Received, b2i(r.FromRemoved))
 	if err != nil {
 		return fmt.Errorf("store: insert audit record: %w", err)
 	}
@@ -86,7 +89,7 @@ func (t *Tx) Audit(f AuditFilter) ([]*AuditRow, error) {
 	if f.SinceMs != 0 {
 		where, args = append(where, "a.time >= ?"), append(args, f.SinceMs)
 	}
-	q := `SELECT a.device_id, a.seq, a.hash, a.record, a.received, d.tenant, d.name
+	q := `SELECT a.device_id, a.seq, a.hash, a.record, a.received, a.from_removed, d.tenant, d.name
 		FROM audit a JOIN devices d ON d.id = a.device_id`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -104,7 +107,7 @@ func (t *Tx) Audit(f AuditFilter) ([]*AuditRow, error) {
 	for rows.Next() {
 		var r AuditRow
 		var id, h, enc []byte
-		if err := rows.Scan(&id, &r.Seq, &h, &enc, &r.Received, &r.Tenant, &r.DeviceName); err != nil {
+		if err := rows.Scan(&id, &r.Seq, &h, &enc, &r.Received, &r.FromRemoved, &r.Tenant, &r.DeviceName); err != nil {
 			return nil, err
 		}
 		copy(r.DeviceID[:], id)

@@ -25,6 +25,11 @@ type Device struct {
 	AckedVersion uint64 // policy version the agent reported holding
 	CustomShare  bool   // false: the default list [all-admins, all-users]
 	Shares       []string
+	// Removed is when the MSP removed the device (Unix seconds; 0 while
+	// it is enrolled) and RemovedVersion the tenant policy version that
+	// revoked its certificate (SPEC.md 11.10).
+	Removed        int64
+	RemovedVersion uint64
 }
 
 // Addr is where the agent can be reached.
@@ -52,7 +57,7 @@ func (t *Tx) InsertDevice(d *Device) error {
 }
 
 const deviceCols = `id, tenant, name, os, domain_joined, dc, serial, cert, noise_key, identity_key,
-	mailbox, relay, enrolled, last_seen, acked_version, custom_share`
+	mailbox, relay, enrolled, last_seen, acked_version, custom_share, removed, removed_version`
 
 func (t *Tx) devices(where string, args ...any) ([]*Device, error) {
 	rows, err := t.query(`SELECT `+deviceCols+` FROM devices WHERE `+where+` ORDER BY tenant, name, id`, args...)
@@ -64,7 +69,7 @@ func (t *Tx) devices(where string, args ...any) ([]*Device, error) {
 		var d Device
 		var id, enc, nk, ik, mb []byte
 		if err := rows.Scan(&id, &d.Tenant, &d.Name, &d.OS, &d.DomainJoined, &d.DC, &d.Serial, &enc, &nk,
-			&ik, &mb, &d.Relay, &d.Enrolled, &d.LastSeen, &d.AckedVersion, &d.CustomShare); err != nil {
+			&ik, &mb, &d.Relay, &d.Enrolled, &d.LastSeen, &d.AckedVersion, &d.CustomShare, &d.Removed, &d.RemovedVersion); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -122,24 +127,48 @@ func one(ds []*Device, err error, what string) (*Device, error) {
 	return ds[0], nil
 }
 
-// Device returns a device by id.
+// Device returns a device by id, removed or not.
 func (t *Tx) Device(id protocol.DeviceID) (*Device, error) {
 	ds, err := t.devices("id = ?", id[:])
 	return one(ds, err, fmt.Sprintf("%x", id))
 }
 
-// DeviceByMailbox returns the device whose agent has that relay mailbox.
+// DeviceByMailbox returns the device whose agent has that relay mailbox,
+// removed or not.
 func (t *Tx) DeviceByMailbox(mb protocol.MailboxID) (*Device, error) {
 	ds, err := t.devices("mailbox = ?", mb[:])
 	return one(ds, err, mb.String())
 }
 
-// Devices returns the devices of a tenant, or of all tenants when tenant is "".
+// Devices returns the enrolled (not removed) devices of a tenant, or of
+// all tenants when tenant is "".
 func (t *Tx) Devices(tenant string) ([]*Device, error) {
+	if tenant == "" {
+		return t.devices("removed = 0")
+	}
+	return t.devices("removed = 0 AND tenant = ?", tenant)
+}
+
+// AllDevices returns the devices of a tenant (every tenant when tenant is
+// ""), removed ones included.
+func (t *Tx) AllDevices(tenant string) ([]*Device, error) {
 	if tenant == "" {
 		return t.devices("1 = 1")
 	}
 	return t.devices("tenant = ?", tenant)
+}
+
+// MarkDeviceRemoved records that the device was removed at now and that
+// policy version revoked it. The row stays for the audit trail.
+func (t *Tx) MarkDeviceRemoved(id protocol.DeviceID, now int64, version uint64) error {
+	res, err := t.exec(`UPDATE devices SET removed = ?, removed_version = ? WHERE id = ? AND removed = 0`, now, version, id[:])
+	if err != nil {
+		return fmt.Errorf("store: remove device: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%w: enrolled device %x", ErrNotFound, id)
+	}
+	return nil
 }
 
 // TouchDevice records that the agent was seen, with what it reports.

@@ -69,3 +69,20 @@ func (t *Tx) LatestPolicy(tenant string) (*PolicyRow, error) {
 	}
 	return &p, nil
 }
+
+// PolicyAt returns the tenant's policy of one version.
+func (t *Tx) PolicyAt(tenant string, version uint64) (*PolicyRow, error) {
+	p := PolicyRow{Tenant: tenant, Version: version}
+	var enc []byte
+	err := t.row(`SELECT signed, created FROM policies WHERE tenant = ? AND version = ?`, tenant, version).Scan(&enc, &p.Created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: policy of tenant %s version %d", ErrNotFound, tenant, version)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Signed, err = protocol.DecodeSigned(enc); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}

@@ -196,6 +196,16 @@ CREATE TABLE alarms (
 	UNIQUE (device_id, seq, kind)
 ) STRICT;
 `,
+	// Device removal (SPEC.md 11.10): a removed device keeps its row for
+	// the audit trail; removed is the time of the removal (0: enrolled),
+	// removed_version the tenant policy version that revoked it, the only
+	// one the console still sends it. from_removed marks audit records
+	// that arrived after the removal.
+	`
+ALTER TABLE devices ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN removed_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit ADD COLUMN from_removed INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

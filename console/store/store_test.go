@@ -134,3 +134,77 @@ func TestOpenMigratesAndChecks(t *testing.T) {
 		t.Fatal("a damaged database opened")
 	}
 }
+
+// TestDeviceRemovalMigrationAndQueries: a database of schema version 1
+// (before device removal) migrates with its devices enrolled; a removed
+// device leaves Devices but stays in AllDevices, Device and
+// DeviceByMailbox (audit still names it), and cannot be removed twice.
+func TestDeviceRemovalMigrationAndQueries(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	old := migrations
+	migrations = old[:1]
+	db, err := Open(ctx, path)
+	migrations = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	addTenant(t, db, "acme")
+	cert, err := (&protocol.Signed{Type: protocol.DocDeviceCert, Body: []byte{0xa0}, Sig: make([]byte, 64)}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		for _, n := range []byte{1, 2} {
+			if _, err := tx.NewSerial("device", 0); err != nil {
+				return err
+			}
+			// The columns of schema version 1.
+			if err := tx.Exec(`INSERT INTO devices(id, tenant, name, os, domain_joined, dc, serial, cert, noise_key,
+				identity_key, mailbox, relay, enrolled, last_seen) VALUES (?, 'acme', ?, 'linux', 0, 0, ?, ?, x'00', x'00', ?, 'r:1', 0, 0)`,
+				(&protocol.DeviceID{n})[:], "W"+string('0'+n), n, cert, (&protocol.MailboxID{n})[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = Open(ctx, path); err != nil {
+		t.Fatalf("migrate to version %d: %v", SchemaVersion, err)
+	}
+	defer db.Close()
+	count := func(all bool) int {
+		var ds []*Device
+		db.View(ctx, func(tx *Tx) (err error) {
+			if all {
+				ds, err = tx.AllDevices("acme")
+			} else {
+				ds, err = tx.Devices("")
+			}
+			return err
+		})
+		return len(ds)
+	}
+	if count(false) != 2 || count(true) != 2 {
+		t.Fatalf("after migration: %d enrolled, %d in all", count(false), count(true))
+	}
+	if err := db.Update(ctx, func(tx *Tx) error { return tx.MarkDeviceRemoved(protocol.DeviceID{1}, 1000, 7) }); err != nil {
+		t.Fatal(err)
+	}
+	if count(false) != 1 || count(true) != 2 {
+		t.Fatalf("after removal: %d enrolled, %d in all", count(false), count(true))
+	}
+	var d *Device
+	if err := db.View(ctx, func(tx *Tx) (err error) { d, err = tx.DeviceByMailbox(protocol.MailboxID{1}); return }); err != nil {
+		t.Fatal(err)
+	}
+	if d.Removed != 1000 || d.RemovedVersion != 7 {
+		t.Fatalf("removed device reads removed=%d version=%d", d.Removed, d.RemovedVersion)
+	}
+	if err := db.Update(ctx, func(tx *Tx) error { return tx.MarkDeviceRemoved(protocol.DeviceID{1}, 2000, 8) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second removal: %v, want ErrNotFound", err)
+	}
+}
