@@ -71,6 +71,7 @@ var (
 	ErrOtherOrg       = errors.New("device belongs to another organisation")
 	ErrOtherTenant    = errors.New("device of a tenant you may not see")
 	ErrPolicyDenied   = errors.New("the policy does not allow this login")
+	ErrDeviceRemoved  = errors.New("device removed by the MSP")
 	ErrBadPeer        = errors.New("the peer sent something the phone cannot trust")
 	ErrNotOffered     = errors.New("account choice not offered by the device")
 	ErrUnreachable    = errors.New("peer not reachable")

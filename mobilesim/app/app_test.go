@@ -21,6 +21,13 @@ import (
 // fixture pairs a phone with a fake console that has one enrolled device.
 func fixture(t *testing.T) (*channeltest.Network, *peertest.Console, *peertest.Agent, *app.App, *channel.Mux) {
 	t.Helper()
+	n, console, agent, a, mux, _ := fixtureWallet(t)
+	return n, console, agent, a, mux
+}
+
+// fixtureWallet is fixture that also returns the phone's wallet.
+func fixtureWallet(t *testing.T) (*channeltest.Network, *peertest.Console, *peertest.Agent, *app.App, *channel.Mux, *wallet.Wallet) {
+	t.Helper()
 	n := channeltest.NewNetwork()
 	mem := peertest.Memory{Net: n}
 	console, err := peertest.NewConsole(mem, "Acme MSP", "relay:1")
@@ -50,7 +57,7 @@ func fixture(t *testing.T) (*channeltest.Network, *peertest.Console, *peertest.A
 	if _, err := a.Pair(ctx, mux, console.PairingQR("nik", []protocol.Grant{{Tenant: "acme", Role: protocol.RoleAdmin}}, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	return n, console, agent, a, mux
+	return n, console, agent, a, mux, w
 }
 
 // TestRequestChecks: a device that answers with a request the phone cannot

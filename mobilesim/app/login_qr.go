@@ -242,10 +242,15 @@ func (a *App) result(msg []byte, out *Outcome) (*Outcome, error) {
 	return out, nil
 }
 
-// preCheck runs before anything is sent: a device listed in another
-// organisation's directory, a device of a tenant the technician is not
-// delegated to, or a login the phone's copy of the policy refuses.
+// preCheck runs before anything is sent: a device the MSP removed, a
+// device listed in another organisation's directory, a device of a tenant
+// the technician is not delegated to, or a login the phone's copy of the
+// policy refuses. A removed device is refused even with skipPolicy: the
+// phone never contacts it (SPEC.md 11.10).
 func (a *App) preCheck(v *View, id protocol.DeviceID, skipPolicy bool) error {
+	if dev, ok := v.RemovedDevice(id); ok {
+		return removedErr(&dev)
+	}
 	dev, ok := v.Device(id)
 	if !ok {
 		orgs, err := a.cfg.Wallet.Orgs()
@@ -283,6 +288,8 @@ func (a *App) policyCheck(v *View, dev *protocol.DeviceCert, skip bool) error {
 	if err := p.Authorize(&v.Tech, dev); err != nil {
 		reason := "not allowed"
 		switch {
+		case errors.Is(err, protocol.ErrDeviceRevoked):
+			return removedErr(dev)
 		case errors.Is(err, protocol.ErrRevoked):
 			reason = "your certificate is revoked"
 		case errors.Is(err, protocol.ErrNotShared):
@@ -326,6 +333,11 @@ func (a *App) checkRequest(v *View, q protocol.QRPayload, c *channel.Conn, lr *p
 	if err := dev.Valid(a.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("%w: device certificate: %v", ErrBadPeer, err)
 	}
+	// R-46, whatever skipPolicy says: a device the MSP removed is never
+	// approved.
+	if p, ok := v.Policies[dev.Tenant]; ok && errors.Is(p.CheckDevice(&dev), protocol.ErrDeviceRevoked) {
+		return nil, removedErr(&dev)
+	}
 	if err := a.policyCheck(v, &dev, skipPolicy); err != nil {
 		return nil, err
 	}
@@ -333,6 +345,11 @@ func (a *App) checkRequest(v *View, q protocol.QRPayload, c *channel.Conn, lr *p
 		Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: lr.Account,
 		Action: lr.Action, Choices: lr.Choices, Time: lr.Time,
 	}, nil
+}
+
+// removedErr is the refusal of a device the MSP removed.
+func removedErr(d *protocol.DeviceCert) error {
+	return fmt.Errorf("%w: %s (tenant %s); this phone no longer logs in to it", ErrDeviceRemoved, d.Name, d.Tenant)
 }
 
 // storeDeviceSecret keeps a named-mode offline secret for the otp command.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
@@ -20,6 +21,9 @@ type Update struct {
 	// which every complete transfer does (it carries the whole directory).
 	DirectoryReplaced bool
 	Pages             int // pages the transfer came in
+	// Removed names the devices this update removed (SPEC.md 11.10):
+	// they left the directory and their tenant's policy revokes them.
+	Removed []string
 }
 
 // transferErr reports a transfer that failed before it was complete;
@@ -92,12 +96,30 @@ func (a *App) applyTransfer(o *wallet.Org, x *protocol.Transfer) (Update, error)
 			return Update{}, fmt.Errorf("%w: offline key of tenant %q: %d bytes", ErrBadPeer, s.Tenant, len(s.Secret))
 		}
 	}
+	before, err := Load(o)
+	if err != nil {
+		return Update{}, err
+	}
 	n := *o
 	n.Policies, n.Directory, n.OfflineSecrets = policies, x.Directory, offlineSecrets(x)
+	n.Removed = removedCandidates(o, x, msp)
 	n.UpdatedAt = a.cfg.Now().Unix()
 	v, err := Load(&n)
 	if err != nil {
 		return Update{}, err
+	}
+	// Keep only the certificates that the new policies revoke.
+	n.Removed = slices.DeleteFunc(n.Removed, func(s protocol.Signed) bool {
+		var d protocol.DeviceCert
+		_ = s.VerifyEd25519(protocol.DocDeviceCert, msp, &d) // verified by Load
+		_, revoked := v.RemovedDevice(d.DeviceID)
+		return !revoked
+	})
+	for _, d := range v.Removed {
+		if _, was := before.RemovedDevice(d.DeviceID); !was {
+			u.Removed = append(u.Removed, d.Name)
+			a.log.Warn("device removed by the MSP", "device", d.Name, "tenant", d.Tenant, "serial", d.Serial)
+		}
 	}
 	u.Versions, u.Devices = v.Versions(), len(v.Devices)
 	if err := a.cfg.Wallet.SaveOrg(&n); err != nil {
@@ -148,4 +170,28 @@ func (a *App) Sync(ctx context.Context, d Dialer) (Update, error) {
 		a.cfg.OnUpdate(u)
 	}
 	return u, nil
+}
+
+// removedCandidates returns the device certificates the phone held
+// (listed or remembered as removed) that the transfer's directory no
+// longer has, once each: those whose tenant's policy revokes them are the
+// devices the MSP removed (SPEC.md 11.10).
+func removedCandidates(o *wallet.Org, x *protocol.Transfer, msp protocol.IdentityKey) []protocol.Signed {
+	seen := map[protocol.DeviceID]bool{}
+	for _, s := range x.Directory {
+		var d protocol.DeviceCert
+		if s.VerifyEd25519(protocol.DocDeviceCert, msp, &d) == nil {
+			seen[d.DeviceID] = true
+		}
+	}
+	var out []protocol.Signed
+	for _, s := range slices.Concat(o.Directory, o.Removed) {
+		var d protocol.DeviceCert
+		if s.VerifyEd25519(protocol.DocDeviceCert, msp, &d) != nil || seen[d.DeviceID] {
+			continue
+		}
+		seen[d.DeviceID] = true
+		out = append(out, s)
+	}
+	return out
 }

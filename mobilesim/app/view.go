@@ -17,6 +17,9 @@ type View struct {
 	Tech     protocol.TechCert
 	Policies map[string]*protocol.Policy // by tenant
 	Devices  []protocol.DeviceCert       // sorted by tenant, then name
+	// Removed are the devices the MSP removed: certificates the policy
+	// of their tenant revokes (SPEC.md 11.10). They are never in Devices.
+	Removed []protocol.DeviceCert
 }
 
 // Load verifies an organisation's stored documents.
@@ -37,10 +40,42 @@ func Load(o *wallet.Org) (*View, error) {
 		if err := s.VerifyEd25519(protocol.DocDeviceCert, v.MSP, &d); err != nil {
 			return nil, fmt.Errorf("organisation %s: device certificate: %w", o.ID, err)
 		}
+		if v.revoked(&d) {
+			// The console leaves removed devices out; should one come
+			// anyway, its tenant's policy decides.
+			v.Removed = append(v.Removed, d)
+			continue
+		}
 		v.Devices = append(v.Devices, d)
 	}
+	for _, s := range o.Removed {
+		var d protocol.DeviceCert
+		if err := s.VerifyEd25519(protocol.DocDeviceCert, v.MSP, &d); err != nil {
+			return nil, fmt.Errorf("organisation %s: removed device certificate: %w", o.ID, err)
+		}
+		if v.revoked(&d) {
+			v.Removed = append(v.Removed, d)
+		}
+	}
 	sortDevices(v.Devices)
+	sortDevices(v.Removed)
 	return v, nil
+}
+
+// revoked reports whether the policy held for d's tenant revokes d.
+func (v *View) revoked(d *protocol.DeviceCert) bool {
+	p, ok := v.Policies[d.Tenant]
+	return ok && p.IsDeviceRevoked(d.Serial)
+}
+
+// RemovedDevice returns the certificate of id if the MSP removed it.
+func (v *View) RemovedDevice(id protocol.DeviceID) (protocol.DeviceCert, bool) {
+	for _, d := range v.Removed {
+		if d.DeviceID == id {
+			return d, true
+		}
+	}
+	return protocol.DeviceCert{}, false
 }
 
 func sortDevices(ds []protocol.DeviceCert) {

@@ -229,6 +229,8 @@ func classify(err error) (kind string, code int) {
 		return "other-org", ExitRefused
 	case errors.Is(err, app.ErrOtherTenant):
 		return "other-tenant", ExitRefused
+	case errors.Is(err, app.ErrDeviceRemoved):
+		return "device-removed", ExitRefused
 	case errors.Is(err, app.ErrPolicyDenied):
 		return "policy-denied", ExitRefused
 	case errors.Is(err, app.ErrConsoleRefused):

@@ -516,3 +516,48 @@ func TestImages(t *testing.T) {
 		t.Fatalf("broken picture: %+v", r)
 	}
 }
+
+// TestRemovedDevice (SPEC.md 11.10, R-46): after the MSP removed
+// W11-L-PASSWORD, sync says so, devices no longer lists it, and scanning
+// its code is refused with a clear message (text and --json) without the
+// device being contacted, also with --skip-policy-check. The device
+// itself never learned of its removal (a stolen computer).
+func TestRemovedDevice(t *testing.T) {
+	w := newWorld(t)
+	for _, args := range [][]string{
+		{"init", "--relay", "relay-a:4433", "--relay-pin", pin},
+		pairQR(acmeOf, "nik", nik, 0)(w),
+	} {
+		if r := w.run("", args...); r.code != 0 {
+			t.Fatal(r)
+		}
+	}
+	p := w.acme.Policy("acme")
+	p.Version, p.RevokedDevices = 2, []uint64{w.w11.Cert.Serial}
+	w.acme.SetPolicy(p)
+	w.acme.Unlist(w.w11.Cert.DeviceID)
+	w.script([]step{
+		{name: "sync", args: fixed("sync"),
+			out: "^synced acme-msp: policies acme v2; 2 devices\nW11-L-PASSWORD was removed by the MSP: no longer listed, its login codes are refused\n$"},
+		{name: "sync again json", args: fixed("sync", "--json"), out: `"removed":\[\]`},
+		{name: "devices", args: fixed("devices"), out: `W11-DOMAIN`, check: func(t *testing.T, w *world, r result) {
+			if strings.Contains(r.out, "W11-L-PASSWORD") {
+				t.Errorf("devices lists the removed device:\n%s", r.out)
+			}
+		}},
+		{name: "devices search", args: fixed("devices", "password"), out: "^no devices\n$"},
+		{name: "scan", args: scanOf(w11, 0, "--approve"), code: cli.ExitRefused,
+			err: `^jitkey-phone: device removed by the MSP: W11-L-PASSWORD \(tenant acme\); this phone no longer logs in to it\n$`},
+		{name: "scan json", args: scanOf(w11, 0, "--approve", "--json"), code: cli.ExitRefused,
+			out: `^\{"error":"device removed by the MSP: W11-L-PASSWORD \(tenant acme\); this phone no longer logs in to it","exit":3,"kind":"device-removed"\}\n$`},
+		{name: "scan skipping the policy check", args: scanOf(w11, 0, "--approve", "--skip-policy-check", "--json"), code: cli.ExitRefused,
+			out: `"kind":"device-removed"`},
+		{name: "other devices still work", args: scanOf(dj, 0, "--approve", "--account", "local"), out: `approved: msp-nik is ready on W11-DOMAIN`,
+			check: func(t *testing.T, w *world, r result) { event(t, w.dj) }},
+	})
+	select {
+	case ev := <-w.w11.Events:
+		t.Fatalf("the removed device was contacted: %+v", ev)
+	default:
+	}
+}

@@ -500,8 +500,10 @@ func updateJSON(event string, u app.Update) map[string]any {
 		}
 		return out
 	}
+	removed := []string{}
+	removed = append(removed, u.Removed...)
 	return map[string]any{"event": event, "org": u.Org, "applied": vs(u.Applied), "versions": vs(u.Versions),
-		"devices": u.Devices, "directory_replaced": u.DirectoryReplaced}
+		"devices": u.Devices, "directory_replaced": u.DirectoryReplaced, "removed": removed}
 }
 
 func (r *run) update(event string, u app.Update) {
@@ -514,6 +516,9 @@ func (r *run) update(event string, u app.Update) {
 		vs = append(vs, fmt.Sprintf("%s v%d", t.Tenant, t.Version))
 	}
 	r.printf("%s %s: policies %s; %d devices\n", event, u.Org, strings.Join(vs, ", "), u.Devices)
+	for _, name := range u.Removed {
+		r.printf("%s was removed by the MSP: no longer listed, its login codes are refused\n", name)
+	}
 }
 
 func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []string) error {

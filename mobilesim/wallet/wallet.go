@@ -115,6 +115,7 @@ type Org struct {
 	TechCert       protocol.Signed   `json:"tech_cert"`
 	Policies       []protocol.Signed `json:"policies"`
 	Directory      []protocol.Signed `json:"directory"`
+	Removed        []protocol.Signed `json:"removed,omitempty"` // certificates of devices the MSP removed (SPEC.md 11.10), to name them and refuse their codes
 	OfflineSecrets []TenantSecret    `json:"offline_secrets,omitempty"`
 	DeviceSecrets  []DeviceSecret    `json:"device_secrets,omitempty"`
 	PairedAt       int64             `json:"paired_at"`
