@@ -35,6 +35,7 @@ const (
 	PolicyApplied   = "policy.applied"
 	PolicyRejected  = "policy.rejected"
 	AgentRecovered  = "agent.recovered"
+	DeviceRemoved   = "device.removed" // a policy revokes this device's certificate (SPEC.md 11.10)
 )
 
 // Recorder signs and chains records.

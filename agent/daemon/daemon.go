@@ -137,12 +137,40 @@ func Run(ctx context.Context, cfg Config) error {
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
 		Recorded: func() { shipper.Poke() },
 	})
+	// retire locks the computer down once the store records that the MSP
+	// removed it (SPEC.md 11.10): open login requests end, every session
+	// ends, every jitkey account stays disabled, logins are refused.
+	retire := func(ctx context.Context) {
+		var r store.Removal
+		err := st.View(ctx, func(tx *store.Tx) error {
+			var err error
+			r, err = tx.Removal()
+			return err
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			log.Error("cannot read the removal state", "err", err)
+			return
+		}
+		ls.EndAll(login.ErrRemoved)
+		if err := mgr.Retire(ctx, "device removed by the MSP"); err != nil {
+			log.Error("device removed: not every session ended yet; retried", "err", err)
+		}
+		log.Warn("this computer was removed from jitkey by the MSP: sessions ended, jitkey accounts disabled, logins refused",
+			"policy_version", r.Version, "serial", r.Serial)
+		shipper.Poke()
+	}
 	applyPolicy := func(ctx context.Context, s protocol.Signed) {
 		p, err := policy.Apply(ctx, st, rec, s, cfg.Now())
 		if err != nil {
 			log.Warn("policy not applied", "err", err)
 		} else {
 			log.Info("policy applied", "version", p.Version)
+			if len(p.RevokedDevices) > 0 {
+				retire(ctx)
+			}
 		}
 		shipper.Poke()
 	}
@@ -184,6 +212,9 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		OnPolicy: applyPolicy,
 	})
+
+	// A removed agent stays locked down across restarts.
+	retire(ctx)
 
 	ln, err := ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
 	if err != nil {

@@ -108,6 +108,8 @@ func (s *Server) end(ctx context.Context, c *ipc.Conn, session protocol.SessionI
 
 func denialOf(err error) *Denied {
 	switch {
+	case errors.Is(err, login.ErrRemoved):
+		return &Denied{Code: protocol.CodeRefused, Reason: "this computer was removed from jitkey by the MSP; jitkey logins are disabled"}
 	case errors.Is(err, login.ErrRefused):
 		return &Denied{Code: protocol.CodeRefused, Reason: "not allowed on this device"}
 	case errors.Is(err, login.ErrDenied):

@@ -69,6 +69,9 @@ var (
 	ErrForeign = errors.New("lifecycle: account exists and is not jitkey's")
 	// ErrNoSession: no live session with that id.
 	ErrNoSession = errors.New("lifecycle: no such session")
+	// ErrRemoved: the MSP removed this device (store.Removal, SPEC.md
+	// 11.10); no session begins any more.
+	ErrRemoved = errors.New("lifecycle: this computer was removed from jitkey by the MSP")
 )
 
 // Config configures a Manager.
@@ -239,6 +242,9 @@ func (m *Manager) accountFor(ctx context.Context, techID, username string, p *pr
 func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.cfg.Store.View(ctx, checkRemoved); err != nil {
+		return Grant{}, err
+	}
 	name, err := m.accountFor(ctx, r.TechID, r.Username, r.Policy)
 	if err != nil {
 		return Grant{}, err
@@ -272,6 +278,12 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	// Write-ahead: the intent (and the approval) commit before the system
 	// is touched.
 	err = m.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		// Checked again with the intent: a removal committed after the
+		// check above refuses here, one committed after this
+		// transaction ends the session (Retire).
+		if err := checkRemoved(tx); err != nil {
+			return err
+		}
 		if r.Record != nil {
 			if err := r.Record(tx, name); err != nil {
 				return err
@@ -280,7 +292,7 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		return tx.PutAccount(row)
 	})
 	if err != nil {
-		if errors.Is(err, store.ErrReplay) {
+		if errors.Is(err, store.ErrReplay) || errors.Is(err, ErrRemoved) {
 			return Grant{}, err
 		}
 		return Grant{}, fmt.Errorf("%w: %w", ErrStore, err)
@@ -714,6 +726,55 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// checkRemoved returns ErrRemoved if the store records a removal.
+func checkRemoved(tx *store.Tx) error {
+	_, err := tx.Removal()
+	switch {
+	case err == nil:
+		return ErrRemoved
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return fmt.Errorf("lifecycle: %w", err)
+}
+
+// Retire locks the device down after the MSP removed it (SPEC.md 11.10;
+// the store records the removal, so Begin already refuses): it ends every
+// session with reason (session.ended, account.disabled), then makes
+// Recover's pass, which disables and re-randomises any account jitkey
+// created that is still enabled. Every account jitkey manages is then
+// disabled with a password nobody knows. An end that fails is retried by
+// Tick, as always. Retire may run again (the daemon runs it at every start
+// of a removed agent) and then has nothing to do.
+func (m *Manager) Retire(ctx context.Context, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rows []store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Accounts()
+		return err
+	}); err != nil {
+		return fmt.Errorf("lifecycle: retire: %w", err)
+	}
+	var errs []error
+	for _, a := range rows {
+		if !inSession(a) {
+			continue
+		}
+		if err := m.end(ctx, a.Session, audit.SessionEnded, reason); err != nil && !errors.Is(err, ErrNoSession) {
+			errs = append(errs, err)
+		}
+	}
+	if err := m.recover(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("lifecycle: retire: %w", err)
+	}
+	return nil
+}
+
 // Recover returns every account to a safe state after a start: an account
 // the store shows in a session has no live session (this process has
 // begun none), and an account jitkey created that the system shows
@@ -724,6 +785,10 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 func (m *Manager) Recover(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.recover(ctx)
+}
+
+func (m *Manager) recover(ctx context.Context) error {
 	var rows []store.Account
 	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error

@@ -55,6 +55,9 @@ var (
 	ErrCancelled   = errors.New("login: cancelled")
 	ErrUnavailable = errors.New("login: account could not be made ready")
 	ErrNotEnrolled = errors.New("login: agent not enrolled or without policy")
+	// ErrRemoved: the MSP removed this computer (SPEC.md 11.10); jitkey
+	// logins are refused for good.
+	ErrRemoved = errors.New("login: this computer was removed from jitkey by the MSP; jitkey logins are disabled")
 )
 
 // Config configures a Server.
@@ -145,9 +148,16 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 		return nil, fmt.Errorf("login: unknown action %d", action)
 	}
 	var enr store.Enrollment
+	removed := false
 	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		if enr, err = tx.Enrollment(); err != nil {
+			return err
+		}
+		if _, err := tx.Removal(); err == nil {
+			removed = true
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		_, _, err = policy.Current(tx)
@@ -155,6 +165,9 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotEnrolled, err)
+	}
+	if removed {
+		return nil, ErrRemoved
 	}
 	r := &Request{
 		Action: action, Surface: surface, s: s, device: enr.DeviceID,
@@ -167,6 +180,25 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 	r.publish(first)
 	go r.rotate(ctx)
 	return r, nil
+}
+
+// EndAll ends every open login request with err (their codes stop
+// working); the daemon calls it with ErrRemoved when the MSP removed the
+// computer. A request already approved keeps its result: its session is
+// ended by the lifecycle manager.
+func (s *Server) EndAll(err error) {
+	s.mu.Lock()
+	open := map[*Request]bool{}
+	for _, c := range s.codes {
+		open[c.req] = true
+	}
+	for _, c := range s.scans {
+		open[c.req] = true
+	}
+	s.mu.Unlock()
+	for r := range open {
+		r.finish(lifecycle.Grant{}, err)
+	}
 }
 
 // QR delivers the current code and each replacement. Only the latest
@@ -448,7 +480,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 				return refused("policy: " + err.Error())
 			}
 			if err := cur.Authorize(&cert, &dev); err != nil {
-				return refused("access rule: " + err.Error())
+				return accessDenied(err)
 			}
 			if err := tx.UseApproval(digest[:], s.cfg.Now(), time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
 				if errors.Is(err, store.ErrReplay) {
@@ -461,6 +493,10 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	})
 	if d, ok := errors.AsType[*denial](err); ok {
 		s.deny(ctx, conn, r, rec, d)
+		return
+	}
+	if errors.Is(err, lifecycle.ErrRemoved) {
+		s.deny(ctx, conn, r, rec, &denial{reason: "device removed by the MSP", code: protocol.CodeRefused, err: ErrRemoved})
 		return
 	}
 	if err != nil {
@@ -504,9 +540,19 @@ func (s *Server) checkTech(conn *channel.Conn, signed protocol.Signed, msp proto
 		return refused("technician certificate: noise key does not match the session")
 	}
 	if err := pol.Authorize(cert, dev); err != nil {
-		return refused("access rule: " + err.Error())
+		return accessDenied(err)
 	}
 	return nil
+}
+
+// accessDenied is the denial of an access rule failure; the surface of a
+// removed computer (R-46: the policy revokes its own certificate) says so.
+func accessDenied(err error) *denial {
+	d := refused("access rule: " + err.Error())
+	if errors.Is(err, protocol.ErrDeviceRevoked) {
+		d.err = ErrRemoved
+	}
+	return d
 }
 
 func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec protocol.AuditRecord, d *denial) {

@@ -145,6 +145,16 @@ func TestQRLogin(t *testing.T) {
 				return protocol.DecisionApprove
 			}}
 		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "revoked"},
+		{name: "device removed while deciding", phone: nik, scan: func(t *testing.T, e *env, p *agenttest.Phone) agenttest.Scan {
+			return agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 {
+				np := e.policy
+				np.Version, np.RevokedDevices = 2, []uint64{e.agent.Device.Serial}
+				if _, err := policy.Apply(t.Context(), e.agent.Store, e.agent.Audit, e.msp.Sign(t, protocol.DocPolicy, &np), time.Now()); err != nil {
+					t.Error(err)
+				}
+				return protocol.DecisionApprove
+			}}
+		}, code: protocol.CodeRefused, err: login.ErrRemoved, reason: "device removed by the MSP"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -380,5 +390,38 @@ func TestCancelAfterApproval(t *testing.T) {
 	}
 	if err := req.Cancel(t.Context()); err != nil {
 		t.Fatalf("second Cancel: %v", err)
+	}
+}
+
+// TestRemovedDevice (SPEC.md 11.10): once a policy revoking the agent's
+// own certificate is applied, open requests end with ErrRemoved (their
+// codes no longer answer) and new ones are refused at once.
+func TestRemovedDevice(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.msp.NewPhone(t, "nik", admin("acme"))
+	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := <-req.QR()
+	np := e.policy
+	np.Version, np.RevokedDevices = 2, []uint64{e.agent.Device.Serial}
+	if _, err := policy.Apply(t.Context(), e.agent.Store, e.agent.Audit, e.msp.Sign(t, protocol.DocPolicy, &np), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.EndAll(login.ErrRemoved)
+	if _, err := req.Result(); !errors.Is(err, login.ErrRemoved) {
+		t.Fatalf("open request: %v, want ErrRemoved", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := p.Login(ctx, e.phoneMux(t, p), q.Text, agenttest.Scan{}); err == nil {
+		t.Fatal("the code of an ended request still answers")
+	}
+	if _, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon"); !errors.Is(err, login.ErrRemoved) {
+		t.Fatalf("Begin after the removal: %v, want ErrRemoved", err)
+	}
+	if n := len(e.backend.Names()); n != 0 {
+		t.Fatalf("%d accounts touched", n)
 	}
 }

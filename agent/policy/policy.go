@@ -65,7 +65,10 @@ func Current(tx *store.Tx) (protocol.Policy, protocol.Signed, error) {
 
 // Apply verifies s and, if it is newer than the policy held, stores it.
 // Acceptance and rejection are both audited in the same transaction.
-// Rejections return an error wrapping ErrRejected.
+// Rejections return an error wrapping ErrRejected. A policy that revokes
+// the agent's own device certificate is applied, and the removal is
+// recorded with it (store.Removal, audit device.removed); the caller then
+// locks the device down (lifecycle.Manager.Retire).
 func Apply(ctx context.Context, st *store.Store, rec *audit.Recorder, s protocol.Signed, now time.Time) (protocol.Policy, error) {
 	var p protocol.Policy
 	var rejected error
@@ -96,10 +99,37 @@ func Apply(ctx context.Context, st *store.Store, rec *audit.Recorder, s protocol
 		if err := tx.PutPolicy(store.PolicyRow{Tenant: p.Tenant, Version: p.Version, Signed: body, Applied: now}); err != nil {
 			return err
 		}
-		return rec.Append(tx, protocol.AuditRecord{Event: audit.PolicyApplied, Detail: fmt.Sprintf("version %d", p.Version)})
+		if err := rec.Append(tx, protocol.AuditRecord{Event: audit.PolicyApplied, Detail: fmt.Sprintf("version %d", p.Version)}); err != nil {
+			return err
+		}
+		return recordRemoval(tx, rec, e, &p, now)
 	})
 	if err != nil {
 		return p, fmt.Errorf("policy: apply: %w", err)
 	}
 	return p, rejected
+}
+
+// recordRemoval records, inside the transaction applying p, that p
+// revokes the agent's own device certificate (SPEC.md 11.10), unless a
+// removal is already recorded. A removal is never undone.
+func recordRemoval(tx *store.Tx, rec *audit.Recorder, e store.Enrollment, p *protocol.Policy, now time.Time) error {
+	if len(p.RevokedDevices) == 0 {
+		return nil
+	}
+	var dc protocol.DeviceCert
+	if err := e.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, e.MSPKey, &dc); err != nil {
+		return fmt.Errorf("policy: own device certificate: %w", err)
+	}
+	if !p.IsDeviceRevoked(dc.Serial) {
+		return nil
+	}
+	if _, err := tx.Removal(); !errors.Is(err, store.ErrNotFound) {
+		return err // nil: recorded before
+	}
+	if err := tx.SetRemoval(store.Removal{Serial: dc.Serial, Version: p.Version, At: now.UnixMilli()}); err != nil {
+		return err
+	}
+	return rec.Append(tx, protocol.AuditRecord{Event: audit.DeviceRemoved,
+		Detail: fmt.Sprintf("policy version %d revokes this device's certificate (serial %d); jitkey logins disabled", p.Version, dc.Serial)})
 }

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -86,5 +87,54 @@ func TestFirstPolicy(t *testing.T) {
 	p := msp.Policy(1)
 	if _, err := policy.Apply(t.Context(), a.Store, a.Audit, msp.Sign(t, protocol.DocPolicy, &p), time.Now()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestApplyRemoval (SPEC.md 11.10): a policy revoking the agent's own
+// device certificate is applied and the removal recorded with it, once;
+// a policy revoking other devices records nothing; a later policy does
+// not undo the removal.
+func TestApplyRemoval(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	held := msp.Policy(1)
+	a := agenttest.NewAgent(t, msp, &held, store.Config{})
+	apply := func(p protocol.Policy) {
+		t.Helper()
+		if _, err := policy.Apply(t.Context(), a.Store, a.Audit, msp.Sign(t, protocol.DocPolicy, &p), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removal := func() (store.Removal, error) {
+		var r store.Removal
+		err := a.Store.View(t.Context(), func(tx *store.Tx) (err error) { r, err = tx.Removal(); return })
+		return r, err
+	}
+	others := msp.Policy(2)
+	others.RevokedDevices = []uint64{a.Device.Serial - 1, a.Device.Serial + 1}
+	apply(others)
+	if _, err := removal(); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removal after a policy revoking other devices: %v", err)
+	}
+	self := msp.Policy(3)
+	self.RevokedDevices = []uint64{a.Device.Serial - 1, a.Device.Serial}
+	apply(self)
+	r, err := removal()
+	if err != nil || r.Serial != a.Device.Serial || r.Version != 3 || r.At == 0 {
+		t.Fatalf("removal %+v, %v", r, err)
+	}
+	later := msp.Policy(4) // even one that forgets the serial
+	apply(later)
+	self.Version = 5
+	apply(self)
+	if r2, err := removal(); err != nil || r2 != r {
+		t.Fatalf("removal after later policies %+v, %v; want %+v", r2, err, r)
+	}
+	recs := a.Records(t)
+	want := []string{"policy.applied", "policy.applied", "device.removed", "policy.applied", "policy.applied"}
+	if got := agenttest.Events(recs); !slices.Equal(got, want) {
+		t.Fatalf("audit %v, want %v", got, want)
+	}
+	if d := recs[2].Detail; d != fmt.Sprintf("policy version 3 revokes this device's certificate (serial %d); jitkey logins disabled", a.Device.Serial) {
+		t.Fatalf("device.removed detail %q", d)
 	}
 }

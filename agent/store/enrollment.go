@@ -45,3 +45,39 @@ func (t *Tx) SetEnrollment(e Enrollment) error {
 	}
 	return t.SetMeta(enrollmentKey, b)
 }
+
+// Removal records that the MSP removed this device (SPEC.md 11.10): a
+// policy the agent applied revokes its device certificate. It is stored
+// as canonical CBOR under the meta key "removal", in the transaction that
+// applies that policy, and never cleared: the agent refuses logins from
+// then on, across restarts.
+type Removal struct {
+	Serial  uint64 `cbor:"1,keyasint"` // the device certificate's serial
+	Version uint64 `cbor:"2,keyasint"` // the policy version that revoked it
+	At      int64  `cbor:"3,keyasint"` // when the agent applied it, Unix milliseconds
+}
+
+const removalKey = "removal"
+
+// Removal returns the stored removal, or ErrNotFound while the device is
+// not removed.
+func (t *Tx) Removal() (Removal, error) {
+	var r Removal
+	b, err := t.Meta(removalKey)
+	if err != nil {
+		return r, err
+	}
+	if err := protocol.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("store: removal: %w", err)
+	}
+	return r, nil
+}
+
+// SetRemoval stores the removal.
+func (t *Tx) SetRemoval(r Removal) error {
+	b, err := protocol.Marshal(&r)
+	if err != nil {
+		return fmt.Errorf("store: removal: %w", err)
+	}
+	return t.SetMeta(removalKey, b)
+}
