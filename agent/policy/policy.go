@@ -131,5 +131,5 @@ func recordRemoval(tx *store.Tx, rec *audit.Recorder, e store.Enrollment, p *pro
 		return err
 	}
 	return rec.Append(tx, protocol.AuditRecord{Event: audit.DeviceRemoved,
-		Detail: fmt.Sprintf("policy version %d revokes this device's certificate (serial %d); jitkey logins disabled", p.Version, dc.Serial)})
+		Detail: fmt.Sprintf("policy version %d revokes this device's certificate, serial %d", p.Version, dc.Serial)})
 }

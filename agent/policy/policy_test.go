@@ -134,7 +134,7 @@ func TestApplyRemoval(t *testing.T) {
 	if got := agenttest.Events(recs); !slices.Equal(got, want) {
 		t.Fatalf("audit %v, want %v", got, want)
 	}
-	if d := recs[2].Detail; d != fmt.Sprintf("policy version 3 revokes this device's certificate (serial %d); jitkey logins disabled", a.Device.Serial) {
+	if d := recs[2].Detail; d != fmt.Sprintf("policy version 3 revokes this device's certificate, serial %d", a.Device.Serial) {
 		t.Fatalf("device.removed detail %q", d)
 	}
 }

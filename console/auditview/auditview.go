@@ -90,7 +90,7 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 	case "agent.recovered":
 		return fmt.Sprintf("%s recovered after a restart%s", deviceName, paren(why))
 	case "device.removed":
-		return fmt.Sprintf("%s learned that the MSP removed it and disabled jitkey logins%s", deviceName, paren(why))
+		return fmt.Sprintf("%s learned that the MSP removed it: jitkey logins disabled%s", deviceName, paren(why))
 	}
 	s := fmt.Sprintf("%s on %s", r.Event, deviceName)
 	if r.Username != "" {

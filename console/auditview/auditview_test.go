@@ -31,8 +31,8 @@ func TestSentences(t *testing.T) {
 			"nik's session as msp-nik on W11-L-PASSWORD reached its maximum length"},
 		{protocol.AuditRecord{Event: "policy.applied", Detail: "version 7"},
 			"W11-L-PASSWORD applied policy (version 7)"},
-		{protocol.AuditRecord{Event: "device.removed", Detail: "policy version 9 revokes this device's certificate (serial 4)"},
-			"W11-L-PASSWORD learned that the MSP removed it and disabled jitkey logins (policy version 9 revokes this device's certificate (serial 4))"},
+		{protocol.AuditRecord{Event: "device.removed", Detail: "policy version 9 revokes this device's certificate, serial 4"},
+			"W11-L-PASSWORD learned that the MSP removed it: jitkey logins disabled (policy version 9 revokes this device's certificate, serial 4)"},
 		{protocol.AuditRecord{Event: "something.new", Username: "nik"},
 			"something.new on W11-L-PASSWORD by nik"},
 	}
