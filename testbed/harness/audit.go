@@ -28,6 +28,9 @@ type AuditLine struct {
 	Detail   string `json:"detail"`
 	Kind     string `json:"kind"`
 	Text     string `json:"text"`
+	// FromRemoved: the console received the record after the device was
+	// removed (SPEC.md 11.10).
+	FromRemoved bool `json:"from_removed"`
 }
 
 // AuditLog is the console's audit trail as the testbed reads it.

@@ -111,7 +111,7 @@ func (c *Console) Audit(ctx context.Context, args ...string) (AuditLog, error) {
 			DeviceID: str(m["device_id"]), Seq: uint64(num(m["seq"])), Event: str(m["event"]),
 			Username: str(m["username"]), Account: str(m["account"]), Method: str(m["method"]),
 			Online: m["online"] == true, Action: str(m["action"]), Reason: str(m["reason"]),
-			Detail: str(m["detail"]), Kind: str(m["kind"]), Text: str(m["text"]),
+			Detail: str(m["detail"]), Kind: str(m["kind"]), Text: str(m["text"]), FromRemoved: m["from_removed"] == true,
 		})
 	}
 	return log, nil

@@ -4,8 +4,8 @@
 // console with two customer tenants (Contoso in named mode, Fabrikam in
 // shared mode), two Linux agents (accounts in sandboxes, never the host's)
 // and two technicians' phones, then walks through pairing, enrollment, QR
-// login in both modes, a share-list denial, logout, and the console's
-// audit log, telling in plain words what happens. It exits 0 only if every
+// login in both modes, a share-list denial, logout, the removal of a
+// stolen computer, and the console's audit log, telling in plain words what happens. It exits 0 only if every
 // step had the expected outcome; otherwise it prints the process logs.
 //
 //	jitkey-demo [--keep] [--verbose]
@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -213,6 +214,9 @@ func (d *demo) walk(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := d.step(ctx, harness.DeviceContoso+" is stolen: the admin removes it in the console", d.removeStolen); err != nil {
+		return err
+	}
 	var log harness.AuditLog
 	if err := d.step(ctx, "The agents have shipped their signed audit records to the console, none missing", func(ctx context.Context) (string, error) {
 		var err error
@@ -220,7 +224,7 @@ func (d *demo) walk(ctx context.Context) error {
 			if err := l.CheckContiguous(); err != nil {
 				return err
 			}
-			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied"} {
+			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed"} {
 				if !l.Has(want, "") {
 					return errors.New("no " + want + " record yet")
 				}
@@ -241,6 +245,53 @@ func (d *demo) walk(ctx context.Context) error {
 	}
 	fmt.Printf("\nThe audit log as the console shows it (jitkey-console audit):\n\n%s", indent(res.Stdout))
 	return nil
+}
+
+// removeStolen removes CONTOSO-WS1 (SPEC.md 11.10) and shows that its
+// agent refuses logins and that Nik's phone no longer lists it.
+func (d *demo) removeStolen(ctx context.Context) (string, error) {
+	w := d.w
+	out, err := w.Console.Must(ctx, "devices", "remove", harness.DeviceContoso)
+	if err != nil {
+		return "", err
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	// The agent applies the removal policy within a push round; until
+	// then a login screen still shows a code.
+	var reason string
+	shows := regexp.MustCompile(`^(?:qr expires=|denied: (.+))`)
+	for deadline := time.Now().Add(20 * time.Second); reason == ""; {
+		s, err := w.Contoso.StartSurface("logon", time.Hour)
+		if err != nil {
+			return "", err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := s.WaitFor(wctx, 0, shows)
+		cancel()
+		_ = s.Stop(5 * time.Second)
+		switch {
+		case err != nil:
+			return "", err
+		case m[1] != "":
+			reason = m[1]
+		case time.Now().After(deadline):
+			return "", errors.New("the agent does not refuse logins after the removal")
+		default:
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	if err := w.NoneEnabled(ctx); err != nil {
+		return "", err
+	}
+	var u struct{ Removed []string }
+	if err := w.Nik.Run(ctx, "--json", "sync").JSON(&u); err != nil {
+		return "", err
+	}
+	if len(u.Removed) != 1 || u.Removed[0] != harness.DeviceContoso {
+		return "", fmt.Errorf("Nik's phone reports removed devices %v", u.Removed)
+	}
+	return first + "\nits login screen now says: " + reason + "\nNik's phone synced: " + harness.DeviceContoso +
+		" is no longer listed and its QR codes are refused", nil
 }
 
 // logout ends the session at the surface and checks the account is
