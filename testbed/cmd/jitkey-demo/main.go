@@ -288,7 +288,7 @@ func (d *demo) removeStolen(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if len(u.Removed) != 1 || u.Removed[0] != harness.DeviceContoso {
-		return "", fmt.Errorf("Nik's phone reports removed devices %v", u.Removed)
+		return "", fmt.Errorf("the sync of Nik's phone reports removed devices %v", u.Removed)
 	}
 	return first + "\nits login screen now says: " + reason + "\nNik's phone synced: " + harness.DeviceContoso +
 		" is no longer listed and its QR codes are refused", nil
