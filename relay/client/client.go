@@ -55,13 +55,22 @@ type Config struct {
 	// After a connection that was up ends, the first retry waits
 	// MinBackoff jittered (125–250 ms by default).
 	MinBackoff, MaxBackoff time.Duration
-	// KeepAlive is the QUIC keep-alive period. Default 15 s. Besides
-	// keeping NAT bindings open, keep-alives make a relay that restarted
-	// answer with a stateless reset, so the client reconnects within about
-	// one period. Shorter periods detect a restart sooner but cost the
-	// relay a packet per idle peer per period: at 5 s, 20,000 idle peers
-	// are 4,000 keep-alives a second (measured in BENCHMARKS.md).
+	// KeepAlive is the liveness period. Default 15 s. A connection on
+	// which nothing arrived for that long sends the relay a Ping frame
+	// (and QUIC keep-alives run at the same period). The Ping keeps NAT
+	// bindings open and proves the relay alive; as a packet carrying
+	// stream data it is also large enough to make a relay that restarted
+	// answer with a stateless reset (a bare QUIC PING packet is not:
+	// quic-go resets only packets longer than 42 bytes). Shorter periods
+	// detect a dead relay sooner but cost the relay packets per idle peer
+	// per period: at 5 s, 20,000 idle peers are 4,000 a second (measured
+	// in BENCHMARKS.md).
 	KeepAlive time.Duration
+	// PingTimeout is how long after a Ping the client waits for any frame
+	// from the relay before it gives the connection up and reconnects.
+	// Default 10 s. A relay killed without a goodbye is thus noticed
+	// within KeepAlive + PingTimeout, well before IdleTimeout.
+	PingTimeout time.Duration
 	// IdleTimeout closes a silent connection (the relay's own bound, 60 s
 	// by default, also applies: QUIC takes the smaller). Default 45 s.
 	IdleTimeout time.Duration
@@ -94,6 +103,7 @@ type Message struct {
 // Client is a relay peer. Its methods are safe for concurrent use.
 type Client struct {
 	cfg     Config
+	started time.Time // anchors mono (liveness timing)
 	log     *slog.Logger
 	mailbox protocol.MailboxID
 	tr      *quic.Transport
@@ -157,6 +167,7 @@ func New(cfg Config) (*Client, error) {
 	def(&cfg.MinBackoff, 250*time.Millisecond)
 	def(&cfg.MaxBackoff, 30*time.Second)
 	def(&cfg.KeepAlive, 15*time.Second)
+	def(&cfg.PingTimeout, 10*time.Second)
 	def(&cfg.IdleTimeout, 45*time.Second)
 	def(&cfg.HandshakeTimeout, 10*time.Second)
 	def(&cfg.WriteTimeout, 10*time.Second)
@@ -166,6 +177,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:        cfg,
+		started:    time.Now(),
 		log:        cfg.Logger,
 		mailbox:    protocol.MailboxFor(cfg.Identity.Public().(ed25519.PublicKey)),
 		tr:         cfg.Transport,

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ type relayConn struct {
 
 	goAway   atomic.Int64 // retry-after hint in ms, 0 if none
 	lastUsed atomic.Int64 // unix nanos of the last Send (foreign reaping)
+	lastRecv atomic.Int64 // unix nanos (monotonic clock) of the last frame read
 }
 
 // dial connects to a relay, checks its pin and authenticates. A foreign
@@ -107,9 +109,10 @@ func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, 
 		return nil, ErrClosed
 	default:
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	c.mu.Unlock()
 	go rc.readLoop()
+	go rc.pingLoop()
 	return rc, nil
 }
 
@@ -167,6 +170,7 @@ func (c *Client) authenticate(ctx context.Context, qc *quic.Conn, addr string) (
 	w.PushKey = append([]byte(nil), w.PushKey...)
 	rc := &relayConn{c: c, addr: addr, conn: qc, str: str, welcome: w, pending: make(map[uint32]chan protocol.RelayFrame), done: make(chan struct{})}
 	rc.lastUsed.Store(c.cfg.Now().UnixNano())
+	rc.lastRecv.Store(c.mono())
 	return rc, nil
 }
 
@@ -177,9 +181,61 @@ func (rc *relayConn) readLoop() {
 	rc.shutdown(err)
 }
 
+// pingLoop proves the relay alive: when nothing arrived for KeepAlive it
+// sends a Ping, and when nothing arrives within PingTimeout after that it
+// ends the connection (the client then reconnects). A relay that was
+// killed and restarted usually answers the Ping's packet with a stateless
+// reset at once.
+func (rc *relayConn) pingLoop() {
+	defer rc.c.wg.Done()
+	period, timeout := rc.c.cfg.KeepAlive, rc.c.cfg.PingTimeout
+	t := time.NewTimer(period)
+	defer t.Stop()
+	var sent int64 // mono() of the unanswered Ping, 0 if none
+	for {
+		select {
+		case <-rc.done:
+			return
+		case <-t.C:
+		}
+		now, last := rc.c.mono(), rc.lastRecv.Load()
+		switch {
+		case sent != 0 && last >= sent:
+			sent = 0 // answered (or anything else arrived)
+		case sent != 0 && now-sent >= int64(timeout):
+			rc.c.log.Info("relay did not answer a ping", "relay", rc.addr, "timeout", timeout)
+			rc.shutdown(fmt.Errorf("%w: no answer to a ping within %v", ErrConnectionLost, timeout))
+			return
+		}
+		if sent == 0 {
+			if idle := time.Duration(now - last); idle < period {
+				t.Reset(period - idle)
+				continue
+			}
+			var p protocol.RelayPing
+			if _, err := io.ReadFull(rc.c.cfg.Rand, p.Data[:]); err != nil {
+				rc.shutdown(fmt.Errorf("%w: ping: %v", ErrConnectionLost, err))
+				return
+			}
+			sent = rc.c.mono()
+			if err := rc.write(&p); err != nil {
+				rc.shutdown(fmt.Errorf("%w: write ping: %v", ErrConnectionLost, err))
+				return
+			}
+		}
+		t.Reset(time.Duration(sent + int64(timeout) - rc.c.mono()))
+	}
+}
+
+// mono is a monotonic clock in nanoseconds since the client started, never
+// 0, for liveness only (the configured clock Now may be a wall clock that
+// jumps).
+func (c *Client) mono() int64 { return int64(time.Since(c.started)) + 1 }
+
 func (rc *relayConn) read() error {
 	for {
 		f, err := protocol.ReadRelayFrame(rc.str, nil)
+		rc.lastRecv.Store(rc.c.mono())
 		if err != nil {
 			var ae *quic.ApplicationError
 			if errors.As(err, &ae) && ae.ErrorCode == quic.ApplicationErrorCode(protocol.RelayCloseReplaced) {

@@ -102,3 +102,87 @@ func TestReconnectAfterKill(t *testing.T) {
 		t.Fatalf("got %q", m.Payload)
 	}
 }
+
+// silentConn is a relay's UDP socket that can go silent both ways, as when
+// the network between a peer and its relay is cut: packets are dropped, the
+// relay keeps running and sends nothing (so no stateless reset either).
+type silentConn struct {
+	net.PacketConn
+	silent atomic.Bool
+}
+
+func (s *silentConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := s.PacketConn.ReadFrom(b)
+		if err != nil || !s.silent.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (s *silentConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if s.silent.Load() {
+		return len(b), nil
+	}
+	return s.PacketConn.WriteTo(b, addr)
+}
+
+// TestPingTimeout: a client whose relay stops answering gives the
+// connection up PingTimeout after its Ping (not at the 30 s idle timeout)
+// and reconnects once the relay is reachable again; a relay that answers
+// keeps its idle clients connected through many ping periods.
+func TestPingTimeout(t *testing.T) {
+	s, err := server.New(server.Config{Rand: newSeeded(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &silentConn{PacketConn: pc}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, sc) }()
+	t.Cleanup(func() { cancel(); <-done; pc.Close() })
+	<-s.Ready()
+	r := &relay{Server: s, addr: pc.LocalAddr().String()}
+
+	const keepAlive, pingTimeout = 150 * time.Millisecond, 300 * time.Millisecond
+	fast := func(c *client.Config) {
+		c.KeepAlive, c.PingTimeout, c.IdleTimeout = keepAlive, pingTimeout, 30*time.Second
+	}
+	a, _ := startClient(t, r, fast)
+	b, _ := startClient(t, r, fast)
+	if err := a.WaitConnected(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Idle through ten ping periods: no reconnect while the relay answers.
+	accepted := r.metric(t, "jitkey_relay_connections_accepted_total")
+	time.Sleep(10 * keepAlive)
+	if n := r.metric(t, "jitkey_relay_connections_accepted_total"); n != accepted {
+		t.Fatalf("idle clients reconnected %d times while the relay answered their pings", n-accepted)
+	}
+
+	sc.silent.Store(true)
+	start := time.Now()
+	time.Sleep(keepAlive + pingTimeout + 500*time.Millisecond)
+	sc.silent.Store(false)
+	// Both clients gave up the silent connection and dial again; well
+	// within the idle timeout they are back (the relay replaces each old
+	// connection with its new one).
+	deadline := time.Now().Add(5 * time.Second)
+	for r.metric(t, "jitkey_relay_mailbox_replaced_total") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := r.metric(t, "jitkey_relay_mailbox_replaced_total"); n != 2 {
+		t.Fatalf("%d of 2 clients reconnected %v after the relay went silent (idle timeout 30 s)", n, time.Since(start))
+	}
+	t.Logf("both clients back %v after the relay went silent", time.Since(start).Round(time.Millisecond))
+	if err := a.Send(ctxT(t), b.Addr(), []byte("back")); err != nil {
+		t.Fatalf("send after reconnect: %v", err)
+	}
+	if m := recv(t, b); string(m.Payload) != "back" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
