@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ type MSP struct {
 	Key    ed25519.PrivateKey
 	Pub    protocol.IdentityKey
 	Tenant string
-	serial uint64
+	serial atomic.Uint64 // last serial issued; the fake console enrolls concurrently with the test
 }
 
 // NewMSP returns an MSP authority with a fresh key.
@@ -39,7 +40,8 @@ func NewMSP(t testing.TB, tenant string) *MSP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &MSP{Key: key, Tenant: tenant, serial: 100}
+	m := &MSP{Key: key, Tenant: tenant}
+	m.serial.Store(100)
 	copy(m.Pub[:], pub)
 	return m
 }
@@ -64,7 +66,7 @@ func (m *MSP) Sign(t testing.TB, typ protocol.DocType, doc any) protocol.Signed 
 }
 
 // NextSerial returns a fresh certificate serial.
-func (m *MSP) NextSerial() uint64 { m.serial++; return m.serial }
+func (m *MSP) NextSerial() uint64 { return m.serial.Add(1) }
 
 // DeviceCert returns a signed device certificate for k.
 func (m *MSP) DeviceCert(t testing.TB, k *keys.Keys, name string) (protocol.DeviceCert, protocol.Signed) {
