@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
@@ -20,34 +19,11 @@ import (
 
 // enrolMany enrols n devices in tenant through the console core, as many
 // agents would over the relay (same proofs, one transaction each), without
-// running an agent for each.
+// running an agent for each. Their home relay is relay-b:443, which no test
+// dials: over a real relay use enrolManyAt with the relay's address.
 func (e *env) enrolMany(tenant string, n int) {
 	e.t.Helper()
-	for n > 0 {
-		uses := min(n, console.MaxTokenUses)
-		text, _, err := e.con.NewToken(e.ctx, tenant, time.Hour, uses)
-		e.must(err)
-		tok, err := protocol.DecodeEnrollToken(text, e.clock.Now())
-		e.must(err)
-		sid, err := protocol.DeriveSessionID(tok.Secret[:], protocol.LabelEnrollSession)
-		e.must(err)
-		for i := range uses {
-			pub, priv, err := ed25519.GenerateKey(rand.Reader)
-			e.must(err)
-			ik, err := protocol.IdentityKeyOf(pub)
-			e.must(err)
-			pi := console.PeerInfo{Session: sid, From: protocol.PeerAddr{Relay: "relay-b:443", Mailbox: protocol.MailboxFor(pub)},
-				HandshakeHash: make([]byte, 32)}
-			rand.Read(pi.HandshakeHash)
-			rand.Read(pi.NoiseKey[:])
-			req := protocol.EnrollRequest{Name: fmt.Sprintf("%s-PC-%04d", tenant, n-i), OS: "windows", IdentityKey: ik, Relay: "relay-b:443",
-				IdentitySig: ed25519.Sign(priv, protocol.ProofInput("identity", pi.HandshakeHash))}
-			if _, _, err := e.con.Enroll(e.ctx, pi, &req); err != nil {
-				e.t.Fatalf("enrol %s: %v", req.Name, err)
-			}
-		}
-		n -= uses
-	}
+	e.enrolManyAt("relay-b:443", tenant, n)
 }
 
 // phone is the real phone code (mobilesim/app) listening on the env's

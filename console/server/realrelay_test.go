@@ -159,9 +159,9 @@ func TestPagedTransfersOverRealRelay(t *testing.T) {
 	e.checkView("phone after sync", w, []string{"big"}, devices+5)
 }
 
-// enrolManyAt is enrolMany with the devices on relay (enrolMany puts them
-// on relay-b:443, a name that relay/client would resolve, outside its
-// context, on every push attempt).
+// enrolManyAt enrols n devices in tenant, homed on relay (see enrolMany;
+// a name such as relay-b:443 would be resolved by relay/client, outside
+// any context, on every push attempt over a real relay).
 func (e *env) enrolManyAt(relay, tenant string, n int) {
 	e.t.Helper()
 	for n > 0 {
