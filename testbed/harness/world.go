@@ -202,7 +202,11 @@ func (w *World) ScanQR(ctx context.Context, p *Phone, s *Surface, approve bool, 
 	args := append([]string{"--json", "scan", "--image", s.QRPNG, dec}, extra...)
 	res := p.Run(ctx, args...)
 	var sc Scan
-	_ = res.JSON(&sc)
+	if err := res.JSON(&sc); err != nil {
+		// No result a check could mistake for an outcome: the error says
+		// what the phone printed instead of its --json answer.
+		sc = Scan{Status: "no-json", Error: err.Error(), Kind: "no-json"}
+	}
 	// The JSON has a "code" (the agent's result code); the embedded
 	// Result's Code is the exit status: set it last.
 	sc.Result = res
