@@ -57,13 +57,7 @@ func loginAgain(t *testing.T, ctx context.Context, w *harness.World, a *harness.
 func TestFaultRelayRestartMidApproval(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	w := newWorld(t, ctx)
-	s, err := w.Contoso.StartSurface("logon", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s := showLoginQR(t, ctx, w.Contoso)
 	scan := startInteractiveScan(t, ctx, w.Nik, s, "--timeout", "20s")
 	agentMark, consoleMark := w.Contoso.Proc.Mark(), w.Console.Serve.Mark()
 	if err := w.Relay.Kill(); err != nil {
@@ -202,13 +196,7 @@ func TestFaultPhoneClockSkew(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	w := newWorld(t, ctx)
 	for _, skew := range []string{"10m", "-10m"} {
-		s, err := w.Contoso.StartSurface("logon", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.WaitQR(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
+		s := showLoginQR(t, ctx, w.Contoso)
 		w.Nik.ClockOffset = skew
 		sc := w.ScanQR(ctx, w.Nik, s, true)
 		w.Nik.ClockOffset = ""
@@ -245,13 +233,7 @@ func TestFaultPhoneCutOff(t *testing.T) {
 	if err := w.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := w.Contoso.StartSurface("logon", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s := showLoginQR(t, ctx, w.Contoso)
 	scan := startInteractiveScan(t, ctx, w.Nik, s, "--timeout", "10s")
 	if err := ns.Cut(ctx); err != nil {
 		t.Fatal(err)

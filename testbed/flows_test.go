@@ -210,13 +210,7 @@ func TestShareDeviceDenial(t *testing.T) {
 	if _, err := w.Share(ctx, harness.DeviceFabrikam, "--remove", "all-admins", "--remove", "all-users"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := w.Fabrikam.StartSurface("logon", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s := showLoginQR(t, ctx, w.Fabrikam)
 	// The phone has not synced the new policy: the agent decides.
 	sc := w.ScanQR(ctx, w.Nik, s, true)
 	if sc.OK() || sc.Status == "approved" {
@@ -234,12 +228,7 @@ func TestShareDeviceDenial(t *testing.T) {
 	if err := s.Wait(wctx); err == nil {
 		t.Fatal("the login screen of a refused request exited 0")
 	}
-	if s, err = w.Fabrikam.StartSurface("logon", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s = showLoginQR(t, ctx, w.Fabrikam)
 	sc = w.ScanQR(ctx, w.Sam, s, true)
 	if !sc.OK() {
 		t.Fatalf("Sam (global admin) refused: %s", sc.Result)
@@ -264,13 +253,7 @@ func TestShareDeviceDenial(t *testing.T) {
 func TestTechnicianDenies(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	w := newWorld(t, ctx)
-	s, err := w.Contoso.StartSurface("logon", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s := showLoginQR(t, ctx, w.Contoso)
 	sc := w.ScanQR(ctx, w.Nik, s, false)
 	// A deny is the technician's decision carried out: status "denied", exit 0.
 	if sc.Status != "denied" || sc.Code != 0 {

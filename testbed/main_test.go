@@ -74,6 +74,20 @@ func newWorld(t *testing.T, ctx context.Context) *harness.World {
 	return w
 }
 
+// showLoginQR starts a logon screen on agent a (held for up to an hour)
+// and waits until it shows its first QR code.
+func showLoginQR(t *testing.T, ctx context.Context, a *harness.Agent) *harness.Surface {
+	t.Helper()
+	s, err := a.StartSurface("logon", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitQR(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)

@@ -33,13 +33,7 @@ func TestDeviceRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEnabled(t, ctx, w.ContosoAcc, acct, true)
-	s2, err := w.Contoso.StartSurface("logon", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s2.WaitQR(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	s2 := showLoginQR(t, ctx, w.Contoso)
 	// Keep the code the thief's screen shows (the surface stops showing it).
 	shown := &harness.Surface{QRPNG: filepath.Join(t.TempDir(), "shown.png")}
 	png, err := os.ReadFile(s2.QRPNG)
