@@ -25,6 +25,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/enroll"
+	"github.com/jitkey/jitkey/internal/cliflag"
 )
 
 const usage = `usage:
@@ -64,22 +65,6 @@ func main() {
 	}
 }
 
-// parse parses flags that may come before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
 	state := fs.String("state", "", "state directory (created 0700)")
@@ -88,7 +73,7 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	relay := fs.String("relay", "", "home relay host:port (default: the console's relay)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to try to reach the console")
 	tokenFile := fs.String("token-file", "", "read the enrollment token from this file (not group/world readable), - for stdin")
-	pos, err := parse(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -167,7 +152,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "manage accounts in this sandbox instead of the host (tests, demo)")
 	ipc := fs.String("ipc", DefaultIPC, "login-surface socket path")
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *state == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/internal/cliflag"
 )
 
 // cmdSurface simulates a login surface: it begins a login, writes each QR
@@ -28,7 +29,7 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "run pamtester in this sandbox")
 	hold := fs.Duration("hold", 0, "how long to keep the session before ending it")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the approval")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if ipcserver.ActionFor(*action) == 0 {
