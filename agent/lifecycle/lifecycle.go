@@ -302,7 +302,9 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 
 	pw, err := m.activate(ctx, name, r.Username, &row, rec)
 	if err != nil {
-		m.abort(ctx, row, rec, err)
+		// The caller may have gone away (ctx cancelled): disabling and
+		// recording must still happen.
+		m.abort(context.WithoutCancel(ctx), row, rec, err)
 		return Grant{}, err
 	}
 	m.live[r.Session] = true
@@ -506,7 +508,10 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 	switch {
 	case errors.Is(err, errNoAccount), errors.Is(err, accounts.ErrNotFound), errors.Is(err, ErrForeign):
 		// Nothing of jitkey's to disable: the name stays reserved.
-		_ = m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, row, nil) })
+		if err := m.update(ctx, func(tx *store.Tx) error { return m.forget(tx, row, nil) }); err != nil {
+			m.log.Error("cannot record failed login; will retry", "account", row.Name, "err", err)
+			m.pending[row.Session] = audit.AccountDisabled
+		}
 		return
 	case err != nil:
 		m.log.Error("cannot disable account after a failed login; will retry", "account", row.Name, "err", err)

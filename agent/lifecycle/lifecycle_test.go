@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,9 @@ type env struct {
 	failNext atomic.Int32 // commits to fail, counting down
 	failAt   atomic.Int32 // fail the commit with this 1-based index from now
 	commits  atomic.Int32
+	// onFailAt, if set, runs when the failAt commit fails (in the
+	// committing goroutine).
+	onFailAt func()
 }
 
 func newEnv(t *testing.T) *env {
@@ -54,6 +58,9 @@ func newEnv(t *testing.T) *env {
 	e.agent = agenttest.NewAgent(t, msp, &e.policy, store.Config{BeforeCommit: func() error {
 		n := e.commits.Add(1)
 		if at := e.failAt.Load(); at != 0 && n == at {
+			if e.onFailAt != nil {
+				e.onFailAt()
+			}
 			return errors.New("injected: disk full")
 		}
 		if e.failNext.Load() > 0 {
@@ -217,27 +224,38 @@ func TestStoreFailureRefusesLogin(t *testing.T) {
 }
 
 // TestStoreFailureAfterEnable: the store fails after the account was
-// enabled; Begin disables it again, and the missing records are written
-// once the store works.
+// enabled; Begin disables it again and records it, also when the caller
+// went away (its ctx cancelled) at that moment.
 func TestStoreFailureAfterEnable(t *testing.T) {
-	e := newEnv(t)
-	// commits of Begin: reserve, intent, created, enabled.
-	e.failAt.Store(e.commits.Load() + 4)
-	_, err := e.mgr.Begin(t.Context(), e.request("nik"))
-	if !errors.Is(err, lifecycle.ErrStore) {
-		t.Fatalf("Begin = %v", err)
-	}
-	if i := e.info(t, "msp-nik"); i.Enabled {
-		t.Fatal("account left enabled")
-	}
-	got := e.events(t)
-	if !slices.Equal(got, []string{"account.created", "account.disabled"}) {
-		t.Fatalf("audit %v", got)
-	}
-	var a store.Account
-	_ = e.agent.Store.View(t.Context(), func(tx *store.Tx) error { a, _ = tx.Account("msp-nik"); return nil })
-	if a.State != store.StateEnded {
-		t.Fatalf("state %q", a.State)
+	for _, callerGone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("callerGone=%v", callerGone), func(t *testing.T) {
+			e := newEnv(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if callerGone {
+				e.onFailAt = cancel
+			}
+			// commits of Begin: reserve, intent, created, enabled.
+			e.failAt.Store(e.commits.Load() + 4)
+			_, err := e.mgr.Begin(ctx, e.request("nik"))
+			if !errors.Is(err, lifecycle.ErrStore) {
+				t.Fatalf("Begin = %v", err)
+			}
+			if i := e.info(t, "msp-nik"); i.Enabled {
+				t.Fatal("account left enabled")
+			}
+			got := e.events(t)
+			if !slices.Equal(got, []string{"account.created", "account.disabled"}) {
+				t.Fatalf("audit %v", got)
+			}
+			var a store.Account
+			if err := e.agent.Store.View(t.Context(), func(tx *store.Tx) error { a, err = tx.Account("msp-nik"); return err }); err != nil {
+				t.Fatal(err)
+			}
+			if a.State != store.StateEnded {
+				t.Fatalf("state %q", a.State)
+			}
+		})
 	}
 }
 
