@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -43,6 +44,15 @@ func (k *Keys) NoisePublic() protocol.NoiseKey {
 	var p protocol.NoiseKey
 	copy(p[:], k.Noise.Public)
 	return p
+}
+
+// LogValue implements slog.LogValuer: the keys log as their public halves
+// (the identity key as its mailbox); the private keys never appear.
+func (k *Keys) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("mailbox", k.Mailbox().String()),
+		slog.String("private", "REDACTED"),
+	)
 }
 
 // Mailbox returns the relay mailbox of the identity key.

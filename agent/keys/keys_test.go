@@ -2,11 +2,16 @@ package keys_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jitkey/jitkey/agent/keys"
@@ -135,6 +140,33 @@ func chmod(mode os.FileMode) func(*testing.T, string) {
 	return func(t *testing.T, path string) {
 		if err := os.Chmod(path, mode); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestLogValue checks that logging Keys shows no private key bytes in any
+// common rendering (hex, base64, decimal list).
+func TestLogValue(t *testing.T) {
+	_, k := generate(t)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "keys", k)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "keys", k)
+	out := buf.String()
+	if !strings.Contains(out, k.Mailbox().String()) || !strings.Contains(out, "REDACTED") {
+		t.Fatalf("log %q: want the mailbox and REDACTED", out)
+	}
+	for _, priv := range [][]byte{k.Identity.Seed(), k.Noise.Private} {
+		head := priv[:6]
+		for _, leak := range []string{
+			hex.EncodeToString(head),
+			strings.ToUpper(hex.EncodeToString(head)),
+			base64.StdEncoding.EncodeToString(head),
+			strings.Trim(fmt.Sprint(head), "[]"),
+			strings.ReplaceAll(strings.Trim(fmt.Sprint(head), "[]"), " ", ","),
+		} {
+			if strings.Contains(out, leak) {
+				t.Errorf("private key bytes %q in log %q", leak, out)
+			}
 		}
 	}
 }
