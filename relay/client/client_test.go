@@ -11,7 +11,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 )
 
 // fakeRelay is a QUIC listener that reads a peer's Hello and answers with
@@ -108,25 +108,7 @@ func welcomeFor(m protocol.MailboxID) protocol.RelayFrame {
 	return &protocol.RelayWelcome{Mailbox: m, MaxPayload: protocol.MaxRelayPayload}
 }
 
-// logBuffer collects a client's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newClient(t *testing.T, f *fakeRelay, log *logBuffer, tr *quic.Transport) *client.Client {
+func newClient(t *testing.T, f *fakeRelay, log *relaytest.LogBuffer, tr *quic.Transport) *client.Client {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -157,7 +139,7 @@ func TestWelcomeMailbox(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := startFakeRelay(t, nil, tt.welcome)
-			c := newClient(t, f, &logBuffer{}, nil)
+			c := newClient(t, f, &relaytest.LogBuffer{}, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			runErr := make(chan error, 1)
@@ -206,7 +188,7 @@ func TestCloseWhileDialling(t *testing.T) {
 	tr := &quic.Transport{Conn: pc}
 	defer pc.Close()
 	defer tr.Close()
-	log := &logBuffer{}
+	log := &relaytest.LogBuffer{}
 	c := newClient(t, f, log, tr)
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.Run(context.Background()) }()

@@ -3,14 +3,12 @@ package client_test
 import (
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"net"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -52,16 +50,7 @@ func startRelay(t *testing.T, lim server.Limits, listen string) *testRelay {
 // metric reads one counter or gauge of the relay.
 func (r *testRelay) metric(t *testing.T, name string) int64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	r.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			var v int64
-			fmt.Sscan(rest, &v)
-			return v
-		}
-	}
-	return 0
+	return relaytest.Metric(t, r.MetricsHandler(), name)
 }
 
 // runClient runs a client homed at home (a spelling of a relay's address)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -11,11 +10,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -82,24 +80,7 @@ type relay struct {
 	*server.Server
 	addr string
 	done chan error
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *relaytest.LogBuffer
 }
 
 // startRelay starts a relay on listen (default 127.0.0.1:0) and stops it
@@ -109,7 +90,7 @@ func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	logs := &syncBuffer{}
+	logs := &relaytest.LogBuffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -152,16 +133,7 @@ func (r *relay) pin() [32]byte { return r.Pin() }
 // metric scrapes one metric line's value from the relay's handler.
 func (r *relay) metric(t *testing.T, name string) int64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	r.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			var v int64
-			fmt.Sscan(rest, &v)
-			return v
-		}
-	}
-	return 0
+	return relaytest.Metric(t, r.MetricsHandler(), name)
 }
 
 func newKey(t *testing.T) ed25519.PrivateKey {

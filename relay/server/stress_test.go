@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -69,7 +70,7 @@ func TestFirstSendStress(t *testing.T) {
 					}
 				}()
 			}
-			logs := &syncBuffer{}
+			logs := &relaytest.LogBuffer{}
 			log := slog.New(slog.NewTextHandler(logs, nil))
 			start := time.Now()
 			for i := range iters {
