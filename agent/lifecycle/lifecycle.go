@@ -486,6 +486,17 @@ func (m *Manager) undoCreate(ctx context.Context, name string, cause error) erro
 	return cause
 }
 
+// accounts returns every row of the store's account table.
+func (m *Manager) accounts(ctx context.Context) ([]store.Account, error) {
+	var rows []store.Account
+	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Accounts()
+		return err
+	})
+	return rows, err
+}
+
 func (m *Manager) update(ctx context.Context, fn func(*store.Tx) error) error {
 	if err := m.cfg.Store.Update(ctx, fn); err != nil {
 		return err
@@ -696,12 +707,8 @@ func (m *Manager) Tick(ctx context.Context) error {
 			delete(m.pending, s)
 		}
 	}
-	var rows []store.Account
-	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		rows, err = tx.Accounts()
-		return err
-	}); err != nil {
+	rows, err := m.accounts(ctx)
+	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	now := m.cfg.Now()
@@ -754,12 +761,8 @@ func checkRemoved(tx *store.Tx) error {
 func (m *Manager) Retire(ctx context.Context, reason string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var rows []store.Account
-	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		rows, err = tx.Accounts()
-		return err
-	}); err != nil {
+	rows, err := m.accounts(ctx)
+	if err != nil {
 		return fmt.Errorf("lifecycle: retire: %w", err)
 	}
 	var errs []error
@@ -794,12 +797,8 @@ func (m *Manager) Recover(ctx context.Context) error {
 }
 
 func (m *Manager) recover(ctx context.Context) error {
-	var rows []store.Account
-	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		rows, err = tx.Accounts()
-		return err
-	}); err != nil {
+	rows, err := m.accounts(ctx)
+	if err != nil {
 		return fmt.Errorf("lifecycle: recover: %w", err)
 	}
 	var errs []error
@@ -886,12 +885,8 @@ func (m *Manager) DeleteInactive(ctx context.Context, days int) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var rows []store.Account
-	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		rows, err = tx.Accounts()
-		return err
-	}); err != nil {
+	rows, err := m.accounts(ctx)
+	if err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	cutoff := m.cfg.Now().Add(-time.Duration(days) * 24 * time.Hour)
