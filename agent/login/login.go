@@ -507,7 +507,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	if !r.finish(grant, nil) {
 		// The surface went away meanwhile: nobody will use the account.
 		grant.Password.Wipe()
-		if err := s.cfg.Lifecycle.End(ctx, grant.Session, audit.SessionEnded); err != nil {
+		if err := s.cfg.Lifecycle.End(context.WithoutCancel(ctx), grant.Session, audit.SessionEnded); err != nil {
 			s.log.Warn("end session of a cancelled login", "err", err)
 		}
 		s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login screen went away"})
@@ -558,11 +558,7 @@ func accessDenied(err error) *denial {
 func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec protocol.AuditRecord, d *denial) {
 	s.log.Info("qr login denied", "technician", rec.Username, "reason", d.reason)
 	rec.Event, rec.Reason = audit.LoginDenied, d.reason
-	if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return s.cfg.Audit.Append(tx, rec) }); err != nil {
-		s.log.Error("cannot record login denial", "err", err)
-	} else if s.cfg.Recorded != nil {
-		s.cfg.Recorded()
-	}
+	s.record(ctx, rec)
 	text := "not allowed on this device"
 	switch d.code {
 	case protocol.CodeDenied:
@@ -577,10 +573,20 @@ func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec p
 func (s *Server) cancelled(ctx context.Context, r *Request, rec protocol.AuditRecord, cause error) {
 	s.log.Info("qr login cancelled", "technician", rec.Username, "err", cause)
 	rec.Event, rec.Reason = audit.LoginCancelled, "no approval: "+cause.Error()
-	if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return s.cfg.Audit.Append(tx, rec) }); err != nil {
-		s.log.Error("cannot record cancelled login", "err", err)
-	} else if s.cfg.Recorded != nil {
+	s.record(ctx, rec)
+	r.finish(lifecycle.Grant{}, ErrCancelled)
+}
+
+// record appends rec in its own transaction. It runs without ctx's
+// cancellation: a login ended by the phone or the surface going away is
+// still recorded.
+func (s *Server) record(ctx context.Context, rec protocol.AuditRecord) {
+	err := s.cfg.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error { return s.cfg.Audit.Append(tx, rec) })
+	if err != nil {
+		s.log.Error("cannot record login event", "event", rec.Event, "err", err)
+		return
+	}
+	if s.cfg.Recorded != nil {
 		s.cfg.Recorded()
 	}
-	r.finish(lifecycle.Grant{}, ErrCancelled)
 }
