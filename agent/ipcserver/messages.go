@@ -23,8 +23,11 @@ package ipcserver
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/jitkey/jitkey/agent/ipc"
+	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/protocol"
 )
 
@@ -73,6 +76,15 @@ type Credential struct {
 	Password []byte             `cbor:"2,keyasint"`
 	Session  protocol.SessionID `cbor:"3,keyasint"`
 	Deadline int64              `cbor:"4,keyasint"` // Unix seconds, when the agent ends the session
+}
+
+// LogValue implements slog.LogValuer: the password logs as "REDACTED".
+func (c Credential) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("username", c.Username),
+		slog.String("password", password.Redacted),
+		slog.Time("deadline", time.Unix(c.Deadline, 0)),
+	)
 }
 
 // Denied ends a login without a credential.
