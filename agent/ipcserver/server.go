@@ -196,7 +196,9 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	grant.Password.Wipe()
 	if err != nil {
 		s.log.Warn("credential not delivered; ending the session", "err", err)
-		_ = s.cfg.Lifecycle.End(context.WithoutCancel(ctx), grant.Session, audit.SessionEnded)
+		if err := s.cfg.Lifecycle.End(context.WithoutCancel(ctx), grant.Session, audit.SessionEnded); err != nil {
+			s.log.Error("end session of an undelivered credential", "err", err)
+		}
 		return
 	}
 	select {
