@@ -85,15 +85,11 @@ func (s *Server) servePeer(p *peer) {
 	defer s.wg.Done()
 	err := p.readLoop()
 	s.unregister(p)
-	var appErr *quic.ApplicationError
-	switch {
-	case errors.Is(err, protocol.ErrRelayFrame), errors.Is(err, protocol.ErrFrameTooLarge), errors.Is(err, errUnexpected):
+	if errors.Is(err, protocol.ErrRelayFrame) || errors.Is(err, protocol.ErrFrameTooLarge) || errors.Is(err, errUnexpected) {
 		s.met.drop("malformed")
 		s.log.Info("peer sent a malformed frame", "mailbox", p.mailbox.String(), "err", err)
 		p.close(protocol.RelayCloseProtocol, "malformed frame")
-	case errors.As(err, &appErr), errors.Is(err, io.EOF):
-		p.close(protocol.RelayCloseNormal, "")
-	default:
+	} else {
 		p.close(protocol.RelayCloseNormal, "")
 	}
 	s.log.Debug("peer disconnected", "mailbox", p.mailbox.String(), "err", err)
