@@ -63,6 +63,16 @@ func (e *env) pump(t *testing.T, mux *channel.Mux, peer *channeltest.Peer) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// begin starts a login request and returns it with its first code.
+func (e *env) begin(t *testing.T, action uint8, surface string) (*login.Request, login.QR) {
+	t.Helper()
+	req, err := e.srv.Begin(t.Context(), action, surface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, <-req.QR()
+}
+
 func (e *env) phoneMux(t *testing.T, p *agenttest.Phone) *channel.Mux {
 	peer := e.net.Join(p.Addr())
 	mux := channel.New(channel.Config{Relay: peer, Static: p.Noise, HandshakeTimeout: 300 * time.Millisecond})
@@ -160,12 +170,8 @@ func TestQRLogin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.policy)
 			p := tc.phone(t, e)
-			req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-			if err != nil {
-				t.Fatal(err)
-			}
+			req, q := e.begin(t, protocol.ActionLogon, "logon")
 			defer req.Cancel(t.Context())
-			q := <-req.QR()
 			var scan agenttest.Scan
 			if tc.scan != nil {
 				scan = tc.scan(t, e, p)
@@ -213,11 +219,7 @@ func TestReplayedApproval(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.msp.NewPhone(t, "nik", admin("acme"))
 	mux := e.phoneMux(t, p)
-	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := <-req.QR()
+	_, q := e.begin(t, protocol.ActionLogon, "logon")
 	var sent protocol.Signed
 	if res, err := p.Login(t.Context(), mux, q.Text, agenttest.Scan{Sent: &sent}); err != nil || !res.OK {
 		t.Fatalf("first login: %+v %v", res, err)
@@ -229,12 +231,8 @@ func TestReplayedApproval(t *testing.T) {
 	// A new request, the old approval replayed: refused by its binding to
 	// the old session and handshake (TestApprovalUsedBefore reaches the
 	// persisted single-use check behind it).
-	req2, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-	if err != nil {
-		t.Fatal(err)
-	}
+	req2, q2 := e.begin(t, protocol.ActionLogon, "logon")
 	defer req2.Cancel(t.Context())
-	q2 := <-req2.QR()
 	res, err := p.Login(t.Context(), mux, q2.Text, agenttest.Scan{Replay: &sent})
 	if err != nil || res.OK {
 		t.Fatalf("replay: %+v %v", res, err)
@@ -251,12 +249,8 @@ func TestReplayedApproval(t *testing.T) {
 func TestApprovalUsedBefore(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.msp.NewPhone(t, "nik", admin("acme"))
-	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, q := e.begin(t, protocol.ActionLogon, "logon")
 	defer req.Cancel(t.Context())
-	q := <-req.QR()
 	scan := agenttest.Scan{Sign: func(a *protocol.Approval) (protocol.Signed, error) {
 		s, err := protocol.SignP256(protocol.DocApproval, a, p.Approval, rand.Reader)
 		if err != nil {
@@ -287,11 +281,7 @@ func TestApprovalUsedBefore(t *testing.T) {
 func TestCredentialOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.msp.NewPhone(t, "nik", admin("acme"))
-	req, err := e.srv.Begin(t.Context(), protocol.ActionSudo, "sudo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := <-req.QR()
+	req, q := e.begin(t, protocol.ActionSudo, "sudo")
 	if res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, agenttest.Scan{}); err != nil || !res.OK {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -366,11 +356,7 @@ func TestRotation(t *testing.T) {
 func TestCancelAfterApproval(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.msp.NewPhone(t, "nik", admin("acme"))
-	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := <-req.QR()
+	req, q := e.begin(t, protocol.ActionLogon, "logon")
 	if res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, agenttest.Scan{}); err != nil || !res.OK {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -399,11 +385,7 @@ func TestCancelAfterApproval(t *testing.T) {
 func TestRemovedDevice(t *testing.T) {
 	e := newEnv(t, nil)
 	p := e.msp.NewPhone(t, "nik", admin("acme"))
-	req, err := e.srv.Begin(t.Context(), protocol.ActionLogon, "logon")
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := <-req.QR()
+	req, q := e.begin(t, protocol.ActionLogon, "logon")
 	np := e.policy
 	np.Version, np.RevokedDevices = 2, []uint64{e.agent.Device.Serial}
 	if _, err := policy.Apply(t.Context(), e.agent.Store, e.agent.Audit, e.msp.Sign(t, protocol.DocPolicy, &np), time.Now()); err != nil {
