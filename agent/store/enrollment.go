@@ -27,23 +27,12 @@ const enrollmentKey = "enrollment"
 // agent has enrolled.
 func (t *Tx) Enrollment() (Enrollment, error) {
 	var e Enrollment
-	b, err := t.Meta(enrollmentKey)
-	if err != nil {
-		return e, err
-	}
-	if err := protocol.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("store: enrollment: %w", err)
-	}
-	return e, nil
+	return e, t.metaCBOR(enrollmentKey, &e)
 }
 
 // SetEnrollment stores the enrollment.
 func (t *Tx) SetEnrollment(e Enrollment) error {
-	b, err := protocol.Marshal(&e)
-	if err != nil {
-		return fmt.Errorf("store: enrollment: %w", err)
-	}
-	return t.SetMeta(enrollmentKey, b)
+	return t.setMetaCBOR(enrollmentKey, &e)
 }
 
 // Removal records that the MSP removed this device (SPEC.md 11.10): a
@@ -63,21 +52,32 @@ const removalKey = "removal"
 // not removed.
 func (t *Tx) Removal() (Removal, error) {
 	var r Removal
-	b, err := t.Meta(removalKey)
-	if err != nil {
-		return r, err
-	}
-	if err := protocol.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("store: removal: %w", err)
-	}
-	return r, nil
+	return r, t.metaCBOR(removalKey, &r)
 }
 
 // SetRemoval stores the removal.
 func (t *Tx) SetRemoval(r Removal) error {
-	b, err := protocol.Marshal(&r)
+	return t.setMetaCBOR(removalKey, &r)
+}
+
+// metaCBOR decodes the canonical CBOR stored under meta key into v; it
+// returns ErrNotFound for a missing key.
+func (t *Tx) metaCBOR(key string, v any) error {
+	b, err := t.Meta(key)
 	if err != nil {
-		return fmt.Errorf("store: removal: %w", err)
+		return err
 	}
-	return t.SetMeta(removalKey, b)
+	if err := protocol.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("store: %s: %w", key, err)
+	}
+	return nil
+}
+
+// setMetaCBOR stores v as canonical CBOR under meta key.
+func (t *Tx) setMetaCBOR(key string, v any) error {
+	b, err := protocol.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", key, err)
+	}
+	return t.SetMeta(key, b)
 }
