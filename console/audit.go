@@ -65,13 +65,16 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 		for _, s := range b.Records {
 			var r protocol.AuditRecord
 			if err := s.VerifyEd25519(protocol.DocAudit, d.IdentityKey, &r); err != nil {
+				// The alarm sits where the chain stopped: an unverified
+				// record's claimed seq could be anything, even one the
+				// store cannot hold, which would roll back the batch.
 				var claimed protocol.AuditRecord
 				_ = protocol.Unmarshal(s.Body, &claimed)
-				alarm(max(claimed.Seq, last+1), AlarmBadSignature, "record not signed by the device's identity key")
+				alarm(last+1, AlarmBadSignature, fmt.Sprintf("record (claiming seq %d) not signed by the device's identity key", claimed.Seq))
 				break
 			}
 			if r.DeviceID != d.ID {
-				alarm(r.Seq, AlarmWrongDevice, fmt.Sprintf("record names device %x", r.DeviceID))
+				alarm(last+1, AlarmWrongDevice, fmt.Sprintf("record (seq %d) names device %x", r.Seq, r.DeviceID))
 				break
 			}
 			enc, err := s.Encode()
