@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jitkey/jitkey/protocol"
@@ -119,6 +120,12 @@ func (w *Webhook) Wake(ctx context.Context, token []byte) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		// The URL may carry the gateway's credentials in its query, and
+		// this error is logged: keep only why the request failed.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("push: post wake: %w", err)
 	}
 	defer resp.Body.Close()
