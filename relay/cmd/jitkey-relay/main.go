@@ -85,11 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Waker = &push.Webhook{URL: *gateway}
 		if *pushKeyFile != "" {
 			b, err := os.ReadFile(*pushKeyFile)
-			if err == nil {
-				cfg.PushKey, err = hex.DecodeString(strings.TrimSpace(string(b)))
+			if err != nil {
+				fmt.Fprintf(stderr, "jitkey-relay: read push key file: %v\n", err)
+				return 2
 			}
-			if err != nil || len(cfg.PushKey) != 32 {
-				fmt.Fprintf(stderr, "jitkey-relay: push key file must hold 32 bytes in hex (%v)\n", err)
+			// A decoding error would quote the offending byte of the key.
+			if cfg.PushKey, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil || len(cfg.PushKey) != 32 {
+				fmt.Fprintln(stderr, "jitkey-relay: push key file must hold 32 bytes in hex")
 				return 2
 			}
 		}
