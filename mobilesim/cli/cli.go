@@ -309,6 +309,22 @@ func (r *run) newApp(gate biometric.Gate, onUpdate func(app.Update)) (*wallet.Wa
 	return w, a, nil
 }
 
+// online builds the app with gate and puts the phone on its relay, both
+// within --timeout; done closes the link and ends the timeout.
+func (r *run) online(ctx context.Context, gate biometric.Gate) (_ context.Context, _ *wallet.Wallet, _ *app.App, _ *Link, done func(), _ error) {
+	w, a, err := r.newApp(gate, nil)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
+	l, err := r.connect(ctx, w, a)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, nil, nil, err
+	}
+	return ctx, w, a, l, func() { l.Close(); cancel() }, nil
+}
+
 // connect puts the phone on its relay, serving a's listening hooks.
 func (r *run) connect(ctx context.Context, w *wallet.Wallet, a *app.App) (*Link, error) {
 	if r.env.Connect == nil {

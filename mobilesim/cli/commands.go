@@ -161,17 +161,11 @@ func (r *run) cmdPair(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		w, a, err := r.newApp(gate, nil)
+		ctx, w, a, l, done, err := r.online(ctx, gate)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
-		defer cancel()
-		l, err := r.connect(ctx, w, a)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+		defer done()
 		v, err := a.Pair(ctx, l.Mux, text)
 		if err != nil {
 			return err
@@ -353,17 +347,11 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		w, a, err := r.newApp(gate, nil)
+		ctx, _, a, l, done, err := r.online(ctx, gate)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
-		defer cancel()
-		l, err := r.connect(ctx, w, a)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+		defer done()
 		var shown *app.Request
 		decide := func(ctx context.Context, req *app.Request) (app.Decision, error) {
 			shown = req
@@ -472,17 +460,11 @@ func (r *run) cmdSync(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		if len(args) > 0 {
 			return usagef("sync takes no arguments")
 		}
-		w, a, err := r.newApp(nil, nil)
+		ctx, _, a, l, done, err := r.online(ctx, nil)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(ctx, r.g.timeout)
-		defer cancel()
-		l, err := r.connect(ctx, w, a)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
+		defer done()
 		u, err := a.Sync(ctx, l.Mux)
 		if err != nil {
 			return err
