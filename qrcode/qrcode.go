@@ -100,10 +100,23 @@ func PNG(text string, scale int) ([]byte, error) {
 // MaxImageBytes bounds a picture handed to Decode.
 const MaxImageBytes = 8 << 20
 
+// MaxImagePixels bounds the dimensions a picture handed to Decode may
+// declare (16 Mpx: a 12 Mpx camera picture fits). A few kilobytes of PNG
+// can declare a picture of gigabytes; Decode reads the header first and
+// refuses it before decoding.
+const MaxImagePixels = 1 << 24
+
 // Decode reads the QR code in a PNG or JPEG picture and returns its text.
 func Decode(picture []byte) (string, error) {
 	if len(picture) > MaxImageBytes {
 		return "", fmt.Errorf("qrcode: picture of %d bytes is too large", len(picture))
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(picture))
+	if err != nil {
+		return "", fmt.Errorf("qrcode: decode picture: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return "", fmt.Errorf("qrcode: picture of %dx%d pixels is too large", cfg.Width, cfg.Height)
 	}
 	img, _, err := image.Decode(bytes.NewReader(picture))
 	if err != nil {

@@ -2,7 +2,9 @@ package qrcode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/png"
 	mrand "math/rand/v2"
@@ -103,6 +105,17 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	if _, err := Decode(make([]byte, MaxImageBytes+1)); err == nil {
 		t.Error("oversized picture accepted")
+	}
+	// A small PNG whose header declares 65536x65536 pixels (16 GiB as
+	// RGBA) is refused from its header, before decoding allocates.
+	buf.Reset()
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1)))
+	bomb := buf.Bytes()
+	binary.BigEndian.PutUint32(bomb[16:], 1<<16) // IHDR width
+	binary.BigEndian.PutUint32(bomb[20:], 1<<16) // IHDR height
+	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
+	if _, err := Decode(bomb); err == nil || !strings.Contains(err.Error(), "65536x65536 pixels is too large") {
+		t.Errorf("picture declaring 65536x65536 pixels: %v, want refused as too large", err)
 	}
 }
 
