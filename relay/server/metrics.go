@@ -35,9 +35,11 @@ func newMetrics() *metrics {
 	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64), retries: make(map[string]int64)}
 }
 
-func (m *metrics) drop(reason string) {
+func (m *metrics) drop(reason string) { m.dropN(reason, 1) }
+
+func (m *metrics) dropN(reason string, n int) {
 	m.mu.Lock()
-	m.drops[reason]++
+	m.drops[reason] += int64(n)
 	m.mu.Unlock()
 }
 

@@ -482,8 +482,12 @@ func (p *peer) close(code protocol.RelayCloseCode, msg string) {
 		return
 	}
 	p.closed = true
-	p.q = nil
+	lost := p.qData // acknowledged to their senders, never written
+	p.q, p.qData, p.qBytes = nil, 0, 0
 	p.mu.Unlock()
+	if lost > 0 {
+		p.s.met.dropN("undelivered", lost)
+	}
 	p.s.unregister(p) // no new frames are routed to a closing peer
 	p.conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
 }

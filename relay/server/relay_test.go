@@ -257,6 +257,11 @@ func TestWriteTimeout(t *testing.T) {
 	if err := a.Send(ctx, to, []byte("x")); !errors.Is(err, client.ErrNotConnected) {
 		t.Fatalf("after disconnect: %v", err)
 	}
+	// Sends acknowledged while the writer was stuck were dropped with the
+	// connection: they are counted, not lost silently.
+	if got := r.metric(t, `jitkey_relay_drops_total{reason="undelivered"}`); got == 0 {
+		t.Error("frames queued to the closed peer were not counted as undelivered")
+	}
 }
 
 func TestMailboxTakeover(t *testing.T) {
