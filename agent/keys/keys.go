@@ -72,13 +72,19 @@ func Generate(dir string, rand io.Reader) (*Keys, error) {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	var seed, scalar [32]byte
+	defer clear(seed[:]) // fromBytes copies them, as Load's raw
+	defer clear(scalar[:])
 	if _, err := io.ReadFull(rand, seed[:]); err != nil {
 		return nil, fmt.Errorf("keys: random: %w", err)
 	}
 	if _, err := io.ReadFull(rand, scalar[:]); err != nil {
 		return nil, fmt.Errorf("keys: random: %w", err)
 	}
-	for name, b := range map[string][]byte{IdentityFile: seed[:], NoiseFile: scalar[:]} {
+	for _, kf := range []struct {
+		name string
+		b    []byte
+	}{{IdentityFile, seed[:]}, {NoiseFile, scalar[:]}} {
+		name, b := kf.name, kf.b
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			return nil, ErrExist
