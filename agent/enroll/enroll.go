@@ -125,6 +125,7 @@ func Enroll(ctx context.Context, cfg Config) (store.Enrollment, error) {
 	if err != nil {
 		return e, err
 	}
+	defer clear(psk)
 	sid, err := protocol.DeriveSessionID(tok.Secret[:], protocol.LabelEnrollSession)
 	if err != nil {
 		return e, err
