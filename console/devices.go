@@ -214,7 +214,7 @@ func (c *Console) SetShare(ctx context.Context, ref string, ch ShareChange) (*st
 				if err != nil || t.Removed {
 					return refuse("no technician %q", e)
 				}
-				if roleIn(t, d.Tenant) == "" {
+				if t.RoleIn(d.Tenant) == "" {
 					return refuse("technician %s is not delegated to tenant %s; a share list cannot grant access beyond delegation", e, d.Tenant)
 				}
 			}

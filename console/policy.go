@@ -114,7 +114,7 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 		if err != nil {
 			return nil, err
 		}
-		if t.Removed || roleIn(t, tenant) == "" {
+		if t.Removed || t.RoleIn(tenant) == "" {
 			continue
 		}
 		var tc protocol.TechCert

@@ -264,7 +264,7 @@ func (c *Console) Tenant(ctx context.Context, name string) (*TenantInfo, error) 
 			return err
 		}
 		for _, t := range techs {
-			if !t.Removed && roleIn(t, name) != "" {
+			if !t.Removed && t.RoleIn(name) != "" {
 				ti.Techs = append(ti.Techs, t)
 			}
 		}
@@ -274,17 +274,4 @@ func (c *Console) Tenant(ctx context.Context, name string) (*TenantInfo, error) 
 		return nil, err
 	}
 	return &ti, nil
-}
-
-// roleIn returns a technician's role in a tenant ("" when not delegated).
-func roleIn(t *store.Tech, tenant string) string {
-	if t.GlobalAdmin {
-		return protocol.RoleGlobalAdmin
-	}
-	for _, g := range t.Grants {
-		if g.Tenant == tenant {
-			return g.Role
-		}
-	}
-	return ""
 }

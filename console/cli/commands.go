@@ -214,25 +214,13 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
 	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
 	for _, t := range ti.Techs {
-		fmt.Fprintf(w, "  %s (%s)\n", t.Username, roleOf(t, tn.Name))
+		fmt.Fprintf(w, "  %s (%s)\n", t.Username, t.RoleIn(tn.Name))
 	}
 	fmt.Fprintf(w, "devices:           %d\n", len(ti.Devices))
 	for _, d := range ti.Devices {
 		fmt.Fprintf(w, "  %s  shared with: %s\n", d.Name, strings.Join(d.Shares, ", "))
 	}
 	return nil
-}
-
-func roleOf(t *store.Tech, tenant string) string {
-	if t.GlobalAdmin {
-		return protocol.RoleGlobalAdmin
-	}
-	for _, g := range t.Grants {
-		if g.Tenant == tenant {
-			return g.Role
-		}
-	}
-	return ""
 }
 
 func cmdTechAdd(ctx context.Context, env *Env, args []string) error {

@@ -20,6 +20,19 @@ type Tech struct {
 	Created     int64
 }
 
+// RoleIn returns the technician's role in a tenant ("" when not delegated).
+func (t *Tech) RoleIn(tenant string) string {
+	if t.GlobalAdmin {
+		return protocol.RoleGlobalAdmin
+	}
+	for _, g := range t.Grants {
+		if g.Tenant == tenant {
+			return g.Role
+		}
+	}
+	return ""
+}
+
 // TechCert is a technician certificate the console signed at pairing.
 type TechCert struct {
 	Serial   uint64
