@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go/quicvarint"
 
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -73,7 +74,7 @@ func TestHomeRelaySpelling(t *testing.T) {
 				if err := from.Send(ctx, addr, []byte(payload)); err != nil {
 					t.Fatalf("send to %v: %v", addr, err)
 				}
-				m := recvWithin(t, to)
+				m := relaytest.Recv(t, to)
 				if string(m.Payload) != payload || m.From.Mailbox != from.Addr().Mailbox {
 					t.Fatalf("got %q from %v, want %q from %v", m.Payload, m.From, payload, from.Addr())
 				}
@@ -216,7 +217,7 @@ func TestHomeRelayDialledBeforeHomeKnown(t *testing.T) {
 			t.Fatalf("send to %v: %v", to, err)
 		}
 		for {
-			m := recvWithin(t, b)
+			m := relaytest.Recv(t, b)
 			if string(m.Payload) == payload {
 				break
 			}

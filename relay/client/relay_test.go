@@ -98,15 +98,3 @@ func runClient(t *testing.T, home string, pins [][32]byte, mod func(*client.Conf
 		}
 	}
 }
-
-// recvWithin returns the next message c receives, failing after 5 s.
-func recvWithin(t *testing.T, c *client.Client) client.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m, err := c.Recv(ctx)
-	if err != nil {
-		t.Fatalf("recv: %v", err)
-	}
-	return m
-}

@@ -1,15 +1,20 @@
 // Package relaytest holds helpers shared by the relay's client and server
-// tests: a log sink safe for concurrent writers and a metrics scraper.
+// tests: a log sink safe for concurrent writers, a metrics scraper and a
+// bounded receive.
 package relaytest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/relay/client"
 )
 
 // LogBuffer collects log lines written from many goroutines.
@@ -54,4 +59,16 @@ func Metric(t testing.TB, h http.Handler, name string) int64 {
 		t.Fatalf("metric %s is not exported", name)
 	}
 	return 0
+}
+
+// Recv returns the next message c receives, failing the test after 5 s.
+func Recv(t testing.TB, c *client.Client) client.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := c.Recv(ctx)
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	return m
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -58,7 +59,7 @@ func dialEventually(t *testing.T, r *relay, local, what string) {
 	t.Helper()
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err = tryDial(r, local); err == nil {
+		if err = tryDial(r, local); err == nil {
 			return
 		}
 	}
@@ -72,7 +73,7 @@ func TestLimitMaxConns(t *testing.T) {
 	if got := r.metric(t, "jitkey_relay_connections"); got != 2 {
 		t.Fatalf("connections gauge %d, want 2", got)
 	}
-	_, err := tryDial(r, "127.0.0.2:0")
+	err := tryDial(r, "127.0.0.2:0")
 	wantRefused(t, err, "third connection")
 	if got := r.metricSum(t, "jitkey_relay_connections_refused_total", `reason="max_conns"`); got < 1 {
 		t.Fatalf("max_conns refusals counted %d:\n%s", got, r.metricsText(t))
@@ -88,7 +89,7 @@ func TestLimitMaxPending(t *testing.T) {
 	if got := r.metric(t, "jitkey_relay_connections_pending"); got != 2 {
 		t.Fatalf("pending gauge %d, want 2", got)
 	}
-	_, err := tryDial(r, "127.0.0.2:0")
+	err := tryDial(r, "127.0.0.2:0")
 	wantRefused(t, err, "handshake while 2 connections are unauthenticated")
 	if got := r.metricSum(t, "jitkey_relay_connections_refused_total", `reason="max_pending"`); got < 1 {
 		t.Fatalf("max_pending refusals counted %d:\n%s", got, r.metricsText(t))
@@ -98,7 +99,7 @@ func TestLimitMaxPending(t *testing.T) {
 	if got := r.metric(t, "jitkey_relay_connections_pending"); got != 1 {
 		t.Fatalf("pending gauge %d after authentication, want 1", got)
 	}
-	if _, err := tryDial(r, "127.0.0.2:0"); err != nil {
+	if err := tryDial(r, "127.0.0.2:0"); err != nil {
 		t.Fatalf("handshake below MaxPending refused: %v", err)
 	}
 }
@@ -125,7 +126,7 @@ func TestRetryUnderPressure(t *testing.T) {
 	if err := c.Send(ctxT(t), c.Addr(), []byte("after retry")); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, c)
+	relaytest.Recv(t, c)
 	if got := r.metricSum(t, "jitkey_relay_connections_refused_total", ""); got != 0 {
 		t.Fatalf("refusals: %d", got)
 	}
@@ -134,12 +135,12 @@ func TestRetryUnderPressure(t *testing.T) {
 func TestLimitAcceptRatePerAddr(t *testing.T) {
 	r := startRelay(t, server.Config{Limits: server.Limits{AcceptRatePerAddr: 0.001, AcceptBurstPerAddr: 2}}, "")
 	for i := range 2 {
-		if _, err := tryDial(r, "127.0.0.1:0"); err != nil {
+		if err := tryDial(r, "127.0.0.1:0"); err != nil {
 			t.Fatalf("connection %d within the burst: %v", i, err)
 		}
 	}
 	// The churning address must validate itself, and is then refused.
-	_, err := tryDial(r, "127.0.0.1:0")
+	err := tryDial(r, "127.0.0.1:0")
 	wantRefused(t, err, "third connection from one address")
 	retries := r.metricSum(t, "jitkey_relay_retries_total", `reason="addr_rate"`)
 	if retries < 1 {
@@ -149,7 +150,7 @@ func TestLimitAcceptRatePerAddr(t *testing.T) {
 		t.Fatalf("addr_rate refusals counted %d:\n%s", got, r.metricsText(t))
 	}
 	// Another address is neither refused nor asked for a Retry.
-	if _, err := tryDial(r, "127.0.0.2:0"); err != nil {
+	if err := tryDial(r, "127.0.0.2:0"); err != nil {
 		t.Fatalf("connection from another address: %v", err)
 	}
 	if got := r.metricSum(t, "jitkey_relay_retries_total", ""); got != retries {

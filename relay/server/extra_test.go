@@ -11,15 +11,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/jitkey/jitkey/protocol"
-	"github.com/jitkey/jitkey/relay/push"
 )
-
-// pushWebhook adapts push.Webhook for the tests.
-type pushWebhook struct{ url string }
-
-func (w *pushWebhook) Wake(ctx context.Context, token []byte) error {
-	return (&push.Webhook{URL: w.url}).Wake(ctx, token)
-}
 
 func (r *relay) metricsText(t *testing.T) string {
 	rec := httptest.NewRecorder()
@@ -28,14 +20,14 @@ func (r *relay) metricsText(t *testing.T) string {
 }
 
 // tryDial attempts a QUIC handshake from local and closes what it gets.
-func tryDial(r *relay, local string) (struct{}, error) {
+func tryDial(r *relay, local string) error {
 	if local == "" {
 		local = "127.0.0.1:0"
 	}
 	ua, _ := net.ResolveUDPAddr("udp", local)
 	pc, err := net.ListenUDP("udp", ua)
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	tr := &quic.Transport{Conn: pc}
 	defer tr.Close()
@@ -44,10 +36,10 @@ func tryDial(r *relay, local string) (struct{}, error) {
 	defer cancel()
 	c, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}}, &quic.Config{HandshakeIdleTimeout: time.Second})
 	if err != nil {
-		return struct{}{}, err
+		return err
 	}
 	c.CloseWithError(0, "")
-	return struct{}{}, nil
+	return nil
 }
 
 func rawDialNoStream(t *testing.T, r *relay) *quic.Conn {

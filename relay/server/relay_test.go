@@ -15,19 +15,10 @@ import (
 
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/push"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
-
-func recv(t *testing.T, c *client.Client) client.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m, err := c.Recv(ctx)
-	if err != nil {
-		t.Fatalf("recv: %v", err)
-	}
-	return m
-}
 
 func TestRouting(t *testing.T) {
 	r := startRelay(t, server.Config{}, "")
@@ -37,7 +28,7 @@ func TestRouting(t *testing.T) {
 	if err := a.Send(ctx, b.Addr(), []byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	m := recv(t, b)
+	m := relaytest.Recv(t, b)
 	if string(m.Payload) != "ping" || m.From != a.Addr() {
 		t.Fatalf("got %q from %v, want ping from %v", m.Payload, m.From, a.Addr())
 	}
@@ -45,21 +36,21 @@ func TestRouting(t *testing.T) {
 	if err := b.Send(ctx, m.From, []byte("pong")); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, a); string(m.Payload) != "pong" || m.From != b.Addr() {
+	if m := relaytest.Recv(t, a); string(m.Payload) != "pong" || m.From != b.Addr() {
 		t.Fatalf("reply: got %q from %v", m.Payload, m.From)
 	}
 	// Empty and maximum payloads, and a send to oneself.
 	if err := a.Send(ctx, a.Addr(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, a); len(m.Payload) != 0 || m.From != a.Addr() {
+	if m := relaytest.Recv(t, a); len(m.Payload) != 0 || m.From != a.Addr() {
 		t.Fatalf("self: %v", m)
 	}
 	big := bytes.Repeat([]byte{0x5a}, protocol.MaxRelayPayload)
 	if err := a.Send(ctx, b.Addr(), big); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, b); !bytes.Equal(m.Payload, big) {
+	if m := relaytest.Recv(t, b); !bytes.Equal(m.Payload, big) {
 		t.Fatal("max payload corrupted")
 	}
 	// Order is kept per sender.
@@ -69,7 +60,7 @@ func TestRouting(t *testing.T) {
 		}
 	}
 	for i := range 50 {
-		if m := recv(t, b); m.Payload[0] != byte(i) {
+		if m := relaytest.Recv(t, b); m.Payload[0] != byte(i) {
 			t.Fatalf("order: got %d want %d", m.Payload[0], i)
 		}
 	}
@@ -282,7 +273,7 @@ func TestMailboxTakeover(t *testing.T) {
 	if err := peer.Send(ctxT(t), newer.Addr(), []byte("to newest")); err != nil {
 		t.Fatal(err)
 	}
-	if m := recv(t, newer); string(m.Payload) != "to newest" {
+	if m := relaytest.Recv(t, newer); string(m.Payload) != "to newest" {
 		t.Fatalf("got %q", m.Payload)
 	}
 	if old.Addr() != newer.Addr() {
@@ -398,10 +389,10 @@ func TestLimitConnsPerAddr(t *testing.T) {
 	r := startRelay(t, server.Config{Limits: server.Limits{ConnsPerAddr: 2}}, "")
 	rawDial(t, r, "127.0.0.1:0")
 	rawDial(t, r, "127.0.0.1:0")
-	if _, err := tryDial(r, "127.0.0.1:0"); err == nil {
+	if err := tryDial(r, "127.0.0.1:0"); err == nil {
 		t.Fatal("third connection from one address accepted")
 	}
-	if _, err := tryDial(r, "127.0.0.2:0"); err != nil {
+	if err := tryDial(r, "127.0.0.2:0"); err != nil {
 		t.Fatalf("connection from another address refused: %v", err)
 	}
 	if !strings.Contains(r.metricsText(t), `jitkey_relay_connections_refused_total{reason="per_addr"}`) {
@@ -413,7 +404,7 @@ func TestLimitAcceptRate(t *testing.T) {
 	r := startRelay(t, server.Config{Limits: server.Limits{AcceptRate: 0.001, AcceptBurst: 2}}, "")
 	rawDial(t, r, "")
 	rawDial(t, r, "")
-	if _, err := tryDial(r, ""); err == nil {
+	if err := tryDial(r, ""); err == nil {
 		t.Fatal("connection beyond the accept rate accepted")
 	}
 	if !strings.Contains(r.metricsText(t), `jitkey_relay_connections_refused_total{reason="accept_rate"}`) {
@@ -437,7 +428,7 @@ func TestIdleTimeoutAndKeepAlive(t *testing.T) {
 	if err := kept.Send(ctxT(t), kept.Addr(), []byte("alive")); err != nil {
 		t.Fatalf("kept-alive client lost its connection: %v", err)
 	}
-	recv(t, kept)
+	relaytest.Recv(t, kept)
 }
 
 func TestHandshakeTimeout(t *testing.T) {
@@ -531,7 +522,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send after restart: %v", err)
 	}
-	if m := recv(t, b); string(m.Payload) != "again" {
+	if m := relaytest.Recv(t, b); string(m.Payload) != "again" {
 		t.Fatalf("got %q", m.Payload)
 	}
 }
@@ -545,21 +536,21 @@ func TestCrossRelay(t *testing.T) {
 	if err := a.Send(ctx, b.Addr(), []byte("across")); err != nil {
 		t.Fatal(err)
 	}
-	m := recv(t, b)
+	m := relaytest.Recv(t, b)
 	if string(m.Payload) != "across" || m.From.Mailbox != a.Addr().Mailbox || m.From.Relay != r2.addr {
 		t.Fatalf("got %q from %v", m.Payload, m.From)
 	}
 	if err := b.Send(ctx, m.From, []byte("back")); err != nil {
 		t.Fatalf("reply via delivering relay: %v", err)
 	}
-	if m := recv(t, a); string(m.Payload) != "back" || m.From != b.Addr() {
+	if m := relaytest.Recv(t, a); string(m.Payload) != "back" || m.From != b.Addr() {
 		t.Fatalf("got %q from %v", m.Payload, m.From)
 	}
 	// The foreign connection is reused, not redialed.
 	if err := a.Send(ctx, b.Addr(), []byte("again")); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, b)
+	relaytest.Recv(t, b)
 	if got := r2.metric(t, "jitkey_relay_connections_accepted_total"); got != 2 {
 		t.Fatalf("r2 accepted %d connections, want 2", got)
 	}
@@ -585,7 +576,7 @@ func TestPushWake(t *testing.T) {
 	hs := httptest.NewServer(gw)
 	defer hs.Close()
 	now := time.Now()
-	r := startRelay(t, server.Config{Waker: &pushWebhook{url: hs.URL}, Now: func() time.Time { return now }}, "")
+	r := startRelay(t, server.Config{Waker: &push.Webhook{URL: hs.URL}, Now: func() time.Time { return now }}, "")
 	a, _ := startClient(t, r, nil)
 	phone, _ := startClient(t, r, nil)
 	token := []byte("apns-device-token")
@@ -601,7 +592,7 @@ func TestPushWake(t *testing.T) {
 	if err := a.SendWake(ctx, phoneAddr, ticket, []byte("secret-approval")); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, phone)
+	relaytest.Recv(t, phone)
 	phone.Close()
 	waitGone(t, r, 1)
 	t.Run("wake sent", func(t *testing.T) {
@@ -666,7 +657,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err := a.Send(ctxT(t), b.Addr(), []byte(marker)); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, b)
+	relaytest.Recv(t, b)
 	p := rawDial(t, r, "")
 	p.write(t, hello(p.key, key, p.exporter(t))) // a failed auth is logged
 	p.closedWith(t)

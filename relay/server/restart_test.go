@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/relay/client"
+	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -98,7 +99,7 @@ func TestReconnectAfterKill(t *testing.T) {
 	if err := a.Send(ctxT(t), b.Addr(), []byte("again")); err != nil {
 		t.Fatalf("send after restart: %v", err)
 	}
-	if m := recv(t, b); string(m.Payload) != "again" {
+	if m := relaytest.Recv(t, b); string(m.Payload) != "again" {
 		t.Fatalf("got %q", m.Payload)
 	}
 }
@@ -182,7 +183,7 @@ func TestPingTimeout(t *testing.T) {
 	if err := a.Send(ctxT(t), b.Addr(), []byte("back")); err != nil {
 		t.Fatalf("send after reconnect: %v", err)
 	}
-	if m := recv(t, b); string(m.Payload) != "back" {
+	if m := relaytest.Recv(t, b); string(m.Payload) != "back" {
 		t.Fatalf("got %q", m.Payload)
 	}
 }
