@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -117,9 +118,9 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 }
 
 func cmdTenantAdd(ctx context.Context, env *Env, args []string, set bool) error {
-	name := "tenant add"
+	name, verb := "tenant add", "added"
 	if set {
-		name = "tenant set"
+		name, verb = "tenant set", "changed"
 	}
 	fs, c := newFlags(name, env)
 	change := tenantFlags(fs)
@@ -141,10 +142,6 @@ func cmdTenantAdd(ctx context.Context, env *Env, args []string, set bool) error 
 	if err != nil {
 		return err
 	}
-	verb := "added"
-	if set {
-		verb = "changed"
-	}
 	fmt.Fprintf(env.Stdout, "tenant %s %s; policy version %d\n", pos[0], verb, pol.Version)
 	return nil
 }
@@ -163,8 +160,7 @@ func cmdTenantList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tMODE\tACCOUNT\tPOLICY")
+	tw := table(env.Stdout, "TENANT\tMODE\tACCOUNT\tPOLICY")
 	for _, tn := range tns {
 		acct := "msp-<username>"
 		if tn.LoginMode == protocol.ModeShared {
@@ -173,6 +169,13 @@ func cmdTenantList(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\tv%d\n", tn.Name, tn.LoginMode, acct, vers[tn.Name])
 	}
 	return tw.Flush()
+}
+
+// table starts a column-aligned listing with its header ("A\tB\t...").
+func table(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func onOff(b bool) string {
@@ -271,8 +274,7 @@ func cmdTechList(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tEMAIL\tROLES\tPHONE\tSTATUS")
+	tw := table(env.Stdout, "USERNAME\tEMAIL\tROLES\tPHONE\tSTATUS")
 	now := env.Now().Unix()
 	for _, t := range ts {
 		var roles []string
@@ -303,9 +305,9 @@ func cmdTechList(ctx context.Context, env *Env, args []string) error {
 }
 
 func cmdTechRevoke(ctx context.Context, env *Env, args []string, remove bool) error {
-	name := "tech revoke"
+	name, verb := "tech revoke", "revoked"
 	if remove {
-		name = "tech remove"
+		name, verb = "tech remove", "removed"
 	}
 	fs, c := newFlags(name, env)
 	pos, err := parse(fs, args, 1, "USERNAME")
@@ -331,12 +333,7 @@ func cmdTechRevoke(ctx context.Context, env *Env, args []string, remove bool) er
 	for _, p := range pols {
 		vs = append(vs, fmt.Sprintf("%s v%d", p.Tenant, p.Version))
 	}
-	if remove {
-		fmt.Fprintf(env.Stdout, "technician %s removed", pos[0])
-	} else {
-		fmt.Fprintf(env.Stdout, "technician %s revoked", pos[0])
-	}
-	fmt.Fprintf(env.Stdout, "; revoked serials %v; new policies: %s\n", serials, orNone(strings.Join(vs, ", ")))
+	fmt.Fprintf(env.Stdout, "technician %s %s; revoked serials %v; new policies: %s\n", pos[0], verb, serials, orNone(strings.Join(vs, ", ")))
 	return nil
 }
 
@@ -427,8 +424,7 @@ func cmdTokens(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTENANT\tUSES LEFT\tEXPIRES\tSTATUS")
+	tw := table(env.Stdout, "ID\tTENANT\tUSES LEFT\tEXPIRES\tSTATUS")
 	now := env.Now().Unix()
 	for _, k := range toks {
 		status := "valid"
@@ -467,8 +463,7 @@ func cmdDevices(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID\tSTATUS")
+	tw := table(env.Stdout, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID\tSTATUS")
 	for _, d := range devs {
 		dom := "no"
 		if d.DC {
