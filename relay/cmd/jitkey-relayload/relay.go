@@ -22,15 +22,24 @@ import (
 	"github.com/jitkey/jitkey/relay/client"
 )
 
-// scrape reads one metric from a Prometheus text endpoint.
-func scrape(addr, name string) int64 {
+// metricLines fetches a Prometheus text endpoint, one line per element,
+// or nil if it cannot.
+func metricLines(addr string) []string {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return -1
+		return nil
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, l := range strings.Split(string(b), "\n") {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	return strings.Split(string(b), "\n")
+}
+
+// scrape reads one metric from a Prometheus text endpoint, or returns -1.
+func scrape(addr, name string) int64 {
+	for _, l := range metricLines(addr) {
 		if v, ok := strings.CutPrefix(l, name+" "); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			return n
@@ -41,14 +50,12 @@ func scrape(addr, name string) int64 {
 
 // scrapeSum adds up every series of a labelled metric, or returns -1.
 func scrapeSum(addr, name string) int64 {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
+	lines := metricLines(addr)
+	if lines == nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var sum int64
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range lines {
 		if series, v, ok := strings.Cut(l, " "); ok && (series == name || strings.HasPrefix(series, name+"{")) {
 			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			sum += n
