@@ -56,7 +56,7 @@ func JoinMemory(n *channeltest.Network, addr protocol.PeerAddr, static noise.DHK
 
 // newPeerKeys returns a fresh identity key and Noise key pair.
 func newPeerKeys() (ed25519.PrivateKey, noise.DHKey) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		panic(err)
 	}
@@ -64,7 +64,6 @@ func newPeerKeys() (ed25519.PrivateKey, noise.DHKey) {
 	if err != nil {
 		panic(err)
 	}
-	_ = pub
 	return priv, kp
 }
 
