@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
@@ -322,7 +324,9 @@ func (a *App) checkRequest(v *View, q protocol.QRPayload, c *channel.Conn, lr *p
 		return nil, fmt.Errorf("%w: request for another action than the code's", ErrBadPeer)
 	case lr.Number != 0:
 		return nil, fmt.Errorf("%w: number matching in a QR login", ErrBadPeer)
-	case lr.Account == "" || len(lr.Account) > protocol.MaxNameLen:
+	case lr.Account == "" || len(lr.Account) > protocol.MaxNameLen || !printable(lr.Account):
+		// The account name goes into the approval prompt: no control
+		// characters that could redraw what the technician reads.
 		return nil, fmt.Errorf("%w: account name", ErrBadPeer)
 	}
 	for _, k := range lr.Choices {
@@ -345,6 +349,12 @@ func (a *App) checkRequest(v *View, q protocol.QRPayload, c *channel.Conn, lr *p
 		Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: lr.Account,
 		Action: lr.Action, Choices: lr.Choices, Time: lr.Time,
 	}, nil
+}
+
+// printable reports whether s holds only printable runes (the wire
+// format already refuses strings that are not UTF-8).
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // removedErr is the refusal of a device the MSP removed.
