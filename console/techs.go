@@ -150,6 +150,19 @@ func (c *Console) publishAll(tx *store.Tx, tenants []string) ([]*protocol.Policy
 // into every affected tenant policy (new versions). The technician stays
 // and can pair a new phone.
 func (c *Console) RevokeTech(ctx context.Context, username string) ([]uint64, []*protocol.Policy, error) {
+	return c.dropTech(ctx, username, false)
+}
+
+// RemoveTech revokes a technician's certificates and marks it removed. The
+// username is never reused, so old audit records stay unambiguous.
+func (c *Console) RemoveTech(ctx context.Context, username string) ([]uint64, []*protocol.Policy, error) {
+	return c.dropTech(ctx, username, true)
+}
+
+// dropTech revokes a technician's certificates, publishing new policies
+// for the tenants they appear in, and with remove marks it removed. A
+// revocation with no phone to revoke is refused.
+func (c *Console) dropTech(ctx context.Context, username string, remove bool) ([]uint64, []*protocol.Policy, error) {
 	if c.auth == nil {
 		return nil, nil, ErrLocked
 	}
@@ -163,8 +176,15 @@ func (c *Console) RevokeTech(ctx context.Context, username string) ([]uint64, []
 		if serials, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
-		if len(serials) == 0 {
+		if remove {
+			if err := tx.MarkTechRemoved(t.ID); err != nil {
+				return err
+			}
+		} else if len(serials) == 0 {
 			return refuse("technician %s has no paired phone to revoke", username)
+		}
+		if len(serials) == 0 {
+			return nil
 		}
 		tenants, err := affectedTenants(tx, t)
 		if err != nil {
@@ -176,42 +196,10 @@ func (c *Console) RevokeTech(ctx context.Context, username string) ([]uint64, []
 	if err != nil {
 		return nil, nil, err
 	}
-	c.log.Warn("technician revoked", "username", username, "serials", serials)
-	return serials, pols, nil
-}
-
-// RemoveTech revokes a technician's certificates and marks it removed. The
-// username is never reused, so old audit records stay unambiguous.
-func (c *Console) RemoveTech(ctx context.Context, username string) ([]uint64, []*protocol.Policy, error) {
-	if c.auth == nil {
-		return nil, nil, ErrLocked
+	msg := "technician revoked"
+	if remove {
+		msg = "technician removed"
 	}
-	var serials []uint64
-	var pols []*protocol.Policy
-	err := c.db.Update(ctx, func(tx *store.Tx) error {
-		t, err := tx.TechByUsername(username)
-		if err != nil || t.Removed {
-			return refuse("no technician %q", username)
-		}
-		if serials, err = revokeCerts(tx, t); err != nil {
-			return err
-		}
-		if err := tx.MarkTechRemoved(t.ID); err != nil {
-			return err
-		}
-		if len(serials) > 0 {
-			tenants, err := affectedTenants(tx, t)
-			if err != nil {
-				return err
-			}
-			pols, err = c.publishAll(tx, tenants)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	c.log.Warn("technician removed", "username", username, "serials", serials)
+	c.log.Warn(msg, "username", username, "serials", serials)
 	return serials, pols, nil
 }
