@@ -32,6 +32,7 @@ import (
 
 	"github.com/jitkey/jitkey/console"
 	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/internal/cliflag"
 )
 
 // Env is what a command may use of its surroundings.
@@ -195,20 +196,12 @@ func newFlags(name string, env *Env) (*flag.FlagSet, *common) {
 // parse parses flags anywhere among the arguments and returns the
 // positional ones, checking their number.
 func parse(fs *flag.FlagSet, args []string, npos int, what string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		return nil, usagef("%s: %v", fs.Name(), err)
 	}
 	if len(pos) != npos {
 		if npos == 0 {

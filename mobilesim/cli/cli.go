@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/internal/cliflag"
 	"github.com/jitkey/jitkey/mobilesim/app"
 	"github.com/jitkey/jitkey/mobilesim/biometric"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
@@ -158,7 +159,7 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var g globals
 	g.register(fs, r.g)
 	body := cmd.flags(r, fs)
-	pos, err := parseInterleaved(fs, rest[1:])
+	pos, err := cliflag.Parse(fs, rest[1:])
 	if err != nil {
 		fmt.Fprintf(stderr, "usage: jitkey-phone %s\n", cmd.usage)
 		return r.fail(usagef("%v", err))
@@ -177,25 +178,6 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return r.fail(err)
 	}
 	return ExitOK
-}
-
-// parseInterleaved parses flags that may follow positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 func (r *run) printUsage(w io.Writer) {
