@@ -162,6 +162,30 @@ func Run(ctx context.Context, cfg Config) error {
 			"policy_version", r.Version, "serial", r.Serial)
 		shipper.Poke()
 	}
+	reauthorize := func(ctx context.Context) {
+		var pol protocol.Policy
+		err := st.View(ctx, func(tx *store.Tx) error {
+			var err error
+			pol, _, err = policy.Current(tx)
+			return err
+		})
+		if err != nil {
+			log.Error("cannot read the policy to decide sessions again", "err", err)
+			return
+		}
+		var dev protocol.DeviceCert
+		if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &dev); err != nil {
+			log.Error("own device certificate does not verify", "err", err)
+			return
+		}
+		n, err := mgr.Reauthorize(ctx, &pol, &dev)
+		if err != nil {
+			log.Error("access withdrawn: not every session ended yet; retried", "err", err)
+		}
+		if n > 0 {
+			log.Warn("access withdrawn by the new policy: sessions ended", "sessions", n)
+		}
+	}
 	applyPolicy := func(ctx context.Context, s protocol.Signed) {
 		p, err := policy.Apply(ctx, st, rec, s, cfg.Now())
 		if err != nil {
@@ -172,6 +196,11 @@ func Run(ctx context.Context, cfg Config) error {
 				retire(ctx)
 			}
 		}
+		// Sessions are decided again under the policy now held (whether
+		// this one applied or an older one stays): a revoked technician,
+		// a withdrawn delegation or share-list entry ends the session at
+		// once (SPEC.md 4, R-47).
+		reauthorize(ctx)
 		shipper.Poke()
 	}
 	mux := channel.New(channel.Config{

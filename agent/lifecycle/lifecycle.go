@@ -118,6 +118,11 @@ func New(cfg Config) *Manager {
 type Request struct {
 	TechID   string
 	Username string
+	// Cert is the technician certificate the login verified. It is kept
+	// with the session so that Reauthorize can decide the access rule
+	// again under each new policy; a session without one is ended by the
+	// first Reauthorize (fail closed).
+	Cert *protocol.TechCert
 	// Policy decides the account (named or shared) and the session's
 	// maximum length.
 	Policy  *protocol.Policy
@@ -268,12 +273,18 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 			return Grant{}, fmt.Errorf("lifecycle: %w", err)
 		}
 	}
+	var cert []byte
+	if r.Cert != nil {
+		if cert, err = protocol.Marshal(r.Cert); err != nil {
+			return Grant{}, fmt.Errorf("lifecycle: technician certificate: %w", err)
+		}
+	}
 	now := m.cfg.Now()
 	deadline := now.Add(time.Duration(r.Policy.MaxSession) * time.Second)
 	row := store.Account{
 		Name: name, Owner: owner(r.TechID, r.Policy), State: store.StateActivating, Session: r.Session,
 		TechID: r.TechID, Username: r.Username, Action: r.Action, Started: now, Deadline: deadline, Updated: now,
-		SystemID: prev.SystemID,
+		SystemID: prev.SystemID, TechCert: cert,
 	}
 	// Write-ahead: the intent (and the approval) commit before the system
 	// is touched.
@@ -551,7 +562,7 @@ func (m *Manager) forget(tx *store.Tx, row store.Account, r *protocol.AuditRecor
 	if cur.Session != row.Session {
 		return nil
 	}
-	cur.State, cur.Session, cur.SystemID, cur.Updated = store.StateReserved, protocol.SessionID{}, "", m.cfg.Now()
+	cur.State, cur.Session, cur.SystemID, cur.TechCert, cur.Updated = store.StateReserved, protocol.SessionID{}, "", nil, m.cfg.Now()
 	if err := tx.PutAccount(cur); err != nil {
 		return err
 	}
@@ -601,7 +612,7 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 			// stays as it is.
 			return nil
 		}
-		cur.State, cur.Session, cur.Updated = store.StateEnded, protocol.SessionID{}, m.cfg.Now()
+		cur.State, cur.Session, cur.TechCert, cur.Updated = store.StateEnded, protocol.SessionID{}, nil, m.cfg.Now()
 		if err := tx.PutAccount(cur); err != nil {
 			return err
 		}
@@ -738,6 +749,62 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Reauthorize decides the access rule again for every session, under
+// policy p (just applied) for this device d, and ends each session whose
+// technician p no longer admits: certificate revoked (or removed with
+// the technician), delegation gone, share-list entry withdrawn, device
+// removed (SPEC.md 4, R-47). An ended session's account is disabled,
+// re-randomised and its processes ended at once; session.ended carries
+// the reason. A session without a recorded certificate cannot be
+// decided again and is ended too. An end that fails is retried by Tick.
+// It returns the number of sessions ended.
+func (m *Manager) Reauthorize(ctx context.Context, p *protocol.Policy, d *protocol.DeviceCert) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows, err := m.accounts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("lifecycle: reauthorize: %w", err)
+	}
+	var errs []error
+	ended := 0
+	for _, a := range rows {
+		if !inSession(a) {
+			continue
+		}
+		reason := withdrawn(a, p, d)
+		if reason == "" {
+			continue
+		}
+		m.log.Warn("access withdrawn: ending the session", "account", a.Name, "technician", a.Username, "reason", reason)
+		err := m.end(ctx, a.Session, audit.SessionEnded, reason)
+		if err != nil && !errors.Is(err, ErrNoSession) {
+			errs = append(errs, err)
+			continue
+		}
+		ended++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return ended, fmt.Errorf("lifecycle: reauthorize: %w", err)
+	}
+	return ended, nil
+}
+
+// withdrawn returns why policy p no longer admits the session on row a,
+// or "" if it still does.
+func withdrawn(a store.Account, p *protocol.Policy, d *protocol.DeviceCert) string {
+	var c protocol.TechCert
+	if a.TechCert == nil {
+		return "access withdrawn: the session's technician certificate is unknown"
+	}
+	if err := protocol.Unmarshal(a.TechCert, &c); err != nil {
+		return "access withdrawn: the session's technician certificate is unreadable"
+	}
+	if err := p.Authorize(&c, d); err != nil {
+		return "access withdrawn: " + strings.TrimPrefix(err.Error(), "protocol: ")
+	}
+	return ""
+}
+
 // checkRemoved returns ErrRemoved if the store records a removal.
 func checkRemoved(tx *store.Tx) error {
 	_, err := tx.Removal()
@@ -851,7 +918,7 @@ func (m *Manager) recover(ctx context.Context) error {
 			detail = "account found enabled on the system without a session"
 		}
 		err = m.update(ctx, func(tx *store.Tx) error {
-			a.State, a.Session, a.Updated = store.StateEnded, protocol.SessionID{}, m.cfg.Now()
+			a.State, a.Session, a.TechCert, a.Updated = store.StateEnded, protocol.SessionID{}, nil, m.cfg.Now()
 			if err := tx.PutAccount(a); err != nil {
 				return err
 			}

@@ -470,7 +470,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	approved := rec
 	approved.Event = audit.LoginApproved
 	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
-		TechID: cert.TechID, Username: cert.Username, Policy: &pol, Session: conn.ID, Action: r.Action,
+		TechID: cert.TechID, Username: cert.Username, Cert: &cert, Policy: &pol, Session: conn.ID, Action: r.Action,
 		Method: protocol.MethodQR, Online: true,
 		Record: func(tx *store.Tx, _ string) error {
 			// Re-check with the policy held now: a revocation may have

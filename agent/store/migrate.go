@@ -43,6 +43,9 @@ var migrations = []string{
 	);`,
 	// 2: the operating system's id of the account jitkey created.
 	`ALTER TABLE accounts ADD COLUMN system_id TEXT NOT NULL DEFAULT '';`,
+	// 3: the technician certificate a session was granted under, so the
+	// access rule can be decided again when a new policy arrives.
+	`ALTER TABLE accounts ADD COLUMN tech_cert BLOB;`,
 }
 
 // SchemaVersion is the schema version this agent writes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -186,7 +187,8 @@ func TestAccountsAndApprovals(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	a := store.Account{Name: "msp-nik", Owner: "tech:1", State: store.StateActive, Session: protocol.SessionID{1}, TechID: "1",
-		Username: "nik", Action: 1, Started: now, Deadline: now.Add(time.Hour), Updated: now, SystemID: "1001"}
+		Username: "nik", Action: 1, Started: now, Deadline: now.Add(time.Hour), Updated: now, SystemID: "1001",
+		TechCert: []byte{0xa1, 0x01, 0x02}}
 	if err := s.Update(ctx, func(tx *store.Tx) error { return tx.PutAccount(a) }); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestAccountsAndApprovals(t *testing.T) {
 			func() (store.Account, error) { return tx.AccountBySession(protocol.SessionID{1}) },
 		} {
 			got, err := get()
-			if err != nil || got != a {
+			if err != nil || !reflect.DeepEqual(got, a) {
 				t.Errorf("got %+v, %v; want %+v", got, err, a)
 			}
 		}

@@ -98,15 +98,20 @@ type Account struct {
 	Started  time.Time
 	Deadline time.Time
 	Updated  time.Time
+	// TechCert is the CBOR body of the technician certificate (verified
+	// at login) that the session was granted under; nil outside a
+	// session. A new policy decides the access rule again on it
+	// (SPEC.md 4, R-47).
+	TechCert []byte
 }
 
-const accountCols = "name, owner, state, session, tech_id, username, action, started, deadline, updated, system_id"
+const accountCols = "name, owner, state, session, tech_id, username, action, started, deadline, updated, system_id, tech_cert"
 
 func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var session []byte
 	var started, deadline, updated int64
-	if err := sc.Scan(&a.Name, &a.Owner, &a.State, &session, &a.TechID, &a.Username, &a.Action, &started, &deadline, &updated, &a.SystemID); err != nil {
+	if err := sc.Scan(&a.Name, &a.Owner, &a.State, &session, &a.TechID, &a.Username, &a.Action, &started, &deadline, &updated, &a.SystemID, &a.TechCert); err != nil {
 		return a, err
 	}
 	copy(a.Session[:], session)
@@ -176,11 +181,12 @@ func (t *Tx) PutAccount(a Account) error {
 	if a.Session != (protocol.SessionID{}) {
 		session = a.Session[:]
 	}
-	return t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	return t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, state = excluded.state, session = excluded.session,
 		tech_id = excluded.tech_id, username = excluded.username, action = excluded.action,
-		started = excluded.started, deadline = excluded.deadline, updated = excluded.updated, system_id = excluded.system_id`,
-		a.Name, a.Owner, a.State, session, a.TechID, a.Username, a.Action, msInt(a.Started), msInt(a.Deadline), msInt(a.Updated), a.SystemID)
+		started = excluded.started, deadline = excluded.deadline, updated = excluded.updated, system_id = excluded.system_id,
+		tech_cert = excluded.tech_cert`,
+		a.Name, a.Owner, a.State, session, a.TechID, a.Username, a.Action, msInt(a.Started), msInt(a.Deadline), msInt(a.Updated), a.SystemID, a.TechCert)
 }
 
 // UseApproval records an approval id (a digest of the signed approval) as
