@@ -27,14 +27,14 @@ var ErrNonCanonical = fmt.Errorf("%w: not canonical CBOR", ErrMalformed)
 // for concurrent use; they are package-level values derived from constants,
 // not mutable global state.
 type codec struct {
-	enc cbor.EncMode
+	enc cbor.UserBufferEncMode
 	dec cbor.DecMode
 }
 
 var std = mustCodec()
 
 func mustCodec() codec {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
+	enc, err := cbor.CoreDetEncOptions().UserBufferEncMode()
 	if err != nil {
 		panic(err)
 	}
@@ -67,6 +67,29 @@ func Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: encoded %T is %d bytes", ErrFrameTooLarge, v, len(b))
 	}
 	return b, nil
+}
+
+// AppendMarshal appends the encoding Marshal gives v to dst, within
+// dst's capacity: the encoder writes straight into dst's array, so no
+// pooled encoder buffer and no grown copy ever holds the bytes. It is for
+// messages that carry a secret (the login surface's password): the
+// caller owns dst and wipes it. If the encoding does not fit in
+// cap(dst), or exceeds MaxMessageSize, it fails with ErrFrameTooLarge
+// after wiping what it wrote (size dst for the largest message).
+func AppendMarshal(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	err := std.enc.MarshalToBuffer(v, buf)
+	out := buf.Bytes()
+	grown := cap(out) != cap(dst) || (cap(dst) > 0 && &out[:1][0] != &dst[:1][0])
+	if err != nil || grown || len(out)-len(dst) > MaxMessageSize {
+		clear(out)
+		clear(dst[len(dst):cap(dst)])
+		if err != nil {
+			return nil, fmt.Errorf("protocol: encode %T: %w", v, err)
+		}
+		return nil, fmt.Errorf("%w: encoded %T does not fit in %d bytes", ErrFrameTooLarge, v, cap(dst)-len(dst))
+	}
+	return out, nil
 }
 
 // Unmarshal decodes data into v, strictly: it rejects input larger than

@@ -190,3 +190,39 @@ func TestMarshalDeterministic(t *testing.T) {
 		t.Fatalf("policy encoding starts %x", a[:2])
 	}
 }
+
+// TestAppendMarshal (review finding F9): a message with a secret is
+// encoded straight into the caller's array, byte for byte what Marshal
+// gives, and an encoding that does not fit fails and leaves nothing in
+// the spare capacity.
+func TestAppendMarshal(t *testing.T) {
+	type secretMsg struct {
+		Name   string `cbor:"1,keyasint"`
+		Secret []byte `cbor:"2,keyasint"`
+	}
+	v := secretMsg{Name: "msp-nik", Secret: bytes.Repeat([]byte("S3cr3t!"), 20)}
+	want, err := Marshal(&v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 1, 1024)
+	dst[0] = 0x7f
+	out, err := AppendMarshal(dst, &v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &out[0] != &dst[0] || cap(out) != cap(dst) {
+		t.Fatal("AppendMarshal did not encode into the caller's array")
+	}
+	if out[0] != 0x7f || !bytes.Equal(out[1:], want) {
+		t.Fatalf("AppendMarshal = %x, want 7f%x", out, want)
+	}
+
+	small := make([]byte, 0, 40)
+	if _, err := AppendMarshal(small, &v); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("too small a buffer: %v, want ErrFrameTooLarge", err)
+	}
+	if bytes.Contains(small[:cap(small)], []byte("S3cr3t")) {
+		t.Fatal("a failed AppendMarshal left the secret in the caller's buffer")
+	}
+}

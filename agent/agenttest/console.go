@@ -213,6 +213,18 @@ func (c *Console) PushPolicy(ctx context.Context, to protocol.PeerAddr, policies
 	return c.Push(ctx, to, &protocol.PolicyPush{Policies: policies})
 }
 
+// DialPolicy opens a FlowPolicy session to an enrolled agent and sends
+// nothing: a push that stops after the handshake.
+func (c *Console) DialPolicy(ctx context.Context, to protocol.PeerAddr) (*channel.Conn, error) {
+	c.mu.Lock()
+	d := c.devices[to.Mailbox]
+	c.mu.Unlock()
+	if d == nil {
+		return nil, errors.New("console: unknown device")
+	}
+	return c.Mux.Dial(ctx, channel.DialConfig{To: to, Flow: protocol.FlowPolicy, PeerStatic: d.cert.NoiseKey})
+}
+
 // Push sends one PolicyPush as it is to an agent (FlowPolicy) and returns
 // its ack, or its MsgError as *protocol.PeerError.
 func (c *Console) Push(ctx context.Context, to protocol.PeerAddr, push *protocol.PolicyPush) (protocol.PolicyAck, error) {

@@ -55,7 +55,19 @@ type Config struct {
 	Logger *slog.Logger
 	// StoreConfig is passed to store.Open (fault injection in tests).
 	StoreConfig store.Config
+	// PushTimeout bounds each wait of a policy push session for the
+	// console's next message and for sending the ack (default
+	// DefaultPushTimeout), so a push that stops halfway returns its
+	// session slot.
+	PushTimeout time.Duration
+	// MaxSessions bounds the end-to-end sessions served at once (default
+	// channel's, 1024).
+	MaxSessions int
 }
+
+// DefaultPushTimeout is the default Config.PushTimeout, the console's
+// own session timeout.
+const DefaultPushTimeout = 30 * time.Second
 
 // Info describes a running agent.
 type Info struct {
@@ -77,6 +89,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
+	}
+	if cfg.PushTimeout <= 0 {
+		cfg.PushTimeout = DefaultPushTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -204,7 +219,7 @@ func Run(ctx context.Context, cfg Config) error {
 		shipper.Poke()
 	}
 	mux := channel.New(channel.Config{
-		Relay: rl, Static: k.Noise, Logger: log, Rand: cfg.Rand,
+		Relay: rl, Static: k.Noise, Logger: log, Rand: cfg.Rand, MaxSessions: cfg.MaxSessions,
 		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
 			switch h.Flow {
 			case protocol.FlowQRLogin:
@@ -219,9 +234,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Handle: func(ctx context.Context, c *channel.Conn) {
 			switch c.Flow {
 			case protocol.FlowQRLogin:
-				ls.Handle(ctx, c)
+				ls.Handle(ctx, c) // every wait bounded by login.Config.StepTimeout
 			case protocol.FlowPolicy:
-				handlePolicyPush(ctx, c, st, applyPolicy, log)
+				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, log)
 			}
 		},
 	})
@@ -308,16 +323,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
-func handlePolicyPush(ctx context.Context, c *channel.Conn, st *store.Store, apply func(context.Context, protocol.Signed), log *slog.Logger) {
+// handlePolicyPush serves one FlowPolicy session: a PolicyPush, applied,
+// then a PolicyAck. Each wait on the console is bounded by timeout: a
+// push that stops halfway (a console gone, a frame lost, or a relay
+// replaying the console's first handshake message under another session
+// id, which KK does not bind) returns its session slot then. Applying
+// runs on ctx, not under the timeout, so ending sessions the policy
+// withdraws is never cut short.
+func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duration, st *store.Store, apply func(context.Context, protocol.Signed), log *slog.Logger) {
+	bounded := func(f func(context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return f(ctx)
+	}
 	var push protocol.PolicyPush
-	if err := c.Recv(ctx, protocol.MsgPolicyPush, &push); err != nil {
+	if err := bounded(func(ctx context.Context) error { return c.Recv(ctx, protocol.MsgPolicyPush, &push) }); err != nil {
 		log.Info("policy push", "err", err)
 		return
 	}
 	if push.Page != 0 || push.More {
 		// An agent takes its tenant's policy on one page (SPEC.md 8.3, R-43).
 		log.Warn("policy push refused: paged", "page", push.Page, "more", push.More)
-		_ = c.SendError(ctx, protocol.CodeBadRequest, "bad request")
+		_ = bounded(func(ctx context.Context) error { return c.SendError(ctx, protocol.CodeBadRequest, "bad request") })
 		return
 	}
 	for _, s := range push.Policies {
@@ -331,7 +358,7 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, st *store.Store, app
 		}
 		return nil
 	})
-	if err := c.Send(ctx, protocol.MsgPolicyAck, &ack); err != nil {
+	if err := bounded(func(ctx context.Context) error { return c.Send(ctx, protocol.MsgPolicyAck, &ack) }); err != nil {
 		log.Info("policy ack", "err", err)
 	}
 }

@@ -104,12 +104,20 @@ type world struct {
 	sock      string
 	info      daemon.Info
 	stopAgent func()
+	// tweak, if set, adjusts the agent's configuration at each start.
+	tweak func(*daemon.Config)
 }
 
 // newWorld starts a relay with the given limits (zero: defaults), a
 // console and an agent enrolled with it.
 func newWorld(t testing.TB, lim server.Limits) *world {
-	w := &world{msp: agenttest.NewMSP(t, "acme"), backend: accountstest.New(accountstest.Config{})}
+	return newWorldWith(t, lim, nil)
+}
+
+// newWorldWith is newWorld with the agent's configuration adjusted by
+// tweak.
+func newWorldWith(t testing.TB, lim server.Limits, tweak func(*daemon.Config)) *world {
+	w := &world{msp: agenttest.NewMSP(t, "acme"), backend: accountstest.New(accountstest.Config{}), tweak: tweak}
 	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0", 1, lim)
 	id, nk := agenttest.NewConsoleKeys(t)
 	crl, stopCons := relayClientStop(t, id, w.relayAddr, w.pin)
@@ -134,12 +142,14 @@ func (w *world) startAgent(t testing.TB) {
 	ready := make(chan daemon.Info, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Config{
-			StateDir: w.state, Backend: w.backend, IPCPath: w.sock, Relay: daemon.QUICRelay, ShipInterval: 200 * time.Millisecond,
-			Ready: func(i daemon.Info) { ready <- i }, Logger: testLog("agent"),
-		})
-	}()
+	cfg := daemon.Config{
+		StateDir: w.state, Backend: w.backend, IPCPath: w.sock, Relay: daemon.QUICRelay, ShipInterval: 200 * time.Millisecond,
+		Ready: func(i daemon.Info) { ready <- i }, Logger: testLog("agent"),
+	}
+	if w.tweak != nil {
+		w.tweak(&cfg)
+	}
+	go func() { done <- daemon.Run(ctx, cfg) }()
 	select {
 	case w.info = <-ready:
 	case err := <-done:

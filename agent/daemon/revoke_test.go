@@ -1,7 +1,11 @@
 package daemon_test
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/daemon"
 
 	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/relay/server"
@@ -47,4 +51,43 @@ func TestRevocationEndsLiveSession(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestStalledPolicyPushReturnsSlot (review finding F6): a policy push
+// that stops after its handshake holds one of the agent's session slots
+// only until the push timeout; then a real push gets through. Before,
+// such sessions held their slots until the agent restarted.
+func TestStalledPolicyPushReturnsSlot(t *testing.T) {
+	const slots = 2
+	w := newWorldWith(t, server.Limits{}, func(c *daemon.Config) {
+		c.PushTimeout = 300 * time.Millisecond
+		c.MaxSessions = slots
+		c.ShipInterval = time.Hour // the audit shipper takes no slot meanwhile
+	})
+	for held := 0; held < slots; {
+		// The agent's first audit shipment may hold a slot for a moment.
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		c, err := w.console.DialPolicy(ctx, w.info.Addr)
+		cancel()
+		if err != nil {
+			t.Logf("stalled push: %v", err)
+			continue
+		}
+		defer c.Close()
+		held++
+	}
+	signed := w.console.SetPolicy(t, w.msp.Policy(2))
+	deadline := time.Now().Add(15 * time.Second)
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
+		cancel()
+		if err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == 2 {
+			t.Logf("push acknowledged at attempt %d", attempt)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no push gets through while stalled pushes hold the slots: %+v %v", ack, err)
+		}
+	}
 }

@@ -103,14 +103,17 @@ type Ended struct {
 	OK bool `cbor:"1,keyasint"`
 }
 
-// marshalMsg returns the frame body of a message: type u8 || CBOR.
+// marshalMsg returns the frame body of a message: type u8 || CBOR. The
+// CBOR is encoded straight into the body's own array (sized for the
+// largest frame), so no encoder buffer keeps a copy of a Credential's
+// password once the caller wipes the body.
 func marshalMsg(t MsgType, v any) ([]byte, error) {
-	b, err := protocol.Marshal(v)
+	buf := make([]byte, 1, protocol.MaxIPCFrame)
+	buf[0] = byte(t)
+	body, err := protocol.AppendMarshal(buf, v)
 	if err != nil {
 		return nil, fmt.Errorf("ipcserver: encode message %d: %w", t, err)
 	}
-	body := append([]byte{byte(t)}, b...)
-	clear(b) // a Credential carries a password
 	return body, nil
 }
 
