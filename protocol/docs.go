@@ -90,6 +90,39 @@ type OfflineParams struct {
 	MaxFailures  int   `cbor:"4,keyasint"` // failures before lockout, 1..10
 	LockoutBase  int64 `cbor:"5,keyasint"` // seconds; doubles with each further failure
 	LockoutLimit int64 `cbor:"6,keyasint"` // seconds; cap of the back-off
+	// Algorithm is the TOTP hash: "" (HMAC-SHA1, RFC 6238's default) or
+	// OTPSHA256. Omitted when empty.
+	Algorithm string `cbor:"7,keyasint,omitempty"`
+	// MaxLogins bounds the offline logins an agent accepts since its last
+	// contact with the console (0: DefaultMaxOfflineLogins), 0..1000.
+	MaxLogins int `cbor:"8,keyasint,omitempty"`
+	// MaxDays bounds the days since the agent's last contact with the
+	// console during which it accepts offline logins (0:
+	// DefaultMaxOfflineDays), 0..365.
+	MaxDays int `cbor:"9,keyasint,omitempty"`
+}
+
+// Offline login limits and algorithms (OfflineParams).
+const (
+	OTPSHA256               = "SHA256"
+	DefaultMaxOfflineLogins = 10
+	DefaultMaxOfflineDays   = 14
+)
+
+// Logins returns MaxLogins, or its default.
+func (o OfflineParams) Logins() int {
+	if o.MaxLogins == 0 {
+		return DefaultMaxOfflineLogins
+	}
+	return o.MaxLogins
+}
+
+// Days returns MaxDays, or its default.
+func (o OfflineParams) Days() int {
+	if o.MaxDays == 0 {
+		return DefaultMaxOfflineDays
+	}
+	return o.MaxDays
 }
 
 // DeviceShare is a device's share list. A device absent from Policy.Shares
@@ -109,6 +142,20 @@ type RosterEntry struct {
 	NoiseKey    NoiseKey    `cbor:"5,keyasint"`
 	IdentityKey IdentityKey `cbor:"6,keyasint"`
 	Relay       string      `cbor:"7,keyasint"`
+	// Role is the technician's role in the tenant (RoleGlobalAdmin,
+	// RoleAdmin or RoleReadOnly), so an agent can decide the access rule
+	// for an offline login from the roster alone. Omitted when empty.
+	Role string `cbor:"8,keyasint,omitempty"`
+}
+
+// Cert returns the certificate fields the access rule reads (serial,
+// technician, username, role in tenant), for an offline login where the
+// agent has only the roster: Authorize on it decides as on the
+// technician's real certificate.
+func (r *RosterEntry) Cert(tenant string) TechCert {
+	return TechCert{Serial: r.Serial, TechID: r.TechID, Username: r.Username, Email: r.Email,
+		NoiseKey: r.NoiseKey, IdentityKey: r.IdentityKey, Relay: r.Relay,
+		Grants: []Grant{{Tenant: tenant, Role: r.Role}}}
 }
 
 // Policy is a tenant policy, signed by the MSP authority (DocPolicy). An
@@ -295,6 +342,15 @@ func (p *Policy) Check() error {
 		return bad("offline skew")
 	case p.Offline.MaxFailures < 1 || p.Offline.MaxFailures > 10:
 		return bad("offline max failures")
+	case p.Offline.LockoutBase < 1 || p.Offline.LockoutBase > 86400 ||
+		p.Offline.LockoutLimit < p.Offline.LockoutBase || p.Offline.LockoutLimit > 30*86400:
+		return bad("offline lockout")
+	case p.Offline.Algorithm != "" && p.Offline.Algorithm != OTPSHA256:
+		return bad("offline algorithm")
+	case p.Offline.MaxLogins < 0 || p.Offline.MaxLogins > 1000:
+		return bad("offline max logins")
+	case p.Offline.MaxDays < 0 || p.Offline.MaxDays > 365:
+		return bad("offline max days")
 	case !sortedUnique(p.Revoked):
 		return bad("revoked list")
 	case !sortedUnique(p.RevokedDevices):

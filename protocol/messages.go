@@ -156,6 +156,9 @@ type EnrollRequest struct {
 type EnrollResponse struct {
 	DeviceCert Signed `cbor:"1,keyasint"`
 	Policy     Signed `cbor:"2,keyasint"`
+	// OfflineSecrets holds, for a shared-mode tenant, the tenant's shared
+	// offline secret (SPEC.md 11.6). Omitted when empty.
+	OfflineSecrets []TenantSecret `cbor:"3,keyasint,omitempty"`
 }
 
 // PairRequest is the phone's first message of pairing. IdentitySig and
@@ -173,6 +176,10 @@ type PairRequest struct {
 type TenantSecret struct {
 	Tenant string `cbor:"1,keyasint"`
 	Secret []byte `cbor:"2,keyasint"` // 32 bytes
+	// Generation counts the rotations of the tenant's shared offline
+	// secret (0 for the first); a peer keeps the highest it received.
+	// Omitted when zero.
+	Generation uint64 `cbor:"3,keyasint,omitempty"`
 }
 
 // PairResponse gives the phone its certificate and what it may see. It
@@ -234,7 +241,7 @@ type LoginResult struct {
 type PolicyPush struct {
 	Policies       []Signed       `cbor:"1,keyasint"`
 	Directory      []Signed       `cbor:"2,keyasint"`
-	OfflineSecrets []TenantSecret `cbor:"3,keyasint,omitempty"` // phones only
+	OfflineSecrets []TenantSecret `cbor:"3,keyasint,omitempty"` // to a phone: its technician's keys; to an agent: its shared-mode tenant's secret (SPEC.md 11.6)
 	Page           uint32         `cbor:"4,keyasint,omitempty"` // index in the transfer, from 0
 	More           bool           `cbor:"5,keyasint,omitempty"` // another page follows
 }
