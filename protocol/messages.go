@@ -278,6 +278,9 @@ type AuditBatch struct {
 type AuditAck struct {
 	UpTo   uint64  `cbor:"1,keyasint"`
 	Policy *Signed `cbor:"2,keyasint,omitempty"`
+	// OfflineSecrets carries, with Policy, the shared-mode tenant's
+	// offline secret when the agent's generation is older (SPEC.md 11.6).
+	OfflineSecrets []TenantSecret `cbor:"3,keyasint,omitempty"`
 }
 
 // SyncRequest asks the console for the phone's current policies and
