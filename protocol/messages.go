@@ -176,9 +176,9 @@ type PairRequest struct {
 type TenantSecret struct {
 	Tenant string `cbor:"1,keyasint"`
 	Secret []byte `cbor:"2,keyasint"` // 32 bytes
-	// Generation counts the rotations of the tenant's shared offline
-	// secret (0 for the first); a peer keeps the highest it received.
-	// Omitted when zero.
+	// Generation numbers the tenant's shared offline secret: 1 for the
+	// first, one more at each rotation; a peer keeps the highest it
+	// received. Omitted when zero (a phone's tech keys before 0.2).
 	Generation uint64 `cbor:"3,keyasint,omitempty"`
 }
 
@@ -271,6 +271,10 @@ type AuditBatch struct {
 	PolicyVersion uint64   `cbor:"2,keyasint"` // version the agent holds
 	Name          string   `cbor:"3,keyasint"`
 	OS            string   `cbor:"4,keyasint"`
+	// OfflineGeneration is the generation of the shared-mode offline
+	// secret the agent holds (0: none), so the console knows to send the
+	// current one in the AuditAck. Omitted when zero.
+	OfflineGeneration uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // AuditAck acknowledges records up to and including UpTo, and carries a
