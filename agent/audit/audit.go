@@ -36,6 +36,9 @@ const (
 	PolicyRejected  = "policy.rejected"
 	AgentRecovered  = "agent.recovered"
 	DeviceRemoved   = "device.removed" // a policy revokes this device's certificate (SPEC.md 11.10)
+	// OfflineKeyReplaced: back in contact with the console after an
+	// offline login, the agent retired the key that was used (SPEC.md 11.6).
+	OfflineKeyReplaced = "offline.key.replaced"
 )
 
 // Recorder signs and chains records.

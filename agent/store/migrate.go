@@ -46,6 +46,22 @@ var migrations = []string{
 	// 3: the technician certificate a session was granted under, so the
 	// access rule can be decided again when a new policy arrives.
 	`ALTER TABLE accounts ADD COLUMN tech_cert BLOB;`,
+	// 4: offline codes (SPEC.md 11.6): named-mode keys, sealed (package
+	// vault), and each technician's verification state.
+	`CREATE TABLE offline_keys (
+		tech_id TEXT PRIMARY KEY,
+		sealed  BLOB NOT NULL,
+		created INTEGER NOT NULL
+	);
+	CREATE TABLE offline_state (
+		tech_id          TEXT PRIMARY KEY,
+		last_step        INTEGER NOT NULL DEFAULT 0,
+		failures         INTEGER NOT NULL DEFAULT 0,
+		locked_until     INTEGER NOT NULL DEFAULT 0,
+		used_offline     INTEGER NOT NULL DEFAULT 0,
+		used_generation  INTEGER NOT NULL DEFAULT 0,
+		spent_generation INTEGER NOT NULL DEFAULT 0
+	);`,
 }
 
 // SchemaVersion is the schema version this agent writes.

@@ -1,0 +1,136 @@
+package offline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/internal/otpcode"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// NamedKey runs inside the transaction of an approved online login (the
+// QR login's Record): in a named-mode tenant, a technician without an
+// offline key on this device gets a new one, sealed in the store, and
+// NamedKey returns it for LoginResult.OfflineSecret; otherwise it returns
+// nil (the phone has the key already). The caller wipes the result after
+// sending it.
+func (v *Verifier) NamedKey(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error) {
+	if p.LoginMode != protocol.ModeNamed {
+		return nil, nil
+	}
+	if _, err := tx.OfflineKey(techID); err == nil {
+		return nil, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	key := make([]byte, otpcode.KeySize)
+	if _, err := io.ReadFull(v.cfg.Rand, key); err != nil {
+		return nil, fmt.Errorf("offline: new key: %w", err)
+	}
+	sealed, err := v.cfg.Vault.Seal(key, namedContext(techID))
+	if err != nil {
+		clear(key)
+		return nil, fmt.Errorf("offline: seal key: %w", err)
+	}
+	if err := tx.PutOfflineKey(store.OfflineKey{TechID: techID, Sealed: sealed, Created: v.cfg.Now()}); err != nil {
+		clear(key)
+		return nil, err
+	}
+	return key, nil
+}
+
+// SetTenantSecret stores the shared-mode tenant secret the console sent
+// (enrollment, policy push or audit acknowledgement), sealed, if its
+// generation is newer than the one held. It reports whether it did.
+func (v *Verifier) SetTenantSecret(ctx context.Context, tenant string, secrets []protocol.TenantSecret) (bool, error) {
+	for _, s := range secrets {
+		if s.Tenant != tenant || len(s.Secret) != 32 || s.Generation == 0 {
+			continue
+		}
+		sealed, err := v.cfg.Vault.Seal(s.Secret, sharedContext(tenant))
+		if err != nil {
+			return false, fmt.Errorf("offline: seal tenant secret: %w", err)
+		}
+		stored := false
+		err = v.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+			cur, err := tx.OfflineSecret()
+			if err == nil && cur.Generation >= s.Generation {
+				return nil
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			stored = true
+			return tx.SetOfflineSecret(store.OfflineSecret{Sealed: sealed, Generation: s.Generation})
+		})
+		if err != nil {
+			return false, fmt.Errorf("offline: store tenant secret: %w", err)
+		}
+		if stored {
+			v.log.Info("shared offline secret updated", "generation", s.Generation)
+		}
+		return stored, nil
+	}
+	return false, nil
+}
+
+// Generation returns the generation of the tenant secret held (0: none),
+// for AuditBatch.OfflineGeneration.
+func (v *Verifier) Generation(ctx context.Context) uint64 {
+	var g uint64
+	_ = v.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		s, err := tx.OfflineSecret()
+		g = s.Generation
+		return err
+	})
+	return g
+}
+
+// Contact records that the agent heard from the console just now (an
+// audit acknowledgement or a policy push): the offline allowance starts
+// again, and every key used for an offline login since the last contact
+// is retired, recorded as offline.key.replaced. The journal of those
+// logins is the audit trail, which the shipper has just delivered.
+// Named mode: the key is deleted; the technician's next online login
+// here gives the phone a new one. Shared mode: codes of the tenant secret
+// generation that was used are refused for the technician until a newer
+// generation arrives (the console rotates it on reading the
+// journal; the phone gets its new key at its next sync).
+func (v *Verifier) Contact(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	err := v.update(ctx, func(tx *store.Tx) error {
+		if err := tx.SetContact(store.Contact{Last: v.cfg.Now().UnixMilli()}); err != nil {
+			return err
+		}
+		used, err := tx.UsedOffline()
+		if err != nil {
+			return err
+		}
+		for _, st := range used {
+			if err := tx.DeleteOfflineKey(st.TechID); err != nil {
+				return err
+			}
+			st.UsedOffline = false
+			st.SpentGeneration = max(st.SpentGeneration, st.UsedGeneration)
+			st.UsedGeneration = 0
+			if err := tx.PutOfflineState(st); err != nil {
+				return err
+			}
+			rec := protocol.AuditRecord{Event: audit.OfflineKeyReplaced, TechID: st.TechID, Method: protocol.MethodOTP,
+				Detail: "the offline key used while offline was retired on contact with the console"}
+			if err := v.cfg.Audit.Append(tx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("offline: record contact: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,441 @@
+// Package offline runs offline logins on the agent (SPEC.md 11.6): the
+// technician types their username and the code their phone shows; the
+// agent decides alone, from its store, whether to make the account ready.
+//
+// What a code must pass, in order, every decision audited with method
+// "otp" (login.approved or login.denied with the reason):
+//
+//   - the agent's own device certificate verifies and is within its
+//     validity, and the policy does not revoke it;
+//   - online, codes are accepted only if the policy allows OTP while
+//     online;
+//   - the username is a technician in the cached signed roster;
+//   - the technician is not locked out (MaxFailures consecutive wrong
+//     codes lock them out for LockoutBase · 2^(failures − MaxFailures)
+//     seconds, at most LockoutLimit; persisted, so a restart changes
+//     nothing);
+//   - the access rule of the cached policy admits them (revocation,
+//     delegation, share list; RosterEntry.Cert);
+//   - offline, fewer than MaxLogins offline logins since the last contact
+//     with the console, which was at most MaxDays ago;
+//   - a key exists: named mode, the one this agent created for the
+//     technician and gave their phone at an online login; shared mode,
+//     the code key derived from the tenant secret for (technician,
+//     device), unless the technician spent that generation offline;
+//   - the code is one of steps now−Skew..now+Skew, above the last step
+//     accepted for the technician (each step once), compared in constant
+//     time.
+//
+// The accepted step, the reset failure count and the login.approved
+// record commit in the transaction that records the session's intent
+// (lifecycle.Request.Record), so a code is never accepted twice, even
+// across a crash. After an offline login, the agent's next contact with
+// the console replaces the key that was used (Contact).
+package offline
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/agent/vault"
+	"github.com/jitkey/jitkey/internal/otpcode"
+	"github.com/jitkey/jitkey/protocol"
+)
+
+// Errors an offline login ends with. The login surface shows them; they
+// say what to do, and no more than the person at the screen may know.
+var (
+	// ErrWrongCode: unknown username, wrong code or a code already used.
+	ErrWrongCode = errors.New("offline: wrong username or code")
+	// ErrRefused: the policy does not admit the technician here.
+	ErrRefused = errors.New("offline: not allowed on this device")
+	// ErrNoKey: the technician has no offline code for this device.
+	ErrNoKey = errors.New("offline: no offline code for this device yet: log in once with the QR code while the computer is online, or sync the phone")
+	// ErrLimit: the offline allowance is used up until the agent is back
+	// in contact with the console.
+	ErrLimit = errors.New("offline: offline logins on this computer are used up until it is back online")
+	// ErrOnline: the policy accepts codes only while offline.
+	ErrOnline = errors.New("offline: this computer is online: scan the QR code instead")
+	// ErrRemoved: the MSP removed this computer.
+	ErrRemoved = errors.New("offline: this computer was removed from jitkey by the MSP; jitkey logins are disabled")
+	// ErrNotEnrolled: no enrollment or policy yet.
+	ErrNotEnrolled = errors.New("offline: agent not enrolled or without policy")
+	// ErrUnavailable: the account could not be made ready.
+	ErrUnavailable = errors.New("offline: account could not be made ready")
+)
+
+// LockedError: too many wrong codes for the technician; retry after Until.
+type LockedError struct{ Until time.Time }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("offline: too many wrong codes: try again after %s", e.Until.UTC().Format(time.TimeOnly+" MST"))
+}
+
+// Config configures a Verifier.
+type Config struct {
+	Store     *store.Store
+	Audit     *audit.Recorder
+	Lifecycle *lifecycle.Manager
+	Vault     vault.Sealer
+	Now       func() time.Time
+	Rand      io.Reader
+	Logger    *slog.Logger
+	Recorded  func() // called after audit records commit
+}
+
+// Verifier checks offline codes. Attempts are serialised.
+type Verifier struct {
+	cfg Config
+	log *slog.Logger
+	mu  sync.Mutex
+}
+
+// New returns a Verifier.
+func New(cfg Config) *Verifier {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Verifier{cfg: cfg, log: log}
+}
+
+// Request is one attempt.
+type Request struct {
+	Username string
+	Code     string
+	Action   uint8
+	// Online: the agent reaches its relay now (the daemon says; the
+	// surface never decides it).
+	Online bool
+}
+
+// Vault contexts of the sealed secrets.
+func namedContext(techID string) []byte { return []byte("otp-named\x00" + techID) }
+func sharedContext(tenant string) []byte { return []byte("otp-shared\x00" + tenant) }
+
+// env is what one attempt reads from the store.
+type env struct {
+	pol     protocol.Policy
+	dev     protocol.DeviceCert
+	contact store.Contact
+	secret  store.OfflineSecret
+	hasSec  bool
+	entry   *protocol.RosterEntry
+	state   store.OfflineState
+	key     []byte // sealed named key, if any
+}
+
+// Login checks r and, if it passes, makes the account ready (the grant's
+// password goes to the login surface once).
+func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.cfg.Now()
+	rec := protocol.AuditRecord{Method: protocol.MethodOTP, Online: r.Online, Action: r.Action, Username: auditName(r.Username)}
+	e, err := v.read(ctx, r.Username)
+	if err != nil {
+		v.deny(ctx, rec, "no policy: "+err.Error())
+		return lifecycle.Grant{}, ErrNotEnrolled
+	}
+	if err := e.dev.Valid(now); err != nil {
+		v.deny(ctx, rec, "device certificate: "+err.Error())
+		return lifecycle.Grant{}, ErrNotEnrolled
+	}
+	if e.pol.IsDeviceRevoked(e.dev.Serial) {
+		v.deny(ctx, rec, "device removed by the MSP")
+		return lifecycle.Grant{}, ErrRemoved
+	}
+	if r.Online && !e.pol.OTPWhileOnline {
+		v.deny(ctx, rec, "codes are accepted only offline (policy)")
+		return lifecycle.Grant{}, ErrOnline
+	}
+	p := e.pol.Offline
+	if e.entry == nil {
+		// Unknown technician: the same work as a wrong code, the same
+		// answer.
+		_, _, _ = otpcode.Match(make([]byte, otpcode.KeySize), r.Code, now, p, 0)
+		v.deny(ctx, rec, "unknown technician")
+		return lifecycle.Grant{}, ErrWrongCode
+	}
+	rec.TechID = e.entry.TechID
+	if now.Before(e.state.LockedUntil) {
+		v.deny(ctx, rec, fmt.Sprintf("locked out after %d wrong codes", e.state.Failures))
+		return lifecycle.Grant{}, &LockedError{Until: e.state.LockedUntil}
+	}
+	cert := e.entry.Cert(e.pol.Tenant)
+	if err := e.pol.Authorize(&cert, &e.dev); err != nil {
+		v.deny(ctx, rec, "access rule: "+strings.TrimPrefix(err.Error(), "protocol: "))
+		return lifecycle.Grant{}, ErrRefused
+	}
+	if !r.Online {
+		if e.contact.Last == 0 {
+			v.deny(ctx, rec, "no contact with the console recorded yet")
+			return lifecycle.Grant{}, ErrLimit
+		}
+		if e.contact.Logins >= p.Logins() {
+			v.deny(ctx, rec, fmt.Sprintf("offline login limit reached (%d since the last contact with the console)", p.Logins()))
+			return lifecycle.Grant{}, ErrLimit
+		}
+		if now.Sub(time.UnixMilli(e.contact.Last)) > time.Duration(p.Days())*24*time.Hour {
+			v.deny(ctx, rec, fmt.Sprintf("no contact with the console for more than %d days", p.Days()))
+			return lifecycle.Grant{}, ErrLimit
+		}
+	}
+	key, reason, err := v.codeKey(e)
+	if err != nil {
+		v.log.Error("offline key does not open", "technician", e.entry.Username, "err", err)
+		v.deny(ctx, rec, "offline key unreadable")
+		return lifecycle.Grant{}, ErrUnavailable
+	}
+	if key == nil {
+		v.deny(ctx, rec, reason)
+		return lifecycle.Grant{}, ErrNoKey
+	}
+	step, ok, _ := otpcode.Match(key, r.Code, now, p, e.state.LastStep)
+	clear(key)
+	if !ok {
+		return lifecycle.Grant{}, v.failed(ctx, rec, e, now)
+	}
+	return v.grant(ctx, rec, r, e, &cert, step)
+}
+
+// read gathers what an attempt needs.
+func (v *Verifier) read(ctx context.Context, username string) (env, error) {
+	var e env
+	err := v.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		enr, err := tx.Enrollment()
+		if err != nil {
+			return err
+		}
+		if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &e.dev); err != nil {
+			return fmt.Errorf("device certificate: %w", err)
+		}
+		if e.pol, _, err = policy.Current(tx); err != nil {
+			return err
+		}
+		if e.contact, err = tx.Contact(); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		e.secret, err = tx.OfflineSecret()
+		switch {
+		case err == nil:
+			e.hasSec = true
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		for i := range e.pol.Roster {
+			if e.pol.Roster[i].Username == username {
+				e.entry = &e.pol.Roster[i]
+			}
+		}
+		if e.entry == nil {
+			return nil
+		}
+		if e.state, err = tx.OfflineState(e.entry.TechID); err != nil {
+			return err
+		}
+		k, err := tx.OfflineKey(e.entry.TechID)
+		switch {
+		case err == nil:
+			e.key = k.Sealed
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	return e, err
+}
+
+// codeKey returns the technician's code key on this device, or nil and
+// why there is none.
+func (v *Verifier) codeKey(e env) ([]byte, string, error) {
+	if e.pol.LoginMode == protocol.ModeNamed {
+		if e.key == nil {
+			return nil, "no named offline key on this device", nil
+		}
+		k, err := v.cfg.Vault.Open(e.key, namedContext(e.entry.TechID))
+		return k, "", err
+	}
+	if !e.hasSec {
+		return nil, "no shared offline secret from the console yet", nil
+	}
+	if e.secret.Generation <= e.state.SpentGeneration {
+		return nil, fmt.Sprintf("shared key generation %d was used offline; waiting for the next", e.secret.Generation), nil
+	}
+	s, err := v.cfg.Vault.Open(e.secret.Sealed, sharedContext(e.pol.Tenant))
+	if err != nil {
+		return nil, "", err
+	}
+	defer clear(s)
+	k, err := otpcode.SharedCodeKey(s, e.entry.TechID, e.dev.DeviceID)
+	return k, "", err
+}
+
+// failed records a wrong code: the failure count, a lockout when it
+// reaches MaxFailures, and login.denied, in one transaction.
+func (v *Verifier) failed(ctx context.Context, rec protocol.AuditRecord, e env, now time.Time) error {
+	p := e.pol.Offline
+	var st store.OfflineState
+	err := v.update(ctx, func(tx *store.Tx) error {
+		var err error
+		if st, err = tx.OfflineState(e.entry.TechID); err != nil {
+			return err
+		}
+		st.Failures++
+		rec.Reason = fmt.Sprintf("wrong code (%d in a row)", st.Failures)
+		if st.Failures >= p.MaxFailures {
+			st.LockedUntil = now.Add(Lockout(p, st.Failures))
+			rec.Reason += fmt.Sprintf("; locked out for %s", Lockout(p, st.Failures))
+		}
+		if err := tx.PutOfflineState(st); err != nil {
+			return err
+		}
+		rec.Event = audit.LoginDenied
+		return v.cfg.Audit.Append(tx, rec)
+	})
+	if err != nil {
+		// Not recorded: refuse all the same; the next attempt counts
+		// from the stored state.
+		v.log.Error("cannot record a wrong offline code", "err", err)
+	}
+	if st.Failures >= p.MaxFailures {
+		return &LockedError{Until: st.LockedUntil}
+	}
+	return ErrWrongCode
+}
+
+// Lockout is the lockout after failures consecutive wrong codes:
+// LockoutBase · 2^(failures − MaxFailures), at most LockoutLimit.
+func Lockout(p protocol.OfflineParams, failures int) time.Duration {
+	n := failures - p.MaxFailures
+	if n < 0 {
+		return 0
+	}
+	d := p.LockoutBase
+	for ; n > 0 && d < p.LockoutLimit; n-- {
+		d *= 2
+	}
+	return time.Duration(min(d, p.LockoutLimit)) * time.Second
+}
+
+// grant makes the account ready. The step is consumed, the failures
+// reset and login.approved written with the session's intent; the
+// access rule is decided again there with the policy held then.
+func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Request, e env, cert *protocol.TechCert, step uint64) (lifecycle.Grant, error) {
+	var session protocol.SessionID
+	if _, err := io.ReadFull(v.cfg.Rand, session[:]); err != nil {
+		return lifecycle.Grant{}, fmt.Errorf("offline: session id: %w", err)
+	}
+	rec.TechID, rec.Username = cert.TechID, cert.Username
+	var refusal error
+	g, err := v.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
+		TechID: cert.TechID, Username: cert.Username, Cert: cert, Policy: &e.pol, Session: session,
+		Action: r.Action, Method: protocol.MethodOTP, Online: r.Online,
+		Record: func(tx *store.Tx, account string) error {
+			cur, _, err := policy.Current(tx)
+			if err != nil {
+				return err
+			}
+			if err := cur.Authorize(cert, &e.dev); err != nil {
+				refusal = ErrRefused
+				return err
+			}
+			st, err := tx.OfflineState(cert.TechID)
+			if err != nil {
+				return err
+			}
+			if step <= st.LastStep {
+				refusal = ErrWrongCode
+				return errors.New("code already used")
+			}
+			st.LastStep, st.Failures, st.LockedUntil = step, 0, time.Time{}
+			if !r.Online {
+				st.UsedOffline = true
+				if e.pol.LoginMode == protocol.ModeShared {
+					st.UsedGeneration = max(st.UsedGeneration, e.secret.Generation)
+				}
+				c, err := tx.Contact()
+				if err != nil {
+					return err
+				}
+				c.Logins++
+				if err := tx.SetContact(c); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutOfflineState(st); err != nil {
+				return err
+			}
+			a := rec
+			a.Event, a.Account = audit.LoginApproved, account
+			return v.cfg.Audit.Append(tx, a)
+		},
+	})
+	if err != nil {
+		switch {
+		case refusal != nil:
+			v.deny(ctx, rec, "at grant: "+err.Error())
+			return lifecycle.Grant{}, refusal
+		case errors.Is(err, lifecycle.ErrRemoved):
+			v.deny(ctx, rec, "device removed by the MSP")
+			return lifecycle.Grant{}, ErrRemoved
+		}
+		v.log.Warn("offline login: account not ready", "err", err)
+		v.deny(ctx, rec, "account not ready: "+err.Error())
+		return lifecycle.Grant{}, ErrUnavailable
+	}
+	v.recorded()
+	v.log.Info("offline login approved", "account", g.Account, "technician", cert.Username, "online", r.Online)
+	return g, nil
+}
+
+// deny records login.denied with reason in its own transaction, whatever
+// ctx's state.
+func (v *Verifier) deny(ctx context.Context, rec protocol.AuditRecord, reason string) {
+	v.log.Info("offline login denied", "technician", rec.Username, "reason", reason)
+	rec.Event, rec.Reason = audit.LoginDenied, reason
+	if err := v.update(ctx, func(tx *store.Tx) error { return v.cfg.Audit.Append(tx, rec) }); err != nil {
+		v.log.Error("cannot record an offline login denial", "err", err)
+	}
+}
+
+func (v *Verifier) update(ctx context.Context, fn func(*store.Tx) error) error {
+	err := v.cfg.Store.Update(context.WithoutCancel(ctx), fn)
+	if err == nil {
+		v.recorded()
+	}
+	return err
+}
+
+func (v *Verifier) recorded() {
+	if v.cfg.Recorded != nil {
+		v.cfg.Recorded()
+	}
+}
+
+// auditName is a typed username as the audit may hold it: at most 64
+// bytes of printable UTF-8, else a placeholder.
+func auditName(s string) string {
+	if len(s) > 64 || !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return "(invalid username)"
+	}
+	return s
+}
