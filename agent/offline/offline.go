@@ -128,7 +128,7 @@ type Request struct {
 }
 
 // Vault contexts of the sealed secrets.
-func namedContext(techID string) []byte { return []byte("otp-named\x00" + techID) }
+func namedContext(techID string) []byte  { return []byte("otp-named\x00" + techID) }
 func sharedContext(tenant string) []byte { return []byte("otp-shared\x00" + tenant) }
 
 // env is what one attempt reads from the store.

@@ -20,7 +20,7 @@ func TestRFC6238(t *testing.T) {
 	sha1Key := []byte("12345678901234567890")
 	sha256Key := []byte("12345678901234567890123456789012")
 	for _, v := range []struct {
-		unix      int64
+		unix       int64
 		sha1, s256 string
 	}{
 		{59, "94287082", "46119246"},
