@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/store"
@@ -45,10 +46,20 @@ type ShipperConfig struct {
 	Status func() (policyVersion uint64, name, os string)
 	// OnPolicy, if set, receives a newer policy carried by an ack.
 	OnPolicy func(ctx context.Context, p protocol.Signed)
-	Logger   *slog.Logger
-	Interval time.Duration // default ShipInterval
-	RetryMin time.Duration // default RetryMin
-	RetryMax time.Duration // default RetryMax
+	// OnAck, if set, receives every acknowledgement (after OnPolicy):
+	// the console was reached.
+	OnAck func(ctx context.Context, ack *protocol.AuditAck)
+	// Generation, if set, fills the batch's OfflineGeneration.
+	Generation func() uint64
+	// Heartbeat, if set, sends an empty batch when nothing was
+	// acknowledged for that long, so an idle agent still hears from the
+	// console (its offline-code allowance counts from that contact).
+	Heartbeat time.Duration
+	Now       func() time.Time
+	Logger    *slog.Logger
+	Interval  time.Duration // default ShipInterval
+	RetryMin  time.Duration // default RetryMin
+	RetryMax  time.Duration // default RetryMax
 }
 
 // Shipper sends unacknowledged records to the console, oldest first, and
@@ -58,6 +69,9 @@ type Shipper struct {
 	cfg  ShipperConfig
 	log  *slog.Logger
 	poke chan struct{}
+
+	mu      sync.Mutex
+	lastAck time.Time // of the last acknowledgement (zero: none yet)
 }
 
 // NewShipper returns a Shipper; call Run.
@@ -70,6 +84,9 @@ func NewShipper(cfg ShipperConfig) *Shipper {
 	}
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = RetryMax
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -145,19 +162,27 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("audit: read: %w", err)
 		}
-		if len(rows) == 0 {
+		if len(rows) == 0 && !s.heartbeatDue() {
 			return nil
 		}
 		var b protocol.AuditBatch
 		if s.cfg.Status != nil {
 			b.PolicyVersion, b.Name, b.OS = s.cfg.Status()
 		}
-		rows = rows[:fitBatch(&b, rows)]
+		if s.cfg.Generation != nil {
+			b.OfflineGeneration = s.cfg.Generation()
+		}
+		if len(rows) > 0 {
+			rows = rows[:fitBatch(&b, rows)]
+		}
 		recs, err := Decode(rows)
 		if err != nil {
 			return err
 		}
 		b.Records = recs
+		if b.Records == nil {
+			b.Records = []protocol.Signed{}
+		}
 		if conn == nil {
 			if conn, err = s.cfg.Dial(ctx); err != nil {
 				return fmt.Errorf("audit: dial console: %w", err)
@@ -170,6 +195,18 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		if err := conn.Recv(ctx, protocol.MsgAuditAck, &ack); err != nil {
 			return fmt.Errorf("audit: ack: %w", err)
 		}
+		s.mu.Lock()
+		s.lastAck = s.cfg.Now()
+		s.mu.Unlock()
+		if len(rows) == 0 { // a heartbeat
+			if ack.Policy != nil && s.cfg.OnPolicy != nil {
+				s.cfg.OnPolicy(ctx, *ack.Policy)
+			}
+			if s.cfg.OnAck != nil {
+				s.cfg.OnAck(ctx, &ack)
+			}
+			return nil
+		}
 		last := rows[len(rows)-1].Seq
 		upTo := min(ack.UpTo, last)
 		if upTo > 0 {
@@ -180,10 +217,23 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		if ack.Policy != nil && s.cfg.OnPolicy != nil {
 			s.cfg.OnPolicy(ctx, *ack.Policy)
 		}
+		if s.cfg.OnAck != nil {
+			s.cfg.OnAck(ctx, &ack)
+		}
 		if upTo < last {
 			return fmt.Errorf("audit: console acknowledged up to %d of %d", upTo, last)
 		}
 	}
+}
+
+// heartbeatDue reports whether an empty batch should go out.
+func (s *Shipper) heartbeatDue() bool {
+	if s.cfg.Heartbeat <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAck.IsZero() || s.cfg.Now().Sub(s.lastAck) >= s.cfg.Heartbeat
 }
 
 // fitBatch returns how many of rows (at least one) fit in batch b, whose

@@ -28,8 +28,10 @@ import (
 	"github.com/jitkey/jitkey/agent/keys"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
+	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/agent/policy"
 	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/agent/vault"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -63,7 +65,16 @@ type Config struct {
 	// MaxSessions bounds the end-to-end sessions served at once (default
 	// channel's, 1024).
 	MaxSessions int
+	// Vault seals the offline-code secrets at rest (default: the key file
+	// in StateDir, vault.OpenFileKey).
+	Vault vault.Sealer
+	// Heartbeat is how often an idle agent contacts the console (default
+	// DefaultHeartbeat); offline codes count their day limit from it.
+	Heartbeat time.Duration
 }
+
+// DefaultHeartbeat is the default Config.Heartbeat.
+const DefaultHeartbeat = time.Hour
 
 // DefaultPushTimeout is the default Config.PushTimeout, the console's
 // own session timeout.
@@ -92,6 +103,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.PushTimeout <= 0 {
 		cfg.PushTimeout = DefaultPushTimeout
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -137,6 +151,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := mgr.Recover(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	sealer := cfg.Vault
+	if sealer == nil {
+		if sealer, err = vault.OpenFileKey(cfg.StateDir, cfg.Rand); err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+	}
+	codes := offline.New(offline.Config{
+		Store: st, Audit: rec, Lifecycle: mgr, Vault: sealer, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
+		Recorded: func() {
+			if shipper != nil {
+				shipper.Poke()
+			}
+		},
+	})
+	// contact runs whenever the console was reached: the offline
+	// allowance starts again, keys used offline are retired, and a newer
+	// shared-mode secret is kept (SPEC.md 11.6).
+	contact := func(ctx context.Context, secrets []protocol.TenantSecret) {
+		if err := codes.Contact(ctx); err != nil {
+			log.Error("cannot record the contact with the console", "err", err)
+		}
+		if _, err := codes.SetTenantSecret(ctx, enr.Tenant, secrets); err != nil {
+			log.Error("cannot store the shared offline secret", "err", err)
+		}
+	}
 
 	rl, err := cfg.Relay(k.Identity, enr.Relay, enr.RelayPins, log)
 	if err != nil {
@@ -147,6 +186,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("daemon: console address: %w", err)
 	}
 	addr := rl.Addr()
+	online := func() (bool, <-chan struct{}) {
+		if o, ok := rl.(interface {
+			Online() (bool, <-chan struct{})
+		}); ok {
+			return o.Online()
+		}
+		return true, nil
+	}
 	ls := login.New(login.Config{
 		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
@@ -236,7 +283,7 @@ func Run(ctx context.Context, cfg Config) error {
 			case protocol.FlowQRLogin:
 				ls.Handle(ctx, c) // every wait bounded by login.Config.StepTimeout
 			case protocol.FlowPolicy:
-				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, log)
+				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, contact, log)
 			}
 		},
 	})
@@ -254,7 +301,11 @@ func Run(ctx context.Context, cfg Config) error {
 			})
 			return v, enr.Name, enr.OS
 		},
-		OnPolicy: applyPolicy,
+		OnPolicy:   applyPolicy,
+		OnAck:      func(ctx context.Context, ack *protocol.AuditAck) { contact(ctx, ack.OfflineSecrets) },
+		Generation: func() uint64 { return codes.Generation(context.Background()) },
+		Heartbeat:  cfg.Heartbeat,
+		Now:        cfg.Now,
 	})
 
 	// A removed agent stays locked down across restarts.
@@ -264,7 +315,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Logger: log})
+	status := func() (ipcserver.Status, <-chan struct{}) {
+		on, changed := online()
+		var otpOnline bool
+		_ = st.View(ctx, func(tx *store.Tx) error {
+			p, _, err := policy.Current(tx)
+			otpOnline = p.OTPWhileOnline
+			return err
+		})
+		return ipcserver.Status{Online: on, OTP: !on || otpOnline}, changed
+	}
+	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Offline: codes, Status: status, Logger: log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -330,7 +391,8 @@ func Run(ctx context.Context, cfg Config) error {
 // id, which KK does not bind) returns its session slot then. Applying
 // runs on ctx, not under the timeout, so ending sessions the policy
 // withdraws is never cut short.
-func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duration, st *store.Store, apply func(context.Context, protocol.Signed), log *slog.Logger) {
+func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duration, st *store.Store, apply func(context.Context, protocol.Signed),
+	contact func(context.Context, []protocol.TenantSecret), log *slog.Logger) {
 	bounded := func(f func(context.Context) error) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -350,6 +412,7 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duratio
 	for _, s := range push.Policies {
 		apply(ctx, s)
 	}
+	contact(ctx, push.OfflineSecrets)
 	var ack protocol.PolicyAck
 	_ = st.View(ctx, func(tx *store.Tx) error {
 		p, _, err := policy.Current(tx)

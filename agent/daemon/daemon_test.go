@@ -192,11 +192,7 @@ func (w *world) login(t testing.TB, p *agenttest.Phone, mux *channel.Mux) (*ipcs
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	m, err := c.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qr := m.(*ipcserver.QR)
+	qr := firstQR(t, ctx, c)
 	var res protocol.LoginResult
 	for { // the phone's relay connection may still be coming up
 		actx, acancel := context.WithTimeout(ctx, 3*time.Second) // a lost first send is retried
@@ -222,6 +218,26 @@ func (w *world) login(t testing.TB, p *agenttest.Phone, mux *channel.Mux) (*ipcs
 		}
 		if cred, ok := m.(*ipcserver.Credential); ok {
 			return c, cred
+		}
+	}
+}
+
+// firstQR returns the surface's first QR code, skipping the Status the
+// agent sends while its relay connection comes up.
+func firstQR(tb testing.TB, ctx context.Context, c *ipcserver.Client) *ipcserver.QR {
+	tb.Helper()
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *ipcserver.QR:
+			return m
+		case *ipcserver.Status:
+			continue
+		default:
+			tb.Fatalf("surface got %T, want a QR code", m)
 		}
 	}
 }
@@ -308,11 +324,7 @@ func TestRelayDown(t *testing.T) {
 	if err := c.Begin(t.Context(), "unlock", 0); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.Next(t.Context()); err != nil {
-		t.Fatal(err)
-	} else if _, ok := m.(*ipcserver.QR); !ok {
-		t.Fatalf("got %T", m)
-	}
+	firstQR(t, t.Context(), c)
 	if len(w.backend.Names()) != 0 {
 		t.Fatal("account touched")
 	}
@@ -397,14 +409,7 @@ func (w *world) qrLogin(tb testing.TB, p *agenttest.Phone, mux *channel.Mux) (ti
 	if err := c.Begin(ctx, "logon", 0); err != nil {
 		tb.Fatal(err)
 	}
-	m, err := c.Next(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	qr, ok := m.(*ipcserver.QR)
-	if !ok {
-		tb.Fatalf("surface got %T, want a QR code", m)
-	}
+	qr := firstQR(tb, ctx, c)
 	start := time.Now()
 	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 	res, err := p.Login(pctx, mux, qr.Text, agenttest.Scan{})

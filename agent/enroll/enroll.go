@@ -20,8 +20,10 @@ import (
 
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/keys"
+	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/agent/policy"
 	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/agent/vault"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -54,6 +56,9 @@ type Config struct {
 	Now     func() time.Time
 	Rand    io.Reader
 	Logger  *slog.Logger
+	// Vault seals the shared-mode offline secret (default: the key file
+	// in StateDir, vault.OpenFileKey).
+	Vault vault.Sealer
 }
 
 // Enroll runs enrollment and returns what was stored.
@@ -190,10 +195,26 @@ func Enroll(ctx context.Context, cfg Config) (store.Enrollment, error) {
 		if err := tx.PutPolicy(store.PolicyRow{Tenant: pol.Tenant, Version: pol.Version, Signed: body, Applied: cfg.Now()}); err != nil {
 			return err
 		}
+		// Enrollment is the first contact with the console: offline
+		// codes count their limits from here (SPEC.md 11.6).
+		if err := tx.SetContact(store.Contact{Last: cfg.Now().UnixMilli()}); err != nil {
+			return err
+		}
 		return rec.Append(tx, protocol.AuditRecord{Event: audit.PolicyApplied, Detail: fmt.Sprintf("version %d, at enrollment", pol.Version)})
 	})
 	if err != nil {
 		return e, fmt.Errorf("enroll: store: %w", err)
+	}
+	if len(resp.OfflineSecrets) > 0 {
+		sealer := cfg.Vault
+		if sealer == nil {
+			if sealer, err = vault.OpenFileKey(cfg.StateDir, cfg.Rand); err != nil {
+				return e, fmt.Errorf("enroll: %w", err)
+			}
+		}
+		if _, err := offline.StoreTenantSecret(ctx, st, sealer, tok.Tenant, resp.OfflineSecrets); err != nil {
+			return e, fmt.Errorf("enroll: %w", err)
+		}
 	}
 	log.Info("enrolled", "device", dc.Name, "tenant", dc.Tenant, "policy", pol.Version)
 	return e, nil

@@ -16,7 +16,8 @@ var ErrAgentNotRoot = errors.New("ipcserver: agent socket not served by root")
 
 // Client is a login surface's connection to the agent.
 type Client struct {
-	c *ipc.Conn
+	c      *ipc.Conn
+	status Status // the last Status seen; the zero login starts online, QR only
 }
 
 // Dial connects to the agent's socket at path and checks that root
@@ -30,7 +31,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("%w (uid %d)", ErrAgentNotRoot, uid)
 	}
-	return &Client{c: c}, nil
+	return &Client{c: c, status: Status{Online: true}}, nil
 }
 
 // Close closes the connection.
@@ -46,18 +47,49 @@ func (c *Client) End(ctx context.Context, session protocol.SessionID) error {
 	return send(ctx, c.c, MsgEnd, &End{Session: session})
 }
 
-// Next reads the next message: *QR, *Credential, *Denied or *Ended. Without
-// a deadline on ctx it waits at most readTimeout.
+// Code sends an offline login attempt (after Begin, while the last
+// Status said OTP).
+func (c *Client) Code(ctx context.Context, username, code string) error {
+	return send(ctx, c.c, MsgCode, &Code{Username: username, Code: code})
+}
+
+// Status returns the last Status the agent sent (online, QR only before
+// the first).
+func (c *Client) Status() Status { return c.status }
+
+// Next reads the next message: *QR, *Credential, *Denied, *Ended, or
+// *Status when the login options differ from the last ones (the first
+// Status is returned only if it is not "online, QR only", so a surface
+// that shows only QR codes meets Status only when the agent goes
+// offline). Without a deadline on ctx it waits at most readTimeout.
 func (c *Client) Next(ctx context.Context) (any, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, readTimeout)
 		defer cancel()
 	}
-	t, body, err := recv(ctx, c.c)
-	if err != nil {
-		return nil, err
+	for {
+		t, body, err := recv(ctx, c.c)
+		if err != nil {
+			return nil, err
+		}
+		if t == MsgStatus {
+			var st Status
+			if err := protocol.Unmarshal(body, &st); err != nil {
+				return nil, err
+			}
+			if st == c.status {
+				continue
+			}
+			c.status = st
+			return &st, nil
+		}
+		return decodeReply(t, body)
 	}
+}
+
+// decodeReply decodes an agent's message other than Status.
+func decodeReply(t MsgType, body []byte) (any, error) {
 	var v any
 	switch t {
 	case MsgQR:
@@ -71,7 +103,7 @@ func (c *Client) Next(ctx context.Context) (any, error) {
 	default:
 		return nil, fmt.Errorf("%w: ipc message type %d", protocol.ErrMalformed, t)
 	}
-	err = protocol.Unmarshal(body, v)
+	err := protocol.Unmarshal(body, v)
 	clear(body)
 	return v, err
 }

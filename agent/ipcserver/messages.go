@@ -15,6 +15,16 @@
 //	→ End{Session}   when the user's session ends (any connection)
 //	← Ended{}
 //
+// Offline codes (SPEC.md 11.6): right after Begin, and again whenever it
+// changes during the login, the agent sends Status{Online, OTP}. While
+// OTP is true the surface offers "username + code" (by itself when the
+// agent cannot reach its relay, or online if the policy allows codes
+// then); the surface never decides it:
+//
+//	← Status{Online, OTP}
+//	→ Code{Username, Code}
+//	← Credential{...}   or Denied{Code, Reason}   (either ends the login)
+//
 // The password leaves the agent only in Credential, only over this
 // socket, only once. A session not ended by the surface ends at the
 // policy's maximum length.
@@ -42,7 +52,33 @@ const (
 	MsgDenied     MsgType = 4 // agent -> surface, ends the login
 	MsgEnd        MsgType = 5 // surface -> agent
 	MsgEnded      MsgType = 6 // agent -> surface
+	MsgStatus     MsgType = 7 // agent -> surface, after Begin and on every change
+	MsgCode       MsgType = 8 // surface -> agent, an offline code
 )
+
+// Status tells the surface how the technician may log in now.
+type Status struct {
+	// Online: the agent reaches its relay, so a QR code can be answered.
+	Online bool `cbor:"1,keyasint"`
+	// OTP: the agent accepts a username and code now (offline, or online
+	// when the policy allows it). The surface shows the code prompt.
+	OTP bool `cbor:"2,keyasint"`
+}
+
+// Code is an offline login attempt: the technician's username and the
+// code their phone shows.
+type Code struct {
+	Username string `cbor:"1,keyasint"` // at most MaxUsername bytes
+	Code     string `cbor:"2,keyasint"` // 6 or 8 decimal digits
+}
+
+// MaxUsername bounds Code.Username.
+const MaxUsername = 64
+
+// LogValue implements slog.LogValuer: the code logs as "REDACTED".
+func (c Code) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", c.Username), slog.String("code", password.Redacted))
+}
 
 // Surfaces, and the action each asks for.
 var surfaces = map[string]uint8{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,15 +13,26 @@ import (
 	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
+	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 )
+
+// OfflineLogin checks offline codes (package agent/offline).
+type OfflineLogin interface {
+	Login(ctx context.Context, r offline.Request) (lifecycle.Grant, error)
+}
 
 // Config configures a Server.
 type Config struct {
 	Login     *login.Server
 	Lifecycle *lifecycle.Manager
-	Logger    *slog.Logger
+	// Offline checks codes; nil refuses them.
+	Offline OfflineLogin
+	// Status reports the current Status and a channel closed at its next
+	// change; nil means always online, codes refused.
+	Status func() (Status, <-chan struct{})
+	Logger *slog.Logger
 	// PNGScale is pixels per QR module (default 6).
 	PNGScale int
 }
@@ -122,6 +134,32 @@ func denialOf(err error) *Denied {
 	return &Denied{Code: protocol.CodeUnavailable, Reason: "account could not be made ready"}
 }
 
+// offlineDenial is what the surface shows for a refused code.
+func offlineDenial(err error) *Denied {
+	if l, ok := errors.AsType[*offline.LockedError](err); ok {
+		return &Denied{Code: protocol.CodeRefused, Reason: strings.TrimPrefix(l.Error(), "offline: ")}
+	}
+	for _, e := range []error{offline.ErrWrongCode, offline.ErrRefused, offline.ErrNoKey, offline.ErrLimit,
+		offline.ErrOnline, offline.ErrRemoved, offline.ErrNotEnrolled} {
+		if errors.Is(err, e) {
+			code := protocol.CodeRefused
+			if e == offline.ErrNotEnrolled {
+				code = protocol.CodeUnavailable
+			}
+			return &Denied{Code: code, Reason: strings.TrimPrefix(e.Error(), "offline: ")}
+		}
+	}
+	return &Denied{Code: protocol.CodeUnavailable, Reason: "account could not be made ready"}
+}
+
+// status returns the current Status and its change channel.
+func (s *Server) status() (Status, <-chan struct{}) {
+	if s.cfg.Status == nil {
+		return Status{Online: true}, nil
+	}
+	return s.cfg.Status()
+}
+
 func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	action := b.Action
 	if action == 0 {
@@ -147,6 +185,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	// The reader watches for the surface's End or its disconnection.
 	// It stops, and is waited for, when the login ends.
 	ends := make(chan protocol.SessionID, 1)
+	codes := make(chan Code, 1)
 	gone := make(chan struct{})
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer func() {
@@ -160,15 +199,31 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 			if err != nil {
 				return
 			}
-			var e End
-			if t == MsgEnd && protocol.Unmarshal(body, &e) == nil {
-				select {
-				case ends <- e.Session:
-				default:
+			switch t {
+			case MsgEnd:
+				var e End
+				if protocol.Unmarshal(body, &e) == nil {
+					select {
+					case ends <- e.Session:
+					default:
+					}
+				}
+			case MsgCode:
+				var c Code
+				if protocol.Unmarshal(body, &c) == nil && len(c.Username) <= MaxUsername {
+					select {
+					case codes <- c:
+					default: // one attempt at a time
+					}
 				}
 			}
 		}
 	}()
+	st, changed := s.status()
+	if err := s.send(ctx, c, MsgStatus, &st); err != nil {
+		return
+	}
+	var grant lifecycle.Grant
 	for {
 		select {
 		case q := <-req.QR():
@@ -177,19 +232,33 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 				return
 			}
 			continue
+		case <-changed:
+			st, changed = s.status()
+			if err := s.send(ctx, c, MsgStatus, &st); err != nil {
+				return
+			}
+			continue
+		case code := <-codes:
+			g, err := s.offlineLogin(ctx, action, st, code)
+			if err != nil {
+				_ = s.send(ctx, c, MsgDenied, offlineDenial(err))
+				return
+			}
+			grant = g
 		case <-gone:
 			s.log.Info("login surface disconnected before the approval", "surface", b.Surface)
 			return
 		case <-ctx.Done():
 			return
 		case <-req.Done():
+			g, err := req.Result()
+			if err != nil {
+				_ = s.send(ctx, c, MsgDenied, denialOf(err))
+				return
+			}
+			grant = g
 		}
 		break
-	}
-	grant, err := req.Result()
-	if err != nil {
-		_ = s.send(ctx, c, MsgDenied, denialOf(err))
-		return
 	}
 	cred := Credential{Username: grant.Account, Password: grant.Password.Bytes(), Session: grant.Session, Deadline: grant.Deadline.Unix()}
 	err = s.send(ctx, c, MsgCredential, &cred)
@@ -209,6 +278,16 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 		// one, or the deadline ends it.
 	case <-ctx.Done():
 	}
+}
+
+// offlineLogin checks a code with the agent's current connectivity (not
+// the surface's view of it).
+func (s *Server) offlineLogin(ctx context.Context, action uint8, st Status, code Code) (lifecycle.Grant, error) {
+	if s.cfg.Offline == nil {
+		return lifecycle.Grant{}, offline.ErrOnline
+	}
+	st, _ = s.status()
+	return s.cfg.Offline.Login(ctx, offline.Request{Username: code.Username, Code: code.Code, Action: action, Online: st.Online})
 }
 
 func (s *Server) sendQR(ctx context.Context, c *ipc.Conn, q login.QR) error {

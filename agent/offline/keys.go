@@ -8,6 +8,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/store"
+	"github.com/jitkey/jitkey/agent/vault"
 	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -47,16 +48,26 @@ func (v *Verifier) NamedKey(tx *store.Tx, techID string, p *protocol.Policy) ([]
 // (enrollment, policy push or audit acknowledgement), sealed, if its
 // generation is newer than the one held. It reports whether it did.
 func (v *Verifier) SetTenantSecret(ctx context.Context, tenant string, secrets []protocol.TenantSecret) (bool, error) {
+	stored, err := StoreTenantSecret(ctx, v.cfg.Store, v.cfg.Vault, tenant, secrets)
+	if stored {
+		v.log.Info("shared offline secret updated", "generation", v.Generation(ctx))
+	}
+	return stored, err
+}
+
+// StoreTenantSecret is SetTenantSecret for a caller without a Verifier
+// (enrollment).
+func StoreTenantSecret(ctx context.Context, st *store.Store, sealer vault.Sealer, tenant string, secrets []protocol.TenantSecret) (bool, error) {
 	for _, s := range secrets {
 		if s.Tenant != tenant || len(s.Secret) != 32 || s.Generation == 0 {
 			continue
 		}
-		sealed, err := v.cfg.Vault.Seal(s.Secret, sharedContext(tenant))
+		sealed, err := sealer.Seal(s.Secret, sharedContext(tenant))
 		if err != nil {
 			return false, fmt.Errorf("offline: seal tenant secret: %w", err)
 		}
 		stored := false
-		err = v.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		err = st.Update(ctx, func(tx *store.Tx) error {
 			cur, err := tx.OfflineSecret()
 			if err == nil && cur.Generation >= s.Generation {
 				return nil
@@ -69,9 +80,6 @@ func (v *Verifier) SetTenantSecret(ctx context.Context, tenant string, secrets [
 		})
 		if err != nil {
 			return false, fmt.Errorf("offline: store tenant secret: %w", err)
-		}
-		if stored {
-			v.log.Info("shared offline secret updated", "generation", s.Generation)
 		}
 		return stored, nil
 	}

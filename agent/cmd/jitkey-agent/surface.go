@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/ipcserver"
@@ -46,12 +49,22 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	wait, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var cred *ipcserver.Credential
+	prompted := false
 	for cred == nil {
 		m, err := c.Next(wait)
 		if err != nil {
 			return fmt.Errorf("waiting for the agent: %w", err)
 		}
 		switch m := m.(type) {
+		case *ipcserver.Status:
+			fmt.Printf("status online=%v otp=%v\n", m.Online, m.OTP)
+			if m.OTP && !prompted {
+				// The agent accepts a username and code: read one line
+				// "USERNAME CODE" from standard input.
+				prompted = true
+				fmt.Println("enter: username code")
+				go readCode(wait, c, os.Stdin)
+			}
 		case *ipcserver.QR:
 			if err := writeQR(*qrPNG, *qrText, m); err != nil {
 				return err
@@ -88,6 +101,23 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	fmt.Println("session ended")
 	return nil
+}
+
+// readCode reads "USERNAME CODE" lines from r and sends the first
+// well-formed one to the agent as an offline login attempt.
+func readCode(ctx context.Context, c *ipcserver.Client, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			fmt.Println("enter: username code")
+			continue
+		}
+		if err := c.Code(ctx, f[0], f[1]); err != nil {
+			fmt.Fprintf(os.Stderr, "jitkey-agent: sending the code: %v\n", err)
+		}
+		return
+	}
 }
 
 func endSession(c *ipcserver.Client, cred *ipcserver.Credential) error {
