@@ -147,7 +147,7 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 	}
 	c, err := d.Dial(ctx, channel.DialConfig{To: q.Addr(), Flow: protocol.FlowQRLogin, PeerStatic: q.Static, PSK: psk, Session: sid})
 	if err != nil {
-		return nil, dialErr("the device", err)
+		return nil, dialErr("the computer", "the code may have been replaced on screen or already used, or the computer is offline; scan the code now on the screen", err)
 	}
 	defer c.Close()
 	if err := c.Send(ctx, protocol.MsgLoginHello, &protocol.LoginHello{TechCert: o.TechCert}); err != nil {

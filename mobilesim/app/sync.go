@@ -148,7 +148,7 @@ func (a *App) Sync(ctx context.Context, d Dialer) (Update, error) {
 	}
 	c, err := d.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowSync, PeerStatic: o.ConsoleKey()})
 	if err != nil {
-		return Update{}, dialErr("the console", err)
+		return Update{}, dialErr("the console", "it may be offline; try again later", err)
 	}
 	defer c.Close()
 	if err := c.Send(ctx, protocol.MsgSyncRequest, &protocol.SyncRequest{Versions: v.Versions()}); err != nil {
