@@ -16,7 +16,8 @@
 //	-- FILE --          the lines up to the next such header are FILE
 //
 // Files are written to the work directory ($WORK) before the script runs.
-// $WORK in arguments and in compared text is the work directory.
+// $WORK in arguments and in compared text is the work directory, and
+// $NAME is State.Vars[NAME] (set by extra commands).
 // Arguments split on spaces; 'single quotes' group.
 package cliscript
 
@@ -45,9 +46,27 @@ type Script struct {
 	Cmds map[string]Cmd
 	// Extra are further script commands (setup steps); an error fails
 	// the script.
-	Extra map[string]func(t *testing.T, work string, args []string) error
-	// Timeout bounds one command; default 30 s.
+	Extra map[string]func(st *State, args []string) error
+	// Timeout bounds one command; default 30 s. A command still running
+	// then fails the script, whatever it prints: a script checks errors
+	// that come at once, not after a wait.
 	Timeout time.Duration
+}
+
+// State is a running script's, for extra commands.
+type State struct {
+	T    *testing.T
+	Work string            // the work directory
+	Vars map[string]string // $NAME substitutions
+}
+
+// subst replaces $WORK and $NAME of st.Vars in s.
+func (st *State) subst(s string) string {
+	s = strings.ReplaceAll(s, "$WORK", st.Work)
+	for k, v := range st.Vars {
+		s = strings.ReplaceAll(s, "$"+k, v)
+	}
+	return s
 }
 
 // RunDir runs every testdata/*.txt script as a subtest.
@@ -101,6 +120,7 @@ func (s *Script) Run(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
+	st := &State{T: t, Work: work, Vars: make(map[string]string)}
 	lines, files := parse(b)
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o600); err != nil {
@@ -117,7 +137,7 @@ func (s *Script) Run(t *testing.T, path string) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		line = strings.ReplaceAll(line, "$WORK", work)
+		line = st.subst(line)
 		f := Fields(line)
 		fail := func(format string, args ...any) {
 			t.Helper()
@@ -142,7 +162,7 @@ func (s *Script) Run(t *testing.T, path string) {
 			if !ok {
 				fail("no file %q in the script", f[2])
 			}
-			exp = strings.ReplaceAll(exp, "$WORK", work)
+			exp = st.subst(exp)
 			got := stdout.String()
 			if f[1] == "stderr" {
 				got = stderr.String()
@@ -168,14 +188,20 @@ func (s *Script) Run(t *testing.T, path string) {
 				stderr.Reset()
 				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				code := cmd(ctx, work, f[1:], &stdout, &stderr)
+				expired := ctx.Err() != nil
 				cancel()
+				if expired {
+					// Whatever it printed, it waited for something that
+					// was never coming (scripts test errors that come at once).
+					fail("the command ran into the script's deadline (%s)", timeout)
+				}
 				if code != want {
 					fail("exit code %d, want %d", code, want)
 				}
 				continue
 			}
 			if x, ok := s.Extra[f[0]]; ok && !neg {
-				if err := x(t, work, f[1:]); err != nil {
+				if err := x(st, f[1:]); err != nil {
 					fail("%v", err)
 				}
 				continue

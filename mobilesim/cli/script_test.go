@@ -39,8 +39,8 @@ func TestScripts(t *testing.T) {
 				return env.Run(ctx, args, stdout, stderr)
 			},
 		},
-		Extra: map[string]func(t *testing.T, work string, args []string) error{
-			"loginqr": func(t *testing.T, work string, args []string) error {
+		Extra: map[string]func(st *cliscript.State, args []string) error{
+			"loginqr": func(st *cliscript.State, args []string) error {
 				age, err := time.ParseDuration(args[1])
 				if err != nil {
 					return err
@@ -61,20 +61,20 @@ func TestScripts(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return os.WriteFile(filepath.Join(work, args[0]), png, 0o600)
+				return os.WriteFile(filepath.Join(st.Work, args[0]), png, 0o600)
 			},
-			"sparse": func(t *testing.T, work string, args []string) error {
+			"sparse": func(st *cliscript.State, args []string) error {
 				var size int64
 				if _, err := fmt.Sscan(args[1], &size); err != nil {
 					return err
 				}
-				f, err := os.Create(filepath.Join(work, args[0]))
+				f, err := os.Create(filepath.Join(st.Work, args[0]))
 				if err != nil {
 					return err
 				}
 				defer f.Close()
 				if err := f.Truncate(size); err != nil {
-					t.Skipf("no sparse file: %v", err)
+					st.T.Skipf("no sparse file: %v", err)
 				}
 				return nil
 			},
