@@ -289,7 +289,8 @@ func (c *Client) run(ctx context.Context) error {
 			}
 			c.log.Info("home relay connection ended", "relay", c.cfg.Home, "err", rerr)
 		} else if errors.Is(err, ErrPin) {
-			c.log.Warn("home relay certificate does not match the pins; not retrying", "relay", c.cfg.Home, "err", err)
+			// Run returns the error: the caller reports it.
+			c.log.Info("home relay certificate does not match the pins; not retrying", "relay", c.cfg.Home, "err", err)
 			return err
 		} else {
 			c.log.Info("home relay unreachable", "relay", c.cfg.Home, "err", err)
