@@ -55,9 +55,10 @@ type Script struct {
 
 // State is a running script's, for extra commands.
 type State struct {
-	T    *testing.T
-	Work string            // the work directory
-	Vars map[string]string // $NAME substitutions
+	T              *testing.T
+	Work           string            // the work directory
+	Vars           map[string]string // $NAME substitutions
+	Stdout, Stderr string            // the last command's output
 }
 
 // subst replaces $WORK and $NAME of st.Vars in s.
@@ -190,6 +191,7 @@ func (s *Script) Run(t *testing.T, path string) {
 				code := cmd(ctx, work, f[1:], &stdout, &stderr)
 				expired := ctx.Err() != nil
 				cancel()
+				st.Stdout, st.Stderr = stdout.String(), stderr.String()
 				if expired {
 					// Whatever it printed, it waited for something that
 					// was never coming (scripts test errors that come at once).
