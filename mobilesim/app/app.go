@@ -119,6 +119,13 @@ type screenError struct {
 func (e *screenError) Error() string   { return e.msg }
 func (e *screenError) Unwrap() []error { return []error{e.is, e.err} }
 
+// badPeer is the error for a message from who that the phone cannot
+// decode or trust: a sentence for the screen; the decoder's detail is
+// behind it, for the log.
+func badPeer(who string, err error) error {
+	return &screenError{msg: who + " sent a message this phone cannot read or trust, and nothing was changed; try again, and if it happens again tell your MSP admin", err: err, is: ErrBadPeer}
+}
+
 // dialErr turns a failed dial of who ("the computer", "the console") into
 // a sentence: a peer that stays silent (a timeout; a wrong secret is
 // silent by design) did not answer, for the reasons why gives.

@@ -88,7 +88,7 @@ func (a *App) Pair(ctx context.Context, d Dialer, text string) (*View, error) {
 	v, err := a.checkPairing(o, q, key.Public())
 	if err != nil {
 		a.log.Warn("pairing response rejected", "err", err)
-		return nil, fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return nil, badPeer("the console", err)
 	}
 	if err := w.AssignID(o); err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ func (a *App) transferErr(ctx context.Context, c *channel.Conn, flow string, err
 		errors.Is(err, protocol.ErrMalformed):
 		a.log.Warn(flow+": transfer rejected; keeping what the phone holds", "err", err)
 		c.SendError(ctx, protocol.CodeRefused, "refused")
-		return fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return badPeer("the console", err)
 	}
 	return fmt.Errorf("%s: receive: %w", flow, err)
 }

@@ -263,8 +263,8 @@ func (r *run) fail(err error) int {
 	var s *said
 	if errors.As(err, &s) {
 		msg = s.msg
-		r.log.Debug("error detail", "kind", kind, "err", s.err)
 	}
+	r.log.Debug("error detail", "kind", kind, "chain", chain(err))
 	fmt.Fprintf(r.stderr, "jitkey-phone: %s\n", msg)
 	if r.g.json {
 		out := map[string]any{"error": msg, "kind": kind, "exit": code}

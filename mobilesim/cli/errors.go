@@ -29,3 +29,26 @@ func pinSentence(pe *client.PinError) string {
 	return fmt.Sprintf("the relay at %s does not match this phone's relay pin %s: check the relay address, or set the phone up again (init) with the relay's current --relay-pin",
 		pe.Relay, strings.Join(pins, " or "))
 }
+
+// chain lists the texts of err and of every error behind it, for the
+// debug log: the printed sentence leaves out the decoder's detail.
+func chain(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		out = append(out, e.Error())
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
