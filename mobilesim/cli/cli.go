@@ -261,8 +261,12 @@ func (r *run) fail(err error) int {
 	kind, code := classify(err)
 	msg := strings.TrimPrefix(err.Error(), "wallet: ")
 	var s *said
-	if errors.As(err, &s) {
+	var pe *client.PinError
+	switch {
+	case errors.As(err, &s):
 		msg = s.msg
+	case errors.As(err, &pe): // a peer's relay (scan, pair) with a key the phone does not pin
+		msg = pinSentence(pe)
 	}
 	r.log.Debug("error detail", "kind", kind, "chain", chain(err))
 	fmt.Fprintf(r.stderr, "jitkey-phone: %s\n", msg)
