@@ -11,6 +11,8 @@ import (
 	"image"
 	_ "image/jpeg" // phones send camera pictures as JPEG too
 	"image/png"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/makiuchi-d/gozxing"
@@ -23,6 +25,45 @@ const quiet = 4
 
 // ErrNoCode is returned when a picture holds no readable QR code.
 var ErrNoCode = errors.New("qrcode: no QR code found")
+
+// ErrTooLarge is returned for a picture above MaxImageBytes or
+// MaxImagePixels.
+var ErrTooLarge = errors.New("qrcode: picture too large")
+
+// ErrNotPicture is returned for data that is not a PNG or JPEG picture
+// (or a damaged one).
+var ErrNotPicture = errors.New("qrcode: not a PNG or JPEG picture")
+
+// ReadFile reads a picture for Decode from the file at path without
+// reading more than MaxImageBytes: a larger file is refused from its size
+// before it is read (ErrTooLarge), and a file that grows while it is read
+// is refused too. The error of a file that cannot be opened wraps the
+// *fs.PathError.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotPicture, path)
+	}
+	if fi.Size() > MaxImageBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, path, fi.Size())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxImageBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxImageBytes {
+		return nil, fmt.Errorf("%w: %s grew beyond %d bytes while read", ErrTooLarge, path, MaxImageBytes)
+	}
+	return b, nil
+}
 
 func encode(text string) (*qr.Code, error) {
 	c, err := qr.Encode(text, qr.M)
@@ -109,18 +150,18 @@ const MaxImagePixels = 1 << 24
 // Decode reads the QR code in a PNG or JPEG picture and returns its text.
 func Decode(picture []byte) (string, error) {
 	if len(picture) > MaxImageBytes {
-		return "", fmt.Errorf("qrcode: picture of %d bytes is too large", len(picture))
+		return "", fmt.Errorf("%w: %d bytes", ErrTooLarge, len(picture))
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(picture))
 	if err != nil {
-		return "", fmt.Errorf("qrcode: decode picture: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrNotPicture, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return "", fmt.Errorf("qrcode: picture of %dx%d pixels is too large", cfg.Width, cfg.Height)
+		return "", fmt.Errorf("%w: picture of %dx%d pixels is too large", ErrTooLarge, cfg.Width, cfg.Height)
 	}
 	img, _, err := image.Decode(bytes.NewReader(picture))
 	if err != nil {
-		return "", fmt.Errorf("qrcode: decode picture: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrNotPicture, err)
 	}
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {

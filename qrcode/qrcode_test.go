@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/png"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -100,11 +101,11 @@ func TestDecodeRejects(t *testing.T) {
 	if _, err := Decode(buf.Bytes()); !errors.Is(err, ErrNoCode) {
 		t.Errorf("blank picture: %v, want ErrNoCode", err)
 	}
-	if _, err := Decode([]byte("not a picture")); err == nil {
-		t.Error("garbage decoded")
+	if _, err := Decode([]byte("not a picture")); !errors.Is(err, ErrNotPicture) {
+		t.Errorf("garbage: %v, want ErrNotPicture", err)
 	}
-	if _, err := Decode(make([]byte, MaxImageBytes+1)); err == nil {
-		t.Error("oversized picture accepted")
+	if _, err := Decode(make([]byte, MaxImageBytes+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized picture: %v, want ErrTooLarge", err)
 	}
 	// A small PNG whose header declares 65536x65536 pixels (16 GiB as
 	// RGBA) is refused from its header, before decoding allocates.
@@ -114,7 +115,7 @@ func TestDecodeRejects(t *testing.T) {
 	binary.BigEndian.PutUint32(bomb[16:], 1<<16) // IHDR width
 	binary.BigEndian.PutUint32(bomb[20:], 1<<16) // IHDR height
 	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
-	if _, err := Decode(bomb); err == nil || !strings.Contains(err.Error(), "65536x65536 pixels is too large") {
+	if _, err := Decode(bomb); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "65536x65536 pixels is too large") {
 		t.Errorf("picture declaring 65536x65536 pixels: %v, want refused as too large", err)
 	}
 }
@@ -142,5 +143,42 @@ func TestLoginPayloadsAlwaysDecode(t *testing.T) {
 		if got, err := Decode(img); err != nil || got != text {
 			t.Fatalf("payload %d: Decode = %q, %v", i, got, err)
 		}
+	}
+}
+
+// TestReadFile: a file larger than MaxImageBytes is refused from its size
+// (here a sparse file of 1 TiB, which reading would take minutes and
+// memory to refuse), and what is not a regular file is not read at all.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	huge := filepath.Join(dir, "huge.png")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 40); err != nil {
+		f.Close()
+		t.Skipf("no sparse file: %v", err)
+	}
+	f.Close()
+	if _, err := ReadFile(huge); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("1 TiB file: %v, want ErrTooLarge", err)
+	}
+	if _, err := ReadFile(dir); !errors.Is(err, ErrNotPicture) {
+		t.Errorf("directory: %v, want ErrNotPicture", err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing.png")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	small := filepath.Join(dir, "small.png")
+	pic, err := PNG("JK:TEST", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(small, pic, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadFile(small); err != nil || !bytes.Equal(b, pic) {
+		t.Errorf("small file: %d bytes, %v", len(b), err)
 	}
 }

@@ -21,6 +21,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/jitkey/jitkey/console"
 	"github.com/jitkey/jitkey/console/authority"
 	"github.com/jitkey/jitkey/internal/cliflag"
+	"github.com/jitkey/jitkey/relay/client"
 )
 
 // Env is what a command may use of its surroundings.
@@ -48,11 +50,13 @@ type Env struct {
 	ScryptLogN int
 }
 
-type usageError struct{ msg string }
+// usageError is a bad command line; cmd, if known, selects the usage
+// lines printed after it.
+type usageError struct{ msg, cmd string }
 
 func (u *usageError) Error() string { return u.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
 const usage = `usage: jitkey-console COMMAND [flags]
 
@@ -81,6 +85,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	err := run(ctx, args, &env)
 	var ue *usageError
 	var ref *console.Refusal
+	var pe *client.PinError
+	if errors.As(err, &ue) && ue.cmd == "" && len(args) > 0 {
+		ue.cmd = args[0]
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -89,8 +97,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(env.Stderr, "jitkey-console: %s\n", ue.msg)
-		fmt.Fprint(env.Stderr, "run 'jitkey-console help' for usage\n")
+		fmt.Fprint(env.Stderr, usageOf(ue.cmd))
 		return 2
+	case errors.As(err, &pe):
+		fmt.Fprintf(env.Stderr, "jitkey-console: %s\n", pinSentence(pe))
+		return 1
 	case errors.As(err, &ref):
 		fmt.Fprintf(env.Stderr, "jitkey-console: refused: %s\n", ref.Reason)
 		return 1
@@ -103,6 +114,34 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stderr, "jitkey-console: error: %v\n", err)
 	return 1
+}
+
+// usageOf is the short usage after a bad command line: the lines of the
+// usage table for cmd, or the table's commands if cmd has none.
+func usageOf(cmd string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(usage, "\n") {
+		f := strings.Fields(l)
+		if strings.HasPrefix(l, "  ") && len(f) > 0 && f[0] == cmd {
+			synopsis, _, _ := strings.Cut(strings.TrimSpace(l), "   ") // before the description
+			b.WriteString("usage: jitkey-console " + synopsis + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return usage
+	}
+	return b.String() + "run 'jitkey-console help' for every command\n"
+}
+
+// pinSentence says that the relay is not the one the console was set up
+// with, naming the pins it expected.
+func pinSentence(pe *client.PinError) string {
+	pins := make([]string, len(pe.Want))
+	for i, p := range pe.Want {
+		pins[i] = hex.EncodeToString(p[:])
+	}
+	return fmt.Sprintf("the relay at %s does not match the relay pin %s given to init: check the relay address and the relay's current pin",
+		pe.Relay, strings.Join(pins, " or "))
 }
 
 func run(ctx context.Context, args []string, env *Env) error {

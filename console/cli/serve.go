@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -43,10 +44,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	runDone := make(chan struct{})
+	relayErr := make(chan error, 1)
 	go func() {
 		defer close(runDone)
 		if err := rc.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("relay client stopped", "err", err)
+			if !errors.Is(err, client.ErrPin) { // reported as the command's error
+				log.Error("relay client stopped", "err", err)
+			}
+			relayErr <- err
 			cancel()
 		}
 	}()
@@ -68,6 +73,11 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 	})
 	log.Info("console serving", "addr", con.Addr().String(), "org", set.Org)
 	err = srv.Run(ctx)
+	select {
+	case rerr := <-relayErr:
+		return fmt.Errorf("relay client: %w", rerr)
+	default:
+	}
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -65,7 +65,7 @@ func New(cfg Config) *App {
 
 // Errors callers branch on. Wrapped errors carry the detail to show.
 var (
-	ErrQRExpired      = errors.New("QR code expired")
+	ErrQRExpired      = errors.New("this code has expired")
 	ErrQRMalformed    = errors.New("not a valid jitkey QR code")
 	ErrWrongKind      = errors.New("wrong kind of QR code")
 	ErrOtherOrg       = errors.New("device belongs to another organisation")
@@ -78,7 +78,8 @@ var (
 	ErrConsoleRefused = errors.New("the console refused")
 )
 
-// qrError classifies a QR decoding failure with a message for the screen.
+// decodeQR decodes a scanned code of kind want; its errors are sentences
+// for the screen that say what to do.
 func (a *App) decodeQR(text string, want uint8) (protocol.QRPayload, error) {
 	now := a.cfg.Now()
 	q, err := protocol.DecodeQR(text, now)
@@ -88,9 +89,14 @@ func (a *App) decodeQR(text string, want uint8) (protocol.QRPayload, error) {
 		if age < 0 {
 			return q, fmt.Errorf("%w: made %s in the future by the phone's clock; check the clocks", ErrQRExpired, -age)
 		}
-		return q, fmt.Errorf("%w: made %s ago; ask for a fresh code", ErrQRExpired, age)
+		if q.Kind == protocol.QRPair {
+			return q, fmt.Errorf("%w (made %s ago); ask for a new pairing code", ErrQRExpired, age)
+		}
+		return q, fmt.Errorf("%w (made %s ago); scan the code now on the screen", ErrQRExpired, age)
+	case errors.Is(err, protocol.ErrUnsupportedVersion):
+		return q, &screenError{msg: "this code was made by a newer version of jitkey; update the phone", err: err, is: ErrQRMalformed}
 	case err != nil:
-		return q, fmt.Errorf("%w: %v", ErrQRMalformed, err)
+		return q, &screenError{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: err, is: ErrQRMalformed}
 	}
 	if q.Kind != want {
 		if want == protocol.QRLogin {
@@ -101,10 +107,31 @@ func (a *App) decodeQR(text string, want uint8) (protocol.QRPayload, error) {
 	return q, nil
 }
 
-// dialErr turns a dial failure into something a technician understands.
-func dialErr(what string, err error) error {
+// screenError is an error whose text is a sentence for the screen; it
+// matches the sentinel is and unwraps to the error behind it, whose
+// detail is for the log only.
+type screenError struct {
+	msg string
+	err error
+	is  error
+}
+
+func (e *screenError) Error() string   { return e.msg }
+func (e *screenError) Unwrap() []error { return []error{e.is, e.err} }
+
+// badPeer is the error for a message from who that the phone cannot
+// decode or trust: a sentence for the screen; the decoder's detail is
+// behind it, for the log.
+func badPeer(who string, err error) error {
+	return &screenError{msg: who + " sent a message this phone cannot read or trust, and nothing was changed; try again, and if it happens again tell your MSP admin", err: err, is: ErrBadPeer}
+}
+
+// dialErr turns a failed dial of who ("the computer", "the console") into
+// a sentence: a peer that stays silent (a timeout; a wrong secret is
+// silent by design) did not answer, for the reasons why gives.
+func dialErr(who, why string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, protocol.ErrHandshake) {
-		return fmt.Errorf("%w: %s did not answer (code already used, expired, or peer offline): %v", ErrUnreachable, what, err)
+		return &screenError{msg: who + " did not answer: " + why, err: err, is: ErrUnreachable}
 	}
-	return fmt.Errorf("%w: %s: %v", ErrUnreachable, what, err)
+	return &screenError{msg: fmt.Sprintf("%s could not be reached: %v", who, err), err: err, is: ErrUnreachable}
 }

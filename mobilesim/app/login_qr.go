@@ -147,7 +147,7 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 	}
 	c, err := d.Dial(ctx, channel.DialConfig{To: q.Addr(), Flow: protocol.FlowQRLogin, PeerStatic: q.Static, PSK: psk, Session: sid})
 	if err != nil {
-		return nil, dialErr("the device", err)
+		return nil, dialErr("the computer", "the code may have been replaced on screen or already used, or the computer is offline; scan the code now on the screen", err)
 	}
 	defer c.Close()
 	if err := c.Send(ctx, protocol.MsgLoginHello, &protocol.LoginHello{TechCert: o.TechCert}); err != nil {
@@ -162,7 +162,7 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 	}
 	var lr protocol.LoginRequest
 	if err := protocol.DecodeMsg(msg, protocol.MsgLoginRequest, &lr); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return nil, badPeer("the computer", err)
 	}
 	req, err := a.checkRequest(v, q, c, &lr, opts.SkipPolicyCheck)
 	if err != nil {
@@ -227,7 +227,7 @@ func (a *App) result(msg []byte, out *Outcome) (*Outcome, error) {
 	case errors.As(err, &pe):
 		res = protocol.LoginResult{Code: pe.Code, Text: pe.Text}
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return nil, badPeer("the computer", err)
 	}
 	out.Result = res
 	switch {

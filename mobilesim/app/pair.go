@@ -37,7 +37,7 @@ func (a *App) Pair(ctx context.Context, d Dialer, text string) (*View, error) {
 	}
 	c, err := d.Dial(ctx, channel.DialConfig{To: q.Addr(), Flow: protocol.FlowPair, PeerStatic: q.Static, PSK: psk, Session: sid})
 	if err != nil {
-		return nil, dialErr("the console", err)
+		return nil, dialErr("the console", "the pairing code may have been used already, or the console is offline; ask for a new pairing code", err)
 	}
 	defer c.Close()
 	hh := c.Session.HandshakeHash()
@@ -88,7 +88,7 @@ func (a *App) Pair(ctx context.Context, d Dialer, text string) (*View, error) {
 	v, err := a.checkPairing(o, q, key.Public())
 	if err != nil {
 		a.log.Warn("pairing response rejected", "err", err)
-		return nil, fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return nil, badPeer("the console", err)
 	}
 	if err := w.AssignID(o); err != nil {
 		return nil, err

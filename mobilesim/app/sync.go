@@ -39,7 +39,7 @@ func (a *App) transferErr(ctx context.Context, c *channel.Conn, flow string, err
 		errors.Is(err, protocol.ErrMalformed):
 		a.log.Warn(flow+": transfer rejected; keeping what the phone holds", "err", err)
 		c.SendError(ctx, protocol.CodeRefused, "refused")
-		return fmt.Errorf("%w: %v", ErrBadPeer, err)
+		return badPeer("the console", err)
 	}
 	return fmt.Errorf("%s: receive: %w", flow, err)
 }
@@ -148,7 +148,7 @@ func (a *App) Sync(ctx context.Context, d Dialer) (Update, error) {
 	}
 	c, err := d.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowSync, PeerStatic: o.ConsoleKey()})
 	if err != nil {
-		return Update{}, dialErr("the console", err)
+		return Update{}, dialErr("the console", "it may be offline; try again later", err)
 	}
 	defer c.Close()
 	if err := c.Send(ctx, protocol.MsgSyncRequest, &protocol.SyncRequest{Versions: v.Versions()}); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/jitkey/jitkey/mobilesim/biometric"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/client"
 )
 
 // Exit codes.
@@ -129,19 +130,19 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pre := flag.NewFlagSet("jitkey-phone", flag.ContinueOnError)
 	pre.SetOutput(io.Discard)
 	r.g.register(pre, globals{state: e.DefaultState, timeout: 20 * time.Second})
-	if err := pre.Parse(args); err != nil {
+	if err := cliflag.Explain(pre, pre.Parse(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			r.printUsage(stderr)
 			return ExitOK
 		}
-		return r.fail(usagef("%v", err))
+		return r.usage(usagef("%v", err), "")
 	}
 	rest := pre.Args()
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" {
+	if len(rest) == 0 {
+		return r.usage(usagef("no command given"), "")
+	}
+	if rest[0] == "help" || rest[0] == "-h" {
 		r.printUsage(stderr)
-		if len(rest) == 0 {
-			return ExitUsage
-		}
 		return ExitOK
 	}
 	var cmd *command
@@ -151,18 +152,19 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if cmd == nil {
-		r.printUsage(stderr)
-		return r.fail(usagef("unknown command %q", rest[0]))
+		return r.usage(usagef("unknown command %q", rest[0]), "")
 	}
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var g globals
 	g.register(fs, r.g)
 	body := cmd.flags(r, fs)
 	pos, err := cliflag.Parse(fs, rest[1:])
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(stderr, "usage: jitkey-phone %s\n", cmd.usage)
-		return r.fail(usagef("%v", err))
+		return ExitOK
+	}
+	if err != nil {
+		return r.usage(usagef("%v", err), cmd.usage)
 	}
 	r.g = g
 	base := e.Now
@@ -178,6 +180,21 @@ func (e *Env) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return r.fail(err)
 	}
 	return ExitOK
+}
+
+// usage reports a bad command line: the error on one line, then the
+// command's usage (cmdUsage), or every command's if there is none.
+func (r *run) usage(err error, cmdUsage string) int {
+	code := r.fail(err)
+	if r.g.json {
+		return code
+	}
+	if cmdUsage != "" {
+		fmt.Fprintf(r.stderr, "usage: jitkey-phone %s\n", cmdUsage)
+	} else {
+		r.printUsage(r.stderr)
+	}
+	return code
 }
 
 func (r *run) printUsage(w io.Writer) {
@@ -225,6 +242,8 @@ func classify(err error) (kind string, code int) {
 		return "biometric-failed", ExitBiometric
 	case errors.Is(err, biometric.ErrBiometricCancelled):
 		return "biometric-cancelled", ExitBiometric
+	case errors.Is(err, client.ErrPin):
+		return "relay-pin-mismatch", ExitUnreachable
 	case errors.Is(err, app.ErrUnreachable):
 		return "unreachable", ExitUnreachable
 	case errors.Is(err, errNotImplemented):
@@ -241,6 +260,15 @@ func (r *run) fail(err error) int {
 	}
 	kind, code := classify(err)
 	msg := strings.TrimPrefix(err.Error(), "wallet: ")
+	var s *said
+	var pe *client.PinError
+	switch {
+	case errors.As(err, &s):
+		msg = s.msg
+	case errors.As(err, &pe): // a peer's relay (scan, pair) with a key the phone does not pin
+		msg = pinSentence(pe)
+	}
+	r.log.Debug("error detail", "kind", kind, "chain", chain(err))
 	fmt.Fprintf(r.stderr, "jitkey-phone: %s\n", msg)
 	if r.g.json {
 		out := map[string]any{"error": msg, "kind": kind, "exit": code}
@@ -312,11 +340,19 @@ func (r *run) connect(ctx context.Context, w *wallet.Wallet, a *app.App) (*Link,
 	if r.env.Connect == nil {
 		return nil, errors.New("no relay connector configured")
 	}
+	relay := w.Phone().Relay
 	l, err := r.env.Connect(ctx, LinkConfig{Phone: w.Phone(), Accept: a.Accept, Handle: a.Handle, Logger: r.log})
-	if err != nil {
-		return nil, fmt.Errorf("%w: relay %s: %v", app.ErrUnreachable, w.Phone().Relay, err)
+	var pe *client.PinError
+	switch {
+	case err == nil:
+		return l, nil
+	case errors.As(err, &pe):
+		return nil, &said{msg: pinSentence(pe), err: fmt.Errorf("%w: %w", app.ErrUnreachable, err)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, &said{msg: fmt.Sprintf("could not reach the relay %s within %s: it is down or unreachable from here, or the phone's relay address is wrong", relay, r.g.timeout),
+			err: fmt.Errorf("%w: %w", app.ErrUnreachable, err)}
 	}
-	return l, nil
+	return nil, &said{msg: fmt.Sprintf("could not reach the relay %s: %v", relay, err), err: fmt.Errorf("%w: %w", app.ErrUnreachable, err)}
 }
 
 var errNotImplemented = errors.New("not implemented yet")

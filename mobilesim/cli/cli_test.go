@@ -201,8 +201,8 @@ func TestScript(t *testing.T) {
 		{name: "pair with a login code", args: func(w *world) []string {
 			return []string{"pair", w.w11.LoginQR(protocol.ActionLogon, time.Now())}
 		}, code: cli.ExitQR, err: `this is a login code; use scan`},
-		{name: "pair with an expired code", args: pairQR(acmeOf, "nik", nik, 11*time.Minute), code: cli.ExitQR, err: `QR code expired: made 11m[01]s ago`},
-		{name: "pair with a malformed code", args: fixed("pair", "JK:NOT-BASE45!"), code: cli.ExitQR, err: `not a valid jitkey QR code`},
+		{name: "pair with an expired code", args: pairQR(acmeOf, "nik", nik, 11*time.Minute), code: cli.ExitQR, err: `^jitkey-phone: this code has expired \(made 11m[01]s ago\); ask for a new pairing code\n$`},
+		{name: "pair with a malformed code", args: fixed("pair", "JK:NOT-BASE45!", "--json"), code: cli.ExitQR, out: `"kind":"qr-malformed"`, err: `^jitkey-phone: this is not a jitkey code, or it is damaged; scan the code on the screen again\n$`},
 		{name: "pair biometric cancelled", args: func(w *world) []string {
 			return append(pairQR(acmeOf, "nik", nik, 0)(w), "--biometric", "cancel")
 		}, code: cli.ExitBiometric, err: `cancelled by the user`},
@@ -243,10 +243,12 @@ func TestScript(t *testing.T) {
 		{name: "scan interactive no", stdin: "\n", args: scanOf(w11, 0), out: `(?s)approve\? \[y/N\] denied`,
 			check: func(t *testing.T, w *world, r result) { event(t, w.w11) }},
 		{name: "scan json needs a decision", args: scanOf(w11, 0, "--json"), code: cli.ExitUsage, out: `"kind":"usage"`},
-		{name: "scan expired code", args: scanOf(w11, 2*time.Minute, "--approve"), code: cli.ExitQR, err: `QR code expired: made 2m[01]s ago; ask for a fresh code`},
+		{name: "scan expired code", args: scanOf(w11, 2*time.Minute, "--approve"), code: cli.ExitQR, err: `^jitkey-phone: this code has expired \(made 2m[01]s ago\); scan the code now on the screen\n$`},
+		{name: "scan a code the agent answers no more", args: scanOf(w11, 75*time.Second, "--approve", "--json"), code: cli.ExitQR,
+			out: `"kind":"qr-expired"`, err: `^jitkey-phone: this code has expired \(made 1m1[56]s ago\); scan the code now on the screen\n$`},
 		{name: "scan with the phone clock skewed", args: scanOf(w11, 0, "--approve", "--clock-offset", "-5m", "--json"), code: cli.ExitQR,
 			out: `"kind":"qr-expired"`, err: `in the future by the phone's clock`},
-		{name: "scan malformed", args: fixed("scan", "hello", "--approve"), code: cli.ExitQR, err: `not a valid jitkey QR code: .*not a jitkey QR code`},
+		{name: "scan malformed", args: fixed("scan", "hello", "--approve"), code: cli.ExitQR, err: `^jitkey-phone: this is not a jitkey code, or it is damaged; scan the code on the screen again\n$`},
 		{name: "scan a pairing code", args: func(w *world) []string { return []string{"scan", w.acme.PairingQR("x", nil, time.Now()), "--deny"} },
 			code: cli.ExitQR, err: `this is a pairing code; use pair`},
 		{name: "scan used code", args: func(w *world) []string {
@@ -256,7 +258,8 @@ func TestScript(t *testing.T) {
 			}
 			event(w.t, w.w11)
 			return []string{"scan", qr, "--approve", "--json"}
-		}, code: cli.ExitUnreachable, out: `"kind":"unreachable"`, err: `did not answer`},
+		}, code: cli.ExitUnreachable, out: `"kind":"unreachable"`,
+			err: `^jitkey-phone: the computer did not answer: the code may have been replaced on screen or already used, or the computer is offline; scan the code now on the screen\n$`},
 		{name: "policy denies", args: scanOf(secret, 0, "--approve"), code: cli.ExitRefused,
 			err: `the policy does not allow this login: nik on W11-SECRET \(tenant acme\): the device is not shared with you`},
 		{name: "agent refuses after hello", args: scanOf(secret, 0, "--approve", "--skip-policy-check"), code: cli.ExitRefused,

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -92,22 +92,59 @@ var errNoCode = errors.New("no QR code in the picture")
 func payload(image string, args []string) (string, error) {
 	switch {
 	case image != "" && len(args) == 0:
-		b, err := os.ReadFile(image)
-		if err != nil {
-			return "", fmt.Errorf("read image: %w", err)
-		}
-		text, err := qrcode.Decode(b)
-		if errors.Is(err, qrcode.ErrNoCode) {
-			return "", fmt.Errorf("%w: %s", errNoCode, image)
-		}
-		if err != nil {
-			return "", fmt.Errorf("%w: %s: %v", errNoCode, image, err)
-		}
-		return text, nil
+		return decodeImage(image)
 	case image == "" && len(args) == 1:
 		return strings.TrimSpace(args[0]), nil
 	}
 	return "", usagef("give the QR payload or --image FILE.png (one of them)")
+}
+
+// decodeImage reads the QR code in the picture at path, refusing a file
+// too large for a picture from its size before reading it.
+func decodeImage(path string) (string, error) {
+	b, err := qrcode.ReadFile(path)
+	if err == nil {
+		var text string
+		if text, err = qrcode.Decode(b); err == nil {
+			return text, nil
+		}
+	}
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, qrcode.ErrTooLarge):
+		return "", &said{msg: fmt.Sprintf("%s is too large for a picture of a QR code (at most %d MiB and %d megapixels); give a smaller picture", path, qrcode.MaxImageBytes>>20, qrcode.MaxImagePixels/1000000),
+			err: fmt.Errorf("%w: %w", errNoCode, err)}
+	case errors.Is(err, qrcode.ErrNotPicture):
+		return "", &said{msg: fmt.Sprintf("%s is not a PNG or JPEG picture; give a picture of the QR code", path), err: fmt.Errorf("%w: %w", errNoCode, err)}
+	case errors.Is(err, qrcode.ErrNoCode):
+		return "", &said{msg: fmt.Sprintf("no QR code found in %s; give a sharp picture of the whole code", path), err: fmt.Errorf("%w: %w", errNoCode, err)}
+	case errors.As(err, &pe):
+		return "", fmt.Errorf("cannot read the picture %s: %w", path, pe.Err)
+	}
+	return "", fmt.Errorf("%w: %s: %w", errNoCode, path, err)
+}
+
+// loginAnswerWindow is how long after its time an agent still answers a
+// login code: it shows a new code at least every 60 s (SPEC.md 5.2,
+// agent/login.MaxRotation) and answers a replaced one for 10 s more
+// (agent/login.Grace). An agent answers an older code never: the phone
+// says so at once instead of dialing into a timeout. (The protocol's
+// freshness bound, QRLoginMaxAge, leaves more room for clock skew.)
+const loginAnswerWindow = 60*time.Second + 10*time.Second
+
+// checkAnswerable refuses a login code no agent will answer any more, by
+// its time field and the phone's clock. Other codes pass: app.Scan words
+// what is wrong with them.
+func (r *run) checkAnswerable(text string) error {
+	q, err := protocol.ParseQR(text)
+	if err != nil || q.Kind != protocol.QRLogin {
+		return nil
+	}
+	if age := r.now().Sub(q.Time); age > loginAnswerWindow {
+		return &said{msg: fmt.Sprintf("this code has expired (made %s ago); scan the code now on the screen", age.Round(time.Second)),
+			err: fmt.Errorf("%w: %s old, over %s", app.ErrQRExpired, age, loginAnswerWindow)}
+	}
+	return nil
 }
 
 // tenantJSON describes a tenant of an organisation.
@@ -338,6 +375,9 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		}
 		if r.g.json && !*approve && !*deny {
 			return usagef("with --json, choose --approve or --deny")
+		}
+		if err := r.checkAnswerable(text); err != nil {
+			return err
 		}
 		choice, err := app.ParseAccount(*account)
 		if err != nil {
@@ -570,8 +610,11 @@ func (r *run) cmdDecode(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			return err
 		}
 		q, err := protocol.ParseQR(text)
+		if errors.Is(err, protocol.ErrUnsupportedVersion) {
+			return &said{msg: "this code was made by a newer version of jitkey; update the phone", err: fmt.Errorf("%w: %w", app.ErrQRMalformed, err)}
+		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", app.ErrQRMalformed, err)
+			return &said{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: fmt.Errorf("%w: %w", app.ErrQRMalformed, err)}
 		}
 		now := r.now()
 		_, ferr := protocol.DecodeQR(text, now)

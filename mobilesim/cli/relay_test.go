@@ -122,13 +122,17 @@ func TestRealRelay(t *testing.T) {
 		}
 	}
 
-	// A phone pinned to another relay key does not connect.
+	// A phone pinned to another relay key does not connect, and says so
+	// at once: given an hour, it fails with the pin mismatch, not with
+	// the run's 15 s deadline (which would be kind "unreachable").
 	state = filepath.Join(t.TempDir(), "phone2")
 	if r := run("init", "--relay", relay, "--relay-pin", strings.Repeat("ab", 32)); r.code != 0 {
 		t.Fatal(r)
 	}
-	r := run("--timeout", "1s", "pair", console.PairingQR("eve", nik, time.Now()), "--json")
-	if r.code != cli.ExitUnreachable || !strings.Contains(r.out, `"kind":"unreachable"`) {
-		t.Fatalf("wrong pin: %+v", r)
+	r := run("--timeout", "1h", "pair", console.PairingQR("eve", nik, time.Now()), "--json")
+	wantErr := "jitkey-phone: the relay at " + relay + " does not match this phone's relay pin " + strings.Repeat("ab", 32) +
+		": check the relay address, or set the phone up again (init) with the relay's current --relay-pin\n"
+	if r.code != cli.ExitUnreachable || !strings.Contains(r.out, `"kind":"relay-pin-mismatch"`) || r.err != wantErr {
+		t.Fatalf("wrong pin: %+v\nwant stderr %q", r, wantErr)
 	}
 }

@@ -232,7 +232,9 @@ func (c *Client) SealPushTicket(token []byte, expiry time.Time) ([]byte, error) 
 
 // Run connects to the home relay and stays connected, reconnecting with
 // jittered exponential back-off, until ctx is done or Close is called. It
-// returns ErrReplaced if another connection claims this mailbox.
+// returns ErrReplaced if another connection claims this mailbox, and a
+// *PinError (ErrPin) at once if the home relay's certificate
+// matches none of the pins: that does not heal by retrying.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -286,6 +288,10 @@ func (c *Client) run(ctx context.Context) error {
 				delay = c.jitter(c.cfg.MinBackoff)
 			}
 			c.log.Info("home relay connection ended", "relay", c.cfg.Home, "err", rerr)
+		} else if errors.Is(err, ErrPin) {
+			// Run returns the error: the caller reports it.
+			c.log.Info("home relay certificate does not match the pins; not retrying", "relay", c.cfg.Home, "err", err)
+			return err
 		} else {
 			c.log.Info("home relay unreachable", "relay", c.cfg.Home, "err", err)
 			delay = c.backoff(failures)

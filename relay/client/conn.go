@@ -58,7 +58,7 @@ func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, 
 		NextProtos:         []string{protocol.RelayALPN},
 		ServerName:         host,
 		InsecureSkipVerify: true, // the relay is authenticated by pin below
-		VerifyConnection:   c.verifyPin,
+		VerifyConnection:   func(cs tls.ConnectionState) error { return c.verifyPin(addr, cs) },
 		Rand:               c.cfg.Rand,
 		Time:               c.cfg.Now,
 	}
@@ -72,9 +72,10 @@ func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, 
 		MaxIncomingUniStreams: -1,
 	})
 	if err != nil {
-		var tlsErr *tls.CertificateVerificationError
-		if errors.As(err, &tlsErr) || errors.Is(err, ErrPin) {
-			return nil, fmt.Errorf("client: dial %s: %w", addr, ErrPin)
+		// quic-go keeps verifyPin's error in the handshake failure.
+		var pe *PinError
+		if errors.As(err, &pe) {
+			return nil, pe
 		}
 		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}
@@ -116,11 +117,12 @@ func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, 
 	return rc, nil
 }
 
-// verifyPin accepts the relay's certificate only if its SubjectPublicKeyInfo
-// hashes to one of the pins.
-func (c *Client) verifyPin(cs tls.ConnectionState) error {
+// verifyPin accepts the certificate of the relay dialled at addr only if
+// its SubjectPublicKeyInfo hashes to one of the pins; otherwise it returns
+// a *PinError.
+func (c *Client) verifyPin(addr string, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
-		return ErrPin
+		return &PinError{Relay: addr, Want: c.cfg.Pins}
 	}
 	pin := protocol.RelayPin(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
 	for _, p := range c.cfg.Pins {
@@ -128,7 +130,7 @@ func (c *Client) verifyPin(cs tls.ConnectionState) error {
 			return nil
 		}
 	}
-	return ErrPin
+	return &PinError{Relay: addr, Got: pin, Want: c.cfg.Pins}
 }
 
 // authenticate opens the stream, sends Hello signed over the exporter and

@@ -40,9 +40,30 @@ var (
 	// ErrWrongMailbox: the relay's Welcome named another mailbox than the
 	// one this identity owns; the connection is refused.
 	ErrWrongMailbox = errors.New("client: relay welcomed another mailbox")
-	// ErrPin: the relay's certificate matched none of the pins.
+	// ErrPin: the relay's certificate matched none of the pins
+	// (the error is a *PinError). It is permanent: Run returns it for the
+	// home relay instead of retrying, as a wrong address or a relay whose
+	// key changed does not heal by waiting.
 	ErrPin = errors.New("client: relay certificate does not match a pin")
 )
+
+// PinError is the failure of a relay whose certificate matched none of the
+// accepted pins. It unwraps to ErrPin.
+type PinError struct {
+	Relay string     // the relay address as dialled
+	Got   [32]byte   // pin of the certificate presented; zero if there was none
+	Want  [][32]byte // the accepted pins
+}
+
+func (e *PinError) Error() string {
+	if e.Got == ([32]byte{}) {
+		return fmt.Sprintf("client: relay %s presented no certificate", e.Relay)
+	}
+	return fmt.Sprintf("client: relay %s presented key %x, which matches none of the %d relay pins", e.Relay, e.Got, len(e.Want))
+}
+
+// Unwrap returns ErrPin.
+func (e *PinError) Unwrap() error { return ErrPin }
 
 // NackError is a relay's negative answer to a Send.
 type NackError struct {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
-	"github.com/jitkey/jitkey/internal/cliflag"
 )
 
 // cmdSurface simulates a login surface: it begins a login, writes each QR
@@ -32,11 +31,11 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "run pamtester in this sandbox")
 	hold := fs.Duration("hold", 0, "how long to keep the session before ending it")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the approval")
-	if _, err := cliflag.Parse(fs, args); err != nil {
+	if _, err := parseFlags(fs, args, surfaceUsage); err != nil {
 		return err
 	}
 	if ipcserver.ActionFor(*action) == 0 {
-		return fmt.Errorf("unknown action %q", *action)
+		return usagef(surfaceUsage, "--action %q: want logon, unlock, elevate or sudo", *action)
 	}
 	c, err := ipcserver.Dial(ctx, *ipc)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jitkey/jitkey/internal/cliflag"
 	"github.com/jitkey/jitkey/relay/push"
 	"github.com/jitkey/jitkey/relay/server"
 )
@@ -35,10 +36,15 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// shortUsage follows a command-line error; --help prints every flag.
+const shortUsage = `usage: jitkey-relay [--listen ADDR] [--cert FILE --key FILE] [--metrics-listen ADDR]
+                    [--pin-file FILE] [--push-gateway URL [--push-key-file FILE]] [limits...]
+run 'jitkey-relay --help' for every flag
+`
+
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jitkey-relay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		cfg         server.Config
 		l           = &cfg.Limits
@@ -71,12 +77,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", 0, "idle timeout (default 60s)")
 	fs.DurationVar(&l.KeepAlive, "keepalive", 0, "relay keep-alive period (default 0: peers keep alive)")
 	fs.DurationVar(&l.DrainTimeout, "drain-timeout", 0, "bound on the drain at SIGTERM (default 10s)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, "usage: jitkey-relay [flags]\n\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0
+	}
+	if err == nil && len(pos) > 0 {
+		err = fmt.Errorf("unexpected argument %q: jitkey-relay takes only flags", pos[0])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jitkey-relay: %v\n%s", err, shortUsage)
 		return 2
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "jitkey-relay: bad -log-level: %v\n", err)
+		fmt.Fprintf(stderr, "jitkey-relay: --log-level %q: want debug, info, warn or error\n%s", *logLevel, shortUsage)
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
