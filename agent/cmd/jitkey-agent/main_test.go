@@ -99,39 +99,45 @@ func TestKill9(t *testing.T) {
 	mux := channel.New(channel.Config{Relay: rl, Static: phone.Noise})
 	agenttest.Pump(t, mux, rl.Recv)
 
-	c, err := ipcserver.Dial(ctx, sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Begin(t.Context(), "logon", 0); err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	m, err := c.Next(wctx)
-	for err == nil {
-		if _, ok := m.(*ipcserver.Status); !ok {
-			break
-		}
-		m, err = c.Next(wctx) // the agent's relay connection comes up
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Each attempt is a new login request with its own code: a scan whose
+	// handshake was lost (the agent's relay connection still coming up,
+	// or a slow machine) may have spent its code.
+	var c *ipcserver.Client
 	var res protocol.LoginResult
+	var loginErr error
 	for {
-		actx, acancel := context.WithTimeout(wctx, 3*time.Second) // a lost first send is retried
-		res, err = phone.Login(actx, mux, m.(*ipcserver.QR).Text, agenttest.Scan{})
+		c, err = ipcserver.Dial(ctx, sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Begin(t.Context(), "logon", 0); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Next(wctx)
+		for err == nil {
+			if _, ok := m.(*ipcserver.Status); !ok {
+				break
+			}
+			m, err = c.Next(wctx) // the agent's relay connection comes up
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, acancel := context.WithTimeout(wctx, 10*time.Second)
+		res, loginErr = phone.Login(actx, mux, m.(*ipcserver.QR).Text, agenttest.Scan{})
 		acancel()
-		if err == nil || wctx.Err() != nil {
+		if loginErr == nil || wctx.Err() != nil {
 			break
 		}
-		t.Logf("scan: %v", err)
+		t.Logf("scan: %v", loginErr)
+		c.Close()
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err != nil || !res.OK {
-		t.Fatalf("login: %+v %v", res, err)
+	if loginErr != nil || !res.OK {
+		t.Fatalf("login: %+v %v", res, loginErr)
 	}
 	var cred *ipcserver.Credential
 	for cred == nil {
