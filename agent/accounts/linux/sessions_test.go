@@ -3,6 +3,7 @@
 package linux_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/accounts/linux"
+	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
 )
 
 // startAs starts argv as uid (and gid) in / and makes sure it is gone
@@ -336,4 +338,44 @@ func TestEndSessionsLeaderZombie(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKilled(t, c)
+}
+
+// TestSandboxUIDRange: a sandbox numbers its accounts from a range of its
+// own, picked by Config.Rand, above the host's users; so EndSessions in
+// one sandbox (or test) never hits the processes of another's accounts.
+func TestSandboxUIDRange(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	ctx := t.Context()
+	for _, c := range []struct {
+		rand byte
+		want int
+	}{{0, sandbox.MinUID}, {1, -1}} {
+		sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir(), Rand: bytes.NewReader(bytes.Repeat([]byte{c.rand}, 64))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := linux.New(linux.Config{Runner: sb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Create(ctx, "msp-range", "", newPassword(t)); err != nil {
+			t.Fatal(err)
+		}
+		uid := uidOf(t, b, "msp-range")
+		if uid < sandbox.MinUID || uid >= sandbox.MaxUID || (c.want >= 0 && uid != c.want) {
+			t.Fatalf("rand %d: uid %d, want %d in [%d, %d)", c.rand, uid, c.want, sandbox.MinUID, sandbox.MaxUID)
+		}
+		if c.want < 0 && uid == sandbox.MinUID {
+			t.Fatalf("rand %d: uid %d, the same as another sandbox's", c.rand, uid)
+		}
+		// The admin group stays a system group.
+		out, err := sb.Run(ctx, nil, "getent", "group", "sudo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gid, _ := strconv.Atoi(strings.Split(string(out), ":")[2]); gid >= 1000 {
+			t.Fatalf("sudo group gid %d", gid)
+		}
+	}
 }
