@@ -6,9 +6,11 @@
 //
 // Lifecycle, as the core uses a Backend: absent → Create (disabled, random
 // password nobody knows) → SetPassword + Enable (active; the fresh password
-// goes once to the login surface) → Disable + SetPassword (ended; password
-// re-randomised) → Delete after the inactivity period. Backends keep no state
-// of their own: the operating system's account database is the truth.
+// goes once to the login surface) → Disable + EndSessions + SetPassword
+// (ended: no new login, nothing of the account left running, password
+// re-randomised) → Delete after the inactivity period. Backends keep no
+// state of their own: the operating system's account database is the
+// truth.
 package accounts
 
 import (
@@ -94,8 +96,33 @@ type Backend interface {
 	// Enable lets the account log in with its password.
 	Enable(ctx context.Context, name string) error
 	// Disable blocks every login to the account, including ones that do not
-	// use the password (SSH keys on Linux). It does not end running sessions.
+	// use the password (SSH keys on Linux). It does not end running
+	// sessions: EndSessions does.
 	Disable(ctx context.Context, name string) error
+	// EndSessions terminates every login session and every process of the
+	// account, at once and without asking them to quit, so that nothing
+	// opened during a session (a shell, a desktop, a background job)
+	// outlives it. The core calls it on every end of a session, right
+	// after Disable, so that nothing new can log in meanwhile. It is
+	// idempotent and returns nil when the account runs nothing; it returns
+	// ErrNotFound if the account does not exist, and an error if anything
+	// of the account still runs when it gives up.
+	//
+	// Linux: systemd-logind's sessions of the user are terminated
+	// (loginctl terminate-user) where logind tracks the user; then every
+	// process with the account's uid as its real, effective, saved or
+	// filesystem uid is stopped (SIGSTOP) and killed (SIGKILL), repeatedly
+	// until none is left, so that a forking process cannot escape. It
+	// never signals uid 0. Windows (with its backend): WTSLogoffSession on
+	// every session of the account (WTSEnumerateSessions), then
+	// TerminateProcess on every remaining process whose token is the
+	// account's SID. macOS (with its backend): launchctl bootout of the
+	// user's domain, then SIGKILL to every remaining process of the uid.
+	//
+	// It ends what runs as the account, not what the account did with its
+	// administrator rights: a program it started as another user (a root
+	// cron job, a service) is out of its reach.
+	EndSessions(ctx context.Context, name string) error
 	// Delete removes the account (and on Linux its home directory).
 	Delete(ctx context.Context, name string) error
 	// SetAdmin adds the account to, or removes it from, the administrators

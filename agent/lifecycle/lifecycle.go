@@ -3,7 +3,8 @@
 //
 //	absent → created (disabled, random password nobody knows)
 //	       → active (enabled, fresh password issued once, bound to a session)
-//	       → ended (disabled, password re-randomised) → deleted (inactivity)
+//	       → ended (disabled, logged out, password re-randomised)
+//	       → deleted (inactivity)
 //
 // The store is written before the operating system is touched: a session's
 // intent (state "activating", its session id and deadline) commits first,
@@ -11,9 +12,14 @@
 // created, given a password and enabled. If that first write fails (disk
 // full) the login is refused and nothing is enabled. If the agent dies at
 // any later point, Recover at the next start finds the row and disables the
-// account. Ending a session disables the account first and records it
-// after, so a failing store can delay an audit record (it is retried) but
-// never keeps an account enabled.
+// account. Ending a session (End, the maximum session length, Retire,
+// Recover) disables the account first, then ends everything it runs
+// (accounts.Backend.EndSessions: a shell opened during the session does
+// not survive it) and re-randomises its password, and records it after,
+// so a failing store can delay an audit record (it is retried) but never
+// keeps an account enabled. A session superseded by the same technician's
+// next one (unlock, elevate, sudo begin one from inside it) keeps its
+// processes.
 //
 // Ownership: jitkey touches only accounts it created itself. A name is
 // reserved in the store before its account exists, but a reservation
@@ -262,8 +268,12 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		return Grant{}, fmt.Errorf("lifecycle: %w", err)
 	}
 	if inSession(prev) {
-		// A new session on an account in use supersedes the old one.
-		if err := m.end(ctx, prev.Session, audit.SessionEnded, "superseded by a new session"); err != nil {
+		// A new session on an account in use supersedes the old one. The
+		// same technician's programs carry over: unlock, elevate and
+		// sudo begin a new session from inside the running one. Another
+		// technician's (a shared account) are ended.
+		keep := prev.TechID == r.TechID
+		if err := m.endSession(ctx, prev.Session, audit.SessionEnded, "superseded by a new session", keep); err != nil {
 			return Grant{}, err
 		}
 		if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
@@ -525,7 +535,7 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 	m.log.Warn("login failed; account left disabled", "account", row.Name, "err", cause)
 	err := errNoAccount
 	if row.SystemID != "" {
-		err = m.disableOwned(ctx, row)
+		err = m.disableOwned(ctx, row, false)
 	}
 	switch {
 	case errors.Is(err, errNoAccount), errors.Is(err, accounts.ErrNotFound), errors.Is(err, ErrForeign):
@@ -572,31 +582,42 @@ func (m *Manager) forget(tx *store.Tx, row store.Account, r *protocol.AuditRecor
 	return nil
 }
 
-// disableOwned disables and re-randomises a.Name if it is the account
-// jitkey created (see lookupOwned); otherwise it touches nothing and
-// returns lookupOwned's error.
-func (m *Manager) disableOwned(ctx context.Context, a store.Account) error {
+// disableOwned disables, logs out (unless keep) and re-randomises a.Name
+// if it is the account jitkey created (see lookupOwned); otherwise it
+// touches nothing and returns lookupOwned's error.
+func (m *Manager) disableOwned(ctx context.Context, a store.Account, keep bool) error {
 	if _, err := m.lookupOwned(ctx, a); err != nil {
 		return err
 	}
-	return m.disable(ctx, a.Name, a.Username)
+	return m.disable(ctx, a.Name, a.Username, keep)
 }
 
-// disable blocks the account and gives it a password nobody knows.
-func (m *Manager) disable(ctx context.Context, name, username string) error {
+// disable blocks the account, ends everything it runs (unless keep: a
+// session superseded by the same technician's next one) and gives it a
+// password nobody knows. Logins are blocked first, so none can start
+// while its processes are killed. The password is re-randomised even if
+// ending the sessions failed; the error makes the end pending, and the
+// retry runs all three steps again.
+func (m *Manager) disable(ctx context.Context, name, username string, keep bool) error {
 	b := m.cfg.Backend
 	if err := b.Disable(ctx, name); err != nil {
 		return fmt.Errorf("%w: disable %s: %w", ErrBackend, name, err)
 	}
+	var endErr error
+	if !keep {
+		if err := b.EndSessions(ctx, name); err != nil {
+			endErr = fmt.Errorf("%w: end sessions of %s: %w", ErrBackend, name, err)
+		}
+	}
 	pw, err := m.newPassword(name, username)
 	if err != nil {
-		return err
+		return errors.Join(endErr, err)
 	}
 	defer pw.Wipe()
 	if err := b.SetPassword(ctx, name, pw); err != nil {
-		return fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, name, err)
+		return errors.Join(endErr, fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, name, err))
 	}
-	return nil
+	return endErr
 }
 
 // recordEnded marks row ended and appends account.disabled (and the
@@ -629,9 +650,9 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 	})
 }
 
-// End ends a live session: the account is disabled and re-randomised,
-// then account.disabled and event (audit.SessionEnded or
-// audit.SessionExpired) are recorded.
+// End ends a live session: the account is disabled, everything it runs
+// is ended and its password re-randomised, then account.disabled and
+// event (audit.SessionEnded or audit.SessionExpired) are recorded.
 func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -639,6 +660,12 @@ func (m *Manager) End(ctx context.Context, session protocol.SessionID, event str
 }
 
 func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, reason string) error {
+	return m.endSession(ctx, session, event, reason, false)
+}
+
+// endSession is end; keep leaves the account's processes running (see
+// disable).
+func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, event, reason string, keep bool) error {
 	var row store.Account
 	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
@@ -658,7 +685,7 @@ func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, re
 		return ErrNoSession
 	}
 	rec := protocol.AuditRecord{TechID: row.TechID, Username: row.Username, Account: row.Name, Action: row.Action}
-	err = m.disableOwned(ctx, row)
+	err = m.disableOwned(ctx, row, keep)
 	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, ErrForeign) {
 		// jitkey's account is gone (or was never created); an account
 		// under its name now is not jitkey's and stays as it is.
@@ -909,7 +936,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		if !interrupted && !info.Enabled {
 			continue
 		}
-		if err := m.disable(ctx, a.Name, a.Username); err != nil {
+		if err := m.disable(ctx, a.Name, a.Username, false); err != nil {
 			errs = append(errs, err)
 			continue
 		}

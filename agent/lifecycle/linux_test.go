@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,3 +207,113 @@ func TestLinuxForeignAccount(t *testing.T) {
 // The daemon's Lockdown relies on the Linux backend listing jitkey's
 // accounts.
 var _ lifecycle.Lister = (*linux.Backend)(nil)
+
+// TestLinuxEndKillsProcesses (F2): with the real Linux backend in a
+// sandbox, a process the account runs (a plain one, and a shell that keeps
+// forking) is killed when the session ends by End, by the maximum session
+// length and by Recover after a restart; a new session of the same
+// technician (unlock, sudo) leaves it running.
+func TestLinuxEndKillsProcesses(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces and the test runs processes as the account")
+	}
+	ctx := t.Context()
+	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := linux.New(linux.Config{Runner: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	newMgr := func() *lifecycle.Manager {
+		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
+	}
+	m := newMgr()
+	// session begins one for nik and starts what a technician would
+	// leave running in it.
+	session := func() (lifecycle.Grant, []*exec.Cmd) {
+		t.Helper()
+		g, err := m.Begin(ctx, e.request("nik"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := be.Lookup(ctx, g.Account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(info.ID)
+		return g, []*exec.Cmd{
+			runAs(t, uid, "sleep", "600"),
+			runAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done"),
+		}
+	}
+
+	g, procs := session()
+	if err := m.End(ctx, g.Session, audit.SessionEnded); err != nil {
+		t.Fatal(err)
+	}
+	killed(t, "End", procs)
+
+	_, procs = session()
+	e.clock.Add(2 * time.Hour)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	killed(t, "maximum session length", procs)
+
+	_, procs = session()
+	g, err = m.Begin(ctx, e.request("nik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range procs {
+		// Neither exited nor stopped.
+		var ws syscall.WaitStatus
+		if pid, err := syscall.Wait4(c.Process.Pid, &ws, syscall.WNOHANG|syscall.WUNTRACED, nil); pid != 0 || err != nil {
+			t.Fatalf("the same technician's new session ended %v: %v %v", c.Args, ws, err)
+		}
+	}
+	if err := newMgr().Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	killed(t, "Recover", procs)
+}
+
+// runAs starts argv as uid and gid uid; the test's end kills it if it is
+// still running.
+func runAs(t *testing.T, uid int, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// killed reaps cmds and checks that SIGKILL ended each.
+func killed(t *testing.T, when string, cmds []*exec.Cmd) {
+	t.Helper()
+	for _, c := range cmds {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: %v still running", when, c.Args)
+		}
+		ws, ok := c.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("%s: %v %v, want killed by SIGKILL", when, c.Args, c.ProcessState)
+		}
+	}
+}

@@ -19,14 +19,15 @@ type Lister interface {
 	ListJIT(ctx context.Context) ([]accounts.Info, error)
 }
 
-// Lockdown disables and re-randomises every account b lists with jitkey's
-// full-name marker, and returns their names. It is the fallback of a start
-// whose store cannot be read (store.ErrCorrupt): without the store,
-// Recover cannot tell which accounts are in a session, and the marker is
-// the only sign of which accounts are jitkey's. Nothing is recorded (there
-// is no store to record in); the caller logs the result. It goes on past a
-// failed account and returns every error, and an error wrapping
-// errors.ErrUnsupported if b is not a Lister.
+// Lockdown disables, logs out (accounts.Backend.EndSessions) and
+// re-randomises every account b lists with jitkey's full-name marker, and
+// returns their names. It is the fallback of a start whose store cannot be
+// read (store.ErrCorrupt): without the store, Recover cannot tell which
+// accounts are in a session, and the marker is the only sign of which
+// accounts are jitkey's. Nothing is recorded (there is no store to record
+// in); the caller logs the result. It goes on past a failed account and
+// returns every error, and an error wrapping errors.ErrUnsupported if b is
+// not a Lister.
 func Lockdown(ctx context.Context, b accounts.Backend, rand io.Reader) ([]string, error) {
 	l, ok := b.(Lister)
 	if !ok {
@@ -55,14 +56,18 @@ func lockdown(ctx context.Context, b accounts.Backend, rand io.Reader, info acco
 	if err := b.Disable(ctx, info.Name); err != nil {
 		return fmt.Errorf("%w: disable %s: %w", ErrBackend, info.Name, err)
 	}
+	var endErr error
+	if err := b.EndSessions(ctx, info.Name); err != nil {
+		endErr = fmt.Errorf("%w: end sessions of %s: %w", ErrBackend, info.Name, err)
+	}
 	username := strings.TrimPrefix(info.FullName, accounts.JITFullNamePrefix)
 	pw, err := password.GenerateForAccount(rand, PasswordLength, info.Name, username)
 	if err != nil {
-		return fmt.Errorf("lifecycle: password: %w", err)
+		return errors.Join(endErr, fmt.Errorf("lifecycle: password: %w", err))
 	}
 	defer pw.Wipe()
 	if err := b.SetPassword(ctx, info.Name, pw); err != nil {
-		return fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, info.Name, err)
+		return errors.Join(endErr, fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, info.Name, err))
 	}
-	return nil
+	return endErr
 }

@@ -26,7 +26,7 @@ type foreign struct {
 }
 
 // makeForeign creates name as a customer administrator would: enabled,
-// with a password jitkey does not know, under fullName.
+// with a password jitkey does not know, under fullName, and logged in.
 func (e *env) makeForeign(t *testing.T, name, fullName string) foreign {
 	t.Helper()
 	ctx := context.Background()
@@ -40,11 +40,15 @@ func (e *env) makeForeign(t *testing.T, name, fullName string) foreign {
 	if err := e.backend.Enable(ctx, name); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.backend.Login(ctx, name, pw); err != nil {
+		t.Fatal(err)
+	}
 	return foreign{name: name, pw: pw, info: e.info(t, name)}
 }
 
 // untouched fails unless f is as its administrator left it: same ID, still
-// enabled, not made admin, its password still logs in.
+// enabled, not made admin, its login still running, its password still
+// logs in.
 func (e *env) untouched(t *testing.T, f foreign) {
 	t.Helper()
 	i, err := e.backend.Lookup(context.Background(), f.name)
@@ -53,6 +57,9 @@ func (e *env) untouched(t *testing.T, f foreign) {
 	}
 	if i.ID != f.info.ID || !i.Enabled || i.Admin {
 		t.Fatalf("foreign account touched: %+v, was %+v", i, f.info)
+	}
+	if e.backend.Sessions(f.name) == 0 {
+		t.Fatalf("foreign account %s: its sessions were ended", f.name)
 	}
 	if err := e.backend.Login(context.Background(), f.name, f.pw); err != nil {
 		t.Fatalf("foreign account's password changed: %v", err)

@@ -152,6 +152,8 @@ func (s *suite) lifecycle(t *testing.T) {
 	// ended: disabled, password re-randomised.
 	s.must(t, "disable", b.Disable(ctx, name))
 	s.must(t, "disable again", b.Disable(ctx, name))
+	s.must(t, "end sessions", b.EndSessions(ctx, name))
+	s.must(t, "end sessions again", b.EndSessions(ctx, name))
 	pw2 := s.pw(t)
 	s.must(t, "re-randomise", b.SetPassword(ctx, name, pw2))
 	if info := s.lookup(t, name); info.Enabled {
@@ -224,6 +226,7 @@ func (s *suite) notFound(t *testing.T) {
 		"SetPassword": func() error { return b.SetPassword(ctx, name, pw) },
 		"Enable":      func() error { return b.Enable(ctx, name) },
 		"Disable":     func() error { return b.Disable(ctx, name) },
+		"EndSessions": func() error { return b.EndSessions(ctx, name) },
 		"Delete":      func() error { return b.Delete(ctx, name) },
 		"SetAdmin":    func() error { return b.SetAdmin(ctx, name, true) },
 		"UnsetAdmin":  func() error { return b.SetAdmin(ctx, name, false) },
@@ -254,6 +257,9 @@ func (s *suite) invalidInput(t *testing.T) {
 		}
 		if err := b.Enable(ctx, name); !errors.Is(err, accounts.ErrInvalidName) {
 			t.Errorf("Enable(%q): err = %v, want ErrInvalidName", name, err)
+		}
+		if err := b.EndSessions(ctx, name); !errors.Is(err, accounts.ErrInvalidName) {
+			t.Errorf("EndSessions(%q): err = %v, want ErrInvalidName", name, err)
 		}
 		if err := b.Delete(ctx, name); !errors.Is(err, accounts.ErrInvalidName) {
 			t.Errorf("Delete(%q): err = %v, want ErrInvalidName", name, err)

@@ -26,6 +26,7 @@ const (
 	OpSetPassword Op = "SetPassword"
 	OpEnable      Op = "Enable"
 	OpDisable     Op = "Disable"
+	OpEndSessions Op = "EndSessions"
 	OpDelete      Op = "Delete"
 	OpSetAdmin    Op = "SetAdmin"
 	OpLookup      Op = "Lookup"
@@ -61,6 +62,13 @@ type Backend struct {
 	accounts map[string]*account
 	calls    map[Op]int
 	faults   map[Op]map[int]error
+	log      []Call
+}
+
+// Call is one call of a Backend method, as History reports it.
+type Call struct {
+	Op   Op
+	Name string
 }
 
 type account struct {
@@ -70,6 +78,9 @@ type account struct {
 	enabled  bool
 	admin    bool
 	lastUse  time.Time
+	// sessions counts the logins (Login) still running: EndSessions
+	// ends them, Disable does not.
+	sessions int
 }
 
 var _ accounts.Backend = (*Backend)(nil)
@@ -113,6 +124,26 @@ func (b *Backend) Calls(op Op) int {
 	return b.calls[op]
 }
 
+// History returns every call of a Backend method (failed ones included)
+// in the order they were made.
+func (b *Backend) History() []Call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.log)
+}
+
+// Sessions returns how many logins to name are still running: each Login
+// opens one, which outlives Disable and SetPassword as a real session
+// does, and EndSessions ends them all.
+func (b *Backend) Sessions(name string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a, ok := b.accounts[name]; ok {
+		return a.sessions
+	}
+	return 0
+}
+
 // Names returns the existing account names, sorted.
 func (b *Backend) Names() []string {
 	b.mu.Lock()
@@ -127,7 +158,8 @@ func (b *Backend) Names() []string {
 
 // Login simulates a login on the platform: it succeeds only for an
 // existing, enabled account and its current password, and then records
-// the login time as the account's LastUse.
+// the login time as the account's LastUse and opens a session (see
+// Sessions).
 func (b *Backend) Login(ctx context.Context, name string, pw password.Secret) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -142,6 +174,7 @@ func (b *Backend) Login(ctx context.Context, name string, pw password.Secret) er
 		return fmt.Errorf("login %s: %w", name, ErrLoginRefused)
 	}
 	a.lastUse = b.now()
+	a.sessions++
 	return nil
 }
 
@@ -150,6 +183,7 @@ func (b *Backend) Login(ctx context.Context, name string, pw password.Secret) er
 func (b *Backend) begin(ctx context.Context, op Op, name string) error {
 	b.mu.Lock()
 	b.calls[op]++
+	b.log = append(b.log, Call{Op: op, Name: name})
 	n := b.calls[op]
 	err := b.faults[op][n]
 	if err == nil {
@@ -248,6 +282,21 @@ func (b *Backend) setEnabled(ctx context.Context, op Op, name string, on bool) e
 		return err
 	}
 	a.enabled = on
+	return nil
+}
+
+// EndSessions implements accounts.Backend: it ends the sessions Login
+// opened. It leaves the account's state as it is.
+func (b *Backend) EndSessions(ctx context.Context, name string) error {
+	if err := b.begin(ctx, OpEndSessions, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(OpEndSessions, name)
+	if err != nil {
+		return err
+	}
+	a.sessions = 0
 	return nil
 }
 

@@ -3,6 +3,7 @@ package accountstest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,5 +97,51 @@ func TestCanceledContext(t *testing.T) {
 	}
 	if len(b.Names()) != 0 {
 		t.Fatal("canceled Create had an effect")
+	}
+}
+
+// TestFakeSessions: a login opens a session that Disable and SetPassword
+// leave running and EndSessions ends; History records the calls in order.
+func TestFakeSessions(t *testing.T) {
+	ctx := t.Context()
+	b := New(Config{})
+	pw := password.FromBytes([]byte("Abc-123456789012345678901"))
+	if err := b.Create(ctx, "msp-a", "", pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enable(ctx, "msp-a"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := b.Login(ctx, "msp-a", pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Disable(ctx, "msp-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetPassword(ctx, "msp-a", password.FromBytes([]byte("Xyz-123456789012345678901"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Sessions("msp-a"); n != 2 {
+		t.Fatalf("Sessions after Disable = %d, want 2", n)
+	}
+	b.FailNth(OpEndSessions, 1, nil)
+	if err := b.EndSessions(ctx, "msp-a"); !errors.Is(err, ErrInjected) || b.Sessions("msp-a") != 2 {
+		t.Fatalf("failing EndSessions: err = %v, sessions %d", err, b.Sessions("msp-a"))
+	}
+	for range 2 {
+		if err := b.EndSessions(ctx, "msp-a"); err != nil {
+			t.Fatal(err)
+		}
+		if n := b.Sessions("msp-a"); n != 0 {
+			t.Fatalf("Sessions after EndSessions = %d", n)
+		}
+	}
+	h := b.History()
+	want := []Call{{OpCreate, "msp-a"}, {OpEnable, "msp-a"}, {OpDisable, "msp-a"}, {OpSetPassword, "msp-a"},
+		{OpEndSessions, "msp-a"}, {OpEndSessions, "msp-a"}, {OpEndSessions, "msp-a"}}
+	if !slices.Equal(h, want) {
+		t.Fatalf("History = %v, want %v", h, want)
 	}
 }

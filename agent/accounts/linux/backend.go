@@ -44,6 +44,13 @@ type Config struct {
 	AdminGroup string
 	// Shell is the login shell of created accounts; "" means /bin/bash.
 	Shell string
+	// LogindDir is where systemd-logind keeps a state file per user it
+	// tracks, named by uid; EndSessions runs loginctl terminate-user only
+	// for a uid that has one. "" means /run/systemd/users.
+	LogindDir string
+	// EndTimeout bounds how long EndSessions goes on killing the
+	// account's processes; 0 means 10 s.
+	EndTimeout time.Duration
 }
 
 // Backend is the Linux accounts.Backend. Safe for concurrent use: changes
@@ -55,6 +62,9 @@ type Backend struct {
 	now   func() time.Time
 	group string
 	shell string
+	// EndSessions
+	logindDir  string
+	endTimeout time.Duration
 
 	mu sync.Mutex
 }
@@ -69,7 +79,8 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.Runner == nil {
 		return nil, ErrNoRunner
 	}
-	b := &Backend{run: cfg.Runner, log: cfg.Logger, now: cfg.Now, group: cfg.AdminGroup, shell: cfg.Shell}
+	b := &Backend{run: cfg.Runner, log: cfg.Logger, now: cfg.Now, group: cfg.AdminGroup, shell: cfg.Shell,
+		logindDir: cfg.LogindDir, endTimeout: cfg.EndTimeout}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +92,12 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if b.shell == "" {
 		b.shell = "/bin/bash"
+	}
+	if b.logindDir == "" {
+		b.logindDir = defaultLogindDir
+	}
+	if b.endTimeout <= 0 {
+		b.endTimeout = defaultEndTimeout
 	}
 	return b, nil
 }

@@ -18,5 +18,12 @@
 // Where lastlog is not installed (Debian 13 replaced it with lastlog2),
 // LastUse is zero; the agent core also records its own sessions.
 //
+// Ending sessions: EndSessions terminates the user's systemd-logind
+// sessions where logind tracks the user, then stops and kills every
+// process holding the account's uid (found in /proc, signalled through
+// pidfds) until none is left. In sandbox mode the account exists only in
+// the sandbox's /etc but its processes are the host's; EndSessions
+// therefore refuses a uid that the host gives to another user.
+//
 // The package builds only on Linux.
 package linux

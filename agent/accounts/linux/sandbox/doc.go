@@ -13,6 +13,10 @@
 // Nothing is mounted in the caller's namespace, so nothing needs unmounting
 // and a crash leaves no trace outside the directory.
 //
+// Accounts created in a sandbox get uids from a range of its own, picked
+// at random when the sandbox is created (see MinUID): their processes, if
+// any are started, are the host's, and Backend.EndSessions kills by uid.
+//
 // The package builds only on Linux and needs root (CAP_SYS_ADMIN), /bin/sh
 // and util-linux's mount.
 package sandbox

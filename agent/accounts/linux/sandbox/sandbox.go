@@ -4,13 +4,17 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -49,7 +53,22 @@ type Config struct {
 	Source string
 	// Logger receives setup messages; nil discards.
 	Logger *slog.Logger
+	// Rand picks the sandbox's uid range when it is created; nil means
+	// crypto/rand.
+	Rand io.Reader
 }
+
+// The uid (and gid) range of accounts created in a sandbox: UIDRange ids
+// from a random multiple of UIDRange in [MinUID, MaxUID). The accounts'
+// processes are the host's (Backend.EndSessions kills them by uid), so the
+// range keeps them apart from the host's users, which get low uids, and
+// from the accounts of other sandboxes, which a copied /etc would
+// otherwise number alike.
+const (
+	MinUID   = 1_000_000
+	MaxUID   = 10_000_000
+	UIDRange = 1000
+)
 
 // Sandbox runs commands against its own /etc. It implements linux.Runner.
 // Safe for concurrent use.
@@ -86,7 +105,10 @@ func Open(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if err := s.populate(ctx, cfg.Source); err != nil {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if err := s.populate(ctx, cfg.Source, cfg.Rand); err != nil {
 		return nil, err
 	}
 	if err := s.ensureGroup(ctx, "sudo"); err != nil {
@@ -103,7 +125,7 @@ func (s *Sandbox) Dir() string { return s.dir }
 // one of the bound directories.
 func (s *Sandbox) Path(abs string) string { return filepath.Join(s.dir, abs) }
 
-func (s *Sandbox) populate(ctx context.Context, source string) error {
+func (s *Sandbox) populate(ctx context.Context, source string, r io.Reader) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("sandbox: create dir: %w", err)
 	}
@@ -115,6 +137,9 @@ func (s *Sandbox) populate(ctx context.Context, source string) error {
 		}
 		if out, err := exec.CommandContext(ctx, "cp", "-a", "--", source, tmp).CombinedOutput(); err != nil {
 			return fmt.Errorf("sandbox: copy %s: %w: %s", source, err, out)
+		}
+		if err := setUIDRange(filepath.Join(tmp, "login.defs"), r); err != nil {
+			return err
 		}
 		if err := os.Rename(tmp, etc); err != nil {
 			return fmt.Errorf("sandbox: install etc copy: %w", err)
@@ -150,6 +175,36 @@ func (s *Sandbox) populate(ctx context.Context, source string) error {
 	}
 	if err := os.WriteFile(filepath.Join(etc, "pam.d", PAMService), []byte(pamServiceFile), 0o644); err != nil {
 		return fmt.Errorf("sandbox: install pam service: %w", err)
+	}
+	return nil
+}
+
+// setUIDRange rewrites the UID_ and GID_ limits of login.defs so that
+// useradd numbers the sandbox's accounts in a range of its own (see
+// MinUID); system ids keep their usual range.
+func setUIDRange(path string, r io.Reader) error {
+	n, err := rand.Int(r, big.NewInt((MaxUID-MinUID)/UIDRange))
+	if err != nil {
+		return fmt.Errorf("sandbox: pick uid range: %w", err)
+	}
+	first := MinUID + int(n.Int64())*UIDRange
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sandbox: read login.defs: %w", err)
+	}
+	limits := []string{"UID_MIN", "UID_MAX", "GID_MIN", "GID_MAX", "SYS_UID_MAX", "SYS_GID_MAX"}
+	var out strings.Builder
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 0 && slices.Contains(limits, f[0]) {
+			continue
+		}
+		out.WriteString(line)
+	}
+	fmt.Fprintf(&out, "\n# jitkey sandbox: accounts get ids of their own (agent/accounts/linux/sandbox).\n"+
+		"UID_MIN %d\nUID_MAX %d\nGID_MIN %d\nGID_MAX %d\nSYS_UID_MAX 999\nSYS_GID_MAX 999\n",
+		first, first+UIDRange-1, first, first+UIDRange-1)
+	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+		return fmt.Errorf("sandbox: write login.defs: %w", err)
 	}
 	return nil
 }
