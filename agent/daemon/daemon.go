@@ -197,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ls := login.New(login.Config{
 		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
-		Recorded: func() { shipper.Poke() },
+		Recorded: func() { shipper.Poke() }, OfflineKey: codes.NamedKey,
 	})
 	// retire locks the computer down once the store records that the MSP
 	// removed it (SPEC.md 11.10): open login requests end, every session

@@ -79,6 +79,11 @@ type Config struct {
 	Rand        io.Reader
 	Logger      *slog.Logger
 	Recorded    func() // called after audit records commit
+	// OfflineKey, if set, runs in the transaction that consumes an
+	// approval; the key it returns goes to the phone in
+	// LoginResult.OfflineSecret (named-mode offline codes, SPEC.md 11.6)
+	// and is wiped after.
+	OfflineKey func(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error)
 }
 
 // Server holds the live login requests and answers FlowQRLogin sessions.
@@ -469,6 +474,8 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	}
 	approved := rec
 	approved.Event = audit.LoginApproved
+	var offlineKey []byte
+	defer func() { clear(offlineKey) }()
 	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
 		TechID: cert.TechID, Username: cert.Username, Cert: &cert, Policy: &pol, Session: conn.ID, Action: r.Action,
 		Method: protocol.MethodQR, Online: true,
@@ -487,6 +494,11 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 					return refused("approval replayed")
 				}
 				return err
+			}
+			if s.cfg.OfflineKey != nil {
+				if offlineKey, err = s.cfg.OfflineKey(tx, cert.TechID, &cur); err != nil {
+					return err
+				}
 			}
 			return s.cfg.Audit.Append(tx, approved)
 		},
@@ -514,7 +526,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 		return
 	}
 	s.log.Info("qr login approved", "account", account, "technician", cert.Username, "action", protocol.ActionName(r.Action))
-	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account})
+	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account, OfflineSecret: offlineKey})
 }
 
 // send sends one message to the phone and reports whether it left. A

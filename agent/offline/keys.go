@@ -14,17 +14,24 @@ import (
 )
 
 // NamedKey runs inside the transaction of an approved online login (the
-// QR login's Record): in a named-mode tenant, a technician without an
-// offline key on this device gets a new one, sealed in the store, and
-// NamedKey returns it for LoginResult.OfflineSecret; otherwise it returns
-// nil (the phone has the key already). The caller wipes the result after
+// QR login's Record): in a named-mode tenant it returns the technician's
+// offline key on this device for LoginResult.OfflineSecret, creating and
+// sealing a new one if there is none (the first login here, or the last
+// one was retired after an offline use). The key goes with every online
+// login, so a LoginResult lost on the way costs nothing; only that
+// technician's phone, authenticated by the session, receives it. In a
+// shared-mode tenant it returns nil. The caller wipes the result after
 // sending it.
 func (v *Verifier) NamedKey(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error) {
 	if p.LoginMode != protocol.ModeNamed {
 		return nil, nil
 	}
-	if _, err := tx.OfflineKey(techID); err == nil {
-		return nil, nil
+	if k, err := tx.OfflineKey(techID); err == nil {
+		key, err := v.cfg.Vault.Open(k.Sealed, namedContext(techID))
+		if err != nil {
+			return nil, fmt.Errorf("offline: open key: %w", err)
+		}
+		return key, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

@@ -1,0 +1,160 @@
+package daemon_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/ipcserver"
+	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/internal/otpcode"
+	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/server"
+)
+
+// status waits for the surface's next Status.
+func status(t *testing.T, ctx context.Context, c *ipcserver.Client, want ipcserver.Status) {
+	t.Helper()
+	if c.Status() == want {
+		return
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for status %+v: %v", want, err)
+		}
+		if st, ok := m.(*ipcserver.Status); ok && *st == want {
+			return
+		}
+	}
+}
+
+// TestOfflineLogin (SPEC.md 11.6, named mode): the first online login
+// gives the phone its offline key for this computer; with the relay down
+// the login surface is told to ask for a code, the phone's code makes the
+// account ready, the same code is refused again; back online, the
+// journal reaches the console and the key used offline is retired.
+func TestOfflineLogin(t *testing.T) {
+	w := newWorld(t, server.Limits{})
+	p, mux := w.phone(t, "nik")
+	pol := w.msp.Policy(2)
+	pol.Roster = []protocol.RosterEntry{{Serial: p.Cert.Serial, TechID: p.Cert.TechID, Username: "nik", Role: protocol.RoleAdmin}}
+	signed := w.console.SetPolicy(t, pol)
+	eventually(t, "the roster policy applied", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
+		return err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == 2
+	})
+	c, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Begin(t.Context(), "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	qr := firstQR(t, ctx, c)
+	var res protocol.LoginResult
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{})
+		acancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		qr = firstQR(t, ctx, c)
+	}
+	if err != nil || !res.OK || len(res.OfflineSecret) != otpcode.KeySize {
+		t.Fatalf("online login: %+v %v", res, err)
+	}
+	key := res.OfflineSecret
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cred, ok := m.(*ipcserver.Credential); ok {
+			if err := c.End(ctx, cred.Session); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	c.Close()
+
+	w.stopRelay()
+	s, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Begin(ctx, "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
+	params := pol.Offline
+	code, err := otpcode.Code(key, otpcode.Step(time.Now(), params.Period), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Code(ctx, "nik", code); err != nil {
+		t.Fatal(err)
+	}
+	var cred *ipcserver.Credential
+	for cred == nil {
+		m, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *ipcserver.Credential:
+			cred = m
+		case *ipcserver.Denied:
+			t.Fatalf("offline login denied: %+v", m)
+		}
+	}
+	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
+		t.Fatalf("offline credential does not log in: %v", err)
+	}
+	if err := s.End(ctx, cred.Session); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same code again: refused.
+	again, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.Begin(ctx, "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})
+	if err := again.Code(ctx, "nik", code); err != nil {
+		t.Fatal(err)
+	}
+	if d := denied(t, again); d.Reason != "wrong username or code" {
+		t.Fatalf("replayed code: %+v", d)
+	}
+
+	// Back online: the journal arrives and the key is retired.
+	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, w.relayAddr, 1, server.Limits{})
+	eventually(t, "the offline journal at the console", func() bool {
+		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
+		return slices.Contains(ev, "offline.key.replaced")
+	})
+	var approvedOffline bool
+	for _, r := range w.console.Records(w.info.Addr.Mailbox) {
+		if r.Event == "login.approved" && r.Method == protocol.MethodOTP && !r.Online && r.TechID == p.Cert.TechID {
+			approvedOffline = true
+		}
+	}
+	if !approvedOffline {
+		t.Fatal("no offline login.approved record at the console")
+	}
+}
