@@ -4,6 +4,7 @@
 // (Noise IKpsk1, the PSK derived from the code's secret) and the agent
 // verifies, as SPEC.md and docs/flows.md say:
 //
+//   - its own device certificate: valid now;
 //   - the technician certificate: signed by the pinned MSP key, valid now,
 //     its Noise key equal to the handshake's peer static key;
 //   - the access rule (protocol.Policy.Authorize) from the cached policy:
@@ -13,10 +14,11 @@
 //     handshake, session, device, action and account choice, fresh
 //     (protocol.MaxApprovalSkew), and never used before (persisted).
 //
-// The access rule is checked again, with the policy held at that moment,
-// in the transaction that consumes the approval and records the session's
-// intent, so a revocation applied while the technician was deciding still
-// counts. Every decision is audited (login.approved, login.denied with the
+// The access rule and both certificates' validity windows are checked
+// again, with the policy held at that moment, in the transaction that
+// consumes the approval and records the session's intent, so a
+// revocation applied, or a certificate that expired, while the technician
+// was deciding still counts. Every decision is audited (login.approved, login.denied with the
 // reason, login.cancelled). The phone sees only coarse refusals.
 package login
 
@@ -425,7 +427,11 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	}
 	var dev protocol.DeviceCert
 	if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &dev); err != nil {
-		s.deny(ctx, conn, r, rec, &denial{reason: "device certificate: " + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled})
+		s.deny(ctx, conn, r, rec, deviceCert("device certificate: ", err))
+		return
+	}
+	if err := dev.Valid(s.cfg.Now()); err != nil {
+		s.deny(ctx, conn, r, rec, deviceCert("device certificate: ", err))
 		return
 	}
 	if d := s.checkTech(conn, hello.TechCert, enr.MSPKey, &pol, &dev, &cert); d != nil {
@@ -473,8 +479,16 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 		TechID: cert.TechID, Username: cert.Username, Policy: &pol, Session: conn.ID, Action: r.Action,
 		Method: protocol.MethodQR, Online: true,
 		Record: func(tx *store.Tx, _ string) error {
-			// Re-check with the policy held now: a revocation may have
-			// arrived while the technician decided.
+			// Checked again at the moment the approval is used: a
+			// certificate may have expired, or a revocation arrived,
+			// while the technician decided.
+			now := s.cfg.Now()
+			if err := dev.Valid(now); err != nil {
+				return deviceCert("device certificate at approval: ", err)
+			}
+			if err := cert.Valid(now); err != nil {
+				return refused("technician certificate at approval: " + err.Error())
+			}
 			cur, _, err := policy.Current(tx)
 			if err != nil {
 				return refused("policy: " + err.Error())
@@ -482,7 +496,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 			if err := cur.Authorize(&cert, &dev); err != nil {
 				return accessDenied(err)
 			}
-			if err := tx.UseApproval(digest[:], s.cfg.Now(), time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
+			if err := tx.UseApproval(digest[:], now, time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
 				if errors.Is(err, store.ErrReplay) {
 					return refused("approval replayed")
 				}
@@ -543,6 +557,12 @@ func (s *Server) checkTech(conn *channel.Conn, signed protocol.Signed, msp proto
 		return accessDenied(err)
 	}
 	return nil
+}
+
+// deviceCert is the denial of the agent's own device certificate: the
+// agent cannot serve logins.
+func deviceCert(what string, err error) *denial {
+	return &denial{reason: what + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled}
 }
 
 // accessDenied is the denial of an access rule failure; the surface of a

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,6 +35,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID)) *env {
+	return newEnvAt(t, edit, nil)
+}
+
+// newEnvAt is newEnv with the login server's clock (time.Now when nil).
+func newEnvAt(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID), now func() time.Time) *env {
 	e := &env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}
 	e.agent = agenttest.NewAgent(t, e.msp, nil, store.Config{})
 	e.policy = e.msp.Policy(1)
@@ -48,7 +54,7 @@ func newEnv(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID)) 
 	addr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: e.agent.Keys.Mailbox()}
 	e.srv = login.New(login.Config{
 		Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
-		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second,
+		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second, Now: now,
 	})
 	peer := e.net.Join(addr)
 	mux := channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: e.srv.Accept, Handle: e.srv.Handle})
@@ -78,6 +84,39 @@ func (e *env) phoneMux(t *testing.T, p *agenttest.Phone) *channel.Mux {
 	mux := channel.New(channel.Config{Relay: peer, Static: p.Noise, HandshakeTimeout: 300 * time.Millisecond})
 	e.pump(t, mux, peer)
 	return mux
+}
+
+// clock is an injected clock that the test moves.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// setDeviceNotAfter replaces the agent's device certificate with one
+// valid until notAfter.
+func (e *env) setDeviceNotAfter(t *testing.T, notAfter time.Time) {
+	t.Helper()
+	dc := e.agent.Device
+	dc.NotAfter = notAfter.Unix()
+	enr := e.agent.Enrollment
+	enr.DeviceCert = e.msp.Sign(t, protocol.DocDeviceCert, &dc)
+	if err := e.agent.Store.Update(t.Context(), func(tx *store.Tx) error { return tx.SetEnrollment(enr) }); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func admin(tenant string) protocol.Grant {
@@ -210,6 +249,64 @@ func TestQRLogin(t *testing.T) {
 				if i, _ := e.backend.Lookup(t.Context(), n); i.Enabled {
 					t.Fatalf("%s enabled after a refusal", n)
 				}
+			}
+		})
+	}
+}
+
+// TestCertificateValidity: the agent checks its own device
+// certificate's validity window when the phone says hello, and both
+// certificates' windows again in the transaction that consumes the
+// approval, so a certificate that expires while the technician decides
+// enables nothing. Each failure is audited with its own reason.
+func TestCertificateValidity(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		setup  func(t *testing.T, e *env, p *agenttest.Phone, clk *clock)
+		code   uint8
+		err    error
+		reason string // prefix of the login.denied reason
+	}{
+		{name: "device certificate expired at hello", setup: func(t *testing.T, e *env, p *agenttest.Phone, clk *clock) {
+			e.setDeviceNotAfter(t, clk.Now().Add(-time.Minute))
+		}, code: protocol.CodeUnavailable, err: login.ErrNotEnrolled, reason: "device certificate: "},
+		{name: "device certificate expires while deciding", setup: func(t *testing.T, e *env, p *agenttest.Phone, clk *clock) {
+			e.setDeviceNotAfter(t, clk.Now().Add(30*time.Second))
+		}, code: protocol.CodeUnavailable, err: login.ErrNotEnrolled, reason: "device certificate at approval: "},
+		{name: "technician certificate expires while deciding", setup: func(t *testing.T, e *env, p *agenttest.Phone, clk *clock) {
+			p.Cert.NotAfter = clk.Now().Add(30 * time.Second).Unix()
+			e.msp.Resign(t, p)
+		}, code: protocol.CodeRefused, err: login.ErrRefused, reason: "technician certificate at approval: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			e := newEnvAt(t, nil, clk.Now)
+			p := e.msp.NewPhone(t, "nik", admin("acme"))
+			tc.setup(t, e, p, clk)
+			req, q := e.begin(t, protocol.ActionLogon, "logon")
+			defer req.Cancel(t.Context())
+			// The technician takes a minute to decide; the phone's clock
+			// agrees with the agent's.
+			scan := agenttest.Scan{Now: clk.Now, Decide: func(protocol.LoginRequest) uint8 {
+				clk.Advance(time.Minute)
+				return protocol.DecisionApprove
+			}}
+			res, err := p.Login(t.Context(), e.phoneMux(t, p), q.Text, scan)
+			if err != nil {
+				t.Fatalf("phone: %v", err)
+			}
+			if res.OK || res.Code != tc.code {
+				t.Fatalf("result %+v, want code %d", res, tc.code)
+			}
+			if _, err := req.Result(); !errors.Is(err, tc.err) {
+				t.Fatalf("request: %v, want %v", err, tc.err)
+			}
+			recs := e.agent.Records(t)
+			if last := recs[len(recs)-1]; last.Event != "login.denied" || !strings.HasPrefix(last.Reason, tc.reason) {
+				t.Fatalf("last audit %s %q, want login.denied %q...", last.Event, last.Reason, tc.reason)
+			}
+			if n := e.backend.Names(); len(n) != 0 {
+				t.Fatalf("accounts %v touched", n)
 			}
 		})
 	}
