@@ -77,8 +77,8 @@ const (
 // verified approval: that session ends, the request does not.
 const detailRefusedScan = "refused scan; request stays open"
 
-// errRequestClosed ends the scans of a request decided in another scan
-// or ended.
+// errRequestClosed: the request was decided in another scan (its scans
+// end with it as their cause) or ended (it shows no new codes).
 var errRequestClosed = errors.New("login: request decided or ended")
 
 // Errors a request ends with. The login surface shows them.
@@ -197,7 +197,7 @@ type Request struct {
 	err     error
 	taken   bool               // the grant was handed over
 	closed  bool               // decided (claimed) or ended: its codes no longer work
-	claimer *scan              // the scan whose verified decision is acted upon
+	claimer *scan              // the scan whose verified decision is acted upon; nil until then
 	scans   map[*scan]struct{} // scans being served
 }
 
@@ -320,15 +320,16 @@ func (r *Request) publish(q QR) {
 }
 
 // finish sets the result once; it reports whether this call set it. The
-// request's codes stop working and its scans other than the one acting
-// on a decision are refused.
+// request's codes stop working. Scans already open go on: a verified
+// decision in one of them is still acted upon and recorded (claim), and
+// an approval's session then ended at once (serve).
 func (r *Request) finish(g lifecycle.Grant, err error) bool {
 	set := false
 	r.once.Do(func() {
 		set = true
 		r.s.mu.Lock()
 		r.grant, r.err = g, err
-		r.s.closeLocked(r)
+		r.s.retireLocked(r)
 		delete(r.s.open, r)
 		r.s.mu.Unlock()
 		close(r.done)
@@ -338,30 +339,29 @@ func (r *Request) finish(g lifecycle.Grant, err error) bool {
 
 // claim is called with a verified decision of sc: it consumes r (its
 // codes stop working, its other scans are refused) and reports true, or
-// reports false when r was already decided in another scan or ended.
+// reports false when r was already decided in another scan.
 func (s *Server) claim(r *Request, sc *scan) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.closed {
+	if r.claimer != nil {
 		return false
 	}
 	r.claimer = sc
-	s.closeLocked(r)
+	s.retireLocked(r)
+	for other := range r.scans {
+		if other != sc {
+			other.cancel(errRequestClosed)
+		}
+	}
 	return true
 }
 
-// closeLocked retires r's codes and ends its scans other than its
-// claimer's. s.mu is held.
-func (s *Server) closeLocked(r *Request) {
+// retireLocked stops r's codes answering. s.mu is held.
+func (s *Server) retireLocked(r *Request) {
 	r.closed = true
 	for id, c := range s.codes {
 		if c.req == r {
 			delete(s.codes, id)
-		}
-	}
-	for sc := range r.scans {
-		if sc != r.claimer {
-			sc.cancel(errRequestClosed)
 		}
 	}
 }
@@ -547,7 +547,7 @@ func refused(reason string) *denial {
 }
 
 // serve runs one scan. ctx is the session's, sctx ends besides when the
-// request is decided in another scan or ends (errRequestClosed).
+// request is decided in another scan (errRequestClosed).
 //
 // Until the agent acts on a verified decision (claim), a refusal ends
 // this scan only (refuse): whoever saw the code can get that far. Failures
@@ -759,7 +759,7 @@ func (s *Server) refuse(ctx context.Context, conn *channel.Conn, rec protocol.Au
 }
 
 // superseded reports whether sctx ended because the request was decided
-// in another scan or ended, and then refuses the scan (closedScan).
+// in another scan, and then refuses the scan (closedScan).
 func (s *Server) superseded(ctx, sctx context.Context, conn *channel.Conn, rec protocol.AuditRecord) bool {
 	if !errors.Is(context.Cause(sctx), errRequestClosed) {
 		return false
@@ -768,12 +768,12 @@ func (s *Server) superseded(ctx, sctx context.Context, conn *channel.Conn, rec p
 	return true
 }
 
-// closedScan refuses a scan whose request was decided in another scan or
-// ended; it is audited once the technician is known.
+// closedScan refuses a scan whose request was decided in another scan;
+// it is audited once the technician is known.
 func (s *Server) closedScan(ctx context.Context, conn *channel.Conn, rec protocol.AuditRecord) {
 	if rec.TechID != "" {
 		s.log.Info("qr login: scan refused; request no longer open", "technician", rec.Username)
-		rec.Event, rec.Reason, rec.Detail = audit.LoginDenied, "login request no longer open", "refused scan; the request was decided in another scan or ended"
+		rec.Event, rec.Reason, rec.Detail = audit.LoginDenied, "login request no longer open", "refused scan; the request was decided in another scan"
 		s.record(ctx, rec)
 	}
 	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
