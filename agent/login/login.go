@@ -1,9 +1,10 @@
 // Package login runs QR logins on the agent: a login request from a login
-// surface shows a QR code that is rotated at least every 60 s and is valid
-// for one scan; the phone that scans it opens a FlowQRLogin session
-// (Noise IKpsk1, the PSK derived from the code's secret) and the agent
-// verifies, as SPEC.md and docs/flows.md say:
+// surface shows a QR code that is rotated at least every 60 s and is good
+// for one decided login; the phone that scans it opens a FlowQRLogin
+// session (Noise IKpsk1, the PSK derived from the code's secret) and the
+// agent verifies, as SPEC.md and docs/flows.md say:
 //
+//   - its own device certificate: valid now;
 //   - the technician certificate: signed by the pinned MSP key, valid now,
 //     its Noise key equal to the handshake's peer static key;
 //   - the access rule (protocol.Policy.Authorize) from the cached policy:
@@ -13,11 +14,22 @@
 //     handshake, session, device, action and account choice, fresh
 //     (protocol.MaxApprovalSkew), and never used before (persisted).
 //
-// The access rule is checked again, with the policy held at that moment,
-// in the transaction that consumes the approval and records the session's
-// intent, so a revocation applied while the technician was deciding still
-// counts. Every decision is audited (login.approved, login.denied with the
-// reason, login.cancelled). The phone sees only coarse refusals.
+// Whoever saw the QR code knows its PSK, so a scan proves nothing until
+// the approval verifies. A scan refused before that (a bad certificate,
+// the access rule, a bad or mismatched approval) ends that session only:
+// the request stays open and the code usable, so a photographed code
+// cannot cancel the real login. A code has at most MaxScans sessions open
+// at a time (MaxCodeHandshakes in all) and is consumed, with its request,
+// when the agent acts on a verified decision: its other sessions are then
+// refused and no code of the request is accepted again.
+//
+// The access rule and both certificates' validity windows are checked
+// again, with the policy held at that moment, in the transaction that
+// consumes the approval and records the session's intent, so a
+// revocation applied, or a certificate that expired, while the technician
+// was deciding still counts. Every decision is audited (login.approved,
+// login.denied with the reason, login.cancelled). The phone sees only
+// coarse refusals.
 package login
 
 import (
@@ -47,6 +59,27 @@ const (
 	// that scanned it just before it changed.
 	Grace = 10 * time.Second
 )
+
+// Scan bounds (SPEC.md 5.2, R-38). Anyone who saw a code can open
+// sessions with it until it is used or expires; these bound what that
+// costs the agent.
+const (
+	// MaxScans is how many sessions one code may have open at a time
+	// (accepted, not yet ended); a hello beyond them is dropped.
+	MaxScans = 4
+	// MaxCodeHandshakes is how many handshakes one code accepts in all,
+	// so that one photographed code yields a bounded number of refused,
+	// audited scans.
+	MaxCodeHandshakes = 16
+)
+
+// detailRefusedScan is the audit detail of a scan refused before a
+// verified approval: that session ends, the request does not.
+const detailRefusedScan = "refused scan; request stays open"
+
+// errRequestClosed: the request was decided in another scan (its scans
+// end with it as their cause) or ended (it shows no new codes).
+var errRequestClosed = errors.New("login: request decided or ended")
 
 // Errors a request ends with. The login surface shows them.
 var (
@@ -91,15 +124,34 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	codes map[protocol.SessionID]*code // shown codes, not yet scanned
-	scans map[protocol.SessionID]*code // scanned, awaiting the session
+	mu      sync.Mutex
+	codes   map[protocol.SessionID]*code // codes accepted for new scans: unexpired, their request open
+	pending map[scanKey]*scan            // handshakes accepted, not yet handed to Handle
+	open    map[*Request]struct{}        // requests without a result
 }
 
 type code struct {
 	req        *Request
 	psk        []byte
-	validUntil time.Time
+	validUntil time.Time // no new scans from then on
+	scans      int       // sessions accepted and not ended (MaxScans)
+	handshakes int       // handshakes accepted in all (MaxCodeHandshakes)
+}
+
+// scanKey names a scan as package channel names its session: the phone's
+// mailbox and the session id, which all scans of one code share.
+type scanKey struct {
+	peer    protocol.MailboxID
+	session protocol.SessionID
+}
+
+// scan is one session opened with a code: pending from Accept until
+// Handle takes it, then served.
+type scan struct {
+	code *code
+	// cancel ends the session's context with errRequestClosed; set by
+	// Handle.
+	cancel context.CancelCauseFunc
 }
 
 // New returns a Server.
@@ -121,7 +173,10 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, codes: map[protocol.SessionID]*code{}, scans: map[protocol.SessionID]*code{}}
+	return &Server{
+		cfg: cfg, log: log,
+		codes: map[protocol.SessionID]*code{}, pending: map[scanKey]*scan{}, open: map[*Request]struct{}{},
+	}
 }
 
 // QR is one code to show.
@@ -141,9 +196,14 @@ type Request struct {
 	scanned chan struct{}
 	done    chan struct{}
 	once    sync.Once
+
+	// Guarded by s.mu.
 	grant   lifecycle.Grant
 	err     error
-	taken   bool // the grant was handed over
+	taken   bool               // the grant was handed over
+	closed  bool               // decided (claimed) or ended: its codes no longer work
+	claimer *scan              // the scan whose verified decision is acted upon; nil until then
+	scans   map[*scan]struct{} // scans being served
 }
 
 // Begin starts a login request for action and shows its first code. The
@@ -177,11 +237,15 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 	r := &Request{
 		Action: action, Surface: surface, s: s, device: enr.DeviceID,
 		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), done: make(chan struct{}),
+		scans: map[*scan]struct{}{},
 	}
 	first, err := s.newCode(r)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.open[r] = struct{}{}
+	s.mu.Unlock()
 	r.publish(first)
 	go r.rotate(ctx)
 	return r, nil
@@ -193,15 +257,12 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 // ended by the lifecycle manager.
 func (s *Server) EndAll(err error) {
 	s.mu.Lock()
-	open := map[*Request]bool{}
-	for _, c := range s.codes {
-		open[c.req] = true
-	}
-	for _, c := range s.scans {
-		open[c.req] = true
+	open := make([]*Request, 0, len(s.open))
+	for r := range s.open {
+		open = append(open, r)
 	}
 	s.mu.Unlock()
-	for r := range open {
+	for _, r := range open {
 		r.finish(lifecycle.Grant{}, err)
 	}
 }
@@ -263,22 +324,51 @@ func (r *Request) publish(q QR) {
 	r.qr <- q
 }
 
-// finish sets the result once; it reports whether this call set it.
+// finish sets the result once; it reports whether this call set it. The
+// request's codes stop working. Scans already open go on: a verified
+// decision in one of them is still acted upon and recorded (claim), and
+// an approval's session then ended at once (serve).
 func (r *Request) finish(g lifecycle.Grant, err error) bool {
 	set := false
 	r.once.Do(func() {
 		set = true
 		r.s.mu.Lock()
 		r.grant, r.err = g, err
-		for id, c := range r.s.codes {
-			if c.req == r {
-				delete(r.s.codes, id)
-			}
-		}
+		r.s.retireLocked(r)
+		delete(r.s.open, r)
 		r.s.mu.Unlock()
 		close(r.done)
 	})
 	return set
+}
+
+// claim is called with a verified decision of sc: it consumes r (its
+// codes stop working, its other scans are refused) and reports true, or
+// reports false when r was already decided in another scan.
+func (s *Server) claim(r *Request, sc *scan) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.claimer != nil {
+		return false
+	}
+	r.claimer = sc
+	s.retireLocked(r)
+	for other := range r.scans {
+		if other != sc {
+			other.cancel(errRequestClosed)
+		}
+	}
+	return true
+}
+
+// retireLocked stops r's codes answering. s.mu is held.
+func (s *Server) retireLocked(r *Request) {
+	r.closed = true
+	for id, c := range s.codes {
+		if c.req == r {
+			delete(s.codes, id)
+		}
+	}
 }
 
 func (r *Request) rotate(ctx context.Context) {
@@ -297,6 +387,9 @@ func (r *Request) rotate(ctx context.Context) {
 		case <-t.C:
 		}
 		q, err := r.s.newCode(r)
+		if errors.Is(err, errRequestClosed) {
+			continue // decided: its result follows
+		}
 		if err != nil {
 			r.s.log.Error("new login code", "err", err)
 			r.finish(lifecycle.Grant{}, ErrUnavailable)
@@ -333,11 +426,12 @@ func (s *Server) newCode(r *Request) (QR, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, c := range s.codes {
-		switch {
-		case !now.Before(c.validUntil):
-			delete(s.codes, id)
-		case c.req == r && now.Add(Grace).Before(c.validUntil):
+	if r.closed {
+		return QR{}, errRequestClosed
+	}
+	s.sweepLocked(now)
+	for _, c := range s.codes {
+		if c.req == r && now.Add(Grace).Before(c.validUntil) {
 			c.validUntil = now.Add(Grace)
 		}
 	}
@@ -345,8 +439,26 @@ func (s *Server) newCode(r *Request) (QR, error) {
 	return QR{Text: text, Expires: now.Add(s.cfg.Rotation)}, nil
 }
 
-// Accept is the channel.Config.Accept hook for FlowQRLogin: a live, unused
-// code with the hello's session id yields its PSK, and is consumed.
+// sweepLocked forgets expired codes, and handshakes accepted with them
+// that never reached Handle (the handshake failed). s.mu is held.
+func (s *Server) sweepLocked(now time.Time) {
+	for id, c := range s.codes {
+		if !now.Before(c.validUntil) {
+			delete(s.codes, id)
+		}
+	}
+	for k, sc := range s.pending {
+		if now.After(sc.code.validUntil.Add(s.cfg.StepTimeout)) {
+			delete(s.pending, k)
+			sc.code.scans--
+		}
+	}
+}
+
+// Accept is the channel.Config.Accept hook for FlowQRLogin: a live code
+// with the hello's session id yields its PSK. The code is not consumed
+// here (see claim): it accepts up to MaxScans sessions at a time, from
+// phones told apart by their mailbox, and MaxCodeHandshakes in all.
 func (s *Server) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
 	if h.Flow != protocol.FlowQRLogin {
 		return nil, protocol.NoiseKey{}, errors.New("login: not a QR login")
@@ -354,17 +466,24 @@ func (s *Server) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, c := range s.scans {
-		if now.After(c.validUntil.Add(s.cfg.StepTimeout)) {
-			delete(s.scans, id)
-		}
-	}
+	s.sweepLocked(now)
 	c := s.codes[h.Session]
 	if c == nil || !now.Before(c.validUntil) {
-		return nil, protocol.NoiseKey{}, errors.New("login: unknown or expired code")
+		return nil, protocol.NoiseKey{}, errors.New("login: unknown, expired or used code")
 	}
-	delete(s.codes, h.Session) // single use, from this moment
-	s.scans[h.Session] = c
+	k := scanKey{peer: h.From.Mailbox, session: h.Session}
+	if old := s.pending[k]; old != nil {
+		// The same phone and session again: the mux runs one handshake
+		// per key at a time, so the earlier one failed before Handle.
+		delete(s.pending, k)
+		old.code.scans--
+	}
+	if c.scans >= MaxScans || c.handshakes >= MaxCodeHandshakes {
+		return nil, protocol.NoiseKey{}, errors.New("login: too many scans of this code")
+	}
+	c.scans++
+	c.handshakes++
+	s.pending[k] = &scan{code: c}
 	select {
 	case c.req.scanned <- struct{}{}:
 	default:
@@ -374,45 +493,83 @@ func (s *Server) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.
 
 // Handle is the channel.Config.Handle hook for FlowQRLogin sessions.
 func (s *Server) Handle(ctx context.Context, conn *channel.Conn) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	k := scanKey{peer: conn.Peer.Mailbox, session: conn.ID}
 	s.mu.Lock()
-	c := s.scans[conn.ID]
-	delete(s.scans, conn.ID)
-	s.mu.Unlock()
-	if c == nil {
-		return
+	sc := s.pending[k]
+	delete(s.pending, k)
+	var r *Request
+	if sc != nil {
+		r = sc.code.req
+		if r.closed {
+			sc.code.scans--
+		} else {
+			sc.cancel = cancel
+			r.scans[sc] = struct{}{}
+		}
 	}
-	select {
-	case <-c.req.done:
+	s.mu.Unlock()
+	switch {
+	case sc == nil:
+		return
+	case sc.cancel == nil:
 		s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
 		return
-	default:
 	}
-	s.serve(ctx, conn, c.req)
+	defer func() {
+		s.mu.Lock()
+		delete(r.scans, sc)
+		sc.code.scans--
+		s.mu.Unlock()
+	}()
+	s.serve(ctx, sctx, conn, r, sc)
 }
 
 // denial is a refusal with its audited reason.
 type denial struct {
 	reason string
 	code   uint8
-	err    error // for the surface
+	err    error // for the surface, when the denial ends the request
 }
 
 func (d *denial) Error() string { return d.reason }
+
+// result is the coarse answer to the phone.
+func (d *denial) result() *protocol.LoginResult {
+	text := "not allowed on this device"
+	switch d.code {
+	case protocol.CodeDenied:
+		text = "denied"
+	case protocol.CodeUnavailable:
+		text = "temporarily unavailable"
+	}
+	return &protocol.LoginResult{Code: d.code, Text: text}
+}
 
 func refused(reason string) *denial {
 	return &denial{reason: reason, code: protocol.CodeRefused, err: ErrRefused}
 }
 
-func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
+// serve runs one scan. ctx is the session's, sctx ends besides when the
+// request is decided in another scan (errRequestClosed).
+//
+// Until the agent acts on a verified decision (claim), a refusal ends
+// this scan only (refuse): whoever saw the code can get that far. Failures
+// of the agent itself (no policy, its device certificate) end the request
+// (deny), as does anything from the claim on.
+func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request, sc *scan) {
 	var cert protocol.TechCert
 	rec := protocol.AuditRecord{Method: protocol.MethodQR, Online: true, Action: r.Action}
-	stepCtx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	stepCtx, cancel := context.WithTimeout(sctx, s.cfg.StepTimeout)
 	defer cancel()
 
 	var hello protocol.LoginHello
 	if err := conn.Recv(stepCtx, protocol.MsgLoginHello, &hello); err != nil {
-		s.log.Info("qr login: no hello", "err", err)
-		return // the code is spent; the request keeps showing new ones
+		if !s.superseded(ctx, sctx, conn, rec) {
+			s.log.Info("qr login: no hello", "err", err)
+		}
+		return // the code stays usable until it expires
 	}
 	var enr store.Enrollment
 	var pol protocol.Policy
@@ -430,33 +587,40 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 	}
 	var dev protocol.DeviceCert
 	if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &dev); err != nil {
-		s.deny(ctx, conn, r, rec, &denial{reason: "device certificate: " + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled})
+		s.deny(ctx, conn, r, rec, deviceCert("device certificate: ", err))
+		return
+	}
+	if err := dev.Valid(s.cfg.Now()); err != nil {
+		s.deny(ctx, conn, r, rec, deviceCert("device certificate: ", err))
 		return
 	}
 	if d := s.checkTech(conn, hello.TechCert, enr.MSPKey, &pol, &dev, &cert); d != nil {
 		rec.TechID, rec.Username = cert.TechID, cert.Username
-		s.deny(ctx, conn, r, rec, d)
+		s.refuse(ctx, conn, rec, d)
 		return
 	}
 	rec.TechID, rec.Username = cert.TechID, cert.Username
 	account, err := s.cfg.Lifecycle.AccountFor(ctx, cert.TechID, cert.Username, &pol)
 	if err != nil {
-		s.deny(ctx, conn, r, rec, &denial{reason: "account: " + err.Error(), code: protocol.CodeUnavailable, err: ErrUnavailable})
+		s.refuse(ctx, conn, rec, &denial{reason: "account: " + err.Error(), code: protocol.CodeUnavailable, err: ErrUnavailable})
 		return
 	}
 	rec.Account = account
 	lr := protocol.LoginRequest{DeviceCert: enr.DeviceCert, Session: conn.ID, Action: r.Action, Account: account, Time: s.cfg.Now().Unix()}
 	if !s.send(stepCtx, conn, protocol.MsgLoginRequest, &lr) {
+		s.superseded(ctx, sctx, conn, rec)
 		return
 	}
 	var signed protocol.Signed
 	if err := conn.Recv(stepCtx, protocol.MsgApproval, &signed); err != nil {
-		s.cancelled(ctx, r, rec, err)
+		if !s.superseded(ctx, sctx, conn, rec) {
+			s.cancelled(ctx, r, rec, err)
+		}
 		return
 	}
 	var a protocol.Approval
 	if err := signed.VerifyP256(protocol.DocApproval, cert.ApprovalKey, &a); err != nil {
-		s.deny(ctx, conn, r, rec, refused("approval signature: "+err.Error()))
+		s.refuse(ctx, conn, rec, refused("approval signature: "+err.Error()))
 		return
 	}
 	err = a.Match(protocol.ApprovalExpect{
@@ -464,7 +628,12 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 		Action: r.Action, Now: s.cfg.Now(),
 	})
 	if err != nil {
-		s.deny(ctx, conn, r, rec, refused("approval: "+err.Error()))
+		s.refuse(ctx, conn, rec, refused("approval: "+err.Error()))
+		return
+	}
+	// A verified decision of an authorized technician: act on it, once.
+	if !s.claim(r, sc) {
+		s.closedScan(ctx, conn, rec)
 		return
 	}
 	digest := sha256.Sum256(signed.Body)
@@ -480,8 +649,16 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 		TechID: cert.TechID, Username: cert.Username, Cert: &cert, Policy: &pol, Session: conn.ID, Action: r.Action,
 		Method: protocol.MethodQR, Online: true,
 		Record: func(tx *store.Tx, _ string) error {
-			// Re-check with the policy held now: a revocation may have
-			// arrived while the technician decided.
+			// Checked again at the moment the approval is used: a
+			// certificate may have expired, or a revocation arrived,
+			// while the technician decided.
+			now := s.cfg.Now()
+			if err := dev.Valid(now); err != nil {
+				return deviceCert("device certificate at approval: ", err)
+			}
+			if err := cert.Valid(now); err != nil {
+				return refused("technician certificate at approval: " + err.Error())
+			}
 			cur, _, err := policy.Current(tx)
 			if err != nil {
 				return refused("policy: " + err.Error())
@@ -489,7 +666,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request) {
 			if err := cur.Authorize(&cert, &dev); err != nil {
 				return accessDenied(err)
 			}
-			if err := tx.UseApproval(digest[:], s.cfg.Now(), time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
+			if err := tx.UseApproval(digest[:], now, time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
 				if errors.Is(err, store.ErrReplay) {
 					return refused("approval replayed")
 				}
@@ -557,6 +734,12 @@ func (s *Server) checkTech(conn *channel.Conn, signed protocol.Signed, msp proto
 	return nil
 }
 
+// deviceCert is the denial of the agent's own device certificate: the
+// agent cannot serve logins.
+func deviceCert(what string, err error) *denial {
+	return &denial{reason: what + err.Error(), code: protocol.CodeUnavailable, err: ErrNotEnrolled}
+}
+
 // accessDenied is the denial of an access rule failure; the surface of a
 // removed computer (R-46: the policy revokes its own certificate) says so.
 func accessDenied(err error) *denial {
@@ -567,19 +750,45 @@ func accessDenied(err error) *denial {
 	return d
 }
 
+// deny ends the request with d: audited, the phone answered, the surface
+// told.
 func (s *Server) deny(ctx context.Context, conn *channel.Conn, r *Request, rec protocol.AuditRecord, d *denial) {
 	s.log.Info("qr login denied", "technician", rec.Username, "reason", d.reason)
 	rec.Event, rec.Reason = audit.LoginDenied, d.reason
 	s.record(ctx, rec)
-	text := "not allowed on this device"
-	switch d.code {
-	case protocol.CodeDenied:
-		text = "denied"
-	case protocol.CodeUnavailable:
-		text = "temporarily unavailable"
-	}
-	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: d.code, Text: text})
+	s.send(ctx, conn, protocol.MsgLoginResult, d.result())
 	r.finish(lifecycle.Grant{}, d.err)
+}
+
+// refuse ends one scan with d, before any verified decision: audited with
+// detailRefusedScan and the phone answered; the request stays open and
+// the code usable.
+func (s *Server) refuse(ctx context.Context, conn *channel.Conn, rec protocol.AuditRecord, d *denial) {
+	s.log.Info("qr login: scan refused; request stays open", "technician", rec.Username, "reason", d.reason)
+	rec.Event, rec.Reason, rec.Detail = audit.LoginDenied, d.reason, detailRefusedScan
+	s.record(ctx, rec)
+	s.send(ctx, conn, protocol.MsgLoginResult, d.result())
+}
+
+// superseded reports whether sctx ended because the request was decided
+// in another scan, and then refuses the scan (closedScan).
+func (s *Server) superseded(ctx, sctx context.Context, conn *channel.Conn, rec protocol.AuditRecord) bool {
+	if !errors.Is(context.Cause(sctx), errRequestClosed) {
+		return false
+	}
+	s.closedScan(ctx, conn, rec)
+	return true
+}
+
+// closedScan refuses a scan whose request was decided in another scan;
+// it is audited once the technician is known.
+func (s *Server) closedScan(ctx context.Context, conn *channel.Conn, rec protocol.AuditRecord) {
+	if rec.TechID != "" {
+		s.log.Info("qr login: scan refused; request no longer open", "technician", rec.Username)
+		rec.Event, rec.Reason, rec.Detail = audit.LoginDenied, "login request no longer open", "refused scan; the request was decided in another scan"
+		s.record(ctx, rec)
+	}
+	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{Code: protocol.CodeExpired, Text: "login request no longer open"})
 }
 
 func (s *Server) cancelled(ctx context.Context, r *Request, rec protocol.AuditRecord, cause error) {
