@@ -99,7 +99,14 @@ type Config struct {
 type Verifier struct {
 	cfg Config
 	log *slog.Logger
-	mu  sync.Mutex
+
+	mu sync.Mutex
+	// locked caches the lockouts read or set, by username: during a
+	// lockout an attempt is refused before the store is read, and not
+	// audited again (the failure that started it was), so hammering the
+	// prompt costs the agent nothing and cannot flood the audit trail.
+	// The store stays the truth across restarts.
+	locked map[string]time.Time
 }
 
 // New returns a Verifier.
@@ -114,7 +121,7 @@ func New(cfg Config) *Verifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Verifier{cfg: cfg, log: log}
+	return &Verifier{cfg: cfg, log: log, locked: map[string]time.Time{}}
 }
 
 // Request is one attempt.
@@ -149,6 +156,12 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.cfg.Now()
+	if until, ok := v.locked[r.Username]; ok {
+		if now.Before(until) {
+			return lifecycle.Grant{}, &LockedError{Until: until}
+		}
+		delete(v.locked, r.Username)
+	}
 	rec := protocol.AuditRecord{Method: protocol.MethodOTP, Online: r.Online, Action: r.Action, Username: auditName(r.Username)}
 	e, err := v.read(ctx, r.Username)
 	if err != nil {
@@ -177,7 +190,10 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 	}
 	rec.TechID = e.entry.TechID
 	if now.Before(e.state.LockedUntil) {
+		// Audited once per lockout and process (the cache refuses the
+		// next attempts).
 		v.deny(ctx, rec, fmt.Sprintf("locked out after %d wrong codes", e.state.Failures))
+		v.locked[r.Username] = e.state.LockedUntil
 		return lifecycle.Grant{}, &LockedError{Until: e.state.LockedUntil}
 	}
 	cert := e.entry.Cert(e.pol.Tenant)
@@ -317,6 +333,7 @@ func (v *Verifier) failed(ctx context.Context, rec protocol.AuditRecord, e env, 
 		v.log.Error("cannot record a wrong offline code", "err", err)
 	}
 	if st.Failures >= p.MaxFailures {
+		v.locked[e.entry.Username] = st.LockedUntil
 		return &LockedError{Until: st.LockedUntil}
 	}
 	return ErrWrongCode

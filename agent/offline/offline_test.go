@@ -36,7 +36,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	msp     *agenttest.MSP
 	agent   *agenttest.Agent
 	st      *store.Store
@@ -56,7 +56,7 @@ var roster = []protocol.RosterEntry{
 	{Serial: 503, TechID: "tech-nik", Username: "nik", Role: protocol.RoleAdmin},
 }
 
-func newEnv(t *testing.T, mode string) *env {
+func newEnv(t testing.TB, mode string) *env {
 	e := &env{t: t, clock: &clock{t: time.Now().Truncate(time.Second)}, msp: agenttest.NewMSP(t, "acme")}
 	e.policy = e.msp.Policy(1)
 	e.policy.Roster = roster
