@@ -96,15 +96,22 @@ func (s *Server) servePeer(p *peer) {
 }
 
 // authenticate waits for the peer's stream and Hello and verifies the
-// signature over this connection's TLS exporter.
+// signature over this connection's TLS exporter. It waits HandshakeTimeout,
+// or BusyHandshakeTimeout if the relay is under handshake pressure when
+// the wait starts (RL-29).
 func (s *Server) authenticate(conn *quic.Conn) (*peer, error) {
-	ctx, cancel := context.WithTimeout(conn.Context(), s.lim.HandshakeTimeout)
+	wait := s.lim.HandshakeTimeout
+	if s.adm.underPressure() {
+		wait = s.lim.BusyHandshakeTimeout
+	}
+	deadline := time.Now().Add(wait)
+	ctx, cancel := context.WithDeadline(conn.Context(), deadline)
 	defer cancel()
 	str, err := conn.AcceptStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: no stream: %v", errAuth, err)
 	}
-	str.SetReadDeadline(time.Now().Add(s.lim.HandshakeTimeout))
+	str.SetReadDeadline(deadline)
 	var hdr [protocol.RelayFrameHeaderLen]byte
 	if _, err := io.ReadFull(str, hdr[:]); err != nil {
 		return nil, fmt.Errorf("%w: read hello: %v", errAuth, err)

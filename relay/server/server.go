@@ -158,7 +158,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	s.serving = true
 	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: s.resetKey, VerifySourceAddress: s.verifySource, ConnContext: s.connContext}
-	ln, err := s.tr.Listen(s.tlsConf, &quic.Config{
+	conf := &quic.Config{
 		HandshakeIdleTimeout:           s.lim.HandshakeTimeout,
 		MaxIdleTimeout:                 s.lim.IdleTimeout,
 		KeepAlivePeriod:                s.lim.KeepAlive,
@@ -168,7 +168,19 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		MaxStreamReceiveWindow:         512 << 10,
 		InitialConnectionReceiveWindow: 128 << 10,
 		MaxConnectionReceiveWindow:     512 << 10,
-	})
+	}
+	normal, busy := conf.Clone(), conf.Clone()
+	busy.HandshakeIdleTimeout = s.lim.BusyHandshakeTimeout
+	// Connections admitted under handshake pressure get the shorter
+	// handshake timeout (RL-29). quic-go calls this just before
+	// connContext, for attempts that are not answered with a Retry.
+	conf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+		if s.adm.underPressure() {
+			return busy, nil
+		}
+		return normal, nil
+	}
+	ln, err := s.tr.Listen(s.tlsConf, conf)
 	if err != nil {
 		s.mu.Unlock()
 		s.tr.Close()
