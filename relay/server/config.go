@@ -139,6 +139,21 @@ type Limits struct {
 	RetryAfter time.Duration
 	// MaxPushInFlight bounds concurrent gateway calls. Default 64.
 	MaxPushInFlight int
+	// WakeRatePerSender is the sustained push wake-ups per second one
+	// sender mailbox may cause; WakeBurstPerSender the bucket size.
+	// Defaults 1/s, burst 20. A Send beyond them is answered Nack
+	// rate-limited without opening its ticket.
+	WakeRatePerSender  float64
+	WakeBurstPerSender int
+	// WakeRatePerToken is the sustained wake-ups per second of one gateway
+	// token (one device), whoever asks; WakeBurstPerToken the bucket size.
+	// Defaults one per 10 s (0.1/s), burst 3. A Send beyond them is
+	// answered Nack rate-limited: the device was just woken.
+	WakeRatePerToken  float64
+	WakeBurstPerToken int
+	// MaxWakeKeys bounds each of the two wake-up tables (senders, tokens);
+	// when one is full an entry is forgotten. Default 50,000 (a few MiB).
+	MaxWakeKeys int
 	// PushTimeout bounds one gateway call. Default 5 s.
 	PushTimeout time.Duration
 	// MaxOversizeDiscard is the largest over-long Send the relay skips
@@ -194,6 +209,11 @@ func (l Limits) withDefaults() Limits {
 	setD(&l.DrainTimeout, 10*time.Second)
 	setD(&l.RetryAfter, time.Second)
 	setI(&l.MaxPushInFlight, 64)
+	setF(&l.WakeRatePerSender, 1)
+	setI(&l.WakeBurstPerSender, 20)
+	setF(&l.WakeRatePerToken, 0.1)
+	setI(&l.WakeBurstPerToken, 3)
+	setI(&l.MaxWakeKeys, 50000)
 	setD(&l.PushTimeout, 5*time.Second)
 	setI(&l.MaxOversizeDiscard, 1<<20)
 	if l.KeepAlive < 0 {

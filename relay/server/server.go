@@ -41,8 +41,9 @@ type Server struct {
 	met      *metrics
 	adm      *admission
 	pushSem  chan struct{}
-	bufs     sync.Pool // frame body buffers
-	chunks   sync.Pool // writeChunk buffers for coalesced writes
+	wakes    *wakeLimits // set when push is on
+	bufs     sync.Pool   // frame body buffers
+	chunks   sync.Pool   // writeChunk buffers for coalesced writes
 
 	mu       sync.RWMutex
 	peers    map[protocol.MailboxID]*peer
@@ -106,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 		s.pushSem = make(chan struct{}, s.lim.MaxPushInFlight)
+		tokenKey := make([]byte, 32)
+		if _, err := io.ReadFull(cfg.Rand, tokenKey); err != nil {
+			return nil, fmt.Errorf("server: generate wake limit key: %w", err)
+		}
+		s.wakes = newWakeLimits(s.lim, tokenKey)
+		s.met.wakes = s.wakes.stats
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

@@ -74,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", 0, "idle timeout (default 60s)")
 	fs.DurationVar(&l.KeepAlive, "keepalive", 0, "relay keep-alive period (default 0: peers keep alive)")
 	fs.DurationVar(&l.DrainTimeout, "drain-timeout", 0, "bound on the drain at SIGTERM (default 10s)")
+	fs.Float64Var(&l.WakeRatePerSender, "wake-rate-per-sender", 0, "push wake-ups per second per sender mailbox (default 1)")
+	fs.IntVar(&l.WakeBurstPerSender, "wake-burst-per-sender", 0, "push wake-up burst per sender mailbox (default 20)")
+	fs.Float64Var(&l.WakeRatePerToken, "wake-rate-per-token", 0, "push wake-ups per second per device token (default 0.1)")
+	fs.IntVar(&l.WakeBurstPerToken, "wake-burst-per-token", 0, "push wake-up burst per device token (default 3)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
