@@ -307,3 +307,36 @@ func TestLimitDefaults(t *testing.T) {
 		t.Fatalf("IPv6PrefixLen 8 not raised to 32: %d", l.IPv6PrefixLen)
 	}
 }
+
+// TestWakeTableBounded checks that the wake-up tables stay within
+// MaxWakeKeys however many tokens are woken, and that full buckets are
+// swept (RL-30).
+func TestWakeTableBounded(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	const maxKeys = 16
+	w := newWakeLimits(testLimits(Limits{MaxWakeKeys: maxKeys, WakeRatePerSender: 1e9, WakeBurstPerSender: 1e9, WakeRatePerToken: 1, WakeBurstPerToken: 1}), make([]byte, 32))
+	var from [32]byte
+	for i := range 1000 {
+		if got := w.take(from, []byte{byte(i), byte(i >> 8)}, now); got != "" {
+			t.Fatalf("token %d refused: %q", i, got)
+		}
+		if st := w.stats(); st.keys > maxKeys+1 {
+			t.Fatalf("after %d tokens %d keys, bound %d per table", i+1, st.keys, maxKeys)
+		}
+	}
+	if st := w.stats(); st.forgotten == 0 {
+		t.Fatalf("stats %+v: want forgotten entries", st)
+	}
+	// A token just woken is refused; after its bucket refills it is not,
+	// and the sweep forgets every full bucket.
+	if got := w.take(from, []byte{231, 3}, now); got != pushRefuseTokenRate {
+		t.Fatalf("token woken twice at once: %q", got)
+	}
+	now = now.Add(sweepEvery)
+	if got := w.take(from, []byte{231, 3}, now); got != "" {
+		t.Fatalf("token after refill: %q", got)
+	}
+	if st := w.stats(); st.keys != 2 {
+		t.Fatalf("after the sweep %d keys, want the sender and one token", st.keys)
+	}
+}
