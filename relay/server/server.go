@@ -250,7 +250,8 @@ func (s *Server) verifySource(addr net.Addr) bool {
 }
 
 // connContext admits or refuses a connection attempt before its handshake
-// (RL-17, RL-18, RL-23 .. RL-25). A refusal is a QUIC CONNECTION_REFUSED.
+// (RL-17, RL-18, RL-23 .. RL-25, RL-28). A refusal is a QUIC
+// CONNECTION_REFUSED.
 func (s *Server) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	sl, reason := s.adm.admit(addrIP(info.RemoteAddr), info.AddrVerified, s.cfg.Now())
 	if reason != "" {

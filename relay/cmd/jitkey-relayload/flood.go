@@ -31,6 +31,7 @@ type floodOptions struct {
 	legit    int           // legitimate peers: half reconnect, half are new
 	warmup   time.Duration // flood time before the legitimate peers dial
 	deadline time.Duration // how long each legitimate peer may take
+	retry    time.Duration // flood: wait after a refused attempt
 }
 
 // runFlood measures how many legitimate peers get in while one IPv6 prefix
@@ -201,8 +202,8 @@ func runFlood(ctx context.Context, o options, log *slog.Logger, out io.Writer) e
 	floodWG.Wait()
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\njitkey relay admission under a flood (%s, flood from %d addresses of %s, %d connections kept open without Hello, warm-up %s, each peer may take %s, run took %s)\n\n",
-		bin, f.addrs, pfx, f.conns, f.warmup, f.deadline, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(tw, "\njitkey relay admission under a flood (%s, flood from %d addresses of %s, %d connections kept open without Hello, retried %s after a refusal, warm-up %s, each peer may take %s, run took %s)\n\n",
+		bin, f.addrs, pfx, f.conns, f.retry, f.warmup, f.deadline, elapsed.Round(time.Millisecond))
 	fmt.Fprintln(tw, "metric\tvalue")
 	fmt.Fprintf(tw, "known peers reconnected\t%d of %d\n", recOK, len(known))
 	fmt.Fprintf(tw, "new peers connected\t%d of %d\n", newOK, len(fresh))
@@ -261,8 +262,8 @@ func flood(ctx context.Context, wg *sync.WaitGroup, pfx netip.Prefix, f floodOpt
 				cancel()
 				if err != nil {
 					refused.Add(1)
-					select { // an attacker retries at once; this spares the CPU a little
-					case <-time.After(10 * time.Millisecond):
+					select {
+					case <-time.After(f.retry):
 					case <-ctx.Done():
 					}
 					continue

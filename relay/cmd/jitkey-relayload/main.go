@@ -71,6 +71,7 @@ func main() {
 	fs.IntVar(&o.flood.legit, "flood-peers", 1000, "with -flood: legitimate peers, half reconnecting and half new")
 	fs.DurationVar(&o.flood.warmup, "flood-warmup", 5*time.Second, "with -flood: flood time before legitimate peers dial")
 	fs.DurationVar(&o.flood.deadline, "flood-deadline", 15*time.Second, "with -flood: time each legitimate peer may take to connect")
+	fs.DurationVar(&o.flood.retry, "flood-retry", 100*time.Millisecond, "with -flood: wait of a flood connection after a refused attempt")
 	fs.Parse(os.Args[1:])
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if o.floorServe != "" {
