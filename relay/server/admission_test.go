@@ -210,10 +210,16 @@ func TestOneSourceCannotFillPending(t *testing.T) {
 // connection gets BusyHandshakeTimeout, not HandshakeTimeout, to send its
 // Hello (RL-29).
 func TestBusyHandshakeTimeout(t *testing.T) {
-	r := startRelay(t, server.Config{Limits: server.Limits{RetryPending: 1, HandshakeTimeout: time.Minute, BusyHandshakeTimeout: 100 * time.Millisecond}}, "")
-	p := rawDial(t, r, "") // counts as pending itself: pressure
-	if code := p.closedWith(t); code != protocol.RelayCloseAuthFailed {
-		t.Fatalf("close code %#x, want auth failed", code)
+	r := startRelay(t, server.Config{Limits: server.Limits{RetryPending: 1, HandshakeTimeout: time.Minute, BusyHandshakeTimeout: 500 * time.Millisecond}}, "")
+	c := rawDialNoStream(t, r) // counts as pending itself: pressure
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection without Hello not closed under pressure")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(c.Context()); !errors.As(err, &ae) || !ae.Remote || protocol.RelayCloseCode(ae.ErrorCode) != protocol.RelayCloseAuthFailed {
+		t.Fatalf("connection ended with %v, want the relay's auth-failed close", err)
 	}
 	if got := r.metric(t, "jitkey_relay_auth_failures_total"); got != 1 {
 		t.Fatalf("auth failures %d, want 1", got)
