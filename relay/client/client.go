@@ -522,7 +522,9 @@ func (c *Client) retryWait(ctx context.Context, n int) error {
 
 // SendWake is Send with the recipient's push ticket: if the recipient is not
 // connected, its relay sends it a content-free wake-up and answers
-// ErrWakeSent (or ErrPushFailed); the payload is not stored.
+// ErrWakeSent (or ErrPushFailed); the payload is not stored. A wake-up
+// beyond the relay's limits per sender or per device is refused as
+// rate-limited and retried like Send's.
 func (c *Client) SendWake(ctx context.Context, to protocol.PeerAddr, ticket []byte, payload []byte) error {
 	if len(payload) > protocol.MaxRelayPayload {
 		return &NackError{Reason: protocol.NackTooLarge}

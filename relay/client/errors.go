@@ -15,7 +15,9 @@ var (
 	// ErrTooLarge: the payload exceeds protocol.MaxRelayPayload or the
 	// relay's bound.
 	ErrTooLarge = errors.New("client: payload too large")
-	// ErrRateLimited: the sender exceeded its send rate at the relay.
+	// ErrRateLimited: the sender exceeded its send rate at the relay, or,
+	// for a Send with a push ticket to a recipient not connected, its
+	// wake-up rate or the recipient device's (SPEC 12.6).
 	ErrRateLimited = errors.New("client: rate limited")
 	// ErrQueueFull: the recipient's queue at the relay is full.
 	ErrQueueFull = errors.New("client: recipient queue full")

@@ -1,14 +1,18 @@
 package server_test
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/relaytest"
 	"github.com/jitkey/jitkey/relay/server"
 )
@@ -83,7 +87,7 @@ func TestLimitMaxConns(t *testing.T) {
 }
 
 func TestLimitMaxPending(t *testing.T) {
-	r := startRelay(t, server.Config{Limits: server.Limits{MaxPending: 2}}, "")
+	r := startRelay(t, server.Config{Limits: server.Limits{MaxPending: 2, PendingPerAddr: 2}}, "")
 	p1 := rawDial(t, r, "") // QUIC handshake done, no Hello yet
 	rawDial(t, r, "")
 	if got := r.metric(t, "jitkey_relay_connections_pending"); got != 2 {
@@ -155,5 +159,69 @@ func TestLimitAcceptRatePerAddr(t *testing.T) {
 	}
 	if got := r.metricSum(t, "jitkey_relay_retries_total", ""); got != retries {
 		t.Fatalf("Retries counted %d, want still %d", got, retries)
+	}
+}
+
+// holdPending completes a QUIC handshake from local and keeps the
+// connection open, without a Hello, until the end of the test.
+func holdPending(t *testing.T, r *relay, local string) error {
+	t.Helper()
+	ua, _ := net.ResolveUDPAddr("udp", local)
+	pc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: pc}
+	t.Cleanup(func() { tr.Close() })
+	ra, _ := net.ResolveUDPAddr("udp", r.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}}, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { c.CloseWithError(0, "") })
+	return nil
+}
+
+// TestOneSourceCannotFillPending checks that connections from one source
+// that never send Hello cannot fill MaxPending (RL-28): a peer from
+// another source still connects and authenticates.
+func TestOneSourceCannotFillPending(t *testing.T) {
+	const maxPending = 32
+	r := startRelay(t, server.Config{Limits: server.Limits{MaxPending: maxPending, RetryPending: maxPending}}, "")
+	held := 0
+	for range maxPending {
+		if holdPending(t, r, "127.0.0.2:0") == nil {
+			held++
+		}
+	}
+	if held == 0 || held >= maxPending {
+		t.Fatalf("one source holds %d unauthenticated connections, want some and fewer than MaxPending %d", held, maxPending)
+	}
+	if got := r.metricSum(t, "jitkey_relay_connections_refused_total", `reason="addr_pending"`); got < 1 {
+		t.Fatalf("addr_pending refusals counted %d:\n%s", got, r.metricsText(t))
+	}
+	p := rawDial(t, r, "127.0.0.3:0")
+	p.auth(t)
+}
+
+// TestBusyHandshakeTimeout checks that under handshake pressure a
+// connection gets BusyHandshakeTimeout, not HandshakeTimeout, to send its
+// Hello (RL-29).
+func TestBusyHandshakeTimeout(t *testing.T) {
+	r := startRelay(t, server.Config{Limits: server.Limits{RetryPending: 1, HandshakeTimeout: time.Minute, BusyHandshakeTimeout: 500 * time.Millisecond}}, "")
+	c := rawDialNoStream(t, r) // counts as pending itself: pressure
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection without Hello not closed under pressure")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(c.Context()); !errors.As(err, &ae) || !ae.Remote || protocol.RelayCloseCode(ae.ErrorCode) != protocol.RelayCloseAuthFailed {
+		t.Fatalf("connection ended with %v, want the relay's auth-failed close", err)
+	}
+	if got := r.metric(t, "jitkey_relay_auth_failures_total"); got != 1 {
+		t.Fatalf("auth failures %d, want 1", got)
 	}
 }

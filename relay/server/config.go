@@ -68,21 +68,37 @@ type Limits struct {
 	// accepts; AcceptBurst the bucket size. Defaults 1000/s, burst 2000.
 	AcceptRate  float64
 	AcceptBurst int
+	// IPv6PrefixLen is the length of the IPv6 prefix that counts as one
+	// source for the per-address limits (ConnsPerAddr, PendingPerAddr,
+	// AcceptRatePerAddr, MaxAddrs): every address of one IPv6 /64 (the
+	// default) shares them, since a single host may use any address in
+	// its /64. An IPv4 address is always a source of its own, and an
+	// IPv4-mapped IPv6 address counts as that IPv4 address. Default 64;
+	// at most 128 (one source per IPv6 address), at least 32.
+	IPv6PrefixLen int
 	// ConnsPerAddr bounds concurrent connections (including handshakes)
-	// from one source IP address. Default 1024 (many peers share NATs).
+	// from one source (see IPv6PrefixLen). Default 1024 (many peers share
+	// NATs, and the hosts of one IPv6 /64 share it likewise).
 	ConnsPerAddr int
+	// PendingPerAddr bounds the connections from one source that are not
+	// yet authenticated, so that one source cannot fill MaxPending.
+	// Default MaxPending/16 (256); at most MaxPending. A peer needs its
+	// slot only for a few round trips, so peers behind one NAT address
+	// that reconnect at once are delayed, not refused for long: the
+	// client retries with back-off.
+	PendingPerAddr int
 	// AcceptRatePerAddr is the sustained new connections per second one
-	// source IP may open; AcceptBurstPerAddr the bucket size. Defaults
+	// source may open; AcceptBurstPerAddr the bucket size. Defaults
 	// 50/s and ConnsPerAddr, so that every peer behind one NAT address
-	// can reconnect at once after a relay restart. An address whose
+	// can reconnect at once after a relay restart. A source whose
 	// bucket runs dry must validate itself with a QUIC Retry until the
 	// bucket is full again, so a spoofed source cannot spend it.
 	AcceptRatePerAddr  float64
 	AcceptBurstPerAddr int
-	// MaxAddrs bounds the source addresses whose admission state
-	// (connection count, accept bucket) the relay keeps. Default
-	// 2×MaxConns; never below MaxConns. When it is full the relay
-	// forgets an address without connections, which may then burst again.
+	// MaxAddrs bounds the sources whose admission state (connection
+	// counts, accept bucket) the relay keeps. Default 2×MaxConns; never
+	// below MaxConns. When it is full the relay forgets a source without
+	// connections, which may then burst again.
 	MaxAddrs int
 	// MaxConns bounds all connections, authenticated or not. Size it to
 	// memory: an idle peer costs about 70 KiB (BENCHMARKS.md). Default
@@ -101,6 +117,14 @@ type Limits struct {
 	// HandshakeTimeout bounds the QUIC handshake and then, again, the time
 	// until a valid Hello. Default 10 s.
 	HandshakeTimeout time.Duration
+	// BusyHandshakeTimeout replaces HandshakeTimeout while the relay is
+	// under handshake pressure (RetryPending or more unauthenticated
+	// connections): for the QUIC handshake of a connection admitted then,
+	// and for the wait for Hello of a connection whose handshake completes
+	// then. Connections that never authenticate thus hold their slots for
+	// seconds, not tens of seconds, while a peer sends its Hello one round
+	// trip after the handshake. Default 2 s; at most HandshakeTimeout.
+	BusyHandshakeTimeout time.Duration
 	// IdleTimeout closes a connection without any packet for that long.
 	// Default 60 s.
 	IdleTimeout time.Duration
@@ -115,6 +139,21 @@ type Limits struct {
 	RetryAfter time.Duration
 	// MaxPushInFlight bounds concurrent gateway calls. Default 64.
 	MaxPushInFlight int
+	// WakeRatePerSender is the sustained push wake-ups per second one
+	// sender mailbox may cause; WakeBurstPerSender the bucket size.
+	// Defaults 1/s, burst 20. A Send beyond them is answered Nack
+	// rate-limited without opening its ticket.
+	WakeRatePerSender  float64
+	WakeBurstPerSender int
+	// WakeRatePerToken is the sustained wake-ups per second of one gateway
+	// token (one device), whoever asks; WakeBurstPerToken the bucket size.
+	// Defaults one per 10 s (0.1/s), burst 3. A Send beyond them is
+	// answered Nack rate-limited: the device was just woken.
+	WakeRatePerToken  float64
+	WakeBurstPerToken int
+	// MaxWakeKeys bounds each of the two wake-up tables (senders, tokens);
+	// when one is full an entry is forgotten. Default 50,000 (a few MiB).
+	MaxWakeKeys int
 	// PushTimeout bounds one gateway call. Default 5 s.
 	PushTimeout time.Duration
 	// MaxOversizeDiscard is the largest over-long Send the relay skips
@@ -150,6 +189,8 @@ func (l Limits) withDefaults() Limits {
 	setD(&l.WriteTimeout, 5*time.Second)
 	setF(&l.AcceptRate, 1000)
 	setI(&l.AcceptBurst, 2000)
+	setI(&l.IPv6PrefixLen, 64)
+	l.IPv6PrefixLen = min(max(l.IPv6PrefixLen, 32), 128)
 	setI(&l.ConnsPerAddr, 1024)
 	setF(&l.AcceptRatePerAddr, 50)
 	setI(&l.AcceptBurstPerAddr, l.ConnsPerAddr)
@@ -159,11 +200,20 @@ func (l Limits) withDefaults() Limits {
 	setI(&l.MaxPending, 4096)
 	setI(&l.RetryPending, max(1, l.MaxPending/8))
 	l.RetryPending = min(l.RetryPending, l.MaxPending)
+	setI(&l.PendingPerAddr, max(1, l.MaxPending/16))
+	l.PendingPerAddr = min(l.PendingPerAddr, l.MaxPending)
 	setD(&l.HandshakeTimeout, 10*time.Second)
+	setD(&l.BusyHandshakeTimeout, 2*time.Second)
+	l.BusyHandshakeTimeout = min(l.BusyHandshakeTimeout, l.HandshakeTimeout)
 	setD(&l.IdleTimeout, 60*time.Second)
 	setD(&l.DrainTimeout, 10*time.Second)
 	setD(&l.RetryAfter, time.Second)
 	setI(&l.MaxPushInFlight, 64)
+	setF(&l.WakeRatePerSender, 1)
+	setI(&l.WakeBurstPerSender, 20)
+	setF(&l.WakeRatePerToken, 0.1)
+	setI(&l.WakeBurstPerToken, 3)
+	setI(&l.MaxWakeKeys, 50000)
 	setD(&l.PushTimeout, 5*time.Second)
 	setI(&l.MaxOversizeDiscard, 1<<20)
 	if l.KeepAlive < 0 {

@@ -39,11 +39,12 @@ func (b *bucket) allow(now time.Time) bool {
 // Reasons for refusing a connection attempt before its handshake, as
 // counted in jitkey_relay_connections_refused_total.
 const (
-	refusePerAddr    = "per_addr"    // ConnsPerAddr (RL-17)
-	refuseAcceptRate = "accept_rate" // AcceptRate (RL-18)
-	refuseMaxConns   = "max_conns"   // MaxConns (RL-23)
-	refuseMaxPending = "max_pending" // MaxPending (RL-24)
-	refuseAddrRate   = "addr_rate"   // AcceptRatePerAddr (RL-25)
+	refusePerAddr     = "per_addr"     // ConnsPerAddr (RL-17)
+	refuseAcceptRate  = "accept_rate"  // AcceptRate (RL-18)
+	refuseMaxConns    = "max_conns"    // MaxConns (RL-23)
+	refuseMaxPending  = "max_pending"  // MaxPending (RL-24)
+	refuseAddrRate    = "addr_rate"    // AcceptRatePerAddr (RL-25)
+	refuseAddrPending = "addr_pending" // PendingPerAddr (RL-28)
 )
 
 // Reasons for answering a connection attempt with a QUIC Retry, as
@@ -54,7 +55,7 @@ const (
 	retryAddrRate   = "addr_rate"   // the source's own bucket ran dry
 )
 
-// Intervals of the sweep that forgets idle source addresses.
+// Intervals of the sweep that forgets idle sources.
 const (
 	sweepEvery    = 10 * time.Second // routine sweep, from admit
 	sweepWhenFull = time.Second      // at most this often when the table is full
@@ -63,20 +64,26 @@ const (
 // admission decides whether a connection attempt may start and whether it
 // must first prove its source address with a QUIC Retry (RFC 9000 8.1.2).
 //
+// Its unit is the source: an IPv4 address, or the IPv6 prefix of
+// IPv6PrefixLen bits (a /64 by default) that contains the address, since
+// one host or site is routinely given a whole /64 and can use any address
+// in it. An IPv4-mapped IPv6 address is the IPv4 address.
+//
 // It counts every admitted connection until it ends (MaxConns, and
-// ConnsPerAddr per source IP) and every connection not yet authenticated
-// (MaxPending). Each source IP has an accept bucket (AcceptRatePerAddr)
+// ConnsPerAddr per source) and every connection not yet authenticated
+// (MaxPending, and PendingPerAddr per source, so that no source can fill
+// MaxPending). Each source has an accept bucket (AcceptRatePerAddr)
 // besides the global one (AcceptRate).
 //
 // Source addresses are not validated before a Retry, so an attacker can
-// spend another address's bucket by spoofing it. Once an address's bucket
-// runs dry the address is therefore in retry mode until the bucket is full
+// spend another source's bucket by spoofing it. Once a source's bucket
+// runs dry the source is therefore in retry mode until the bucket is full
 // again: attempts without a validated address get a Retry (stateless, and
 // they take no token), and only validated attempts take tokens. A spoofer
-// can thus cost a victim address one round trip per connection, not lock
+// can thus cost a victim source one round trip per connection, not lock
 // it out.
 //
-// The per-address table is bounded: an address is kept only while it has
+// The per-source table is bounded: a source is kept only while it has
 // connections or its bucket is not full (an entry with a full bucket and no
 // connections says nothing an absent one does not), idle entries are swept,
 // and there are never more than MaxAddrs entries. Entries are created only
@@ -84,47 +91,74 @@ const (
 // global accept rate.
 type admission struct {
 	maxConns, maxPending, retryPending int
-	connsPerAddr, maxAddrs             int
+	connsPerAddr, pendingPerAddr       int
+	maxAddrs                           int
+	v6Bits                             int // IPv6PrefixLen
 	addrRate                           float64
 	addrBurst                          int
 	retryAccept                        float64 // Retry below this many global tokens
 
 	mu        sync.Mutex
 	accept    bucket
-	addrs     map[netip.Addr]*addrState
-	conns     int // admitted connections not yet ended
-	pending   int // admitted connections not yet authenticated
+	addrs     map[netip.Prefix]*addrState // by source
+	conns     int                         // admitted connections not yet ended
+	pending   int                         // admitted connections not yet authenticated
 	lastSweep time.Time
-	forgotten int64 // addresses dropped from a full table while not idle
+	forgotten int64 // sources dropped from a full table while not idle
 }
 
-// addrState is the admission state of one source IP.
+// addrState is the admission state of one source.
 type addrState struct {
-	conns  int    // admitted connections from this address not yet ended
-	bucket bucket // AcceptRatePerAddr
-	retry  bool   // retry mode: the bucket ran dry and is not full again
+	conns   int    // admitted connections from this source not yet ended
+	pending int    // of which not yet authenticated
+	bucket  bucket // AcceptRatePerAddr
+	retry   bool   // retry mode: the bucket ran dry and is not full again
 }
 
 // slot is one admitted connection. Its fields are guarded by admission.mu.
 type slot struct {
-	ip       netip.Addr
+	src      netip.Prefix
 	pending  bool // not yet authenticated
 	released bool
 }
 
 func newAdmission(l Limits) *admission {
 	return &admission{
-		maxConns:     l.MaxConns,
-		maxPending:   l.MaxPending,
-		retryPending: l.RetryPending,
-		connsPerAddr: l.ConnsPerAddr,
-		maxAddrs:     l.MaxAddrs,
-		addrRate:     l.AcceptRatePerAddr,
-		addrBurst:    l.AcceptBurstPerAddr,
-		retryAccept:  float64(l.AcceptBurst) / 4,
-		accept:       newBucket(l.AcceptRate, l.AcceptBurst),
-		addrs:        make(map[netip.Addr]*addrState),
+		maxConns:       l.MaxConns,
+		maxPending:     l.MaxPending,
+		retryPending:   l.RetryPending,
+		connsPerAddr:   l.ConnsPerAddr,
+		pendingPerAddr: l.PendingPerAddr,
+		maxAddrs:       l.MaxAddrs,
+		v6Bits:         l.IPv6PrefixLen,
+		addrRate:       l.AcceptRatePerAddr,
+		addrBurst:      l.AcceptBurstPerAddr,
+		retryAccept:    float64(l.AcceptBurst) / 4,
+		accept:         newBucket(l.AcceptRate, l.AcceptBurst),
+		addrs:          make(map[netip.Prefix]*addrState),
 	}
+}
+
+// source returns the source that ip belongs to: the IPv4 address itself
+// (also for an IPv4-mapped IPv6 address), or its IPv6 prefix of v6Bits.
+// The zone of a link-local address is ignored.
+func (a *admission) source(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	bits := ip.BitLen() // 32, 128, or 0 for the zero Addr
+	if ip.Is6() {
+		bits = a.v6Bits
+	}
+	p, _ := ip.Prefix(bits) // bits is within the address's length
+	return p
+}
+
+// underPressure reports whether the relay is under handshake pressure:
+// RetryPending or more connections are unauthenticated. Attempts then need
+// a Retry (RL-26) and connections get BusyHandshakeTimeout (RL-29).
+func (a *admission) underPressure() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending >= a.retryPending
 }
 
 // inRetryMode updates and reports e's retry mode: on when its bucket has
@@ -158,7 +192,7 @@ func (a *admission) verify(ip netip.Addr, now time.Time) string {
 	if a.accept.available(now) < a.retryAccept {
 		return retryAcceptRate
 	}
-	if e := a.addrs[ip]; e != nil && e.inRetryMode(now) {
+	if e := a.addrs[a.source(ip)]; e != nil && e.inRetryMode(now) {
 		return retryAddrRate
 	}
 	return ""
@@ -173,10 +207,14 @@ func (a *admission) admit(ip netip.Addr, verified bool, now time.Time) (*slot, s
 	if now.Sub(a.lastSweep) >= sweepEvery {
 		a.sweep(now)
 	}
-	e := a.addrs[ip]
+	src := a.source(ip)
+	e := a.addrs[src]
 	if e != nil {
 		if e.conns >= a.connsPerAddr {
 			return nil, refusePerAddr
+		}
+		if e.pending >= a.pendingPerAddr {
+			return nil, refuseAddrPending
 		}
 		// In retry mode only validated attempts may take a token (an
 		// unvalidated one got here only by racing the mode's start).
@@ -197,22 +235,30 @@ func (a *admission) admit(ip netip.Addr, verified bool, now time.Time) (*slot, s
 			a.makeRoom(now)
 		}
 		e = &addrState{bucket: newBucket(a.addrRate, a.addrBurst)}
-		a.addrs[ip] = e
+		a.addrs[src] = e
 	}
 	e.bucket.allow(now) // checked above, or a fresh bucket
 	e.conns++
+	e.pending++
 	a.conns++
 	a.pending++
-	return &slot{ip: ip, pending: true}, ""
+	return &slot{src: src, pending: true}, ""
 }
 
 // authenticated uncounts s from the pending connections.
 func (a *admission) authenticated(s *slot) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.unpend(s)
+}
+
+// unpend uncounts s from the pending connections if it still counts.
+// a.mu must be held.
+func (a *admission) unpend(s *slot) {
 	if s.pending {
 		s.pending = false
 		a.pending--
+		a.addrs[s.src].pending--
 	}
 }
 
@@ -225,33 +271,30 @@ func (a *admission) release(s *slot, now time.Time) {
 	}
 	s.released = true
 	a.conns--
-	if s.pending {
-		s.pending = false
-		a.pending--
-	}
-	// An address with connections is never dropped from the table.
-	e := a.addrs[s.ip]
+	a.unpend(s)
+	// A source with connections is never dropped from the table.
+	e := a.addrs[s.src]
 	if e.conns--; e.idle(now) {
-		delete(a.addrs, s.ip)
+		delete(a.addrs, s.src)
 	}
 }
 
-// sweep forgets idle addresses.
+// sweep forgets idle sources.
 func (a *admission) sweep(now time.Time) {
 	a.lastSweep = now
-	for ip, e := range a.addrs {
+	for src, e := range a.addrs {
 		if e.idle(now) {
-			delete(a.addrs, ip)
+			delete(a.addrs, src)
 		}
 	}
 }
 
 // makeRoom frees an entry of a full table: it sweeps (at most once per
 // sweepWhenFull, since a sweep walks the whole table) and, if no entry
-// was idle, forgets one address without connections. That address may
+// was idle, forgets one source without connections. That source may
 // then burst again; at the default limits the table cannot fill, because
 // entries are created only at the global accept rate and become idle
-// within AcceptBurstPerAddr/AcceptRatePerAddr. One address without
+// within AcceptBurstPerAddr/AcceptRatePerAddr. One source without
 // connections always exists: at most conns < MaxConns ≤ MaxAddrs entries
 // have connections.
 func (a *admission) makeRoom(now time.Time) {
@@ -261,9 +304,9 @@ func (a *admission) makeRoom(now time.Time) {
 	if len(a.addrs) < a.maxAddrs {
 		return
 	}
-	for ip, e := range a.addrs {
+	for src, e := range a.addrs {
 		if e.conns == 0 {
-			delete(a.addrs, ip)
+			delete(a.addrs, src)
 			a.forgotten++
 			return
 		}

@@ -241,6 +241,50 @@ func TestAddrTableBounded(t *testing.T) {
 	}
 }
 
+// TestAdmissionSources checks what one source is (RL-28): an IPv4
+// address, an IPv6 prefix of IPv6PrefixLen bits, an IPv4-mapped IPv6
+// address as its IPv4 address; and that PendingPerAddr bounds one
+// source's unauthenticated connections.
+func TestAdmissionSources(t *testing.T) {
+	ip := netip.MustParseAddr
+	for _, tt := range []struct {
+		name   string
+		bits   int // IPv6PrefixLen
+		a, b   netip.Addr
+		shared bool
+	}{
+		{"one IPv6 /64", 0, ip("2001:db8::1"), ip("2001:db8::ffff:1:2:3"), true},
+		{"two IPv6 /64s", 0, ip("2001:db8::1"), ip("2001:db8:0:1::1"), false},
+		{"one IPv6 /56", 56, ip("2001:db8::1"), ip("2001:db8:0:ff::1"), true},
+		{"IPv6 per address", 128, ip("2001:db8::1"), ip("2001:db8::2"), false},
+		{"two IPv4 addresses", 0, ip("192.0.2.1"), ip("192.0.2.2"), false},
+		{"IPv4-mapped is IPv4", 0, ip("::ffff:192.0.2.1"), ip("192.0.2.1"), true},
+		{"zone ignored", 0, ip("fe80::1%eth0"), ip("fe80::2%eth1"), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Unix(1e9, 0)
+			a := newAdmission(testLimits(Limits{IPv6PrefixLen: tt.bits, MaxPending: 100, PendingPerAddr: 2}))
+			sa, got := a.admit(tt.a, false, now)
+			if got != "" {
+				t.Fatal(got)
+			}
+			if _, got := a.admit(tt.a, false, now); got != "" {
+				t.Fatal(got)
+			}
+			// The source of a has both its pending slots in use.
+			_, got = a.admit(tt.b, false, now)
+			if shared := got == refuseAddrPending; shared != tt.shared {
+				t.Fatalf("%v after two pending from %v: %q, want shared source %v", tt.b, tt.a, got, tt.shared)
+			}
+			// Authentication frees the source's pending slot.
+			a.authenticated(sa)
+			if _, got := a.admit(tt.b, false, now); got != "" {
+				t.Fatalf("after one authenticated: %q", got)
+			}
+		})
+	}
+}
+
 func TestLimitDefaults(t *testing.T) {
 	l := Limits{MaxPayload: 1 << 30}.withDefaults()
 	if l.MaxPayload != 65536 || l.QueueFrames <= 0 || l.WriteTimeout <= 0 || l.HandshakeTimeout <= 0 || l.IdleTimeout <= 0 || l.SendRate <= 0 || l.AcceptRate <= 0 || l.ConnsPerAddr <= 0 {
@@ -249,10 +293,50 @@ func TestLimitDefaults(t *testing.T) {
 	if l.MaxConns != 50000 || l.MaxAddrs != 100000 || l.MaxPending != 4096 || l.RetryPending != 512 || l.AcceptRatePerAddr != 50 || l.AcceptBurstPerAddr != 1024 {
 		t.Fatalf("admission defaults: %+v", l)
 	}
+	if l.IPv6PrefixLen != 64 || l.PendingPerAddr != 256 || l.BusyHandshakeTimeout != 2*time.Second {
+		t.Fatalf("source defaults: %+v", l)
+	}
 	// MaxAddrs is never below MaxConns (makeRoom relies on it), nor
-	// RetryPending above MaxPending.
-	l = Limits{MaxConns: 100, MaxAddrs: 10, MaxPending: 4, RetryPending: 9, ConnsPerAddr: 7}.withDefaults()
-	if l.MaxAddrs != 100 || l.RetryPending != 4 || l.AcceptBurstPerAddr != 7 {
+	// RetryPending or PendingPerAddr above MaxPending, nor
+	// BusyHandshakeTimeout above HandshakeTimeout.
+	l = Limits{MaxConns: 100, MaxAddrs: 10, MaxPending: 4, RetryPending: 9, PendingPerAddr: 9, ConnsPerAddr: 7, IPv6PrefixLen: 200, HandshakeTimeout: time.Second, BusyHandshakeTimeout: time.Minute}.withDefaults()
+	if l.MaxAddrs != 100 || l.RetryPending != 4 || l.PendingPerAddr != 4 || l.AcceptBurstPerAddr != 7 || l.IPv6PrefixLen != 128 || l.BusyHandshakeTimeout != time.Second {
 		t.Fatalf("admission limits not clamped: %+v", l)
+	}
+	if l := (Limits{IPv6PrefixLen: 8}).withDefaults(); l.IPv6PrefixLen != 32 {
+		t.Fatalf("IPv6PrefixLen 8 not raised to 32: %d", l.IPv6PrefixLen)
+	}
+}
+
+// TestWakeTableBounded checks that the wake-up tables stay within
+// MaxWakeKeys however many tokens are woken, and that full buckets are
+// swept (RL-30).
+func TestWakeTableBounded(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	const maxKeys = 16
+	w := newWakeLimits(testLimits(Limits{MaxWakeKeys: maxKeys, WakeRatePerSender: 1e9, WakeBurstPerSender: 1e9, WakeRatePerToken: 1, WakeBurstPerToken: 1}), make([]byte, 32))
+	var from [32]byte
+	for i := range 1000 {
+		if got := w.take(from, []byte{byte(i), byte(i >> 8)}, now); got != "" {
+			t.Fatalf("token %d refused: %q", i, got)
+		}
+		if st := w.stats(); st.keys > maxKeys+1 {
+			t.Fatalf("after %d tokens %d keys, bound %d per table", i+1, st.keys, maxKeys)
+		}
+	}
+	if st := w.stats(); st.forgotten == 0 {
+		t.Fatalf("stats %+v: want forgotten entries", st)
+	}
+	// A token just woken is refused; after its bucket refills it is not,
+	// and the sweep forgets every full bucket.
+	if got := w.take(from, []byte{231, 3}, now); got != pushRefuseTokenRate {
+		t.Fatalf("token woken twice at once: %q", got)
+	}
+	now = now.Add(sweepEvery)
+	if got := w.take(from, []byte{231, 3}, now); got != "" {
+		t.Fatalf("token after refill: %q", got)
+	}
+	if st := w.stats(); st.keys != 2 {
+		t.Fatalf("after the sweep %d keys, want the sender and one token", st.keys)
 	}
 }

@@ -24,15 +24,18 @@ type metrics struct {
 
 	// admission, if set, reads the admission gauges.
 	admission func() admissionStats
+	// wakes, if set, reads the wake limit gauges.
+	wakes func() wakeStats
 
 	mu      sync.Mutex
 	drops   map[string]int64 // by reason
 	refused map[string]int64 // connection refusals by reason
 	retries map[string]int64 // Retries sent, by reason
+	pushRef map[string]int64 // wake-ups refused before the gateway, by reason
 }
 
 func newMetrics() *metrics {
-	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64), retries: make(map[string]int64)}
+	return &metrics{drops: make(map[string]int64), refused: make(map[string]int64), retries: make(map[string]int64), pushRef: make(map[string]int64)}
 }
 
 func (m *metrics) drop(reason string) { m.dropN(reason, 1) }
@@ -55,6 +58,12 @@ func (m *metrics) retry(reason string) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) pushRefuse(reason string) {
+	m.mu.Lock()
+	m.pushRef[reason]++
+	m.mu.Unlock()
+}
+
 func (m *metrics) write(w io.Writer) {
 	p := func(name, typ, help string, v int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
@@ -67,7 +76,7 @@ func (m *metrics) write(w io.Writer) {
 	p("jitkey_relay_bytes_forwarded_total", "counter", "Payload bytes queued to a connected recipient.", m.bytesForwarded.Load())
 	p("jitkey_relay_mailbox_replaced_total", "counter", "Connections replaced by a newer one for the same mailbox.", m.replaced.Load())
 	p("jitkey_relay_push_wakes_total", "counter", "Wake-ups accepted by the push gateway.", m.pushWakes.Load())
-	p("jitkey_relay_push_failures_total", "counter", "Wake-ups refused: bad ticket, gateway error, capacity.", m.pushFailures.Load())
+	p("jitkey_relay_push_failures_total", "counter", "Sends with a ticket answered push-failed: bad ticket, gateway error, capacity.", m.pushFailures.Load())
 	labelled := func(name, help string, vals map[string]int64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
 		m.mu.Lock()
@@ -84,6 +93,12 @@ func (m *metrics) write(w io.Writer) {
 	labelled("jitkey_relay_drops_total", "Frames refused or dropped, by reason.", m.drops)
 	labelled("jitkey_relay_connections_refused_total", "Connection attempts refused before the handshake, by reason; counted per Initial packet (a first flight is often two).", m.refused)
 	labelled("jitkey_relay_retries_total", "Initial packets answered with a QUIC Retry (source address validation), by reason; a first flight is often two.", m.retries)
+	labelled("jitkey_relay_push_refused_total", "Wake-ups refused before the gateway call, by reason (sender_rate and token_rate answered rate-limited; bad_ticket and capacity push-failed).", m.pushRef)
+	if m.wakes != nil {
+		ws := m.wakes()
+		p("jitkey_relay_push_limit_keys", "gauge", "Senders and gateway tokens whose wake-up buckets the relay keeps.", int64(ws.keys))
+		p("jitkey_relay_push_limit_keys_forgotten_total", "counter", "Wake-up bucket entries forgotten because their table was full.", ws.forgotten)
+	}
 	if m.admission != nil {
 		a := m.admission()
 		p("jitkey_relay_connections", "gauge", "Connections admitted and not yet ended, authenticated or not.", int64(a.conns))

@@ -96,15 +96,22 @@ func (s *Server) servePeer(p *peer) {
 }
 
 // authenticate waits for the peer's stream and Hello and verifies the
-// signature over this connection's TLS exporter.
+// signature over this connection's TLS exporter. It waits HandshakeTimeout,
+// or BusyHandshakeTimeout if the relay is under handshake pressure when
+// the wait starts (RL-29).
 func (s *Server) authenticate(conn *quic.Conn) (*peer, error) {
-	ctx, cancel := context.WithTimeout(conn.Context(), s.lim.HandshakeTimeout)
+	wait := s.lim.HandshakeTimeout
+	if s.adm.underPressure() {
+		wait = s.lim.BusyHandshakeTimeout
+	}
+	deadline := time.Now().Add(wait)
+	ctx, cancel := context.WithDeadline(conn.Context(), deadline)
 	defer cancel()
 	str, err := conn.AcceptStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: no stream: %v", errAuth, err)
 	}
-	str.SetReadDeadline(time.Now().Add(s.lim.HandshakeTimeout))
+	str.SetReadDeadline(deadline)
 	var hdr [protocol.RelayFrameHeaderLen]byte
 	if _, err := io.ReadFull(str, hdr[:]); err != nil {
 		return nil, fmt.Errorf("%w: read hello: %v", errAuth, err)
@@ -268,7 +275,7 @@ func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
 	}
 	if to == nil {
 		if len(f.Ticket) > 0 && s.pushKey != nil {
-			p.wake(f.Seq, f.To, append([]byte(nil), f.Ticket...))
+			p.wake(f.Seq, f.To, f.Ticket)
 			return
 		}
 		p.nack(f.Seq, protocol.NackNotConnected)
@@ -301,27 +308,51 @@ func (p *peer) nack(seq uint32, r protocol.NackReason) {
 	p.enqueueControl(mustEncode(&protocol.RelayNack{Seq: seq, Reason: r}))
 }
 
-// wake handles a Send with a ticket to a disconnected mailbox.
+// wake handles a Send with a ticket to a disconnected mailbox (12.6). In
+// the reader's goroutine, cheapest check first, it checks the sender's
+// wake-up budget, opens the ticket, checks the token's budget and takes a
+// gateway slot; only the gateway call runs in a goroutine of its own. So
+// neither a bad ticket nor a wake-up beyond the limits ever holds a slot.
+// ticket may alias a pooled buffer: it is not used after wake returns.
 func (p *peer) wake(seq uint32, to protocol.MailboxID, ticket []byte) {
 	s := p.s
+	now := s.cfg.Now()
+	refuse := func(reason string, r protocol.NackReason) {
+		s.met.pushRefuse(reason)
+		if r == protocol.NackPushFailed {
+			s.met.pushFailures.Add(1)
+		}
+		p.nack(seq, r)
+	}
+	if !s.wakes.senderAllowed(p.mailbox, now) {
+		refuse(pushRefuseSenderRate, protocol.NackRateLimited)
+		return
+	}
+	t, err := s.pushKey.Open(ticket, to, now)
+	if err != nil {
+		s.wakes.spend(p.mailbox, now)
+		s.log.Info("push ticket refused", "mailbox", to.String(), "from", p.mailbox.String())
+		refuse(pushRefuseBadTicket, protocol.NackPushFailed)
+		return
+	}
+	if reason := s.wakes.take(p.mailbox, t.Token, now); reason != "" {
+		refuse(reason, protocol.NackRateLimited)
+		return
+	}
 	select {
 	case s.pushSem <- struct{}{}:
 	default:
-		s.met.pushFailures.Add(1)
 		s.log.Warn("push capacity exhausted")
-		p.nack(seq, protocol.NackPushFailed)
+		refuse(pushRefuseCapacity, protocol.NackPushFailed)
 		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.pushSem }()
-		t, err := s.pushKey.Open(ticket, to, s.cfg.Now())
-		if err == nil {
-			ctx, cancel := context.WithTimeout(s.ctx, s.lim.PushTimeout)
-			err = s.cfg.Waker.Wake(ctx, t.Token)
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.lim.PushTimeout)
+		err := s.cfg.Waker.Wake(ctx, t.Token)
+		cancel()
 		if err != nil {
 			s.met.pushFailures.Add(1)
 			s.log.Warn("push wake-up failed", "mailbox", to.String(), "err", err)

@@ -41,8 +41,9 @@ type Server struct {
 	met      *metrics
 	adm      *admission
 	pushSem  chan struct{}
-	bufs     sync.Pool // frame body buffers
-	chunks   sync.Pool // writeChunk buffers for coalesced writes
+	wakes    *wakeLimits // set when push is on
+	bufs     sync.Pool   // frame body buffers
+	chunks   sync.Pool   // writeChunk buffers for coalesced writes
 
 	mu       sync.RWMutex
 	peers    map[protocol.MailboxID]*peer
@@ -106,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 		s.pushSem = make(chan struct{}, s.lim.MaxPushInFlight)
+		tokenKey := make([]byte, 32)
+		if _, err := io.ReadFull(cfg.Rand, tokenKey); err != nil {
+			return nil, fmt.Errorf("server: generate wake limit key: %w", err)
+		}
+		s.wakes = newWakeLimits(s.lim, tokenKey)
+		s.met.wakes = s.wakes.stats
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -158,7 +165,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	s.serving = true
 	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: s.resetKey, VerifySourceAddress: s.verifySource, ConnContext: s.connContext}
-	ln, err := s.tr.Listen(s.tlsConf, &quic.Config{
+	conf := &quic.Config{
 		HandshakeIdleTimeout:           s.lim.HandshakeTimeout,
 		MaxIdleTimeout:                 s.lim.IdleTimeout,
 		KeepAlivePeriod:                s.lim.KeepAlive,
@@ -168,7 +175,19 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		MaxStreamReceiveWindow:         512 << 10,
 		InitialConnectionReceiveWindow: 128 << 10,
 		MaxConnectionReceiveWindow:     512 << 10,
-	})
+	}
+	normal, busy := conf.Clone(), conf.Clone()
+	busy.HandshakeIdleTimeout = s.lim.BusyHandshakeTimeout
+	// Connections admitted under handshake pressure get the shorter
+	// handshake timeout (RL-29). quic-go calls this just before
+	// connContext, for attempts that are not answered with a Retry.
+	conf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+		if s.adm.underPressure() {
+			return busy, nil
+		}
+		return normal, nil
+	}
+	ln, err := s.tr.Listen(s.tlsConf, conf)
 	if err != nil {
 		s.mu.Unlock()
 		s.tr.Close()
@@ -231,7 +250,8 @@ func (s *Server) verifySource(addr net.Addr) bool {
 }
 
 // connContext admits or refuses a connection attempt before its handshake
-// (RL-17, RL-18, RL-23 .. RL-25). A refusal is a QUIC CONNECTION_REFUSED.
+// (RL-17, RL-18, RL-23 .. RL-25, RL-28). A refusal is a QUIC
+// CONNECTION_REFUSED.
 func (s *Server) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	sl, reason := s.adm.admit(addrIP(info.RemoteAddr), info.AddrVerified, s.cfg.Now())
 	if reason != "" {

@@ -95,7 +95,21 @@ func (a *Agent) StartSurface(action string, hold time.Duration) (*Surface, error
 	s.Proc = a.bed.Proc(fmt.Sprintf("surface-%s#%d", a.Name, a.surfaces), AgentBin, "surface",
 		"--ipc", a.IPC, "--action", action, "--qr-png", s.QRPNG, "--qr-text", s.QRText,
 		"--sandbox", a.Sandbox, "--hold", hold.String(), "--timeout", "2m")
+	// The surface reads "USERNAME CODE" on stdin when the agent asks for
+	// an offline code (Surface.EnterCode).
+	s.Proc.Interactive = true
 	return s, s.Start()
+}
+
+var surfaceAsksCode = regexp.MustCompile(`^status online=false otp=true`)
+
+// EnterCode waits until the surface says the agent is offline and asks
+// for a code, then types username and code.
+func (s *Surface) EnterCode(ctx context.Context, username, code string) error {
+	if _, err := s.WaitFor(ctx, 0, surfaceAsksCode); err != nil {
+		return err
+	}
+	return s.Send(username + " " + code + "\n")
 }
 
 var (

@@ -31,6 +31,10 @@ type World struct {
 	// PhoneNetns, if set before Setup, runs both phones in this network
 	// namespace (the relay must then listen on its HostAddr).
 	PhoneNetns *Netns
+	// ContosoNetns, if set before Setup, runs the Contoso agent in this
+	// network namespace (the relay must then listen on its HostAddr), so
+	// a test can cut the computer off the relay.
+	ContosoNetns *Netns
 }
 
 // Names used throughout the testbed.
@@ -127,6 +131,7 @@ func (w *World) initPhones(ctx context.Context) error {
 	if w.Contoso, w.ContosoAcc, err = w.NewAgent(ctx, DeviceContoso); err != nil {
 		return err
 	}
+	w.Contoso.Netns = w.ContosoNetns
 	w.Fabrikam, w.FabrikamAcc, err = w.NewAgent(ctx, DeviceFabrikam)
 	return err
 }

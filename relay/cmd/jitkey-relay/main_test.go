@@ -20,7 +20,8 @@ func TestRunPrintsPinAndDrains(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-level", "error",
-			"-max-conns", "1000", "-max-pending", "100", "-retry-pending", "10", "-accept-rate-per-addr", "20", "-accept-burst-per-addr", "40", "-max-addrs", "2000"}, pw, io.Discard)
+			"-max-conns", "1000", "-max-pending", "100", "-retry-pending", "10", "-accept-rate-per-addr", "20", "-accept-burst-per-addr", "40", "-max-addrs", "2000",
+			"-ipv6-prefix", "56", "-pending-per-addr", "10", "-busy-handshake-timeout", "1s"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')

@@ -45,6 +45,8 @@ type options struct {
 	loadStart  string // machine load average when the run started
 	profile    string // directory for pprof profiles; empty: none
 	relayPprof string // the relay's pprof base URL while it is measured
+	floodMode  bool   // measure admission under a flood instead (flood.go)
+	flood      floodOptions
 }
 
 func main() {
@@ -62,12 +64,28 @@ func main() {
 	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the TLS-over-TCP floor")
 	fs.StringVar(&o.profile, "profile", "", "write pprof profiles to this `dir`: the relay's heap when idle and its CPU at maximum rate, and this program's CPU")
 	fs.StringVar(&o.floorServe, "floor", "", "internal: serve the TLS-over-TCP floor forwarder on this address")
+	fs.BoolVar(&o.floodMode, "flood", false, "instead: count the legitimate peers that connect while one IPv6 prefix floods the relay with handshakes that never send Hello (run it in a network namespace: see flood.go)")
+	fs.StringVar(&o.flood.prefix, "flood-prefix", "2001:db8:7::/64", "with -flood: the flooding IPv6 `prefix`, which must be local")
+	fs.IntVar(&o.flood.addrs, "flood-addrs", 256, "with -flood: flood source addresses in the prefix")
+	fs.IntVar(&o.flood.conns, "flood-conns", 6000, "with -flood: flood connections kept open at once")
+	fs.IntVar(&o.flood.legit, "flood-peers", 1000, "with -flood: legitimate peers, half reconnecting and half new")
+	fs.DurationVar(&o.flood.warmup, "flood-warmup", 5*time.Second, "with -flood: flood time before legitimate peers dial")
+	fs.DurationVar(&o.flood.deadline, "flood-deadline", 15*time.Second, "with -flood: time each legitimate peer may take to connect")
+	fs.DurationVar(&o.flood.retry, "flood-retry", 100*time.Millisecond, "with -flood: wait of a flood connection after a refused attempt")
 	fs.Parse(os.Args[1:])
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if o.floorServe != "" {
 		err := serveFloor(context.Background(), o.floorServe, os.Stdout)
 		log.Error("floor", "err", err)
 		os.Exit(1)
+	}
+	if o.floodMode {
+		o.loadStart = loadavg()
+		if err := runFlood(context.Background(), o, log, os.Stdout); err != nil {
+			log.Error("flood", "err", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := runBench(context.Background(), o, log, os.Stdout); err != nil {
 		log.Error("bench", "err", err)
