@@ -148,6 +148,12 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 
+	// Offline code.
+	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its login screen asks for a username and code; Nik types the one his phone shows",
+		d.offlineLogin); err != nil {
+		return err
+	}
+
 	// Shared mode.
 	if err := d.step(ctx, "At "+harness.DeviceFabrikam+" (shared mode) Nik scans and approves", func(ctx context.Context) (string, error) {
 		s, acct, err := w.Login(ctx, w.Fabrikam, w.Nik)
@@ -296,6 +302,51 @@ func (d *demo) removeStolen(ctx context.Context) (string, error) {
 
 // logout ends the session at the surface and checks the account is
 // disabled afterwards.
+// offlineLogin stops the relay, logs Nik in on Contoso with the offline
+// code his phone shows (its key came with his online login there), logs
+// him out, and brings the relay back.
+func (d *demo) offlineLogin(ctx context.Context) (string, error) {
+	w := d.w
+	var code struct {
+		Username, Code string
+		SecondsLeft    int `json:"seconds_left"`
+	}
+	for {
+		if err := w.Nik.Run(ctx, "--json", "otp", harness.DeviceContoso).JSON(&code); err != nil {
+			return "", fmt.Errorf("jitkey-phone otp: %w", err)
+		}
+		if code.SecondsLeft >= 5 {
+			break
+		}
+		time.Sleep(time.Duration(code.SecondsLeft+1) * time.Second)
+	}
+	if err := w.Relay.Stop(5 * time.Second); err != nil {
+		return "", fmt.Errorf("stop the relay: %w", err)
+	}
+	s, err := w.Contoso.StartSurface("logon", time.Hour)
+	if err != nil {
+		return "", err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := s.EnterCode(wctx, code.Username, code.Code); err != nil {
+		return "", fmt.Errorf("the login screen did not ask for a code: %w", err)
+	}
+	acct, err := s.WaitLoggedIn(wctx)
+	if err != nil {
+		return "", err
+	}
+	note, err := d.logout(ctx, s, w.ContosoAcc, acct)
+	if err != nil {
+		return "", err
+	}
+	if err := w.Relay.Restart(ctx); err != nil {
+		return "", fmt.Errorf("restart the relay: %w", err)
+	}
+	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); logged in as %s offline; %s; the relay is back and the offline journal will ship",
+		code.Username, code.Code, code.SecondsLeft, acct, note), nil
+}
+
 func (d *demo) logout(ctx context.Context, s *harness.Surface, acc *harness.Accounts, account string) (string, error) {
 	if err := s.Logout(ctx); err != nil {
 		return "", err
