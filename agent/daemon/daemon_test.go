@@ -337,7 +337,22 @@ func TestRelayDown(t *testing.T) {
 // in the store.
 func TestConsoleDown(t *testing.T) {
 	w := newWorld(t, server.Limits{})
-	eventually(t, "enrollment audit shipped", func() bool { return len(w.console.Records(w.info.Addr.Mailbox)) == 1 })
+	// Shipped and acknowledged: the console holds the record and the agent
+	// has marked it (an ack still in flight when the console stops would
+	// leave it to ship again).
+	eventually(t, "enrollment audit shipped", func() bool {
+		if len(w.console.Records(w.info.Addr.Mailbox)) != 1 {
+			return false
+		}
+		st, err := store.Open(t.Context(), filepath.Join(w.state, enroll.DBFile), store.Config{})
+		if err != nil {
+			return false
+		}
+		defer st.Close()
+		var rows []store.AuditRow
+		_ = st.View(t.Context(), func(tx *store.Tx) error { rows, err = tx.Audit(0, 100, true); return err })
+		return err == nil && len(rows) == 0
+	})
 	w.stopCons()
 	p, mux := w.phone(t, "nik")
 	_, cred := w.login(t, p, mux)
