@@ -409,12 +409,37 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		return x.Finish()
 	case "kdf":
 		want := mustHex(t, v.Input)
-		got, err := protocol.Derive(mustHex(t, c.Secret), protocol.Label(c.Label), mustHex(t, c.Info), len(want))
+		got, err := protocol.Derive(mustHex(t, c.Secret), protocol.Label(c.Label), mustHex(t, c.DeriveContext), len(want))
 		if err != nil {
 			return err
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("derived %x", got)
+		}
+		return nil
+	case "otp":
+		tk, err := protocol.SharedTechKey(mustHex(t, c.Secret), c.TechID)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(tk) != c.TechKey {
+			t.Fatalf("tech key %x", tk)
+		}
+		var dev protocol.DeviceID
+		copy(dev[:], mustHex(t, c.DeviceID))
+		ck, err := protocol.SharedCodeKey(tk, dev)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(ck) != c.CodeKey {
+			t.Fatalf("code key %x", ck)
+		}
+		code, err := protocol.TOTP(ck, c.Now, c.Period, c.Digits)
+		if err != nil {
+			return err
+		}
+		if code != v.Input {
+			t.Fatalf("code %s", code)
 		}
 		return nil
 	}

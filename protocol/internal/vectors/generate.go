@@ -65,6 +65,7 @@ func Generate() (vs []Vector, err error) {
 	g.msgs()
 	g.transfers()
 	g.kdf()
+	g.otp()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
@@ -946,15 +947,54 @@ func (g *gen) transfers() {
 func (g *gen) kdf() {
 	secret := detrand.Bytes("kdf-secret", 32)
 	for _, l := range protocol.Labels {
-		var info []byte
-		if l.Label == protocol.LabelOTPSharedCode {
-			info = []byte("tech-nik\x00")
-			info = append(info, g.device.DeviceID[:]...)
+		var ctx []byte
+		switch l.Label {
+		case protocol.LabelOTPSharedTech:
+			ctx = []byte(g.tech.TechID)
+		case protocol.LabelOTPSharedCode:
+			ctx = g.device.DeviceID[:]
 		}
-		out, err := protocol.Derive(secret, l.Label, info, l.Length)
+		out, err := protocol.Derive(secret, l.Label, ctx, l.Length)
 		check(err)
 		name := "kat-kdf-" + strings.ReplaceAll(strings.TrimPrefix(string(l.Label), "jitkey/v1/"), "/", "-")
 		g.add(Vector{Name: name, Kind: "kdf", Description: l.Purpose, Input: hx(out),
-			Context: Context{Label: string(l.Label), Secret: hx(secret), Info: hx(info)}})
+			Context: Context{Label: string(l.Label), Secret: hx(secret), DeriveContext: hx(ctx)}})
 	}
+	// The TechID binding: another technician of the same tenant secret
+	// gets another key.
+	other, err := protocol.Derive(secret, protocol.LabelOTPSharedTech, []byte("tech-sam"), 32)
+	check(err)
+	g.add(Vector{Name: "kat-kdf-otp-shared-tech-key-other-tech", Kind: "kdf",
+		Description: "a technician's offline key for TechID tech-sam, from the same secret as kat-kdf-otp-shared-tech-key (tech-nik): another key",
+		Input:       hx(other), Context: Context{Label: string(protocol.LabelOTPSharedTech), Secret: hx(secret), DeriveContext: hx([]byte("tech-sam"))}})
+}
+
+// otp builds the shared-mode offline chain of SPEC.md 11.6 end to end:
+// tenant secret -> tech key -> code key -> TOTP code at a fixed time.
+func (g *gen) otp() {
+	tenantSecret := detrand.Bytes("tenant-offline-secret", protocol.TenantSecretLen)
+	chain := func(name, desc, techID string, dev protocol.DeviceID, at int64, digits int) {
+		tk, err := protocol.SharedTechKey(tenantSecret, techID)
+		check(err)
+		// Independently of the helpers: Derive with the SPEC's contexts.
+		if d, _ := protocol.Derive(tenantSecret, protocol.LabelOTPSharedTech, []byte(techID), 32); !bytes.Equal(d, tk) {
+			panic("SharedTechKey disagrees with the SPEC")
+		}
+		ck, err := protocol.SharedCodeKey(tk, dev)
+		check(err)
+		if d, _ := protocol.Derive(tk, protocol.LabelOTPSharedCode, dev[:], 20); !bytes.Equal(d, ck) {
+			panic("SharedCodeKey disagrees with the SPEC")
+		}
+		code, err := protocol.TOTP(ck, at, 30, digits)
+		check(err)
+		g.add(Vector{Name: name, Kind: "otp", Description: desc, Input: code,
+			Context: Context{Secret: hx(tenantSecret), TechID: techID, DeviceID: hx(dev[:]), TechKey: hx(tk), CodeKey: hx(ck),
+				Now: at, Period: 30, Digits: digits}})
+	}
+	chain("kat-otp-shared-chain", "shared mode: tenant secret -> tech key (tech-nik) -> code key (device) -> 6-digit TOTP at Now, period 30",
+		g.tech.TechID, g.device.DeviceID, Now, 6)
+	chain("kat-otp-shared-chain-other-tech", "as kat-otp-shared-chain for TechID tech-sam: other tech key, code key and code",
+		"tech-sam", g.device.DeviceID, Now, 6)
+	chain("kat-otp-shared-chain-8-digits", "as kat-otp-shared-chain with 8 digits, 29 s later (same time step)",
+		g.tech.TechID, g.device.DeviceID, Now+29, 8)
 }

@@ -35,7 +35,8 @@ var Kinds = map[string]string{
 	"ipc":            "ReadIPCFrame(input)",
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
-	"kdf":            "Derive(context.secret, context.label, context.info, len(input)) == input",
+	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"otp":            "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
 	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
 
@@ -60,7 +61,13 @@ type Context struct {
 	MsgType        uint8           `json:"msg_type,omitempty"`
 	Label          string          `json:"label,omitempty"`
 	Secret         string          `json:"secret,omitempty"`
-	Info           string          `json:"info,omitempty"`
+	DeriveContext  string          `json:"derive_context,omitempty"`
+	TechID         string          `json:"tech_id,omitempty"`
+	DeviceID       string          `json:"device_id,omitempty"`
+	TechKey        string          `json:"tech_key,omitempty"`
+	CodeKey        string          `json:"code_key,omitempty"`
+	Digits         int             `json:"digits,omitempty"`
+	Period         int             `json:"period,omitempty"`
 }
 
 // ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the
