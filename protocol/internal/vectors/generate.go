@@ -519,6 +519,9 @@ func (g *gen) qr() {
 		mod(func(b []byte) []byte { return append(b[:103], 4, 'h', 'o', 's', 't') }), Now, "ErrMalformed")
 	q("R21-qr-zero-key", "R-21", "all-zero static key", mod(func(b []byte) []byte { clear(b[23:55]); return b }), Now, "ErrMalformed")
 	q("R22-qr-version-2", "R-22", "version byte 2", mod(func(b []byte) []byte { b[0] = 2; return b }), Now, "ErrUnsupportedVersion")
+	q("R22-qr-version-2-short", "R-22", "version byte 2 followed by 40 bytes: a later layout; the version is checked before the length",
+		"JK:"+base45(append([]byte{2}, detrand.Bytes("qr-v2", 40)...)), Now, "ErrUnsupportedVersion")
+	q("R21-qr-empty", "R-21", "prefix without a payload", "JK:", Now, "ErrMalformed")
 	q("R23-qr-oversized", "R-23", "text one character longer than MaxQRText",
 		"JK:"+base45(long)+strings.Repeat("0", protocol.MaxQRText-3-len(base45(long))+1), Now, "ErrMalformed")
 }
