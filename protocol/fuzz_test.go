@@ -295,3 +295,31 @@ func FuzzSessionOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePeerAddr parses peer addresses and relay addresses, seeded from
+// the address vectors: no panic, whatever parses re-encodes to the same
+// text (one spelling per mailbox), and the relay part of a peer address
+// passes CheckRelayAddr.
+func FuzzParsePeerAddr(f *testing.F) {
+	for _, b := range vectorInputs(f, true, "peer-addr", "relay-addr") {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckRelayAddr(s) == nil && (len(s) > MaxRelayAddrLen || !strings.Contains(s, ":")) {
+			t.Fatalf("relay address %q accepted", s)
+		}
+		a, err := ParsePeerAddr(s)
+		if err != nil {
+			return
+		}
+		if a.String() != s {
+			t.Fatalf("re-encodes differently: %q -> %q", s, a.String())
+		}
+		if CheckRelayAddr(a.Relay) != nil {
+			t.Fatalf("relay %q accepted in a peer address", a.Relay)
+		}
+		if m, err := ParseMailbox(a.Mailbox.String()); err != nil || m != a.Mailbox {
+			t.Fatalf("mailbox does not round-trip: %v", err)
+		}
+	})
+}

@@ -417,6 +417,35 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("derived %x", got)
 		}
 		return nil
+	case "relay-addr":
+		return protocol.CheckRelayAddr(v.Input)
+	case "peer-addr":
+		a, err := protocol.ParsePeerAddr(v.Input)
+		if err == nil && a.String() != v.Input {
+			t.Fatalf("re-encodes as %q", a.String())
+		}
+		return err
+	case "mailbox":
+		if got := protocol.MailboxFor(identityKey(t, v.Input).Public()).String(); got != c.Text {
+			t.Fatalf("mailbox %s", got)
+		}
+		return nil
+	case "fingerprint":
+		var f protocol.Fingerprint
+		switch key := mustHex(t, v.Input); c.KeyKind {
+		case "noise":
+			f = protocol.NoiseKey(key).Fingerprint()
+		case "identity":
+			f = protocol.IdentityKey(key).Fingerprint()
+		case "approval":
+			f = protocol.ApprovalKey(key).Fingerprint()
+		default:
+			t.Fatalf("unknown key kind %q", c.KeyKind)
+		}
+		if f.String() != c.Text {
+			t.Fatalf("fingerprint %s", f)
+		}
+		return nil
 	case "otp":
 		tk, err := protocol.SharedTechKey(mustHex(t, c.Secret), c.TechID)
 		if err != nil {

@@ -66,6 +66,8 @@ func Generate() (vs []Vector, err error) {
 	g.transfers()
 	g.kdf()
 	g.otp()
+	g.addrs()
+	g.keyTexts()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
@@ -1000,4 +1002,76 @@ func (g *gen) otp() {
 		"tech-sam", g.device.DeviceID, Now, 6)
 	chain("kat-otp-shared-chain-8-digits", "as kat-otp-shared-chain with 8 digits, 29 s later (same time step)",
 		g.tech.TechID, g.device.DeviceID, Now+29, 8)
+}
+
+// addrs builds vectors for the relay address grammar and peer addresses
+// (SPEC.md section 2, R-49).
+func (g *gen) addrs() {
+	ra := func(name, rule, desc, text, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-addr", Description: desc, Input: text, Expect: expect})
+	}
+	ra("ok-relay-addr-name", "", "host name and port", relayA, "ok")
+	ra("ok-relay-addr-ipv6", "", "IPv6 literal in brackets", "[2001:db8::1]:4433", "ok")
+	ra("ok-relay-addr-ipv6-zone", "", "bracketed host with a zone id: any printable bytes but brackets, with a colon, are accepted", "[fe80::1%eth0]:4433", "ok")
+	ra("ok-relay-addr-kept-as-written", "", "upper case, a trailing dot and a port with a leading zero are valid and kept byte for byte (not canonicalised)",
+		"Relay-A.Example.:04433", "ok")
+	ra("ok-relay-addr-longest", "", "an address of MaxRelayAddrLen (96) bytes", strings.Repeat("r", protocol.MaxRelayAddrLen-5)+":4433", "ok")
+	ra("ok-relay-addr-ipv4", "", "IPv4 address and the highest port", "192.0.2.1:65535", "ok")
+	bad := func(name, desc, text string) { ra("R49-relay-addr-"+name, "R-49", desc, text, "ErrBadAddr") }
+	bad("empty", "empty address", "")
+	bad("too-long", "97 bytes", strings.Repeat("r", protocol.MaxRelayAddrLen-4)+":4433")
+	bad("no-port", "host without a port", "relay-a.example")
+	bad("empty-port", "colon without a port", "relay-a.example:")
+	bad("empty-host", "port without a host", ":4433")
+	bad("port-zero", "port 0", "relay-a.example:0")
+	bad("port-too-large", "port 65536", "relay-a.example:65536")
+	bad("port-sign", "port with a plus sign", "relay-a.example:+443")
+	bad("ipv6-unbracketed", "the ambiguous unbracketed IPv6 form", "::1:4433")
+	bad("ipv6-empty", "empty brackets", "[]:4433")
+	bad("brackets-without-colon", "bracketed host without a colon", "[relay]:4433")
+	bad("bracket-in-name", "a closing bracket in a host name", "relay]a:4433")
+	bad("space", "a space in the host", "relay a:4433")
+	bad("non-ascii", "a byte above 0x7e (UTF-8 of e-acute) in the host", "r\u00e9lay:4433")
+	bad("control", "a tab in the host", "relay\ta:4433")
+
+	mb := protocol.MailboxFor(identity("console-identity").Public()).String()
+	pa := func(name, rule, desc, text, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "peer-addr", Description: desc, Input: text, Expect: expect})
+	}
+	pa("ok-peer-addr", "", "mailbox@host:port (the console's address of the vectors' policy)", mb+"@"+relayA, "ok")
+	pa("R49-peer-addr-no-at", "R-49", "no '@'", mb+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-uppercase-mailbox", "R-49", "the mailbox in upper case", strings.ToUpper(mb)+"@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-padded-mailbox", "R-49", "the mailbox with base32 padding", mb+"====@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-short-mailbox", "R-49", "a mailbox of 51 characters", mb[:51]+"@"+relayA, "ErrBadAddr")
+	// The last character carries 1 data bit and 4 zero bits: setting one
+	// of those bits gives another spelling of the same 32 bytes.
+	last := strings.IndexByte("abcdefghijklmnopqrstuvwxyz234567", mb[51])
+	alt := mb[:51] + string("abcdefghijklmnopqrstuvwxyz234567"[last|1])
+	if alt == mb {
+		alt = mb[:51] + string("abcdefghijklmnopqrstuvwxyz234567"[last|2])
+	}
+	pa("R49-peer-addr-mailbox-trailing-bits", "R-49", "the mailbox's last character with a nonzero trailing bit (another spelling of the same 32 bytes)",
+		alt+"@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-bad-relay", "R-49", "a relay address without a port", mb+"@relay-a.example", "ErrBadAddr")
+}
+
+// keyTexts builds known answers for the text forms derived from public
+// keys: mailbox ids and fingerprints (SPEC.md section 2).
+func (g *gen) keyTexts() {
+	for _, seed := range []string{"agent-identity", "phone-identity"} {
+		k := identity(seed)
+		g.add(Vector{Name: "kat-mailbox-" + strings.TrimSuffix(seed, "-identity"), Kind: "mailbox",
+			Description: "mailbox id of the " + strings.TrimSuffix(seed, "-identity") + "'s identity key",
+			Input:       hx(k[:]), Context: Context{Text: protocol.MailboxFor(k.Public()).String()}})
+	}
+	fp := func(kind string, key []byte, f protocol.Fingerprint) {
+		g.add(Vector{Name: "kat-fingerprint-" + kind, Kind: "fingerprint",
+			Description: "fingerprint of a " + kind + " key, in groups of six base32 characters",
+			Input:       hx(key), Context: Context{KeyKind: kind, Text: f.String()}})
+	}
+	nk := noiseKey(g.agent)
+	fp("noise", nk[:], nk.Fingerprint())
+	ik := identity("phone-identity")
+	fp("identity", ik[:], ik.Fingerprint())
+	fp("approval", g.approvalPK[:], g.approvalPK.Fingerprint())
 }

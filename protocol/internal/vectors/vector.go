@@ -36,6 +36,10 @@ var Kinds = map[string]string{
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
 	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
+	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
+	"mailbox":        "MailboxFor(input, an identity key) rendered as text == context.text",
+	"fingerprint":    "the Fingerprint of the public key input, of kind context.key_kind (noise, identity, approval), rendered as text == context.text",
 	"otp":            "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
 	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
@@ -66,6 +70,8 @@ type Context struct {
 	DeviceID       string          `json:"device_id,omitempty"`
 	TechKey        string          `json:"tech_key,omitempty"`
 	CodeKey        string          `json:"code_key,omitempty"`
+	Text           string          `json:"text,omitempty"`
+	KeyKind        string          `json:"key_kind,omitempty"`
 	Digits         int             `json:"digits,omitempty"`
 	Period         int             `json:"period,omitempty"`
 }
