@@ -417,6 +417,28 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("derived %x", got)
 		}
 		return nil
+	case "ipc-msg":
+		in := mustHex(t, v.Input)
+		r := bytes.NewReader(in)
+		body, err := protocol.ReadIPCFrame(r)
+		if err != nil {
+			return err
+		}
+		if r.Len() != 0 {
+			t.Fatalf("%d bytes after the frame", r.Len())
+		}
+		ty, msg, err := protocol.DecodeIPCMsg(body)
+		if err != nil {
+			return err
+		}
+		if uint8(ty) != c.MsgType || reflect.TypeOf(msg).Elem().Name() != c.Type {
+			t.Fatalf("decoded type %d %T", ty, msg)
+		}
+		again, err := protocol.EncodeIPCMsg(ty, msg)
+		if err != nil || !bytes.Equal(again, body) {
+			t.Fatalf("re-encodes differently: %x %v", again, err)
+		}
+		return nil
 	case "relay-addr":
 		return protocol.CheckRelayAddr(v.Input)
 	case "peer-addr":

@@ -61,6 +61,7 @@ func Generate() (vs []Vector, err error) {
 	g.transport()
 	g.e2e()
 	g.ipc()
+	g.ipcMsgs()
 	g.enroll()
 	g.msgs()
 	g.transfers()
@@ -1074,4 +1075,62 @@ func (g *gen) keyTexts() {
 	ik := identity("phone-identity")
 	fp("identity", ik[:], ik.Fingerprint())
 	fp("approval", g.approvalPK[:], g.approvalPK.Fingerprint())
+}
+
+// ipcMsgs builds one vector per local IPC message (SPEC.md 5.7), each a
+// whole frame, and the rejections of R-50.
+func (g *gen) ipcMsgs() {
+	frame := func(body []byte) string {
+		b, err := protocol.AppendIPCFrame(nil, body)
+		check(err)
+		return hx(b)
+	}
+	msg := func(t protocol.IPCMsgType, v any) []byte {
+		b, err := protocol.EncodeIPCMsg(t, v)
+		check(err)
+		return b
+	}
+	add := func(name, rule, desc string, t protocol.IPCMsgType, typ string, body []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "ipc-msg", Description: desc, Input: frame(body),
+			Context: Context{MsgType: uint8(t), Type: typ}, Expect: expect})
+	}
+	ok := func(name, desc string, t protocol.IPCMsgType, typ string, v any) {
+		add(name, "", desc, t, typ, msg(t, v), "ok")
+	}
+	var session protocol.SessionID
+	copy(session[:], detrand.Bytes("ipc-session", 16))
+	qrText := "JK:" + base45(g.qrBinary(protocol.QRLogin, protocol.ActionLogon, Now, g.device.DeviceID, g.agent.Public, relayA))
+	ok("ok-ipc-msg-begin", "Begin from the logon surface, action 0 (the surface's own)", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "logon"})
+	ok("ok-ipc-msg-begin-action", "Begin from the sudo surface naming action 4 (sudo)", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "sudo", Action: protocol.ActionSudo})
+	ok("ok-ipc-msg-qr", "QR with its text, a PNG (here only the 8-byte PNG signature) and a terminal rendering",
+		protocol.IPCMsgQR, "IPCQR", &protocol.IPCQR{Text: qrText, PNG: []byte("\x89PNG\r\n\x1a\n"),
+			Terminal: "\u2588\u2580\u2584 \u2588\n\u2584\u2588\u2580\u2588 \n", Expires: Now + 60})
+	ok("ok-ipc-msg-qr-no-terminal", "QR whose terminal rendering was dropped to fit the frame (Terminal empty)",
+		protocol.IPCMsgQR, "IPCQR", &protocol.IPCQR{Text: qrText, PNG: []byte("\x89PNG\r\n\x1a\n"), Expires: Now + 60})
+	ok("ok-ipc-msg-credential", "Credential: account msp-nik, a 24-character password, the session and its deadline (8 h)",
+		protocol.IPCMsgCredential, "IPCCredential", &protocol.IPCCredential{Username: "msp-nik",
+			Password: []byte("Hq7-xT2m_Ke9.pRw+Zc4@Ny8"), Session: session, Deadline: Now + 8*3600})
+	ok("ok-ipc-msg-denied", "Denied with code 5 (denied by the technician)", protocol.IPCMsgDenied, "IPCDenied",
+		&protocol.IPCDenied{Code: protocol.CodeDenied, Reason: "denied by the technician"})
+	ok("ok-ipc-msg-end", "End naming the session of the credential", protocol.IPCMsgEnd, "IPCEnd", &protocol.IPCEnd{Session: session})
+	ok("ok-ipc-msg-ended", "Ended: the account is disabled again", protocol.IPCMsgEnded, "IPCEnded", &protocol.IPCEnded{OK: true})
+
+	end := msg(protocol.IPCMsgEnd, &protocol.IPCEnd{Session: session})
+	begin := msg(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon"})
+	bad := func(name, desc string, t protocol.IPCMsgType, typ string, body []byte) {
+		add("R50-ipc-msg-"+name, "R-50", desc, t, typ, body, "ErrMalformed")
+	}
+	bad("unknown-type", "type 7 with an End body", 7, "", append([]byte{7}, end[1:]...))
+	bad("no-body", "a type byte without a body", protocol.IPCMsgBegin, "IPCBegin", []byte{byte(protocol.IPCMsgBegin)})
+	bad("body-of-another-type", "type Begin carrying an End body (field 1 is bytes, not text)", protocol.IPCMsgBegin, "IPCBegin",
+		append([]byte{byte(protocol.IPCMsgBegin)}, end[1:]...))
+	bad("unknown-field", "Begin with an extra field 3", protocol.IPCMsgBegin, "IPCBegin",
+		append(append([]byte{byte(protocol.IPCMsgBegin), 0xa3}, begin[2:]...), 0x03, 0x00))
+	short := append([]byte{byte(protocol.IPCMsgEnd), 0xa1, 0x01, 0x4f}, session[:15]...)
+	add("R01-ipc-msg-short-session", "R-01", "End whose session id has 15 bytes: a fixed-size byte string of another size fails the re-encoding check",
+		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
+	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
+		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
 }

@@ -36,6 +36,7 @@ var Kinds = map[string]string{
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
 	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
 	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
 	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
 	"mailbox":        "MailboxFor(input, an identity key) rendered as text == context.text",
