@@ -54,7 +54,7 @@ func init() {
 	for _, v := range []any{
 		protocol.TenantVersion{}, protocol.Signed{}, protocol.TechCert{}, protocol.DeviceCert{}, protocol.Policy{},
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
-		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{},
+		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}

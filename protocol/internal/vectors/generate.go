@@ -193,11 +193,36 @@ func (g *gen) cbor() {
 	tv("R05-cbor-bignum-tag", "R-05", "integer as tag 2 bignum", "a2 01 6461636d65 02 c24105", "ErrMalformed")
 	tv("R06-cbor-trailing-bytes", "R-06", "one byte after the map", "a2 01 6461636d65 02 05 00", "ErrMalformed")
 
-	big := append([]byte{0x5a}, binary.BigEndian.AppendUint32(nil, protocol.MaxMessageSize)...)
-	big = append(big, make([]byte, protocol.MaxMessageSize)...)
+	// A well-formed, canonical TenantVersion whose tenant is 61 432 bytes
+	// long: 61 449 bytes in all, so only the size check rejects it.
+	big := []byte{0xa2, 0x01, 0x7a}
+	big = binary.BigEndian.AppendUint32(big, protocol.MaxMessageSize-8)
+	big = append(big, bytes.Repeat([]byte("a"), protocol.MaxMessageSize-8)...)
+	big = append(big, 0x02, 0x05)
 	g.add(Vector{Name: "R07-cbor-oversized", Rule: "R-07", Kind: "cbor",
-		Description: "a byte string of MaxMessageSize bytes: the message exceeds MaxMessageSize",
-		Input:       hx(big), Context: Context{Type: "Signed"}, Expect: "ErrMalformed"})
+		Description: "a canonical TenantVersion of MaxMessageSize+9 bytes (a tenant name of 61 432 bytes): it is valid but for its size",
+		Input:       hx(big), Context: Context{Type: "TenantVersion"}, Expect: "ErrMalformed"})
+
+	// Lists: null and [] are two valid encodings of an empty list, kept
+	// apart by the re-encoding check; null is valid only for a list field
+	// that is not omitempty.
+	for _, l := range []struct{ name, desc, in string }{
+		{"ok-cbor-list-null", "PolicyAck {1: null}: an empty list written as null", "a1 01 f6"},
+		{"ok-cbor-list-empty", "PolicyAck {1: []}: an empty list written as an empty array", "a1 01 80"},
+	} {
+		g.add(Vector{Name: l.name, Kind: "cbor", Description: l.desc, Input: hx(unhex(l.in)), Context: Context{Type: "PolicyAck"}})
+	}
+	tv("R01-cbor-null-text", "R-01", "TenantVersion with null for its text field 1: only lists may be null", "a2 01 f6 02 05", "ErrNonCanonical")
+	tv("R48-cbor-invalid-utf8", "R-48", "tenant text \"ac\\xffe\": not valid UTF-8", "a2 01 646163ff65 02 05", "ErrMalformed")
+	tv("R48-cbor-overlong-utf8", "R-48", "tenant text with the overlong UTF-8 form c0 af of '/'", "a2 01 6461c0af65 02 05", "ErrMalformed")
+	tv("R48-cbor-surrogate-utf8", "R-48", "tenant text with the UTF-8 encoding ed a0 80 of surrogate U+D800", "a2 01 6461eda080 02 05", "ErrMalformed")
+	tv("R48-cbor-bytes-for-text", "R-48", "tenant as a byte string where text is defined", "a2 01 4461636d65 02 05", "ErrMalformed")
+	tv("R48-cbor-negative-uint", "R-48", "version -1 where uint is defined", "a2 01 6461636d65 02 20", "ErrMalformed")
+	tv("R48-cbor-float", "R-48", "version 5.0 as a half-precision float", "a2 01 6461636d65 02 f94500", "ErrMalformed")
+	g.add(Vector{Name: "R48-cbor-u8-overflow", Rule: "R-48", Kind: "cbor", Description: "ErrorMsg code 256 where u8 is defined",
+		Input: hx(unhex("a2 01 190100 02 60")), Context: Context{Type: "ErrorMsg"}, Expect: "ErrMalformed"})
+	g.add(Vector{Name: "ok-cbor-error-msg", Kind: "cbor", Description: "ErrorMsg {1: 255, 2: \"\"}: the largest u8",
+		Input: hx(unhex("a2 01 18ff 02 60")), Context: Context{Type: "ErrorMsg"}})
 
 	// A real signed document with its envelope re-encoded non-canonically:
 	// the signature length 64 written as 59 0040 instead of 58 40.
@@ -231,6 +256,10 @@ func (g *gen) cbor() {
 	g.add(Vector{Name: "R01-cbor-policy-empty-revoked-devices", Rule: "R-01", Kind: "cbor",
 		Description: "a tenant policy body with key 18 (RevokedDevices) present as an empty array: omitempty omits it",
 		Input:       hx(empty), Context: Context{Type: "Policy"}, Expect: "ErrNonCanonical"})
+	null := append(append([]byte{0xb2}, pol[1:]...), 0x12, 0xf6)
+	g.add(Vector{Name: "R01-cbor-policy-null-revoked-devices", Rule: "R-01", Kind: "cbor",
+		Description: "a tenant policy body with key 18 (RevokedDevices) present as null: omitempty omits a null list too",
+		Input:       hx(null), Context: Context{Type: "Policy"}, Expect: "ErrNonCanonical"})
 }
 
 func (g *gen) signed() {
