@@ -45,6 +45,7 @@ var sentinels = map[string]error{
 	"ErrEmptyFrame":         protocol.ErrEmptyFrame,
 	"ErrPageSequence":       protocol.ErrPageSequence,
 	"ErrDuplicateDoc":       protocol.ErrDuplicateDoc,
+	"ErrBrokenChain":        protocol.ErrBrokenChain,
 }
 
 // types maps context.type to the protocol type a CBOR input decodes into.
@@ -415,6 +416,32 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("derived %x", got)
+		}
+		return nil
+	case "audit-chain":
+		var recs []protocol.Signed
+		for _, m := range c.Messages {
+			s, err := protocol.DecodeSigned(mustHex(t, m))
+			if err != nil {
+				return err
+			}
+			recs = append(recs, s)
+		}
+		var dev protocol.DeviceID
+		copy(dev[:], mustHex(t, c.DeviceID))
+		after := [32]byte(mustHex(t, c.AfterHash))
+		good, err := protocol.VerifyAuditChain(identityKey(t, c.Key), dev, c.AfterSeq, after, recs)
+		if err != nil {
+			return err
+		}
+		for i, s := range recs {
+			h, err := s.Hash()
+			if err != nil || i >= len(c.Hashes) || hex.EncodeToString(h[:]) != c.Hashes[i] {
+				t.Fatalf("record %d: hash %x", i, h)
+			}
+			if good[i].Seq != c.AfterSeq+uint64(i)+1 {
+				t.Fatalf("record %d: seq %d", i, good[i].Seq)
+			}
 		}
 		return nil
 	case "ipc-msg":

@@ -62,6 +62,7 @@ func Generate() (vs []Vector, err error) {
 	g.e2e()
 	g.ipc()
 	g.ipcMsgs()
+	g.audit()
 	g.enroll()
 	g.msgs()
 	g.transfers()
@@ -1162,4 +1163,90 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
 	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
 		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
+}
+
+// audit builds an agent's audit log of four records (SPEC.md 6.5, 11.8)
+// and chains that break R-42.
+func (g *gen) audit() {
+	key := detrand.Ed25519("agent-identity")
+	pub := identity("agent-identity")
+	dev := g.device.DeviceID
+	recs := []protocol.AuditRecord{
+		{Event: "login.approved", TechID: g.tech.TechID, Username: g.tech.Username, Account: "msp-nik",
+			Method: protocol.MethodQR, Online: true, Action: protocol.ActionLogon},
+		{Event: "account.enabled", TechID: g.tech.TechID, Username: g.tech.Username, Account: "msp-nik", Action: protocol.ActionLogon},
+		{Event: "login.denied", TechID: g.tech.TechID, Username: g.tech.Username, Method: protocol.MethodQR, Online: true,
+			Action: protocol.ActionElevate, Reason: "denied by the technician"},
+		{Event: "policy.applied", Detail: "version 5"},
+	}
+	var chain []protocol.Signed
+	var hashes [][32]byte
+	sign := func(r protocol.AuditRecord, k ed25519.PrivateKey) protocol.Signed {
+		s, err := protocol.SignEd25519(protocol.DocAudit, &r, k)
+		check(err)
+		return s
+	}
+	prev := [32]byte{}
+	for i := range recs {
+		r := &recs[i]
+		r.DeviceID, r.Seq, r.Prev, r.Time = dev, uint64(i+1), prev, (Now+int64(i))*1000+int64(i)*37
+		s := sign(*r, key)
+		h, err := s.Hash()
+		check(err)
+		chain = append(chain, s)
+		hashes = append(hashes, h)
+		prev = h
+	}
+	enc := func(ss ...protocol.Signed) []string {
+		var out []string
+		for _, s := range ss {
+			b, err := s.Encode()
+			check(err)
+			out = append(out, hx(b))
+		}
+		return out
+	}
+	hexes := func(hs ...[32]byte) []string {
+		var out []string
+		for _, h := range hs {
+			out = append(out, hx(h[:]))
+		}
+		return out
+	}
+	// One record on its own, every field set, as a signed document and as
+	// a bare body.
+	first, err := chain[0].Encode()
+	check(err)
+	g.add(Vector{Name: "ok-signed-audit-record", Kind: "signed", Description: "audit record 1 (login.approved, every field set), signed by the agent's identity key",
+		Input: hx(first), Context: Context{DocType: "audit", Alg: "ed25519", Key: hx(pub[:]), Type: "AuditRecord"}})
+	g.add(Vector{Name: "ok-cbor-audit-record", Kind: "cbor", Description: "body of audit record 4 (policy.applied): the omitempty fields 6..12 omitted",
+		Input: hx(chain[3].Body), Context: Context{Type: "AuditRecord"}})
+
+	ch := func(name, rule, desc string, afterSeq uint64, afterHash [32]byte, recs []protocol.Signed, hs []string, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "audit-chain", Description: desc,
+			Context: Context{Key: hx(pub[:]), DeviceID: hx(dev[:]), AfterSeq: afterSeq, AfterHash: hx(afterHash[:]),
+				Messages: enc(recs...), Hashes: hs}, Expect: expect})
+	}
+	ch("ok-audit-chain", "", "records 1..4 from the start of the log (after seq 0 and a zero hash)", 0, [32]byte{}, chain, hexes(hashes...), "ok")
+	ch("ok-audit-chain-continued", "", "records 3 and 4 after the acknowledged record 2", 2, hashes[1], chain[2:], hexes(hashes[2:]...), "ok")
+	ch("R42-audit-chain-gap", "R-42", "records 1, 2 and 4: record 3 missing", 0, [32]byte{}, []protocol.Signed{chain[0], chain[1], chain[3]}, nil, "ErrBrokenChain")
+	ch("R42-audit-chain-wrong-start", "R-42", "records 3 and 4 after the acknowledged record 1", 1, hashes[0], chain[2:], nil, "ErrBrokenChain")
+	ch("R42-audit-chain-after-wrong-hash", "R-42", "records 3 and 4 after record 2, with record 1's hash given as record 2's", 2, hashes[0], chain[2:], nil, "ErrBrokenChain")
+	bad := recs[1]
+	bad.Prev = hashes[1] // its own successor's predecessor: not record 1's hash
+	ch("R42-audit-chain-broken-prev", "R-42", "record 2 correctly signed but whose Prev is not the hash of record 1", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(bad, key), chain[2]}, nil, "ErrBrokenChain")
+	firstBad := recs[0]
+	firstBad.Prev = hashes[3]
+	ch("R42-audit-chain-first-prev-nonzero", "R-42", "record 1 whose Prev is not zero", 0, [32]byte{}, []protocol.Signed{sign(firstBad, key)}, nil, "ErrBrokenChain")
+	other := recs[1]
+	other.DeviceID[0] ^= 1
+	ch("R42-audit-chain-wrong-device", "R-42", "record 2 naming another device, signed by this device's key", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(other, key)}, nil, "ErrBrokenChain")
+	ch("R42-audit-chain-bad-signature", "R-42", "record 2 signed by another key", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(recs[1], detrand.Ed25519("rogue"))}, nil, "ErrBadSignature")
+	relabel := chain[1]
+	relabel.Type = protocol.DocPolicy
+	ch("R42-audit-chain-not-audit", "R-42", "record 2 whose envelope says DocPolicy", 0, [32]byte{},
+		[]protocol.Signed{chain[0], relabel}, nil, "ErrBadSignature")
 }

@@ -36,6 +36,7 @@ var Kinds = map[string]string{
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
 	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"audit-chain":    "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
 	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
 	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
 	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
@@ -71,6 +72,9 @@ type Context struct {
 	DeviceID       string          `json:"device_id,omitempty"`
 	TechKey        string          `json:"tech_key,omitempty"`
 	CodeKey        string          `json:"code_key,omitempty"`
+	AfterSeq       uint64          `json:"after_seq,omitempty"`
+	AfterHash      string          `json:"after_hash,omitempty"`
+	Hashes         []string        `json:"hashes,omitempty"`
 	Text           string          `json:"text,omitempty"`
 	KeyKind        string          `json:"key_kind,omitempty"`
 	Digits         int             `json:"digits,omitempty"`
