@@ -431,6 +431,31 @@ func (g *gen) policies() {
 		func(p *protocol.Policy) { p.LoginMode = protocol.ModeShared }, "ErrInvalidDoc")
 	chk("R17-policy-version-zero", "R-17", "version 0", func(p *protocol.Policy) { p.Version = 0 }, "ErrInvalidDoc")
 	chk("R17-policy-skew-two", "R-17", "offline skew of 2 steps", func(p *protocol.Policy) { p.Offline.Skew = 2 }, "ErrInvalidDoc")
+	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
+		"a share list of a reserved word and two usernames and an empty share list",
+		func(p *protocol.Policy) {
+			p.MaxSession, p.InactivityDays, p.Offline.LockoutBase, p.Offline.LockoutLimit = protocol.MaxSessionLimit, 0, 0, 0
+			p.Console, p.ConsoleNoise = "", protocol.NoiseKey{}
+			p.Shares = []protocol.DeviceShare{{DeviceID: protocol.DeviceID{1}, Entries: []string{protocol.ShareAllAdmins, "bob", "nik"}},
+				{DeviceID: protocol.DeviceID{2}, Entries: []string{}}}
+		}, "ok")
+	chk("R17-policy-max-session-too-long", "R-17", "MaxSession of 7 days and 1 s", func(p *protocol.Policy) { p.MaxSession = protocol.MaxSessionLimit + 1 }, "ErrInvalidDoc")
+	chk("R17-policy-inactivity-negative", "R-17", "InactivityDays -1", func(p *protocol.Policy) { p.InactivityDays = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-lockout-limit-below-base", "R-17", "LockoutLimit 30 below LockoutBase 60",
+		func(p *protocol.Policy) { p.Offline.LockoutBase, p.Offline.LockoutLimit = 60, 30 }, "ErrInvalidDoc")
+	chk("R17-policy-lockout-base-negative", "R-17", "LockoutBase -1", func(p *protocol.Policy) { p.Offline.LockoutBase = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-console-without-mailbox", "R-17", "Console is a relay address, not a peer address",
+		func(p *protocol.Policy) { p.Console = relayA }, "ErrInvalidDoc")
+	chk("R17-policy-share-entry-syntax", "R-17", "a share list entry in upper case (neither a reserved word nor a username)",
+		func(p *protocol.Policy) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: g.device.DeviceID, Entries: []string{"Nik"}}}
+		}, "ErrInvalidDoc")
+	chk("R17-policy-share-entries-unsorted", "R-17", "a share list [nik, bob]",
+		func(p *protocol.Policy) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: g.device.DeviceID, Entries: []string{"nik", "bob"}}}
+		}, "ErrInvalidDoc")
+	chk("R17-policy-shared-account-in-named-mode", "R-17", "named mode with a shared account name",
+		func(p *protocol.Policy) { p.SharedAccount = "msp-0001" }, "ErrInvalidDoc")
 }
 
 func (g *gen) approvalFor(mod func(*protocol.Approval)) protocol.Approval {
