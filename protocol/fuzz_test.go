@@ -85,7 +85,7 @@ func FuzzUnmarshal(f *testing.F) {
 			f.Add(s.Body)
 		}
 	}
-	for _, b := range vectorInputs(f, false, "cbor", "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+	for _, b := range vectorInputs(f, false, "cbor", "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain") {
 		f.Add(b)
 	}
 	// Message bodies without their type byte: PairResponse and PolicyPush
@@ -108,7 +108,7 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 func FuzzDecodeSigned(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

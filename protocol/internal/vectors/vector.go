@@ -38,6 +38,10 @@ var Kinds = map[string]string{
 	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
 	"audit-chain":    "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
 	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
+	"relay-frame":    "DecodeRelayFrame(input): exactly one relay frame (5-byte header and body, SPEC.md 12.2); when it succeeds, EncodeRelayFrame of the result == input",
+	"relay-ticket":   "DecodeRelayPushTicket(input): the plaintext of a push ticket (SPEC.md 12.6); when it succeeds, it re-encodes to input",
+	"relay-auth":     "RelayAuthMessage(context.secret, the TLS exporter) == context.output, and input is an Ed25519 signature over it by context.key",
+	"relay-pin":      "RelayPin(input, a DER SubjectPublicKeyInfo) == context.output",
 	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
 	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
 	"mailbox":        "MailboxFor(input, an identity key) rendered as text == context.text",
@@ -75,6 +79,7 @@ type Context struct {
 	AfterSeq       uint64          `json:"after_seq,omitempty"`
 	AfterHash      string          `json:"after_hash,omitempty"`
 	Hashes         []string        `json:"hashes,omitempty"`
+	Output         string          `json:"output,omitempty"`
 	Text           string          `json:"text,omitempty"`
 	KeyKind        string          `json:"key_kind,omitempty"`
 	Digits         int             `json:"digits,omitempty"`
