@@ -419,6 +419,48 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("derived %x", got)
 		}
 		return nil
+	case "login-chain":
+		q, err := protocol.DecodeQR(c.QR, now)
+		if err != nil {
+			return err
+		}
+		psk, err := protocol.Derive(q.Secret[:], protocol.LabelQRPSK, nil, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid, err := protocol.DeriveSessionID(q.Secret[:], protocol.LabelQRSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := *c.Handshake
+		h.Initiator.PSK, h.Responder.PSK = hex.EncodeToString(psk), hex.EncodeToString(psk)
+		if h.Initiator.PeerStatic != hex.EncodeToString(q.Static[:]) || h.Responder.ResponderRelay != q.Relay {
+			t.Fatal("handshake does not use the QR's static key and relay")
+		}
+		hello, err := protocol.ParseE2EFrame(mustHex(t, c.Messages[0]))
+		if err != nil {
+			return err
+		}
+		if hello.Session != sid || hello.Kind != protocol.E2EHello || hex.EncodeToString(hello.Body) != h.Msg1 ||
+			hello.Relay != h.Initiator.InitiatorRelay {
+			t.Fatalf("e2e hello %+v does not carry the session and message 1", hello)
+		}
+		is, _, err := runHandshake(t, &h, nil)
+		if err != nil {
+			return err
+		}
+		s, err := protocol.DecodeSigned(mustHex(t, v.Input))
+		if err != nil {
+			return err
+		}
+		var k protocol.ApprovalKey
+		copy(k[:], mustHex(t, c.Key))
+		var a protocol.Approval
+		if err := s.VerifyP256(protocol.DocApproval, k, &a); err != nil {
+			return err
+		}
+		return a.Match(protocol.ApprovalExpect{Serial: c.ApprovalExpect.Serial, DeviceID: q.DeviceID, Session: sid,
+			HandshakeHash: is.HandshakeHash(), Action: q.Action, Now: now})
 	case "audit-chain":
 		var recs []protocol.Signed
 		for _, m := range c.Messages {

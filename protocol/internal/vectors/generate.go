@@ -65,6 +65,7 @@ func Generate() (vs []Vector, err error) {
 	g.ipcMsgs()
 	g.audit()
 	g.relay()
+	g.loginChain()
 	g.enroll()
 	g.msgs()
 	g.transfers()
@@ -1409,4 +1410,53 @@ func (g *gen) relay() {
 	pin := protocol.RelayPin(spki)
 	g.add(Vector{Name: "kat-relay-pin", Kind: "relay-pin", Description: "pin (SHA-256) of the DER SubjectPublicKeyInfo of a relay's Ed25519 key",
 		Input: hx(spki), Context: Context{Output: hx(pin[:])}})
+}
+
+// loginChain links the pieces of a QR login (SPEC.md 11.3) in one vector:
+// the QR's secret gives the PSK and the session id, the e2e hello names the
+// session and carries message 1 of a handshake keyed with that PSK, and
+// the approval is bound to the session, the QR's device and action and the
+// handshake hash.
+func (g *gen) loginChain() {
+	secret := detrand.Bytes("qr-secret", 16)
+	bin := g.qrBinary(protocol.QRLogin, protocol.ActionLogon, Now, g.device.DeviceID, g.agent.Public, relayA)
+	if !bytes.Equal(bin[87:103], secret) {
+		panic("QR secret is not the chain's secret")
+	}
+	qrText := "JK:" + base45(bin)
+	psk, err := protocol.Derive(secret, protocol.LabelQRPSK, nil, 32)
+	check(err)
+	sid, err := protocol.DeriveSessionID(secret, protocol.LabelQRSession)
+	check(err)
+	ini := g.party(protocol.FlowQRLogin, g.phone, g.agent.Public, psk, "chain-ini-ephemeral")
+	resp := g.party(protocol.FlowQRLogin, g.agent, nil, bytes.Clone(psk), "chain-resp-ephemeral")
+	r := runHandshake(ini.cfg, resp.cfg, noTamper)
+	check(r.ierr)
+	check(r.rerr)
+	h := r.is.HandshakeHash()
+	ini.side.PSK, resp.side.PSK = "", "" // derived by the checker
+	hs := &Handshake{Initiator: ini.side, Responder: resp.side, Msg1: hx(r.msg1), Msg2: hx(r.msg2), Hash: hx(h)}
+	hello, err := protocol.AppendE2EFrame(nil, protocol.E2EFrame{Session: sid, Kind: protocol.E2EHello, Flow: protocol.FlowQRLogin,
+		Relay: relayB, Body: r.msg1})
+	check(err)
+	chain := func(name, rule, desc string, mod func(*protocol.Approval), expect string) {
+		a := g.approvalFor(func(a *protocol.Approval) {
+			a.Session, a.HandshakeHash, a.DeviceID, a.Action = sid, bytes.Clone(h), g.device.DeviceID, protocol.ActionLogon
+			a.Nonce = [16]byte(detrand.Bytes("chain-nonce", 16))
+			mod(a)
+		})
+		g.add(Vector{Name: name, Rule: rule, Kind: "login-chain", Description: desc, Input: hx(g.signP256(&a, g.approval)),
+			Context: Context{QR: qrText, Now: Now + 5, Handshake: hs, Messages: []string{hx(hello)}, Key: hx(g.approvalPK[:]),
+				ApprovalExpect: &ApprovalExpect{Serial: g.tech.Serial}}, Expect: expect})
+	}
+	chain("ok-login-chain", "", "QR -> PSK and session id -> e2e hello -> IKpsk1 handshake -> h -> approval bound to all of them",
+		func(*protocol.Approval) {}, "ok")
+	other, err := protocol.DeriveSessionID(detrand.Bytes("other-qr-secret", 16), protocol.LabelQRSession)
+	check(err)
+	chain("R18-login-chain-session-of-another-code", "R-18", "the approval names the session id of another QR code",
+		func(a *protocol.Approval) { a.Session = other }, "ErrApprovalMismatch")
+	pairSID, err := protocol.DeriveSessionID(secret, protocol.LabelPairSession)
+	check(err)
+	chain("R18-login-chain-session-wrong-label", "R-18", "the approval's session id derived from the QR secret with the pair/session-id label",
+		func(a *protocol.Approval) { a.Session = pairSID }, "ErrApprovalMismatch")
 }
