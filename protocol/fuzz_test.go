@@ -90,7 +90,7 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	// Message bodies without their type byte: PairResponse and PolicyPush
 	// pages of the transfer vectors among them.
-	for _, b := range vectorInputs(f, false, "msg", "transfer") {
+	for _, b := range vectorInputs(f, false, "msg", "transfer", "proof") {
 		f.Add(b[1:])
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -144,7 +144,7 @@ var msgBodies = map[MsgType]reflect.Type{
 // names: no panic, and whatever decodes re-encodes to the same bytes. The
 // seeds are the message vectors, paged transfers included.
 func FuzzDecodeMsg(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "msg", "transfer") {
+	for _, b := range vectorInputs(f, false, "msg", "transfer", "proof") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -419,6 +419,30 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("derived %x", got)
 		}
 		return nil
+	case "proof":
+		h := mustHex(t, c.HandshakeHash)
+		switch protocol.MsgType(c.MsgType) {
+		case protocol.MsgEnrollRequest:
+			var r protocol.EnrollRequest
+			if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgEnrollRequest, &r); err != nil {
+				return err
+			}
+			if !r.IdentityKey.Verify(protocol.ProofInput("identity", h), r.IdentitySig) {
+				return protocol.ErrBadSignature
+			}
+		case protocol.MsgPairRequest:
+			var r protocol.PairRequest
+			if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgPairRequest, &r); err != nil {
+				return err
+			}
+			if !r.IdentityKey.Verify(protocol.ProofInput("identity", h), r.IdentitySig) ||
+				!r.ApprovalKey.Verify(protocol.ProofInput("approval", h), r.ApprovalSig) {
+				return protocol.ErrBadSignature
+			}
+		default:
+			t.Fatalf("msg_type %d", c.MsgType)
+		}
+		return nil
 	case "login-chain":
 		q, err := protocol.DecodeQR(c.QR, now)
 		if err != nil {

@@ -3,7 +3,9 @@ package vectors
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
@@ -66,6 +68,7 @@ func Generate() (vs []Vector, err error) {
 	g.audit()
 	g.relay()
 	g.loginChain()
+	g.proofs()
 	g.enroll()
 	g.msgs()
 	g.transfers()
@@ -1459,4 +1462,51 @@ func (g *gen) loginChain() {
 	check(err)
 	chain("R18-login-chain-session-wrong-label", "R-18", "the approval's session id derived from the QR secret with the pair/session-id label",
 		func(a *protocol.Approval) { a.Session = pairSID }, "ErrApprovalMismatch")
+}
+
+// proofs builds enrollment and pairing requests with their possession
+// proofs over ProofInput(kind, h) (SPEC.md 8.2, R-40).
+func (g *gen) proofs() {
+	h := detrand.Bytes("proof-handshake-hash", 32)
+	other := detrand.Bytes("proof-other-handshake-hash", 32)
+	edSig := func(seed, kind string, hash []byte) []byte {
+		return ed25519.Sign(detrand.Ed25519(seed), protocol.ProofInput(kind, hash))
+	}
+	p256Sig := func(kind string, hash []byte) []byte {
+		d := sha256.Sum256(protocol.ProofInput(kind, hash))
+		der, err := g.approval.Sign(nil, d[:], crypto.SHA256)
+		check(err)
+		sig, err := protocol.ApprovalSigFromASN1(der)
+		check(err)
+		return sig
+	}
+	msg := func(t protocol.MsgType, body any) string {
+		b, err := protocol.EncodeMsg(t, body)
+		check(err)
+		return hx(b)
+	}
+	pair := func(idSig, apSig []byte) string {
+		return msg(protocol.MsgPairRequest, &protocol.PairRequest{IdentityKey: identity("phone-identity"), ApprovalKey: g.approvalPK,
+			Relay: relayB, IdentitySig: idSig, ApprovalSig: apSig, Label: "Pixel 9"})
+	}
+	enroll := func(idSig []byte) string {
+		return msg(protocol.MsgEnrollRequest, &protocol.EnrollRequest{Name: g.device.Name, OS: g.device.OS,
+			IdentityKey: identity("agent-identity"), Relay: relayA, IdentitySig: idSig})
+	}
+	pv := func(name, rule, desc string, t protocol.MsgType, in string, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "proof", Description: desc, Input: in,
+			Context: Context{MsgType: uint8(t), HandshakeHash: hx(h)}, Expect: expect})
+	}
+	pv("ok-proof-pair-request", "", "PairRequest whose identity and approval proofs sign ProofInput over the session's h",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("approval", h)), "ok")
+	pv("ok-proof-enroll-request", "", "EnrollRequest whose identity proof signs ProofInput(identity, h)",
+		protocol.MsgEnrollRequest, enroll(edSig("agent-identity", "identity", h)), "ok")
+	pv("R40-proof-pair-identity-other-session", "R-40", "the identity proof signs the h of another session",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", other), p256Sig("approval", h)), "ErrBadSignature")
+	pv("R40-proof-pair-approval-other-session", "R-40", "the approval proof signs the h of another session",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("approval", other)), "ErrBadSignature")
+	pv("R40-proof-pair-approval-wrong-kind", "R-40", "the approval key signs ProofInput(identity, h) instead of ProofInput(approval, h)",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("identity", h)), "ErrBadSignature")
+	pv("R40-proof-enroll-wrong-key", "R-40", "the identity proof is made by another key than the one to be certified",
+		protocol.MsgEnrollRequest, enroll(edSig("rogue", "identity", h)), "ErrBadSignature")
 }

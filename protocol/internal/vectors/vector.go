@@ -36,6 +36,7 @@ var Kinds = map[string]string{
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
 	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"proof":          "DecodeMsg(input, context.msg_type) as EnrollRequest or PairRequest, then its possession proofs over ProofInput(kind, context.handshake_hash): IdentitySig (Ed25519, kind identity) and, for PairRequest, ApprovalSig (P-256 r||s over SHA-256, kind approval); a proof that does not verify is ErrBadSignature",
 	"login-chain":    "a QR login from the code to the approval: DecodeQR(context.qr, context.now); psk and session id derived from its secret (qr/psk, qr/session-id); the e2e hello context.messages[0] names that session and carries message 1; the handshake context.handshake (psk fields empty: the derived psk; peer static and responder relay from the QR) gives msg1, msg2 and hash; then input, a Signed approval, verifies with context.key and matches serial context.approval_expect.serial, the QR's device and action, the derived session and the handshake hash h",
 	"audit-chain":    "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
 	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
@@ -81,6 +82,7 @@ type Context struct {
 	AfterHash      string          `json:"after_hash,omitempty"`
 	Hashes         []string        `json:"hashes,omitempty"`
 	QR             string          `json:"qr,omitempty"`
+	HandshakeHash  string          `json:"handshake_hash,omitempty"`
 	Output         string          `json:"output,omitempty"`
 	Text           string          `json:"text,omitempty"`
 	KeyKind        string          `json:"key_kind,omitempty"`
