@@ -106,6 +106,12 @@ func TestVectors(t *testing.T) {
 			if strings.HasPrefix(v.Name, "R") && v.Expect == "ok" {
 				t.Fatal("a rule vector must expect a rejection")
 			}
+			if _, ok := vectors.Kinds[v.Kind]; !ok {
+				t.Fatalf("unknown kind %q", v.Kind)
+			}
+			if !vectors.TextKinds[v.Kind] && !lowerHex.MatchString(v.Input) {
+				t.Fatal("input is not lowercase hex")
+			}
 			err := evaluate(t, v)
 			if v.Expect == "ok" {
 				if err != nil {
@@ -128,6 +134,9 @@ func TestVectors(t *testing.T) {
 		})
 	}
 }
+
+// lowerHex is the one encoding of bytes in vector files.
+var lowerHex = regexp.MustCompile(`^([0-9a-f]{2})*$`)
 
 func mustHex(t *testing.T, s string) []byte {
 	t.Helper()
@@ -352,7 +361,7 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		copy(e.DeviceID[:], mustHex(t, x.DeviceID))
 		copy(e.Session[:], mustHex(t, x.Session))
 		if len(x.Accounts) > 0 {
-			e.AllowAccount = func(k uint8) bool { return slices.Contains(x.Accounts, k) }
+			e.AllowAccount = func(k uint8) bool { return slices.Contains(x.Accounts, int(k)) }
 		}
 		return a.Match(e)
 	case "qr":

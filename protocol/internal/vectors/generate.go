@@ -495,7 +495,7 @@ func (g *gen) approvals() {
 		func(a *protocol.Approval) { a.Decision = protocol.DecisionDeny }, asked, "ok")
 	ap("ok-approval-domain-offered", "", "domain account chosen where local and domain were offered",
 		func(a *protocol.Approval) { a.Account = protocol.AccountDomain },
-		func(e *ApprovalExpect) { e.Accounts = []uint8{protocol.AccountLocal, protocol.AccountDomain} }, "ok")
+		func(e *ApprovalExpect) { e.Accounts = []int{int(protocol.AccountLocal), int(protocol.AccountDomain)} }, "ok")
 	ap("ok-approval-push-number", "", "push approval with the matching number",
 		func(a *protocol.Approval) { a.Number = 47 }, func(e *ApprovalExpect) { e.Number = 47 }, "ok")
 	ap("R18-approval-wrong-session", "R-18", "approval for another session",

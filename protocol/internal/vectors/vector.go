@@ -10,12 +10,15 @@ type Vector struct {
 	Rule        string  `json:"rule,omitempty"` // "R-07": the SPEC.md MUST-reject rule it exercises
 	Kind        string  `json:"kind"`           // what the input is and how it is checked (see Kinds)
 	Description string  `json:"description"`
-	Input       string  `json:"input"` // hex, except kinds "qr" and "enroll-token" (text)
+	Input       string  `json:"input"` // hex, except the TextKinds (the text itself)
 	Context     Context `json:"context"`
 	// Expect is "ok" or the name of the exported sentinel error of package
 	// protocol the check must fail with (errors.Is), e.g. "ErrNonCanonical".
 	Expect string `json:"expect"`
 }
+
+// TextKinds are the kinds whose input is text rather than hex bytes.
+var TextKinds = map[string]bool{"qr": true, "enroll-token": true, "relay-addr": true, "peer-addr": true, "otp": true}
 
 // Kinds lists every vector kind with how a checker evaluates it.
 var Kinds = map[string]string{
@@ -93,13 +96,13 @@ type Context struct {
 // ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the
 // account kinds offered; empty means only AccountDefault.
 type ApprovalExpect struct {
-	Serial        uint64  `json:"serial"`
-	DeviceID      string  `json:"device_id"`
-	Session       string  `json:"session"`
-	HandshakeHash string  `json:"handshake_hash"`
-	Action        uint8   `json:"action"`
-	Number        uint16  `json:"number"`
-	Accounts      []uint8 `json:"accounts,omitempty"`
+	Serial        uint64 `json:"serial"`
+	DeviceID      string `json:"device_id"`
+	Session       string `json:"session"`
+	HandshakeHash string `json:"handshake_hash"`
+	Action        uint8  `json:"action"`
+	Number        uint16 `json:"number"`
+	Accounts      []int  `json:"accounts,omitempty"` // numbers, not bytes: a JSON array
 }
 
 // Side is one party's handshake configuration. Static is the X25519
