@@ -234,7 +234,7 @@ func FuzzParseE2EFrame(f *testing.F) {
 }
 
 func FuzzReadIPCFrame(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "ipc") {
+	for _, b := range vectorInputs(f, false, "ipc", "ipc-msg") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
