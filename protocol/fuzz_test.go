@@ -108,7 +108,7 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 func FuzzDecodeSigned(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain") {
+	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain", "login-chain") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -170,6 +170,7 @@ func FuzzParseQR(f *testing.F) {
 	for _, b := range vectorInputs(f, true, "qr") {
 		f.Add(string(b))
 	}
+	f.Add("JK:")
 	f.Fuzz(func(t *testing.T, text string) {
 		q, err := ParseQR(text)
 		if err != nil {
@@ -218,7 +219,7 @@ func FuzzDecodeEnrollToken(f *testing.F) {
 }
 
 func FuzzParseE2EFrame(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "e2e") {
+	for _, b := range vectorInputs(f, false, "e2e", "login-chain") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
