@@ -40,14 +40,31 @@ func MailboxFor(identity ed25519.PublicKey) MailboxID {
 // String renders the mailbox as lowercase unpadded base32.
 func (m MailboxID) String() string { return strings.ToLower(b32.EncodeToString(m[:])) }
 
-// ParseMailbox parses the String form of a mailbox id.
+// MailboxTextLen is the length of a mailbox id's text form.
+const MailboxTextLen = 52
+
+// ParseMailbox parses the String form of a mailbox id: exactly 52
+// characters of lowercase unpadded base32 whose 4 trailing bits are zero,
+// so that every mailbox has exactly one text form.
 func ParseMailbox(s string) (MailboxID, error) {
 	var m MailboxID
+	bad := fmt.Errorf("%w: mailbox %q", ErrBadAddr, s)
+	if len(s) != MailboxTextLen {
+		return m, bad
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return m, bad
+		}
+	}
 	b, err := b32.DecodeString(strings.ToUpper(s))
 	if err != nil || len(b) != len(m) {
-		return m, fmt.Errorf("%w: mailbox %q", ErrBadAddr, s)
+		return m, bad
 	}
 	copy(m[:], b)
+	if m.String() != s { // nonzero trailing bits
+		return MailboxID{}, bad
+	}
 	return m, nil
 }
 
@@ -77,10 +94,16 @@ func ParsePeerAddr(s string) (PeerAddr, error) {
 	return PeerAddr{Relay: relay, Mailbox: m}, nil
 }
 
-// CheckRelayAddr validates a relay address: "host:port", printable ASCII
-// without spaces, at most MaxRelayAddrLen bytes; an IPv6 host in brackets
-// ("[::1]:4433", never the ambiguous "::1:4433"); port a decimal number
-// 1..65535.
+// CheckRelayAddr validates a relay address (SPEC.md section 2):
+//
+//	relay-addr = host ":" port     ; 1..MaxRelayAddrLen bytes, each 0x21..0x7e
+//	host       = "[" inner "]"     ; inner: 1* bytes other than "[" "]", with a ":"
+//	           / name              ; name:  1* bytes other than ":" "[" "]"
+//	port       = 1*DIGIT           ; value 1..65535, leading zeros allowed
+//
+// The address is not canonicalised: it enters Noise prologues byte for
+// byte, so an IPv6 literal is not checked beyond this grammar, and case,
+// a trailing dot or leading zeros of the port are kept as written.
 func CheckRelayAddr(s string) error {
 	if s == "" || len(s) > MaxRelayAddrLen {
 		return fmt.Errorf("%w: relay address length %d", ErrBadAddr, len(s))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -136,4 +137,37 @@ type AuditRecord struct {
 	Action   uint8    `cbor:"11,keyasint,omitempty"`
 	Reason   string   `cbor:"12,keyasint,omitempty"` // why a request was denied
 	Detail   string   `cbor:"13,keyasint,omitempty"`
+}
+
+// ErrBrokenChain is returned by VerifyAuditChain for a record that does
+// not extend the chain: another device, a Seq other than the next, or a
+// Prev other than the hash of the record before it.
+var ErrBrokenChain = errors.New("protocol: audit record does not extend the chain")
+
+// VerifyAuditChain checks consecutive audit records, oldest first, that
+// follow the record with sequence number afterSeq and hash afterHash (0
+// and all zero at the start of a device's log): each MUST verify with the
+// device's identity key as DocAudit (ErrBadSignature), name the device,
+// carry Seq = previous + 1 and Prev = Hash of the previous Signed record
+// (ErrBrokenChain). It returns the records that passed, up to the first
+// failure, and that failure (SPEC.md 11.8, R-42).
+func VerifyAuditChain(key IdentityKey, device DeviceID, afterSeq uint64, afterHash [32]byte, records []Signed) ([]AuditRecord, error) {
+	out := make([]AuditRecord, 0, len(records))
+	seq, prev := afterSeq, afterHash
+	for _, s := range records {
+		var rec AuditRecord
+		if err := s.VerifyEd25519(DocAudit, key, &rec); err != nil {
+			return out, fmt.Errorf("audit record %d: %w", seq+1, err)
+		}
+		if rec.DeviceID != device || rec.Seq != seq+1 || rec.Prev != prev {
+			return out, fmt.Errorf("%w at record %d", ErrBrokenChain, seq+1)
+		}
+		h, err := s.Hash()
+		if err != nil {
+			return out, err
+		}
+		seq, prev = rec.Seq, h
+		out = append(out, rec)
+	}
+	return out, nil
 }

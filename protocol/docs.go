@@ -40,6 +40,30 @@ const (
 	MaxEmailLen = 254
 )
 
+// Bounds of policy fields that Policy.Check enforces (SPEC.md 6.3).
+const (
+	MaxSessionLimit   = 7 * 24 * 3600 // seconds: Policy.MaxSession is 1..MaxSessionLimit
+	MaxInactivityDays = 3650          // Policy.InactivityDays is 0 (never) ..MaxInactivityDays
+	MaxLockoutBase    = 3600          // seconds: OfflineParams.LockoutBase is 0..MaxLockoutBase
+	MaxLockoutLimit   = 24 * 3600     // seconds: OfflineParams.LockoutLimit is LockoutBase..MaxLockoutLimit
+	MaxUsernameLen    = 32            // a technician username is 1..32 of [a-z0-9._-]
+)
+
+// ValidUsername reports whether s has the syntax of a technician
+// username: 1..MaxUsernameLen bytes of a-z, 0-9, '.', '_' and '-'.
+func ValidUsername(s string) bool {
+	if s == "" || len(s) > MaxUsernameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // Grant delegates a technician to a tenant with a role. Tenant is empty for
 // RoleGlobalAdmin.
 //
@@ -332,8 +356,12 @@ func (p *Policy) Check() error {
 		return bad("login mode")
 	case p.LoginMode == ModeShared && p.SharedAccount == "":
 		return bad("shared account")
-	case p.MaxSession <= 0:
+	case p.LoginMode == ModeNamed && p.SharedAccount != "", len(p.SharedAccount) > MaxNameLen:
+		return bad("shared account")
+	case p.MaxSession <= 0 || p.MaxSession > MaxSessionLimit:
 		return bad("max session")
+	case p.InactivityDays < 0 || p.InactivityDays > MaxInactivityDays:
+		return bad("inactivity days")
 	case p.Offline.Digits != 6 && p.Offline.Digits != 8:
 		return bad("offline digits")
 	case p.Offline.Period != 30 && p.Offline.Period != 60:
@@ -342,9 +370,12 @@ func (p *Policy) Check() error {
 		return bad("offline skew")
 	case p.Offline.MaxFailures < 1 || p.Offline.MaxFailures > 10:
 		return bad("offline max failures")
-	case p.Offline.LockoutBase < 1 || p.Offline.LockoutBase > 86400 ||
-		p.Offline.LockoutLimit < p.Offline.LockoutBase || p.Offline.LockoutLimit > 30*86400:
-		return bad("offline lockout")
+	case p.Offline.LockoutBase < 0 || p.Offline.LockoutBase > MaxLockoutBase:
+		return bad("offline lockout base")
+	case p.Offline.LockoutLimit < p.Offline.LockoutBase || p.Offline.LockoutLimit > MaxLockoutLimit:
+		return bad("offline lockout limit")
+	case p.Console != "" && !validPeerAddr(p.Console):
+		return bad("console address")
 	case p.Offline.Algorithm != "" && p.Offline.Algorithm != OTPSHA256:
 		return bad("offline algorithm")
 	case p.Offline.MaxLogins < 0 || p.Offline.MaxLogins > 1000:
@@ -359,6 +390,16 @@ func (p *Policy) Check() error {
 	for i := 1; i < len(p.Shares); i++ {
 		if string(p.Shares[i-1].DeviceID[:]) >= string(p.Shares[i].DeviceID[:]) {
 			return bad("share lists order")
+		}
+	}
+	for _, sh := range p.Shares {
+		for i, e := range sh.Entries {
+			if e != ShareAllAdmins && e != ShareAllUsers && !ValidUsername(e) {
+				return bad("share list entry")
+			}
+			if i > 0 && sh.Entries[i-1] >= e {
+				return bad("share list order")
+			}
 		}
 	}
 	for i := 1; i < len(p.Roster); i++ {
@@ -377,4 +418,9 @@ func sortedUnique(s []uint64) bool {
 		}
 	}
 	return true
+}
+
+func validPeerAddr(s string) bool {
+	_, err := ParsePeerAddr(s)
+	return err == nil
 }

@@ -253,6 +253,27 @@ func TestPolicyCheck(t *testing.T) {
 		{"shares duplicate", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}}, {DeviceID: DeviceID{1}}} }, false},
 		{"roster unsorted", func(p *Policy) { p.Roster = []RosterEntry{{Username: "b"}, {Username: "a"}} }, false},
 		{"roster duplicate", func(p *Policy) { p.Roster = []RosterEntry{{Username: "a"}, {Username: "a"}} }, false},
+		{"shared account in named mode", func(p *Policy) { p.SharedAccount = "msp-0001" }, false},
+		{"max session 7 days", func(p *Policy) { p.MaxSession = MaxSessionLimit }, true},
+		{"max session over 7 days", func(p *Policy) { p.MaxSession = MaxSessionLimit + 1 }, false},
+		{"inactivity 0 (never)", func(p *Policy) { p.InactivityDays = 0 }, true},
+		{"inactivity negative", func(p *Policy) { p.InactivityDays = -1 }, false},
+		{"inactivity too long", func(p *Policy) { p.InactivityDays = MaxInactivityDays + 1 }, false},
+		{"lockout zero", func(p *Policy) { p.Offline.LockoutBase, p.Offline.LockoutLimit = 0, 0 }, true},
+		{"lockout base negative", func(p *Policy) { p.Offline.LockoutBase = -1 }, false},
+		{"lockout base too long", func(p *Policy) { p.Offline.LockoutBase, p.Offline.LockoutLimit = MaxLockoutBase+1, MaxLockoutLimit }, false},
+		{"lockout limit below base", func(p *Policy) { p.Offline.LockoutBase, p.Offline.LockoutLimit = 60, 30 }, false},
+		{"lockout limit too long", func(p *Policy) { p.Offline.LockoutLimit = MaxLockoutLimit + 1 }, false},
+		{"no console", func(p *Policy) { p.Console = "" }, true},
+		{"console without mailbox", func(p *Policy) { p.Console = "relay.example:4433" }, false},
+		{"share entries", func(p *Policy) {
+			p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{ShareAllAdmins, "bob", "nik"}}}
+		}, true},
+		{"share entries unsorted", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{"nik", "bob"}}} }, false},
+		{"share entries duplicate", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{"bob", "bob"}}} }, false},
+		{"share entry empty", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{""}}} }, false},
+		{"share entry upper case", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{"Bob"}}} }, false},
+		{"share list empty", func(p *Policy) { p.Shares = []DeviceShare{{DeviceID: DeviceID{1}, Entries: []string{}}} }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

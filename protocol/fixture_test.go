@@ -99,7 +99,7 @@ func validPolicy() Policy {
 		MaxSession:     8 * 3600,
 		InactivityDays: 30,
 		Revoked:        []uint64{3, 9},
-		Console:        "aaaa@" + testRelayA,
+		Console:        PeerAddr{Relay: testRelayA, Mailbox: MailboxID{0xaa}}.String(),
 	}
 }
 

@@ -85,12 +85,12 @@ func FuzzUnmarshal(f *testing.F) {
 			f.Add(s.Body)
 		}
 	}
-	for _, b := range vectorInputs(f, false, "cbor", "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+	for _, b := range vectorInputs(f, false, "cbor", "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain") {
 		f.Add(b)
 	}
 	// Message bodies without their type byte: PairResponse and PolicyPush
 	// pages of the transfer vectors among them.
-	for _, b := range vectorInputs(f, false, "msg", "transfer") {
+	for _, b := range vectorInputs(f, false, "msg", "transfer", "proof") {
 		f.Add(b[1:])
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -108,7 +108,7 @@ func FuzzUnmarshal(f *testing.F) {
 }
 
 func FuzzDecodeSigned(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval") {
+	for _, b := range vectorInputs(f, false, "signed", "tech-cert", "device-cert", "authorize", "policy-check", "approval", "audit-chain", "login-chain") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -144,7 +144,7 @@ var msgBodies = map[MsgType]reflect.Type{
 // names: no panic, and whatever decodes re-encodes to the same bytes. The
 // seeds are the message vectors, paged transfers included.
 func FuzzDecodeMsg(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "msg", "transfer") {
+	for _, b := range vectorInputs(f, false, "msg", "transfer", "proof") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -170,6 +170,7 @@ func FuzzParseQR(f *testing.F) {
 	for _, b := range vectorInputs(f, true, "qr") {
 		f.Add(string(b))
 	}
+	f.Add("JK:")
 	f.Fuzz(func(t *testing.T, text string) {
 		q, err := ParseQR(text)
 		if err != nil {
@@ -218,7 +219,7 @@ func FuzzDecodeEnrollToken(f *testing.F) {
 }
 
 func FuzzParseE2EFrame(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "e2e") {
+	for _, b := range vectorInputs(f, false, "e2e", "login-chain") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -234,7 +235,7 @@ func FuzzParseE2EFrame(f *testing.F) {
 }
 
 func FuzzReadIPCFrame(f *testing.F) {
-	for _, b := range vectorInputs(f, false, "ipc") {
+	for _, b := range vectorInputs(f, false, "ipc", "ipc-msg") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -292,6 +293,56 @@ func FuzzSessionOpen(f *testing.F) {
 		copy(padded[2:], msg)
 		if !bytes.Equal(padded, data[1:]) {
 			t.Fatalf("accepted a non-canonical padding: %x", data[1:])
+		}
+	})
+}
+
+// FuzzParsePeerAddr parses peer addresses and relay addresses, seeded from
+// the address vectors: no panic, whatever parses re-encodes to the same
+// text (one spelling per mailbox), and the relay part of a peer address
+// passes CheckRelayAddr.
+func FuzzParsePeerAddr(f *testing.F) {
+	for _, b := range vectorInputs(f, true, "peer-addr", "relay-addr") {
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckRelayAddr(s) == nil && (len(s) > MaxRelayAddrLen || !strings.Contains(s, ":")) {
+			t.Fatalf("relay address %q accepted", s)
+		}
+		a, err := ParsePeerAddr(s)
+		if err != nil {
+			return
+		}
+		if a.String() != s {
+			t.Fatalf("re-encodes differently: %q -> %q", s, a.String())
+		}
+		if CheckRelayAddr(a.Relay) != nil {
+			t.Fatalf("relay %q accepted in a peer address", a.Relay)
+		}
+		if m, err := ParseMailbox(a.Mailbox.String()); err != nil || m != a.Mailbox {
+			t.Fatalf("mailbox does not round-trip: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeIPCMsg decodes arbitrary IPC frame bodies as the message their
+// first byte names, seeded from the ipc-msg vectors (frames without their
+// length prefix): no panic, and whatever decodes re-encodes to the same
+// bytes.
+func FuzzDecodeIPCMsg(f *testing.F) {
+	for _, b := range vectorInputs(f, false, "ipc-msg") {
+		if len(b) > 4 {
+			f.Add(b[4:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ty, v, err := DecodeIPCMsg(data)
+		if err != nil {
+			return
+		}
+		again, err := EncodeIPCMsg(ty, v)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("%T: re-encodes differently: %v\n%x\n%x", v, err, data, again)
 		}
 	})
 }

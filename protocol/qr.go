@@ -123,11 +123,17 @@ func ParseQR(text string) (QRPayload, error) {
 	if err != nil {
 		return q, fmt.Errorf("%w: QR: %v", ErrMalformed, err)
 	}
-	if len(b) < qrFixedLen+1 {
-		return q, fmt.Errorf("%w: QR payload truncated", ErrMalformed)
+	// The version byte is checked before the length, so that a code of a
+	// later version, whatever its layout, is reported as such (SPEC.md
+	// 5.2): the phone can then ask the user to update.
+	if len(b) == 0 {
+		return q, fmt.Errorf("%w: empty QR payload", ErrMalformed)
 	}
 	if b[0] != QRVersion {
 		return q, fmt.Errorf("%w: QR version %d", ErrUnsupportedVersion, b[0])
+	}
+	if len(b) < qrFixedLen+1 {
+		return q, fmt.Errorf("%w: QR payload truncated", ErrMalformed)
 	}
 	q.Kind, q.Action = b[1], b[2]
 	q.Time = time.Unix(int64(binary.BigEndian.Uint32(b[3:7])), 0)

@@ -17,11 +17,12 @@ func TestLogValueRedacts(t *testing.T) {
 	var tok EnrollToken
 	copy(tok.Secret[:], secret)
 	for name, v := range map[string]any{
-		"QRPayload":    q,
-		"*QRPayload":   &q,
-		"EnrollToken":  tok,
-		"TenantSecret": TenantSecret{Tenant: "t", Secret: secret},
-		"LoginResult":  LoginResult{OK: true, OfflineSecret: secret},
+		"QRPayload":     q,
+		"*QRPayload":    &q,
+		"EnrollToken":   tok,
+		"TenantSecret":  TenantSecret{Tenant: "t", Secret: secret},
+		"LoginResult":   LoginResult{OK: true, OfflineSecret: secret},
+		"IPCCredential": IPCCredential{Username: "msp-nik", Password: secret},
 	} {
 		for _, h := range []func(*bytes.Buffer) slog.Handler{
 			func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },

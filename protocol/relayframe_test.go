@@ -186,6 +186,9 @@ func FuzzRelayFrameDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{3, 0, 0, 0, 38})
+	for _, b := range vectorInputs(f, false, "relay-frame") {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := DecodeRelayFrame(b)
 		if err != nil {
@@ -205,6 +208,9 @@ func FuzzRelayFrameRead(f *testing.F) {
 	for _, s := range relayFrameSamples() {
 		b, _ := EncodeRelayFrame(s)
 		f.Add(append(b, b...))
+	}
+	for _, b := range vectorInputs(f, false, "relay-frame") {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
@@ -234,6 +240,9 @@ func FuzzRelayFrameRead(f *testing.F) {
 func FuzzRelayPushTicket(f *testing.F) {
 	b, _ := AppendRelayPushTicket(nil, &RelayPushTicket{Expiry: 5, Token: []byte("tok")})
 	f.Add(b)
+	for _, b := range vectorInputs(f, false, "relay-ticket") {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tk, err := DecodeRelayPushTicket(b)
 		if err != nil {

@@ -45,6 +45,8 @@ var sentinels = map[string]error{
 	"ErrEmptyFrame":         protocol.ErrEmptyFrame,
 	"ErrPageSequence":       protocol.ErrPageSequence,
 	"ErrDuplicateDoc":       protocol.ErrDuplicateDoc,
+	"ErrBrokenChain":        protocol.ErrBrokenChain,
+	"ErrRelayFrame":         protocol.ErrRelayFrame,
 }
 
 // types maps context.type to the protocol type a CBOR input decodes into.
@@ -54,7 +56,7 @@ func init() {
 	for _, v := range []any{
 		protocol.TenantVersion{}, protocol.Signed{}, protocol.TechCert{}, protocol.DeviceCert{}, protocol.Policy{},
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
-		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{},
+		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -66,7 +68,7 @@ func loadVectors(t *testing.T) []vectors.Vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := regexp.MustCompile(`^(ok|kat|R[0-9]{2})-`)
+	name := regexp.MustCompile(`^(ok|kat|R[0-9]{2}|RL[0-9]{1,2})-`)
 	var vs []vectors.Vector
 	for _, f := range files {
 		if !name.MatchString(filepath.Base(f)) {
@@ -104,6 +106,12 @@ func TestVectors(t *testing.T) {
 			if strings.HasPrefix(v.Name, "R") && v.Expect == "ok" {
 				t.Fatal("a rule vector must expect a rejection")
 			}
+			if _, ok := vectors.Kinds[v.Kind]; !ok {
+				t.Fatalf("unknown kind %q", v.Kind)
+			}
+			if !vectors.TextKinds[v.Kind] && !lowerHex.MatchString(v.Input) {
+				t.Fatal("input is not lowercase hex")
+			}
 			err := evaluate(t, v)
 			if v.Expect == "ok" {
 				if err != nil {
@@ -126,6 +134,9 @@ func TestVectors(t *testing.T) {
 		})
 	}
 }
+
+// lowerHex is the one encoding of bytes in vector files.
+var lowerHex = regexp.MustCompile(`^([0-9a-f]{2})*$`)
 
 func mustHex(t *testing.T, s string) []byte {
 	t.Helper()
@@ -350,7 +361,7 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		copy(e.DeviceID[:], mustHex(t, x.DeviceID))
 		copy(e.Session[:], mustHex(t, x.Session))
 		if len(x.Accounts) > 0 {
-			e.AllowAccount = func(k uint8) bool { return slices.Contains(x.Accounts, k) }
+			e.AllowAccount = func(k uint8) bool { return slices.Contains(x.Accounts, int(k)) }
 		}
 		return a.Match(e)
 	case "qr":
@@ -409,12 +420,214 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		return x.Finish()
 	case "kdf":
 		want := mustHex(t, v.Input)
-		got, err := protocol.Derive(mustHex(t, c.Secret), protocol.Label(c.Label), mustHex(t, c.Info), len(want))
+		got, err := protocol.Derive(mustHex(t, c.Secret), protocol.Label(c.Label), mustHex(t, c.DeriveContext), len(want))
 		if err != nil {
 			return err
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("derived %x", got)
+		}
+		return nil
+	case "proof":
+		h := mustHex(t, c.HandshakeHash)
+		switch protocol.MsgType(c.MsgType) {
+		case protocol.MsgEnrollRequest:
+			var r protocol.EnrollRequest
+			if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgEnrollRequest, &r); err != nil {
+				return err
+			}
+			if !r.IdentityKey.Verify(protocol.ProofInput("identity", h), r.IdentitySig) {
+				return protocol.ErrBadSignature
+			}
+		case protocol.MsgPairRequest:
+			var r protocol.PairRequest
+			if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgPairRequest, &r); err != nil {
+				return err
+			}
+			if !r.IdentityKey.Verify(protocol.ProofInput("identity", h), r.IdentitySig) ||
+				!r.ApprovalKey.Verify(protocol.ProofInput("approval", h), r.ApprovalSig) {
+				return protocol.ErrBadSignature
+			}
+		default:
+			t.Fatalf("msg_type %d", c.MsgType)
+		}
+		return nil
+	case "login-chain":
+		q, err := protocol.DecodeQR(c.QR, now)
+		if err != nil {
+			return err
+		}
+		psk, err := protocol.Derive(q.Secret[:], protocol.LabelQRPSK, nil, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid, err := protocol.DeriveSessionID(q.Secret[:], protocol.LabelQRSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := *c.Handshake
+		h.Initiator.PSK, h.Responder.PSK = hex.EncodeToString(psk), hex.EncodeToString(psk)
+		if h.Initiator.PeerStatic != hex.EncodeToString(q.Static[:]) || h.Responder.ResponderRelay != q.Relay {
+			t.Fatal("handshake does not use the QR's static key and relay")
+		}
+		hello, err := protocol.ParseE2EFrame(mustHex(t, c.Messages[0]))
+		if err != nil {
+			return err
+		}
+		if hello.Session != sid || hello.Kind != protocol.E2EHello || hex.EncodeToString(hello.Body) != h.Msg1 ||
+			hello.Relay != h.Initiator.InitiatorRelay {
+			t.Fatalf("e2e hello %+v does not carry the session and message 1", hello)
+		}
+		is, _, err := runHandshake(t, &h, nil)
+		if err != nil {
+			return err
+		}
+		s, err := protocol.DecodeSigned(mustHex(t, v.Input))
+		if err != nil {
+			return err
+		}
+		var k protocol.ApprovalKey
+		copy(k[:], mustHex(t, c.Key))
+		var a protocol.Approval
+		if err := s.VerifyP256(protocol.DocApproval, k, &a); err != nil {
+			return err
+		}
+		return a.Match(protocol.ApprovalExpect{Serial: c.ApprovalExpect.Serial, DeviceID: q.DeviceID, Session: sid,
+			HandshakeHash: is.HandshakeHash(), Action: q.Action, Now: now})
+	case "audit-chain":
+		var recs []protocol.Signed
+		for _, m := range c.Messages {
+			s, err := protocol.DecodeSigned(mustHex(t, m))
+			if err != nil {
+				return err
+			}
+			recs = append(recs, s)
+		}
+		var dev protocol.DeviceID
+		copy(dev[:], mustHex(t, c.DeviceID))
+		after := [32]byte(mustHex(t, c.AfterHash))
+		good, err := protocol.VerifyAuditChain(identityKey(t, c.Key), dev, c.AfterSeq, after, recs)
+		if err != nil {
+			return err
+		}
+		for i, s := range recs {
+			h, err := s.Hash()
+			if err != nil || i >= len(c.Hashes) || hex.EncodeToString(h[:]) != c.Hashes[i] {
+				t.Fatalf("record %d: hash %x", i, h)
+			}
+			if good[i].Seq != c.AfterSeq+uint64(i)+1 {
+				t.Fatalf("record %d: seq %d", i, good[i].Seq)
+			}
+		}
+		return nil
+	case "relay-frame":
+		in := mustHex(t, v.Input)
+		f, err := protocol.DecodeRelayFrame(in)
+		if err != nil {
+			return err
+		}
+		if again, err := protocol.EncodeRelayFrame(f); err != nil || !bytes.Equal(again, in) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+		return nil
+	case "relay-ticket":
+		in := mustHex(t, v.Input)
+		tk, err := protocol.DecodeRelayPushTicket(in)
+		if err != nil {
+			return err
+		}
+		if again, err := protocol.AppendRelayPushTicket(nil, tk); err != nil || !bytes.Equal(again, in) {
+			t.Fatalf("re-encodes differently: %v", err)
+		}
+		return nil
+	case "relay-auth":
+		msg := protocol.RelayAuthMessage(mustHex(t, c.Secret))
+		if hex.EncodeToString(msg) != c.Output {
+			t.Fatalf("signing input %x", msg)
+		}
+		if !identityKey(t, c.Key).Verify(msg, mustHex(t, v.Input)) {
+			return protocol.ErrBadSignature
+		}
+		return nil
+	case "relay-pin":
+		if pin := protocol.RelayPin(mustHex(t, v.Input)); hex.EncodeToString(pin[:]) != c.Output {
+			t.Fatalf("pin %x", pin)
+		}
+		return nil
+	case "ipc-msg":
+		in := mustHex(t, v.Input)
+		r := bytes.NewReader(in)
+		body, err := protocol.ReadIPCFrame(r)
+		if err != nil {
+			return err
+		}
+		if r.Len() != 0 {
+			t.Fatalf("%d bytes after the frame", r.Len())
+		}
+		ty, msg, err := protocol.DecodeIPCMsg(body)
+		if err != nil {
+			return err
+		}
+		if uint8(ty) != c.MsgType || reflect.TypeOf(msg).Elem().Name() != c.Type {
+			t.Fatalf("decoded type %d %T", ty, msg)
+		}
+		again, err := protocol.EncodeIPCMsg(ty, msg)
+		if err != nil || !bytes.Equal(again, body) {
+			t.Fatalf("re-encodes differently: %x %v", again, err)
+		}
+		return nil
+	case "relay-addr":
+		return protocol.CheckRelayAddr(v.Input)
+	case "peer-addr":
+		a, err := protocol.ParsePeerAddr(v.Input)
+		if err == nil && a.String() != v.Input {
+			t.Fatalf("re-encodes as %q", a.String())
+		}
+		return err
+	case "mailbox":
+		if got := protocol.MailboxFor(identityKey(t, v.Input).Public()).String(); got != c.Text {
+			t.Fatalf("mailbox %s", got)
+		}
+		return nil
+	case "fingerprint":
+		var f protocol.Fingerprint
+		switch key := mustHex(t, v.Input); c.KeyKind {
+		case "noise":
+			f = protocol.NoiseKey(key).Fingerprint()
+		case "identity":
+			f = protocol.IdentityKey(key).Fingerprint()
+		case "approval":
+			f = protocol.ApprovalKey(key).Fingerprint()
+		default:
+			t.Fatalf("unknown key kind %q", c.KeyKind)
+		}
+		if f.String() != c.Text {
+			t.Fatalf("fingerprint %s", f)
+		}
+		return nil
+	case "otp":
+		tk, err := protocol.SharedTechKey(mustHex(t, c.Secret), c.TechID)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(tk) != c.TechKey {
+			t.Fatalf("tech key %x", tk)
+		}
+		var dev protocol.DeviceID
+		copy(dev[:], mustHex(t, c.DeviceID))
+		ck, err := protocol.SharedCodeKey(tk, dev)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(ck) != c.CodeKey {
+			t.Fatalf("code key %x", ck)
+		}
+		code, err := protocol.TOTP(ck, c.Now, c.Period, c.Digits)
+		if err != nil {
+			return err
+		}
+		if code != v.Input {
+			t.Fatalf("code %s", code)
 		}
 		return nil
 	}
@@ -438,6 +651,10 @@ func TestVectorsCoverRules(t *testing.T) {
 	if len(rules) == 0 {
 		t.Fatal("no rules found in SPEC.md")
 	}
+	relayRules := regexp.MustCompile(`(?m)^\| (RL-[0-9]+) \|`)
+	for _, m := range relayRules.FindAllStringSubmatch(string(spec), -1) {
+		rules[m[1]] = "relay rule: vectors cited in the text"
+	}
 	have := map[string][]string{}
 	for _, v := range loadVectors(t) {
 		if v.Rule == "" {
@@ -449,7 +666,7 @@ func TestVectorsCoverRules(t *testing.T) {
 		have[v.Rule] = append(have[v.Rule], v.Name)
 	}
 	for r, cell := range rules {
-		noVector := strings.Contains(cell, "no vector")
+		noVector := strings.Contains(cell, "no vector") || strings.HasPrefix(r, "RL-")
 		if len(have[r]) == 0 && !noVector {
 			t.Errorf("%s has no vector", r)
 		}

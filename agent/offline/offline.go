@@ -341,16 +341,20 @@ func (v *Verifier) failed(ctx context.Context, rec protocol.AuditRecord, e env, 
 
 // Lockout is the lockout after failures consecutive wrong codes:
 // LockoutBase · 2^(failures − MaxFailures), at most LockoutLimit.
+// A LockoutBase of 0 (which a policy may carry) is taken as 1 s, so a
+// lockout always happens.
 func Lockout(p protocol.OfflineParams, failures int) time.Duration {
 	n := failures - p.MaxFailures
 	if n < 0 {
 		return 0
 	}
-	d := p.LockoutBase
-	for ; n > 0 && d < p.LockoutLimit; n-- {
+	base := max(p.LockoutBase, 1)
+	limit := max(p.LockoutLimit, base)
+	d := base
+	for ; n > 0 && d < limit; n-- {
 		d *= 2
 	}
-	return time.Duration(min(d, p.LockoutLimit)) * time.Second
+	return time.Duration(min(d, limit)) * time.Second
 }
 
 // grant makes the account ready. The step is consumed, the failures

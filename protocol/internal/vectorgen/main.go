@@ -21,7 +21,7 @@ import (
 
 // owned matches the file names vectorgen manages; other files in the
 // directory (fuzz corpora, other vectors) are left alone.
-var owned = regexp.MustCompile(`^(ok|kat|R[0-9]{2})-[a-z0-9-]+\.json$`)
+var owned = regexp.MustCompile(`^(ok|kat|R[0-9]{2}|RL[0-9]{1,2})-[a-z0-9-]+\.json$`)
 
 func main() {
 	dir := flag.String("dir", "protocol/testdata", "vector directory")

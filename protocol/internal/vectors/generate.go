@@ -3,7 +3,10 @@ package vectors
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -61,10 +64,18 @@ func Generate() (vs []Vector, err error) {
 	g.transport()
 	g.e2e()
 	g.ipc()
+	g.ipcMsgs()
+	g.audit()
+	g.relay()
+	g.loginChain()
+	g.proofs()
 	g.enroll()
 	g.msgs()
 	g.transfers()
 	g.kdf()
+	g.otp()
+	g.addrs()
+	g.keyTexts()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
@@ -189,11 +200,36 @@ func (g *gen) cbor() {
 	tv("R05-cbor-bignum-tag", "R-05", "integer as tag 2 bignum", "a2 01 6461636d65 02 c24105", "ErrMalformed")
 	tv("R06-cbor-trailing-bytes", "R-06", "one byte after the map", "a2 01 6461636d65 02 05 00", "ErrMalformed")
 
-	big := append([]byte{0x5a}, binary.BigEndian.AppendUint32(nil, protocol.MaxMessageSize)...)
-	big = append(big, make([]byte, protocol.MaxMessageSize)...)
+	// A well-formed, canonical TenantVersion whose tenant is 61 432 bytes
+	// long: 61 449 bytes in all, so only the size check rejects it.
+	big := []byte{0xa2, 0x01, 0x7a}
+	big = binary.BigEndian.AppendUint32(big, protocol.MaxMessageSize-8)
+	big = append(big, bytes.Repeat([]byte("a"), protocol.MaxMessageSize-8)...)
+	big = append(big, 0x02, 0x05)
 	g.add(Vector{Name: "R07-cbor-oversized", Rule: "R-07", Kind: "cbor",
-		Description: "a byte string of MaxMessageSize bytes: the message exceeds MaxMessageSize",
-		Input:       hx(big), Context: Context{Type: "Signed"}, Expect: "ErrMalformed"})
+		Description: "a canonical TenantVersion of MaxMessageSize+9 bytes (a tenant name of 61 432 bytes): it is valid but for its size",
+		Input:       hx(big), Context: Context{Type: "TenantVersion"}, Expect: "ErrMalformed"})
+
+	// Lists: null and [] are two valid encodings of an empty list, kept
+	// apart by the re-encoding check; null is valid only for a list field
+	// that is not omitempty.
+	for _, l := range []struct{ name, desc, in string }{
+		{"ok-cbor-list-null", "PolicyAck {1: null}: an empty list written as null", "a1 01 f6"},
+		{"ok-cbor-list-empty", "PolicyAck {1: []}: an empty list written as an empty array", "a1 01 80"},
+	} {
+		g.add(Vector{Name: l.name, Kind: "cbor", Description: l.desc, Input: hx(unhex(l.in)), Context: Context{Type: "PolicyAck"}})
+	}
+	tv("R01-cbor-null-text", "R-01", "TenantVersion with null for its text field 1: only lists may be null", "a2 01 f6 02 05", "ErrNonCanonical")
+	tv("R48-cbor-invalid-utf8", "R-48", "tenant text \"ac\\xffe\": not valid UTF-8", "a2 01 646163ff65 02 05", "ErrMalformed")
+	tv("R48-cbor-overlong-utf8", "R-48", "tenant text with the overlong UTF-8 form c0 af of '/'", "a2 01 6461c0af65 02 05", "ErrMalformed")
+	tv("R48-cbor-surrogate-utf8", "R-48", "tenant text with the UTF-8 encoding ed a0 80 of surrogate U+D800", "a2 01 6461eda080 02 05", "ErrMalformed")
+	tv("R48-cbor-bytes-for-text", "R-48", "tenant as a byte string where text is defined", "a2 01 4461636d65 02 05", "ErrMalformed")
+	tv("R48-cbor-negative-uint", "R-48", "version -1 where uint is defined", "a2 01 6461636d65 02 20", "ErrMalformed")
+	tv("R48-cbor-float", "R-48", "version 5.0 as a half-precision float", "a2 01 6461636d65 02 f94500", "ErrMalformed")
+	g.add(Vector{Name: "R48-cbor-u8-overflow", Rule: "R-48", Kind: "cbor", Description: "ErrorMsg code 256 where u8 is defined",
+		Input: hx(unhex("a2 01 190100 02 60")), Context: Context{Type: "ErrorMsg"}, Expect: "ErrMalformed"})
+	g.add(Vector{Name: "ok-cbor-error-msg", Kind: "cbor", Description: "ErrorMsg {1: 255, 2: \"\"}: the largest u8",
+		Input: hx(unhex("a2 01 18ff 02 60")), Context: Context{Type: "ErrorMsg"}})
 
 	// A real signed document with its envelope re-encoded non-canonically:
 	// the signature length 64 written as 59 0040 instead of 58 40.
@@ -227,6 +263,10 @@ func (g *gen) cbor() {
 	g.add(Vector{Name: "R01-cbor-policy-empty-revoked-devices", Rule: "R-01", Kind: "cbor",
 		Description: "a tenant policy body with key 18 (RevokedDevices) present as an empty array: omitempty omits it",
 		Input:       hx(empty), Context: Context{Type: "Policy"}, Expect: "ErrNonCanonical"})
+	null := append(append([]byte{0xb2}, pol[1:]...), 0x12, 0xf6)
+	g.add(Vector{Name: "R01-cbor-policy-null-revoked-devices", Rule: "R-01", Kind: "cbor",
+		Description: "a tenant policy body with key 18 (RevokedDevices) present as null: omitempty omits a null list too",
+		Input:       hx(null), Context: Context{Type: "Policy"}, Expect: "ErrNonCanonical"})
 }
 
 func (g *gen) signed() {
@@ -397,6 +437,31 @@ func (g *gen) policies() {
 		func(p *protocol.Policy) { p.LoginMode = protocol.ModeShared }, "ErrInvalidDoc")
 	chk("R17-policy-version-zero", "R-17", "version 0", func(p *protocol.Policy) { p.Version = 0 }, "ErrInvalidDoc")
 	chk("R17-policy-skew-two", "R-17", "offline skew of 2 steps", func(p *protocol.Policy) { p.Offline.Skew = 2 }, "ErrInvalidDoc")
+	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
+		"a share list of a reserved word and two usernames and an empty share list",
+		func(p *protocol.Policy) {
+			p.MaxSession, p.InactivityDays, p.Offline.LockoutBase, p.Offline.LockoutLimit = protocol.MaxSessionLimit, 0, 0, 0
+			p.Console, p.ConsoleNoise = "", protocol.NoiseKey{}
+			p.Shares = []protocol.DeviceShare{{DeviceID: protocol.DeviceID{1}, Entries: []string{protocol.ShareAllAdmins, "bob", "nik"}},
+				{DeviceID: protocol.DeviceID{2}, Entries: []string{}}}
+		}, "ok")
+	chk("R17-policy-max-session-too-long", "R-17", "MaxSession of 7 days and 1 s", func(p *protocol.Policy) { p.MaxSession = protocol.MaxSessionLimit + 1 }, "ErrInvalidDoc")
+	chk("R17-policy-inactivity-negative", "R-17", "InactivityDays -1", func(p *protocol.Policy) { p.InactivityDays = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-lockout-limit-below-base", "R-17", "LockoutLimit 30 below LockoutBase 60",
+		func(p *protocol.Policy) { p.Offline.LockoutBase, p.Offline.LockoutLimit = 60, 30 }, "ErrInvalidDoc")
+	chk("R17-policy-lockout-base-negative", "R-17", "LockoutBase -1", func(p *protocol.Policy) { p.Offline.LockoutBase = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-console-without-mailbox", "R-17", "Console is a relay address, not a peer address",
+		func(p *protocol.Policy) { p.Console = relayA }, "ErrInvalidDoc")
+	chk("R17-policy-share-entry-syntax", "R-17", "a share list entry in upper case (neither a reserved word nor a username)",
+		func(p *protocol.Policy) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: g.device.DeviceID, Entries: []string{"Nik"}}}
+		}, "ErrInvalidDoc")
+	chk("R17-policy-share-entries-unsorted", "R-17", "a share list [nik, bob]",
+		func(p *protocol.Policy) {
+			p.Shares = []protocol.DeviceShare{{DeviceID: g.device.DeviceID, Entries: []string{"nik", "bob"}}}
+		}, "ErrInvalidDoc")
+	chk("R17-policy-shared-account-in-named-mode", "R-17", "named mode with a shared account name",
+		func(p *protocol.Policy) { p.SharedAccount = "msp-0001" }, "ErrInvalidDoc")
 }
 
 func (g *gen) approvalFor(mod func(*protocol.Approval)) protocol.Approval {
@@ -430,7 +495,7 @@ func (g *gen) approvals() {
 		func(a *protocol.Approval) { a.Decision = protocol.DecisionDeny }, asked, "ok")
 	ap("ok-approval-domain-offered", "", "domain account chosen where local and domain were offered",
 		func(a *protocol.Approval) { a.Account = protocol.AccountDomain },
-		func(e *ApprovalExpect) { e.Accounts = []uint8{protocol.AccountLocal, protocol.AccountDomain} }, "ok")
+		func(e *ApprovalExpect) { e.Accounts = []int{int(protocol.AccountLocal), int(protocol.AccountDomain)} }, "ok")
 	ap("ok-approval-push-number", "", "push approval with the matching number",
 		func(a *protocol.Approval) { a.Number = 47 }, func(e *ApprovalExpect) { e.Number = 47 }, "ok")
 	ap("R18-approval-wrong-session", "R-18", "approval for another session",
@@ -518,6 +583,9 @@ func (g *gen) qr() {
 		mod(func(b []byte) []byte { return append(b[:103], 4, 'h', 'o', 's', 't') }), Now, "ErrMalformed")
 	q("R21-qr-zero-key", "R-21", "all-zero static key", mod(func(b []byte) []byte { clear(b[23:55]); return b }), Now, "ErrMalformed")
 	q("R22-qr-version-2", "R-22", "version byte 2", mod(func(b []byte) []byte { b[0] = 2; return b }), Now, "ErrUnsupportedVersion")
+	q("R22-qr-version-2-short", "R-22", "version byte 2 followed by 40 bytes: a later layout; the version is checked before the length",
+		"JK:"+base45(append([]byte{2}, detrand.Bytes("qr-v2", 40)...)), Now, "ErrUnsupportedVersion")
+	q("R21-qr-empty", "R-21", "prefix without a payload", "JK:", Now, "ErrMalformed")
 	q("R23-qr-oversized", "R-23", "text one character longer than MaxQRText",
 		"JK:"+base45(long)+strings.Repeat("0", protocol.MaxQRText-3-len(base45(long))+1), Now, "ErrMalformed")
 }
@@ -946,15 +1014,499 @@ func (g *gen) transfers() {
 func (g *gen) kdf() {
 	secret := detrand.Bytes("kdf-secret", 32)
 	for _, l := range protocol.Labels {
-		var info []byte
-		if l.Label == protocol.LabelOTPSharedCode {
-			info = []byte("tech-nik\x00")
-			info = append(info, g.device.DeviceID[:]...)
+		var ctx []byte
+		switch l.Label {
+		case protocol.LabelOTPSharedTech:
+			ctx = []byte(g.tech.TechID)
+		case protocol.LabelOTPSharedCode:
+			ctx = g.device.DeviceID[:]
 		}
-		out, err := protocol.Derive(secret, l.Label, info, l.Length)
+		out, err := protocol.Derive(secret, l.Label, ctx, l.Length)
 		check(err)
 		name := "kat-kdf-" + strings.ReplaceAll(strings.TrimPrefix(string(l.Label), "jitkey/v1/"), "/", "-")
 		g.add(Vector{Name: name, Kind: "kdf", Description: l.Purpose, Input: hx(out),
-			Context: Context{Label: string(l.Label), Secret: hx(secret), Info: hx(info)}})
+			Context: Context{Label: string(l.Label), Secret: hx(secret), DeriveContext: hx(ctx)}})
 	}
+	// The TechID binding: another technician of the same tenant secret
+	// gets another key.
+	other, err := protocol.Derive(secret, protocol.LabelOTPSharedTech, []byte("tech-sam"), 32)
+	check(err)
+	g.add(Vector{Name: "kat-kdf-otp-shared-tech-key-other-tech", Kind: "kdf",
+		Description: "a technician's offline key for TechID tech-sam, from the same secret as kat-kdf-otp-shared-tech-key (tech-nik): another key",
+		Input:       hx(other), Context: Context{Label: string(protocol.LabelOTPSharedTech), Secret: hx(secret), DeriveContext: hx([]byte("tech-sam"))}})
+}
+
+// otp builds the shared-mode offline chain of SPEC.md 11.6 end to end:
+// tenant secret -> tech key -> code key -> TOTP code at a fixed time.
+func (g *gen) otp() {
+	tenantSecret := detrand.Bytes("tenant-offline-secret", protocol.TenantSecretLen)
+	chain := func(name, desc, techID string, dev protocol.DeviceID, at int64, digits int) {
+		tk, err := protocol.SharedTechKey(tenantSecret, techID)
+		check(err)
+		// Independently of the helpers: Derive with the SPEC's contexts.
+		if d, _ := protocol.Derive(tenantSecret, protocol.LabelOTPSharedTech, []byte(techID), 32); !bytes.Equal(d, tk) {
+			panic("SharedTechKey disagrees with the SPEC")
+		}
+		ck, err := protocol.SharedCodeKey(tk, dev)
+		check(err)
+		if d, _ := protocol.Derive(tk, protocol.LabelOTPSharedCode, dev[:], 20); !bytes.Equal(d, ck) {
+			panic("SharedCodeKey disagrees with the SPEC")
+		}
+		code, err := protocol.TOTP(ck, at, 30, digits)
+		check(err)
+		g.add(Vector{Name: name, Kind: "otp", Description: desc, Input: code,
+			Context: Context{Secret: hx(tenantSecret), TechID: techID, DeviceID: hx(dev[:]), TechKey: hx(tk), CodeKey: hx(ck),
+				Now: at, Period: 30, Digits: digits}})
+	}
+	chain("kat-otp-shared-chain", "shared mode: tenant secret -> tech key (tech-nik) -> code key (device) -> 6-digit TOTP at Now, period 30",
+		g.tech.TechID, g.device.DeviceID, Now, 6)
+	chain("kat-otp-shared-chain-other-tech", "as kat-otp-shared-chain for TechID tech-sam: other tech key, code key and code",
+		"tech-sam", g.device.DeviceID, Now, 6)
+	chain("kat-otp-shared-chain-8-digits", "as kat-otp-shared-chain with 8 digits, 29 s later (same time step)",
+		g.tech.TechID, g.device.DeviceID, Now+29, 8)
+}
+
+// addrs builds vectors for the relay address grammar and peer addresses
+// (SPEC.md section 2, R-49).
+func (g *gen) addrs() {
+	ra := func(name, rule, desc, text, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-addr", Description: desc, Input: text, Expect: expect})
+	}
+	ra("ok-relay-addr-name", "", "host name and port", relayA, "ok")
+	ra("ok-relay-addr-ipv6", "", "IPv6 literal in brackets", "[2001:db8::1]:4433", "ok")
+	ra("ok-relay-addr-ipv6-zone", "", "bracketed host with a zone id: any printable bytes but brackets, with a colon, are accepted", "[fe80::1%eth0]:4433", "ok")
+	ra("ok-relay-addr-kept-as-written", "", "upper case, a trailing dot and a port with a leading zero are valid and kept byte for byte (not canonicalised)",
+		"Relay-A.Example.:04433", "ok")
+	ra("ok-relay-addr-longest", "", "an address of MaxRelayAddrLen (96) bytes", strings.Repeat("r", protocol.MaxRelayAddrLen-5)+":4433", "ok")
+	ra("ok-relay-addr-ipv4", "", "IPv4 address and the highest port", "192.0.2.1:65535", "ok")
+	bad := func(name, desc, text string) { ra("R49-relay-addr-"+name, "R-49", desc, text, "ErrBadAddr") }
+	bad("empty", "empty address", "")
+	bad("too-long", "97 bytes", strings.Repeat("r", protocol.MaxRelayAddrLen-4)+":4433")
+	bad("no-port", "host without a port", "relay-a.example")
+	bad("empty-port", "colon without a port", "relay-a.example:")
+	bad("empty-host", "port without a host", ":4433")
+	bad("port-zero", "port 0", "relay-a.example:0")
+	bad("port-too-large", "port 65536", "relay-a.example:65536")
+	bad("port-sign", "port with a plus sign", "relay-a.example:+443")
+	bad("ipv6-unbracketed", "the ambiguous unbracketed IPv6 form", "::1:4433")
+	bad("ipv6-empty", "empty brackets", "[]:4433")
+	bad("brackets-without-colon", "bracketed host without a colon", "[relay]:4433")
+	bad("bracket-in-name", "a closing bracket in a host name", "relay]a:4433")
+	bad("space", "a space in the host", "relay a:4433")
+	bad("non-ascii", "a byte above 0x7e (UTF-8 of e-acute) in the host", "r\u00e9lay:4433")
+	bad("control", "a tab in the host", "relay\ta:4433")
+
+	mb := protocol.MailboxFor(identity("console-identity").Public()).String()
+	pa := func(name, rule, desc, text, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "peer-addr", Description: desc, Input: text, Expect: expect})
+	}
+	pa("ok-peer-addr", "", "mailbox@host:port (the console's address of the vectors' policy)", mb+"@"+relayA, "ok")
+	pa("R49-peer-addr-no-at", "R-49", "no '@'", mb+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-uppercase-mailbox", "R-49", "the mailbox in upper case", strings.ToUpper(mb)+"@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-padded-mailbox", "R-49", "the mailbox with base32 padding", mb+"====@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-short-mailbox", "R-49", "a mailbox of 51 characters", mb[:51]+"@"+relayA, "ErrBadAddr")
+	// The last character carries 1 data bit and 4 zero bits: setting one
+	// of those bits gives another spelling of the same 32 bytes.
+	last := strings.IndexByte("abcdefghijklmnopqrstuvwxyz234567", mb[51])
+	alt := mb[:51] + string("abcdefghijklmnopqrstuvwxyz234567"[last|1])
+	if alt == mb {
+		alt = mb[:51] + string("abcdefghijklmnopqrstuvwxyz234567"[last|2])
+	}
+	pa("R49-peer-addr-mailbox-trailing-bits", "R-49", "the mailbox's last character with a nonzero trailing bit (another spelling of the same 32 bytes)",
+		alt+"@"+relayA, "ErrBadAddr")
+	pa("R49-peer-addr-bad-relay", "R-49", "a relay address without a port", mb+"@relay-a.example", "ErrBadAddr")
+}
+
+// keyTexts builds known answers for the text forms derived from public
+// keys: mailbox ids and fingerprints (SPEC.md section 2).
+func (g *gen) keyTexts() {
+	for _, seed := range []string{"agent-identity", "phone-identity"} {
+		k := identity(seed)
+		g.add(Vector{Name: "kat-mailbox-" + strings.TrimSuffix(seed, "-identity"), Kind: "mailbox",
+			Description: "mailbox id of the " + strings.TrimSuffix(seed, "-identity") + "'s identity key",
+			Input:       hx(k[:]), Context: Context{Text: protocol.MailboxFor(k.Public()).String()}})
+	}
+	fp := func(kind string, key []byte, f protocol.Fingerprint) {
+		g.add(Vector{Name: "kat-fingerprint-" + kind, Kind: "fingerprint",
+			Description: "fingerprint of a " + kind + " key, in groups of six base32 characters",
+			Input:       hx(key), Context: Context{KeyKind: kind, Text: f.String()}})
+	}
+	nk := noiseKey(g.agent)
+	fp("noise", nk[:], nk.Fingerprint())
+	ik := identity("phone-identity")
+	fp("identity", ik[:], ik.Fingerprint())
+	fp("approval", g.approvalPK[:], g.approvalPK.Fingerprint())
+}
+
+// ipcMsgs builds one vector per local IPC message (SPEC.md 5.7), each a
+// whole frame, and the rejections of R-50.
+func (g *gen) ipcMsgs() {
+	frame := func(body []byte) string {
+		b, err := protocol.AppendIPCFrame(nil, body)
+		check(err)
+		return hx(b)
+	}
+	msg := func(t protocol.IPCMsgType, v any) []byte {
+		b, err := protocol.EncodeIPCMsg(t, v)
+		check(err)
+		return b
+	}
+	add := func(name, rule, desc string, t protocol.IPCMsgType, typ string, body []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "ipc-msg", Description: desc, Input: frame(body),
+			Context: Context{MsgType: uint8(t), Type: typ}, Expect: expect})
+	}
+	ok := func(name, desc string, t protocol.IPCMsgType, typ string, v any) {
+		add(name, "", desc, t, typ, msg(t, v), "ok")
+	}
+	var session protocol.SessionID
+	copy(session[:], detrand.Bytes("ipc-session", 16))
+	qrText := "JK:" + base45(g.qrBinary(protocol.QRLogin, protocol.ActionLogon, Now, g.device.DeviceID, g.agent.Public, relayA))
+	ok("ok-ipc-msg-begin", "Begin from the logon surface, action 0 (the surface's own)", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "logon"})
+	ok("ok-ipc-msg-begin-action", "Begin from the sudo surface naming action 4 (sudo)", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "sudo", Action: protocol.ActionSudo})
+	ok("ok-ipc-msg-qr", "QR with its text, a PNG (here only the 8-byte PNG signature) and a terminal rendering",
+		protocol.IPCMsgQR, "IPCQR", &protocol.IPCQR{Text: qrText, PNG: []byte("\x89PNG\r\n\x1a\n"),
+			Terminal: "\u2588\u2580\u2584 \u2588\n\u2584\u2588\u2580\u2588 \n", Expires: Now + 60})
+	ok("ok-ipc-msg-qr-no-terminal", "QR whose terminal rendering was dropped to fit the frame (Terminal empty)",
+		protocol.IPCMsgQR, "IPCQR", &protocol.IPCQR{Text: qrText, PNG: []byte("\x89PNG\r\n\x1a\n"), Expires: Now + 60})
+	ok("ok-ipc-msg-credential", "Credential: account msp-nik, a 24-character password, the session and its deadline (8 h)",
+		protocol.IPCMsgCredential, "IPCCredential", &protocol.IPCCredential{Username: "msp-nik",
+			Password: []byte("Hq7-xT2m_Ke9.pRw+Zc4@Ny8"), Session: session, Deadline: Now + 8*3600})
+	ok("ok-ipc-msg-denied", "Denied with code 5 (denied by the technician)", protocol.IPCMsgDenied, "IPCDenied",
+		&protocol.IPCDenied{Code: protocol.CodeDenied, Reason: "denied by the technician"})
+	ok("ok-ipc-msg-end", "End naming the session of the credential", protocol.IPCMsgEnd, "IPCEnd", &protocol.IPCEnd{Session: session})
+	ok("ok-ipc-msg-ended", "Ended: the account is disabled again", protocol.IPCMsgEnded, "IPCEnded", &protocol.IPCEnded{OK: true})
+
+	end := msg(protocol.IPCMsgEnd, &protocol.IPCEnd{Session: session})
+	begin := msg(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon"})
+	bad := func(name, desc string, t protocol.IPCMsgType, typ string, body []byte) {
+		add("R50-ipc-msg-"+name, "R-50", desc, t, typ, body, "ErrMalformed")
+	}
+	bad("unknown-type", "type 7 with an End body", 7, "", append([]byte{7}, end[1:]...))
+	bad("no-body", "a type byte without a body", protocol.IPCMsgBegin, "IPCBegin", []byte{byte(protocol.IPCMsgBegin)})
+	bad("body-of-another-type", "type Begin carrying an End body (field 1 is bytes, not text)", protocol.IPCMsgBegin, "IPCBegin",
+		append([]byte{byte(protocol.IPCMsgBegin)}, end[1:]...))
+	bad("unknown-field", "Begin with an extra field 3", protocol.IPCMsgBegin, "IPCBegin",
+		append(append([]byte{byte(protocol.IPCMsgBegin), 0xa3}, begin[2:]...), 0x03, 0x00))
+	short := append([]byte{byte(protocol.IPCMsgEnd), 0xa1, 0x01, 0x4f}, session[:15]...)
+	add("R01-ipc-msg-short-session", "R-01", "End whose session id has 15 bytes: a fixed-size byte string of another size fails the re-encoding check",
+		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
+	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
+		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
+}
+
+// audit builds an agent's audit log of four records (SPEC.md 6.5, 11.8)
+// and chains that break R-42.
+func (g *gen) audit() {
+	key := detrand.Ed25519("agent-identity")
+	pub := identity("agent-identity")
+	dev := g.device.DeviceID
+	recs := []protocol.AuditRecord{
+		{Event: "login.approved", TechID: g.tech.TechID, Username: g.tech.Username, Account: "msp-nik",
+			Method: protocol.MethodQR, Online: true, Action: protocol.ActionLogon},
+		{Event: "account.enabled", TechID: g.tech.TechID, Username: g.tech.Username, Account: "msp-nik", Action: protocol.ActionLogon},
+		{Event: "login.denied", TechID: g.tech.TechID, Username: g.tech.Username, Method: protocol.MethodQR, Online: true,
+			Action: protocol.ActionElevate, Reason: "denied by the technician"},
+		{Event: "policy.applied", Detail: "version 5"},
+	}
+	var chain []protocol.Signed
+	var hashes [][32]byte
+	sign := func(r protocol.AuditRecord, k ed25519.PrivateKey) protocol.Signed {
+		s, err := protocol.SignEd25519(protocol.DocAudit, &r, k)
+		check(err)
+		return s
+	}
+	prev := [32]byte{}
+	for i := range recs {
+		r := &recs[i]
+		r.DeviceID, r.Seq, r.Prev, r.Time = dev, uint64(i+1), prev, (Now+int64(i))*1000+int64(i)*37
+		s := sign(*r, key)
+		h, err := s.Hash()
+		check(err)
+		chain = append(chain, s)
+		hashes = append(hashes, h)
+		prev = h
+	}
+	enc := func(ss ...protocol.Signed) []string {
+		var out []string
+		for _, s := range ss {
+			b, err := s.Encode()
+			check(err)
+			out = append(out, hx(b))
+		}
+		return out
+	}
+	hexes := func(hs ...[32]byte) []string {
+		var out []string
+		for _, h := range hs {
+			out = append(out, hx(h[:]))
+		}
+		return out
+	}
+	// One record on its own, every field set, as a signed document and as
+	// a bare body.
+	first, err := chain[0].Encode()
+	check(err)
+	g.add(Vector{Name: "ok-signed-audit-record", Kind: "signed", Description: "audit record 1 (login.approved, every field set), signed by the agent's identity key",
+		Input: hx(first), Context: Context{DocType: "audit", Alg: "ed25519", Key: hx(pub[:]), Type: "AuditRecord"}})
+	g.add(Vector{Name: "ok-cbor-audit-record", Kind: "cbor", Description: "body of audit record 4 (policy.applied): the omitempty fields 6..12 omitted",
+		Input: hx(chain[3].Body), Context: Context{Type: "AuditRecord"}})
+
+	ch := func(name, rule, desc string, afterSeq uint64, afterHash [32]byte, recs []protocol.Signed, hs []string, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "audit-chain", Description: desc,
+			Context: Context{Key: hx(pub[:]), DeviceID: hx(dev[:]), AfterSeq: afterSeq, AfterHash: hx(afterHash[:]),
+				Messages: enc(recs...), Hashes: hs}, Expect: expect})
+	}
+	ch("ok-audit-chain", "", "records 1..4 from the start of the log (after seq 0 and a zero hash)", 0, [32]byte{}, chain, hexes(hashes...), "ok")
+	ch("ok-audit-chain-continued", "", "records 3 and 4 after the acknowledged record 2", 2, hashes[1], chain[2:], hexes(hashes[2:]...), "ok")
+	ch("R42-audit-chain-gap", "R-42", "records 1, 2 and 4: record 3 missing", 0, [32]byte{}, []protocol.Signed{chain[0], chain[1], chain[3]}, nil, "ErrBrokenChain")
+	ch("R42-audit-chain-wrong-start", "R-42", "records 3 and 4 after the acknowledged record 1", 1, hashes[0], chain[2:], nil, "ErrBrokenChain")
+	ch("R42-audit-chain-after-wrong-hash", "R-42", "records 3 and 4 after record 2, with record 1's hash given as record 2's", 2, hashes[0], chain[2:], nil, "ErrBrokenChain")
+	bad := recs[1]
+	bad.Prev = hashes[1] // its own successor's predecessor: not record 1's hash
+	ch("R42-audit-chain-broken-prev", "R-42", "record 2 correctly signed but whose Prev is not the hash of record 1", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(bad, key), chain[2]}, nil, "ErrBrokenChain")
+	firstBad := recs[0]
+	firstBad.Prev = hashes[3]
+	ch("R42-audit-chain-first-prev-nonzero", "R-42", "record 1 whose Prev is not zero", 0, [32]byte{}, []protocol.Signed{sign(firstBad, key)}, nil, "ErrBrokenChain")
+	other := recs[1]
+	other.DeviceID[0] ^= 1
+	ch("R42-audit-chain-wrong-device", "R-42", "record 2 naming another device, signed by this device's key", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(other, key)}, nil, "ErrBrokenChain")
+	ch("R42-audit-chain-bad-signature", "R-42", "record 2 signed by another key", 0, [32]byte{},
+		[]protocol.Signed{chain[0], sign(recs[1], detrand.Ed25519("rogue"))}, nil, "ErrBadSignature")
+	relabel := chain[1]
+	relabel.Type = protocol.DocPolicy
+	ch("R42-audit-chain-not-audit", "R-42", "record 2 whose envelope says DocPolicy", 0, [32]byte{},
+		[]protocol.Signed{chain[0], relabel}, nil, "ErrBadSignature")
+}
+
+// relay builds relay frames (SPEC.md 12.2), push ticket plaintexts
+// (12.6), the Hello signing input (12.3) and a relay pin (12.1).
+func (g *gen) relay() {
+	enc := func(f protocol.RelayFrame) []byte {
+		b, err := protocol.EncodeRelayFrame(f)
+		check(err)
+		return b
+	}
+	rf := func(name, rule, desc string, in []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-frame", Description: desc, Input: hx(in), Expect: expect})
+	}
+	frame := func(t byte, body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32([]byte{t}, uint32(len(body))), body...)
+	}
+	ident := identity("phone-identity")
+	mbox := protocol.MailboxFor(ident.Public())
+	to := protocol.MailboxFor(identity("agent-identity").Public())
+	var sig [64]byte
+	copy(sig[:], detrand.Bytes("relay-hello-sig", 64))
+	pushKey := detrand.Bytes("relay-push-key", 32)
+	ticket := detrand.Bytes("relay-sealed-ticket", 96)
+	payload := detrand.Bytes("relay-payload", 300)
+	ping := [8]byte(detrand.Bytes("relay-ping", 8))
+
+	hello := enc(&protocol.RelayHello{Identity: ident, Signature: sig})
+	welcome := enc(&protocol.RelayWelcome{Mailbox: mbox, MaxPayload: protocol.MaxRelayPayload, PushKey: pushKey})
+	send := enc(&protocol.RelaySend{Seq: 7, To: to, Ticket: ticket, Payload: payload})
+	rf("ok-relay-frame-hello", "", "Hello: version 1, identity key, signature (97-byte body)", hello, "ok")
+	rf("ok-relay-frame-welcome", "", "Welcome: version 1, mailbox, max payload 65536, a 32-byte push key", welcome, "ok")
+	rf("ok-relay-frame-welcome-no-push", "", "Welcome without a push key (k = 0)",
+		enc(&protocol.RelayWelcome{Mailbox: mbox, MaxPayload: 4096}), "ok")
+	rf("ok-relay-frame-send", "", "Send seq 7 with a 96-byte sealed ticket and a 300-byte payload", send, "ok")
+	rf("ok-relay-frame-send-empty", "", "Send without ticket and with an empty payload (38-byte body)",
+		enc(&protocol.RelaySend{Seq: 8, To: to}), "ok")
+	rf("ok-relay-frame-send-max-payload", "", "Send without ticket and with a payload of MaxRelayPayload (65536) bytes",
+		enc(&protocol.RelaySend{Seq: 9, To: to, Payload: bytes.Repeat([]byte{0x5a}, protocol.MaxRelayPayload)}), "ok")
+	rf("ok-relay-frame-ack", "", "Ack seq 7", enc(&protocol.RelayAck{Seq: 7}), "ok")
+	rf("ok-relay-frame-nack", "", "Nack seq 7, reason 7 (push-failed, the highest)", enc(&protocol.RelayNack{Seq: 7, Reason: protocol.NackPushFailed}), "ok")
+	rf("ok-relay-frame-deliver", "", "Deliver from a mailbox with a 300-byte payload", enc(&protocol.RelayDeliver{From: mbox, Payload: payload}), "ok")
+	rf("ok-relay-frame-deliver-empty", "", "Deliver with an empty payload (32-byte body)", enc(&protocol.RelayDeliver{From: mbox}), "ok")
+	rf("ok-relay-frame-goaway", "", "GoAway reason 1 (shutdown), retry after 1000 ms",
+		enc(&protocol.RelayGoAway{Reason: protocol.GoAwayShutdown, RetryAfterMs: 1000}), "ok")
+	rf("ok-relay-frame-replaced", "", "Replaced (empty body)", enc(&protocol.RelayReplaced{}), "ok")
+	rf("ok-relay-frame-ping", "", "Ping with 8 bytes", enc(&protocol.RelayPing{Data: ping}), "ok")
+	rf("ok-relay-frame-pong", "", "Pong echoing them", enc(&protocol.RelayPong{Data: ping}), "ok")
+
+	rl := func(rule, name, desc string, in []byte, expect string) {
+		rf(strings.ReplaceAll(rule, "-", "")+"-relay-frame-"+name, rule, desc, in, expect)
+	}
+	malformed, tooLarge := "ErrRelayFrame", "ErrFrameTooLarge"
+	rl("RL-7", "unknown-type", "type 0x0b", frame(0x0b, []byte{0, 0, 0, 1}), malformed)
+	rl("RL-7", "type-zero", "type 0x00 with an empty body", frame(0x00, nil), malformed)
+	rl("RL-6", "hello-version-2", "Hello with version 2", append([]byte{0x01, 0, 0, 0, 97, 2}, hello[6:]...), malformed)
+	rl("RL-6", "hello-short", "Hello with a 96-byte body", frame(0x01, hello[5:101]), malformed)
+	rl("RL-9", "header-only", "4 bytes: a truncated header", hello[:4], malformed)
+	rl("RL-9", "trailing-byte", "Hello followed by one byte", append(bytes.Clone(hello), 0), malformed)
+	rl("RL-9", "body-truncated", "Send whose header announces one byte more than follows", func() []byte {
+		b := bytes.Clone(send)
+		binary.BigEndian.PutUint32(b[1:], uint32(len(send)-5+1))
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-version-2", "Welcome with version 2", func() []byte { b := bytes.Clone(welcome); b[5] = 2; return b }(), malformed)
+	rl("RL-9", "welcome-max-payload", "Welcome announcing a max payload of 65537", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint32(b[5+33:], protocol.MaxRelayPayload+1)
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-push-key-overrun", "Welcome whose push key length (33) overruns the body", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint16(b[5+37:], 33)
+		return b
+	}(), malformed)
+	rl("RL-9", "welcome-push-key-short", "Welcome whose push key length (31) leaves a byte over", func() []byte {
+		b := bytes.Clone(welcome)
+		binary.BigEndian.PutUint16(b[5+37:], 31)
+		return b
+	}(), malformed)
+	rl("RL-9", "send-short", "Send with a 37-byte body", frame(0x03, send[5:42]), malformed)
+	rl("RL-9", "send-ticket-overrun", "Send whose ticket length (97) overruns a body with 96 ticket bytes and no payload",
+		func() []byte {
+			b := frame(0x03, send[5:5+38+96])
+			binary.BigEndian.PutUint16(b[5+36:], 97)
+			return b
+		}(), malformed)
+	rl("RL-9", "send-ticket-too-long", "Send with a ticket of 1025 bytes", frame(0x03, append(append(append(
+		binary.BigEndian.AppendUint32(nil, 1), to[:]...), 0x04, 0x01), make([]byte, 1025)...)), malformed)
+	rl("RL-9", "ack-long", "Ack with a 5-byte body (over the type's maximum: too large)", frame(0x04, []byte{0, 0, 0, 7, 0}), tooLarge)
+	rl("RL-9", "nack-reason-zero", "Nack with reason 0", frame(0x05, []byte{0, 0, 0, 7, 0}), malformed)
+	rl("RL-9", "nack-reason-8", "Nack with reason 8", frame(0x05, []byte{0, 0, 0, 7, 8}), malformed)
+	rl("RL-9", "deliver-short", "Deliver with a 31-byte body", frame(0x06, mbox[:31]), malformed)
+	rl("RL-9", "goaway-reason-2", "GoAway with reason 2", frame(0x07, []byte{2, 0, 0, 3, 0xe8}), malformed)
+	rl("RL-9", "replaced-body", "Replaced with a 1-byte body (over the type's maximum: too large)", frame(0x08, []byte{0}), tooLarge)
+	rl("RL-9", "ping-long", "Ping with 9 bytes (over the maximum: too large)", frame(0x09, make([]byte, 9)), tooLarge)
+	rl("RL-9", "pong-short", "Pong with 7 bytes", frame(0x0a, make([]byte, 7)), malformed)
+	over := frame(0x03, append(append(binary.BigEndian.AppendUint32(nil, 10), to[:]...), 0, 0))
+	over = append(over, bytes.Repeat([]byte{0x5a}, protocol.MaxRelayPayload+1)...)
+	binary.BigEndian.PutUint32(over[1:], uint32(len(over)-5))
+	rl("RL-10", "send-payload-too-large", "Send without ticket and a payload of 65537 bytes: the body (65575) is within the Send bound, "+
+		"the payload is not; a relay answers Nack too-large and keeps the connection", over, tooLarge)
+	rl("RL-10", "send-over-protocol-bound", "a Send header declaring a body of 66599 bytes (one over the bound), body absent: "+
+		"rejected from the header alone", []byte{0x03, 0, 1, 0x04, 0x27}, tooLarge)
+
+	// Push ticket plaintexts (before HPKE sealing).
+	tk := func(name, rule, desc string, in []byte, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "relay-ticket", Description: desc, Input: hx(in), Expect: expect})
+	}
+	tok := []byte("fcm-token-0123456789")
+	good, err := protocol.AppendRelayPushTicket(nil, &protocol.RelayPushTicket{Mailbox: mbox, Expiry: Now + 86400, Token: tok})
+	check(err)
+	tk("ok-relay-ticket", "", "ticket for the phone's mailbox, expiring a day after Now, a 20-byte token", good, "ok")
+	longTok, err := protocol.AppendRelayPushTicket(nil, &protocol.RelayPushTicket{Mailbox: mbox, Expiry: Now, Token: bytes.Repeat([]byte{'t'}, protocol.MaxRelayPushToken)})
+	check(err)
+	tk("ok-relay-ticket-longest-token", "", "a token of 512 bytes", longTok, "ok")
+	tk("RL20-relay-ticket-trailing-byte", "RL-20", "one byte after the token", append(bytes.Clone(good), 0), malformed)
+	tk("RL20-relay-ticket-version-2", "RL-20", "version 2", func() []byte { b := bytes.Clone(good); b[0] = 2; return b }(), malformed)
+	tk("RL20-relay-ticket-empty-token", "RL-20", "token length 0", append(bytes.Clone(good[:41]), 0, 0), malformed)
+	tk("RL20-relay-ticket-token-too-long", "RL-20", "a token of 513 bytes",
+		append(append(bytes.Clone(good[:41]), 0x02, 0x01), bytes.Repeat([]byte{'t'}, 513)...), malformed)
+
+	// Hello's signing input over a given TLS exporter output, and a pin.
+	key := detrand.Ed25519("phone-identity")
+	exporter := detrand.Bytes("tls-exporter", 32)
+	msg := protocol.RelayAuthMessage(exporter)
+	g.add(Vector{Name: "kat-relay-auth", Kind: "relay-auth",
+		Description: "the Hello signature of the phone's identity key over \"jitkey/v1/relay-auth\" || 0x00 || exporter",
+		Input:       hx(ed25519.Sign(key, msg)), Context: Context{Secret: hx(exporter), Key: hx(ident[:]), Output: hx(msg)}})
+	spki, err := x509.MarshalPKIXPublicKey(detrand.Ed25519("relay-tls").Public())
+	check(err)
+	pin := protocol.RelayPin(spki)
+	g.add(Vector{Name: "kat-relay-pin", Kind: "relay-pin", Description: "pin (SHA-256) of the DER SubjectPublicKeyInfo of a relay's Ed25519 key",
+		Input: hx(spki), Context: Context{Output: hx(pin[:])}})
+}
+
+// loginChain links the pieces of a QR login (SPEC.md 11.3) in one vector:
+// the QR's secret gives the PSK and the session id, the e2e hello names the
+// session and carries message 1 of a handshake keyed with that PSK, and
+// the approval is bound to the session, the QR's device and action and the
+// handshake hash.
+func (g *gen) loginChain() {
+	secret := detrand.Bytes("qr-secret", 16)
+	bin := g.qrBinary(protocol.QRLogin, protocol.ActionLogon, Now, g.device.DeviceID, g.agent.Public, relayA)
+	if !bytes.Equal(bin[87:103], secret) {
+		panic("QR secret is not the chain's secret")
+	}
+	qrText := "JK:" + base45(bin)
+	psk, err := protocol.Derive(secret, protocol.LabelQRPSK, nil, 32)
+	check(err)
+	sid, err := protocol.DeriveSessionID(secret, protocol.LabelQRSession)
+	check(err)
+	ini := g.party(protocol.FlowQRLogin, g.phone, g.agent.Public, psk, "chain-ini-ephemeral")
+	resp := g.party(protocol.FlowQRLogin, g.agent, nil, bytes.Clone(psk), "chain-resp-ephemeral")
+	r := runHandshake(ini.cfg, resp.cfg, noTamper)
+	check(r.ierr)
+	check(r.rerr)
+	h := r.is.HandshakeHash()
+	ini.side.PSK, resp.side.PSK = "", "" // derived by the checker
+	hs := &Handshake{Initiator: ini.side, Responder: resp.side, Msg1: hx(r.msg1), Msg2: hx(r.msg2), Hash: hx(h)}
+	hello, err := protocol.AppendE2EFrame(nil, protocol.E2EFrame{Session: sid, Kind: protocol.E2EHello, Flow: protocol.FlowQRLogin,
+		Relay: relayB, Body: r.msg1})
+	check(err)
+	chain := func(name, rule, desc string, mod func(*protocol.Approval), expect string) {
+		a := g.approvalFor(func(a *protocol.Approval) {
+			a.Session, a.HandshakeHash, a.DeviceID, a.Action = sid, bytes.Clone(h), g.device.DeviceID, protocol.ActionLogon
+			a.Nonce = [16]byte(detrand.Bytes("chain-nonce", 16))
+			mod(a)
+		})
+		g.add(Vector{Name: name, Rule: rule, Kind: "login-chain", Description: desc, Input: hx(g.signP256(&a, g.approval)),
+			Context: Context{QR: qrText, Now: Now + 5, Handshake: hs, Messages: []string{hx(hello)}, Key: hx(g.approvalPK[:]),
+				ApprovalExpect: &ApprovalExpect{Serial: g.tech.Serial}}, Expect: expect})
+	}
+	chain("ok-login-chain", "", "QR -> PSK and session id -> e2e hello -> IKpsk1 handshake -> h -> approval bound to all of them",
+		func(*protocol.Approval) {}, "ok")
+	other, err := protocol.DeriveSessionID(detrand.Bytes("other-qr-secret", 16), protocol.LabelQRSession)
+	check(err)
+	chain("R18-login-chain-session-of-another-code", "R-18", "the approval names the session id of another QR code",
+		func(a *protocol.Approval) { a.Session = other }, "ErrApprovalMismatch")
+	pairSID, err := protocol.DeriveSessionID(secret, protocol.LabelPairSession)
+	check(err)
+	chain("R18-login-chain-session-wrong-label", "R-18", "the approval's session id derived from the QR secret with the pair/session-id label",
+		func(a *protocol.Approval) { a.Session = pairSID }, "ErrApprovalMismatch")
+}
+
+// proofs builds enrollment and pairing requests with their possession
+// proofs over ProofInput(kind, h) (SPEC.md 8.2, R-40).
+func (g *gen) proofs() {
+	h := detrand.Bytes("proof-handshake-hash", 32)
+	other := detrand.Bytes("proof-other-handshake-hash", 32)
+	edSig := func(seed, kind string, hash []byte) []byte {
+		return ed25519.Sign(detrand.Ed25519(seed), protocol.ProofInput(kind, hash))
+	}
+	p256Sig := func(kind string, hash []byte) []byte {
+		d := sha256.Sum256(protocol.ProofInput(kind, hash))
+		der, err := g.approval.Sign(nil, d[:], crypto.SHA256)
+		check(err)
+		sig, err := protocol.ApprovalSigFromASN1(der)
+		check(err)
+		return sig
+	}
+	msg := func(t protocol.MsgType, body any) string {
+		b, err := protocol.EncodeMsg(t, body)
+		check(err)
+		return hx(b)
+	}
+	pair := func(idSig, apSig []byte) string {
+		return msg(protocol.MsgPairRequest, &protocol.PairRequest{IdentityKey: identity("phone-identity"), ApprovalKey: g.approvalPK,
+			Relay: relayB, IdentitySig: idSig, ApprovalSig: apSig, Label: "Pixel 9"})
+	}
+	enroll := func(idSig []byte) string {
+		return msg(protocol.MsgEnrollRequest, &protocol.EnrollRequest{Name: g.device.Name, OS: g.device.OS,
+			IdentityKey: identity("agent-identity"), Relay: relayA, IdentitySig: idSig})
+	}
+	pv := func(name, rule, desc string, t protocol.MsgType, in string, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "proof", Description: desc, Input: in,
+			Context: Context{MsgType: uint8(t), HandshakeHash: hx(h)}, Expect: expect})
+	}
+	pv("ok-proof-pair-request", "", "PairRequest whose identity and approval proofs sign ProofInput over the session's h",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("approval", h)), "ok")
+	pv("ok-proof-enroll-request", "", "EnrollRequest whose identity proof signs ProofInput(identity, h)",
+		protocol.MsgEnrollRequest, enroll(edSig("agent-identity", "identity", h)), "ok")
+	pv("R40-proof-pair-identity-other-session", "R-40", "the identity proof signs the h of another session",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", other), p256Sig("approval", h)), "ErrBadSignature")
+	pv("R40-proof-pair-approval-other-session", "R-40", "the approval proof signs the h of another session",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("approval", other)), "ErrBadSignature")
+	pv("R40-proof-pair-approval-wrong-kind", "R-40", "the approval key signs ProofInput(identity, h) instead of ProofInput(approval, h)",
+		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("identity", h)), "ErrBadSignature")
+	pv("R40-proof-enroll-wrong-key", "R-40", "the identity proof is made by another key than the one to be certified",
+		protocol.MsgEnrollRequest, enroll(edSig("rogue", "identity", h)), "ErrBadSignature")
 }

@@ -10,12 +10,15 @@ type Vector struct {
 	Rule        string  `json:"rule,omitempty"` // "R-07": the SPEC.md MUST-reject rule it exercises
 	Kind        string  `json:"kind"`           // what the input is and how it is checked (see Kinds)
 	Description string  `json:"description"`
-	Input       string  `json:"input"` // hex, except kinds "qr" and "enroll-token" (text)
+	Input       string  `json:"input"` // hex, except the TextKinds (the text itself)
 	Context     Context `json:"context"`
 	// Expect is "ok" or the name of the exported sentinel error of package
 	// protocol the check must fail with (errors.Is), e.g. "ErrNonCanonical".
 	Expect string `json:"expect"`
 }
+
+// TextKinds are the kinds whose input is text rather than hex bytes.
+var TextKinds = map[string]bool{"qr": true, "enroll-token": true, "relay-addr": true, "peer-addr": true, "otp": true}
 
 // Kinds lists every vector kind with how a checker evaluates it.
 var Kinds = map[string]string{
@@ -35,7 +38,20 @@ var Kinds = map[string]string{
 	"ipc":            "ReadIPCFrame(input)",
 	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
 	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
-	"kdf":            "Derive(context.secret, context.label, context.info, len(input)) == input",
+	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"proof":          "DecodeMsg(input, context.msg_type) as EnrollRequest or PairRequest, then its possession proofs over ProofInput(kind, context.handshake_hash): IdentitySig (Ed25519, kind identity) and, for PairRequest, ApprovalSig (P-256 r||s over SHA-256, kind approval); a proof that does not verify is ErrBadSignature",
+	"login-chain":    "a QR login from the code to the approval: DecodeQR(context.qr, context.now); psk and session id derived from its secret (qr/psk, qr/session-id); the e2e hello context.messages[0] names that session and carries message 1; the handshake context.handshake (psk fields empty: the derived psk; peer static and responder relay from the QR) gives msg1, msg2 and hash; then input, a Signed approval, verifies with context.key and matches serial context.approval_expect.serial, the QR's device and action, the derived session and the handshake hash h",
+	"audit-chain":    "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
+	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
+	"relay-frame":    "DecodeRelayFrame(input): exactly one relay frame (5-byte header and body, SPEC.md 12.2); when it succeeds, EncodeRelayFrame of the result == input",
+	"relay-ticket":   "DecodeRelayPushTicket(input): the plaintext of a push ticket (SPEC.md 12.6); when it succeeds, it re-encodes to input",
+	"relay-auth":     "RelayAuthMessage(context.secret, the TLS exporter) == context.output, and input is an Ed25519 signature over it by context.key",
+	"relay-pin":      "RelayPin(input, a DER SubjectPublicKeyInfo) == context.output",
+	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
+	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
+	"mailbox":        "MailboxFor(input, an identity key) rendered as text == context.text",
+	"fingerprint":    "the Fingerprint of the public key input, of kind context.key_kind (noise, identity, approval), rendered as text == context.text",
+	"otp":            "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
 	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
 
@@ -60,19 +76,33 @@ type Context struct {
 	MsgType        uint8           `json:"msg_type,omitempty"`
 	Label          string          `json:"label,omitempty"`
 	Secret         string          `json:"secret,omitempty"`
-	Info           string          `json:"info,omitempty"`
+	DeriveContext  string          `json:"derive_context,omitempty"`
+	TechID         string          `json:"tech_id,omitempty"`
+	DeviceID       string          `json:"device_id,omitempty"`
+	TechKey        string          `json:"tech_key,omitempty"`
+	CodeKey        string          `json:"code_key,omitempty"`
+	AfterSeq       uint64          `json:"after_seq,omitempty"`
+	AfterHash      string          `json:"after_hash,omitempty"`
+	Hashes         []string        `json:"hashes,omitempty"`
+	QR             string          `json:"qr,omitempty"`
+	HandshakeHash  string          `json:"handshake_hash,omitempty"`
+	Output         string          `json:"output,omitempty"`
+	Text           string          `json:"text,omitempty"`
+	KeyKind        string          `json:"key_kind,omitempty"`
+	Digits         int             `json:"digits,omitempty"`
+	Period         int             `json:"period,omitempty"`
 }
 
 // ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the
 // account kinds offered; empty means only AccountDefault.
 type ApprovalExpect struct {
-	Serial        uint64  `json:"serial"`
-	DeviceID      string  `json:"device_id"`
-	Session       string  `json:"session"`
-	HandshakeHash string  `json:"handshake_hash"`
-	Action        uint8   `json:"action"`
-	Number        uint16  `json:"number"`
-	Accounts      []uint8 `json:"accounts,omitempty"`
+	Serial        uint64 `json:"serial"`
+	DeviceID      string `json:"device_id"`
+	Session       string `json:"session"`
+	HandshakeHash string `json:"handshake_hash"`
+	Action        uint8  `json:"action"`
+	Number        uint16 `json:"number"`
+	Accounts      []int  `json:"accounts,omitempty"` // numbers, not bytes: a JSON array
 }
 
 // Side is one party's handshake configuration. Static is the X25519

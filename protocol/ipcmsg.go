@@ -1,0 +1,135 @@
+package protocol
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// IPCMsgType is the first byte of every local IPC message between a login
+// surface and the agent (SPEC.md section 5.7). Each IPC frame body
+// (AppendIPCFrame) is one message:
+//
+//	message = type u8 || deterministic CBOR body
+//
+// This package holds the wire schema; the agent's ipcserver serves it.
+type IPCMsgType uint8
+
+// IPC message types.
+const (
+	IPCMsgBegin      IPCMsgType = 1 // surface -> agent: start a login
+	IPCMsgQR         IPCMsgType = 2 // agent -> surface: a code to show (again on every rotation)
+	IPCMsgCredential IPCMsgType = 3 // agent -> surface, at most once per login: the ready account
+	IPCMsgDenied     IPCMsgType = 4 // agent -> surface: a refusal; ends the exchange
+	IPCMsgEnd        IPCMsgType = 5 // surface -> agent: the user's session ended
+	IPCMsgEnded      IPCMsgType = 6 // agent -> surface: confirms End
+)
+
+// IPCBegin starts a login:
+//
+//	map { 1: Surface text (logon, unlock, elevate, sudo), 2: Action u8 (0: the surface's own) }
+type IPCBegin struct {
+	Surface string `cbor:"1,keyasint"`
+	Action  uint8  `cbor:"2,keyasint"`
+}
+
+// IPCQR is a login QR code to show:
+//
+//	map { 1: Text text ("JK:..."), 2: PNG bytes, 3: Terminal text, 4: Expires int }
+type IPCQR struct {
+	Text     string `cbor:"1,keyasint"` // the QR payload text (section 5.2)
+	PNG      []byte `cbor:"2,keyasint"` // the code as a PNG picture
+	Terminal string `cbor:"3,keyasint"` // the code as Unicode half blocks; "" if it would not fit the frame
+	Expires  int64  `cbor:"4,keyasint"` // Unix seconds, when the next code replaces it
+}
+
+// IPCCredential is the ready account. The password is the only copy the
+// agent hands out; the surface uses it once and wipes it.
+//
+//	map { 1: Username text, 2: Password bytes, 3: Session bytes 16, 4: Deadline int }
+type IPCCredential struct {
+	Username string    `cbor:"1,keyasint"`
+	Password []byte    `cbor:"2,keyasint"` // ASCII
+	Session  SessionID `cbor:"3,keyasint"`
+	Deadline int64     `cbor:"4,keyasint"` // Unix seconds, when the agent ends the session
+}
+
+// LogValue implements slog.LogValuer: the password logs as Redacted.
+func (c IPCCredential) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("username", c.Username),
+		slog.String("password", Redacted),
+		slog.Time("deadline", time.Unix(c.Deadline, 0)),
+	)
+}
+
+// IPCDenied ends a login, or answers an End, without success:
+//
+//	map { 1: Code u8 (CodeRefused .. CodeDenied), 2: Reason text, for the user }
+type IPCDenied struct {
+	Code   uint8  `cbor:"1,keyasint"`
+	Reason string `cbor:"2,keyasint"`
+}
+
+// IPCEnd reports that the user's session ended: map { 1: Session bytes 16 }.
+type IPCEnd struct {
+	Session SessionID `cbor:"1,keyasint"`
+}
+
+// IPCEnded confirms End: the account is disabled again. map { 1: OK bool }.
+type IPCEnded struct {
+	OK bool `cbor:"1,keyasint"`
+}
+
+// EncodeIPCMsg returns the frame body of a message: type u8 || CBOR.
+func EncodeIPCMsg(t IPCMsgType, body any) ([]byte, error) {
+	if _, ok := ipcBody(t); !ok {
+		return nil, fmt.Errorf("protocol: unknown ipc message type %d", t)
+	}
+	b, err := Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	if 1+len(b) > MaxIPCFrame {
+		return nil, fmt.Errorf("%w: ipc message of %d bytes", ErrFrameTooLarge, 1+len(b))
+	}
+	return append([]byte{byte(t)}, b...), nil
+}
+
+// DecodeIPCMsg decodes an IPC frame body into the message its type byte
+// names, strictly (as Unmarshal). It returns the type and a pointer to one
+// of IPCBegin, IPCQR, IPCCredential, IPCDenied, IPCEnd or IPCEnded. An
+// unknown type or a body without CBOR is ErrMalformed.
+func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
+	if len(body) < 2 {
+		return 0, nil, fmt.Errorf("%w: short ipc message", ErrMalformed)
+	}
+	t := IPCMsgType(body[0])
+	v, ok := ipcBody(t)
+	if !ok {
+		return t, nil, fmt.Errorf("%w: ipc message type %d", ErrMalformed, body[0])
+	}
+	if err := Unmarshal(body[1:], v); err != nil {
+		return t, nil, err
+	}
+	return t, v, nil
+}
+
+// ipcBody returns a new body of the message type t.
+func ipcBody(t IPCMsgType) (any, bool) {
+	switch t {
+	case IPCMsgBegin:
+		return new(IPCBegin), true
+	case IPCMsgQR:
+		return new(IPCQR), true
+	case IPCMsgCredential:
+		return new(IPCCredential), true
+	case IPCMsgDenied:
+		return new(IPCDenied), true
+	case IPCMsgEnd:
+		return new(IPCEnd), true
+	case IPCMsgEnded:
+		return new(IPCEnded), true
+	}
+	return nil, false
+}
