@@ -145,10 +145,17 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 				}
 			}
 			if d.AckedVersion < pol.Version {
+				// A shared-mode tenant's agents get its offline secret
+				// with every policy (nothing for a removed device).
+				secrets, err := agentSecrets(tx, d)
+				if err != nil {
+					return err
+				}
 				out = append(out, PushTarget{
 					Key: fmt.Sprintf("device:%x", d.ID), Addr: d.Addr(), NoiseKey: d.NoiseKey, Device: d,
 					Versions: []protocol.TenantVersion{{Tenant: d.Tenant, Version: pol.Version}},
-					Pages:    []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{}}},
+					Pages: []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{},
+						OfflineSecrets: secrets}},
 				})
 			}
 		}
