@@ -79,11 +79,12 @@ func (v *View) FindDevice(ref string) (protocol.DeviceCert, error) {
 }
 
 // HasOfflineCodes reports whether the phone can show offline codes for d:
-// in a named-mode tenant once the device's agent sent its key, in a
-// shared-mode tenant once the console sent the technician's key.
+// the policy held for its tenant lets the technician log in to it, and,
+// in a named-mode tenant, the device's agent sent its key, in a
+// shared-mode tenant, the console sent the technician's key.
 func (v *View) HasOfflineCodes(d protocol.DeviceCert) bool {
 	p, ok := v.Policies[d.Tenant]
-	if !ok {
+	if !ok || p.Authorize(&v.Tech, &d) != nil {
 		return false
 	}
 	if p.LoginMode == protocol.ModeShared {

@@ -43,7 +43,7 @@ type otpWorld struct {
 	*world
 	clock          *phoneClock
 	w11, w12, gone *peertest.Agent // acme; w12 is shared with alice only
-	gx, in         *peertest.Agent // globex, initech
+	gx, gxp, in    *peertest.Agent // globex (gxp shared with alice only), initech
 	globexSecret   []byte
 	acmeP, globexP protocol.OfflineParams
 	named1, named2 []byte    // W11's offline keys, first and replaced
@@ -63,19 +63,20 @@ func newOTPWorld(t *testing.T) *otpWorld {
 		return a
 	}
 	w.w11, w.w12, w.gone = agent("W11-L-PASSWORD", "acme"), agent("W12", "acme"), agent("GONE", "acme")
-	w.gx, w.in = agent("GX-SRV", "globex"), agent("IN-1", "initech")
+	w.gx, w.gxp, w.in = agent("GX-SRV", "globex"), agent("GX-PRIVATE", "globex"), agent("IN-1", "initech")
 
 	acme := peertest.DefaultPolicy("acme", 1)
 	acme.Shares = []protocol.DeviceShare{{DeviceID: w.w12.Cert.DeviceID, Entries: []string{"alice"}}}
 	globex := peertest.DefaultPolicy("globex", 1)
 	globex.LoginMode, globex.SharedAccount = protocol.ModeShared, "msp-0042"
+	globex.Shares = []protocol.DeviceShare{{DeviceID: w.gxp.Cert.DeviceID, Entries: []string{"alice"}}}
 	globex.Offline.Digits, globex.Offline.Period, globex.Offline.Algorithm = 8, 60, protocol.OTPSHA256
 	initech := peertest.DefaultPolicy("initech", 1)
 	initech.LoginMode, initech.SharedAccount = protocol.ModeShared, "msp-0043"
 	for _, p := range []protocol.Policy{acme, globex, initech} {
 		w.acme.SetPolicy(p)
 	}
-	for _, a := range []*peertest.Agent{w.w11, w.w12, w.gone, w.gx, w.in} {
+	for _, a := range []*peertest.Agent{w.w11, w.w12, w.gone, w.gx, w.gxp, w.in} {
 		a.Configure(w.acme.Policy(a.Cert.Tenant), nil)
 	}
 	w.acmeP, w.globexP = acme.Offline, globex.Offline
@@ -149,6 +150,7 @@ func TestOfflineCodes(t *testing.T) {
 			out: `(?m)^GONE +acme +linux +- +[0-9a-f]{32} \n` +
 				`W11-L-PASSWORD +acme +linux +- +[0-9a-f]{32} \n` +
 				`W12 +acme +linux +- .*\n` +
+				`GX-PRIVATE +globex +linux +- +[0-9a-f]{32} \n` +
 				`GX-SRV +globex +linux +otp +[0-9a-f]{32} \n` +
 				`IN-1 +initech +linux +- `},
 		{name: "named mode without a key", args: fixed("otp", "W11-L-PASSWORD", "--json"), code: cli.ExitRefused,
@@ -160,6 +162,8 @@ func TestOfflineCodes(t *testing.T) {
 			out: `"kind":"unknown-device"`, err: `^jitkey-phone: no device "NOPE" in the directory of Acme MSP \(see: devices, or sync\)\n$`},
 		{name: "device not shared with the technician", args: fixed("otp", "W12"), code: cli.ExitRefused,
 			err: `^jitkey-phone: the policy does not allow this login: nik on W12 \(tenant acme\): the device is not shared with you\n$`},
+		{name: "shared-mode device not shared with the technician", args: fixed("otp", "GX-PRIVATE", "--json"), code: cli.ExitRefused,
+			out: `"kind":"policy-denied"`, err: `not shared with you`},
 		{name: "usage", args: fixed("otp"), code: cli.ExitUsage, err: `otp takes one device name`},
 		{name: "online login delivers W11's key", args: func(*world) []string {
 			w.w11.GiveOfflineKey(w.named1)
@@ -229,7 +233,7 @@ func TestOfflineCodes(t *testing.T) {
 			for _, d := range got.Devices {
 				marks[d.Name] = d.OfflineCodes
 			}
-			want := map[string]bool{"GONE": false, "W11-L-PASSWORD": true, "W12": false, "GX-SRV": true, "IN-1": false}
+			want := map[string]bool{"GONE": false, "W11-L-PASSWORD": true, "W12": false, "GX-PRIVATE": false, "GX-SRV": true, "IN-1": false}
 			if fmt.Sprint(marks) != fmt.Sprint(want) {
 				t.Fatalf("offline_codes %v, want %v", marks, want)
 			}
