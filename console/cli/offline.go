@@ -7,6 +7,7 @@ import (
 
 	"github.com/jitkey/jitkey/console"
 	"github.com/jitkey/jitkey/console/store"
+	"github.com/jitkey/jitkey/protocol"
 )
 
 // offlineFlags registers the offline-login settings of `tenant add|set`
@@ -42,7 +43,7 @@ func showOffline(w io.Writer, tn *store.Tenant) {
 	fmt.Fprintf(w, "offline algorithm: %s\n", console.AlgorithmName(tn.Offline.Algorithm))
 	fmt.Fprintf(w, "offline limits:    %d logins, %d days since the agent's last contact with the console\n",
 		tn.Offline.Logins(), tn.Offline.Days())
-	if tn.LoginMode == "shared" {
+	if tn.LoginMode == protocol.ModeShared {
 		fmt.Fprintf(w, "offline secret:    generation %d\n", tn.OfflineGeneration)
 	}
 }
