@@ -162,7 +162,7 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 		}
 		// An agent that reports an older offline secret gets the current
 		// one, newer policy or not.
-		secrets, err := agentSecrets(tx, d)
+		secrets, err := tenantAgentSecrets(tx, d)
 		if err != nil {
 			return err
 		}

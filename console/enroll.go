@@ -115,7 +115,7 @@ func (c *Console) Enroll(ctx context.Context, pi PeerInfo, req *protocol.EnrollR
 		}
 		dev.AckedVersion = pol.Version
 		resp = protocol.EnrollResponse{DeviceCert: signed, Policy: pol.Signed}
-		resp.OfflineSecrets, err = agentSecrets(tx, dev)
+		resp.OfflineSecrets, err = tenantAgentSecrets(tx, dev)
 		return err
 	})
 	if err != nil {

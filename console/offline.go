@@ -134,22 +134,24 @@ func rotatedTenants(rs []rotation) []string {
 	return out
 }
 
-// agentSecrets returns what an agent of d's tenant gets: the tenant's
+// agentSecrets returns what an agent of tenant tn gets: the tenant's
 // offline secret in shared mode, nothing in named mode, and nothing ever
 // for a removed device (SPEC.md 11.10: it learns nothing after its
 // removal).
-func agentSecrets(tx *store.Tx, d *store.Device) ([]protocol.TenantSecret, error) {
-	if d.Removed != 0 {
-		return nil, nil
+func agentSecrets(tn *store.Tenant, d *store.Device) []protocol.TenantSecret {
+	if d.Removed != 0 || tn.LoginMode != protocol.ModeShared {
+		return nil
 	}
+	return []protocol.TenantSecret{{Tenant: tn.Name, Secret: slices.Clone(tn.OfflineSecret), Generation: tn.OfflineGeneration}}
+}
+
+// tenantAgentSecrets is agentSecrets for d's tenant read from tx.
+func tenantAgentSecrets(tx *store.Tx, d *store.Device) ([]protocol.TenantSecret, error) {
 	tn, err := tx.Tenant(d.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	if tn.LoginMode != protocol.ModeShared {
-		return nil, nil
-	}
-	return []protocol.TenantSecret{{Tenant: tn.Name, Secret: slices.Clone(tn.OfflineSecret), Generation: tn.OfflineGeneration}}, nil
+	return agentSecrets(tn, d), nil
 }
 
 // techKey returns a technician's shared-mode offline key of tenant tn (the
