@@ -104,7 +104,7 @@ func TestPagedTransfersAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("enrols 1,000 devices")
 	}
-	e := newEnvWith(t, envOptions{timeout: 3 * time.Minute, server: func(c *server.Config) {
+	e := newEnvWith(t, envOptions{timeout: 6 * time.Minute, server: func(c *server.Config) {
 		// 1,000 enrolled devices have no agent running: keep the pusher's
 		// attempts at them rare.
 		// Under -race on a loaded machine a global admin's pairing (151
