@@ -48,6 +48,7 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 	}
 	now := c.now()
 	var res IngestResult
+	var rots []rotation
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		d, err := tx.DeviceByMailbox(from)
 		if err != nil {
@@ -112,6 +113,14 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			}
 			last, lastHash = r.Seq, h
 			res.Stored++
+			if offlineLogin(&r) && len(rots) == 0 {
+				// The code key that was used must not work again
+				// (SPEC.md 11.6); named-mode keys are the agent's to
+				// replace.
+				if rots, err = c.rotateOffline(tx, []string{d.Tenant}, RotateOfflineLogin); err != nil {
+					return err
+				}
+			}
 		}
 		if res.Alarm != nil {
 			if err := tx.InsertAlarm(res.Alarm); err != nil {
@@ -127,6 +136,13 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 		}
 		if err := tx.TouchDevice(d.ID, name, os, now.Unix(), b.PolicyVersion); err != nil {
 			return err
+		}
+		if len(rots) > 0 && c.auth != nil {
+			// A new version carries the new secret to the tenant's
+			// other agents; this one gets it with the ack below.
+			if _, err := c.publish(tx, d.Tenant); err != nil {
+				return err
+			}
 		}
 		res.Ack.UpTo = last
 		var pol *store.PolicyRow
@@ -144,11 +160,21 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			res.Ack.Policy = &pol.Signed
 			res.Pending = true
 		}
+		// An agent that reports an older offline secret gets the current
+		// one, newer policy or not.
+		secrets, err := tenantAgentSecrets(tx, d)
+		if err != nil {
+			return err
+		}
+		if len(secrets) == 1 && b.OfflineGeneration < secrets[0].Generation {
+			res.Ack.OfflineSecrets = secrets
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	c.logRotations(rots)
 	if d := res.Device; d.Removed != 0 && res.Stored > 0 {
 		c.log.Warn("audit stored from a removed device", "device", d.Name, "tenant", d.Tenant,
 			"device_id", fmt.Sprintf("%x", d.ID), "records", res.Stored)

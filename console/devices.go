@@ -134,6 +134,7 @@ func (c *Console) RemoveDevice(ctx context.Context, ref, tenant string) (*store.
 	}
 	var d *store.Device
 	var pol *protocol.Policy
+	var rots []rotation
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		if d, err = findDevice(tx, deviceRef{ref: ref, tenant: tenant}); err != nil {
@@ -148,6 +149,10 @@ func (c *Console) RemoveDevice(ctx context.Context, ref, tenant string) (*store.
 		if err := tx.MarkDeviceRemoved(d.ID, now, next+1); err != nil {
 			return err
 		}
+		// The removed agent holds the tenant's offline secret.
+		if rots, err = c.rotateOffline(tx, []string{d.Tenant}, RotateDeviceRemoved); err != nil {
+			return err
+		}
 		if pol, err = c.publish(tx, d.Tenant); err != nil {
 			return err
 		}
@@ -160,6 +165,7 @@ func (c *Console) RemoveDevice(ctx context.Context, ref, tenant string) (*store.
 	if err != nil {
 		return nil, nil, err
 	}
+	c.logRotations(rots)
 	c.log.Warn("device removed", "device", d.Name, "tenant", d.Tenant, "device_id", fmt.Sprintf("%x", d.ID),
 		"serial", d.Serial, "policy_version", pol.Version)
 	return d, pol, nil

@@ -115,7 +115,8 @@ func (c *Console) Enroll(ctx context.Context, pi PeerInfo, req *protocol.EnrollR
 		}
 		dev.AckedVersion = pol.Version
 		resp = protocol.EnrollResponse{DeviceCert: signed, Policy: pol.Signed}
-		return nil
+		resp.OfflineSecrets, err = tenantAgentSecrets(tx, dev)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err

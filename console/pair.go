@@ -51,6 +51,7 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 	now := c.now()
 	tc = new(protocol.TechCert)
 	var revoked []uint64
+	var rots []rotation
 	err = c.db.Update(ctx, func(tx *store.Tx) error {
 		p, err := tx.PairingBySession(pi.Session)
 		if err != nil {
@@ -88,14 +89,21 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 		if revoked, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
+		tenants, err := affectedTenants(tx, t)
+		if err != nil {
+			return err
+		}
+		if len(revoked) > 0 {
+			// The previous phone holds the technician's offline keys:
+			// rotate, so that only the new one computes codes.
+			if rots, err = c.rotateOffline(tx, tenants, RotateTechRepaired); err != nil {
+				return err
+			}
+		}
 		err = tx.InsertTechCert(&store.TechCert{
 			Serial: serial, TechID: t.ID, Cert: signed, Mailbox: pi.From.Mailbox, NoiseKey: pi.NoiseKey,
 			Label: req.Label, NotAfter: tc.NotAfter, Created: now.Unix(),
 		})
-		if err != nil {
-			return err
-		}
-		tenants, err := affectedTenants(tx, t)
 		if err != nil {
 			return err
 		}
@@ -122,6 +130,7 @@ func (c *Console) Pair(ctx context.Context, pi PeerInfo, req *protocol.PairReque
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	c.logRotations(rots)
 	c.log.Info("phone paired", "username", tc.Username, "serial", tc.Serial, "revoked_previous", revoked, "pages", len(pages))
 	return resp, pages, tc, nil
 }
@@ -182,11 +191,11 @@ func (c *Console) phoneView(tx *store.Tx, tc *protocol.TechCert, docs bool) (*Ph
 			// The phone gets its technician's key only, never the tenant
 			// secret: no phone can compute another technician's codes
 			// (SPEC.md 11.6).
-			key, err := protocol.Derive(tn.OfflineSecret, protocol.LabelOTPSharedTech, []byte(tc.TechID), 32)
+			key, err := techKey(tn, tc.TechID)
 			if err != nil {
 				return nil, err
 			}
-			v.Secrets = append(v.Secrets, protocol.TenantSecret{Tenant: tn.Name, Secret: key})
+			v.Secrets = append(v.Secrets, key)
 		}
 	}
 	return v, nil

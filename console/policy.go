@@ -121,9 +121,15 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 		if err := ac.Cert.VerifyEd25519(protocol.DocTechCert, c.set.MSPKey, &tc); err != nil {
 			return nil, fmt.Errorf("console: stored certificate %d does not verify: %w", ac.Serial, err)
 		}
+		// The role lets an agent decide an offline login from the roster
+		// alone (RosterEntry.Cert): the certificate's, as online.
+		role := tc.RoleIn(tenant)
+		if role == "" {
+			role = t.RoleIn(tenant)
+		}
 		p.Roster = append(p.Roster, protocol.RosterEntry{
 			Serial: tc.Serial, TechID: tc.TechID, Username: tc.Username, Email: tc.Email,
-			NoiseKey: tc.NoiseKey, IdentityKey: tc.IdentityKey, Relay: tc.Relay,
+			NoiseKey: tc.NoiseKey, IdentityKey: tc.IdentityKey, Relay: tc.Relay, Role: role,
 		})
 	}
 	slices.SortFunc(p.Roster, func(a, b protocol.RosterEntry) int { return strings.Compare(a.Username, b.Username) })

@@ -125,6 +125,7 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 			return err
 		}
 		latest := map[string]*store.PolicyRow{}
+		tenants := map[string]*store.Tenant{}
 		for _, d := range devs {
 			pol, ok := latest[d.Tenant]
 			if !ok {
@@ -132,6 +133,9 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 					return err
 				}
 				latest[d.Tenant] = pol
+				if tenants[d.Tenant], err = tx.Tenant(d.Tenant); err != nil {
+					return err
+				}
 			}
 			if d.Removed != 0 {
 				// A removed device gets the policy that revoked it, so
@@ -145,10 +149,14 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 				}
 			}
 			if d.AckedVersion < pol.Version {
+				// A shared-mode tenant's agents get its offline secret
+				// with every policy (nothing for a removed device).
+				secrets := agentSecrets(tenants[d.Tenant], d)
 				out = append(out, PushTarget{
 					Key: fmt.Sprintf("device:%x", d.ID), Addr: d.Addr(), NoiseKey: d.NoiseKey, Device: d,
 					Versions: []protocol.TenantVersion{{Tenant: d.Tenant, Version: pol.Version}},
-					Pages:    []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{}}},
+					Pages: []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{},
+						OfflineSecrets: secrets}},
 				})
 			}
 		}

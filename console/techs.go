@@ -168,6 +168,7 @@ func (c *Console) dropTech(ctx context.Context, username string, remove bool) ([
 	}
 	var serials []uint64
 	var pols []*protocol.Policy
+	var rots []rotation
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		t, err := tx.TechByUsername(username)
 		if err != nil || t.Removed {
@@ -176,19 +177,28 @@ func (c *Console) dropTech(ctx context.Context, username string, remove bool) ([
 		if serials, err = revokeCerts(tx, t); err != nil {
 			return err
 		}
+		reason := RotateTechRevoked
 		if remove {
+			reason = RotateTechRemoved
 			if err := tx.MarkTechRemoved(t.ID); err != nil {
 				return err
 			}
 		} else if len(serials) == 0 {
 			return refuse("technician %s has no paired phone to revoke", username)
 		}
-		if len(serials) == 0 {
-			return nil
-		}
 		tenants, err := affectedTenants(tx, t)
 		if err != nil {
 			return err
+		}
+		// The technician's offline keys of shared-mode tenants die with
+		// the delegation (SPEC.md 11.6).
+		if rots, err = c.rotateOffline(tx, tenants, reason); err != nil {
+			return err
+		}
+		if len(serials) == 0 {
+			// No roster changed; the rotated tenants still need a new
+			// version to carry the new secret to their agents.
+			tenants = rotatedTenants(rots)
 		}
 		pols, err = c.publishAll(tx, tenants)
 		return err
@@ -196,6 +206,7 @@ func (c *Console) dropTech(ctx context.Context, username string, remove bool) ([
 	if err != nil {
 		return nil, nil, err
 	}
+	c.logRotations(rots)
 	msg := "technician revoked"
 	if remove {
 		msg = "technician removed"

@@ -36,6 +36,11 @@ type TenantChange struct {
 	LockoutLimit   *time.Duration
 	MaxSession     *time.Duration
 	InactivityDays *int
+	// Offline login: Algorithm "sha1" or "sha256"; MaxLogins and MaxDays
+	// bound offline logins since the agent's last contact (SPEC.md 11.6).
+	Algorithm *string
+	MaxLogins *int
+	MaxDays   *int
 }
 
 // Empty reports whether the change changes nothing.
@@ -111,7 +116,7 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	if tn.DomainAccounts && !tn.SelectiveLogin {
 		return refuse("domain accounts need selective login (--selective-login) so the phone can offer them")
 	}
-	return nil
+	return ch.applyOffline(tn)
 }
 
 // AddTenant creates a tenant with default settings changed by ch and
@@ -126,7 +131,7 @@ func (c *Console) AddTenant(ctx context.Context, name string, ch TenantChange) (
 	tn := &store.Tenant{
 		Name: name, LoginMode: protocol.ModeNamed, Offline: DefaultOffline,
 		MaxSession: int64(DefaultMaxSession / time.Second), InactivityDays: DefaultInactivityDays,
-		Created: c.unix(), OfflineSecret: make([]byte, 32),
+		Created: c.unix(), OfflineSecret: make([]byte, 32), OfflineGeneration: 1,
 	}
 	if err := ch.apply(tn); err != nil {
 		return nil, nil, err
@@ -190,16 +195,27 @@ func (c *Console) SetTenant(ctx context.Context, name string, ch TenantChange) (
 	}
 	var tn *store.Tenant
 	var pol *protocol.Policy
+	var rots []rotation
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		if tn, err = tx.Tenant(name); err != nil {
 			return refuse("no tenant %q", name)
 		}
+		wasShared := tn.LoginMode == protocol.ModeShared
 		if err := ch.apply(tn); err != nil {
 			return err
 		}
 		if err := tx.UpdateTenant(tn); err != nil {
 			return err
+		}
+		if !wasShared && tn.LoginMode == protocol.ModeShared {
+			// Keys handed out while the tenant was shared before stay dead.
+			if rots, err = c.rotateOffline(tx, []string{name}, RotateModeShared); err != nil {
+				return err
+			}
+			if tn, err = tx.Tenant(name); err != nil {
+				return err
+			}
 		}
 		pol, err = c.publish(tx, name)
 		return err
@@ -207,6 +223,7 @@ func (c *Console) SetTenant(ctx context.Context, name string, ch TenantChange) (
 	if err != nil {
 		return nil, nil, err
 	}
+	c.logRotations(rots)
 	c.log.Info("tenant changed", "tenant", name, "policy_version", pol.Version)
 	return tn, pol, nil
 }

@@ -77,7 +77,7 @@ func TestSignPolicyTooLarge(t *testing.T) {
 	}
 	p := protocol.Policy{
 		Tenant: "acme", Version: 1, LoginMode: protocol.ModeNamed, MaxSession: 3600,
-		Offline: protocol.OfflineParams{Digits: 6, Period: 30, MaxFailures: 5},
+		Offline: protocol.OfflineParams{Digits: 6, Period: 30, MaxFailures: 5, LockoutBase: 30, LockoutLimit: 3600},
 		Console: strings.Repeat("a", 52) + "@relay.example.com:4433",
 		Revoked: []uint64{}, Roster: []protocol.RosterEntry{},
 	}

@@ -81,9 +81,13 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	lcap := fs.Duration("lockout-cap", 0, "longest lockout")
 	maxs := fs.Duration("max-session", 0, "maximum session length")
 	inact := fs.Int("inactivity-days", 0, "remove accounts unused this many days")
+	offline := offlineFlags(fs)
 	return func() console.TenantChange {
 		var ch console.TenantChange
 		fs.Visit(func(f *flag.Flag) {
+			if offline(f, &ch) {
+				return
+			}
 			switch f.Name {
 			case "mode":
 				ch.LoginMode = mode
@@ -211,6 +215,7 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "domain accounts:   %s\n", onOff(tn.DomainAccounts))
 	fmt.Fprintf(w, "offline codes:     %d digits, %ds period, skew %d, lockout after %d failures (%ds doubling, cap %ds)\n",
 		tn.Offline.Digits, tn.Offline.Period, tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit)
+	showOffline(w, tn)
 	fmt.Fprintf(w, "max session:       %v\n", time.Duration(tn.MaxSession)*time.Second)
 	fmt.Fprintf(w, "inactivity:        %d days\n", tn.InactivityDays)
 	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
@@ -565,6 +570,8 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "push-login=%v\notp-online=%v\nselective-login=%v\ndomain-accounts=%v\n", p.PushLogin, p.OTPWhileOnline, p.SelectiveLogin, p.DomainAccounts)
 	fmt.Fprintf(w, "offline=%d digits/%ds/skew %d/%d failures/lockout %ds..%ds\n", p.Offline.Digits, p.Offline.Period, p.Offline.Skew,
 		p.Offline.MaxFailures, p.Offline.LockoutBase, p.Offline.LockoutLimit)
+	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
+		p.Offline.Logins(), p.Offline.Days())
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
 	var rs []string
 	for _, r := range p.Revoked {
@@ -577,7 +584,7 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(w, "revoked-devices=%s\n", strings.Join(ds, ","))
 	for _, r := range p.Roster {
-		fmt.Fprintf(w, "roster=%s <%s> serial %d\n", r.Username, r.Email, r.Serial)
+		fmt.Fprintf(w, "roster=%s <%s> serial %d role %s\n", r.Username, r.Email, r.Serial, r.Role)
 	}
 	for _, s := range p.Shares {
 		fmt.Fprintf(w, "share=%x: %s\n", s.DeviceID, strings.Join(s.Entries, ","))

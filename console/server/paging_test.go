@@ -104,10 +104,12 @@ func TestPagedTransfersAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("enrols 1,000 devices")
 	}
-	e := newEnvWith(t, envOptions{timeout: 3 * time.Minute, server: func(c *server.Config) {
+	e := newEnvWith(t, envOptions{timeout: 6 * time.Minute, server: func(c *server.Config) {
 		// 1,000 enrolled devices have no agent running: keep the pusher's
 		// attempts at them rare.
-		c.PollInterval, c.RetryInterval, c.SessionTimeout = 100*time.Millisecond, 10*time.Second, 20*time.Second
+		// Under -race on a loaded machine a global admin's pairing (151
+		// policies signed in one transaction) takes over 20 s.
+		c.PollInterval, c.RetryInterval, c.SessionTimeout = 100*time.Millisecond, 10*time.Second, time.Minute
 	}})
 	const bigDevices, tenants, smallDevices = 1000, 150, 2
 	_, _, err := e.con.AddTenant(e.ctx, "big", console.TenantChange{})

@@ -46,12 +46,16 @@ type env struct {
 type logBuf struct {
 	mu    sync.Mutex
 	lines []string
+	full  []string // message and attributes, "k=v" separated by spaces
 }
 
 func (l *logBuf) Enabled(context.Context, slog.Level) bool { return true }
 func (l *logBuf) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	l.lines = append(l.lines, r.Level.String()+" "+r.Message)
+	full := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool { full += " " + a.Key + "=" + a.Value.Resolve().String(); return true })
+	l.full = append(l.full, full)
 	l.mu.Unlock()
 	return nil
 }

@@ -206,6 +206,20 @@ ALTER TABLE devices ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN removed_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE audit ADD COLUMN from_removed INTEGER NOT NULL DEFAULT 0;
 `,
+	// Offline login (SPEC.md 11.6): the TOTP algorithm ('' for SHA-1 or
+	// 'SHA256'), the offline login and day limits (0: the protocol's
+	// defaults), and the generation of the shared-mode offline secret,
+	// which counts from 1 and grows at each rotation; existing tenants
+	// hold their first secret.
+	`
+ALTER TABLE tenants ADD COLUMN otp_algorithm TEXT NOT NULL DEFAULT '' CHECK (otp_algorithm IN ('', 'SHA256'));
+ALTER TABLE tenants ADD COLUMN offline_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN offline_days INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN offline_generation INTEGER NOT NULL DEFAULT 1 CHECK (offline_generation >= 1);
+CREATE TRIGGER tenants_generation_monotonic BEFORE UPDATE OF offline_generation ON tenants
+WHEN NEW.offline_generation < OLD.offline_generation
+BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

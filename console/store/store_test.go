@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jitkey/jitkey/protocol"
@@ -25,6 +26,20 @@ func addTenant(t *testing.T, db *DB, name string) {
 	t.Helper()
 	err := db.Update(context.Background(), func(tx *Tx) error {
 		return tx.InsertTenant(&Tenant{Name: name, LoginMode: "named", SharedAccount: "msp-" + name, OfflineSecret: []byte{1}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addTenantV1 adds a tenant with the columns of schema version 1.
+func addTenantV1(t *testing.T, db *DB, name string) {
+	t.Helper()
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		return tx.Exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
+			selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
+			lockout_limit, max_session, inactivity_days, offline_secret, created)
+			VALUES (?, 'shared', ?, 0, 0, 0, 0, 6, 30, 1, 5, 30, 3600, 3600, 30, ?, 0)`, name, "msp-"+name, make([]byte, 32))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +164,7 @@ func TestDeviceRemovalMigrationAndQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addTenant(t, db, "acme")
+	addTenantV1(t, db, "acme")
 	cert, err := (&protocol.Signed{Type: protocol.DocDeviceCert, Body: []byte{0xa0}, Sig: make([]byte, 64)}).Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -206,5 +221,68 @@ func TestDeviceRemovalMigrationAndQueries(t *testing.T) {
 	}
 	if err := db.Update(ctx, func(tx *Tx) error { return tx.MarkDeviceRemoved(protocol.DeviceID{1}, 2000, 8) }); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second removal: %v, want ErrNotFound", err)
+	}
+}
+
+// TestOfflineGenerationMigrationAndRotation: a tenant of schema version 2
+// (before offline login) migrates holding its first secret (generation 1)
+// and default offline limits; each rotation stores a new secret one
+// generation up; the schema refuses a generation that goes down.
+func TestOfflineGenerationMigrationAndRotation(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	old := migrations
+	migrations = old[:2]
+	db, err := Open(ctx, path)
+	migrations = old
+	if err != nil {
+		t.Fatal(err)
+	}
+	addTenantV1(t, db, "acme")
+	db.Close()
+	if db, err = Open(ctx, path); err != nil {
+		t.Fatalf("migrate to version %d: %v", SchemaVersion, err)
+	}
+	defer db.Close()
+	tenant := func() *Tenant {
+		t.Helper()
+		var tn *Tenant
+		if err := db.View(ctx, func(tx *Tx) (err error) { tn, err = tx.Tenant("acme"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return tn
+	}
+	tn := tenant()
+	if tn.OfflineGeneration != 1 || tn.Offline.Algorithm != "" || tn.Offline.MaxLogins != 0 || tn.Offline.MaxDays != 0 {
+		t.Fatalf("migrated tenant: generation %d, offline %+v", tn.OfflineGeneration, tn.Offline)
+	}
+	for want := uint64(2); want <= 3; want++ {
+		secret := []byte(strings.Repeat(string(rune('a'+want)), 32))
+		var gen uint64
+		if err := db.Update(ctx, func(tx *Tx) (err error) { gen, err = tx.RotateOfflineSecret("acme", secret); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if tn := tenant(); gen != want || tn.OfflineGeneration != want || string(tn.OfflineSecret) != string(secret) {
+			t.Fatalf("rotation %d: returned %d, stored generation %d", want, gen, tn.OfflineGeneration)
+		}
+	}
+	if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.RotateOfflineSecret("nope", make([]byte, 32)); return err }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rotate an unknown tenant: %v", err)
+	}
+	if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.RotateOfflineSecret("acme", make([]byte, 20)); return err }); err == nil {
+		t.Fatal("a 20-byte tenant secret was stored")
+	}
+	err = db.Update(ctx, func(tx *Tx) error { return tx.Exec(`UPDATE tenants SET offline_generation = 2 WHERE name = 'acme'`) })
+	if err == nil || tenant().OfflineGeneration != 3 {
+		t.Fatal("the offline secret generation went down")
+	}
+	// Offline settings round-trip through UpdateTenant.
+	tn = tenant()
+	tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays = protocol.OTPSHA256, 3, 7
+	if err := db.Update(ctx, func(tx *Tx) error { return tx.UpdateTenant(tn) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := tenant(); got.Offline != tn.Offline || got.OfflineGeneration != 3 {
+		t.Fatalf("after update: %+v generation %d", got.Offline, got.OfflineGeneration)
 	}
 }

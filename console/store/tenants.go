@@ -20,7 +20,10 @@ type Tenant struct {
 	MaxSession     int64 // seconds
 	InactivityDays int
 	OfflineSecret  []byte // shared-mode offline secret, 32 bytes
-	Created        int64
+	// OfflineGeneration numbers OfflineSecret: 1 for the first, one more
+	// at each rotation (RotateOfflineSecret).
+	OfflineGeneration uint64
+	Created           int64
 }
 
 func isUnique(err error) bool {
@@ -31,12 +34,14 @@ func isUnique(err error) bool {
 func (t *Tx) InsertTenant(tn *Tenant) error {
 	_, err := t.exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
-		lockout_limit, max_session, inactivity_days, offline_secret, created)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		lockout_limit, max_session, inactivity_days, offline_secret, created,
+		otp_algorithm, offline_logins, offline_days, offline_generation)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
-		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created)
+		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
+		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1))
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
 	}
@@ -46,15 +51,17 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 	return nil
 }
 
-// UpdateTenant stores a tenant's settings (not its name, secret or creation time).
+// UpdateTenant stores a tenant's settings (not its name, secret,
+// generation or creation time).
 func (t *Tx) UpdateTenant(tn *Tenant) error {
 	res, err := t.exec(`UPDATE tenants SET login_mode=?, shared_account=?, push_login=?, otp_online=?,
 		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
-		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=? WHERE name=?`,
+		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
+		otp_algorithm=?, offline_logins=?, offline_days=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
-		tn.MaxSession, tn.InactivityDays, tn.Name)
+		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
 	}
@@ -66,7 +73,8 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 
 const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
-	max_session, inactivity_days, offline_secret, created`
+	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
+	offline_days, offline_generation`
 
 type scanner interface{ Scan(...any) error }
 
@@ -75,7 +83,8 @@ func scanTenant(s scanner) (*Tenant, error) {
 	err := s.Scan(&tn.Name, &tn.LoginMode, &tn.SharedAccount, &tn.PushLogin, &tn.OTPWhileOnline,
 		&tn.SelectiveLogin, &tn.DomainAccounts, &tn.Offline.Digits, &tn.Offline.Period,
 		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
-		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created)
+		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
+		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration)
 	return &tn, err
 }
 
@@ -111,4 +120,19 @@ func (t *Tx) SharedAccountTaken(account string) (bool, error) {
 	var n int
 	err := t.row(`SELECT COUNT(*) FROM tenants WHERE shared_account = ?`, account).Scan(&n)
 	return n > 0, err
+}
+
+// RotateOfflineSecret replaces a tenant's shared-mode offline secret with
+// secret (32 bytes) and returns its generation, one more than before.
+func (t *Tx) RotateOfflineSecret(name string, secret []byte) (uint64, error) {
+	if len(secret) != 32 {
+		return 0, fmt.Errorf("store: offline secret of %d bytes", len(secret))
+	}
+	var gen uint64
+	err := t.row(`UPDATE tenants SET offline_secret = ?, offline_generation = offline_generation + 1
+		WHERE name = ? RETURNING offline_generation`, secret, name).Scan(&gen)
+	if err != nil {
+		return 0, notFound(err, "tenant "+name)
+	}
+	return gen, nil
 }

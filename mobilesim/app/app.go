@@ -1,6 +1,7 @@
 // Package app holds the phone's flows: pairing with a console (FlowPair),
 // QR login (FlowQRLogin), refreshing policies and the device directory
-// (FlowSync), and listening for the console's pushes (FlowPolicy). It is
+// (FlowSync), listening for the console's pushes (FlowPolicy), and the
+// offline codes of SPEC.md 11.6, which need no network (OfflineCode). It is
 // the logic of the real app without its screens: callers show what it
 // returns and pass in the technician's decisions.
 package app

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -213,7 +214,7 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 	}
 	out, err := a.result(msg, &Outcome{Request: req, Decision: dec})
 	if err == nil && out.Status == StatusApproved && len(out.Result.OfflineSecret) > 0 {
-		a.storeDeviceSecret(o, q.DeviceID, out.Result.OfflineSecret)
+		a.storeDeviceSecret(o, req.Device.Tenant, q.DeviceID, out.Result.OfflineSecret)
 	}
 	return out, err
 }
@@ -362,16 +363,23 @@ func removedErr(d *protocol.DeviceCert) error {
 	return fmt.Errorf("%w: %s (tenant %s); this phone no longer logs in to it", ErrDeviceRemoved, d.Name, d.Tenant)
 }
 
-// storeDeviceSecret keeps a named-mode offline secret for the otp command.
-func (a *App) storeDeviceSecret(o *wallet.Org, id protocol.DeviceID, secret []byte) {
-	fresh, err := a.cfg.Wallet.Org(o.ID)
-	if err != nil {
-		a.log.Warn("store offline secret", "err", err)
+// storeDeviceSecret keeps a device's named-mode offline key (SPEC.md
+// 11.6: 20 bytes, sent by the agent in an online login) for the otp
+// command, replacing an older one.
+func (a *App) storeDeviceSecret(o *wallet.Org, tenant string, id protocol.DeviceID, secret []byte) {
+	if len(secret) != otpcode.KeySize {
+		a.log.Warn("offline key ignored: wrong size", "tenant", tenant, "device_id", fmt.Sprintf("%x", id[:]), "bytes", len(secret))
 		return
 	}
-	fresh.DeviceSecrets = slices.DeleteFunc(fresh.DeviceSecrets, func(s wallet.DeviceSecret) bool { return string(s.DeviceID) == string(id[:]) })
-	fresh.DeviceSecrets = append(fresh.DeviceSecrets, wallet.DeviceSecret{DeviceID: id[:], Secret: secret})
-	if err := a.cfg.Wallet.SaveOrg(fresh); err != nil {
-		a.log.Warn("store offline secret", "err", err)
+	fresh, err := a.cfg.Wallet.Org(o.ID)
+	if err != nil {
+		a.log.Warn("store offline key", "err", err)
+		return
 	}
+	fresh.SetDeviceKey(tenant, id, secret)
+	if err := a.cfg.Wallet.SaveOrg(fresh); err != nil {
+		a.log.Warn("store offline key", "err", err)
+		return
+	}
+	a.log.Info("offline key stored", "tenant", tenant, "device_id", fmt.Sprintf("%x", id[:]))
 }

@@ -49,7 +49,7 @@ func (a *App) transferErr(ctx context.Context, c *channel.Conn, flow string, err
 func offlineSecrets(x *protocol.Transfer) []wallet.TenantSecret {
 	var out []wallet.TenantSecret
 	for _, s := range x.OfflineSecrets {
-		out = append(out, wallet.TenantSecret{Tenant: s.Tenant, Secret: s.Secret})
+		out = append(out, wallet.TenantSecret{Tenant: s.Tenant, Secret: s.Secret, Generation: s.Generation})
 	}
 	return out
 }
@@ -116,6 +116,10 @@ func (a *App) applyTransfer(o *wallet.Org, x *protocol.Transfer) (Update, error)
 		return !revoked
 	})
 	for _, d := range v.Removed {
+		// A removed device's offline key is of no use any more.
+		n.DeviceSecrets = slices.DeleteFunc(slices.Clone(n.DeviceSecrets), func(s wallet.DeviceSecret) bool {
+			return string(s.DeviceID) == string(d.DeviceID[:])
+		})
 		if _, was := before.RemovedDevice(d.DeviceID); !was {
 			u.Removed = append(u.Removed, d.Name)
 			a.log.Warn("device removed by the MSP", "device", d.Name, "tenant", d.Tenant, "serial", d.Serial)

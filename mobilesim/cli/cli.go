@@ -246,6 +246,10 @@ func classify(err error) (kind string, code int) {
 		return "relay-pin-mismatch", ExitUnreachable
 	case errors.Is(err, app.ErrUnreachable):
 		return "unreachable", ExitUnreachable
+	case errors.Is(err, app.ErrUnknownDevice):
+		return "unknown-device", ExitError
+	case errors.Is(err, app.ErrNoOfflineKey):
+		return "no-offline-key", ExitRefused
 	case errors.Is(err, errNotImplemented):
 		return "not-implemented", ExitError
 	}

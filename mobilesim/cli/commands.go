@@ -292,6 +292,7 @@ type deviceJSON struct {
 	DomainJoined bool   `json:"domain_joined"`
 	DC           bool   `json:"dc"`
 	Relay        string `json:"relay"`
+	OfflineCodes bool   `json:"offline_codes"` // the phone can show offline codes for it (otp)
 }
 
 func deviceOf(d protocol.DeviceCert) deviceJSON {
@@ -322,7 +323,9 @@ func (r *run) cmdDevices(fs *flag.FlagSet) func(ctx context.Context, args []stri
 		}
 		list := []deviceJSON{}
 		for _, d := range v.Search(search) {
-			list = append(list, deviceOf(d))
+			dj := deviceOf(d)
+			dj.OfflineCodes = v.HasOfflineCodes(d)
+			list = append(list, dj)
 		}
 		if r.g.json {
 			r.emit(map[string]any{"org": o.ID, "devices": list})
@@ -340,7 +343,7 @@ func (r *run) cmdDevices(fs *flag.FlagSet) func(ctx context.Context, args []stri
 			if d.DC {
 				tags = append(tags, "domain controller")
 			}
-			r.printf("%-24s %-16s %-8s %s %s\n", d.Name, d.Tenant, d.OS, d.DeviceID, strings.Join(tags, ","))
+			r.printf("%-24s %-16s %-8s %-3s %s %s\n", d.Name, d.Tenant, d.OS, offlineMark(d.OfflineCodes), d.DeviceID, strings.Join(tags, ","))
 		}
 		return nil
 	}
@@ -588,15 +591,6 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 				return nil
 			}
 		}
-	}
-}
-
-func (r *run) cmdOTP(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
-	return func(ctx context.Context, args []string) error {
-		if len(args) != 1 {
-			return usagef("otp takes one device name")
-		}
-		return fmt.Errorf("otp %s: %w: offline codes arrive with offline login", args[0], errNotImplemented)
 	}
 }
 

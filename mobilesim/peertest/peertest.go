@@ -105,7 +105,20 @@ type Console struct {
 	pageBudget int
 	tamper     func([]protocol.PolicyPush) []protocol.PolicyPush
 	refusals   []protocol.PeerError
+	secrets    map[string]protocol.TenantSecret // shared-mode tenant secrets
 	stop       func()
+}
+
+// SetOfflineSecret gives a shared-mode tenant its offline secret: phones
+// of technicians who may see the tenant get their tech key derived from it
+// (SPEC.md 9), with the generation, in every transfer.
+func (c *Console) SetOfflineSecret(tenant string, secret []byte, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets == nil {
+		c.secrets = map[string]protocol.TenantSecret{}
+	}
+	c.secrets[tenant] = protocol.TenantSecret{Tenant: tenant, Secret: secret, Generation: generation}
 }
 
 // NewConsole starts a fake console named name on relay.
@@ -276,7 +289,7 @@ func (c *Console) sendTransfer(ctx context.Context, conn *channel.Conn, pair *pr
 	c.mu.Lock()
 	budget, tamper := c.pageBudget, c.tamper
 	c.mu.Unlock()
-	pages, err := protocol.Paginate(push.Policies, push.Directory, nil, budget)
+	pages, err := protocol.Paginate(push.Policies, push.Directory, push.OfflineSecrets, budget)
 	if err != nil {
 		return err
 	}
@@ -303,6 +316,13 @@ func (c *Console) pushFor(t *protocol.TechCert) protocol.PolicyPush {
 			continue
 		}
 		push.Policies = append(push.Policies, c.Sign(protocol.DocPolicy, &p))
+		if s, ok := c.secrets[tenant]; ok && p.LoginMode == protocol.ModeShared {
+			key, err := protocol.Derive(s.Secret, protocol.LabelOTPSharedTech, []byte(t.TechID), 32)
+			if err != nil {
+				panic(err)
+			}
+			push.OfflineSecrets = append(push.OfflineSecrets, protocol.TenantSecret{Tenant: tenant, Secret: key, Generation: s.Generation})
+		}
 		for _, d := range c.devices {
 			if d.Tenant == tenant {
 				push.Directory = append(push.Directory, c.Sign(protocol.DocDeviceCert, &d))
@@ -404,7 +424,17 @@ type Agent struct {
 	codes   map[protocol.SessionID]code
 	live    map[protocol.SessionID]uint8 // action of each accepted session
 	used    map[[16]byte]bool
+	offline []byte // named-mode offline key for the next approved login
 	stop    func()
+}
+
+// GiveOfflineKey makes the agent send key (a named-mode offline key, 20
+// bytes) in the result of its next approved login, as a real agent does
+// at a technician's first online login and after replacing the key.
+func (a *Agent) GiveOfflineKey(key []byte) {
+	a.mu.Lock()
+	a.offline = key
+	a.mu.Unlock()
 }
 
 // NewAgent starts a fake agent on relay; enrol it with Console.Enroll.
@@ -530,6 +560,11 @@ func (a *Agent) login(ctx context.Context, c *channel.Conn) Event {
 		return refuse(errors.New("replay"))
 	}
 	res := protocol.LoginResult{OK: true, Account: account}
+	if ap.Decision == protocol.DecisionApprove {
+		a.mu.Lock()
+		res.OfflineSecret, a.offline = a.offline, nil
+		a.mu.Unlock()
+	}
 	if ap.Decision == protocol.DecisionDeny {
 		res = protocol.LoginResult{Code: protocol.CodeDenied, Text: "denied by the technician"}
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,17 +92,62 @@ func (p *Phone) Pins() [][32]byte {
 	return out
 }
 
-// TenantSecret is a shared-mode tenant's offline secret.
+// TenantSecret is the technician's offline key of a shared-mode tenant
+// (the tech key of SPEC.md 9, never the tenant secret), from which the
+// phone derives each device's code key.
 type TenantSecret struct {
 	Tenant string `json:"tenant"`
 	Secret []byte `json:"secret"`
+	// Generation is the generation of the tenant secret the key derives
+	// from (0: from a console before offline login).
+	Generation uint64 `json:"generation,omitempty"`
 }
 
-// DeviceSecret is a named-mode offline secret for one device, delivered by
-// the device's agent in the first online login.
+// LogValue implements slog.LogValuer; the key logs as REDACTED.
+func (s TenantSecret) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("tenant", s.Tenant), slog.Uint64("generation", s.Generation),
+		slog.String("secret", protocol.Redacted))
+}
+
+// DeviceSecret is a named-mode offline key for one device, delivered by
+// the device's agent in an online login (SPEC.md 11.6).
 type DeviceSecret struct {
+	Tenant   string `json:"tenant,omitempty"` // empty: stored before the tenant was kept
 	DeviceID []byte `json:"device_id"`
 	Secret   []byte `json:"secret"`
+}
+
+// LogValue implements slog.LogValuer; the key logs as REDACTED.
+func (s DeviceSecret) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("tenant", s.Tenant), slog.String("device_id", fmt.Sprintf("%x", s.DeviceID)),
+		slog.String("secret", protocol.Redacted))
+}
+
+// TechKey returns the technician's offline key of a shared-mode tenant.
+func (o *Org) TechKey(tenant string) (TenantSecret, bool) {
+	for _, s := range o.OfflineSecrets {
+		if s.Tenant == tenant {
+			return s, true
+		}
+	}
+	return TenantSecret{}, false
+}
+
+// DeviceKey returns the named-mode offline key of a device of tenant.
+func (o *Org) DeviceKey(tenant string, id protocol.DeviceID) (DeviceSecret, bool) {
+	for _, s := range o.DeviceSecrets {
+		if string(s.DeviceID) == string(id[:]) && (s.Tenant == tenant || s.Tenant == "") {
+			return s, true
+		}
+	}
+	return DeviceSecret{}, false
+}
+
+// SetDeviceKey stores the named-mode offline key of a device of tenant,
+// replacing the one held.
+func (o *Org) SetDeviceKey(tenant string, id protocol.DeviceID, secret []byte) {
+	o.DeviceSecrets = slices.DeleteFunc(o.DeviceSecrets, func(s DeviceSecret) bool { return string(s.DeviceID) == string(id[:]) })
+	o.DeviceSecrets = append(o.DeviceSecrets, DeviceSecret{Tenant: tenant, DeviceID: slices.Clone(id[:]), Secret: slices.Clone(secret)})
 }
 
 // Org is one paired organisation (an MSP console). Documents are kept as
