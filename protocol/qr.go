@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -174,6 +175,20 @@ func DecodeQR(text string, now time.Time) (QRPayload, error) {
 		return q, ErrQRStale
 	}
 	return q, nil
+}
+
+// QRVersionOf returns the version byte of text, a QR payload with the
+// prefix and valid base45, so that a reader can tell a code of a later
+// version (ask the user to update) from a damaged one (version 0).
+func QRVersionOf(text string) (uint8, bool) {
+	if len(text) > MaxQRText || !strings.HasPrefix(text, qrPrefix) {
+		return 0, false
+	}
+	b, err := base45Decode(text[len(qrPrefix):])
+	if err != nil || len(b) == 0 {
+		return 0, false
+	}
+	return b[0], true
 }
 
 // ErrUnsupportedVersion is returned for a version this implementation does

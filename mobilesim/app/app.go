@@ -94,7 +94,7 @@ func (a *App) decodeQR(text string, want uint8) (protocol.QRPayload, error) {
 			return q, fmt.Errorf("%w (made %s ago); ask for a new pairing code", ErrQRExpired, age)
 		}
 		return q, fmt.Errorf("%w (made %s ago); scan the code now on the screen", ErrQRExpired, age)
-	case errors.Is(err, protocol.ErrUnsupportedVersion):
+	case errors.Is(err, protocol.ErrUnsupportedVersion) && newerQR(text):
 		return q, &screenError{msg: "this code was made by a newer version of jitkey; update the phone", err: err, is: ErrQRMalformed}
 	case err != nil:
 		return q, &screenError{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: err, is: ErrQRMalformed}
@@ -135,4 +135,11 @@ func dialErr(who, why string, err error) error {
 		return &screenError{msg: who + " did not answer: " + why, err: err, is: ErrUnreachable}
 	}
 	return &screenError{msg: fmt.Sprintf("%s could not be reached: %v", who, err), err: err, is: ErrUnreachable}
+}
+
+// newerQR reports whether text is a QR code of a later version than this
+// phone reads (rather than a damaged one).
+func newerQR(text string) bool {
+	v, ok := protocol.QRVersionOf(text)
+	return ok && v > protocol.QRVersion
 }

@@ -604,7 +604,7 @@ func (r *run) cmdDecode(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			return err
 		}
 		q, err := protocol.ParseQR(text)
-		if errors.Is(err, protocol.ErrUnsupportedVersion) {
+		if v, ok := protocol.QRVersionOf(text); ok && v > protocol.QRVersion && errors.Is(err, protocol.ErrUnsupportedVersion) {
 			return &said{msg: "this code was made by a newer version of jitkey; update the phone", err: fmt.Errorf("%w: %w", app.ErrQRMalformed, err)}
 		}
 		if err != nil {
