@@ -113,14 +113,6 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			}
 			last, lastHash = r.Seq, h
 			res.Stored++
-			if offlineLogin(&r) && len(rots) == 0 {
-				// The code key that was used must not work again
-				// (SPEC.md 11.6); named-mode keys are the agent's to
-				// replace.
-				if rots, err = c.rotateOffline(tx, []string{d.Tenant}, RotateOfflineLogin); err != nil {
-					return err
-				}
-			}
 		}
 		if res.Alarm != nil {
 			if err := tx.InsertAlarm(res.Alarm); err != nil {

@@ -19,8 +19,12 @@ import (
 //   - the secret is rotated (new random 32 bytes, generation + 1) whenever
 //     a key derived from it may be in the wrong hands or was used: a
 //     technician delegated to the tenant revoked, removed or re-paired, a
-//     device of the tenant removed, an offline login reported by an agent,
-//     the tenant switched to shared mode. Every rotation publishes a new
+//     device of the tenant removed (it held the secret), the tenant
+//     switched to shared mode. An offline login does not rotate it: the
+//     agent that accepted it retires the technician's derived key on that
+//     computer and gives a per-device key at the next online login there
+//     (SPEC.md 11.6), so no other computer's codes change. Every rotation
+//     publishes a new
 //     policy version, so the push machinery delivers the new secret to the
 //     agents and the new tech keys to the phones.
 
@@ -30,7 +34,6 @@ const (
 	RotateTechRemoved   = "technician removed"
 	RotateTechRepaired  = "technician paired a new phone; the previous one is revoked"
 	RotateDeviceRemoved = "device removed"
-	RotateOfflineLogin  = "offline login reported"
 	RotateModeShared    = "tenant switched to shared mode"
 )
 
@@ -164,11 +167,6 @@ func techKey(tn *store.Tenant, techID string) (protocol.TenantSecret, error) {
 	return protocol.TenantSecret{Tenant: tn.Name, Secret: key, Generation: tn.OfflineGeneration}, nil
 }
 
-// offlineLogin reports whether an audit record is a successful offline
-// code login, after which the code key that was used must be replaced.
-func offlineLogin(r *protocol.AuditRecord) bool {
-	return r.Event == EventLoginApproved && r.Method == protocol.MethodOTP && !r.Online
-}
 
 // EventLoginApproved is the audit event of a successful login.
 const EventLoginApproved = "login.approved"

@@ -19,12 +19,30 @@ import (
 // sealing a new one if there is none (the first login here, or the last
 // one was retired after an offline use). The key goes with every online
 // login, so a LoginResult lost on the way costs nothing; only that
-// technician's phone, authenticated by the session, receives it. In a
-// shared-mode tenant it returns nil. The caller wipes the result after
-// sending it.
+// technician's phone, authenticated by the session, receives it.
+//
+// In a shared-mode tenant the technician's key derived from the tenant
+// secret serves until it is used offline here; once it was, the derived
+// key is retired for good on this device and NamedKey gives a per-device
+// key as in named mode (the phone prefers it). Before that, it returns
+// nil. The caller wipes the result after sending it.
 func (v *Verifier) NamedKey(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error) {
 	if p.LoginMode != protocol.ModeNamed {
-		return nil, nil
+		st, err := tx.OfflineState(techID)
+		if err != nil {
+			return nil, err
+		}
+		if st.SpentGeneration == 0 && st.UsedGeneration == 0 {
+			return nil, nil // the derived key is still the technician's
+		}
+		if st.SpentGeneration != derivedRetired {
+			// Spent (or about to be, at the next contact): from now on
+			// a per-device key, as in named mode.
+			st.SpentGeneration = derivedRetired
+			if err := tx.PutOfflineState(st); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if k, err := tx.OfflineKey(techID); err == nil {
 		key, err := v.cfg.Vault.Open(k.Sealed, namedContext(techID))
@@ -110,11 +128,12 @@ func (v *Verifier) Generation(ctx context.Context) uint64 {
 // again, and every key used for an offline login since the last contact
 // is retired, recorded as offline.key.replaced. The journal of those
 // logins is the audit trail, which the shipper has just delivered.
-// Named mode: the key is deleted; the technician's next online login
-// here gives the phone a new one. Shared mode: codes of the tenant secret
-// generation that was used are refused for the technician until a newer
-// generation arrives (the console rotates it on reading the
-// journal; the phone gets its new key at its next sync).
+// The key is deleted (named mode, or a shared-mode per-device key); the
+// technician's next online login here gives the phone a new one. A
+// shared-mode derived key that was used is refused from then on for the
+// technician on this device, and the next online login here gives a
+// per-device key instead (NamedKey). The console need not rotate the
+// tenant secret, so no other computer's codes change.
 func (v *Verifier) Contact(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -131,7 +150,9 @@ func (v *Verifier) Contact(ctx context.Context) error {
 				return err
 			}
 			st.UsedOffline = false
-			st.SpentGeneration = max(st.SpentGeneration, st.UsedGeneration)
+			if st.SpentGeneration != derivedRetired {
+				st.SpentGeneration = max(st.SpentGeneration, st.UsedGeneration)
+			}
 			st.UsedGeneration = 0
 			if err := tx.PutOfflineState(st); err != nil {
 				return err

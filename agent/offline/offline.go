@@ -215,7 +215,7 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 			return lifecycle.Grant{}, ErrLimit
 		}
 	}
-	key, reason, err := v.codeKey(e)
+	key, derived, reason, err := v.codeKey(e)
 	if err != nil {
 		v.log.Error("offline key does not open", "technician", e.entry.Username, "err", err)
 		v.deny(ctx, rec, "offline key unreadable")
@@ -230,7 +230,7 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 	if !ok {
 		return lifecycle.Grant{}, v.failed(ctx, rec, e, now)
 	}
-	return v.grant(ctx, rec, r, e, &cert, step)
+	return v.grant(ctx, rec, r, e, &cert, step, derived)
 }
 
 // read gathers what an attempt needs.
@@ -280,29 +280,43 @@ func (v *Verifier) read(ctx context.Context, username string) (env, error) {
 	return e, err
 }
 
-// codeKey returns the technician's code key on this device, or nil and
-// why there is none.
-func (v *Verifier) codeKey(e env) ([]byte, string, error) {
-	if e.pol.LoginMode == protocol.ModeNamed {
-		if e.key == nil {
-			return nil, "no named offline key on this device", nil
-		}
+// derivedRetired in OfflineState.SpentGeneration: the technician's
+// shared-mode derived key is no longer used on this device; a per-device
+// key created by the agent (as in named mode) replaced it.
+const derivedRetired = uint64(1<<63 - 1) // the largest value the store holds
+
+// codeKey returns the technician's code key on this device, whether it is
+// the shared-mode derived key, or nil and why there is none.
+//
+// Named mode: the key the agent created for the technician. Shared mode:
+// a per-device key the agent created replaces the derived key once that
+// was used offline (it is given to the phone at the next online login and
+// the phone prefers it); until then, the key derived from the tenant
+// secret, available at once.
+func (v *Verifier) codeKey(e env) ([]byte, bool, string, error) {
+	if e.key != nil {
 		k, err := v.cfg.Vault.Open(e.key, namedContext(e.entry.TechID))
-		return k, "", err
+		return k, false, "", err
+	}
+	if e.pol.LoginMode == protocol.ModeNamed {
+		return nil, false, "no named offline key on this device", nil
+	}
+	if e.state.SpentGeneration == derivedRetired {
+		return nil, false, "the shared key was used offline and retired; a new key comes with the next online login here", nil
 	}
 	if !e.hasSec {
-		return nil, "no shared offline secret from the console yet", nil
+		return nil, false, "no shared offline secret from the console yet", nil
 	}
 	if e.secret.Generation <= e.state.SpentGeneration {
-		return nil, fmt.Sprintf("shared key generation %d was used offline; waiting for the next", e.secret.Generation), nil
+		return nil, false, fmt.Sprintf("shared key generation %d was used offline; waiting for the next", e.secret.Generation), nil
 	}
 	s, err := v.cfg.Vault.Open(e.secret.Sealed, sharedContext(e.pol.Tenant))
 	if err != nil {
-		return nil, "", err
+		return nil, false, "", err
 	}
 	defer clear(s)
 	k, err := otpcode.SharedCodeKey(s, e.entry.TechID, e.dev.DeviceID)
-	return k, "", err
+	return k, true, "", err
 }
 
 // failed records a wrong code: the failure count, a lockout when it
@@ -360,7 +374,7 @@ func Lockout(p protocol.OfflineParams, failures int) time.Duration {
 // grant makes the account ready. The step is consumed, the failures
 // reset and login.approved written with the session's intent; the
 // access rule is decided again there with the policy held then.
-func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Request, e env, cert *protocol.TechCert, step uint64) (lifecycle.Grant, error) {
+func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Request, e env, cert *protocol.TechCert, step uint64, derived bool) (lifecycle.Grant, error) {
 	var session protocol.SessionID
 	if _, err := io.ReadFull(v.cfg.Rand, session[:]); err != nil {
 		return lifecycle.Grant{}, fmt.Errorf("offline: session id: %w", err)
@@ -390,7 +404,7 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 			st.LastStep, st.Failures, st.LockedUntil = step, 0, time.Time{}
 			if !r.Online {
 				st.UsedOffline = true
-				if e.pol.LoginMode == protocol.ModeShared {
+				if derived {
 					st.UsedGeneration = max(st.UsedGeneration, e.secret.Generation)
 				}
 				c, err := tx.Contact()

@@ -466,3 +466,38 @@ func TestNoSecretsInStore(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedPerDeviceKeyAfterOfflineUse: in shared mode, once a
+// technician's derived key was used offline here, the next online login
+// gives a per-device key (as in named mode) and the derived key stays
+// retired on this device, even under a new tenant secret; other
+// technicians keep their derived keys.
+func TestSharedPerDeviceKeyAfterOfflineUse(t *testing.T) {
+	e := newEnv(t, protocol.ModeShared)
+	// Before any offline use, an online login gives no key: the derived
+	// one serves.
+	_ = e.st.Update(t.Context(), func(tx *store.Tx) error {
+		if k, err := e.v.NamedKey(tx, "tech-nik", &e.policy); k != nil || err != nil {
+			t.Errorf("NamedKey before any offline use = %x %v", k, err)
+		}
+		return nil
+	})
+	derived := e.sharedKey(e.secret, "tech-nik")
+	e.mustLogin("nik", e.code(derived, 0))
+	if err := e.v.Contact(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	perDevice := e.namedKey("tech-nik") // the next online login
+	e.clock.Add(30 * time.Second)
+	e.mustLogin("nik", e.code(perDevice, 0))
+	next := bytes.Repeat([]byte{0x42}, 32)
+	if ok, err := e.v.SetTenantSecret(t.Context(), "acme", []protocol.TenantSecret{{Tenant: "acme", Secret: next, Generation: 2}}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	e.clock.Add(30 * time.Second)
+	if _, err := e.login("nik", e.code(e.sharedKey(next, "tech-nik"), 0)); !errors.Is(err, offline.ErrWrongCode) {
+		t.Fatalf("derived key after a per-device key was issued: %v", err)
+	}
+	e.mustLogin("nik", e.code(perDevice, 0))
+	e.mustLogin("ann", e.code(e.sharedKey(next, "tech-ann"), 0))
+}

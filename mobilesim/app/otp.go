@@ -79,18 +79,19 @@ func (v *View) FindDevice(ref string) (protocol.DeviceCert, error) {
 }
 
 // HasOfflineCodes reports whether the phone can show offline codes for d:
-// the policy held for its tenant lets the technician log in to it, and,
-// in a named-mode tenant, the device's agent sent its key, in a
-// shared-mode tenant, the console sent the technician's key.
+// the policy held for its tenant lets the technician log in to it, and
+// the device's agent sent its own key, or, in a shared-mode tenant, the
+// console sent the technician's key.
 func (v *View) HasOfflineCodes(d protocol.DeviceCert) bool {
 	p, ok := v.Policies[d.Tenant]
 	if !ok || p.Authorize(&v.Tech, &d) != nil {
 		return false
 	}
+	if _, ok = v.Org.DeviceKey(d.Tenant, d.DeviceID); ok {
+		return true
+	}
 	if p.LoginMode == protocol.ModeShared {
 		_, ok = v.Org.TechKey(d.Tenant)
-	} else {
-		_, ok = v.Org.DeviceKey(d.Tenant, d.DeviceID)
 	}
 	return ok
 }
@@ -119,8 +120,13 @@ func (a *App) OfflineCode(ref string) (*OfflineCode, error) {
 		return nil, &refusal{fmt.Sprintf("this phone holds no policy of tenant %s; sync with the console first", dev.Tenant), ErrNoOfflineKey}
 	}
 	var key []byte
-	switch p.LoginMode {
-	case protocol.ModeShared:
+	dk, hasDeviceKey := o.DeviceKey(dev.Tenant, dev.DeviceID)
+	switch {
+	case hasDeviceKey:
+		// The device's own key (named mode; in shared mode the one the
+		// agent gave after the derived key was used offline) comes first.
+		key = dk.Secret
+	case p.LoginMode == protocol.ModeShared:
 		tk, ok := o.TechKey(dev.Tenant)
 		if !ok {
 			return nil, &refusal{fmt.Sprintf("this phone holds no offline key of tenant %s; sync with the console to get it", dev.Tenant), ErrNoOfflineKey}
@@ -130,11 +136,7 @@ func (a *App) OfflineCode(ref string) (*OfflineCode, error) {
 		}
 		defer clear(key)
 	default:
-		dk, ok := o.DeviceKey(dev.Tenant, dev.DeviceID)
-		if !ok {
-			return nil, &refusal{fmt.Sprintf("log in online on %s once with the QR code to get offline codes for it", dev.Name), ErrNoOfflineKey}
-		}
-		key = dk.Secret
+		return nil, &refusal{fmt.Sprintf("log in online on %s once with the QR code to get offline codes for it", dev.Name), ErrNoOfflineKey}
 	}
 	now := a.cfg.Now()
 	step := otpcode.Step(now, p.Offline.Period)
