@@ -23,6 +23,8 @@ const (
 	IPCMsgDenied     IPCMsgType = 4 // agent -> surface: a refusal; ends the exchange
 	IPCMsgEnd        IPCMsgType = 5 // surface -> agent: the user's session ended
 	IPCMsgEnded      IPCMsgType = 6 // agent -> surface: confirms End
+	IPCMsgStatus     IPCMsgType = 7 // agent -> surface: online, and whether codes are accepted (after Begin, on every change)
+	IPCMsgCode       IPCMsgType = 8 // surface -> agent: an offline code
 )
 
 // IPCBegin starts a login:
@@ -81,24 +83,52 @@ type IPCEnded struct {
 	OK bool `cbor:"1,keyasint"`
 }
 
-// EncodeIPCMsg returns the frame body of a message: type u8 || CBOR.
+// IPCStatus tells the surface how the technician may log in now (section
+// 11.6): map { 1: Online bool, 2: OTP bool }. Online: the agent reaches
+// its relay, so a QR code can be answered. OTP: the agent accepts a
+// username and code now (offline, or online when the policy allows it);
+// the surface then offers the code prompt.
+type IPCStatus struct {
+	Online bool `cbor:"1,keyasint"`
+	OTP    bool `cbor:"2,keyasint"`
+}
+
+// IPCCode is an offline login attempt: map { 1: Username text (at most
+// MaxIPCUsername bytes), 2: Code text (the digits the phone shows) }.
+type IPCCode struct {
+	Username string `cbor:"1,keyasint"`
+	Code     string `cbor:"2,keyasint"`
+}
+
+// MaxIPCUsername bounds IPCCode.Username; the agent ignores a longer one.
+const MaxIPCUsername = 64
+
+// LogValue implements slog.LogValuer: the code logs as Redacted.
+func (c IPCCode) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", c.Username), slog.String("code", Redacted))
+}
+
+// EncodeIPCMsg returns the frame body of a message: type u8 || CBOR. The
+// CBOR is encoded straight into the body's own array (sized for the
+// largest frame; AppendMarshal), so no encoder buffer keeps a copy of a
+// Credential's password once the caller wipes the body.
 func EncodeIPCMsg(t IPCMsgType, body any) ([]byte, error) {
 	if _, ok := ipcBody(t); !ok {
 		return nil, fmt.Errorf("protocol: unknown ipc message type %d", t)
 	}
-	b, err := Marshal(body)
+	buf := make([]byte, 1, MaxIPCFrame)
+	buf[0] = byte(t)
+	out, err := AppendMarshal(buf, body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("protocol: ipc message %d: %w", t, err)
 	}
-	if 1+len(b) > MaxIPCFrame {
-		return nil, fmt.Errorf("%w: ipc message of %d bytes", ErrFrameTooLarge, 1+len(b))
-	}
-	return append([]byte{byte(t)}, b...), nil
+	return out, nil
 }
 
 // DecodeIPCMsg decodes an IPC frame body into the message its type byte
 // names, strictly (as Unmarshal). It returns the type and a pointer to one
-// of IPCBegin, IPCQR, IPCCredential, IPCDenied, IPCEnd or IPCEnded. An
+// of IPCBegin, IPCQR, IPCCredential, IPCDenied, IPCEnd, IPCEnded,
+// IPCStatus or IPCCode. An
 // unknown type or a body without CBOR is ErrMalformed.
 func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
 	if len(body) < 2 {
@@ -130,6 +160,10 @@ func ipcBody(t IPCMsgType) (any, bool) {
 		return new(IPCEnd), true
 	case IPCMsgEnded:
 		return new(IPCEnded), true
+	case IPCMsgStatus:
+		return new(IPCStatus), true
+	case IPCMsgCode:
+		return new(IPCCode), true
 	}
 	return nil, false
 }

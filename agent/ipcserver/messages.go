@@ -33,52 +33,51 @@ package ipcserver
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/jitkey/jitkey/agent/ipc"
-	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/protocol"
 )
 
-// MsgType is the first byte of every IPC message body.
-type MsgType uint8
+// The messages are protocol's (SPEC.md 5.7, protocol/ipcmsg.go); the
+// names below are this package's.
+type (
+	// MsgType is the first byte of every IPC message body.
+	MsgType = protocol.IPCMsgType
+	// Begin starts a login. Action 0 means the surface's own action.
+	Begin = protocol.IPCBegin
+	// QR is a code to show.
+	QR = protocol.IPCQR
+	// Credential is the ready account. Password is the only copy the
+	// agent hands out; the surface uses it once and wipes it. It logs
+	// the password as "REDACTED".
+	Credential = protocol.IPCCredential
+	// Denied ends a login without a credential.
+	Denied = protocol.IPCDenied
+	// End reports that the user's session ended.
+	End = protocol.IPCEnd
+	// Ended confirms End: the account is disabled again.
+	Ended = protocol.IPCEnded
+	// Status tells the surface whether the agent is online and whether
+	// it accepts a username and code now.
+	Status = protocol.IPCStatus
+	// Code is an offline login attempt. It logs the code as "REDACTED".
+	Code = protocol.IPCCode
+)
 
 // IPC message types.
 const (
-	MsgBegin      MsgType = 1 // surface -> agent
-	MsgQR         MsgType = 2 // agent -> surface
-	MsgCredential MsgType = 3 // agent -> surface, once
-	MsgDenied     MsgType = 4 // agent -> surface, ends the login
-	MsgEnd        MsgType = 5 // surface -> agent
-	MsgEnded      MsgType = 6 // agent -> surface
-	MsgStatus     MsgType = 7 // agent -> surface, after Begin and on every change
-	MsgCode       MsgType = 8 // surface -> agent, an offline code
+	MsgBegin      = protocol.IPCMsgBegin      // surface -> agent
+	MsgQR         = protocol.IPCMsgQR         // agent -> surface
+	MsgCredential = protocol.IPCMsgCredential // agent -> surface, once
+	MsgDenied     = protocol.IPCMsgDenied     // agent -> surface, ends the login
+	MsgEnd        = protocol.IPCMsgEnd        // surface -> agent
+	MsgEnded      = protocol.IPCMsgEnded      // agent -> surface
+	MsgStatus     = protocol.IPCMsgStatus     // agent -> surface, after Begin and on every change
+	MsgCode       = protocol.IPCMsgCode       // surface -> agent, an offline code
 )
 
-// Status tells the surface how the technician may log in now.
-type Status struct {
-	// Online: the agent reaches its relay, so a QR code can be answered.
-	Online bool `cbor:"1,keyasint"`
-	// OTP: the agent accepts a username and code now (offline, or online
-	// when the policy allows it). The surface shows the code prompt.
-	OTP bool `cbor:"2,keyasint"`
-}
-
-// Code is an offline login attempt: the technician's username and the
-// code their phone shows.
-type Code struct {
-	Username string `cbor:"1,keyasint"` // at most MaxUsername bytes
-	Code     string `cbor:"2,keyasint"` // 6 or 8 decimal digits
-}
-
 // MaxUsername bounds Code.Username.
-const MaxUsername = 64
-
-// LogValue implements slog.LogValuer: the code logs as "REDACTED".
-func (c Code) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("username", c.Username), slog.String("code", password.Redacted))
-}
+const MaxUsername = protocol.MaxIPCUsername
 
 // Surfaces, and the action each asks for.
 var surfaces = map[string]uint8{
@@ -91,62 +90,12 @@ var surfaces = map[string]uint8{
 // ActionFor returns the action of a surface name (0 if unknown).
 func ActionFor(surface string) uint8 { return surfaces[surface] }
 
-// Begin starts a login. Action 0 means the surface's own action.
-type Begin struct {
-	Surface string `cbor:"1,keyasint"` // logon, unlock, elevate, sudo
-	Action  uint8  `cbor:"2,keyasint"`
-}
-
-// QR is a code to show.
-type QR struct {
-	Text     string `cbor:"1,keyasint"` // payload text ("JK:...")
-	PNG      []byte `cbor:"2,keyasint"` // the code as a PNG picture
-	Terminal string `cbor:"3,keyasint"` // the code as Unicode half blocks
-	Expires  int64  `cbor:"4,keyasint"` // Unix seconds, when the next code replaces it
-}
-
-// Credential is the ready account. Password is the only copy the agent
-// hands out; the surface uses it once and wipes it.
-type Credential struct {
-	Username string             `cbor:"1,keyasint"`
-	Password []byte             `cbor:"2,keyasint"`
-	Session  protocol.SessionID `cbor:"3,keyasint"`
-	Deadline int64              `cbor:"4,keyasint"` // Unix seconds, when the agent ends the session
-}
-
-// LogValue implements slog.LogValuer: the password logs as "REDACTED".
-func (c Credential) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("username", c.Username),
-		slog.String("password", password.Redacted),
-		slog.Time("deadline", time.Unix(c.Deadline, 0)),
-	)
-}
-
-// Denied ends a login without a credential.
-type Denied struct {
-	Code   uint8  `cbor:"1,keyasint"` // protocol.CodeRefused, CodeDenied, CodeExpired, CodeUnavailable, CodeBadRequest
-	Reason string `cbor:"2,keyasint"`
-}
-
-// End reports that the user's session ended.
-type End struct {
-	Session protocol.SessionID `cbor:"1,keyasint"`
-}
-
-// Ended confirms End: the account is disabled again.
-type Ended struct {
-	OK bool `cbor:"1,keyasint"`
-}
-
-// marshalMsg returns the frame body of a message: type u8 || CBOR. The
-// CBOR is encoded straight into the body's own array (sized for the
-// largest frame), so no encoder buffer keeps a copy of a Credential's
-// password once the caller wipes the body.
+// marshalMsg returns the frame body of a message: type u8 || CBOR,
+// encoded into the body's own array (protocol.EncodeIPCMsg), so no
+// encoder buffer keeps a copy of a Credential's password once the caller
+// wipes the body.
 func marshalMsg(t MsgType, v any) ([]byte, error) {
-	buf := make([]byte, 1, protocol.MaxIPCFrame)
-	buf[0] = byte(t)
-	body, err := protocol.AppendMarshal(buf, v)
+	body, err := protocol.EncodeIPCMsg(t, v)
 	if err != nil {
 		return nil, fmt.Errorf("ipcserver: encode message %d: %w", t, err)
 	}

@@ -114,7 +114,7 @@ func wellFormed(code string, digits int) bool {
 // Derive(tech key, otp/shared-code-key, DeviceID, 20). A phone holds only
 // its technician's tech key and calls CodeKey.
 func SharedCodeKey(tenantSecret []byte, techID string, dev protocol.DeviceID) ([]byte, error) {
-	tk, err := protocol.Derive(tenantSecret, protocol.LabelOTPSharedTech, []byte(techID), 32)
+	tk, err := protocol.SharedTechKey(tenantSecret, techID)
 	if err != nil {
 		return nil, fmt.Errorf("otpcode: tech key: %w", err)
 	}
@@ -125,7 +125,7 @@ func SharedCodeKey(tenantSecret []byte, techID string, dev protocol.DeviceID) ([
 // CodeKey derives the code key of device dev from a technician's shared
 // offline key (the tech key).
 func CodeKey(techKey []byte, dev protocol.DeviceID) ([]byte, error) {
-	k, err := protocol.Derive(techKey, protocol.LabelOTPSharedCode, dev[:], KeySize)
+	k, err := protocol.SharedCodeKey(techKey, dev)
 	if err != nil {
 		return nil, fmt.Errorf("otpcode: code key: %w", err)
 	}

@@ -138,3 +138,21 @@ func TestSharedCodeKey(t *testing.T) {
 		t.Fatalf("phone's code key %x, agent's %x (%v)", phone, a1, err)
 	}
 }
+
+// TestAgreesWithProtocol: the codes agree with protocol.TOTP, the
+// independent RFC 6238 implementation the test vectors use (SHA-1).
+func TestAgreesWithProtocol(t *testing.T) {
+	key := bytes.Repeat([]byte{9}, otpcode.KeySize)
+	for _, p := range []protocol.OfflineParams{{Digits: 6, Period: 30}, {Digits: 8, Period: 60}} {
+		for _, unix := range []int64{0, 59, 1_790_000_000, 20_000_000_000} {
+			want, err := protocol.TOTP(key, unix, p.Period, p.Digits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := otpcode.Code(key, otpcode.Step(time.Unix(unix, 0), p.Period), p)
+			if err != nil || got != want {
+				t.Errorf("%+v at %d: %s %v, protocol.TOTP %s", p, unix, got, err, want)
+			}
+		}
+	}
+}

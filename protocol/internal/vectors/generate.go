@@ -1177,6 +1177,12 @@ func (g *gen) ipcMsgs() {
 		&protocol.IPCDenied{Code: protocol.CodeDenied, Reason: "denied by the technician"})
 	ok("ok-ipc-msg-end", "End naming the session of the credential", protocol.IPCMsgEnd, "IPCEnd", &protocol.IPCEnd{Session: session})
 	ok("ok-ipc-msg-ended", "Ended: the account is disabled again", protocol.IPCMsgEnded, "IPCEnded", &protocol.IPCEnded{OK: true})
+	ok("ok-ipc-msg-status-offline", "Status: the agent cannot reach its relay and accepts a username and code",
+		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: false, OTP: true})
+	ok("ok-ipc-msg-status-online", "Status: online, QR codes only (the policy does not allow codes while online)",
+		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: true, OTP: false})
+	ok("ok-ipc-msg-code", "Code: technician nik types the 6-digit code his phone shows",
+		protocol.IPCMsgCode, "IPCCode", &protocol.IPCCode{Username: "nik", Code: "012345"})
 
 	end := msg(protocol.IPCMsgEnd, &protocol.IPCEnd{Session: session})
 	begin := msg(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon"})
