@@ -230,7 +230,7 @@ func (d *demo) walk(ctx context.Context) error {
 			if err := l.CheckContiguous(); err != nil {
 				return err
 			}
-			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed"} {
+			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed", "offline.key.replaced"} {
 				if !l.Has(want, "") {
 					return errors.New("no " + want + " record yet")
 				}
@@ -302,6 +302,8 @@ func (d *demo) removeStolen(ctx context.Context) (string, error) {
 
 // logout ends the session at the surface and checks the account is
 // disabled afterwards.
+var reconnected = regexp.MustCompile(`connected to home relay`)
+
 // offlineLogin stops the relay, logs Nik in on Contoso with the offline
 // code his phone shows (its key came with his online login there), logs
 // him out, and brings the relay back.
@@ -340,8 +342,17 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	marks := map[*harness.Proc]int{}
+	for _, p := range []*harness.Proc{w.Contoso.Proc, w.Fabrikam.Proc, w.Console.Serve} {
+		marks[p] = p.Mark()
+	}
 	if err := w.Relay.Restart(ctx); err != nil {
 		return "", fmt.Errorf("restart the relay: %w", err)
+	}
+	for p, mark := range marks {
+		if _, err := p.WaitFor(wctx, mark, reconnected); err != nil {
+			return "", fmt.Errorf("not back on the relay: %w", err)
+		}
 	}
 	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); logged in as %s offline; %s; the relay is back and the offline journal will ship",
 		code.Username, code.Code, code.SecondsLeft, acct, note), nil
