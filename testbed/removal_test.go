@@ -54,20 +54,7 @@ func TestDeviceRemoval(t *testing.T) {
 	}
 
 	// The agent locks itself down.
-	for {
-		on, err := harness.IsEnabled(ctx, w.ContosoAcc, acct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !on {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("%s still enabled %v after the removal", acct, time.Since(start))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("agent disabled %s %v after the removal", acct, time.Since(start).Round(time.Millisecond))
+	waitDisabled(t, ctx, w.ContosoAcc, acct, start, "the removal")
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := s2.WaitFor(wctx, 0, surfaceRemoved); err != nil {

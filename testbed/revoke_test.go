@@ -3,6 +3,7 @@
 package testbed
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -37,20 +38,7 @@ func TestRevokeDuringSession(t *testing.T) {
 	if !strings.Contains(out, "technician "+harness.TechNik+" revoked") {
 		t.Fatalf("tech revoke printed %q", out)
 	}
-	for {
-		on, err := harness.IsEnabled(ctx, w.ContosoAcc, acct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !on {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("%s still enabled %v after the revocation", acct, time.Since(start))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("agent disabled %s %v after the revocation", acct, time.Since(start).Round(time.Millisecond))
+	waitDisabled(t, ctx, w.ContosoAcc, acct, start, "the revocation")
 	mustEnabled(t, ctx, w.FabrikamAcc, samAcct, true)
 
 	// The stolen phone can no longer log in.
@@ -75,4 +63,24 @@ func TestRevokeDuringSession(t *testing.T) {
 	if !found {
 		t.Errorf("no account.disabled record with the withdrawal's reason:\n%s", log.Summary())
 	}
+}
+
+// waitDisabled waits up to 20 s from start until the agent has disabled
+// account, and logs how long it took after what.
+func waitDisabled(t *testing.T, ctx context.Context, acc *harness.Accounts, account string, start time.Time, what string) {
+	t.Helper()
+	for {
+		on, err := harness.IsEnabled(ctx, acc, account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !on {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("%s still enabled %v after %s", account, time.Since(start), what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("agent disabled %s %v after %s", account, time.Since(start).Round(time.Millisecond), what)
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,23 +24,12 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type env struct {
 	agent    *agenttest.Agent
 	backend  *accountstest.Backend
 	mgr      *lifecycle.Manager
-	clock    *clock
+	clock    *agenttest.Clock
 	policy   protocol.Policy
 	failNext atomic.Int32 // commits to fail, counting down
 	failAt   atomic.Int32 // fail the commit with this 1-based index from now
@@ -52,7 +40,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{clock: &clock{t: time.Now()}}
+	e := &env{clock: agenttest.NewClock(time.Now())}
 	msp := agenttest.NewMSP(t, "acme")
 	e.policy = msp.Policy(1)
 	e.agent = agenttest.NewAgent(t, msp, &e.policy, store.Config{BeforeCommit: func() error {

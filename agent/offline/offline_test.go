@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +22,6 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type env struct {
 	t       testing.TB
@@ -41,7 +29,7 @@ type env struct {
 	agent   *agenttest.Agent
 	st      *store.Store
 	backend *accountstest.Backend
-	clock   *clock
+	clock   *agenttest.Clock
 	vault   *vault.FileKey
 	mgr     *lifecycle.Manager
 	v       *offline.Verifier
@@ -57,7 +45,7 @@ var roster = []protocol.RosterEntry{
 }
 
 func newEnv(t testing.TB, mode string) *env {
-	e := &env{t: t, clock: &clock{t: time.Now().Truncate(time.Second)}, msp: agenttest.NewMSP(t, "acme")}
+	e := &env{t: t, clock: agenttest.NewClock(time.Now().Truncate(time.Second)), msp: agenttest.NewMSP(t, "acme")}
 	e.policy = e.msp.Policy(1)
 	e.policy.Roster = roster
 	if mode == protocol.ModeShared {
