@@ -24,7 +24,6 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-
 type env struct {
 	agent    *agenttest.Agent
 	backend  *accountstest.Backend

@@ -22,7 +22,6 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-
 type env struct {
 	t       testing.TB
 	msp     *agenttest.MSP
