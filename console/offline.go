@@ -167,6 +167,5 @@ func techKey(tn *store.Tenant, techID string) (protocol.TenantSecret, error) {
 	return protocol.TenantSecret{Tenant: tn.Name, Secret: key, Generation: tn.OfflineGeneration}, nil
 }
 
-
 // EventLoginApproved is the audit event of a successful login.
 const EventLoginApproved = "login.approved"
