@@ -107,6 +107,8 @@ type Verifier struct {
 	// prompt costs the agent nothing and cannot flood the audit trail.
 	// The store stays the truth across restarts.
 	locked map[string]time.Time
+	// policies caches the verified policy between attempts.
+	policies policy.Cache
 }
 
 // New returns a Verifier.
@@ -244,7 +246,7 @@ func (v *Verifier) read(ctx context.Context, username string) (env, error) {
 		if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &e.dev); err != nil {
 			return fmt.Errorf("device certificate: %w", err)
 		}
-		if e.pol, _, err = policy.Current(tx); err != nil {
+		if e.pol, err = v.policies.Current(tx); err != nil {
 			return err
 		}
 		if e.contact, err = tx.Contact(); err != nil && !errors.Is(err, store.ErrNotFound) {

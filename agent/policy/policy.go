@@ -8,8 +8,10 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/audit"
@@ -132,4 +134,48 @@ func recordRemoval(tx *store.Tx, rec *audit.Recorder, e store.Enrollment, p *pro
 	}
 	return rec.Append(tx, protocol.AuditRecord{Event: audit.DeviceRemoved,
 		Detail: fmt.Sprintf("policy version %d revokes this device's certificate, serial %d", p.Version, dc.Serial)})
+}
+
+// Cache keeps the last policy Current verified, by the digest of its
+// signed bytes and the pinned key, so that a caller reading the policy at
+// every attempt (offline codes) decodes and verifies it once per version.
+// The zero Cache is ready. The Policy it returns is shared: callers must
+// not modify it.
+type Cache struct {
+	mu  sync.Mutex
+	sum [32]byte
+	msp protocol.IdentityKey
+	pol protocol.Policy
+	ok  bool
+}
+
+// Current is policy.Current through the cache.
+func (c *Cache) Current(tx *store.Tx) (protocol.Policy, error) {
+	e, err := tx.Enrollment()
+	if err != nil {
+		return protocol.Policy{}, err
+	}
+	row, err := tx.Policy(e.Tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.Policy{}, ErrNoPolicy
+	}
+	if err != nil {
+		return protocol.Policy{}, err
+	}
+	sum := sha256.Sum256(row.Signed)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && c.sum == sum && c.msp == e.MSPKey {
+		return c.pol, nil
+	}
+	s, err := protocol.DecodeSigned(row.Signed)
+	if err != nil {
+		return protocol.Policy{}, err
+	}
+	p, err := Verify(s, e.MSPKey, e.Tenant)
+	if err != nil {
+		return protocol.Policy{}, err
+	}
+	c.sum, c.msp, c.pol, c.ok = sum, e.MSPKey, p, true
+	return p, nil
 }

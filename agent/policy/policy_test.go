@@ -138,3 +138,48 @@ func TestApplyRemoval(t *testing.T) {
 		t.Fatalf("device.removed detail %q", d)
 	}
 }
+
+// TestCache: the cache returns the stored policy, follows a newer one,
+// and still refuses one the pinned key did not sign.
+func TestCache(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	p1 := msp.Policy(1)
+	a := agenttest.NewAgent(t, msp, &p1, store.Config{})
+	var c policy.Cache
+	get := func() (protocol.Policy, error) {
+		var p protocol.Policy
+		err := a.Store.View(t.Context(), func(tx *store.Tx) error {
+			var err error
+			p, err = c.Current(tx)
+			return err
+		})
+		return p, err
+	}
+	for range 2 {
+		if p, err := get(); err != nil || p.Version != 1 {
+			t.Fatalf("cached Current = %d %v", p.Version, err)
+		}
+	}
+	put := func(s protocol.Signed, version uint64) {
+		b, err := s.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+			return tx.PutPolicy(store.PolicyRow{Tenant: "acme", Version: version, Signed: b, Applied: time.Now()})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2 := msp.Policy(2)
+	put(msp.Sign(t, protocol.DocPolicy, &p2), 2)
+	if p, err := get(); err != nil || p.Version != 2 {
+		t.Fatalf("after a new policy: %d %v", p.Version, err)
+	}
+	other := agenttest.NewMSP(t, "acme")
+	p3 := other.Policy(3)
+	put(other.Sign(t, protocol.DocPolicy, &p3), 3)
+	if _, err := get(); err == nil {
+		t.Fatal("a policy of another key is served")
+	}
+}
