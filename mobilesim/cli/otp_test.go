@@ -253,6 +253,19 @@ func TestOfflineCodes(t *testing.T) {
 				t.Fatalf("stored tech key: %v generation %d", ok, k.Generation)
 			}
 		}},
+		{name: "a per-device key from a shared-mode computer takes over", args: func(*world) []string {
+			// After the derived key was used offline there, the agent
+			// gives a per-device key at the next online login (SPEC.md
+			// 11.6); the phone prefers it to the derived key.
+			w.gx.GiveOfflineKey(w.named2)
+			return scanOf(func(*world) *peertest.Agent { return w.gx }, 0, "--approve")(w.world)
+		}, check: func(t *testing.T, _ *world, _ result) {
+			at := w.t0.Add(75 * time.Second)
+			got := w.otpAt(at, "GX-SRV")
+			if got["code"] != code(t, w.named2, at, w.globexP) || got["mode"] != "shared" {
+				t.Fatalf("shared-mode computer with its own key: %v", got)
+			}
+		}},
 		{name: "GONE's key", args: func(*world) []string {
 			w.gone.GiveOfflineKey(w.goneKey)
 			return scanOf(func(*world) *peertest.Agent { return w.gone }, 0, "--approve")(w.world)
