@@ -4,7 +4,8 @@ GO ?= go
 BIN := $(CURDIR)/bin
 BINARIES := jitkey-relay jitkey-console jitkey-agent jitkey-phone
 # Debian packages the tests and the demo use as real components.
-APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2
+APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2 \
+	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
 .PHONY: all build deps test check bench bench-relay fuzz demo vectors clean
@@ -22,6 +23,7 @@ build:
 		d=$$(find . -path "*/cmd/$$b" -type d | head -n1); \
 		if [ -n "$$d" ]; then echo "go build $$d"; $(GO) build -trimpath -o $(BIN)/$$b $$d || exit 1; fi; \
 	done
+	@echo "gcc pam_jitkey.so"; ./agent/pam/c/build.sh $(BIN)/pam_jitkey.so
 
 test: deps build
 	$(GO) test $(GOFLAGS_TEST) ./...
