@@ -650,7 +650,8 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 		}
 		free_answer(answer);
 		/* Enter: the approval may still be on its way. */
-		if (pump(pamh, a, user, fd, l, buf, now_ms() + GRACE_MS, 0) < 0) {
+		long long grace = now_ms() + GRACE_MS;
+		if (pump(pamh, a, user, fd, l, buf, grace < deadline ? grace : deadline, 0) < 0) {
 			say(pamh, PAM_ERROR_MSG, "jitkey: the agent closed the login");
 			l->pam_rc = PAM_AUTH_ERR;
 			break;
