@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/channel"
+	"github.com/jitkey/jitkey/protocol"
 )
 
 // stack is the PAM service the pamtester tests use: jitkey decides for
@@ -62,5 +64,88 @@ func TestPAMApprove(t *testing.T) {
 	}
 	if w.enabled(t, "msp-nik") {
 		t.Fatal("msp-nik still enabled after close_session")
+	}
+}
+
+// login starts pamtester for user, waits for the QR and has the phone
+// decide with s; it returns pamtester, the scan's result, and after Enter
+// the pamtester error.
+func (w *world) login(t *testing.T, service, user string, p *agenttest.Phone, mux *channel.Mux, s agenttest.Scan, ops ...string) (*proc, protocol.LoginResult, error) {
+	t.Helper()
+	pt := w.pamtester(t, service, user, ops...)
+	payload := pt.expect(t, qrPayload)[1]
+	pt.expect(t, "Press Enter after approving on your phone")
+	res := scan(t, p, mux, payload, s)
+	pt.send(t, "\n")
+	return pt, res, pt.wait(t)
+}
+
+// TestPAMDeny: the technician denies on the phone; the login fails and
+// says so; the account is not enabled.
+func TestPAMDeny(t *testing.T) {
+	w := newWorld(t)
+	p, mux := w.phone(t, "nik")
+	w.service(t, "jitkey-test", stack)
+	deny := agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 { return protocol.DecisionDeny }}
+	pt, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, deny, "authenticate")
+	if res.OK {
+		t.Fatalf("phone: %+v", res)
+	}
+	if err == nil {
+		t.Fatal("pamtester succeeded after a denial")
+	}
+	if out := pt.output(); !strings.Contains(out, "jitkey: login refused: denied by the technician") || !strings.Contains(out, "Authentication failure") {
+		t.Fatalf("no clear denial in:\n%s", out)
+	}
+	if _, err := w.backend.Lookup(t.Context(), "msp-nik"); err == nil && w.enabled(t, "msp-nik") {
+		t.Fatal("msp-nik enabled after a denial")
+	}
+}
+
+// TestPAMRevokedTechnician: a technician whose certificate the policy
+// revokes is refused at the scan; the login surface keeps waiting (anyone
+// who saw the code could scan it, so a refused scan does not end the
+// login) and fails at its timeout, saying so.
+func TestPAMRevokedTechnician(t *testing.T) {
+	w := newWorld(t)
+	p, mux := w.phone(t, "nik")
+	pol := w.msp.Policy(2)
+	pol.Revoked = []uint64{p.Cert.Serial}
+	w.push(t, pol)
+	w.service(t, "jitkey-test", strings.Replace(stack, "timeout=60", "timeout=4", 1))
+	pt, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, agenttest.Scan{}, "authenticate")
+	if res.OK {
+		t.Fatalf("phone: %+v", res)
+	}
+	if err == nil {
+		t.Fatal("pamtester succeeded for a revoked technician")
+	}
+	if out := pt.output(); !strings.Contains(out, "jitkey: not approved in time") {
+		t.Fatalf("no clear message in:\n%s", out)
+	}
+	if _, err := w.backend.Lookup(t.Context(), "msp-nik"); err == nil && w.enabled(t, "msp-nik") {
+		t.Fatal("msp-nik enabled for a revoked technician")
+	}
+}
+
+// TestPAMWrongAccount: at a prompt for msp-nik, ann approves: the agent
+// readies msp-ann, which is not the account being logged in to, so the
+// module fails the login and ends ann's session at once.
+func TestPAMWrongAccount(t *testing.T) {
+	w := newWorld(t)
+	ann, mux := w.phone(t, "ann")
+	w.service(t, "jitkey-test", stack)
+	pt, res, err := w.login(t, "jitkey-test", "msp-nik", ann, mux, agenttest.Scan{}, "authenticate")
+	if !res.OK {
+		t.Fatalf("phone: %+v", res)
+	}
+	if err == nil {
+		t.Fatal("pamtester logged msp-nik in with ann's approval")
+	}
+	if out := pt.output(); !strings.Contains(out, "the approval is for msp-ann, not msp-nik") {
+		t.Fatalf("no clear message in:\n%s", out)
+	}
+	if w.enabled(t, "msp-ann") {
+		t.Fatal("msp-ann left enabled")
 	}
 }

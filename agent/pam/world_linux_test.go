@@ -50,17 +50,38 @@ func needRoot(t *testing.T) {
 	}
 }
 
+// module is pam_jitkey.so as buildModule built it for this test binary.
+var module struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 // buildModule compiles pam_jitkey.so with c/build.sh (gcc, the same
-// flags as make build) into a fresh directory and returns its path.
+// flags as make build) once per test binary and returns its path; the
+// directory is readable by every user (sudo's caller loads it) and
+// removed by TestMain.
 func buildModule(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	out := filepath.Join(t.TempDir(), "pam_jitkey.so")
-	cmd := exec.CommandContext(t.Context(), filepath.Join(filepath.Dir(file), "c", "build.sh"), out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build pam_jitkey.so: %v\n%s", err, b)
+	module.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		if module.dir, module.err = os.MkdirTemp("", "jitkey-pam-module-"); module.err != nil {
+			return
+		}
+		if module.err = os.Chmod(module.dir, 0o755); module.err != nil {
+			return
+		}
+		module.path = filepath.Join(module.dir, "pam_jitkey.so")
+		cmd := exec.Command(filepath.Join(filepath.Dir(file), "c", "build.sh"), module.path)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			module.err = fmt.Errorf("%w\n%s", err, b)
+		}
+	})
+	if module.err != nil {
+		t.Fatalf("build pam_jitkey.so: %v", module.err)
 	}
-	return out
+	return module.path
 }
 
 // world is a relay, a console, and an agent enrolled with them that
@@ -348,9 +369,23 @@ func (w *world) pamtester(t *testing.T, service, user string, ops ...string) *pr
 	return start(t, w.sb.Command(t.Context(), "stdbuf", args...))
 }
 
-func must(t *testing.T, err error, format string, args ...any) {
+
+// push has the console push pol to the agent, retrying while the agent's
+// relay connection comes up.
+func (w *world) push(t *testing.T, pol protocol.Policy) {
 	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
+	signed := w.console.SetPolicy(t, pol)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
+		cancel()
+		if err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == pol.Version {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("push policy %d: %+v %v", pol.Version, ack, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the agent's relay link comes up
 	}
 }

@@ -603,8 +603,9 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 		goto out;
 	}
 	size_t n = jk_encode_begin(body, sizeof body, a->surface, 0);
+	long long first = now_ms() + 15000; /* the first QR comes at once */
 	if (n == 0 || write_frame(fd, body, n) < 0 ||
-	    pump(pamh, a, user, fd, l, buf, now_ms() + 15000, 1) < 0 || (!l->done && !l->have_qr && !l->otp)) {
+	    pump(pamh, a, user, fd, l, buf, first < deadline ? first : deadline, 1) < 0 || (!l->done && !l->have_qr && !l->otp)) {
 		rc = unavailable(pamh, a, "the jitkey agent does not answer");
 		goto out;
 	}
