@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(listenEnv); path != "" {
 		os.Exit(listen(path))
 	}
+	if sock := os.Getenv(askpassEnv); sock != "" && len(os.Args) == 2 {
+		os.Exit(askpass(sock, os.Args[1]))
+	}
 	code := m.Run()
 	if module.dir != "" {
 		os.RemoveAll(module.dir)

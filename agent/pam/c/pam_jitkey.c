@@ -710,13 +710,20 @@ JK_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int 
 	return authenticate(pamh, &a, user);
 }
 
+/*
+ * setcred: nothing to set, but a login jitkey authenticated succeeds here
+ * too, so that "success=done" in the auth stack holds for pam_setcred
+ * (sshd calls it) as it did for pam_authenticate.
+ */
 JK_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
+	struct args a;
+	uint8_t s[JK_SESSION_LEN];
 	(void)flags;
-	(void)argc;
-	(void)argv;
-	return PAM_IGNORE;
+	parse_args(pamh, argc, argv, &a);
+	if (user_of(pamh, &a) == NULL || session_of(pamh, s) < 0)
+		return PAM_IGNORE;
+	return PAM_SUCCESS;
 }
 
 /*
