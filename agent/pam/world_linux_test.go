@@ -369,7 +369,6 @@ func (w *world) pamtester(t *testing.T, service, user string, ops ...string) *pr
 	return start(t, w.sb.Command(t.Context(), "stdbuf", args...))
 }
 
-
 // push has the console push pol to the agent, retrying while the agent's
 // relay connection comes up.
 func (w *world) push(t *testing.T, pol protocol.Policy) {
