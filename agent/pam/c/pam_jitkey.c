@@ -585,6 +585,18 @@ static int unavailable(pam_handle_t *pamh, const struct args *a, const char *why
 	return PAM_AUTHINFO_UNAVAIL;
 }
 
+/* what names the surface's action for the user. */
+static const char *what(const char *surface)
+{
+	if (strcmp(surface, "sudo") == 0)
+		return "sudo";
+	if (strcmp(surface, "elevate") == 0)
+		return "an elevation";
+	if (strcmp(surface, "unlock") == 0)
+		return "an unlock";
+	return "a login";
+}
+
 static int authenticate(pam_handle_t *pamh, const struct args *a, const char *user)
 {
 	struct login *l = calloc(1, sizeof *l);
@@ -617,8 +629,8 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 			l->pam_rc = PAM_AUTH_ERR;
 			break;
 		}
-		snprintf(info, sizeof info, "jitkey: scan this code with the jitkey app to log in as %s%s\n%s",
-			 user, l->online ? "" : " (this computer is offline)", l->have_qr ? l->qr : "");
+		snprintf(info, sizeof info, "jitkey: scan this code with the jitkey app to approve %s as %s%s\n%s",
+			 what(a->surface), user, l->online ? "" : " (this computer is offline)", l->have_qr ? l->qr : "");
 		if (l->otp)
 			answer = converse(pamh, info, PAM_PROMPT_ECHO_ON,
 					  "Press Enter after approving on your phone, or type your jitkey username for an offline code: ");
