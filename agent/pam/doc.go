@@ -6,6 +6,6 @@
 //
 // The module talks to the agent over its root-only Unix socket
 // (package agent/ipcserver); its hand-written decoder of the agent's
-// messages is in c/jkmsg.c, fuzzed against the Go decoder by package
-// agent/pam/internal/jkmsg.
+// messages is internal/jkmsg/jkmsg.c, fuzzed there against the agent's Go
+// decoder through cgo.
 package pam

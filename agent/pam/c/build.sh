@@ -8,4 +8,5 @@ dir=$(dirname "$0")
 ${CC:-gcc} -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC -fvisibility=hidden \
 	-shared -Wl,-z,relro,-z,now,-z,defs,-z,noexecstack \
-	-o "$out" "$dir/pam_jitkey.c" "$dir/jkmsg.c" -lpam
+	-I "$dir/../internal/jkmsg" \
+	-o "$out" "$dir/pam_jitkey.c" "$dir/../internal/jkmsg/jkmsg.c" -lpam

@@ -5,7 +5,7 @@ package jkmsg
 /*
 #cgo CFLAGS: -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
 #include <stdlib.h>
-#include "../../c/jkmsg.c"
+#include "jkmsg.h"
 */
 import "C"
 

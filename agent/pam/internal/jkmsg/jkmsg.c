@@ -1,3 +1,5 @@
+//go:build linux && cgo
+
 /*
  * jkmsg.c: bounded canonical CBOR for the agent's IPC messages (jkmsg.h).
  *
