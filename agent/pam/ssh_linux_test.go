@@ -92,6 +92,7 @@ auth     required pam_deny.so
 account  required MODULE socket=SOCKET
 account  required pam_unix.so
 session  required MODULE socket=SOCKET
+session  required pam_unix.so
 `
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -110,7 +111,10 @@ func freePort(t *testing.T) int {
 // keyboard-interactive through PAM as the only method. /run is a private
 // tmpfs in its namespace (privilege separation directory), so nothing
 // outside the test's directories is written.
-func (w *world) sshd(t *testing.T) int {
+//
+// extra sshd_config lines come first, so they win (sshd keeps the first
+// value of each keyword).
+func (w *world) sshd(t *testing.T, extra string) int {
 	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "host_ed25519")
@@ -119,7 +123,7 @@ func (w *world) sshd(t *testing.T) int {
 	}
 	port := freePort(t)
 	cfg := filepath.Join(dir, "sshd_config")
-	conf := fmt.Sprintf(`ListenAddress 127.0.0.1
+	conf := extra + fmt.Sprintf(`ListenAddress 127.0.0.1
 Port %d
 HostKey %s
 PidFile %s
@@ -145,16 +149,18 @@ LogLevel VERBOSE
 // ssh runs the OpenSSH client as root in a namespace of its own where
 // /root is a private tmpfs (the client creates ~/.ssh), answering prompts
 // through SSH_ASKPASS.
-func (w *world) ssh(t *testing.T, port int, user, askSock string, command string) *proc {
+func (w *world) ssh(t *testing.T, port int, user, askSock string, command string, opts ...string) *proc {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := w.sb.Command(t.Context(), "/bin/sh", "-c", `mount -t tmpfs -o mode=700 tmpfs /root && exec "$@"`, "sh",
-		"ssh", "-F", "/dev/null", "-p", fmt.Sprint(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+	// opts come first: ssh keeps the first value of each option.
+	args := append([]string{"-c", `mount -t tmpfs -o mode=700 tmpfs /root && exec "$@"`, "sh", "ssh"}, opts...)
+	args = append(args, "-F", "/dev/null", "-p", fmt.Sprint(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "PreferredAuthentications=keyboard-interactive", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
 		"-o", "UpdateHostKeys=no", "-o", "LogLevel=ERROR", "-n", user+"@127.0.0.1", command)
+	cmd := w.sb.Command(t.Context(), "/bin/sh", args...)
 	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+self, "SSH_ASKPASS_REQUIRE=force", askpassEnv+"="+askSock)
 	return start(t, cmd)
 }
@@ -185,7 +191,7 @@ func TestSSH(t *testing.T) {
 	w := newWorld(t)
 	p, mux := w.phone(t, "nik")
 	w.firstLogin(t, "msp-nik", p, mux)
-	port := w.sshd(t)
+	port := w.sshd(t, "")
 	askSock, prompts := askpassServer(t)
 	c := w.ssh(t, port, "msp-nik", askSock, "id -un; echo jitkey-ssh-ok")
 
@@ -225,5 +231,41 @@ func TestSSH(t *testing.T) {
 			t.Fatal("msp-nik still enabled after the ssh connection closed")
 		}
 		time.Sleep(100 * time.Millisecond) // polling the account's state
+	}
+}
+
+// TestBreakGlassSSH: with the agent stopped, root still logs in with its
+// SSH key through the same sshd and PAM stack (pam_jitkey ignores users
+// it does not manage without contacting the agent), while msp-nik is
+// refused (failmode=closed).
+func TestBreakGlassSSH(t *testing.T) {
+	w := newWorld(t)
+	p, mux := w.phone(t, "nik")
+	w.firstLogin(t, "msp-nik", p, mux)
+	w.stopAgent()
+
+	dir := t.TempDir()
+	key := filepath.Join(dir, "root_ed25519")
+	if out, err := w.sb.Command(t.Context(), "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	port := w.sshd(t, fmt.Sprintf("StrictModes no\nPermitRootLogin prohibit-password\nAuthorizedKeysFile %s.pub\nPubkeyAuthentication yes\nAuthenticationMethods publickey keyboard-interactive\n", key))
+	askSock, prompts := askpassServer(t)
+	root := w.ssh(t, port, "root", askSock, "id -un", "-i", key, "-o", "PreferredAuthentications=publickey", "-o", "PubkeyAuthentication=yes")
+	if err := root.wait(t); err != nil || !strings.Contains(root.output(), "root\n") {
+		t.Fatalf("break-glass root login: %v\n%s", err, root.output())
+	}
+
+	nik := w.ssh(t, port, "msp-nik", askSock, "id -un")
+	select {
+	case pr := <-prompts:
+		pr.answer("")
+		t.Fatalf("msp-nik prompted with the agent down:\n%s", pr.text)
+	case <-nik.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ssh as msp-nik did not end")
+	}
+	if nik.err == nil {
+		t.Fatal("msp-nik logged in with the agent down")
 	}
 }

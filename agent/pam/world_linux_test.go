@@ -99,6 +99,7 @@ type world struct {
 	sock      string
 	info      daemon.Info
 	module    string
+	stopAgent func()
 }
 
 func startRelay(t *testing.T, listen string) (string, [32]byte, func()) {
@@ -190,12 +191,16 @@ func newWorld(t *testing.T) *world {
 	case <-time.After(20 * time.Second):
 		t.Fatal("agent not ready")
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	var once sync.Once
+	w.stopAgent = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		})
+	}
+	t.Cleanup(w.stopAgent)
 	return w
 }
 
