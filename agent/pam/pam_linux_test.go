@@ -112,7 +112,7 @@ func TestPAMRevokedTechnician(t *testing.T) {
 	pol := w.msp.Policy(2)
 	pol.Revoked = []uint64{p.Cert.Serial}
 	w.push(t, pol)
-	w.service(t, "jitkey-test", strings.Replace(stack, "timeout=60", "timeout=4", 1))
+	w.service(t, "jitkey-test", strings.Replace(stack, "timeout=60", "timeout=8", 1))
 	pt, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, agenttest.Scan{}, "authenticate")
 	if res.OK {
 		t.Fatalf("phone: %+v", res)
