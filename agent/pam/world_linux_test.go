@@ -142,8 +142,36 @@ func relayClient(t *testing.T, id ed25519.PrivateKey, home string, pin [32]byte)
 	return rl
 }
 
+// hostUnchanged fails the test at its end if the host's accounts or PAM
+// configuration changed, or if a surface left a directory behind on the
+// host (sshd's /run/sshd, ssh's ~/.ssh, sudo's /run/sudo).
+func hostUnchanged(t *testing.T) {
+	t.Helper()
+	files := []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/pam.d/sshd", "/etc/pam.d/sudo"}
+	dirs := []string{"/run/sshd", "/root/.ssh", "/run/sudo"}
+	snapshot := func() string {
+		var b strings.Builder
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			fmt.Fprintf(&b, "%s %x %v\n", f, data, err != nil)
+		}
+		for _, d := range dirs {
+			_, err := os.Stat(d)
+			fmt.Fprintf(&b, "%s exists=%v\n", d, err == nil)
+		}
+		return b.String()
+	}
+	before := snapshot()
+	t.Cleanup(func() {
+		if snapshot() != before {
+			t.Error("the test changed the host's accounts, PAM configuration or directories")
+		}
+	})
+}
+
 func newWorld(t *testing.T) *world {
 	needRoot(t)
+	hostUnchanged(t)
 	w := &world{msp: agenttest.NewMSP(t, "acme"), module: buildModule(t)}
 	w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0")
 	id, nk := agenttest.NewConsoleKeys(t)
