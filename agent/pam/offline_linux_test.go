@@ -48,7 +48,7 @@ func TestPAMOfflineCode(t *testing.T) {
 	w.service(t, "jitkey-test", stack)
 	_, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, agenttest.Scan{}, "authenticate", "acct_mgmt", "open_session", "close_session")
 	if err != nil || !res.OK || len(res.OfflineSecret) != otpcode.KeySize {
-		t.Fatalf("online login: %+v %v", res, err)
+		t.Fatalf("online login: %s %v", result(res), err)
 	}
 	w.stopRelay()
 	w.waitOffline(t)

@@ -34,7 +34,7 @@ func TestPAMApprove(t *testing.T) {
 	payload := s.expect(t, qrPayload)[1]
 	s.expect(t, "Press Enter after approving on your phone")
 	if res := scan(t, p, mux, payload, agenttest.Scan{}); !res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	s.send(t, "\n")
 	if err := s.wait(t); err != nil {
@@ -53,7 +53,7 @@ func TestPAMApprove(t *testing.T) {
 	s = w.pamtester(t, "jitkey-test", "msp-nik", "authenticate", "acct_mgmt", "open_session", "close_session")
 	payload = s.expect(t, qrPayload)[1]
 	if res := scan(t, p, mux, payload, agenttest.Scan{}); !res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	s.send(t, "\n")
 	if err := s.wait(t); err != nil {
@@ -89,7 +89,7 @@ func TestPAMDeny(t *testing.T) {
 	deny := agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 { return protocol.DecisionDeny }}
 	pt, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, deny, "authenticate")
 	if res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	if err == nil {
 		t.Fatal("pamtester succeeded after a denial")
@@ -115,7 +115,7 @@ func TestPAMRevokedTechnician(t *testing.T) {
 	w.service(t, "jitkey-test", strings.Replace(stack, "timeout=60", "timeout=8", 1))
 	pt, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, agenttest.Scan{}, "authenticate")
 	if res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	if err == nil {
 		t.Fatal("pamtester succeeded for a revoked technician")
@@ -137,7 +137,7 @@ func TestPAMWrongAccount(t *testing.T) {
 	w.service(t, "jitkey-test", stack)
 	pt, res, err := w.login(t, "jitkey-test", "msp-nik", ann, mux, agenttest.Scan{}, "authenticate")
 	if !res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	if err == nil {
 		t.Fatal("pamtester logged msp-nik in with ann's approval")
@@ -147,5 +147,27 @@ func TestPAMWrongAccount(t *testing.T) {
 	}
 	if w.enabled(t, "msp-ann") {
 		t.Fatal("msp-ann left enabled")
+	}
+}
+
+// TestPAMAuthtok: with the authtok argument the module hands the
+// account's password to the next module as PAM_AUTHTOK, and pam_unix
+// (use_first_pass) accepts it against the sandbox's /etc/shadow: the
+// credential is the account's real password. Without the argument
+// pam_unix gets nothing (the module keeps the password to itself).
+func TestPAMAuthtok(t *testing.T) {
+	w := newWorld(t)
+	p, mux := w.phone(t, "nik")
+	const chained = `auth     requisite MODULE socket=SOCKET timeout=60 ARGS
+auth     required pam_unix.so use_first_pass nodelay
+account  required pam_unix.so
+`
+	w.service(t, "jitkey-authtok", strings.Replace(chained, "ARGS", "authtok", 1))
+	if _, res, err := w.login(t, "jitkey-authtok", "msp-nik", p, mux, agenttest.Scan{}, "authenticate", "acct_mgmt"); !res.OK || err != nil {
+		t.Fatalf("authtok to pam_unix: %s %v", result(res), err)
+	}
+	w.service(t, "jitkey-authtok", strings.Replace(chained, "ARGS", "", 1))
+	if _, res, err := w.login(t, "jitkey-authtok", "msp-nik", p, mux, agenttest.Scan{}, "authenticate"); !res.OK || err == nil {
+		t.Fatalf("without authtok pam_unix got a password: %s %v", result(res), err)
 	}
 }

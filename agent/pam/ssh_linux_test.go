@@ -175,7 +175,7 @@ func (w *world) firstLogin(t *testing.T, user string, p *agenttest.Phone, mux *c
 	w.service(t, "jitkey-test", stack)
 	_, res, err := w.login(t, "jitkey-test", user, p, mux, agenttest.Scan{}, "authenticate", "acct_mgmt", "open_session", "close_session")
 	if !res.OK || err != nil {
-		t.Fatalf("first login of %s: %+v %v", user, res, err)
+		t.Fatalf("first login of %s: %s %v", user, result(res), err)
 	}
 	if w.enabled(t, user) {
 		t.Fatalf("%s enabled after its first login ended", user)
@@ -214,7 +214,7 @@ func TestSSH(t *testing.T) {
 	}
 	if res := scan(t, p, mux, m[1], agenttest.Scan{}); !res.OK {
 		pr.answer("")
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	pr.answer("")
 	if err := c.wait(t); err != nil {

@@ -42,7 +42,7 @@ func TestSudo(t *testing.T) {
 	w.service(t, "jitkey-test", stack)
 	// The technician's login session (as a console or ssh login would).
 	if _, res, err := w.login(t, "jitkey-test", "msp-nik", p, mux, agenttest.Scan{}, "authenticate", "acct_mgmt", "open_session"); !res.OK || err != nil {
-		t.Fatalf("login: %+v %v", res, err)
+		t.Fatalf("login: %s %v", result(res), err)
 	}
 
 	s := w.sudo(t, "msp-nik")
@@ -50,7 +50,7 @@ func TestSudo(t *testing.T) {
 	s.expect(t, "Press Enter after approving on your phone")
 	var req protocol.LoginRequest
 	if res := scan(t, p, mux, payload, agenttest.Scan{Request: &req}); !res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	if req.Action != protocol.ActionSudo {
 		t.Fatalf("the phone was asked for action %d, want sudo (%d)", req.Action, protocol.ActionSudo)
@@ -68,7 +68,7 @@ func TestSudo(t *testing.T) {
 	payload = s.expect(t, qrPayload)[1]
 	deny := agenttest.Scan{Decide: func(protocol.LoginRequest) uint8 { return protocol.DecisionDeny }}
 	if res := scan(t, p, mux, payload, deny); res.OK {
-		t.Fatalf("phone: %+v", res)
+		t.Fatalf("phone: %s", result(res))
 	}
 	s.send(t, "\n")
 	// sudo asks again after a failure; the technician gives up.

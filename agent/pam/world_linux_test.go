@@ -421,3 +421,8 @@ func (w *world) push(t *testing.T, pol protocol.Policy) {
 		time.Sleep(200 * time.Millisecond) // the agent's relay link comes up
 	}
 }
+
+// result describes a login result without its offline secret.
+func result(r protocol.LoginResult) string {
+	return fmt.Sprintf("ok=%v code=%d account=%s", r.OK, r.Code, r.Account)
+}
