@@ -554,13 +554,15 @@ static void handle(pam_handle_t *pamh, const struct args *a, const char *user, i
 
 /*
  * pump reads agent messages until deadline, or until the login is done,
- * or (stop_at_qr) until a QR or an OTP status is known. 0: ok; -1: the
- * connection broke.
+ * or (stop_at_qr) until a QR code is known: the agent sends one after
+ * Begin even while offline, so the prompt waits for it (an agent that
+ * sends none but takes codes gets the code prompt at the deadline).
+ * 0: ok; -1: the connection broke.
  */
 static int pump(pam_handle_t *pamh, const struct args *a, const char *user, int fd, struct login *l, uint8_t *buf, long long deadline, int stop_at_qr)
 {
 	while (!l->done) {
-		if (stop_at_qr && (l->have_qr || (l->otp && !l->online)))
+		if (stop_at_qr && l->have_qr)
 			return 0;
 		ssize_t n = read_frame(fd, buf, deadline);
 		if (n == 0)
