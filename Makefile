@@ -4,10 +4,11 @@ GO ?= go
 BIN := $(CURDIR)/bin
 BINARIES := jitkey-relay jitkey-console jitkey-agent jitkey-phone
 # Debian packages the tests and the demo use as real components.
-APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2
+APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2 \
+	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
-.PHONY: all build deps test check bench bench-relay fuzz demo vectors clean
+.PHONY: all build deps test check bench bench-relay fuzz demo vectors clean package
 
 all: build
 
@@ -22,9 +23,11 @@ build:
 		d=$$(find . -path "*/cmd/$$b" -type d | head -n1); \
 		if [ -n "$$d" ]; then echo "go build $$d"; $(GO) build -trimpath -o $(BIN)/$$b $$d || exit 1; fi; \
 	done
+	@echo "gcc pam_jitkey.so"; ./agent/pam/c/build.sh $(BIN)/pam_jitkey.so
 
 test: deps build
 	$(GO) test $(GOFLAGS_TEST) ./...
+	cd packaging && $(GO) test -count=1 ./...
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -56,5 +59,15 @@ vectors:
 demo: deps build
 	@if [ -x ./testbed/demo.sh ]; then ./testbed/demo.sh; else $(GO) run ./testbed/cmd/jitkey-demo; fi
 
+# package builds dist/jitkey-agent_$(PKG_VERSION)_amd64.deb (agent, PAM
+# module, systemd unit, pam-auth-update profile) and the relay's with nfpm
+# (a tool of the packaging/ module, so its dependencies stay out of go.mod).
+PKG_VERSION ?= 0.1.0
+package: build
+	@mkdir -p dist
+	$(GO) -C packaging build -o $(BIN)/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-agent.yaml -p deb -t dist/
+	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-relay.yaml -p deb -t dist/
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -229,6 +229,13 @@ func (s *Sandbox) ensureGroup(ctx context.Context, group string) error {
 // namespace (CLONE_NEWNS with / made recursively private) with the sandbox's directories bound over the host's. Errors
 // are *linux.CommandError naming name and args (not the wrapper).
 func (s *Sandbox) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	return linux.Exec(ctx, stdin, name, args, s.Command(ctx, name, args...))
+}
+
+// Command returns a command that runs name args in the sandbox as Run
+// does, for callers that talk to the process while it runs (login
+// surfaces driven by tests: pamtester, sshd, sudo).
+func (s *Sandbox) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	argv := []string{"-c", mountScript, "sandbox",
 		s.Path("/home"), s.Path("/var/log"), s.Path("/var/mail"), s.Path("/etc"), name}
 	argv = append(argv, args...)
@@ -237,7 +244,7 @@ func (s *Sandbox) Run(ctx context.Context, stdin []byte, name string, args ...st
 	// namespace, in which the Go runtime makes / recursively private before
 	// running the shell, so no bind mount propagates back to the host.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	return linux.Exec(ctx, stdin, name, args, cmd)
+	return cmd
 }
 
 // PAMTest runs pamtester SERVICE USER OPS... in the sandbox, answering the
