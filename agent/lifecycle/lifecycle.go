@@ -103,6 +103,11 @@ type Manager struct {
 	mu      sync.Mutex
 	live    map[protocol.SessionID]bool
 	pending map[protocol.SessionID]string // sessions whose end must be retried -> event
+	// successor maps a session superseded by the same technician's next
+	// one (kept running: unlock, elevate, sudo from inside it) to that
+	// session, so that the End the surface sends for the first (the
+	// technician logs out) ends the one that replaced it.
+	successor map[protocol.SessionID]protocol.SessionID
 }
 
 // New returns a Manager. Call Recover before the first Begin.
@@ -117,7 +122,8 @@ func New(cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{}}
+	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{},
+		successor: map[protocol.SessionID]protocol.SessionID{}}
 }
 
 // Request asks for a session.
@@ -267,12 +273,16 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	}); err != nil {
 		return Grant{}, fmt.Errorf("lifecycle: %w", err)
 	}
+	var kept protocol.SessionID // superseded, its programs carried over
 	if inSession(prev) {
 		// A new session on an account in use supersedes the old one. The
 		// same technician's programs carry over: unlock, elevate and
 		// sudo begin a new session from inside the running one. Another
 		// technician's (a shared account) are ended.
 		keep := prev.TechID == r.TechID
+		if keep {
+			kept = prev.Session
+		}
 		if err := m.endSession(ctx, prev.Session, audit.SessionEnded, "superseded by a new session", keep); err != nil {
 			return Grant{}, err
 		}
@@ -329,6 +339,9 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		return Grant{}, err
 	}
 	m.live[r.Session] = true
+	if kept != (protocol.SessionID{}) {
+		m.successor[kept] = r.Session
+	}
 	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
 }
 
@@ -653,9 +666,22 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 // End ends a live session: the account is disabled, everything it runs
 // is ended and its password re-randomised, then account.disabled and
 // event (audit.SessionEnded or audit.SessionExpired) are recorded.
+//
+// The End of a session that the same technician's next one superseded
+// (they unlocked, elevated or ran sudo from inside it) ends the session
+// that replaced it: the technician logging out of their login session
+// ends their access, whatever began inside it.
 func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for range len(m.successor) + 1 {
+		next, ok := m.successor[session]
+		if !ok {
+			break
+		}
+		delete(m.successor, session)
+		session = next
+	}
 	return m.end(ctx, session, event, "")
 }
 
@@ -737,6 +763,11 @@ func (m *Manager) Active(session protocol.SessionID) bool {
 func (m *Manager) Tick(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for from, to := range m.successor {
+		if !m.live[to] {
+			delete(m.successor, from)
+		}
+	}
 	var errs []error
 	for s, ev := range m.pending {
 		if err := m.end(ctx, s, ev, ""); err != nil && !errors.Is(err, ErrNoSession) {

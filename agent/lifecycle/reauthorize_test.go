@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -151,5 +152,33 @@ func TestReauthorizeWithoutCert(t *testing.T) {
 	}
 	if r := e.withdrawnReasons(t)["msp-nik"]; r != "access withdrawn: the session's technician certificate is unknown" {
 		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestEndOfSupersededSession: the technician's login session (S1) is
+// superseded by their own sudo inside it (S2); when they log out, the
+// surface ends S1, and that ends S2: the account is disabled.
+func TestEndOfSupersededSession(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	s1, err := e.mgr.Begin(ctx, e.request("nik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sudo := e.request("nik")
+	sudo.Action = protocol.ActionSudo
+	s2, err := e.mgr.Begin(ctx, sudo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := s2.Password.Clone()
+	if err := e.mgr.End(ctx, s1.Session, audit.SessionEnded); err != nil {
+		t.Fatalf("End of the login session: %v", err)
+	}
+	if !e.ended(t, s2, pw) {
+		t.Fatal("the account stays enabled after the technician logged out")
+	}
+	if err := e.mgr.End(ctx, s1.Session, audit.SessionEnded); !errors.Is(err, lifecycle.ErrNoSession) {
+		t.Fatalf("second End = %v", err)
 	}
 }
