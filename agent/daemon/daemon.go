@@ -71,6 +71,12 @@ type Config struct {
 	// Heartbeat is how often an idle agent contacts the console (default
 	// DefaultHeartbeat); offline codes count their day limit from it.
 	Heartbeat time.Duration
+	// ProvisionAccounts creates, disabled, the accounts of the
+	// technicians the policy admits on this computer before their first
+	// login, for login surfaces that look an account up before
+	// authenticating (sshd). Off by default: on a workstation the
+	// accounts are created at the first login.
+	ProvisionAccounts bool
 }
 
 // DefaultHeartbeat is the default Config.Heartbeat.
@@ -224,20 +230,27 @@ func Run(ctx context.Context, cfg Config) error {
 			"policy_version", r.Version, "serial", r.Serial)
 		shipper.Poke()
 	}
-	reauthorize := func(ctx context.Context) {
+	// current reads the policy held and the agent's own device certificate.
+	current := func(ctx context.Context) (protocol.Policy, protocol.DeviceCert, error) {
 		var pol protocol.Policy
+		var dev protocol.DeviceCert
 		err := st.View(ctx, func(tx *store.Tx) error {
 			var err error
 			pol, _, err = policy.Current(tx)
 			return err
 		})
 		if err != nil {
-			log.Error("cannot read the policy to decide sessions again", "err", err)
-			return
+			return pol, dev, fmt.Errorf("read the policy: %w", err)
 		}
-		var dev protocol.DeviceCert
 		if err := enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &dev); err != nil {
-			log.Error("own device certificate does not verify", "err", err)
+			return pol, dev, fmt.Errorf("own device certificate: %w", err)
+		}
+		return pol, dev, nil
+	}
+	reauthorize := func(ctx context.Context) {
+		pol, dev, err := current(ctx)
+		if err != nil {
+			log.Error("cannot decide sessions again", "err", err)
 			return
 		}
 		n, err := mgr.Reauthorize(ctx, &pol, &dev)
@@ -246,6 +259,32 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if n > 0 {
 			log.Warn("access withdrawn by the new policy: sessions ended", "sessions", n)
+		}
+	}
+	// provision creates, disabled, the account of every technician the
+	// policy admits here (named mode) or the shared account, for login
+	// surfaces that look an account up before authenticating (sshd).
+	provision := func(ctx context.Context) {
+		if !cfg.ProvisionAccounts {
+			return
+		}
+		pol, dev, err := current(ctx)
+		if err != nil || pol.IsDeviceRevoked(dev.Serial) {
+			return
+		}
+		for _, e := range pol.Roster {
+			c := e.Cert(pol.Tenant)
+			if pol.Authorize(&c, &dev) != nil {
+				continue
+			}
+			name, err := mgr.Provision(ctx, e.TechID, e.Username, &pol)
+			if err != nil {
+				log.Warn("account not provisioned", "technician", e.Username, "account", name, "err", err)
+				continue
+			}
+			if pol.LoginMode == protocol.ModeShared {
+				return // one account for everyone
+			}
 		}
 	}
 	applyPolicy := func(ctx context.Context, s protocol.Signed) {
@@ -263,6 +302,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// a withdrawn delegation or share-list entry ends the session at
 		// once (SPEC.md 4, R-47).
 		reauthorize(ctx)
+		provision(ctx)
 		shipper.Poke()
 	}
 	mux := channel.New(channel.Config{
@@ -310,6 +350,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// A removed agent stays locked down across restarts.
 	retire(ctx)
+	provision(ctx)
 
 	ln, err := ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/jitkey/jitkey/agent/daemon"
 
 	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -89,5 +90,33 @@ func TestStalledPolicyPushReturnsSlot(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no push gets through while stalled pushes hold the slots: %+v %v", ack, err)
 		}
+	}
+}
+
+// TestProvisionAccounts: with ProvisionAccounts, applying a policy creates
+// the accounts of the technicians it admits here, disabled, before any
+// login (sshd looks an account up before PAM runs); a technician the
+// share list leaves out gets none.
+func TestProvisionAccounts(t *testing.T) {
+	w := newWorldWith(t, server.Limits{}, func(c *daemon.Config) { c.ProvisionAccounts = true })
+	pol := w.msp.Policy(2)
+	pol.Roster = []protocol.RosterEntry{
+		{Serial: 901, TechID: "t-bob", Username: "bob", Role: protocol.RoleReadOnly},
+		{Serial: 902, TechID: "t-nik", Username: "nik", Role: protocol.RoleAdmin},
+	}
+	pol.Shares = []protocol.DeviceShare{{DeviceID: w.info.DeviceID, Entries: []string{protocol.ShareAllAdmins}}}
+	signed := w.console.SetPolicy(t, pol)
+	eventually(t, "the policy applied", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
+		return err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == 2
+	})
+	i, err := w.backend.Lookup(t.Context(), "msp-nik")
+	if err != nil || i.Enabled || i.Admin || !i.IsJIT() {
+		t.Fatalf("msp-nik after the policy: %+v %v; want provisioned, disabled", i, err)
+	}
+	if _, err := w.backend.Lookup(t.Context(), "msp-bob"); err == nil {
+		t.Fatal("an account for a technician the share list leaves out")
 	}
 }

@@ -345,6 +345,50 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
 }
 
+// Provision makes sure the account the technician techID gets under p
+// exists, created by jitkey as Create makes it (disabled, a password
+// nobody knows, not an administrator), so that a login surface that looks
+// the account up before it authenticates (sshd refuses an unknown user
+// before PAM runs) can offer it. It returns the account's name and does
+// nothing more when jitkey's account is there already or in a session; an
+// account under the name that is not jitkey's is left alone (ErrForeign).
+// account.created is recorded with the detail "provisioned".
+func (m *Manager) Provision(ctx context.Context, techID, username string, p *protocol.Policy) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.cfg.Store.View(ctx, checkRemoved); err != nil {
+		return "", err
+	}
+	name, err := m.accountFor(ctx, techID, username, p)
+	if err != nil {
+		return "", err
+	}
+	var row store.Account
+	if err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		row, err = tx.Account(name)
+		return err
+	}); err != nil {
+		return name, fmt.Errorf("lifecycle: %w", err)
+	}
+	if inSession(row) {
+		return name, nil
+	}
+	if row.SystemID != "" {
+		_, err := m.lookupOwned(ctx, row)
+		if !errors.Is(err, accounts.ErrNotFound) {
+			return name, err // there (nil), foreign, or the lookup failed
+		}
+		row.SystemID = "" // jitkey's account is gone: make it again
+	}
+	rec := protocol.AuditRecord{TechID: techID, Username: username, Account: name,
+		Detail: "provisioned: created disabled before the first login"}
+	if _, err := m.create(ctx, username, &row, rec); err != nil {
+		return name, err
+	}
+	m.recorded()
+	return name, nil
+}
+
 func (m *Manager) newPassword(name, username string) (password.Secret, error) {
 	pw, err := password.GenerateForAccount(m.cfg.Rand, PasswordLength, name, username)
 	if err != nil {

@@ -3,7 +3,7 @@
 // testbed.
 //
 //	jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
-//	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
+//	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
 //	jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo
 //	    [--qr-png FILE] [--qr-text FILE] [--pam-service S] [--sandbox DIR] [--hold DURATION]
 package main
@@ -36,7 +36,7 @@ const (
 	enrollUsage = `  jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
                       (the token as an argument still works, but other users can read it)
 `
-	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s]
+	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
                        [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
@@ -284,6 +284,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "manage accounts in this sandbox instead of the host (tests, demo)")
 	ipc := fs.String("ipc", DefaultIPC, "login-surface socket path")
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
+	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd)")
 	pos, err := parseFlags(fs, args, runUsage)
 	if err != nil {
 		return err
@@ -303,7 +304,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return daemon.Run(ctx, daemon.Config{
 		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.QUICRelay,
-		Rotation: *rotation, Logger: log,
+		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision,
 		Ready: func(i daemon.Info) {
 			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
 		},
