@@ -94,10 +94,8 @@ func (a *App) decodeQR(text string, want uint8) (protocol.QRPayload, error) {
 			return q, fmt.Errorf("%w (made %s ago); ask for a new pairing code", ErrQRExpired, age)
 		}
 		return q, fmt.Errorf("%w (made %s ago); scan the code now on the screen", ErrQRExpired, age)
-	case errors.Is(err, protocol.ErrUnsupportedVersion) && newerQR(text):
-		return q, &screenError{msg: "this code was made by a newer version of jitkey; update the phone", err: err, is: ErrQRMalformed}
 	case err != nil:
-		return q, &screenError{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: err, is: ErrQRMalformed}
+		return q, QRError(text, err)
 	}
 	if q.Kind != want {
 		if want == protocol.QRLogin {
@@ -137,9 +135,13 @@ func dialErr(who, why string, err error) error {
 	return &screenError{msg: fmt.Sprintf("%s could not be reached: %v", who, err), err: err, is: ErrUnreachable}
 }
 
-// newerQR reports whether text is a QR code of a later version than this
-// phone reads (rather than a damaged one).
-func newerQR(text string) bool {
-	v, ok := protocol.QRVersionOf(text)
-	return ok && v > protocol.QRVersion
+// QRError is the screen's sentence for a code that did not parse (err
+// from protocol.ParseQR or DecodeQR, not a stale one): update the phone
+// for a code of a later version, scan again for anything else. It matches
+// ErrQRMalformed and unwraps to err, whose detail is for the log only.
+func QRError(text string, err error) error {
+	if v, ok := protocol.QRVersionOf(text); ok && v > protocol.QRVersion && errors.Is(err, protocol.ErrUnsupportedVersion) {
+		return &screenError{msg: "this code was made by a newer version of jitkey; update the phone", err: err, is: ErrQRMalformed}
+	}
+	return &screenError{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: err, is: ErrQRMalformed}
 }

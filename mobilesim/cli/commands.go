@@ -604,11 +604,8 @@ func (r *run) cmdDecode(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			return err
 		}
 		q, err := protocol.ParseQR(text)
-		if v, ok := protocol.QRVersionOf(text); ok && v > protocol.QRVersion && errors.Is(err, protocol.ErrUnsupportedVersion) {
-			return &said{msg: "this code was made by a newer version of jitkey; update the phone", err: fmt.Errorf("%w: %w", app.ErrQRMalformed, err)}
-		}
 		if err != nil {
-			return &said{msg: "this is not a jitkey code, or it is damaged; scan the code on the screen again", err: fmt.Errorf("%w: %w", app.ErrQRMalformed, err)}
+			return app.QRError(text, err)
 		}
 		now := r.now()
 		_, ferr := protocol.DecodeQR(text, now)
