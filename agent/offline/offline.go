@@ -344,9 +344,14 @@ func (v *Verifier) failed(ctx context.Context, rec protocol.AuditRecord, e env, 
 		return v.cfg.Audit.Append(tx, rec)
 	})
 	if err != nil {
-		// Not recorded: refuse all the same; the next attempt counts
-		// from the stored state.
-		v.log.Error("cannot record a wrong offline code", "err", err)
+		// Not recorded (disk full, I/O error): fail closed. The guesser
+		// must not get unlimited tries while the store cannot count
+		// them, so this process locks the technician out as after
+		// MaxFailures.
+		v.log.Error("cannot record a wrong offline code; locking the technician out", "technician", e.entry.Username, "err", err)
+		until := now.Add(Lockout(p, p.MaxFailures))
+		v.locked[e.entry.Username] = until
+		return &LockedError{Until: until}
 	}
 	if st.Failures >= p.MaxFailures {
 		v.locked[e.entry.Username] = st.LockedUntil

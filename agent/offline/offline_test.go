@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ type env struct {
 	v       *offline.Verifier
 	policy  protocol.Policy
 	secret  []byte // shared mode
+	// failCommits makes every store commit fail (disk full).
+	failCommits atomic.Bool
 }
 
 // Technicians of the tenant's roster.
@@ -50,7 +53,12 @@ func newEnv(t testing.TB, mode string) *env {
 	if mode == protocol.ModeShared {
 		e.policy.LoginMode, e.policy.SharedAccount = protocol.ModeShared, "msp-0001"
 	}
-	e.agent = agenttest.NewAgent(t, e.msp, &e.policy, store.Config{})
+	e.agent = agenttest.NewAgent(t, e.msp, &e.policy, store.Config{BeforeCommit: func() error {
+		if e.failCommits.Load() {
+			return errors.New("injected: disk full")
+		}
+		return nil
+	}})
 	e.st = e.agent.Store
 	var err error
 	if e.vault, err = vault.OpenFileKey(e.agent.Dir, nil); err != nil {
@@ -487,4 +495,28 @@ func TestSharedPerDeviceKeyAfterOfflineUse(t *testing.T) {
 	}
 	e.mustLogin("nik", e.code(perDevice, 0))
 	e.mustLogin("ann", e.code(e.sharedKey(next, "tech-ann"), 0))
+}
+
+// TestWrongCodeWithFailingStore: when the store cannot record a wrong
+// code (disk full), the technician is locked out at once, in memory: a
+// guesser gets no tries the store cannot count.
+func TestWrongCodeWithFailingStore(t *testing.T) {
+	e := newEnv(t, protocol.ModeNamed)
+	key := e.namedKey("tech-nik")
+	good := e.code(key, 0)
+	bad := "000000"
+	if bad == good {
+		bad = "000001"
+	}
+	e.failCommits.Store(true)
+	var locked *offline.LockedError
+	if _, err := e.login("nik", bad); !errors.As(err, &locked) {
+		t.Fatalf("wrong code with a failing store: %v, want a lockout", err)
+	}
+	e.failCommits.Store(false)
+	if _, err := e.login("nik", good); !errors.As(err, &locked) {
+		t.Fatalf("right code during that lockout: %v", err)
+	}
+	e.clock.Add(time.Duration(e.policy.Offline.LockoutLimit) * time.Second)
+	e.mustLogin("nik", e.code(key, 0))
 }
