@@ -46,10 +46,13 @@ func (v *Verifier) NamedKey(tx *store.Tx, techID string, p *protocol.Policy) ([]
 	}
 	if k, err := tx.OfflineKey(techID); err == nil {
 		key, err := v.cfg.Vault.Open(k.Sealed, namedContext(techID))
-		if err != nil {
-			return nil, fmt.Errorf("offline: open key: %w", err)
+		if err == nil {
+			return key, nil
 		}
-		return key, nil
+		// The sealing key changed (vault key file lost or replaced):
+		// the stored key is unusable. An online login must not fail for
+		// it; a new key replaces it, and the phone gets that one now.
+		v.log.Warn("offline key does not open; replacing it", "tech_id", techID, "err", err)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}

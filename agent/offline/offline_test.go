@@ -520,3 +520,25 @@ func TestWrongCodeWithFailingStore(t *testing.T) {
 	e.clock.Add(time.Duration(e.policy.Offline.LockoutLimit) * time.Second)
 	e.mustLogin("nik", e.code(key, 0))
 }
+
+// TestNamedKeyAfterVaultKeyLost: when the vault's key file is lost, the
+// stored named key no longer opens; the next online login must still
+// succeed and gives a new key, which works offline.
+func TestNamedKeyAfterVaultKeyLost(t *testing.T) {
+	e := newEnv(t, protocol.ModeNamed)
+	old := e.namedKey("tech-nik")
+	fresh, err := vault.OpenFileKey(t.TempDir(), nil) // another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.vault = fresh
+	e.start()
+	if _, err := e.login("nik", e.code(old, 0)); !errors.Is(err, offline.ErrUnavailable) {
+		t.Fatalf("old key under a new vault key: %v", err)
+	}
+	key := e.namedKey("tech-nik") // the online login's transaction
+	if bytes.Equal(key, old) {
+		t.Fatal("the unreadable key was not replaced")
+	}
+	e.mustLogin("nik", e.code(key, 0))
+}
