@@ -198,17 +198,11 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		s.mu.Lock()
 		s.lastAck = s.cfg.Now()
 		s.mu.Unlock()
-		if len(rows) == 0 { // a heartbeat
-			if ack.Policy != nil && s.cfg.OnPolicy != nil {
-				s.cfg.OnPolicy(ctx, *ack.Policy)
-			}
-			if s.cfg.OnAck != nil {
-				s.cfg.OnAck(ctx, &ack)
-			}
-			return nil
+		var last, upTo uint64 // a heartbeat (no rows) acknowledges nothing
+		if len(rows) > 0 {
+			last = rows[len(rows)-1].Seq
+			upTo = min(ack.UpTo, last)
 		}
-		last := rows[len(rows)-1].Seq
-		upTo := min(ack.UpTo, last)
 		if upTo > 0 {
 			if err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.AckAudit(upTo) }); err != nil {
 				return fmt.Errorf("audit: mark acknowledged: %w", err)
@@ -219,6 +213,9 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 		}
 		if s.cfg.OnAck != nil {
 			s.cfg.OnAck(ctx, &ack)
+		}
+		if len(rows) == 0 {
+			return nil
 		}
 		if upTo < last {
 			return fmt.Errorf("audit: console acknowledged up to %d of %d", upTo, last)

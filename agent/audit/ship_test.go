@@ -194,3 +194,74 @@ func TestShipBacklog(t *testing.T) {
 		t.Fatalf("%d records unacknowledged (%v)", left, err)
 	}
 }
+
+// TestHeartbeat: with nothing to ship, a shipper with a Heartbeat sends an
+// empty batch when nothing was acknowledged for that long (an idle agent
+// stays in contact with the console), passes the ack to OnAck, and then
+// stays quiet until the next heartbeat is due; without one it sends
+// nothing.
+func TestHeartbeat(t *testing.T) {
+	msp := agenttest.NewMSP(t, "acme")
+	a := agenttest.NewAgent(t, msp, nil, store.Config{})
+	net := channeltest.NewNetwork()
+	cid, cnk := agenttest.NewConsoleKeys(t)
+	caddr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: protocol.MailboxFor(cid.Public().(ed25519.PublicKey))}
+	var mu sync.Mutex
+	batches := 0
+	cpeer := net.Join(caddr)
+	console := channel.New(channel.Config{
+		Relay: cpeer, Static: cnk,
+		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+			return nil, a.Keys.NoisePublic(), nil
+		},
+		Handle: func(ctx context.Context, conn *channel.Conn) {
+			var b protocol.AuditBatch
+			if err := conn.Recv(ctx, protocol.MsgAuditBatch, &b); err != nil {
+				return
+			}
+			mu.Lock()
+			batches++
+			mu.Unlock()
+			ack := protocol.AuditAck{OfflineSecrets: []protocol.TenantSecret{{Tenant: "acme", Secret: make([]byte, 32), Generation: 3}}}
+			_ = conn.Send(ctx, protocol.MsgAuditAck, &ack)
+		},
+	})
+	agenttest.Pump(t, console, cpeer.Recv)
+	apeer := net.Join(protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: a.Keys.Mailbox()})
+	mux := channel.New(channel.Config{Relay: apeer, Static: a.Keys.Noise})
+	agenttest.Pump(t, mux, apeer.Recv)
+	var cpub protocol.NoiseKey
+	copy(cpub[:], cnk.Public)
+	clock := agenttest.NewClock(time.Now())
+	acks := 0
+	shipper := func(heartbeat time.Duration) *audit.Shipper {
+		return audit.NewShipper(audit.ShipperConfig{
+			Store: a.Store, Heartbeat: heartbeat, Now: clock.Now,
+			Dial: func(ctx context.Context) (*channel.Conn, error) {
+				return mux.Dial(ctx, channel.DialConfig{To: caddr, Flow: protocol.FlowAudit, PeerStatic: cpub})
+			},
+			OnAck: func(_ context.Context, ack *protocol.AuditAck) {
+				if len(ack.OfflineSecrets) == 1 && ack.OfflineSecrets[0].Generation == 3 {
+					acks++
+				}
+			},
+		})
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return batches }
+	if err := shipper(0).ShipOnce(t.Context()); err != nil || count() != 0 {
+		t.Fatalf("without a heartbeat: %v, %d batches", err, count())
+	}
+	sh := shipper(time.Hour)
+	for i, step := range []struct {
+		advance time.Duration
+		want    int
+	}{{0, 1}, {time.Minute, 1}, {time.Hour, 2}} {
+		clock.Add(step.advance)
+		if err := sh.ShipOnce(t.Context()); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if count() != step.want || acks != step.want {
+			t.Fatalf("round %d: %d batches, %d acks seen, want %d", i, count(), acks, step.want)
+		}
+	}
+}
