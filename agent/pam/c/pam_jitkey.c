@@ -428,7 +428,11 @@ static int remember_session(pam_handle_t *pamh, const uint8_t s[JK_SESSION_LEN])
 	}
 	hex(h, s);
 	snprintf(env, sizeof env, "%s=%s", ENV_SESSION, h);
-	return pam_putenv(pamh, env) == PAM_SUCCESS ? 0 : -1;
+	if (pam_putenv(pamh, env) != PAM_SUCCESS) {
+		pam_set_data(pamh, DATA_SESSION, NULL, NULL);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -458,7 +462,7 @@ static int end_session(pam_handle_t *pamh, const struct args *a, int fd, const u
 				break;
 			}
 			if (m.type == JK_MSG_ENDED) {
-				rc = 0;
+				rc = m.u.ended.ok ? 0 : -1;
 				break;
 			}
 			if (m.type == JK_MSG_DENIED) {
@@ -535,12 +539,22 @@ static void handle(pam_handle_t *pamh, const struct args *a, const char *user, i
 			l->pam_rc = PAM_AUTH_ERR;
 			return;
 		}
+		if (memchr(m->u.cred.password.p, 0, m->u.cred.password.n) != NULL) {
+			/* Not a password the agent makes; a C string cannot carry it. */
+			pam_syslog(pamh, LOG_ERR, "credential for %s holds a NUL byte; session ended", user);
+			end_session(pamh, a, fd, m->u.cred.session);
+			l->done = -1;
+			l->pam_rc = PAM_AUTH_ERR;
+			return;
+		}
 		memcpy(l->session, m->u.cred.session, JK_SESSION_LEN);
 		if (a->authtok) {
 			l->password = malloc(m->u.cred.password.n + 1);
 			if (l->password != NULL) {
 				memcpy(l->password, m->u.cred.password.p, m->u.cred.password.n);
 				l->password[m->u.cred.password.n] = '\0';
+			} else {
+				pam_syslog(pamh, LOG_ERR, "out of memory: PAM_AUTHTOK not set for %s", user);
 			}
 		}
 		l->done = 1;
@@ -647,11 +661,12 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 			size_t m = 0;
 			if (code != NULL)
 				m = jk_encode_code(body, sizeof body, answer, code);
+			int conv_failed = code == NULL;
 			free_answer(answer);
 			free_answer(code);
 			if (m == 0 || write_frame(fd, body, m) < 0) {
 				explicit_bzero(body, sizeof body);
-				l->pam_rc = code == NULL ? PAM_CONV_ERR : PAM_AUTH_ERR;
+				l->pam_rc = conv_failed ? PAM_CONV_ERR : PAM_AUTH_ERR;
 				break;
 			}
 			explicit_bzero(body, sizeof body);
@@ -675,6 +690,17 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 			say(pamh, PAM_TEXT_INFO, "jitkey: not approved yet");
 	}
 	rc = l->pam_rc;
+	if (l->done == 0) {
+		/*
+		 * Given up (deadline, conversation error, no answer to a code):
+		 * a Credential the agent already sent would outlive this
+		 * connection, so take it and end its session.
+		 */
+		pump(pamh, a, user, fd, l, buf, now_ms() + 200, 0);
+		if (l->done == 1)
+			end_session(pamh, a, fd, l->session);
+		l->done = 0;
+	}
 	if (l->done == 1) {
 		if (remember_session(pamh, l->session) < 0) {
 			pam_syslog(pamh, LOG_ERR, "cannot record the session of %s; ending it", user);
@@ -713,6 +739,16 @@ static const char *user_of(pam_handle_t *pamh, const struct args *a)
 	return managed(a, user) ? user : NULL;
 }
 
+/* ours reports whether PAM_USER is managed and jitkey authenticated it in
+ * this handle. */
+static int ours(pam_handle_t *pamh, int argc, const char **argv)
+{
+	struct args a;
+	uint8_t s[JK_SESSION_LEN];
+	parse_args(pamh, argc, argv, &a);
+	return user_of(pamh, &a) != NULL && session_of(pamh, s) == 0;
+}
+
 JK_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct args a;
@@ -731,13 +767,8 @@ JK_EXPORT PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int 
  */
 JK_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct args a;
-	uint8_t s[JK_SESSION_LEN];
 	(void)flags;
-	parse_args(pamh, argc, argv, &a);
-	if (user_of(pamh, &a) == NULL || session_of(pamh, s) < 0)
-		return PAM_IGNORE;
-	return PAM_SUCCESS;
+	return ours(pamh, argc, argv) ? PAM_SUCCESS : PAM_IGNORE;
 }
 
 /*
@@ -747,13 +778,8 @@ JK_EXPORT PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
  */
 JK_EXPORT PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	struct args a;
-	uint8_t s[JK_SESSION_LEN];
 	(void)flags;
-	parse_args(pamh, argc, argv, &a);
-	if (user_of(pamh, &a) == NULL || session_of(pamh, s) < 0)
-		return PAM_IGNORE;
-	return PAM_SUCCESS;
+	return ours(pamh, argc, argv) ? PAM_SUCCESS : PAM_IGNORE;
 }
 
 JK_EXPORT PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -765,6 +791,11 @@ JK_EXPORT PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int 
 	const char *user = user_of(pamh, &a);
 	if (user == NULL || session_of(pamh, s) < 0)
 		return PAM_IGNORE;
+	/* Keep the id as module data: close_session prefers it to the
+	 * environment, which later modules (pam_env, user_readenv) or the
+	 * user could change. */
+	if (remember_session(pamh, s) < 0)
+		pam_syslog(pamh, LOG_ERR, "cannot record the session of %s", user);
 	pam_syslog(pamh, LOG_INFO, "jitkey session of %s opened", user);
 	return PAM_SUCCESS;
 }
