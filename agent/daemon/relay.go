@@ -25,8 +25,21 @@ type RelayFactory func(identity ed25519.PrivateKey, home string, pins [][32]byte
 
 // QUICRelay is the RelayFactory of the real relay client (package
 // relay/client): QUIC, pinned certificate, reconnect with back-off.
+// A home relay whose certificate matches no pin ends Run with
+// client.ErrPin (enrollment reports it at once).
 func QUICRelay(identity ed25519.PrivateKey, home string, pins [][32]byte, log *slog.Logger) (Relay, error) {
-	c, err := client.New(client.Config{Identity: identity, Home: home, Pins: pins, Logger: log})
+	return quicRelayWith(client.Config{Identity: identity, Home: home, Pins: pins, Logger: log})
+}
+
+// PersistentRelay is QUICRelay for `jitkey-agent run`: a relay whose
+// certificate matches no pin is retried with back-off and logged, so the
+// agent keeps serving its login surfaces and offline codes.
+func PersistentRelay(identity ed25519.PrivateKey, home string, pins [][32]byte, log *slog.Logger) (Relay, error) {
+	return quicRelayWith(client.Config{Identity: identity, Home: home, Pins: pins, Logger: log, RetryPin: true})
+}
+
+func quicRelayWith(cfg client.Config) (Relay, error) {
+	c, err := client.New(cfg)
 	if err != nil {
 		return nil, err
 	}

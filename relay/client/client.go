@@ -26,6 +26,12 @@ import (
 
 // Config configures a Client. Zero durations take the documented defaults.
 type Config struct {
+	// RetryPin keeps Run trying, with back-off and an Error log line,
+	// when the home relay's certificate matches no pin, instead of
+	// returning ErrPin at once. For a long-running agent: one bad
+	// handshake (someone on the path, a relay's key moved) must not stop
+	// it, and with it the offline logins that work without the relay.
+	RetryPin bool
 	// Identity is the peer's identity key; its mailbox is
 	// protocol.MailboxFor(Identity.Public()).
 	Identity ed25519.PrivateKey
@@ -288,6 +294,10 @@ func (c *Client) run(ctx context.Context) error {
 				delay = c.jitter(c.cfg.MinBackoff)
 			}
 			c.log.Info("home relay connection ended", "relay", c.cfg.Home, "err", rerr)
+		} else if errors.Is(err, ErrPin) && c.cfg.RetryPin {
+			c.log.Error("home relay certificate does not match the pins; retrying", "relay", c.cfg.Home, "err", err)
+			delay = c.backoff(failures)
+			failures++
 		} else if errors.Is(err, ErrPin) {
 			// Run returns the error: the caller reports it.
 			c.log.Info("home relay certificate does not match the pins; not retrying", "relay", c.cfg.Home, "err", err)

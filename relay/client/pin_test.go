@@ -68,3 +68,26 @@ func TestPinErrorText(t *testing.T) {
 		t.Error("PinError does not match ErrPin")
 	}
 }
+
+// TestHomePinMismatchRetried: with RetryPin (the running agent), a relay
+// whose certificate matches no pin does not end Run: it keeps trying
+// until its context ends, so the agent's offline logins go on working.
+func TestHomePinMismatchRetried(t *testing.T) {
+	t.Cleanup(func() { checkNoClientGoroutines(t) })
+	r := startRelay(t, server.Limits{}, "127.0.0.1:0")
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Identity: k, Home: "127.0.0.1:" + r.port, Pins: [][32]byte{{0xab}}, RetryPin: true,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	if err := c.Run(ctx); errors.Is(err, client.ErrPin) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v, want it to retry until its context ends", err)
+	}
+}

@@ -303,7 +303,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	return daemon.Run(ctx, daemon.Config{
-		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.QUICRelay,
+		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.PersistentRelay,
 		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision,
 		Ready: func(i daemon.Info) {
 			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
