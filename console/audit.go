@@ -48,7 +48,6 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 	}
 	now := c.now()
 	var res IngestResult
-	var rots []rotation
 	err := c.db.Update(ctx, func(tx *store.Tx) error {
 		d, err := tx.DeviceByMailbox(from)
 		if err != nil {
@@ -129,13 +128,6 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 		if err := tx.TouchDevice(d.ID, name, os, now.Unix(), b.PolicyVersion); err != nil {
 			return err
 		}
-		if len(rots) > 0 && c.auth != nil {
-			// A new version carries the new secret to the tenant's
-			// other agents; this one gets it with the ack below.
-			if _, err := c.publish(tx, d.Tenant); err != nil {
-				return err
-			}
-		}
 		res.Ack.UpTo = last
 		var pol *store.PolicyRow
 		if d.Removed != 0 {
@@ -166,7 +158,6 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 	if err != nil {
 		return nil, err
 	}
-	c.logRotations(rots)
 	if d := res.Device; d.Removed != 0 && res.Stored > 0 {
 		c.log.Warn("audit stored from a removed device", "device", d.Name, "tenant", d.Tenant,
 			"device_id", fmt.Sprintf("%x", d.ID), "records", res.Stored)

@@ -160,12 +160,9 @@ func tenantAgentSecrets(tx *store.Tx, d *store.Device) ([]protocol.TenantSecret,
 // techKey returns a technician's shared-mode offline key of tenant tn (the
 // tech key of SPEC.md 9), which is all a phone gets.
 func techKey(tn *store.Tenant, techID string) (protocol.TenantSecret, error) {
-	key, err := protocol.Derive(tn.OfflineSecret, protocol.LabelOTPSharedTech, []byte(techID), 32)
+	key, err := protocol.SharedTechKey(tn.OfflineSecret, techID)
 	if err != nil {
 		return protocol.TenantSecret{}, err
 	}
 	return protocol.TenantSecret{Tenant: tn.Name, Secret: key, Generation: tn.OfflineGeneration}, nil
 }
-
-// EventLoginApproved is the audit event of a successful login.
-const EventLoginApproved = "login.approved"

@@ -190,7 +190,8 @@ func TestOfflineSecretsReachAgentsNeverPhones(t *testing.T) {
 // TestOfflineSecretRotation (SPEC.md 11.6): the console rotates a
 // shared-mode tenant's secret, one generation up, when a technician
 // delegated to it re-pairs, is revoked or removed, when one of its devices
-// is removed and when an agent reports an offline login; the tenant's
+// is removed (not when an agent reports an offline login: the agent
+// retires that key itself); the tenant's
 // agents get the new secret pushed and phones their new tech key at the
 // next sync; a removed device never gets it. Nothing else rotates it, a
 // named-mode tenant is never rotated, and the log records each rotation

@@ -21,7 +21,7 @@ import (
 
 // KeySize is the size of a named-mode offline key and of a shared-mode
 // code key (SPEC.md 9: otp/shared-code-key, 20 bytes).
-const KeySize = 20
+const KeySize = protocol.CodeKeyLen
 
 // ErrFormat: the code is not Digits decimal digits.
 var ErrFormat = errors.New("otpcode: a code is 6 or 8 digits as the policy says")
