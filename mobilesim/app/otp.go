@@ -1,12 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jitkey/jitkey/internal/otpcode"
+	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
 )
 
@@ -87,13 +89,28 @@ func (v *View) HasOfflineCodes(d protocol.DeviceCert) bool {
 	if !ok || p.Authorize(&v.Tech, &d) != nil {
 		return false
 	}
-	if _, ok = v.Org.DeviceKey(d.Tenant, d.DeviceID); ok {
-		return true
+	key, err := codeKey(v.Org, p.LoginMode, d)
+	clear(key)
+	return err == nil
+}
+
+// codeKey returns a copy of the key the phone computes d's codes with
+// (the caller wipes it): the device's own key if its agent gave one
+// (named mode; in shared mode after the derived key was used offline
+// there), else in a shared-mode tenant the code key derived from the
+// technician's key; or a refusal saying how to get one.
+func codeKey(o *wallet.Org, mode string, d protocol.DeviceCert) ([]byte, error) {
+	if dk, ok := o.DeviceKey(d.Tenant, d.DeviceID); ok {
+		return bytes.Clone(dk.Secret), nil
 	}
-	if p.LoginMode == protocol.ModeShared {
-		_, ok = v.Org.TechKey(d.Tenant)
+	if mode != protocol.ModeShared {
+		return nil, &refusal{fmt.Sprintf("log in online on %s once with the QR code to get offline codes for it", d.Name), ErrNoOfflineKey}
 	}
-	return ok
+	tk, ok := o.TechKey(d.Tenant)
+	if !ok {
+		return nil, &refusal{fmt.Sprintf("this phone holds no offline key of tenant %s; sync with the console to get it", d.Tenant), ErrNoOfflineKey}
+	}
+	return otpcode.CodeKey(tk.Secret, d.DeviceID)
 }
 
 // OfflineCode returns the current offline code of the device ref names
@@ -119,25 +136,11 @@ func (a *App) OfflineCode(ref string) (*OfflineCode, error) {
 	if !ok {
 		return nil, &refusal{fmt.Sprintf("this phone holds no policy of tenant %s; sync with the console first", dev.Tenant), ErrNoOfflineKey}
 	}
-	var key []byte
-	dk, hasDeviceKey := o.DeviceKey(dev.Tenant, dev.DeviceID)
-	switch {
-	case hasDeviceKey:
-		// The device's own key (named mode; in shared mode the one the
-		// agent gave after the derived key was used offline) comes first.
-		key = dk.Secret
-	case p.LoginMode == protocol.ModeShared:
-		tk, ok := o.TechKey(dev.Tenant)
-		if !ok {
-			return nil, &refusal{fmt.Sprintf("this phone holds no offline key of tenant %s; sync with the console to get it", dev.Tenant), ErrNoOfflineKey}
-		}
-		if key, err = otpcode.CodeKey(tk.Secret, dev.DeviceID); err != nil {
-			return nil, err
-		}
-		defer clear(key)
-	default:
-		return nil, &refusal{fmt.Sprintf("log in online on %s once with the QR code to get offline codes for it", dev.Name), ErrNoOfflineKey}
+	key, err := codeKey(o, p.LoginMode, dev)
+	if err != nil {
+		return nil, err
 	}
+	defer clear(key)
 	now := a.cfg.Now()
 	step := otpcode.Step(now, p.Offline.Period)
 	code, err := otpcode.Code(key, step, p.Offline)
