@@ -59,8 +59,26 @@ func (l *logBuf) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Unlock()
 	return nil
 }
-func (l *logBuf) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logBuf) WithGroup(string) slog.Handler      { return l }
+func (l *logBuf) WithAttrs(as []slog.Attr) slog.Handler { return &attrLog{l, as} }
+func (l *logBuf) WithGroup(string) slog.Handler         { return l }
+
+// attrLog keeps the attributes of a logger.With, so that a secret
+// attached that way is in what the tests search too.
+type attrLog struct {
+	l  *logBuf
+	as []slog.Attr
+}
+
+func (a *attrLog) Enabled(context.Context, slog.Level) bool { return true }
+func (a *attrLog) Handle(ctx context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(a.as...)
+	return a.l.Handle(ctx, r)
+}
+func (a *attrLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &attrLog{a.l, append(append([]slog.Attr(nil), a.as...), as...)}
+}
+func (a *attrLog) WithGroup(string) slog.Handler { return a }
 func (l *logBuf) has(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
