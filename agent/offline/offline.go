@@ -187,7 +187,11 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 		// Unknown technician: the same work as a wrong code, the same
 		// answer.
 		_, _, _ = otpcode.Match(make([]byte, otpcode.KeySize), r.Code, now, p, 0)
-		v.deny(ctx, rec, "unknown technician")
+		// What was typed is not recorded: a technician who typed a
+		// password or a code into the username field must not find it in
+		// the audit trail or the log.
+		rec.Username = ""
+		v.deny(ctx, rec, "unknown username")
 		return lifecycle.Grant{}, ErrWrongCode
 	}
 	rec.TechID = e.entry.TechID

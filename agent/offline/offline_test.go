@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -541,4 +543,25 @@ func TestNamedKeyAfterVaultKeyLost(t *testing.T) {
 		t.Fatal("the unreadable key was not replaced")
 	}
 	e.mustLogin("nik", e.code(key, 0))
+}
+
+// TestUnknownUsernameNotRecorded: a typed username that is not in the
+// roster (perhaps a password typed in the wrong field) is refused like a
+// wrong code and appears in neither the audit trail nor the log.
+func TestUnknownUsernameNotRecorded(t *testing.T) {
+	e := newEnv(t, protocol.ModeNamed)
+	const typed = "Hunter2-secret"
+	if _, err := e.login(typed, "123456"); !errors.Is(err, offline.ErrWrongCode) {
+		t.Fatalf("unknown username: %v", err)
+	}
+	recs := e.records()
+	last := recs[len(recs)-1]
+	if last.Event != audit.LoginDenied || last.Reason != "unknown username" {
+		t.Fatalf("last record %+v", last)
+	}
+	for _, r := range recs {
+		if strings.Contains(fmt.Sprintf("%+v", r), typed) {
+			t.Fatalf("the typed username is in the audit: %+v", r)
+		}
+	}
 }
