@@ -131,25 +131,25 @@ func TestPairingAndEnrollment(t *testing.T) {
 	}
 }
 
-// TestQRLoginNamedMode: in a named-mode tenant Nik's approval makes his
-// own account msp-nik ready; the login surface logs in with it through
-// PAM; logout disables it again; the console's audit shows it all.
+// TestQRLoginNamedMode: in a named-mode tenant a PAM login as msp-nik
+// through the real pam_jitkey.so shows a QR code; Nik's approval makes
+// his own account ready; pam_unix accepts the password the module hands
+// on (the account's real one) and opens the session; closing the session
+// disables the account again; the console's audit shows it all.
 func TestQRLoginNamedMode(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	w := newWorld(t, ctx)
-	s, acct, err := w.Login(ctx, w.Contoso, w.Nik)
+	l, err := w.PAMLogin(ctx, w.Contoso, w.Nik, harness.NamedAccountNik)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if acct != harness.NamedAccountNik {
-		t.Fatalf("logged in as %s, want %s", acct, harness.NamedAccountNik)
-	}
+	acct := l.User
 	mustEnabled(t, ctx, w.ContosoAcc, acct, true)
 	info, err := w.ContosoAcc.Lookup(ctx, acct)
 	if err != nil || !info.Admin {
 		t.Fatalf("%s admin = %v (%v), want a sudo member", acct, info.Admin, err)
 	}
-	if err := s.Logout(ctx); err != nil {
+	if err := l.Logout(ctx); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
 	mustEnabled(t, ctx, w.ContosoAcc, acct, false)
@@ -160,32 +160,56 @@ func TestQRLoginNamedMode(t *testing.T) {
 			t.Errorf("login.approved names %q, want %q", r.Username, harness.TechNik)
 		}
 	}
+
+	// The module refuses when nobody approves: the phone denies, PAM
+	// fails with the module's reason and nothing is enabled.
+	l, err = w.Contoso.StartPAMLogin(ctx, harness.NamedAccountNik)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := l.WaitQR(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := w.ScanPayload(ctx, w.Nik, payload, false); sc.Status == "approved" {
+		t.Fatalf("deny scan: %s", sc.Result)
+	}
+	if err := l.Enter(); err != nil {
+		t.Fatal(err)
+	}
+	why, err := l.Failure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(why, "jitkey: login refused: denied by the technician") {
+		t.Fatalf("PAM failure without the module's reason: %q", why)
+	}
+	mustEnabled(t, ctx, w.ContosoAcc, acct, false)
 }
 
-// TestQRLoginSharedMode: in a shared-mode tenant two technicians use the
-// same shared account one after the other, and the audit still names
-// each of them.
+// TestQRLoginSharedMode: in a shared-mode tenant two technicians log in
+// to the same shared account one after the other through the real PAM
+// module, and the audit still names each of them.
 func TestQRLoginSharedMode(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	w := newWorld(t, ctx)
-	var shared string
+	shared, err := w.SharedAccount(ctx, harness.TenantFabrikam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared == harness.NamedAccountNik || shared == harness.NamedAccountSam {
+		t.Fatalf("shared mode uses a named account %s", shared)
+	}
 	for _, p := range []*harness.Phone{w.Nik, w.Sam} {
-		s, acct, err := w.Login(ctx, w.Fabrikam, p)
+		l, err := w.PAMLogin(ctx, w.Fabrikam, p, shared)
 		if err != nil {
 			t.Fatalf("%s: %v", p.Name, err)
 		}
-		if acct == harness.NamedAccountNik || acct == harness.NamedAccountSam {
-			t.Fatalf("shared mode logged %s in as a named account %s", p.Name, acct)
-		}
-		if shared != "" && acct != shared {
-			t.Fatalf("%s got account %s, %s got %s: not shared", harness.TechNik, shared, p.Name, acct)
-		}
-		shared = acct
-		mustEnabled(t, ctx, w.FabrikamAcc, acct, true)
-		if err := s.Logout(ctx); err != nil {
+		mustEnabled(t, ctx, w.FabrikamAcc, shared, true)
+		if err := l.Logout(ctx); err != nil {
 			t.Fatal(err)
 		}
-		mustEnabled(t, ctx, w.FabrikamAcc, acct, false)
+		mustEnabled(t, ctx, w.FabrikamAcc, shared, false)
 	}
 	mustNoneEnabled(t, ctx, w)
 	log := mustAudit(t, ctx, w, "login.approved="+shared, "account.disabled="+shared)

@@ -20,6 +20,8 @@ const (
 	ConsoleBin = "jitkey-console"
 	AgentBin   = "jitkey-agent"
 	PhoneBin   = "jitkey-phone"
+	// ModuleFile is the PAM module (agent/pam/c/build.sh builds it).
+	ModuleFile = "pam_jitkey.so"
 )
 
 // AllBinaries lists every binary the testbed runs, with its package.
@@ -50,13 +52,14 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Binaries returns a directory holding every binary in AllBinaries.
+// Binaries returns a directory holding every binary in AllBinaries and
+// ModuleFile.
 //
 // It uses env JITKEY_BIN if set (trusted as it is), else ./bin at the
-// module root if it holds all binaries and none is older than the newest
-// .go file of the module (so a developer who edited code after `make
-// build` does not test stale binaries); otherwise it builds them with
-// `go build` into scratch (a directory the caller owns) and returns that.
+// module root if it holds them all and none is older than the newest
+// .go, .c or .h file of the module (so a developer who edited code after
+// `make build` does not test stale binaries); otherwise it builds them
+// with Build into scratch (a directory the caller owns) and returns that.
 // logf, if not nil, is told which it chose.
 func Binaries(ctx context.Context, scratch string, logf func(format string, a ...any)) (string, error) {
 	if logf == nil {
@@ -83,7 +86,8 @@ func Binaries(ctx context.Context, scratch string, logf func(format string, a ..
 	return scratch, nil
 }
 
-// Build runs go build for every binary in AllBinaries into out.
+// Build runs go build for every binary in AllBinaries into out, and
+// agent/pam/c/build.sh for ModuleFile.
 func Build(ctx context.Context, root, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("harness: build: %w", err)
@@ -97,17 +101,25 @@ func Build(ctx context.Context, root, out string) error {
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("harness: go %s: %w\n%s", strings.Join(args, " "), err, o)
 	}
+	cmd = exec.CommandContext(ctx, filepath.Join(root, "agent", "pam", "c", "build.sh"), filepath.Join(out, ModuleFile))
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("harness: build %s: %w\n%s", ModuleFile, err, o)
+	}
 	return nil
 }
 
-// fresh reports whether bin holds every binary, none older than the
-// newest .go file under root.
+// fresh reports whether bin holds every binary and ModuleFile, none older
+// than the newest .go, .c or .h file under root.
 func fresh(root, bin string) (bool, string) {
 	oldest := time.Time{}
+	names := []string{ModuleFile}
 	for _, b := range AllBinaries {
-		fi, err := os.Stat(filepath.Join(bin, b.Name))
+		names = append(names, b.Name)
+	}
+	for _, name := range names {
+		fi, err := os.Stat(filepath.Join(bin, name))
 		if err != nil {
-			return false, b.Name + " missing in ./bin"
+			return false, name + " missing in ./bin"
 		}
 		if oldest.IsZero() || fi.ModTime().Before(oldest) {
 			oldest = fi.ModTime()
@@ -125,7 +137,7 @@ func fresh(root, bin string) (bool, string) {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+		if ext := filepath.Ext(p); ext != ".go" && ext != ".c" && ext != ".h" || strings.HasSuffix(p, "_test.go") {
 			return nil
 		}
 		if fi, err := d.Info(); err == nil && fi.ModTime().After(oldest) {

@@ -32,6 +32,10 @@ type Proc struct {
 	Env []string
 	// Interactive gives the process a stdin pipe for Send.
 	Interactive bool
+	// Unshare is added to the process's clone flags (Unshareflags):
+	// CLONE_NEWNS for the account sandbox's private mount namespace (see
+	// sandbox.Sandbox.Command).
+	Unshare uintptr
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -53,7 +57,7 @@ func (p *Proc) Start() error {
 	}
 	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
 	cmd.Env = append(os.Environ(), p.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Unshareflags: p.Unshare}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("harness: start %s: %w", p.Name, err)

@@ -204,7 +204,11 @@ func (w *World) ScanQR(ctx context.Context, p *Phone, s *Surface, approve bool, 
 	if approve {
 		dec = "--approve"
 	}
-	args := append([]string{"--json", "scan", "--image", s.QRPNG, dec}, extra...)
+	return w.scan(ctx, p, append([]string{"--json", "scan", "--image", s.QRPNG, dec}, extra...))
+}
+
+// scan runs jitkey-phone with args (a --json scan) and reads its answer.
+func (w *World) scan(ctx context.Context, p *Phone, args []string) Scan {
 	res := p.Run(ctx, args...)
 	var sc Scan
 	if err := res.JSON(&sc); err != nil {
