@@ -8,6 +8,11 @@
 // stolen computer, and the console's audit log, telling in plain words what happens. It exits 0 only if every
 // step had the expected outcome; otherwise it prints the process logs.
 //
+// Every login goes through the real PAM module, pam_jitkey.so, as a
+// console login or sshd would use it: pamtester in the agent's account
+// sandbox (harness.PAMLogin), so pam_unix checks the sandbox's accounts
+// and never the host's.
+//
 //	jitkey-demo [--keep] [--verbose]
 package main
 
@@ -112,21 +117,18 @@ func (d *demo) walk(ctx context.Context) error {
 			return err
 		}
 	}
-	var account string
-	var surface *harness.Surface
+	account := harness.NamedAccountNik
+	var login *harness.PAMLogin
 
 	// Named mode.
-	if err := d.step(ctx, "At "+harness.DeviceContoso+"'s login screen Nik scans the QR code and approves with his fingerprint",
+	if err := d.step(ctx, "At "+harness.DeviceContoso+"'s login prompt (PAM with pam_jitkey.so) Nik types "+account+", scans the QR code it shows and approves with his fingerprint",
 		func(ctx context.Context) (string, error) {
-			s, acct, err := w.Login(ctx, w.Contoso, w.Nik)
-			surface, account = s, acct
+			l, err := w.PAMLogin(ctx, w.Contoso, w.Nik, account)
+			login = l
 			if err != nil {
 				return "", err
 			}
-			if acct != harness.NamedAccountNik {
-				return "", fmt.Errorf("logged in as %s, expected his own account %s", acct, harness.NamedAccountNik)
-			}
-			return "the agent made his own account " + acct + " ready with a fresh password nobody saw; the login screen logged in with it (PAM)", nil
+			return "the agent made his own account " + account + " ready with a fresh password nobody saw; pam_jitkey handed it to pam_unix, which accepted it, and PAM opened the session", nil
 		}); err != nil {
 		return err
 	}
@@ -143,33 +145,37 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 	if err := d.step(ctx, "Nik logs out: the agent disables "+account+" and re-randomises its password", func(ctx context.Context) (string, error) {
-		return d.logout(ctx, surface, w.ContosoAcc, account)
+		return d.logout(ctx, login, w.ContosoAcc, account)
 	}); err != nil {
 		return err
 	}
 
 	// Offline code.
-	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its login screen asks for a username and code; Nik types the one his phone shows",
+	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its PAM login prompt offers an offline code; Nik types his username and the code his phone shows",
 		d.offlineLogin); err != nil {
 		return err
 	}
 
 	// Shared mode.
-	if err := d.step(ctx, "At "+harness.DeviceFabrikam+" (shared mode) Nik scans and approves", func(ctx context.Context) (string, error) {
-		s, acct, err := w.Login(ctx, w.Fabrikam, w.Nik)
-		surface, account = s, acct
+	if err := d.step(ctx, "At "+harness.DeviceFabrikam+" (shared mode) Nik logs in to Fabrikam's shared account, scans and approves", func(ctx context.Context) (string, error) {
+		acct, err := w.SharedAccount(ctx, harness.TenantFabrikam)
 		if err != nil {
 			return "", err
 		}
+		account = acct
 		if acct == harness.NamedAccountNik {
-			return "", fmt.Errorf("logged in as his named account %s in a shared-mode tenant", acct)
+			return "", fmt.Errorf("the shared account is his named account %s", acct)
 		}
-		return "he is logged in with Fabrikam's shared account " + acct + "; the audit still names him", nil
+		login, err = w.PAMLogin(ctx, w.Fabrikam, w.Nik, acct)
+		if err != nil {
+			return "", err
+		}
+		return "he is logged in with Fabrikam's shared account " + acct + " (PAM); the audit still names him", nil
 	}); err != nil {
 		return err
 	}
 	if err := d.step(ctx, "Nik logs out: "+account+" is disabled again", func(ctx context.Context) (string, error) {
-		return d.logout(ctx, surface, w.FabrikamAcc, account)
+		return d.logout(ctx, login, w.FabrikamAcc, account)
 	}); err != nil {
 		return err
 	}
@@ -183,15 +189,16 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 	if err := d.step(ctx, "Nik (a tenant admin) scans "+harness.DeviceFabrikam+"'s QR again: the computer refuses", func(ctx context.Context) (string, error) {
-		s, err := w.Fabrikam.StartSurface("logon", time.Hour)
-		surface = s
+		l, err := w.Fabrikam.StartPAMLogin(ctx, account)
+		login = l
 		if err != nil {
 			return "", err
 		}
-		if err := s.WaitQR(ctx, 0); err != nil {
+		payload, err := l.WaitQR(ctx)
+		if err != nil {
 			return "", err
 		}
-		sc := w.ScanQR(ctx, w.Nik, s, true)
+		sc := w.ScanPayload(ctx, w.Nik, payload, true)
 		if sc.Status == "approved" {
 			return "", errors.New("nik was let in")
 		}
@@ -210,13 +217,13 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 	if err := d.step(ctx, "Sam, a global admin, still gets in, and logs out", func(ctx context.Context) (string, error) {
-		_ = surface.Stop(5 * time.Second)
-		s, acct, err := w.Login(ctx, w.Fabrikam, w.Sam)
+		_ = login.Stop(5 * time.Second)
+		l, err := w.PAMLogin(ctx, w.Fabrikam, w.Sam, account)
 		if err != nil {
 			return "", err
 		}
-		note, err := d.logout(ctx, s, w.FabrikamAcc, acct)
-		return "logged in as " + acct + "; " + note, err
+		note, err := d.logout(ctx, l, w.FabrikamAcc, account)
+		return "logged in as " + account + " (PAM); " + note, err
 	}); err != nil {
 		return err
 	}
@@ -263,11 +270,11 @@ func (d *demo) removeStolen(ctx context.Context) (string, error) {
 	}
 	first, _, _ := strings.Cut(out, "\n")
 	// The agent applies the removal policy within a push round; until
-	// then a login screen still shows a code.
+	// then the login prompt still shows a code.
 	var reason string
-	shows := regexp.MustCompile(`^(?:qr expires=|denied: (.+))`)
+	shows := regexp.MustCompile(`(?:Code: JK:|jitkey: login refused: (.+))`)
 	for deadline := time.Now().Add(20 * time.Second); reason == ""; {
-		s, err := w.Contoso.StartSurface("logon", time.Hour)
+		s, err := w.Contoso.StartPAMLogin(ctx, harness.NamedAccountNik)
 		if err != nil {
 			return "", err
 		}
@@ -296,7 +303,7 @@ func (d *demo) removeStolen(ctx context.Context) (string, error) {
 	if len(u.Removed) != 1 || u.Removed[0] != harness.DeviceContoso {
 		return "", fmt.Errorf("the sync of Nik's phone reports removed devices %v", u.Removed)
 	}
-	return first + "\nits login screen now says: " + reason + "\nNik's phone synced: " + harness.DeviceContoso +
+	return first + "\nits PAM login prompt now says: " + reason + "\nNik's phone synced: " + harness.DeviceContoso +
 		" is no longer listed and its QR codes are refused", nil
 }
 
@@ -325,20 +332,23 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 	if err := w.Relay.Stop(5 * time.Second); err != nil {
 		return "", fmt.Errorf("stop the relay: %w", err)
 	}
-	s, err := w.Contoso.StartSurface("logon", time.Hour)
-	if err != nil {
-		return "", err
-	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := s.EnterCode(wctx, code.Username, code.Code); err != nil {
-		return "", fmt.Errorf("the login screen did not ask for a code: %w", err)
+	if err := w.Contoso.WaitOffline(wctx); err != nil {
+		return "", err
 	}
-	acct, err := s.WaitLoggedIn(wctx)
+	acct := harness.NamedAccountNik
+	l, err := w.Contoso.StartPAMLogin(wctx, acct)
 	if err != nil {
 		return "", err
 	}
-	note, err := d.logout(ctx, s, w.ContosoAcc, acct)
+	if err := l.EnterCode(wctx, code.Username, code.Code); err != nil {
+		return "", fmt.Errorf("the login prompt did not offer a code: %w", err)
+	}
+	if _, err := l.WaitSession(wctx); err != nil {
+		return "", err
+	}
+	note, err := d.logout(ctx, l, w.ContosoAcc, acct)
 	if err != nil {
 		return "", err
 	}
@@ -354,11 +364,11 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("not back on the relay: %w", err)
 		}
 	}
-	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); logged in as %s offline; %s; the relay is back and the offline journal will ship",
+	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); at the PAM prompt he typed both and was logged in as %s offline; %s; the relay is back and the offline journal will ship",
 		code.Username, code.Code, code.SecondsLeft, acct, note), nil
 }
 
-func (d *demo) logout(ctx context.Context, s *harness.Surface, acc *harness.Accounts, account string) (string, error) {
+func (d *demo) logout(ctx context.Context, s *harness.PAMLogin, acc *harness.Accounts, account string) (string, error) {
 	if err := s.Logout(ctx); err != nil {
 		return "", err
 	}
