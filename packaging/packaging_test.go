@@ -59,12 +59,14 @@ func run(t *testing.T, name string, args ...string) string {
 
 // TestDebs builds both packages, unpacks them into a throwaway root
 // (dpkg -x) and checks their files, modes, control data, maintainer
-// scripts and systemd units.
+// scripts and systemd units; then it installs the agent's package with
+// dpkg into another throwaway root and takes it out again (checkInstall).
 func TestDebs(t *testing.T) {
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
 		t.Fatal("dpkg-deb missing (Debian machines have it)")
 	}
 	agent, relay := build(t)
+	t.Run("install", func(t *testing.T) { checkInstall(t, agent) })
 
 	root := t.TempDir()
 	run(t, "dpkg-deb", "-x", agent, root)
