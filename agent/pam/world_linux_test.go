@@ -242,12 +242,15 @@ func (w *world) phone(t *testing.T, username string) (*agenttest.Phone, *channel
 }
 
 // scan has the phone scan the payload and decide, retrying while the
-// phone's relay connection comes up.
+// phone's relay connection comes up (the relay refuses at once then).
+// Each attempt may take long: under load a handshake that a short
+// attempt gave up on may already have spent the code at the agent, and
+// the retry would then be refused.
 func scan(t *testing.T, p *agenttest.Phone, mux *channel.Mux, payload string, s agenttest.Scan) protocol.LoginResult {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		res, err := p.Login(ctx, mux, payload, s)
 		cancel()
 		if err == nil {
@@ -407,9 +410,9 @@ func (w *world) pamtester(t *testing.T, service, user string, ops ...string) *pr
 func (w *world) push(t *testing.T, pol protocol.Policy) {
 	t.Helper()
 	signed := w.console.SetPolicy(t, pol)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
 		cancel()
 		if err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == pol.Version {
