@@ -5,12 +5,12 @@
 // what the messages mean.
 //
 // Both ends learn who is on the other side from the kernel (SO_PEERCRED on
-// Linux): the listener drops any peer whose uid is not allowed (root only,
+// Linux, LOCAL_PEERCRED on macOS): the listener drops any peer whose uid is not allowed (root only,
 // by default) before its first byte is read, and a client can check that
 // it reached a root-owned agent. The socket is created mode 0600 in a
 // directory that must be 0700 and owned by the agent.
 //
-// Linux only for now; elsewhere Listen and Dial return
+// Linux and macOS; elsewhere Listen and Dial return
 // errors.ErrUnsupported (Windows uses named pipes in winhelper).
 package ipc
 
