@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"net"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,4 +26,19 @@ func peerCredentials(c *net.UnixConn) (Peer, error) {
 		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", credErr)
 	}
 	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+}
+
+// defaultAllowed is the peers Listen admits when Config.AllowedUIDs is
+// nil: root.
+func defaultAllowed() []uint32 { return []uint32{0} }
+
+// dirPerm is the mode of the socket's directory: the agent's only.
+const dirPerm = 0o700
+
+// secureSocket gives the socket mode 0600: root's peers only.
+func secureSocket(path string) error {
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("ipc: chmod socket: %w", err)
+	}
+	return nil
 }
