@@ -64,6 +64,7 @@ func prepareDir(dir string) error {
 		if err != nil {
 			return fmt.Errorf("ipc: socket dir: %w", err)
 		}
+		st, ok = fi.Sys().(*syscall.Stat_t)
 	}
 	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm() != dirPerm {
 		return fmt.Errorf("%w: %s (mode %v)", ErrUnsafeDir, dir, fi.Mode())
