@@ -68,6 +68,16 @@ package: build
 	$(GO) -C packaging build -o $(BIN)/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
 	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-agent.yaml -p deb -t dist/
 	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-relay.yaml -p deb -t dist/
+	./packaging/macos/assemble.sh dist/macos $(PKG_VERSION)
+
+# macos-plugin builds the authorization plugin (JitkeyLogin.bundle) into
+# dist/macos/plugin. ON A MAC ONLY (it needs the macOS SDK); on Linux it
+# stops with a message. `make package` assembles the rest of the macOS
+# package tree in dist/macos; packaging/macos/build-pkg.sh makes the .pkg
+# on a Mac.
+.PHONY: macos-plugin
+macos-plugin:
+	$(MAKE) -C macos/plugin OUT=$(CURDIR)/dist/macos/plugin
 
 clean:
 	rm -rf $(BIN) dist

@@ -5,12 +5,14 @@
 // what the messages mean.
 //
 // Both ends learn who is on the other side from the kernel (SO_PEERCRED on
-// Linux): the listener drops any peer whose uid is not allowed (root only,
+// Linux, LOCAL_PEERCRED on macOS): the listener drops any peer whose uid is not allowed (root only,
 // by default) before its first byte is read, and a client can check that
-// it reached a root-owned agent. The socket is created mode 0600 in a
-// directory that must be 0700 and owned by the agent.
+// it reached a root-owned agent. On Linux the socket is created mode 0600
+// in a directory that must be 0700 and owned by the agent; on macOS it is
+// mode 0660, group _securityagent, in a directory of mode 0711, so that
+// the authorization plugin (which runs as _securityagent) can connect.
 //
-// Linux only for now; elsewhere Listen and Dial return
+// Linux and macOS; elsewhere Listen and Dial return
 // errors.ErrUnsupported (Windows uses named pipes in winhelper).
 package ipc
 
@@ -31,7 +33,7 @@ import (
 // Errors returned by Listen.
 var (
 	// ErrUnsafeDir: the socket's directory is not a directory owned by
-	// this process's user with mode 0700.
+	// this process's user with mode 0700 (0711 on macOS).
 	ErrUnsafeDir = errors.New("ipc: unsafe socket directory")
 	// ErrInUse: another process is listening on the socket path.
 	ErrInUse = errors.New("ipc: socket in use")
@@ -55,11 +57,12 @@ func (p Peer) LogValue() slog.Value {
 
 // Config configures a Listener.
 type Config struct {
-	// Path of the socket. Its directory is created mode 0700 if missing,
-	// and must otherwise be owned by this process's user with mode 0700.
+	// Path of the socket. Its directory is created mode 0700 (0711 on macOS) if missing,
+	// and must otherwise be owned by this process's user with mode 0700 (0711 on macOS).
 	Path string
 	// AllowedUIDs are the peer uids whose connections Accept returns; nil
-	// means root (0) only.
+	// means root (0) only on Linux, root and SecurityAgent
+	// (SecurityAgentUID, the authorization plugin's host) on macOS.
 	AllowedUIDs []uint32
 	// Logger receives a record for each rejected connection; nil discards.
 	Logger *slog.Logger

@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package main
 
@@ -11,7 +11,7 @@ import (
 	"github.com/jitkey/jitkey/agent/password"
 )
 
-// backend: the Windows and macOS backends live in winhelper and macos.
+// backend: the Windows backend lives in winhelper.
 func backend(context.Context, string, *slog.Logger) (accounts.Backend, int, error) {
 	return nil, 0, errors.ErrUnsupported
 }

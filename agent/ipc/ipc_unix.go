@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 package ipc
 
@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Listen creates the socket at cfg.Path and listens on it. A stale socket
@@ -24,7 +22,7 @@ func Listen(ctx context.Context, cfg Config) (*Listener, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.AllowedUIDs == nil {
-		cfg.AllowedUIDs = []uint32{0}
+		cfg.AllowedUIDs = defaultAllowed()
 	}
 	path := cfg.Path
 	if err := prepareDir(filepath.Dir(path)); err != nil {
@@ -38,17 +36,19 @@ func Listen(ctx context.Context, cfg Config) (*Listener, error) {
 		return nil, fmt.Errorf("ipc: listen: %w", err)
 	}
 	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := secureSocket(path); err != nil {
 		_ = ln.Close()
-		return nil, fmt.Errorf("ipc: chmod socket: %w", err)
+		return nil, err
 	}
 	return &Listener{ln: ln, path: path, allowed: append([]uint32(nil), cfg.AllowedUIDs...), log: cfg.Logger}, nil
 }
 
-// prepareDir creates dir mode 0700, or checks that an existing dir is a
-// real directory owned by us with mode 0700.
+// prepareDir creates dir with mode dirPerm, or checks that an existing
+// dir is a real directory owned by us with that mode. An existing one of
+// ours whose mode grants less than dirPerm (0700 where dirPerm is 0711,
+// as a umask or an earlier MkdirAll leaves it) is given dirPerm.
 func prepareDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return fmt.Errorf("ipc: create socket dir: %w", err)
 	}
 	fi, err := os.Lstat(dir)
@@ -56,7 +56,17 @@ func prepareDir(dir string) error {
 		return fmt.Errorf("ipc: socket dir: %w", err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm() != 0o700 {
+	if fi.IsDir() && ok && int(st.Uid) == os.Geteuid() && fi.Mode().Perm() != dirPerm && fi.Mode().Perm()&^dirPerm == 0 {
+		if err := os.Chmod(dir, dirPerm); err != nil {
+			return fmt.Errorf("ipc: chmod socket dir: %w", err)
+		}
+		fi, err = os.Lstat(dir)
+		if err != nil {
+			return fmt.Errorf("ipc: socket dir: %w", err)
+		}
+		st, ok = fi.Sys().(*syscall.Stat_t)
+	}
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm() != dirPerm {
 		return fmt.Errorf("%w: %s (mode %v)", ErrUnsafeDir, dir, fi.Mode())
 	}
 	return nil
@@ -101,24 +111,4 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 		return nil, err
 	}
 	return newConn(nc, peer), nil
-}
-
-// peerCredentials reads SO_PEERCRED: the credentials the peer had when it
-// called connect (or listen).
-func peerCredentials(c *net.UnixConn) (Peer, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var credErr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", err)
-	}
-	if credErr != nil {
-		return Peer{}, fmt.Errorf("ipc: peer credentials: %w", credErr)
-	}
-	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
 }
