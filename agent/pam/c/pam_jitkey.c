@@ -49,10 +49,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
 #include "jkmsg.h"
+#include "portable.h"
 
 /* Only the PAM entry points are exported (built with -fvisibility=hidden). */
 #define JK_EXPORT __attribute__((visibility("default")))
@@ -155,14 +155,14 @@ static long long now_ms(void)
 /* ---- socket ---- */
 
 /*
- * agent_dial connects to the agent and checks with SO_PEERCRED that root
+ * agent_dial connects to the agent and checks with SO_PEERCRED (getpeereid
+ * on macOS) that root
  * listens: anything else on the path is not the agent.
  */
 static int agent_dial(pam_handle_t *pamh, const char *path)
 {
 	struct sockaddr_un sa;
-	struct ucred cred;
-	socklen_t len = sizeof cred;
+	uid_t uid;
 	if (strlen(path) >= sizeof sa.sun_path) {
 		pam_syslog(pamh, LOG_ERR, "socket path too long");
 		return -1;
@@ -170,7 +170,7 @@ static int agent_dial(pam_handle_t *pamh, const char *path)
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
 	strncpy(sa.sun_path, path, sizeof sa.sun_path - 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = jk_socket();
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -178,13 +178,13 @@ static int agent_dial(pam_handle_t *pamh, const char *path)
 		close(fd);
 		return -1;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred) {
+	if (jk_peer_uid(fd, &uid) < 0) {
 		pam_syslog(pamh, LOG_ERR, "agent socket: no peer credentials");
 		close(fd);
 		return -1;
 	}
-	if (cred.uid != 0) {
-		pam_syslog(pamh, LOG_ERR, "agent socket %s served by uid %u, not root: refused", path, (unsigned)cred.uid);
+	if (uid != 0) {
+		pam_syslog(pamh, LOG_ERR, "agent socket %s served by uid %u, not root: refused", path, (unsigned)uid);
 		close(fd);
 		return -1;
 	}
