@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/domain/adattr"
 	"github.com/jitkey/jitkey/agent/password"
 )
 
@@ -160,40 +161,40 @@ func newPassword(name string) (password.Secret, error) {
 }
 
 // lookup reads one account from the OU.
-func (d *Directory) lookup(c *ldap.Conn, name string) (Entry, error) {
+func (d *Directory) lookup(c *ldap.Conn, name string) (adattr.Entry, error) {
 	req := ldap.NewSearchRequest(d.cfg.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false,
-		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(name)+"))", entryAttrs, nil)
+		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(name)+"))", adattr.EntryAttrs, nil)
 	res, err := c.Search(req)
 	if err != nil {
-		return Entry{}, fmt.Errorf("domain: look up %s: %w", name, err)
+		return adattr.Entry{}, fmt.Errorf("domain: look up %s: %w", name, err)
 	}
 	switch len(res.Entries) {
 	case 0:
-		return Entry{}, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return adattr.Entry{}, fmt.Errorf("%w: %s", ErrNotFound, name)
 	case 1:
 	default:
-		return Entry{}, fmt.Errorf("domain: look up %s: %d entries", name, len(res.Entries))
+		return adattr.Entry{}, fmt.Errorf("domain: look up %s: %d entries", name, len(res.Entries))
 	}
 	return parseLDAPEntry(res.Entries[0])
 }
 
-func parseLDAPEntry(le *ldap.Entry) (Entry, error) {
+func parseLDAPEntry(le *ldap.Entry) (adattr.Entry, error) {
 	m := make(map[string][]string, len(le.Attributes))
 	for _, a := range le.Attributes {
-		for _, n := range entryAttrs {
+		for _, n := range adattr.EntryAttrs {
 			if strings.EqualFold(a.Name, n) {
 				m[n] = a.Values
 			}
 		}
 	}
-	return ParseEntry(le.DN, m)
+	return adattr.ParseEntry(le.DN, m)
 }
 
 // Lookup reports the account's state, or ErrNotFound.
-func (d *Directory) Lookup(ctx context.Context, name string) (Entry, error) {
+func (d *Directory) Lookup(ctx context.Context, name string) (adattr.Entry, error) {
 	c, err := d.conn(ctx)
 	if err != nil {
-		return Entry{}, err
+		return adattr.Entry{}, err
 	}
 	defer c.Close()
 	return d.lookup(c, name)
@@ -202,14 +203,14 @@ func (d *Directory) Lookup(ctx context.Context, name string) (Entry, error) {
 // Marker is the description jitkey writes on the accounts it creates.
 func Marker(name string) string { return accounts.JITFullNamePrefix + name }
 
-func isJIT(e Entry) bool { return strings.HasPrefix(e.Description, accounts.JITFullNamePrefix) }
+func isJIT(e adattr.Entry) bool { return strings.HasPrefix(e.Description, accounts.JITFullNamePrefix) }
 
 // ensure creates the account disabled (UAC 0x202 | NOT_DELEGATED, random
 // password nobody keeps, accountExpires = now) in Protected Users, or
 // finds it. It refuses an account of that name that jitkey did not create.
-func (d *Directory) ensure(c *ldap.Conn, name string) (Entry, error) {
+func (d *Directory) ensure(c *ldap.Conn, name string) (adattr.Entry, error) {
 	if !accounts.ValidName(name, accounts.MaxNameWindows) || !strings.HasPrefix(name, accounts.DefaultPrefix) {
-		return Entry{}, fmt.Errorf("domain: %w: %q", accounts.ErrInvalidName, name)
+		return adattr.Entry{}, fmt.Errorf("domain: %w: %q", accounts.ErrInvalidName, name)
 	}
 	e, err := d.lookup(c, name)
 	if err == nil {
@@ -223,34 +224,34 @@ func (d *Directory) ensure(c *ldap.Conn, name string) (Entry, error) {
 	}
 	pw, err := newPassword(name)
 	if err != nil {
-		return Entry{}, err
+		return adattr.Entry{}, err
 	}
 	defer pw.Wipe()
 	add := ldap.NewAddRequest(d.dn(name), nil)
 	add.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
 	add.Attribute("sAMAccountName", []string{name})
 	add.Attribute("description", []string{Marker(name)})
-	add.Attribute("userAccountControl", []string{FormatUAC(UACDisabled)})
-	add.Attribute("accountExpires", []string{FormatFileTime(d.cfg.Now())})
+	add.Attribute("userAccountControl", []string{adattr.FormatUAC(adattr.UACDisabled)})
+	add.Attribute("accountExpires", []string{adattr.FormatFileTime(d.cfg.Now())})
 	add.Attribute("unicodePwd", []string{encodePassword(pw)})
 	if d.cfg.UPNSuffix != "" {
 		add.Attribute("userPrincipalName", []string{name + "@" + d.cfg.UPNSuffix})
 	}
 	if err := c.Add(add); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-		return Entry{}, fmt.Errorf("domain: create %s: %w", name, err)
+		return adattr.Entry{}, fmt.Errorf("domain: create %s: %w", name, err)
 	}
 	if d.cfg.ProtectedUsers != "" {
 		if err := d.member(c, d.cfg.ProtectedUsers, d.dn(name), true); err != nil {
 			// Never leave an account outside Protected Users behind.
 			_ = c.Del(ldap.NewDelRequest(d.dn(name), nil))
-			return Entry{}, err
+			return adattr.Entry{}, err
 		}
 	}
 	e, err = d.lookup(c, name)
 	if err != nil {
 		return e, err
 	}
-	if e.Enabled() || e.UAC&UACPasswdNotReq != 0 || e.InGroup(d.cfg.AdminGroup) ||
+	if e.Enabled() || e.UAC&adattr.UACPasswdNotReq != 0 || e.InGroup(d.cfg.AdminGroup) ||
 		(d.cfg.ProtectedUsers != "" && !e.InGroup(d.cfg.ProtectedUsers)) {
 		return e, fmt.Errorf("%w: create %s: uac %#x", ErrReadBack, name, e.UAC)
 	}
@@ -283,10 +284,10 @@ func (d *Directory) member(c *ldap.Conn, group, dn string, add bool) error {
 }
 
 // Ensure creates the account disabled if it does not exist.
-func (d *Directory) Ensure(ctx context.Context, name string) (Entry, error) {
+func (d *Directory) Ensure(ctx context.Context, name string) (adattr.Entry, error) {
 	c, err := d.conn(ctx)
 	if err != nil {
-		return Entry{}, err
+		return adattr.Entry{}, err
 	}
 	defer c.Close()
 	return d.ensure(c, name)
@@ -320,8 +321,8 @@ func (d *Directory) Begin(ctx context.Context, name string, until time.Time) (pa
 	}
 	m := ldap.NewModifyRequest(d.dn(name), nil)
 	m.Replace("unicodePwd", []string{encodePassword(pw)})
-	m.Replace("accountExpires", []string{FormatFileTime(until)})
-	m.Replace("userAccountControl", []string{FormatUAC(UACEnabled)})
+	m.Replace("accountExpires", []string{adattr.FormatFileTime(until)})
+	m.Replace("userAccountControl", []string{adattr.FormatUAC(adattr.UACEnabled)})
 	if err := c.Modify(m); err != nil {
 		return fail(fmt.Errorf("domain: enable %s: %w", name, err))
 	}
@@ -350,7 +351,7 @@ func (d *Directory) Extend(ctx context.Context, name string, until time.Time) er
 	}
 	defer c.Close()
 	m := ldap.NewModifyRequest(d.dn(name), nil)
-	m.Replace("accountExpires", []string{FormatFileTime(until)})
+	m.Replace("accountExpires", []string{adattr.FormatFileTime(until)})
 	if err := c.Modify(m); err != nil {
 		return fmt.Errorf("domain: extend %s: %w", name, err)
 	}
@@ -366,9 +367,9 @@ func (d *Directory) end(c *ldap.Conn, name string) error {
 	}
 	defer pw.Wipe()
 	m := ldap.NewModifyRequest(d.dn(name), nil)
-	m.Replace("userAccountControl", []string{FormatUAC(UACDisabled)})
+	m.Replace("userAccountControl", []string{adattr.FormatUAC(adattr.UACDisabled)})
 	m.Replace("unicodePwd", []string{encodePassword(pw)})
-	m.Replace("accountExpires", []string{FormatFileTime(d.cfg.Now())})
+	m.Replace("accountExpires", []string{adattr.FormatFileTime(d.cfg.Now())})
 	if err := c.Modify(m); err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			return fmt.Errorf("%w: %s", ErrNotFound, name)
@@ -427,19 +428,19 @@ const InventoryPageSize = 1000
 // accounts.DefaultPrefix* carrying jitkey's marker) with a paged search. An error
 // on any page fails the whole listing (a partial list would look like
 // deleted accounts).
-func (d *Directory) Inventory(ctx context.Context) ([]Entry, error) {
+func (d *Directory) Inventory(ctx context.Context) ([]adattr.Entry, error) {
 	c, err := d.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	req := ldap.NewSearchRequest(d.cfg.OU, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(accounts.DefaultPrefix)+"*))", entryAttrs, nil)
+		"(&(objectClass=user)(sAMAccountName="+ldap.EscapeFilter(accounts.DefaultPrefix)+"*))", adattr.EntryAttrs, nil)
 	res, err := c.SearchWithPaging(req, d.cfg.PageSize)
 	if err != nil {
 		return nil, fmt.Errorf("domain: inventory: %w", err)
 	}
-	out := make([]Entry, 0, len(res.Entries))
+	out := make([]adattr.Entry, 0, len(res.Entries))
 	for _, le := range res.Entries {
 		e, err := parseLDAPEntry(le)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/jitkey/jitkey/agent/domain/adattr"
 	"github.com/jitkey/jitkey/agent/domain/sambatest"
 )
 
@@ -31,7 +32,7 @@ func TestProtectedUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.UAC != UACDisabled || e.InGroup(testAdmin) || !e.InGroup(testPU) {
+	if e.UAC != adattr.UACDisabled || e.InGroup(testAdmin) || !e.InGroup(testPU) {
 		t.Fatalf("created: uac %#x groups %v", e.UAC, e.MemberOf)
 	}
 	pw, err := d.Begin(ctx, name, time.Now().Add(time.Hour))
@@ -56,7 +57,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.UAC != UACDisabled || e.InGroup(testAdmin) || e.UAC&UACPasswdNotReq != 0 {
+	if e.UAC != adattr.UACDisabled || e.InGroup(testAdmin) || e.UAC&adattr.UACPasswdNotReq != 0 {
 		t.Fatalf("created: uac %#x groups %v", e.UAC, e.MemberOf)
 	}
 	pw, err := d.Begin(ctx, name, time.Now().Add(time.Hour))
@@ -84,7 +85,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Enabled() || e.InGroup(testAdmin) || e.UAC != UACDisabled {
+	if e.Enabled() || e.InGroup(testAdmin) || e.UAC != adattr.UACDisabled {
 		t.Fatalf("after session: uac %#x groups %v", e.UAC, e.MemberOf)
 	}
 	// A second session issues another password; the first stays dead.

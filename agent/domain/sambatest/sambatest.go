@@ -196,7 +196,7 @@ func (d *DC) makeCerts() error {
 	}
 	d.CAFile = filepath.Join(tdir, "ca.pem")
 	files := map[string][]byte{
-		d.CAFile:                           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		d.CAFile:                          pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		filepath.Join(tdir, "server.pem"): pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		filepath.Join(tdir, "server.key"): pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}

@@ -1,4 +1,8 @@
-package domain
+// Package adattr parses and formats the Active Directory attribute values
+// jitkey reads and writes over LDAP: FILETIME (accountExpires,
+// pwdLastSet), userAccountControl, generalized time (whenChanged) and a
+// whole account entry. Every parser refuses what it would not write back.
+package adattr
 
 import (
 	"errors"
@@ -24,7 +28,7 @@ const (
 
 // ErrAttr is returned (wrapped) for an LDAP attribute value that does not
 // parse.
-var ErrAttr = errors.New("domain: malformed attribute value")
+var ErrAttr = errors.New("adattr: malformed attribute value")
 
 // fileTimeEpoch is 1601-01-01 in Unix seconds; FILETIME counts 100 ns
 // ticks from there.
@@ -39,7 +43,7 @@ const maxFileTimeUnix = 253402300799
 // ParseFileTime parses an AD FILETIME attribute (accountExpires,
 // pwdLastSet, lastLogon): decimal 100 ns ticks since 1601-01-01 UTC.
 // never is true for 0 and 2^63-1. The text must be the canonical decimal
-// (no sign, no leading zeros).
+// (no sign, no leading zeros) of a time up to the year 9999.
 func ParseFileTime(s string) (t time.Time, never bool, err error) {
 	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
 		return time.Time{}, false, fmt.Errorf("%w: file time %q", ErrAttr, s)
@@ -50,6 +54,10 @@ func ParseFileTime(s string) (t time.Time, never bool, err error) {
 	}
 	if n == 0 || n == neverTicks {
 		return time.Time{}, true, nil
+	}
+	if n > uint64(maxFileTimeUnix+fileTimeEpoch)*10_000_000+9_999_999 {
+		// After 9999-12-31: no DC writes it, and FormatFileTime cannot.
+		return time.Time{}, false, fmt.Errorf("%w: file time %q after year 9999", ErrAttr, s)
 	}
 	sec := int64(n/10_000_000) - fileTimeEpoch
 	nsec := int64(n%10_000_000) * 100
@@ -142,11 +150,11 @@ func (e Entry) InGroup(dn string) bool {
 	return false
 }
 
-// entryAttrs are the attributes Lookup and Inventory read.
-var entryAttrs = []string{"sAMAccountName", "userAccountControl", "accountExpires", "pwdLastSet", "whenChanged", "description", "memberOf"}
+// EntryAttrs are the attributes an Entry is built from.
+var EntryAttrs = []string{"sAMAccountName", "userAccountControl", "accountExpires", "pwdLastSet", "whenChanged", "description", "memberOf"}
 
 // ParseEntry builds an Entry from an LDAP answer's attributes (name →
-// values, names as entryAttrs spells them). sAMAccountName,
+// values, names as EntryAttrs spells them). sAMAccountName,
 // userAccountControl and whenChanged are required; a single-valued
 // attribute with several values is refused.
 func ParseEntry(dn string, attrs map[string][]string) (Entry, error) {
