@@ -62,6 +62,20 @@ var migrations = []string{
 		used_generation  INTEGER NOT NULL DEFAULT 0,
 		spent_generation INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 5: reserved for push (issue 13); this placeholder is replaced by
+	// push's migration when the branches merge.
+	`SELECT 1;`,
+	// 6: domain JIT accounts on a DC agent (SPEC.md 11.7): the last
+	// session granted per account (jitkey's own "last use") and the live
+	// session, with the KK static key of the workstation that opened it.
+	`CREATE TABLE domain_accounts (
+		name        TEXT PRIMARY KEY,
+		tech_id     TEXT NOT NULL DEFAULT '',
+		last_use    INTEGER NOT NULL,
+		session     BLOB,
+		workstation BLOB,
+		expires     INTEGER NOT NULL DEFAULT 0
+	);`,
 }
 
 // SchemaVersion is the schema version this agent writes.

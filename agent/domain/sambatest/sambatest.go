@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // LockPath is the file whose exclusive flock serialises every Samba of the
@@ -37,6 +40,11 @@ const (
 	Addr = "127.0.0.1:636"
 	// URL is the LDAPS URL of the DC.
 	URL = "ldaps://127.0.0.1:636"
+	// AdminGroup and ProtectedUsers are the DNs of those groups.
+	AdminGroup     = "CN=Domain Admins,CN=Users," + BaseDN
+	ProtectedUsers = "CN=Protected Users,CN=Users," + BaseDN
+	// UPNSuffix is the realm's UPN suffix.
+	UPNSuffix = "jitkey.test"
 )
 
 // DC is a provisioned Samba domain controller.
@@ -281,4 +289,54 @@ func tail(b []byte) string {
 		b = b[len(b)-2000:]
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// Conn returns an LDAPS connection to the DC bound as the domain
+// administrator; the caller closes it.
+func (d *DC) Conn() (*ldap.Conn, error) {
+	c, err := d.dial()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Bind(AdminDN, AdminPass); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("sambatest: bind as administrator: %w", err)
+	}
+	return c, nil
+}
+
+func (d *DC) dial() (*ldap.Conn, error) {
+	c, err := ldap.DialURL(URL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: d.CAPool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		return nil, fmt.Errorf("sambatest: dial: %w", err)
+	}
+	return c, nil
+}
+
+// AddOU creates the organisational unit OU=name under the base DN and
+// returns its DN.
+func (d *DC) AddOU(name string) (string, error) {
+	c, err := d.Conn()
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	dn := "OU=" + ldap.EscapeDN(name) + "," + BaseDN
+	a := ldap.NewAddRequest(dn, nil)
+	a.Attribute("objectClass", []string{"top", "organizationalUnit"})
+	if err := c.Add(a); err != nil {
+		return "", fmt.Errorf("sambatest: add %s: %w", dn, err)
+	}
+	return dn, nil
+}
+
+// Bind binds as user (a UPN, e.g. msp-nik@jitkey.test) with pw over
+// LDAPS and returns the bind's error.
+func (d *DC) Bind(user, pw string) error {
+	c, err := d.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Bind(user, pw)
 }
