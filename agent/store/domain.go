@@ -94,3 +94,40 @@ func (t *Tx) PutDomainAccount(a DomainAccount) error {
 func (t *Tx) DeleteDomainAccount(name string) error {
 	return t.exec("DELETE FROM domain_accounts WHERE name = ?", name)
 }
+
+// DomainWorkstation is a device certificate a DC agent accepts FlowDomain
+// from: its mailbox (from the identity key) and its Noise static key.
+type DomainWorkstation struct {
+	Mailbox protocol.MailboxID
+	Noise   protocol.NoiseKey
+	Cert    []byte // the encoded Signed DeviceCert
+}
+
+// SetDomainWorkstations replaces the list of workstations.
+func (t *Tx) SetDomainWorkstations(ws []DomainWorkstation) error {
+	if err := t.exec("DELETE FROM domain_workstations"); err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if err := t.exec("INSERT OR REPLACE INTO domain_workstations (mailbox, noise, cert) VALUES (?, ?, ?)", w.Mailbox[:], w.Noise[:], w.Cert); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DomainWorkstation returns the workstation with that mailbox, or
+// ErrNotFound.
+func (t *Tx) DomainWorkstation(m protocol.MailboxID) (DomainWorkstation, error) {
+	w := DomainWorkstation{Mailbox: m}
+	var noise []byte
+	err := t.tx.QueryRow("SELECT noise, cert FROM domain_workstations WHERE mailbox = ?", m[:]).Scan(&noise, &w.Cert)
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, ErrNotFound
+	}
+	if err != nil {
+		return w, fmt.Errorf("store: domain workstation: %w", classify(err))
+	}
+	copy(w.Noise[:], noise)
+	return w, nil
+}
