@@ -119,7 +119,7 @@ func (d *Directory) conn(ctx context.Context) (*ldap.Conn, error) {
 	if dead, ok := ctx.Deadline(); ok {
 		dl.Deadline = dead
 	}
-	c, err := ldap.DialURL(d.cfg.URL, ldap.DialWithTLSDialer(d.tls, dl))
+	c, err := ldap.DialURL(d.cfg.URL, ldap.DialWithDialer(dl), ldap.DialWithTLSConfig(d.tls))
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %v", ErrUnreachable, d.cfg.URL, err)
 	}
