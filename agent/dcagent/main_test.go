@@ -3,10 +3,8 @@
 package dcagent
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -30,22 +28,7 @@ var (
 	ous    = map[string]string{}
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	if !sambatest.Available() {
-		fmt.Fprintln(os.Stderr, "dcagent tests need samba: run make deps")
-		return 1
-	}
-	dc, err := sambatest.Start(context.Background(), "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer dc.Close()
-	testDC = dc
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(sambatest.Main(m, &testDC, nil)) }
 
 // dirConfig is the Directory configuration for the test DC. Protected
 // Users is left out so that the tests can check the issued password with

@@ -4,8 +4,6 @@ package domain
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -22,47 +20,24 @@ var testDC *sambatest.DC
 
 const (
 	testOU    = "OU=JIT," + sambatest.BaseDN
-	testAdmin = "CN=Domain Admins,CN=Users," + sambatest.BaseDN
-	testPU    = "CN=Protected Users,CN=Users," + sambatest.BaseDN
+	testAdmin = sambatest.AdminGroup
+	testPU    = sambatest.ProtectedUsers
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if !sambatest.Available() {
-		fmt.Fprintln(os.Stderr, "domain tests need samba: run make deps")
-		return 1
-	}
-	dc, err := sambatest.Start(context.Background(), "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer dc.Close()
-	testDC = dc
-	if err := adminDo(func(c *ldap.Conn) error {
-		a := ldap.NewAddRequest(testOU, nil)
-		a.Attribute("objectClass", []string{"top", "organizationalUnit"})
-		return c.Add(a)
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, "create OU:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(sambatest.Main(m, &testDC, func(dc *sambatest.DC) error {
+		_, err := dc.AddOU("JIT")
+		return err
+	}))
 }
 
 // adminDo runs fn on a connection bound as the domain administrator.
 func adminDo(fn func(*ldap.Conn) error) error {
-	c, err := ldap.DialURL(sambatest.URL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: testDC.CAPool, ServerName: "127.0.0.1"}))
+	c, err := testDC.Conn()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Bind(sambatest.AdminDN, sambatest.AdminPass); err != nil {
-		return err
-	}
 	return fn(c)
 }
 
@@ -95,12 +70,7 @@ func newTestDir(t *testing.T, mod func(*Config)) *Directory {
 
 // bindAs binds to the DC as the account (by UPN) with pw.
 func bindAs(name string, pw password.Secret) error {
-	c, err := ldap.DialURL(sambatest.URL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: testDC.CAPool, ServerName: "127.0.0.1"}))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Bind(name+"@jitkey.test", string(pw.Bytes()))
+	return testDC.Bind(name+"@"+sambatest.UPNSuffix, string(pw.Bytes()))
 }
 
 // wantBindRefused checks err is an invalid-credentials refusal naming

@@ -340,3 +340,29 @@ func (d *DC) Bind(user, pw string) error {
 	defer c.Close()
 	return c.Bind(user, pw)
 }
+
+// Main is a TestMain body for a package whose tests share one DC: it
+// starts the DC (failing, not skipping, when Samba is missing), runs
+// setup, then the tests, and closes the DC. Use:
+//
+//	func TestMain(m *testing.M) { os.Exit(sambatest.Main(m, &testDC, nil)) }
+func Main(m interface{ Run() int }, dc **DC, setup func(*DC) error) int {
+	if !Available() {
+		fmt.Fprintln(os.Stderr, "sambatest: samba is not installed: run make deps")
+		return 1
+	}
+	d, err := Start(context.Background(), "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer d.Close()
+	*dc = d
+	if setup != nil {
+		if err := setup(d); err != nil {
+			fmt.Fprintln(os.Stderr, "sambatest: setup:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
