@@ -299,16 +299,16 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if *state == "" {
 		return usagef(runUsage, "run needs --state")
 	}
+	dir, err := dcf.directory()
+	if err != nil {
+		return usagef(runUsage, "%v", err)
+	}
 	be, maxName, err := backend(ctx, *sandboxDir, log)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dirOf(*ipc), 0o700); err != nil {
 		return err
-	}
-	dir, err := dcf.directory()
-	if err != nil {
-		return usagef(runUsage, "%v", err)
 	}
 	return daemon.Run(ctx, daemon.Config{
 		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.PersistentRelay,
