@@ -87,9 +87,9 @@ func (s *Service) Serve(ctx context.Context, c *channel.Conn) {
 			reply(protocol.DomainResult{}, &Refusal{Code: protocol.CodeBadRequest, Reason: "bad request"})
 			return
 		}
+		// The password exists only in res and in the encrypted message.
 		res, err := s.Request(ctx, peer, &r)
 		reply(res, err)
-		res.Password = ""
 	case protocol.MsgDomainEnd:
 		var e protocol.DomainEnd
 		if err := protocol.DecodeMsg(raw, protocol.MsgDomainEnd, &e); err != nil {
