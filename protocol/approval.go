@@ -67,6 +67,9 @@ type Approval struct {
 	Time          int64     `cbor:"8,keyasint"`  // phone clock, Unix seconds
 	Number        uint16    `cbor:"9,keyasint"`  // push number matching; 0 for QR
 	Nonce         [16]byte  `cbor:"10,keyasint"` // random per approval
+	// Target is the RDP target of a remote domain logon from DeviceID
+	// (SPEC.md 11.7); zero, and then omitted, for every other login.
+	Target DeviceID `cbor:"11,keyasint,omitzero"`
 }
 
 // MaxApprovalSkew is how far an approval's time may differ from the
@@ -89,6 +92,7 @@ type ApprovalExpect struct {
 	Action        uint8
 	Number        uint16
 	AllowAccount  func(uint8) bool // nil: only AccountDefault
+	Target        DeviceID         // RDP target asked for; zero for a local login
 	Now           time.Time
 }
 
@@ -102,6 +106,7 @@ func (a *Approval) Match(e ApprovalExpect) error {
 		len(e.HandshakeHash) == 32 && bytes.Equal(a.HandshakeHash, e.HandshakeHash) &&
 		a.Action == e.Action &&
 		a.Number == e.Number &&
+		a.Target == e.Target &&
 		(a.Decision == DecisionApprove || a.Decision == DecisionDeny)
 	if ok {
 		if e.AllowAccount == nil {

@@ -221,6 +221,9 @@ type LoginRequest struct {
 	Choices    []uint8   `cbor:"5,keyasint"` // account kinds offered (selective login)
 	Time       int64     `cbor:"6,keyasint"`
 	Number     uint16    `cbor:"7,keyasint"` // push number matching; 0 for QR
+	// Target is the RDP target's device certificate for a remote domain
+	// logon (SPEC.md 11.7); omitted otherwise.
+	Target Signed `cbor:"8,keyasint,omitzero"`
 }
 
 // LoginResult ends a login session.

@@ -47,6 +47,9 @@ var sentinels = map[string]error{
 	"ErrDuplicateDoc":       protocol.ErrDuplicateDoc,
 	"ErrBrokenChain":        protocol.ErrBrokenChain,
 	"ErrRelayFrame":         protocol.ErrRelayFrame,
+	"ErrDomainOff":          protocol.ErrDomainOff,
+	"ErrPeerMismatch":       protocol.ErrPeerMismatch,
+	"ErrNotDomainJoined":    protocol.ErrNotDomainJoined,
 }
 
 // types maps context.type to the protocol type a CBOR input decodes into.
@@ -57,6 +60,7 @@ func init() {
 		protocol.TenantVersion{}, protocol.Signed{}, protocol.TechCert{}, protocol.DeviceCert{}, protocol.Policy{},
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
+		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -336,6 +340,23 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			}
 		}
 		return p.CheckDevice(&dc)
+	case "domain-request":
+		var r protocol.DomainRequest
+		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgDomainRequest, &r); err != nil {
+			return err
+		}
+		msp := identityKey(t, c.MSPKey)
+		var p protocol.Policy
+		if err := verifyEd(t, c.Policy, protocol.DocPolicy, msp, &p); err != nil {
+			return err
+		}
+		if err := p.Check(); err != nil {
+			return err
+		}
+		var peer protocol.NoiseKey
+		copy(peer[:], mustHex(t, c.PeerStatic))
+		_, err := protocol.VerifyDomainRequest(&r, protocol.DomainCheck{MSPKey: msp, Policy: &p, Peer: peer, Now: now})
+		return err
 	case "policy-check":
 		var p protocol.Policy
 		if err := verifyEd(t, v.Input, protocol.DocPolicy, identityKey(t, c.MSPKey), &p); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/dcagent"
 	"github.com/jitkey/jitkey/agent/enroll"
 	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/ipcserver"
@@ -77,6 +78,10 @@ type Config struct {
 	// authenticating (sshd). Off by default: on a workstation the
 	// accounts are created at the first login.
 	ProvisionAccounts bool
+	// DC, if set, runs the domain controller role (SPEC.md 11.7): JIT
+	// domain accounts in this directory, FlowDomain answered for the
+	// domain-joined workstations of the tenant.
+	DC dcagent.Directory
 }
 
 // DefaultHeartbeat is the default Config.Heartbeat.
@@ -305,6 +310,16 @@ func Run(ctx context.Context, cfg Config) error {
 		provision(ctx)
 		shipper.Poke()
 	}
+	var dc *dcagent.Service
+	if cfg.DC != nil {
+		dc = dcagent.New(dcagent.Config{Store: st, Dir: cfg.DC, Audit: rec, MSPKey: enr.MSPKey, Tenant: enr.Tenant, Now: cfg.Now, Log: log})
+		// Repair before serving: nothing enabled or in the admin group
+		// without a live session. A DC that cannot be reached now is
+		// repaired by the periodic expiry and sweep.
+		if err := dc.Start(ctx); err != nil {
+			log.Error("domain repair at start", "err", err)
+		}
+	}
 	mux := channel.New(channel.Config{
 		Relay: rl, Static: k.Noise, Logger: log, Rand: cfg.Rand, MaxSessions: cfg.MaxSessions,
 		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
@@ -315,6 +330,10 @@ func Run(ctx context.Context, cfg Config) error {
 				if h.From.Mailbox == console.Mailbox {
 					return nil, enr.ConsoleNoise, nil
 				}
+			case protocol.FlowDomain:
+				if dc != nil {
+					return dc.Accept(ctx, h)
+				}
 			}
 			return nil, protocol.NoiseKey{}, fmt.Errorf("daemon: flow %s not accepted from %s", h.Flow.Name(), h.From.Mailbox)
 		},
@@ -323,7 +342,11 @@ func Run(ctx context.Context, cfg Config) error {
 			case protocol.FlowQRLogin:
 				ls.Handle(ctx, c) // every wait bounded by login.Config.StepTimeout
 			case protocol.FlowPolicy:
-				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, contact, log)
+				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, contact, log, dc)
+			case protocol.FlowDomain:
+				if dc != nil {
+					dc.Serve(ctx, c)
+				}
 			}
 		},
 	})
@@ -391,6 +414,29 @@ func Run(ctx context.Context, cfg Config) error {
 	goRun("ipc", func(ctx context.Context) error { return surfaces.Serve(ctx, ln) })
 	goRun("lifecycle", func(ctx context.Context) error { mgr.Run(ctx, time.Second); return nil })
 	goRun("audit", func(ctx context.Context) error { shipper.Run(ctx); return nil })
+	if dc != nil {
+		goRun("domain", func(ctx context.Context) error {
+			expire := time.NewTicker(10 * time.Second)
+			defer expire.Stop()
+			sweep := time.NewTicker(time.Hour)
+			defer sweep.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-expire.C:
+					if err := dc.Expire(ctx); err != nil {
+						log.Warn("domain session expiry; retried", "err", err)
+					}
+				case <-sweep.C:
+					if deleted, err := dc.Sweep(ctx); err != nil || len(deleted) > 0 {
+						log.Info("domain inactivity sweep", "deleted", deleted, "err", err)
+					}
+					shipper.Poke()
+				}
+			}
+		})
+	}
 	goRun("cleanup", func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -433,7 +479,7 @@ func Run(ctx context.Context, cfg Config) error {
 // runs on ctx, not under the timeout, so ending sessions the policy
 // withdraws is never cut short.
 func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duration, st *store.Store, apply func(context.Context, protocol.Signed),
-	contact func(context.Context, []protocol.TenantSecret), log *slog.Logger) {
+	contact func(context.Context, []protocol.TenantSecret), log *slog.Logger, dc *dcagent.Service) {
 	bounded := func(f func(context.Context) error) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -452,6 +498,15 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duratio
 	}
 	for _, s := range push.Policies {
 		apply(ctx, s)
+	}
+	if dc != nil {
+		// A DC agent's push lists the tenant's domain-joined workstations
+		// (SPEC.md 8.2 PolicyPush, 11.7): FlowDomain is KK.
+		if n, err := dc.SetWorkstations(ctx, push.Directory); err != nil {
+			log.Error("domain workstations not stored", "err", err)
+		} else {
+			log.Info("domain workstations", "count", n)
+		}
 	}
 	contact(ctx, push.OfflineSecrets)
 	var ack protocol.PolicyAck

@@ -62,6 +62,27 @@ var migrations = []string{
 		used_generation  INTEGER NOT NULL DEFAULT 0,
 		spent_generation INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 5: reserved for push (issue 13); this placeholder is replaced by
+	// push's migration when the branches merge.
+	`SELECT 1;`,
+	// 6: domain JIT accounts on a DC agent (SPEC.md 11.7): the last
+	// session granted per account (jitkey's own "last use") and the live
+	// session, with the KK static key of the workstation that opened it;
+	// and the domain-joined workstations whose FlowDomain it accepts
+	// (mailbox -> Noise static key, from their device certificates).
+	`CREATE TABLE domain_accounts (
+		name        TEXT PRIMARY KEY,
+		tech_id     TEXT NOT NULL DEFAULT '',
+		last_use    INTEGER NOT NULL,
+		session     BLOB,
+		workstation BLOB,
+		expires     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE domain_workstations (
+		mailbox BLOB PRIMARY KEY,
+		noise   BLOB NOT NULL,
+		cert    BLOB NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this agent writes.

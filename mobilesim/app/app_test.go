@@ -93,6 +93,17 @@ func TestRequestChecks(t *testing.T) {
 		{"other session", func(r *protocol.LoginRequest) { r.Session[0] ^= 1 }},
 		{"number in a QR login", func(r *protocol.LoginRequest) { r.Number = 7 }},
 		{"unknown account kind", func(r *protocol.LoginRequest) { r.Choices = []uint8{9} }},
+		{"RDP target of another MSP", func(r *protocol.LoginRequest) {
+			r.Choices = []uint8{protocol.AccountLocal, protocol.AccountDomain}
+			r.Target = otherMSP()
+		}},
+		{"RDP target from a machine that is not domain-joined", func(r *protocol.LoginRequest) {
+			d := agent.Cert
+			d.DeviceID[0] ^= 1
+			d.DomainJoined = true
+			r.Choices = []uint8{protocol.AccountLocal, protocol.AccountDomain}
+			r.Target = console.Sign(protocol.DocDeviceCert, &d)
+		}},
 		{"account name that redraws the prompt", func(r *protocol.LoginRequest) { r.Account = "msp-nik\r\x1b[2KLog in to ws-9 as guest" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,10 @@ type Request struct {
 	Action   uint8
 	Choices  []uint8 // account kinds offered (selective login); empty: none
 	Time     int64
+	// Target is the RDP target of a remote domain logon (verified against
+	// the MSP key, same tenant, domain-joined), nil otherwise; the
+	// approval names it (SPEC.md 11.7).
+	Target *protocol.DeviceCert
 }
 
 // Summary is the request's one-line screen text, e.g.
@@ -39,6 +43,9 @@ func (r *Request) Summary() string {
 		verb = "Elevate on"
 	case protocol.ActionSudo:
 		verb = "Run sudo on"
+	}
+	if r.Target != nil {
+		return fmt.Sprintf("Remote desktop from %s to %s (tenant %s) as %s — action: %s", r.Device.Name, r.Target.Name, r.Device.Tenant, r.Account, protocol.ActionName(r.Action))
 	}
 	return fmt.Sprintf("%s %s (tenant %s) as %s — action: %s", verb, r.Device.Name, r.Device.Tenant, r.Account, protocol.ActionName(r.Action))
 }
@@ -189,6 +196,14 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 		Account:       dec.Account,
 		Decision:      protocol.DecisionDeny,
 		Time:          a.cfg.Now().Unix(),
+	}
+	if req.Target != nil {
+		// A remote desktop logon is a domain logon bound to both machines.
+		if dec.Account != protocol.AccountDomain {
+			c.SendError(ctx, protocol.CodeDenied, "cancelled on the phone")
+			return nil, fmt.Errorf("%w: remote desktop needs the domain account", ErrNotOffered)
+		}
+		ap.Target = req.Target.DeviceID
 	}
 	prompt := "Deny: " + req.Summary()
 	if dec.Approve {
@@ -346,10 +361,31 @@ func (a *App) checkRequest(v *View, q protocol.QRPayload, c *channel.Conn, lr *p
 	if err := a.policyCheck(v, &dev, skipPolicy); err != nil {
 		return nil, err
 	}
-	return &Request{
+	req := &Request{
 		Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: lr.Account,
 		Action: lr.Action, Choices: lr.Choices, Time: lr.Time,
-	}, nil
+	}
+	if lr.Target.Body != nil {
+		// RDP: the target is shown and signed into the approval; only a
+		// domain logon can have one.
+		var t protocol.DeviceCert
+		if err := lr.Target.VerifyEd25519(protocol.DocDeviceCert, v.MSP, &t); err != nil {
+			return nil, fmt.Errorf("%w: the RDP target's certificate is not from %s", ErrBadPeer, v.Org.Name)
+		}
+		switch {
+		case t.Tenant != dev.Tenant || !t.DomainJoined || !dev.DomainJoined || t.DeviceID == dev.DeviceID:
+			return nil, fmt.Errorf("%w: RDP target not a domain machine of the tenant", ErrBadPeer)
+		case !slices.Contains(lr.Choices, protocol.AccountDomain) || lr.Action != protocol.ActionLogon:
+			return nil, fmt.Errorf("%w: RDP target without a domain logon", ErrBadPeer)
+		case t.Valid(a.cfg.Now()) != nil:
+			return nil, fmt.Errorf("%w: RDP target certificate not valid now", ErrBadPeer)
+		}
+		if err := a.policyCheck(v, &t, skipPolicy); err != nil {
+			return nil, err
+		}
+		req.Target = &t
+	}
+	return req, nil
 }
 
 // printable reports whether s holds only printable runes (the wire

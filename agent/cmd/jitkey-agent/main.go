@@ -37,6 +37,9 @@ const (
                       (the token as an argument still works, but other users can read it)
 `
 	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
+                   [--role workstation|dc --ldaps-url URL --ldaps-ca FILE [--ldaps-server-name NAME]
+                    --bind-dn DN --bind-password-file FILE --ou DN --admin-group DN
+                    [--protected-users DN] [--upn-suffix SUFFIX]]
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
                        [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
@@ -285,6 +288,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	ipc := fs.String("ipc", DefaultIPC, "login-surface socket path")
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
 	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd)")
+	dcf := domainFlags(fs)
 	pos, err := parseFlags(fs, args, runUsage)
 	if err != nil {
 		return err
@@ -295,6 +299,10 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if *state == "" {
 		return usagef(runUsage, "run needs --state")
 	}
+	dir, err := dcf.directory()
+	if err != nil {
+		return usagef(runUsage, "%v", err)
+	}
 	be, maxName, err := backend(ctx, *sandboxDir, log)
 	if err != nil {
 		return err
@@ -304,7 +312,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return daemon.Run(ctx, daemon.Config{
 		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.PersistentRelay,
-		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision,
+		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision, DC: dir,
 		Ready: func(i daemon.Info) {
 			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
 		},

@@ -76,6 +76,7 @@ func Generate() (vs []Vector, err error) {
 	g.otp()
 	g.addrs()
 	g.keyTexts()
+	g.domain()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
