@@ -199,12 +199,18 @@ func rawDial(t *testing.T, r *relay, local string) *raw {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawDialConfig(t, r, pc, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+}
+
+// rawDialConfig is rawDial from socket pc with a QUIC configuration.
+func rawDialConfig(t *testing.T, r *relay, pc net.PacketConn, conf *quic.Config) *raw {
+	t.Helper()
 	tr := &quic.Transport{Conn: pc}
 	t.Cleanup(func() { tr.Close() })
 	ra, _ := net.ResolveUDPAddr("udp", r.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}, MinVersion: tls.VersionTLS13}, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+	conn, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}, MinVersion: tls.VersionTLS13}, conf)
 	if err != nil {
 		t.Fatalf("raw dial: %v", err)
 	}
