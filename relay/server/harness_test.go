@@ -108,6 +108,26 @@ func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRelay(t, s, pc, logs)
+}
+
+// startRelayOn starts a relay serving on pc and stops it at the end of
+// the test.
+func startRelayOn(t *testing.T, cfg server.Config, pc net.PacketConn) *relay {
+	t.Helper()
+	logs := &relaytest.LogBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveRelay(t, s, pc, logs)
+}
+
+func serveRelay(t *testing.T, s *server.Server, pc net.PacketConn, logs *relaytest.LogBuffer) *relay {
+	t.Helper()
 	r := &relay{Server: s, addr: pc.LocalAddr().String(), done: make(chan error, 1), logs: logs}
 	go func() { r.done <- s.Serve(context.Background(), pc) }()
 	<-s.Ready()

@@ -110,6 +110,8 @@ type result struct {
 	peers             int64
 	idleBytesRSS      float64
 	idleBytesHeap     float64
+	drops             int64   // datagrams dropped on the relay's socket until idle (-1: unknown)
+	dropsForwarding   int64   // and during the forwarding phases
 	idleCPU           float64 // relay CPU while idle, cores
 	idlePktsIn        float64 // UDP datagrams/s received on loopback while idle
 	goroutinesPerPeer float64
@@ -435,6 +437,7 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	fmt.Fprintf(tw, "forwarder CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.cpuAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtHalf) }))
 	fmt.Fprintf(tw, "load generator CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.loadCPUAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.loadCPUAtHalf) }))
 	fmt.Fprintf(tw, "send errors\t%d\t%s\t\t\n", r.errs, na(f, func(f *result) string { return strconv.FormatInt(f.errs, 10) }))
+	fmt.Fprintf(tw, "datagrams dropped on the relay's socket: connecting, forwarding\t%d, %d\t-\t\t\n", r.drops, r.dropsForwarding)
 	tw.Flush()
 	fmt.Fprintf(w, "\nmachine load average (1 min) at start %s, at end %s: a value above %d means other processes competed for the CPUs.\n", o.loadStart, loadavg(), runtime.NumCPU())
 	fmt.Fprintln(w, "latency is sender→forwarder→receiver one-way time on one clock, including both client stacks;")

@@ -226,6 +226,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	for i := range eps {
 		eps[i] = &relayEndpoint{c: clients[i], addrs: addrs}
 	}
+	r.drops = scrape(metrics, "jitkey_relay_udp_receive_drops_total")
 	drive(ctx, o, eps, p, r, func() int64 { return scrape(metrics, "jitkey_relay_frames_forwarded_total") }, log)
+	r.dropsForwarding = scrape(metrics, "jitkey_relay_udp_receive_drops_total") - r.drops
 	return r, nil
 }
