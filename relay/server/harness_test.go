@@ -85,7 +85,7 @@ type relay struct {
 
 // startRelay starts a relay on listen (default 127.0.0.1:0) and stops it
 // at the end of the test.
-func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
+func startRelay(t testing.TB, cfg server.Config, listen string) *relay {
 	t.Helper()
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -113,7 +113,7 @@ func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
 
 // startRelayOn starts a relay serving on pc and stops it at the end of
 // the test.
-func startRelayOn(t *testing.T, cfg server.Config, pc net.PacketConn) *relay {
+func startRelayOn(t testing.TB, cfg server.Config, pc net.PacketConn) *relay {
 	t.Helper()
 	logs := &relaytest.LogBuffer{}
 	if cfg.Logger == nil {
@@ -126,7 +126,7 @@ func startRelayOn(t *testing.T, cfg server.Config, pc net.PacketConn) *relay {
 	return serveRelay(t, s, pc, logs)
 }
 
-func serveRelay(t *testing.T, s *server.Server, pc net.PacketConn, logs *relaytest.LogBuffer) *relay {
+func serveRelay(t testing.TB, s *server.Server, pc net.PacketConn, logs *relaytest.LogBuffer) *relay {
 	t.Helper()
 	r := &relay{Server: s, addr: pc.LocalAddr().String(), done: make(chan error, 1), logs: logs}
 	go func() { r.done <- s.Serve(context.Background(), pc) }()
@@ -136,7 +136,7 @@ func serveRelay(t *testing.T, s *server.Server, pc net.PacketConn, logs *relayte
 }
 
 // stop shuts the relay down (idempotent) and checks that Serve returned.
-func (r *relay) stop(t *testing.T) {
+func (r *relay) stop(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.Shutdown(ctx)
@@ -156,7 +156,7 @@ func (r *relay) metric(t *testing.T, name string) int64 {
 	return relaytest.Metric(t, r.MetricsHandler(), name)
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	_, k, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 
 // startClient runs a client homed at r until the end of the test and
 // waits until it is connected.
-func startClient(t *testing.T, home *relay, mod func(*client.Config), pins ...[32]byte) (*client.Client, chan error) {
+func startClient(t testing.TB, home *relay, mod func(*client.Config), pins ...[32]byte) (*client.Client, chan error) {
 	t.Helper()
 	cfg := client.Config{Identity: newKey(t), Home: home.addr, Pins: append([][32]byte{home.pin()}, pins...), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	if mod != nil {

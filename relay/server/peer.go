@@ -219,6 +219,7 @@ func (p *peer) readLoop() error {
 	s := p.s
 	rate := newBucket(s.lim.SendRate, s.lim.SendBurst)
 	var hdr [protocol.RelayFrameHeaderLen]byte
+	var send protocol.RelaySend
 	for {
 		if _, err := io.ReadFull(p.str, hdr[:]); err != nil {
 			return err
@@ -250,24 +251,32 @@ func (p *peer) readLoop() error {
 			s.putBuf(bp)
 			return err
 		}
-		f, err := protocol.DecodeRelayFrameBody(t, body)
-		if err != nil {
-			s.putBuf(bp)
-			if errors.Is(err, protocol.ErrFrameTooLarge) && t == protocol.FrameSend {
-				// A payload over the bound inside a frame within the bound.
-				p.nack(uint32(body[0])<<24|uint32(body[1])<<16|uint32(body[2])<<8|uint32(body[3]), protocol.NackTooLarge)
-				continue
+		if t == protocol.FrameSend {
+			// Decoded in place: no allocation per forwarded frame.
+			err := protocol.DecodeRelaySendBody(body, &send)
+			seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
+			if err == nil {
+				p.handleSend(&send, &rate)
 			}
+			s.putBuf(bp) // send's slices alias it: not used after this
+			switch {
+			case err == nil:
+			case errors.Is(err, protocol.ErrFrameTooLarge):
+				// A payload over the bound inside a frame within the bound.
+				p.nack(seq, protocol.NackTooLarge)
+			default:
+				return err
+			}
+			continue
+		}
+		f, err := protocol.DecodeRelayFrameBody(t, body)
+		s.putBuf(bp) // Ping and Pong hold no slices of it
+		if err != nil {
 			return err
 		}
-		switch f := f.(type) {
-		case *protocol.RelayPing:
+		if f, ok := f.(*protocol.RelayPing); ok {
 			p.enqueueControl(mustEncode(&protocol.RelayPong{Data: f.Data}))
-		case *protocol.RelayPong:
-		case *protocol.RelaySend:
-			p.handleSend(f, &rate)
 		}
-		s.putBuf(bp)
 	}
 }
 
@@ -299,13 +308,13 @@ func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
 		p.nack(f.Seq, protocol.NackNotConnected)
 		return
 	}
-	fb := s.getBuf(protocol.RelayFrameHeaderLen + len(protocol.MailboxID{}) + len(f.Payload))
-	frame, err := protocol.AppendRelayFrame((*fb)[:0], &protocol.RelayDeliver{From: p.mailbox, Payload: f.Payload})
-	if err != nil {
-		s.putBuf(fb)
-		p.nack(f.Seq, protocol.NackTooLarge)
-		return
-	}
+	// Deliver{From, Payload} (SPEC 12.2), built in place: a RelayDeliver
+	// passed to AppendRelayFrame would be allocated for every frame. The
+	// payload is within MaxPayload, so the body is within its bound.
+	body := len(p.mailbox) + len(f.Payload)
+	fb := s.getBuf(protocol.RelayFrameHeaderLen + body)
+	frame := append((*fb)[:0], byte(protocol.FrameDeliver), byte(body>>24), byte(body>>16), byte(body>>8), byte(body))
+	frame = append(append(frame, p.mailbox[:]...), f.Payload...)
 	if !to.enqueueData(frame, fb) {
 		s.putBuf(fb)
 		p.nack(f.Seq, protocol.NackQueueFull)
