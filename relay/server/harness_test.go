@@ -90,15 +90,8 @@ func startRelay(t testing.TB, cfg server.Config, listen string) *relay {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	logs := &relaytest.LogBuffer{}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pc net.PacketConn
+	var err error
 	for range 50 { // a restarted relay may wait for its port
 		if pc, err = net.ListenPacket("udp", listen); err == nil {
 			break
@@ -108,7 +101,7 @@ func startRelay(t testing.TB, cfg server.Config, listen string) *relay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveRelay(t, s, pc, logs)
+	return startRelayOn(t, cfg, pc)
 }
 
 // startRelayOn starts a relay serving on pc and stops it at the end of
@@ -121,13 +114,9 @@ func startRelayOn(t testing.TB, cfg server.Config, pc net.PacketConn) *relay {
 	}
 	s, err := server.New(cfg)
 	if err != nil {
+		pc.Close()
 		t.Fatal(err)
 	}
-	return serveRelay(t, s, pc, logs)
-}
-
-func serveRelay(t testing.TB, s *server.Server, pc net.PacketConn, logs *relaytest.LogBuffer) *relay {
-	t.Helper()
 	r := &relay{Server: s, addr: pc.LocalAddr().String(), done: make(chan error, 1), logs: logs}
 	go func() { r.done <- s.Serve(context.Background(), pc) }()
 	<-s.Ready()
