@@ -44,6 +44,7 @@ bench:
 
 bench-relay: build
 	$(GO) run ./relay/cmd/jitkey-relayload
+	$(GO) run ./relay/cmd/jitkey-relayload -peers 50000 -skip-floor -duration 5s
 
 FUZZTIME ?= 30s
 fuzz:
