@@ -22,37 +22,38 @@ var TextKinds = map[string]bool{"qr": true, "enroll-token": true, "relay-addr": 
 
 // Kinds lists every vector kind with how a checker evaluates it.
 var Kinds = map[string]string{
-	"cbor":           "Unmarshal(input) into the protocol type named by context.type",
-	"signed":         "DecodeSigned(input), then VerifyEd25519 or VerifyP256 (context.alg) as context.doc_type with context.key, decoding into context.type",
-	"tech-cert":      "DecodeSigned(input), VerifyEd25519(DocTechCert, context.msp_key), TechCert.Valid(context.now)",
-	"device-cert":    "DecodeSigned(input), VerifyEd25519(DocDeviceCert, context.msp_key), DeviceCert.Valid(context.now)",
-	"authorize":      "verify context.policy, context.tech_cert (input) and context.device_cert with context.msp_key, check both validities at context.now, Policy.Check, Policy.Authorize",
-	"device-check":   "verify context.policy and the device cert (input) with context.msp_key, DeviceCert.Valid(context.now), Policy.Check, Policy.CheckDevice (what a phone checks of a login request's device)",
-	"policy-check":   "DecodeSigned(input), VerifyEd25519(DocPolicy, context.msp_key), Policy.Check",
-	"policy-upgrade": "CheckPolicyUpgrade(context.held, context.next)",
-	"approval":       "DecodeSigned(input), VerifyP256(DocApproval, context.key), Approval.Match(context.approval_expect at context.now)",
-	"qr":             "DecodeQR(input text, context.now)",
-	"handshake":      "run Initiate and RespondMessage with context.handshake; if context.handshake.tamper is msg1 or msg2, that message is replaced by input",
-	"transport":      "complete context.handshake, then the responder Opens each of context.messages in order; the outcome is the first error",
-	"e2e":            "ParseE2EFrame(input)",
-	"ipc":            "ReadIPCFrame(input)",
-	"enroll-token":   "DecodeEnrollToken(input text, context.now)",
-	"msg":            "DecodeMsg(input, context.msg_type, new(context.type))",
-	"kdf":            "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
-	"proof":          "DecodeMsg(input, context.msg_type) as EnrollRequest or PairRequest, then its possession proofs over ProofInput(kind, context.handshake_hash): IdentitySig (Ed25519, kind identity) and, for PairRequest, ApprovalSig (P-256 r||s over SHA-256, kind approval); a proof that does not verify is ErrBadSignature",
-	"login-chain":    "a QR login from the code to the approval: DecodeQR(context.qr, context.now); psk and session id derived from its secret (qr/psk, qr/session-id); the e2e hello context.messages[0] names that session and carries message 1; the handshake context.handshake (psk fields empty: the derived psk; peer static and responder relay from the QR) gives msg1, msg2 and hash; then input, a Signed approval, verifies with context.key and matches serial context.approval_expect.serial, the QR's device and action, the derived session and the handshake hash h",
-	"audit-chain":    "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
-	"ipc-msg":        "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
-	"relay-frame":    "DecodeRelayFrame(input): exactly one relay frame (5-byte header and body, SPEC.md 12.2); when it succeeds, EncodeRelayFrame of the result == input",
-	"relay-ticket":   "DecodeRelayPushTicket(input): the plaintext of a push ticket (SPEC.md 12.6); when it succeeds, it re-encodes to input",
-	"relay-auth":     "RelayAuthMessage(context.secret, the TLS exporter) == context.output, and input is an Ed25519 signature over it by context.key",
-	"relay-pin":      "RelayPin(input, a DER SubjectPublicKeyInfo) == context.output",
-	"relay-addr":     "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
-	"peer-addr":      "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
-	"mailbox":        "MailboxFor(input, an identity key) rendered as text == context.text",
-	"fingerprint":    "the Fingerprint of the public key input, of kind context.key_kind (noise, identity, approval), rendered as text == context.text",
-	"otp":            "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
-	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
+	"cbor":            "Unmarshal(input) into the protocol type named by context.type",
+	"signed":          "DecodeSigned(input), then VerifyEd25519 or VerifyP256 (context.alg) as context.doc_type with context.key, decoding into context.type",
+	"tech-cert":       "DecodeSigned(input), VerifyEd25519(DocTechCert, context.msp_key), TechCert.Valid(context.now)",
+	"device-cert":     "DecodeSigned(input), VerifyEd25519(DocDeviceCert, context.msp_key), DeviceCert.Valid(context.now)",
+	"authorize":       "verify context.policy, context.tech_cert (input) and context.device_cert with context.msp_key, check both validities at context.now, Policy.Check, Policy.Authorize",
+	"device-check":    "verify context.policy and the device cert (input) with context.msp_key, DeviceCert.Valid(context.now), Policy.Check, Policy.CheckDevice (what a phone checks of a login request's device)",
+	"policy-check":    "DecodeSigned(input), VerifyEd25519(DocPolicy, context.msp_key), Policy.Check",
+	"policy-upgrade":  "CheckPolicyUpgrade(context.held, context.next)",
+	"approval":        "DecodeSigned(input), VerifyP256(DocApproval, context.key), Approval.Match(context.approval_expect at context.now)",
+	"qr":              "DecodeQR(input text, context.now)",
+	"handshake":       "run Initiate and RespondMessage with context.handshake; if context.handshake.tamper is msg1 or msg2, that message is replaced by input",
+	"transport":       "complete context.handshake, then the responder Opens each of context.messages in order; the outcome is the first error",
+	"e2e":             "ParseE2EFrame(input)",
+	"ipc":             "ReadIPCFrame(input)",
+	"enroll-token":    "DecodeEnrollToken(input text, context.now)",
+	"msg":             "DecodeMsg(input, context.msg_type, new(context.type))",
+	"kdf":             "Derive(context.secret, context.label, context.derive_context, len(input)) == input",
+	"proof":           "DecodeMsg(input, context.msg_type) as EnrollRequest or PairRequest, then its possession proofs over ProofInput(kind, context.handshake_hash): IdentitySig (Ed25519, kind identity) and, for PairRequest, ApprovalSig (P-256 r||s over SHA-256, kind approval); a proof that does not verify is ErrBadSignature",
+	"login-chain":     "a QR login from the code to the approval: DecodeQR(context.qr, context.now); psk and session id derived from its secret (qr/psk, qr/session-id); the e2e hello context.messages[0] names that session and carries message 1; the handshake context.handshake (psk fields empty: the derived psk; peer static and responder relay from the QR) gives msg1, msg2 and hash; then input, a Signed approval, verifies with context.key and matches serial context.approval_expect.serial, the QR's device and action, the derived session and the handshake hash h",
+	"audit-chain":     "VerifyAuditChain(context.key, context.device_id, context.after_seq, context.after_hash, context.messages): each message a Signed DocAudit record; for an ok vector, Hash of each record == context.hashes; the outcome is the first error",
+	"ipc-msg":         "ReadIPCFrame(input), then DecodeIPCMsg(body): its type byte == context.msg_type and its body the type named by context.type; the input is one whole frame (u32 length || type || CBOR)",
+	"relay-frame":     "DecodeRelayFrame(input): exactly one relay frame (5-byte header and body, SPEC.md 12.2); when it succeeds, EncodeRelayFrame of the result == input",
+	"relay-ticket":    "DecodeRelayPushTicket(input): the plaintext of a push ticket (SPEC.md 12.6); when it succeeds, it re-encodes to input",
+	"relay-auth":      "RelayAuthMessage(context.secret, the TLS exporter) == context.output, and input is an Ed25519 signature over it by context.key",
+	"relay-pin":       "RelayPin(input, a DER SubjectPublicKeyInfo) == context.output",
+	"relay-addr":      "CheckRelayAddr(input text): the relay address grammar of SPEC.md section 2",
+	"peer-addr":       "ParsePeerAddr(input text); when it succeeds, the address's String() == input",
+	"mailbox":         "MailboxFor(input, an identity key) rendered as text == context.text",
+	"fingerprint":     "the Fingerprint of the public key input, of kind context.key_kind (noise, identity, approval), rendered as text == context.text",
+	"otp":             "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
+	"console-request": "DecodeMsg(input, MsgConsoleRequest, ConsoleRequest), then ConsoleRequest.Check(context.session, context.now) (SPEC.md 11.12, R-60)",
+	"transfer":        "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
 
 // Context carries what a check needs besides the input. Byte strings are
@@ -91,6 +92,7 @@ type Context struct {
 	KeyKind        string          `json:"key_kind,omitempty"`
 	Digits         int             `json:"digits,omitempty"`
 	Period         int             `json:"period,omitempty"`
+	Session        string          `json:"session,omitempty"`
 }
 
 // ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the
