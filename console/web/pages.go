@@ -322,8 +322,12 @@ func (s *Server) techDrop(w http.ResponseWriter, r *http.Request, rq *request, r
 	s.techsRender(w, r, rq, http.StatusUnprocessableEntity, s.errorText(err, what), nil)
 }
 
-func (s *Server) techRevoke(w http.ResponseWriter, r *http.Request, rq *request) { s.techDrop(w, r, rq, false) }
-func (s *Server) techRemove(w http.ResponseWriter, r *http.Request, rq *request) { s.techDrop(w, r, rq, true) }
+func (s *Server) techRevoke(w http.ResponseWriter, r *http.Request, rq *request) {
+	s.techDrop(w, r, rq, false)
+}
+func (s *Server) techRemove(w http.ResponseWriter, r *http.Request, rq *request) {
+	s.techDrop(w, r, rq, true)
+}
 
 // techPair shows a pairing QR, once, on the page that answers the POST.
 func (s *Server) techPair(w http.ResponseWriter, r *http.Request, rq *request) {
