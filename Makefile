@@ -5,7 +5,8 @@ BIN := $(CURDIR)/bin
 BINARIES := jitkey-relay jitkey-console jitkey-agent jitkey-phone
 # Debian packages the tests and the demo use as real components.
 APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2 \
-	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper
+	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper \
+	chromium
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
 .PHONY: all build deps test check bench bench-relay fuzz demo vectors clean package
