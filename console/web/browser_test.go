@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -146,8 +145,11 @@ func TestBrowser(t *testing.T) {
 	// Session expiry: after the idle time the next page is the sign-in.
 	e.clock.Add(DefaultMaxIdle + time.Second)
 	b.Do("expired", chromedp.Navigate(e.origin+"/techs"), chromedp.WaitVisible(chromedp.CSS("#signin-qr svg")))
-	if u := b.Location(); !strings.Contains(u, "/signin") || !strings.Contains(u, url.QueryEscape("your session has ended")) {
+	if u := b.Location(); !strings.Contains(u, "/signin") || !strings.Contains(u, "why=ended") {
 		t.Fatalf("expired session landed on %s", u)
+	}
+	if note := b.Text(".signin .note"); !strings.Contains(note, "Your session has ended") {
+		t.Fatalf("sign-in note %q", note)
 	}
 	b.Shot("expired-session")
 

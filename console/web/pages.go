@@ -103,10 +103,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, s.cSignIn, code.Browser, 2*signin.TTL)
-	why := r.URL.Query().Get("why")
-	if len(why) > 80 {
-		why = ""
-	}
+	why := whyText[r.URL.Query().Get("why")]
 	s.render(w, r, nil, "signin", "Sign in", &signInData{QR: template.HTML(svg), Text: code.QR, Expires: code.Expires, Why: why}, http.StatusOK, "")
 }
 
@@ -143,7 +140,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 	s.sess.end(rq.sess)
 	s.clearCookie(w, s.cSession)
 	s.log.Info("web session ended: logout", "username", rq.admin.Tech.Username)
-	http.Redirect(w, r, "/signin?why="+"signed+out", http.StatusSeeOther)
+	http.Redirect(w, r, "/signin?why=signedout", http.StatusSeeOther)
 }
 
 // --- tenants ---------------------------------------------------------

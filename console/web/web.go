@@ -257,14 +257,14 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *request)) ht
 			ss = s.sess.get(c.Value, s.cfg.Now())
 		}
 		if ss == nil {
-			s.signedOut(w, r, read, "your session has ended; sign in again")
+			s.signedOut(w, r, read, "ended")
 			return
 		}
 		admin, err := s.con.SignedIn(r.Context(), ss.techID, ss.serial)
 		if err != nil {
 			s.sess.end(ss)
 			s.log.Warn("web session ended: technician lost access", "username", ss.username, "err", err)
-			s.signedOut(w, r, read, "your access was revoked")
+			s.signedOut(w, r, read, "revoked")
 			return
 		}
 		if !read {
@@ -287,6 +287,14 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *request)) ht
 	}
 }
 
+// whyText are the sign-in page's notes, by the code in its "why"
+// parameter (a fixed set: the page never shows text from the URL).
+var whyText = map[string]string{
+	"ended":     "Your session has ended. Sign in again.",
+	"revoked":   "Your access was revoked or changed. Sign in again if you still have access.",
+	"signedout": "You are signed out.",
+}
+
 // signedOut sends a page request to the sign-in page and refuses
 // anything else with 401.
 func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, page bool, why string) {
@@ -295,7 +303,7 @@ func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, page bool, wh
 		http.Redirect(w, r, "/signin?why="+url.QueryEscape(why), http.StatusSeeOther)
 		return
 	}
-	http.Error(w, "signed out: "+why, http.StatusUnauthorized)
+	http.Error(w, "signed out: "+whyText[why], http.StatusUnauthorized)
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {

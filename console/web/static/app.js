@@ -66,7 +66,7 @@
     var tick = function () {
       fetch("/audit/rows" + (q ? "?" + q : ""), { credentials: "same-origin", headers: { "X-CSRF-Token": csrf || "" } })
         .then(function (r) {
-          if (r.status === 401) { location.assign("/signin?why=your+session+has+ended"); throw new Error("signed out"); }
+          if (r.status === 401) { location.assign("/signin?why=ended"); throw new Error("signed out"); }
           return r.json();
         })
         .then(function (data) {
