@@ -45,6 +45,9 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
+// maxBody bounds a submitted form.
+const maxBody = 64 << 10
+
 // Defaults of Config.
 const (
 	DefaultMaxAge  = 12 * time.Hour
@@ -268,6 +271,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *request)) ht
 			return
 		}
 		if !read {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			if err := r.ParseForm(); err != nil {
 				http.Error(w, "bad form", http.StatusBadRequest)
 				return
