@@ -400,7 +400,7 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("unknown type %q", c.Type)
 		}
 		return protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), reflect.New(ty).Interface())
-	case "console-request":
+	case "sign-in":
 		var r protocol.ConsoleRequest
 		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgConsoleRequest, &r); err != nil {
 			return err

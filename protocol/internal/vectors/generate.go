@@ -1576,7 +1576,7 @@ func (g *gen) consoleLogin() {
 		mod(&r)
 		b, err := protocol.EncodeMsg(protocol.MsgConsoleRequest, &r)
 		check(err)
-		g.add(Vector{Name: name, Rule: rule, Kind: "console-request", Description: desc, Input: hx(b),
+		g.add(Vector{Name: name, Rule: rule, Kind: "sign-in", Description: desc, Input: hx(b),
 			Context: Context{Session: hx(session[:]), Now: at}, Expect: expect})
 	}
 	same := func(*protocol.ConsoleRequest) {}
