@@ -6,7 +6,7 @@ BINARIES := jitkey-relay jitkey-console jitkey-agent jitkey-phone
 # Debian packages the tests and the demo use as real components.
 APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2 \
 	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper systemd \
-	samba samba-ad-dc
+	samba samba-ad-dc chromium
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
 .PHONY: all build deps test check bench bench-relay fuzz demo vectors clean package

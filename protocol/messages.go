@@ -30,6 +30,9 @@ const (
 	MsgAuditAck       MsgType = 13 // console -> agent
 	MsgSyncRequest    MsgType = 14 // phone -> console
 	MsgPageAck        MsgType = 18 // phone -> console: a page of a transfer arrived (paging.go)
+	// MsgConsoleRequest is console -> phone in FlowConsoleLogin: what the
+	// sign-in asks (ConsoleRequest, SPEC.md 11.12).
+	MsgConsoleRequest MsgType = 27
 )
 
 // EncodeMsg encodes a transport message.

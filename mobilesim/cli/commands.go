@@ -445,8 +445,12 @@ func requestOf(q *app.Request) requestJSON {
 	for _, c := range q.Choices {
 		ch = append(ch, app.AccountName(c))
 	}
+	action := protocol.ActionName(q.Action)
+	if q.Console != nil {
+		action = "console" // a web console sign-in (SPEC.md 11.12)
+	}
 	return requestJSON{Org: q.Org, Username: q.Username, Device: q.Device.Name, DeviceID: hex.EncodeToString(q.Device.DeviceID[:]),
-		Tenant: q.Device.Tenant, Account: q.Account, Action: protocol.ActionName(q.Action), Choices: ch, Summary: q.Summary()}
+		Tenant: q.Device.Tenant, Account: q.Account, Action: action, Choices: ch, Summary: q.Summary()}
 }
 
 func choicesText(cs []uint8) string {
