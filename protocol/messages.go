@@ -29,7 +29,9 @@ const (
 	MsgAuditBatch     MsgType = 12 // agent -> console
 	MsgAuditAck       MsgType = 13 // console -> agent
 	MsgSyncRequest    MsgType = 14 // phone -> console
+	MsgPushRequest    MsgType = 15 // agent -> phone: a push login to decide (number matching)
 	MsgPageAck        MsgType = 18 // phone -> console: a page of a transfer arrived (paging.go)
+	MsgPushReport     MsgType = 19 // phone -> agent: "this was not me" answer to a PushRequest
 )
 
 // EncodeMsg encodes a transport message.
@@ -221,6 +223,51 @@ type LoginRequest struct {
 	Choices    []uint8   `cbor:"5,keyasint"` // account kinds offered (selective login)
 	Time       int64     `cbor:"6,keyasint"`
 	Number     uint16    `cbor:"7,keyasint"` // push number matching; 0 for QR
+}
+
+// PushRequest is what the phone shows for a push login (SPEC.md 11.5):
+// LoginRequest's fields without Number, and three candidate numbers, one
+// of which the login screen shows.
+type PushRequest struct {
+	DeviceCert Signed    `cbor:"1,keyasint"` // the device name shown comes from here
+	Session    SessionID `cbor:"2,keyasint"`
+	Action     uint8     `cbor:"3,keyasint"`
+	Account    string    `cbor:"4,keyasint"` // account that will be enabled, e.g. msp-nik
+	Choices    []uint8   `cbor:"5,keyasint"` // account kinds offered (selective login)
+	Time       int64     `cbor:"6,keyasint"`
+	Candidates []uint16  `cbor:"7,keyasint"` // PushCandidates distinct numbers in 10..99
+}
+
+// PushCandidates is how many numbers a PushRequest offers.
+const PushCandidates = 3
+
+// CheckCandidates reports whether the request offers exactly
+// PushCandidates distinct numbers in MinPushNumber..MaxPushNumber; a phone
+// MUST refuse a request that does not (SPEC.md 11.5).
+func (r *PushRequest) CheckCandidates() error {
+	if len(r.Candidates) != PushCandidates {
+		return fmt.Errorf("%w: %d push candidates", ErrMalformed, len(r.Candidates))
+	}
+	for i, n := range r.Candidates {
+		if n < MinPushNumber || n > MaxPushNumber {
+			return fmt.Errorf("%w: push candidate %d", ErrMalformed, n)
+		}
+		for _, m := range r.Candidates[:i] {
+			if m == n {
+				return fmt.Errorf("%w: push candidate %d twice", ErrMalformed, n)
+			}
+		}
+	}
+	return nil
+}
+
+// PushReport is the phone's "this was not me" answer to a PushRequest, in
+// place of an approval (SPEC.md 11.5): map { 1: Session bytes 16, 2: Time
+// int (phone clock) }. The KK session authenticates the phone; the agent
+// blocks push logins for the technician and raises an alarm.
+type PushReport struct {
+	Session SessionID `cbor:"1,keyasint"`
+	Time    int64     `cbor:"2,keyasint"`
 }
 
 // LoginResult ends a login session.
