@@ -212,6 +212,10 @@ func ProofInput(kind string, handshakeHash []byte) []byte {
 // LoginHello is the phone's first transport message of a QR login.
 type LoginHello struct {
 	TechCert Signed `cbor:"1,keyasint"`
+	// PushTicket is the phone's sealed push ticket (SPEC.md 12.6), at
+	// most MaxRelayPushTicket bytes, which the agent keeps to wake the
+	// phone for a later push login (11.5). Omitted when empty.
+	PushTicket []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // LoginRequest is what the phone shows before the technician decides.
@@ -269,6 +273,10 @@ type PushReport struct {
 	Session SessionID `cbor:"1,keyasint"`
 	Time    int64     `cbor:"2,keyasint"`
 }
+
+// EventPushReported is the audit event of a "this was not me" report
+// (SPEC.md 6.5, 11.5); the console raises it as an alarm.
+const EventPushReported = "push.reported"
 
 // LoginResult ends a login session.
 type LoginResult struct {
