@@ -39,7 +39,7 @@ const (
 	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
-                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
+                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION] [--push EMAIL]
 `
 )
 
