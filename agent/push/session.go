@@ -41,9 +41,20 @@ func (o *outcome) result() *protocol.LoginResult {
 func (s *Server) ask(ctx context.Context, r *Request, t *target) (lifecycle.Grant, error) {
 	rec := protocol.AuditRecord{TechID: t.entry.TechID, Username: t.entry.Username, Method: protocol.MethodPush, Online: true, Action: r.action}
 	addr := protocol.PeerAddr{Relay: t.entry.Relay, Mailbox: protocol.MailboxFor(t.entry.IdentityKey[:])}
+	// The phone's push ticket, if it left one: a phone not connected is
+	// woken through its relay's push gateway (SPEC.md 12.6).
+	var ticket []byte
+	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		ticket, err = tx.PushTicket(t.entry.TechID)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("push login: cannot read the push ticket", "err", err)
+	}
 	var conn *channel.Conn
 	for {
-		c, err := s.cfg.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowPush, PeerStatic: t.entry.NoiseKey})
+		c, err := s.cfg.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowPush, PeerStatic: t.entry.NoiseKey, Ticket: ticket})
 		if err == nil {
 			conn = c
 			break

@@ -662,7 +662,11 @@ func (r *run) pushShown(p *app.PushPrompt) {
 
 // pushPrompt asks the technician on stdin: a number, "deny" or "report".
 func (r *run) pushPrompt(p *app.PushPrompt) (app.PushAnswer, error) {
-	fmt.Fprintf(r.stdout, "number on the screen (%d, %d or %d), deny, or report (this was not me): ", p.Candidates[0], p.Candidates[1], p.Candidates[2])
+	out := r.stdout
+	if r.g.json {
+		out = r.stderr // stdout carries one JSON object per line
+	}
+	fmt.Fprintf(out, "number on the screen (%d, %d or %d), deny, or report (this was not me): ", p.Candidates[0], p.Candidates[1], p.Candidates[2])
 	line, _ := bufio.NewReader(r.env.Stdin).ReadString('\n')
 	switch line = strings.TrimSpace(line); line {
 	case "deny", "":

@@ -248,12 +248,29 @@ func (w *World) Share(ctx context.Context, device string, args ...string) (strin
 	if err != nil {
 		return "", err
 	}
+	return out, w.waitPolicy(ctx, device, out)
+}
+
+// TenantSet changes a tenant's settings (`tenant set`), waits until the
+// agent of device acknowledged the new policy, and returns the console's
+// answer.
+func (w *World) TenantSet(ctx context.Context, tenant, device string, args ...string) (string, error) {
+	out, err := w.Console.Must(ctx, append([]string{"tenant", "set", tenant}, args...)...)
+	if err != nil {
+		return "", err
+	}
+	return out, w.waitPolicy(ctx, device, out)
+}
+
+// waitPolicy waits until the agent of device acknowledged the policy
+// version the console's answer out names.
+func (w *World) waitPolicy(ctx context.Context, device, out string) error {
 	var version int
 	if i := strings.Index(out, "policy version "); i >= 0 {
 		fmt.Sscanf(out[i:], "policy version %d", &version)
 	}
 	if version == 0 {
-		return out, fmt.Errorf("share printed no policy version: %q", out)
+		return fmt.Errorf("the console printed no policy version: %q", out)
 	}
 	want := fmt.Sprintf("v%d", version)
 	deadline := time.Now().Add(20 * time.Second)
@@ -262,11 +279,11 @@ func (w *World) Share(ctx context.Context, device string, args ...string) (strin
 		for _, l := range strings.Split(res.Stdout, "\n") {
 			f := strings.Fields(l)
 			if len(f) > 1 && f[1] == device && slices.Contains(f, want) {
-				return out, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return out, fmt.Errorf("agent of %s did not acknowledge policy %s: %s", device, want, res.Stdout)
+			return fmt.Errorf("agent of %s did not acknowledge policy %s: %s", device, want, res.Stdout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
