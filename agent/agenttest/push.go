@@ -38,10 +38,16 @@ type PushDone struct {
 // channel. Ticket, if set, goes to the agent in LoginHello.
 func (p *Phone) ServePush(t testing.TB, n *channeltest.Network, agent protocol.NoiseKey, ticket []byte,
 	answer func(req protocol.PushRequest) PushReply) <-chan PushDone {
-	done := make(chan PushDone, 16)
 	peer := n.Join(p.Addr())
+	return p.ServePushOn(t, peer, peer.Recv, agent, ticket, answer)
+}
+
+// ServePushOn is ServePush on any relay connection.
+func (p *Phone) ServePushOn(t testing.TB, relay channel.Relay, recv channel.RecvFunc, agent protocol.NoiseKey, ticket []byte,
+	answer func(req protocol.PushRequest) PushReply) <-chan PushDone {
+	done := make(chan PushDone, 16)
 	mux := channel.New(channel.Config{
-		Relay: peer, Static: p.Noise, HandshakeTimeout: 5 * time.Second,
+		Relay: relay, Static: p.Noise, HandshakeTimeout: 5 * time.Second,
 		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) { return nil, agent, nil },
 		Handle: func(ctx context.Context, c *channel.Conn) {
 			var d PushDone
@@ -49,7 +55,7 @@ func (p *Phone) ServePush(t testing.TB, n *channeltest.Network, agent protocol.N
 			done <- d
 		},
 	})
-	Pump(t, mux, peer.Recv)
+	Pump(t, mux, recv)
 	return done
 }
 

@@ -340,6 +340,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := pushes.Start(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	defer pushes.Wait() // before the store closes
 	shipper = audit.NewShipper(audit.ShipperConfig{
 		Store: st, Logger: log, Interval: cfg.ShipInterval,
 		Dial: func(ctx context.Context) (*channel.Conn, error) {

@@ -95,7 +95,12 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
+	wg  sync.WaitGroup // running pushes
 }
+
+// Wait waits until every push has ended (their contexts end with the
+// one Begin was given), so that the store can be closed after.
+func (s *Server) Wait() { s.wg.Wait() }
 
 // New returns a Server. Pushes left pending by a previous run are ended
 // by Start.
@@ -169,8 +174,9 @@ func (s *Server) Begin(ctx context.Context, action uint8, email string) (*Reques
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	r := &Request{s: s, action: action, number: n, shown: make(chan uint8, 1), done: make(chan struct{}), cancel: cancel}
-	go r.show(ctx)
-	go r.run(ctx, email)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); r.show(ctx) }()
+	go func() { defer s.wg.Done(); r.run(ctx, email) }()
 	return r, nil
 }
 
