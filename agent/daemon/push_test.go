@@ -80,7 +80,10 @@ func TestPushWakesPhone(t *testing.T) {
 	w := newWorldRelay(t, server.Limits{}, func(c *server.Config) {
 		c.Waker = &push.Webhook{URL: gw.URL}
 		c.PushKey = bytes.Repeat([]byte{7}, 32)
-	}, func(c *daemon.Config) { c.Push.Retry = 200 * time.Millisecond; c.Push.AnswerDelay = 50 * time.Millisecond })
+	}, func(c *daemon.Config) {
+		c.Push.Retry = 200 * time.Millisecond
+		c.Push.AnswerDelay = 50 * time.Millisecond
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 

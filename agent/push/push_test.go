@@ -281,7 +281,10 @@ func TestPushRefusalsLookAlike(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.edit)
 			contacted := make(chan struct{}, 3)
-			answer := func(protocol.PushRequest) agenttest.PushReply { contacted <- struct{}{}; return agenttest.PushReply{Deny: true} }
+			answer := func(protocol.PushRequest) agenttest.PushReply {
+				contacted <- struct{}{}
+				return agenttest.PushReply{Deny: true}
+			}
 			for _, p := range []*agenttest.Phone{e.nik, e.ann, e.bob} {
 				e.serve(t, p, answer)
 			}

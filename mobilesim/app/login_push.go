@@ -219,7 +219,7 @@ func (a *App) checkPush(v *View, known protocol.DeviceCert, c *channel.Conn, pr 
 		return nil, err
 	}
 	return &PushPrompt{
-		Request: Request{Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: pr.Account, Action: pr.Action, Time: pr.Time},
+		Request:    Request{Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: pr.Account, Action: pr.Action, Time: pr.Time},
 		Candidates: slices.Clone(pr.Candidates),
 	}, nil
 }

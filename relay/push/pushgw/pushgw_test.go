@@ -42,7 +42,7 @@ func TestParseWake(t *testing.T) {
 		`{"token":"ZGV2aWNlLTE="}`,
 		`{"type":"wake"}`,
 		`{"token":"","type":"wake"}`,
-		`{"token":"ZGV2aWNlLTE","type":"wake"}`,   // unpadded
+		`{"token":"ZGV2aWNlLTE","type":"wake"}`, // unpadded
 		`{"token":"ZGV2aWNlLTE=","type":"wake","x":1}`,
 		`{"token":"ZGV2aWNlLTE=","type":"wake"} {}`,
 		`{"token":"ZGV2aWNlLTE=","type":"wake"}x`,
