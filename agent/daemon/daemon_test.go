@@ -258,7 +258,7 @@ func firstQR(tb testing.TB, ctx context.Context, c *ipcserver.Client) *ipcserver
 	}
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
+func eventually(t testing.TB, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !f() {
