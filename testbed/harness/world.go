@@ -4,8 +4,11 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -333,3 +336,99 @@ func IsEnabled(ctx context.Context, acc *Accounts, account string) (bool, error)
 	}
 	return info.Enabled, nil
 }
+
+// PushShown is what a listening phone (listen --json) printed for a push
+// login: the request and the three numbers.
+type PushShown struct {
+	Request struct {
+		Device  string `json:"device"`
+		Tenant  string `json:"tenant"`
+		Account string `json:"account"`
+		Action  string `json:"action"`
+	} `json:"request"`
+	Numbers []int `json:"numbers"`
+}
+
+var (
+	phoneListening  = regexp.MustCompile(`"event":"listening"`)
+	phonePushShown  = regexp.MustCompile(`^(\{.*"event":"push".*)$`)
+	phonePushResult = regexp.MustCompile(`^(\{.*"event":"push-result".*)$`)
+)
+
+// PushLogin runs a push login (SPEC.md 11.5) on agent a: phone p listens
+// (`listen --json --once`), a login surface asks for a push to email and
+// shows a number, the phone shows the request, and the technician types
+// the screen's number on the phone. It returns the surface (holding the
+// session; call Logout), the account, the number the screen showed and
+// what the phone showed. The tenant must have push login on.
+func (w *World) PushLogin(ctx context.Context, a *Agent, p *Phone, email string) (*Surface, string, int, PushShown, error) {
+	var shown PushShown
+	l, err := p.Start("listen", "--json", "listen", "--once")
+	if err != nil {
+		return nil, "", 0, shown, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := l.WaitFor(ctx, 0, phoneListening); err != nil {
+		return nil, "", 0, shown, err
+	}
+	s, err := a.StartPushSurface(email, time.Hour)
+	if err != nil {
+		return nil, "", 0, shown, err
+	}
+	num, err := s.WaitPushNumber(ctx)
+	if err != nil {
+		return s, "", 0, shown, err
+	}
+	n, _ := strconv.Atoi(num)
+	m, err := l.WaitFor(ctx, 0, phonePushShown)
+	if err != nil {
+		return s, "", n, shown, err
+	}
+	if err := json.Unmarshal([]byte(m[1]), &shown); err != nil {
+		return s, "", n, shown, err
+	}
+	if err := l.Send(num + "\n"); err != nil {
+		return s, "", n, shown, err
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	if err != nil {
+		return s, "", n, shown, err
+	}
+	if m, err := l.WaitFor(ctx, 0, phonePushResult); err != nil || !strings.Contains(m[1], `"status":"approved"`) {
+		return s, acct, n, shown, fmt.Errorf("phone result %v: %v", m, err)
+	}
+	return s, acct, n, shown, nil
+}
+
+// PushReport has phone p answer the next push login "this was not me"
+// (`listen --json --once --report`) and a surface on a ask for it: the
+// surface shows the denial.
+func (w *World) PushReport(ctx context.Context, a *Agent, p *Phone, email string) error {
+	l, err := p.Start("report", "--json", "listen", "--once", "--report")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := l.WaitFor(ctx, 0, phoneListening); err != nil {
+		return err
+	}
+	s, err := a.StartPushSurface(email, time.Hour)
+	if err != nil {
+		return err
+	}
+	if _, err := s.WaitPushNumber(ctx); err != nil {
+		return err
+	}
+	if m, err := l.WaitFor(ctx, 0, phonePushResult); err != nil || !strings.Contains(m[1], `"status":"reported"`) {
+		return fmt.Errorf("phone result %v: %v", m, err)
+	}
+	if _, err := s.WaitFor(ctx, 0, surfaceDenied); err != nil {
+		return fmt.Errorf("surface did not show the denial: %w", err)
+	}
+	_ = s.Wait(ctx) // a denied login exits with status 1
+	return nil
+}
+
+var surfaceDenied = regexp.MustCompile(`^denied: `)
