@@ -208,3 +208,21 @@ func BenchmarkPushAnswerTiming(b *testing.B) {
 		})
 	}
 }
+
+// A push the phone denies before the number is shown still shows the
+// number first, then the denial.
+func TestPushLoginNumberBeforeDenial(t *testing.T) {
+	checkGoroutines(t)
+	e := newPushEnv(t, 300*time.Millisecond, 5*time.Second, nil)
+	done := e.nik.ServePush(t, e.net, e.agent.Keys.NoisePublic(), nil, func(protocol.PushRequest) agenttest.PushReply {
+		return agenttest.PushReply{Report: true}
+	})
+	c, _ := e.pushLogin(t, "nik@msp.example")
+	defer c.Close()
+	if d := <-done; d.Err != nil || d.Result.Code != protocol.CodeDenied {
+		t.Fatalf("phone: %+v", d)
+	}
+	if d, ok := final(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeDenied {
+		t.Fatalf("got %+v", d)
+	}
+}

@@ -277,6 +277,18 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 			}
 			continue
 		case <-pushDone:
+			if pushNumber != nil {
+				// Answered (denied, reported) before the number was
+				// shown: every Push gets its Number first (SPEC.md 5.7.10).
+				select {
+				case n := <-pushNumber:
+					if err := s.send(ctx, c, MsgNumber, &Number{Number: n}); err != nil {
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
 			g, err := pr.Result()
 			if err != nil {
 				_ = s.send(ctx, c, MsgDenied, denialOf(err))
