@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/accounts/accountstest"
@@ -470,5 +471,45 @@ func TestNumberOf(t *testing.T) {
 	}
 	if len(seen) != 90 {
 		t.Fatalf("%d numbers of 90 drawn", len(seen))
+	}
+}
+
+// TestPushTimingsAlike runs with the production delays on a fake clock
+// (testing/synctest): the number is shown exactly DefaultAnswerDelay
+// after Begin and the push ends exactly DefaultTimeout after it, for a
+// known technician whose phone does not answer and for every refused
+// case alike.
+func TestPushTimingsAlike(t *testing.T) {
+	for _, tc := range []struct{ name, email string }{
+		{"known, phone offline", "nik@msp.example"},
+		{"unknown", "eve@msp.example"},
+		{"revoked", "ann@msp.example"},
+		{"not shared", "bob@msp.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, nil)
+				cfg := e.cfg
+				cfg.AnswerDelay, cfg.Timeout, cfg.Retry, cfg.Now = 0, 0, 0, time.Now
+				srv := push.New(cfg)
+				start := time.Now()
+				r, err := srv.Begin(t.Context(), protocol.ActionLogon, tc.email)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := <-r.Number()
+				if d := time.Since(start); d != push.DefaultAnswerDelay || n < 10 || n > 99 {
+					t.Fatalf("number %d after %v", n, d)
+				}
+				<-r.Done()
+				if d := time.Since(start); d != push.DefaultTimeout {
+					t.Fatalf("ended after %v", d)
+				}
+				if _, err := r.Result(); !errors.Is(err, push.ErrNoAnswer) {
+					t.Fatalf("err %v", err)
+				}
+				synctest.Wait()
+			})
+		})
 	}
 }
