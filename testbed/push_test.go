@@ -4,6 +4,7 @@ package testbed
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -61,4 +62,50 @@ func TestPushLogin(t *testing.T) {
 	if !strings.HasPrefix(first, "!!! PUSH LOGIN REPORTED AS FRAUD on device "+harness.DeviceContoso) {
 		t.Fatalf("audit listing does not start with the alarm:\n%s", out.Stdout)
 	}
+}
+
+// TestPushWakesPhone (SPEC.md 11.5, 12.6): the relay runs with a push
+// gateway (jitkey-relay --push-gateway) that the phone serves itself
+// while offline (jitkey-phone listen --wake-gateway, the pushgw
+// stand-in). A first push login hands the agent the phone's sealed
+// ticket; for the second the phone is not connected: the relay wakes it
+// through the gateway, the phone connects, shows the request and Nik
+// logs in with the screen's number.
+func TestPushWakesPhone(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := ln.Addr().String()
+	ln.Close()
+	w := harness.NewWorld(newBed(t))
+	w.PushGateway = "http://" + gw + "/wake"
+	if err := w.Setup(ctx); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--push-login"); err != nil {
+		t.Fatal(err)
+	}
+	s, acct, _, _, err := w.PushLogin(ctx, w.Contoso, w.Nik, "nik@acme.example", "--wake-token", "nik-phone-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s, acct2, n, shown, err := w.PushLogin(ctx, w.Contoso, w.Nik, "nik@acme.example",
+		"--wake-token", "nik-phone-token", "--wake-gateway", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("woken push login: screen to PAM login in %v", time.Since(start).Round(time.Millisecond))
+	if acct != harness.NamedAccountNik || acct2 != acct || !slices.Contains(shown.Numbers, n) {
+		t.Fatalf("logged in as %s then %s; phone showed %v, screen %d", acct, acct2, shown.Numbers, n)
+	}
+	if err := s.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustNoneEnabled(t, ctx, w)
 }

@@ -49,6 +49,10 @@ type LinkConfig struct {
 type Link struct {
 	Mux   *channel.Mux
 	Close func() // disconnects and waits for the receive loop
+	// SealPushTicket, if set, seals a push gateway token to the home
+	// relay's push key (SPEC.md 12.6); nil: the relay has no push gateway
+	// or the connector cannot seal.
+	SealPushTicket func(token []byte, expiry time.Time) ([]byte, error)
 }
 
 // Connector connects the phone to its home relay. The binary connects with
@@ -108,7 +112,7 @@ var commands = []command{
 	{"decode", "decode [--image FILE.png] [PAYLOAD]", (*run).cmdDecode},
 	{"scan", "scan [--image FILE.png] [PAYLOAD] [--approve|--deny] [--account domain|local] [--biometric ok|fail|cancel] [--skip-policy-check]", (*run).cmdScan},
 	{"sync", "sync", (*run).cmdSync},
-	{"listen", "listen [--for DURATION] [--pick N | --report | --deny] [--once]", (*run).cmdListen},
+	{"listen", "listen [--for DURATION] [--pick N | --report | --deny] [--once] [--wake-token T [--wake-gateway HOST:PORT]]", (*run).cmdListen},
 	{"otp", "otp DEVICE", (*run).cmdOTP},
 }
 

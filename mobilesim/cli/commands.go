@@ -3,13 +3,17 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitkey/jitkey/mobilesim/app"
@@ -17,6 +21,7 @@ import (
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
+	"github.com/jitkey/jitkey/relay/push/pushgw"
 )
 
 // pinList is a repeatable (or comma-separated) --relay-pin flag.
@@ -554,9 +559,14 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 	deny := fs.Bool("deny", false, "deny push logins")
 	once := fs.Bool("once", false, "stop after the first push login")
 	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome when approving a push login: ok, fail or cancel")
+	wakeToken := fs.String("wake-token", "", "push gateway `token` of this phone: its sealed ticket goes to the computers it logs in to, so they can wake it")
+	wakeGateway := fs.String("wake-gateway", "", "stay offline and serve a push gateway stand-in on `HOST:PORT`; connect when it receives a wake-up for --wake-token")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return usagef("listen takes no arguments")
+		}
+		if *wakeGateway != "" && *wakeToken == "" {
+			return usagef("--wake-gateway needs --wake-token")
 		}
 		answers := 0
 		for _, set := range []bool{*pick != 0, *report, *deny} {
@@ -576,6 +586,7 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		}
 		updates := make(chan app.Update, 16)
 		pushed := make(chan pushDone, 4)
+		var ticket atomic.Pointer[[]byte]
 		w, a, err := r.newApp(gate, func(u app.Update) {
 			select {
 			case updates <- u:
@@ -600,6 +611,12 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 				default:
 				}
 			}
+			cfg.PushTicket = func() []byte {
+				if t := ticket.Load(); t != nil {
+					return *t
+				}
+				return nil
+			}
 		})
 		if err != nil {
 			return err
@@ -609,11 +626,26 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			ctx, cancel = context.WithTimeout(ctx, *dur)
 			defer cancel()
 		}
+		if *wakeGateway != "" {
+			if err := r.waitWake(ctx, *wakeGateway, []byte(*wakeToken)); err != nil {
+				return err
+			}
+		}
 		l, err := r.connect(ctx, w, a)
 		if err != nil {
 			return err
 		}
 		defer l.Close()
+		if *wakeToken != "" {
+			if l.SealPushTicket == nil {
+				return errors.New("this connection cannot seal a push ticket")
+			}
+			t, err := l.SealPushTicket([]byte(*wakeToken), r.now().Add(24*time.Hour))
+			if err != nil {
+				return fmt.Errorf("seal the push ticket (does the relay have a push gateway?): %w", err)
+			}
+			ticket.Store(&t)
+		}
 		addr := w.Phone().Addr().String()
 		if r.g.json {
 			r.emit(map[string]any{"event": "listening", "address": addr})
@@ -642,6 +674,43 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			}
 		}
 	}
+}
+
+// waitWake serves the push gateway stand-in (package pushgw) on addr
+// until it receives a wake-up for token, as the operating system would
+// wake the app.
+func (r *run) waitWake(ctx context.Context, addr string, token []byte) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("push gateway stand-in: %w", err)
+	}
+	woken := make(chan struct{}, 1)
+	srv := &http.Server{Handler: &pushgw.Gateway{OnWake: func(tok []byte) {
+		if subtle.ConstantTimeCompare(tok, token) == 1 {
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		}
+	}}, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if r.g.json {
+		r.emit(map[string]any{"event": "waiting-for-wake", "gateway": ln.Addr().String()})
+	} else {
+		r.printf("offline; waiting for a wake-up at %s\n", ln.Addr())
+	}
+	select {
+	case <-woken:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.g.json {
+		r.emit(map[string]any{"event": "woken"})
+	} else {
+		r.printf("woken by the push gateway; connecting\n")
+	}
+	return nil
 }
 
 // pushDone is how a push login ended on a listening phone.

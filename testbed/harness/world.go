@@ -34,6 +34,10 @@ type World struct {
 	// PhoneNetns, if set before Setup, runs both phones in this network
 	// namespace (the relay must then listen on its HostAddr).
 	PhoneNetns *Netns
+	// PushGateway, if set before Setup, is the relay's push gateway
+	// webhook URL (jitkey-relay --push-gateway): a phone waiting with
+	// `listen --wake-gateway` serves it.
+	PushGateway string
 	// ContosoNetns, if set before Setup, runs the Contoso agent in this
 	// network namespace (the relay must then listen on its HostAddr), so
 	// a test can cut the computer off the relay.
@@ -109,7 +113,11 @@ func (w *World) Setup(ctx context.Context) error {
 }
 
 func (w *World) startRelay(ctx context.Context) error {
-	r, err := w.StartRelay(ctx, "relay", w.RelayListen)
+	var extra []string
+	if w.PushGateway != "" {
+		extra = []string{"--push-gateway", w.PushGateway}
+	}
+	r, err := w.StartRelay(ctx, "relay", w.RelayListen, extra...)
 	w.Relay = r
 	return err
 }
@@ -350,7 +358,7 @@ type PushShown struct {
 }
 
 var (
-	phoneListening  = regexp.MustCompile(`"event":"listening"`)
+	phoneListening  = regexp.MustCompile(`"event":"(listening|waiting-for-wake)"`)
 	phonePushShown  = regexp.MustCompile(`^(\{.*"event":"push".*)$`)
 	phonePushResult = regexp.MustCompile(`^(\{.*"event":"push-result".*)$`)
 )
@@ -360,10 +368,11 @@ var (
 // shows a number, the phone shows the request, and the technician types
 // the screen's number on the phone. It returns the surface (holding the
 // session; call Logout), the account, the number the screen showed and
-// what the phone showed. The tenant must have push login on.
-func (w *World) PushLogin(ctx context.Context, a *Agent, p *Phone, email string) (*Surface, string, int, PushShown, error) {
+// what the phone showed. The tenant must have push login on. listen are
+// more arguments of the phone's listen (--wake-token, --wake-gateway).
+func (w *World) PushLogin(ctx context.Context, a *Agent, p *Phone, email string, listen ...string) (*Surface, string, int, PushShown, error) {
 	var shown PushShown
-	l, err := p.Start("listen", "--json", "listen", "--once")
+	l, err := p.Start("listen", append([]string{"--json", "listen", "--once"}, listen...)...)
 	if err != nil {
 		return nil, "", 0, shown, err
 	}
