@@ -31,6 +31,7 @@ import (
 	"github.com/jitkey/jitkey/agent/login"
 	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/agent/vault"
 	"github.com/jitkey/jitkey/channel"
@@ -72,6 +73,10 @@ type Config struct {
 	// Heartbeat is how often an idle agent contacts the console (default
 	// DefaultHeartbeat); offline codes count their day limit from it.
 	Heartbeat time.Duration
+	// Push configures push logins (SPEC.md 11.5); zero fields take the
+	// package push defaults. Store, Audit, Lifecycle, Dial, Now, Rand,
+	// Logger, Recorded and OfflineKey are set by Run.
+	Push push.Config
 	// ProvisionAccounts creates, disabled, the accounts of the
 	// technicians the policy admits on this computer before their first
 	// login, for login surfaces that look an account up before
@@ -350,6 +355,15 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		},
 	})
+	pcfg := cfg.Push
+	pcfg.Store, pcfg.Audit, pcfg.Lifecycle, pcfg.Now, pcfg.Rand, pcfg.Logger = st, rec, mgr, cfg.Now, cfg.Rand, log
+	pcfg.Recorded, pcfg.OfflineKey = func() { shipper.Poke() }, codes.NamedKey
+	pcfg.Dial = func(ctx context.Context, d channel.DialConfig) (*channel.Conn, error) { return mux.Dial(ctx, d) }
+	pushes := push.New(pcfg)
+	if err := pushes.Start(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer pushes.Wait() // before the store closes
 	shipper = audit.NewShipper(audit.ShipperConfig{
 		Store: st, Logger: log, Interval: cfg.ShipInterval,
 		Dial: func(ctx context.Context) (*channel.Conn, error) {
@@ -389,7 +403,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 		return ipcserver.Status{Online: on, OTP: !on || otpOnline}, changed
 	}
-	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Offline: codes, Status: status, Logger: log})
+	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Offline: codes, Push: pushes, Status: status, Logger: log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

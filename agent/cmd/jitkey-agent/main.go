@@ -42,7 +42,7 @@ const (
                     [--protected-users DN] [--upn-suffix SUFFIX]]
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
-                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
+                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION] [--push EMAIL]
 `
 )
 

@@ -439,6 +439,13 @@ func (g *gen) policies() {
 		func(p *protocol.Policy) { p.LoginMode = protocol.ModeShared }, "ErrInvalidDoc")
 	chk("R17-policy-version-zero", "R-17", "version 0", func(p *protocol.Policy) { p.Version = 0 }, "ErrInvalidDoc")
 	chk("R17-policy-skew-two", "R-17", "offline skew of 2 steps", func(p *protocol.Policy) { p.Offline.Skew = 2 }, "ErrInvalidDoc")
+	chk("ok-policy-check-push-limits", "", "push limits at their largest: 16 pending, 100 per hour, blocked 7 days after a report",
+		func(p *protocol.Policy) {
+			p.PushLogin, p.PushMaxPending, p.PushPerHour, p.PushBlock = true, protocol.MaxPushMaxPending, protocol.MaxPushPerHour, protocol.MaxPushBlock
+		}, "ok")
+	chk("R17-policy-push-per-hour-too-high", "R-17", "push limit of 101 per hour", func(p *protocol.Policy) { p.PushPerHour = 101 }, "ErrInvalidDoc")
+	chk("R17-policy-push-pending-negative", "R-17", "push max pending -1", func(p *protocol.Policy) { p.PushMaxPending = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-push-block-too-long", "R-17", "push block of 7 days and 1 s", func(p *protocol.Policy) { p.PushBlock = protocol.MaxPushBlock + 1 }, "ErrInvalidDoc")
 	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
 		"a share list of a reserved word and two usernames and an empty share list",
 		func(p *protocol.Policy) {
@@ -911,6 +918,23 @@ func (g *gen) msgs() {
 		Context: Context{MsgType: uint8(protocol.MsgAuditAck), Type: "AuditAck"}, Expect: "ErrMalformed"})
 	g.add(Vector{Name: "R36-msg-empty", Rule: "R-36", Kind: "msg", Description: "a type byte without a body", Input: hx([]byte{byte(protocol.MsgApproval)}),
 		Context: Context{MsgType: uint8(protocol.MsgApproval), Type: "Signed"}, Expect: "ErrMalformed"})
+
+	// Push login (SPEC.md 11.5).
+	dc, err := protocol.SignEd25519(protocol.DocDeviceCert, &g.device, g.msp)
+	check(err)
+	var session protocol.SessionID
+	copy(session[:], detrand.Bytes("push-session", 16))
+	pr, err := protocol.EncodeMsg(protocol.MsgPushRequest, &protocol.PushRequest{DeviceCert: dc, Session: session, Action: protocol.ActionLogon,
+		Account: "msp-nik", Choices: []uint8{}, Time: Now, Candidates: []uint16{47, 12, 83}})
+	check(err)
+	g.add(Vector{Name: "ok-msg-push-request", Kind: "msg", Description: "PushRequest: logon as msp-nik, candidates 47, 12 and 83",
+		Input: hx(pr), Context: Context{MsgType: uint8(protocol.MsgPushRequest), Type: "PushRequest"}})
+	rep, err := protocol.EncodeMsg(protocol.MsgPushReport, &protocol.PushReport{Session: session, Time: Now})
+	check(err)
+	g.add(Vector{Name: "ok-msg-push-report", Kind: "msg", Description: "PushReport: the technician answers \"this was not me\"",
+		Input: hx(rep), Context: Context{MsgType: uint8(protocol.MsgPushReport), Type: "PushReport"}})
+	g.add(Vector{Name: "R36-msg-push-report-for-approval", Rule: "R-36", Kind: "msg", Description: "PushReport where an Approval is expected",
+		Input: hx(rep), Context: Context{MsgType: uint8(protocol.MsgApproval), Type: "Signed"}, Expect: "ErrMalformed"})
 }
 
 // transfers builds paged transfers (SPEC.md 8.3) of a phone's view: the
@@ -1185,6 +1209,12 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: true, OTP: false})
 	ok("ok-ipc-msg-code", "Code: technician nik types the 6-digit code his phone shows",
 		protocol.IPCMsgCode, "IPCCode", &protocol.IPCCode{Username: "nik", Code: "012345"})
+	ok("ok-ipc-msg-push", "Push: the technician types an email at the login screen", protocol.IPCMsgPush, "IPCPush",
+		&protocol.IPCPush{Email: "nik@msp.example"})
+	ok("ok-ipc-msg-push-longest-email", "Push with an email of 254 bytes, the longest", protocol.IPCMsgPush, "IPCPush",
+		&protocol.IPCPush{Email: strings.Repeat("a", 242) + "@msp.example"})
+	ok("ok-ipc-msg-number", "Number: the login screen shows 47", protocol.IPCMsgNumber, "IPCNumber", &protocol.IPCNumber{Number: 47})
+	ok("ok-ipc-msg-number-edges", "Number 10, the smallest", protocol.IPCMsgNumber, "IPCNumber", &protocol.IPCNumber{Number: 10})
 
 	end := msg(protocol.IPCMsgEnd, &protocol.IPCEnd{Session: session})
 	begin := msg(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon"})
@@ -1202,6 +1232,17 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
 	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
 		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
+	raw := func(t protocol.IPCMsgType, v any) []byte {
+		b, err := protocol.Marshal(v)
+		check(err)
+		return append([]byte{byte(t)}, b...)
+	}
+	bad("push-email-too-long", "Push with an email of 255 bytes", protocol.IPCMsgPush, "IPCPush",
+		raw(protocol.IPCMsgPush, &protocol.IPCPush{Email: strings.Repeat("a", 243) + "@msp.example"}))
+	bad("number-too-small", "Number 9: one digit", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 9}))
+	bad("number-too-large", "Number 100: three digits", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 100}))
+	bad("push-number-field", "Push carrying a Number body (field 1 is a u8, not text)", protocol.IPCMsgPush, "IPCPush",
+		append([]byte{byte(protocol.IPCMsgPush)}, raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 47})[1:]...))
 }
 
 // audit builds an agent's audit log of four records (SPEC.md 6.5, 11.8)
