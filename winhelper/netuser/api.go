@@ -80,30 +80,30 @@ type Process struct {
 
 // Windows status codes the Backend and the fake use (lmerr.h, winerror.h).
 const (
-	NERRSuccess            = 0
-	ErrorAccessDenied      = 5    // ERROR_ACCESS_DENIED
-	ErrorInvalidParameter  = 87   // ERROR_INVALID_PARAMETER
-	ErrorMemberNotInAlias  = 1377 // ERROR_MEMBER_NOT_IN_ALIAS
-	ErrorMemberInAlias     = 1378 // ERROR_MEMBER_IN_ALIAS
-	ErrorLogonFailure      = 1326 // ERROR_LOGON_FAILURE
-	ErrorAccountDisabled   = 1331 // ERROR_ACCOUNT_DISABLED
-	ErrorAccountLockedOut  = 1909 // ERROR_ACCOUNT_LOCKED_OUT
-	NERRGroupNotFound      = 2220 // NERR_GroupNotFound
-	NERRUserNotFound       = 2221 // NERR_UserNotFound
-	NERRUserExists         = 2224 // NERR_UserExists
-	NERRPasswordTooShort   = 2245 // NERR_PasswordTooShort
-	NERRBadUsername        = 2202 // NERR_BadUsername
+	NERRSuccess           = 0
+	ErrorAccessDenied     = 5    // ERROR_ACCESS_DENIED
+	ErrorInvalidParameter = 87   // ERROR_INVALID_PARAMETER
+	ErrorMemberNotInAlias = 1377 // ERROR_MEMBER_NOT_IN_ALIAS
+	ErrorMemberInAlias    = 1378 // ERROR_MEMBER_IN_ALIAS
+	ErrorLogonFailure     = 1326 // ERROR_LOGON_FAILURE
+	ErrorAccountDisabled  = 1331 // ERROR_ACCOUNT_DISABLED
+	ErrorAccountLockedOut = 1909 // ERROR_ACCOUNT_LOCKED_OUT
+	NERRGroupNotFound     = 2220 // NERR_GroupNotFound
+	NERRUserNotFound      = 2221 // NERR_UserNotFound
+	NERRUserExists        = 2224 // NERR_UserExists
+	NERRPasswordTooShort  = 2245 // NERR_PasswordTooShort
+	NERRBadUsername       = 2202 // NERR_BadUsername
 )
 
 // USER_INFO flags (lmaccess.h) the Backend sets or reads.
 const (
-	UFScript            = 0x0001
-	UFAccountDisable    = 0x0002
-	UFLockout           = 0x0010
-	UFPasswdCantChange  = 0x0040
-	UFNormalAccount     = 0x0200
-	UFDontExpirePasswd  = 0x10000
-	UFPasswordExpired   = 0x800000
+	UFScript           = 0x0001
+	UFAccountDisable   = 0x0002
+	UFLockout          = 0x0010
+	UFPasswdCantChange = 0x0040
+	UFNormalAccount    = 0x0200
+	UFDontExpirePasswd = 0x10000
+	UFPasswordExpired  = 0x800000
 	// TimeqForever in AcctExpires: the account never expires.
 	TimeqForever = 0xFFFFFFFF
 )
