@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package main
 
@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/password"
 )
 
@@ -18,4 +19,15 @@ func backend(context.Context, string, *slog.Logger) (accounts.Backend, int, erro
 
 func pamLogin(context.Context, string, string, string, password.Secret) error {
 	return errors.ErrUnsupported
+}
+
+// platform adds nothing on this platform.
+func platform(*daemon.Config, string, *slog.Logger) error { return nil }
+
+// defaultIPC is the login surfaces' endpoint.
+func defaultIPC() string { return DefaultIPC }
+
+// cmdService: services are Windows'.
+func cmdService(context.Context, []string, *slog.Logger) error {
+	return errors.New("service: Windows only (use systemd on Linux)")
 }
