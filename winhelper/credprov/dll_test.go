@@ -1,23 +1,49 @@
 package credprov_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// buildDLL builds jitkey_cp.dll with mingw-w64 (make deps installs it).
+var (
+	dllOnce sync.Once
+	dllPath string
+	dllErr  string
+	dllDir  string
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if dllDir, err = os.MkdirTemp("", "jitkey-cp-"); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dllDir)
+	os.Exit(code)
+}
+
+// buildDLL builds jitkey_cp.dll with mingw-w64 (make deps installs it),
+// once per test run.
 func buildDLL(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "jitkey_cp.dll")
-	cmd := exec.Command("./dll/build.sh", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, b)
+	dllOnce.Do(func() {
+		out := filepath.Join(dllDir, "jitkey_cp.dll")
+		if b, err := exec.Command("./dll/build.sh", out).CombinedOutput(); err != nil {
+			dllErr = err.Error() + "\n" + string(b)
+			return
+		}
+		dllPath = out
+	})
+	if dllPath == "" {
+		t.Fatalf("build.sh: %s", dllErr)
 	}
-	return out
+	return dllPath
 }
 
 // TestDLLExportsAndImports: the DLL exports exactly the two COM entry
@@ -55,5 +81,53 @@ func TestDLLExportsAndImports(t *testing.T) {
 		if !system[strings.ToLower(m[1])] {
 			t.Errorf("imports %s, not a system DLL", m[1])
 		}
+	}
+}
+
+// TestMSI builds the installer with wixl from the DLL and a Windows build
+// of the agent and checks its tables: both files, the service, the COM
+// registration and the Credential Providers key (which uninstall removes
+// with the component).
+func TestMSI(t *testing.T) {
+	dll := buildDLL(t)
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "jitkey-agent.exe")
+	build := exec.Command("go", "build", "-trimpath", "-o", exe, "../../agent/cmd/jitkey-agent")
+	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	msi := filepath.Join(dir, "jitkey.msi")
+	if b, err := exec.Command("../msi/build.sh", msi, exe, dll, "0.1.0").CombinedOutput(); err != nil {
+		t.Fatalf("msi build.sh: %v\n%s", err, b)
+	}
+	export := func(table string) string {
+		b, err := exec.Command("msiinfo", "export", msi, table).Output()
+		if err != nil {
+			t.Fatalf("msiinfo export %s: %v", table, err)
+		}
+		return string(b)
+	}
+	const clsid = "{DDD21E6B-4784-44B2-BABD-1645E90BE16F}"
+	for table, wants := range map[string][]string{
+		"File":           {"\tjitkey-agent.exe\t", "\tjitkey_cp.dll\t"},
+		"ServiceInstall": {"jitkey-agent\tjitkey agent\t16\t2\t", "LocalSystem", "service run --state"},
+		"ServiceControl": {"jitkey-agent\t162\t"}, // stop at install and uninstall, remove at uninstall; no start
+		"Registry": {
+			`SOFTWARE\Microsoft\Windows\CurrentVersion\Authentication\Credential Providers\` + clsid,
+			`SOFTWARE\Classes\CLSID\` + clsid + `\InprocServer32` + "\t\t[INSTALLDIR]jitkey_cp.dll",
+			"ThreadingModel\tApartment",
+		},
+	} {
+		got := export(table)
+		for _, w := range wants {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s table lacks %q:\n%s", table, w, got)
+			}
+		}
+	}
+	// No filter: nothing under Credential Provider Filters.
+	if strings.Contains(export("Registry"), "Credential Provider Filters") {
+		t.Error("the MSI registers a provider filter")
 	}
 }

@@ -17,6 +17,9 @@ func Run(func(ctx context.Context) error) error { return errors.ErrUnsupported }
 // Install returns errors.ErrUnsupported.
 func Install(string, ...string) error { return errors.ErrUnsupported }
 
+// SetRecovery returns errors.ErrUnsupported.
+func SetRecovery() error { return errors.ErrUnsupported }
+
 // Uninstall returns errors.ErrUnsupported.
 func Uninstall() error { return errors.ErrUnsupported }
 

@@ -80,22 +80,44 @@ func Install(exe string, args ...string) error {
 		return fmt.Errorf("service: create: %w", err)
 	}
 	defer s.Close()
-	actions := make([]mgr.RecoveryAction, len(Recovery))
-	for i, d := range Recovery {
-		actions[i] = mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: d}
-	}
-	if err := s.SetRecoveryActions(actions, uint32(RecoveryReset/time.Second)); err != nil {
+	if err := setRecovery(s); err != nil {
 		_ = s.Delete()
-		return fmt.Errorf("service: recovery actions: %w", err)
-	}
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
-		_ = s.Delete()
-		return fmt.Errorf("service: recovery on failure exit: %w", err)
+		return err
 	}
 	if err := eventlog.InstallAsEventCreate(Name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
 		return fmt.Errorf("service: event log source: %w", err)
 	}
 	return nil
+}
+
+func setRecovery(s *mgr.Service) error {
+	actions := make([]mgr.RecoveryAction, len(Recovery))
+	for i, d := range Recovery {
+		actions[i] = mgr.RecoveryAction{Type: mgr.ServiceRestart, Delay: d}
+	}
+	if err := s.SetRecoveryActions(actions, uint32(RecoveryReset/time.Second)); err != nil {
+		return fmt.Errorf("service: recovery actions: %w", err)
+	}
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+		return fmt.Errorf("service: recovery on failure exit: %w", err)
+	}
+	return nil
+}
+
+// SetRecovery sets the recovery actions on an installed service (the
+// MSI installs the service; wixl cannot write its failure actions).
+func SetRecovery() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("service: connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(Name)
+	if err != nil {
+		return fmt.Errorf("service: open: %w", err)
+	}
+	defer s.Close()
+	return setRecovery(s)
 }
 
 // Uninstall stops and deletes the service and removes the event log

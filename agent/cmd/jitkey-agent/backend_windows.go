@@ -83,6 +83,7 @@ func currentUserSID() (string, error) {
 }
 
 const serviceUsage = `  jitkey-agent service install --state DIR    (as an administrator)
+  jitkey-agent service recovery               (restart actions for the MSI-installed service)
   jitkey-agent service uninstall
   jitkey-agent service run --state DIR        (started by the service manager)
 `
@@ -106,6 +107,8 @@ func cmdService(ctx context.Context, args []string, log *slog.Logger) error {
 			return err
 		}
 		return service.Install(exe, "service", "run", "--state", *state)
+	case "recovery":
+		return service.SetRecovery()
 	case "uninstall":
 		return service.Uninstall()
 	case "run":

@@ -40,7 +40,11 @@ func FuzzDecode(f *testing.F) {
 		}
 		if typ == 10 {
 			n, _ := core.DecodeNumber(body)
-			if want := []byte{10, 0xa1, 0x01, 0x18, n}; !bytes.Equal(body, want) {
+			want := []byte{10, 0xa1, 0x01, 0x18, n} // CBOR: uint >= 24 takes a one-byte argument
+			if n < 24 {
+				want = []byte{10, 0xa1, 0x01, n}
+			}
+			if !bytes.Equal(body, want) {
 				t.Fatalf("Number %x accepted, canonical %x", body, want)
 			}
 			return
