@@ -1,5 +1,8 @@
 package netuser
 
+// The Windows calls (syscall_windows.go) are generated; `make check` compares.
+//go:generate go run golang.org/x/sys/windows/mkwinsyscall -output zsyscall_windows.go syscall_windows.go
+
 // API is the part of netapi32, advapi32 and wtsapi32 the Backend calls,
 // one method per Windows function (or pair), with Windows' own status
 // codes as results. The real one (NewSystemAPI, Windows only) calls the

@@ -1,7 +1,5 @@
 package netuser
 
-//go:generate go run golang.org/x/sys/windows/mkwinsyscall -output zsyscall_windows.go syscall_windows.go
-
 //sys	netUserAdd(serverName *uint16, level uint32, buf *byte, parmErr *uint32) (neterr error) = netapi32.NetUserAdd
 //sys	netUserSetInfo(serverName *uint16, userName *uint16, level uint32, buf *byte, parmErr *uint32) (neterr error) = netapi32.NetUserSetInfo
 //sys	netUserDel(serverName *uint16, userName *uint16) (neterr error) = netapi32.NetUserDel

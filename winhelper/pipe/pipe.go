@@ -19,6 +19,9 @@
 // only and returns errors.ErrUnsupported elsewhere.
 package pipe
 
+// The Windows calls (syscall_windows.go) are generated; `make check` compares.
+//go:generate go run golang.org/x/sys/windows/mkwinsyscall -output zsyscall_windows.go syscall_windows.go
+
 import (
 	"errors"
 	"log/slog"
