@@ -1,0 +1,230 @@
+//go:build linux
+
+// Command winetest runs jitkey's Windows pieces under Wine against the
+// real testbed (make wine-test): a relay, the console and Nik's phone
+// (Linux binaries from testbed/harness), the Windows agent
+// (jitkey-agent.exe, GOOS=windows) enrolled and serving its named pipe
+// under Wine, and harness.exe loading jitkey_cp.dll as LogonUI would.
+// The phone scans the QR code the DLL drew as its tile bitmap and
+// approves; the harness must receive a serialization for msp-nik.
+//
+// Under Wine everything runs as one user and netapi32 is a stub, so the
+// agent runs with --sandbox (accounts in memory, netusertest) and the
+// DLL is told by the registry value TestAllowSameUser that an agent of
+// its own user may serve the pipe; on Windows both are SYSTEM.
+//
+//	winetest BIN   (BIN holds jitkey-agent.exe, jitkey_cp.dll, harness.exe,
+//	                bcryptprimitives.dll)
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jitkey/jitkey/testbed/harness"
+)
+
+const wine = "/usr/lib/wine/wine64"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "winetest: FAIL:", err)
+		os.Exit(1)
+	}
+	fmt.Println("winetest: PASS")
+}
+
+func winPath(p string) string { return `Z:` + strings.ReplaceAll(p, "/", `\`) }
+
+func step(format string, a ...any) {
+	fmt.Printf("[%s] %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, a...))
+}
+
+func run() error {
+	if len(os.Args) != 2 {
+		return errors.New("usage: winetest BIN")
+	}
+	winBin, err := filepath.Abs(os.Args[1])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "jitkey-wine-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	prefix := filepath.Join(dir, "prefix")
+	env := []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all"}
+
+	step("wine prefix %s", prefix)
+	if err := wineRun(ctx, env, "reg", "add", `HKLM\SOFTWARE\jitkey\CredentialProvider`, "/v", "TestAllowSameUser", "/t", "REG_DWORD", "/d", "1", "/f"); err != nil {
+		return fmt.Errorf("wine reg add: %w", err)
+	}
+	// Go binaries need ProcessPrng, which Wine 8 lacks (ENVIRONMENT.md).
+	shim, err := os.ReadFile(filepath.Join(winBin, "bcryptprimitives.dll"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(prefix, "drive_c/windows/system32/bcryptprimitives.dll"), shim, 0o644); err != nil {
+		return err
+	}
+
+	step("testbed: relay, console, phones, Linux agents (testbed/harness World)")
+	bin, err := harness.Binaries(ctx, filepath.Join(dir, "bin"), func(f string, a ...any) {})
+	if err != nil {
+		return err
+	}
+	bed, err := harness.New(harness.Config{Dir: dir, Bin: bin})
+	if err != nil {
+		return err
+	}
+	defer bed.Close()
+	w := harness.NewWorld(bed)
+	if err := w.Setup(ctx); err != nil {
+		return err
+	}
+	tok, err := w.Console.Token(ctx, harness.TenantContoso)
+	if err != nil {
+		return err
+	}
+	tokFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
+		return err
+	}
+	state := filepath.Join(dir, "win-state")
+	agentExe := filepath.Join(winBin, "jitkey-agent.exe")
+	step("enroll the Windows agent under Wine")
+	out, err := exec.CommandContext(ctx, wine, agentExe, "enroll", "--token-file", winPath(tokFile), "--state", winPath(state),
+		"--name", "WIN-WS1", "--os", "windows").CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	step("start the Windows agent under Wine (named pipe, accounts in memory)")
+	agent := bed.Proc("win-agent", wine, agentExe, "run", "--state", winPath(state), "--sandbox", "wine", "--rotation", "60s")
+	agent.Env = env
+	if err := agent.Start(); err != nil {
+		return err
+	}
+	if _, err := agent.WaitFor(ctx, 0, regexp.MustCompile(`^ready ipc=`)); err != nil {
+		return fmt.Errorf("agent not ready: %w\n%s", err, agent.Output())
+	}
+	if err := harness.WaitRelay(ctx, agent, 0); err != nil {
+		step("agent relay wait: %v", err)
+	}
+	if err := w.SyncUntil(ctx, w.Nik, 3); err != nil {
+		return err
+	}
+
+	qr := filepath.Join(dir, "tile.pgm")
+	step("harness.exe loads jitkey_cp.dll (CPUS_LOGON)")
+	h := bed.Proc("harness", wine, filepath.Join(winBin, "harness.exe"), winPath(filepath.Join(winBin, "jitkey_cp.dll")), "logon", "240", winPath(qr))
+	h.Env = env
+	if err := h.Start(); err != nil {
+		return err
+	}
+	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^bitmap (\d+)x`)); err != nil {
+		return fmt.Errorf("no tile bitmap: %w\n%s", err, h.Output())
+	}
+	// The first bitmaps may be the blank one; wait for a QR-sized one.
+	var pngPath string
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		p, err := pgmToPNG(qr, filepath.Join(dir, "tile.png"))
+		if err == nil {
+			pngPath = p
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no QR tile: %w\n%s", err, h.Output())
+		}
+		time.Sleep(time.Second)
+	}
+	step("Nik's phone scans the tile bitmap and approves")
+	res := w.Nik.Run(ctx, "--json", "scan", "--image", pngPath, "--approve")
+	fmt.Println(res.String())
+	if !res.OK() {
+		return fmt.Errorf("phone scan: %s", res)
+	}
+	lines, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`))
+	if err != nil {
+		return fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	}
+	_ = lines
+	transcript := h.Output()
+	fmt.Println("--- harness transcript ---")
+	fmt.Println(transcript)
+	fmt.Println("--- end ---")
+	if !strings.Contains(transcript, "user msp-nik") && !regexp.MustCompile(`user\s*0?:?\s*msp-nik`).MatchString(transcript) {
+		return errors.New("the serialization does not name msp-nik")
+	}
+	if !strings.Contains(transcript, "done rc=0") {
+		return errors.New("harness failed")
+	}
+	return nil
+}
+
+func wineRun(ctx context.Context, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, wine, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// pgmToPNG converts the harness's P5 picture to PNG; it refuses the blank
+// 64x64 tile (no QR yet).
+func pgmToPNG(in, out string) (string, error) {
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(bytes.NewReader(b))
+	var magic string
+	var w, h, max int
+	if _, err := fmt.Fscan(r, &magic, &w, &h, &max); err != nil || magic != "P5" || max != 255 {
+		return "", fmt.Errorf("not a P5 picture")
+	}
+	if _, err := r.ReadByte(); err != nil {
+		return "", err
+	}
+	if w <= 64 {
+		return "", fmt.Errorf("tile %dx%d has no QR yet", w, h)
+	}
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	if _, err := ioReadFull(r, img.Pix); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", err
+	}
+	return out, os.WriteFile(out, buf.Bytes(), 0o644)
+}
+
+func ioReadFull(r *bufio.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
