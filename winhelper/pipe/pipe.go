@@ -55,21 +55,6 @@ type Config struct {
 // ErrRefused: a client's token user is not allowed.
 var ErrRefused = errors.New("pipe: client not allowed")
 
-func (c *Config) defaults() {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.SDDL == "" {
-		c.SDDL = DefaultSDDL
-	}
-	if c.AllowedSIDs == nil {
-		c.AllowedSIDs = []string{SIDSystem}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-}
-
 // Allowed reports whether a client whose token user is sid may talk to
 // the agent. An empty SID (the token could not be read) is never allowed.
 func Allowed(allowed []string, sid string) bool {

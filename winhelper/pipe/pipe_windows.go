@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -20,6 +21,21 @@ import (
 )
 
 const bufSize = 64 << 10
+
+func (c *Config) defaults() {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.SDDL == "" {
+		c.SDDL = DefaultSDDL
+	}
+	if c.AllowedSIDs == nil {
+		c.AllowedSIDs = []string{SIDSystem}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
 
 // Listener accepts connections from allowed clients.
 type Listener struct {
