@@ -107,8 +107,10 @@ func run() error {
 	state := filepath.Join(dir, "win-state")
 	agentExe := filepath.Join(winBin, "jitkey-agent.exe")
 	step("enroll the Windows agent under Wine")
-	out, err := exec.CommandContext(ctx, wine, agentExe, "enroll", "--token-file", winPath(tokFile), "--state", winPath(state),
-		"--name", "WIN-WS1", "--os", "windows").CombinedOutput()
+	enroll := exec.CommandContext(ctx, wine, agentExe, "enroll", "--token-file", winPath(tokFile), "--state", winPath(state),
+		"--name", "WIN-WS1", "--os", "windows")
+	enroll.Env = append(os.Environ(), env...)
+	out, err := enroll.CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
