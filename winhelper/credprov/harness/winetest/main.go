@@ -229,4 +229,3 @@ func ioReadFull(r *bufio.Reader, p []byte) (int, error) {
 	}
 	return n, nil
 }
-
