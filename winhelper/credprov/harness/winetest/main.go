@@ -100,16 +100,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	tokFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokFile, []byte(tok), 0o600); err != nil {
-		return err
-	}
 	state := filepath.Join(dir, "win-state")
 	agentExe := filepath.Join(winBin, "jitkey-agent.exe")
 	step("enroll the Windows agent under Wine")
-	enroll := exec.CommandContext(ctx, wine, agentExe, "enroll", "--token-file", winPath(tokFile), "--state", winPath(state),
+	// The token goes on stdin: Go on Windows reports every file as mode
+	// 0666, which the token-file check refuses.
+	enroll := exec.CommandContext(ctx, wine, agentExe, "enroll", "--token-file", "-", "--state", winPath(state),
 		"--name", "WIN-WS1", "--os", "windows")
 	enroll.Env = append(os.Environ(), env...)
+	enroll.Stdin = strings.NewReader(tok)
 	out, err := enroll.CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
