@@ -31,3 +31,7 @@ func defaultIPC() string { return DefaultIPC }
 func cmdService(context.Context, []string, *slog.Logger) error {
 	return errors.New("service: Windows only (use systemd on Linux)")
 }
+
+// protectState: the state directory's modes are set where its files are
+// created (0700 directories, 0600 files).
+func protectState(string) error { return nil }

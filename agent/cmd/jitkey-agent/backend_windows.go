@@ -124,3 +124,29 @@ func cmdService(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	return usagef(serviceUsage, "unknown service command %q", args[0])
 }
+
+// stateSDDL protects the state directory: SYSTEM and Administrators
+// only, inherited by every file in it, nothing inherited from above
+// (ProgramData lets Users read).
+const stateSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+
+// protectState creates dir and gives it stateSDDL: the keys, the
+// database and the DPAPI-sealed secrets are readable by nobody else.
+func protectState(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	sd, err := windows.SecurityDescriptorFromString(stateSDDL)
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if err := windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+		return fmt.Errorf("state directory %s: set ACL: %w", dir, err)
+	}
+	return nil
+}

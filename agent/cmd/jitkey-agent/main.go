@@ -169,6 +169,9 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := protectState(*state); err != nil {
+		return err
+	}
 	if err := checkToken(token, time.Now(), log); err != nil {
 		return err
 	}
@@ -296,6 +299,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	if *state == "" {
 		return usagef(runUsage, "run needs --state")
+	}
+	if err := protectState(*state); err != nil {
+		return err
 	}
 	be, maxName, err := backend(ctx, *sandboxDir, log)
 	if err != nil {
