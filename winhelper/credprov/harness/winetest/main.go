@@ -175,7 +175,7 @@ func run() (blocked string, err error) {
 		return "", fmt.Errorf("the tile bitmap is not a readable QR code: %w", err)
 	}
 	if !strings.HasPrefix(payload, "JK:") {
-		return "", fmt.Errorf("tile QR payload %.12q does not start with JK:", payload)
+		return "", fmt.Errorf("tile QR payload %.12q lacks the JK prefix", payload)
 	}
 	step("the DLL's tile bitmap decodes to the agent's login QR (%d characters, %s...)", len(payload), payload[:6])
 	step("Nik's phone scans it and approves (the agent under Wine is not on the relay: expected to fail)")
