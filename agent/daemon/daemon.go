@@ -47,7 +47,11 @@ type Config struct {
 	// 0700 if missing, and must otherwise be the agent's with mode 0700
 	// (see ipc.Listen).
 	IPCPath string
-	Relay   RelayFactory
+	// IPCListen, if set, opens the login surfaces' endpoint in place of
+	// the Unix socket at IPCPath (Windows: winhelper/pipe's named pipe;
+	// IPCPath then only names it in logs and Info).
+	IPCListen func(ctx context.Context) (ipcserver.Listener, error)
+	Relay     RelayFactory
 	// Rotation of login QR codes (default login.DefaultRotation).
 	Rotation time.Duration
 	// ShipInterval of audit records (default audit.ShipInterval).
@@ -389,7 +393,12 @@ func Run(ctx context.Context, cfg Config) error {
 	retire(ctx)
 	provision(ctx)
 
-	ln, err := ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
+	var ln ipcserver.Listener
+	if cfg.IPCListen != nil {
+		ln, err = cfg.IPCListen(ctx)
+	} else {
+		ln, err = ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
+	}
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

@@ -59,10 +59,17 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, log: log}
 }
 
+// Listener is where Serve takes connections from: *ipc.Listener (the
+// Unix socket) or winhelper/pipe's named pipe listener.
+type Listener interface {
+	Accept(ctx context.Context) (*ipc.Conn, error)
+	Close() error
+}
+
 // Serve accepts connections on ln until ctx ends, then closes ln and
 // waits for the connections it serves. ln admits only allowed peers (root,
-// by ipc.Listen's default).
-func (s *Server) Serve(ctx context.Context, ln *ipc.Listener) error {
+// by ipc.Listen's default; SYSTEM for the named pipe).
+func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	defer s.wg.Wait()
 	defer ln.Close()
 	for {
