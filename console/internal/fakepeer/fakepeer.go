@@ -35,6 +35,9 @@ type Peer struct {
 	ConsoleKey protocol.NoiseKey
 	DeviceCert protocol.DeviceCert
 
+	// DomainJoined and DC are what Enroll declares (EnrollRequest 3, 4).
+	DomainJoined, DC bool
+
 	mu   sync.Mutex
 	held map[string]uint64
 	// Pushes receives every transfer pushed (FlowPolicy), its pages
@@ -134,7 +137,7 @@ func (p *Peer) Enroll(ctx context.Context, tokenText, name string, now func() in
 	defer c.Close()
 	ik, _ := protocol.IdentityKeyOf(p.ID.Public().(ed25519.PublicKey))
 	req := protocol.EnrollRequest{
-		Name: name, OS: "linux", IdentityKey: ik, Relay: p.Relay.Addr().Relay,
+		Name: name, OS: "linux", DomainJoined: p.DomainJoined, DC: p.DC, IdentityKey: ik, Relay: p.Relay.Addr().Relay,
 		IdentitySig: ed25519.Sign(p.ID, protocol.ProofInput("identity", c.Session.HandshakeHash())),
 	}
 	if err := c.Send(ctx, protocol.MsgEnrollRequest, &req); err != nil {
