@@ -119,24 +119,33 @@ type PushTarget struct {
 	directory [32]byte
 }
 
-// domainDirectory is a tenant's list of domain-joined workstations for
-// its DC agents (SPEC.md 8.2 PolicyPush, 11.7): the certificates of its
-// enrolled (not removed) DomainJoined devices, sorted by device id, and a
+// domainDirectory is a list of device certificates of one tenant for
+// FlowDomain (SPEC.md 8.2 PolicyPush, 11.7), sorted by device id, and a
 // digest of their serials that changes whenever the list does.
 type domainDirectory struct {
 	certs  []protocol.Signed
 	digest [32]byte
 }
 
-func domainDirectories(devs []*store.Device) map[string]*domainDirectory {
-	joined := map[string][]*store.Device{}
+// domainDirectories returns, per tenant, the directory of its DC agents
+// (its enrolled, not removed, DomainJoined devices) and the directory of
+// its domain-joined workstations (its enrolled DC devices).
+func domainDirectories(devs []*store.Device) (forDC, forWorkstation map[string]*domainDirectory) {
+	joined, dcs := map[string][]*store.Device{}, map[string][]*store.Device{}
 	for _, d := range devs {
 		if d.DomainJoined && d.Removed == 0 {
 			joined[d.Tenant] = append(joined[d.Tenant], d)
 		}
+		if d.DC && d.Removed == 0 {
+			dcs[d.Tenant] = append(dcs[d.Tenant], d)
+		}
 	}
+	return directoriesOf(joined), directoriesOf(dcs)
+}
+
+func directoriesOf(byTenant map[string][]*store.Device) map[string]*domainDirectory {
 	out := map[string]*domainDirectory{}
-	for tenant, ds := range joined {
+	for tenant, ds := range byTenant {
 		slices.SortFunc(ds, func(a, b *store.Device) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 		h := sha256.New()
 		dir := &domainDirectory{}
@@ -150,12 +159,13 @@ func domainDirectories(devs []*store.Device) map[string]*domainDirectory {
 	return out
 }
 
-// DirectoryPushed records that the DC agent of t acknowledged the
-// domain-joined directory t carried, so that it is a push target again
-// only when the directory changes (a domain-joined device enrolled or
-// removed) or its policy is behind. No-op for other targets.
+// DirectoryPushed records that the agent of t (a DC or a domain-joined
+// workstation) acknowledged the directory t carried, so that it is a push
+// target again only when that directory changes (a domain-joined device
+// or a DC enrolled or removed) or its policy is behind. No-op for other
+// targets.
 func (c *Console) DirectoryPushed(t *PushTarget) {
-	if t.Device == nil || !t.Device.DC {
+	if t.Device == nil || !(t.Device.DC || t.Device.DomainJoined) {
 		return
 	}
 	c.dirMu.Lock()
@@ -177,7 +187,8 @@ func (c *Console) directoryBehind(d *store.Device, dir *domainDirectory) bool {
 // removed device is a target only until it acknowledged the policy that
 // revoked it, and is sent that one (SPEC.md 11.10). A DC agent (DeviceCert
 // DC) gets its tenant's domain-joined device certificates as its
-// Directory, and is also a target when that list changed since it last
+// Directory, a domain-joined workstation its tenant's DC certificates;
+// either is also a target when that list changed since it last
 // acknowledged it (SPEC.md 8.2).
 func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 	var out []PushTarget
@@ -188,7 +199,7 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 		}
 		latest := map[string]*store.PolicyRow{}
 		tenants := map[string]*store.Tenant{}
-		dirs := domainDirectories(devs)
+		dcDirs, wsDirs := domainDirectories(devs)
 		for _, d := range devs {
 			pol, ok := latest[d.Tenant]
 			if !ok {
@@ -212,9 +223,14 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 				}
 			}
 			// A DC agent answers FlowDomain (KK) only for the
-			// workstations listed here (SPEC.md 8.2, 11.7).
+			// workstations listed here; a domain-joined workstation
+			// dials the DC agents listed here (SPEC.md 8.2, 11.7).
 			var dir *domainDirectory
-			if d.DC && d.Removed == 0 {
+			if d.Removed == 0 && (d.DC || d.DomainJoined) {
+				dirs := wsDirs
+				if d.DC {
+					dirs = dcDirs
+				}
 				if dir = dirs[d.Tenant]; dir == nil {
 					dir = &domainDirectory{}
 				}

@@ -108,6 +108,8 @@ type Manager struct {
 	// session, so that the End the surface sends for the first (the
 	// technician logs out) ends the one that replaced it.
 	successor map[protocol.SessionID]protocol.SessionID
+	// external holds the domain sessions of selective logins (External).
+	external map[protocol.SessionID]*External
 }
 
 // New returns a Manager. Call Recover before the first Begin.
@@ -123,7 +125,7 @@ func New(cfg Config) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{},
-		successor: map[protocol.SessionID]protocol.SessionID{}}
+		successor: map[protocol.SessionID]protocol.SessionID{}, external: map[protocol.SessionID]*External{}}
 }
 
 // Request asks for a session.
@@ -718,6 +720,9 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if e := m.external[session]; e != nil {
+		return m.endExternal(ctx, e, event, "")
+	}
 	for range len(m.successor) + 1 {
 		next, ok := m.successor[session]
 		if !ok {
@@ -812,7 +817,7 @@ func (m *Manager) Tick(ctx context.Context) error {
 			delete(m.successor, from)
 		}
 	}
-	var errs []error
+	errs := m.tickExternal(ctx)
 	for s, ev := range m.pending {
 		if err := m.end(ctx, s, ev, ""); err != nil && !errors.Is(err, ErrNoSession) {
 			errs = append(errs, err)

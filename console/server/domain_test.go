@@ -84,8 +84,9 @@ func sameSet(a, b []string) bool {
 // TestDCDirectory (SPEC.md 8.2 PolicyPush, 11.7): a DC agent's push lists
 // the domain-joined devices of its tenant (not other tenants', not
 // unjoined ones, not removed ones); it is pushed again, at the same
-// policy version, when a domain-joined device enrols or is removed;
-// other agents get an empty directory.
+// policy version, when a domain-joined device enrols or is removed. A
+// domain-joined workstation's push lists its tenant's DC agents; a
+// removed or unjoined device gets an empty directory.
 func TestDCDirectory(t *testing.T) {
 	e := newEnv(t)
 	for _, tn := range []string{"acme", "beta"} {
@@ -98,7 +99,7 @@ func TestDCDirectory(t *testing.T) {
 	waitDirectory(t, dc, "DC1")
 
 	ws1 := e.enrolAs("acme", "WS1", true, false)
-	e.enrolAs("acme", "LAPTOP", false, false)
+	laptop := e.enrolAs("acme", "LAPTOP", false, false)
 	e.enrolAs("beta", "BETA-WS", true, false)
 	waitDirectory(t, dc, "DC1", "WS1")
 	ws2 := e.enrolAs("acme", "WS2", true, false)
@@ -109,15 +110,27 @@ func TestDCDirectory(t *testing.T) {
 		t.Fatalf("DC pushed tenant %s", pol.Tenant)
 	}
 
-	// Removal: the new policy and a directory without WS1; the
-	// workstations themselves get no directory.
-	_, _, err := e.con.RemoveDevice(e.ctx, "WS1", "acme")
+	// The workstations learn their DC agent.
+	waitDirectory(t, ws2, "DC1")
+	waitDirectory(t, ws1, "DC1")
+
+	// Removal: the new policy and a directory without WS1; the removed
+	// and the unjoined device get no directory.
+	_, rp, err := e.con.RemoveDevice(e.ctx, "WS1", "acme")
 	e.must(err)
 	waitDirectory(t, dc, "DC1", "WS2")
-	for _, a := range []*fakepeer.Peer{ws1, ws2} {
-		p := waitPush(t, a)
-		if len(p.Directory) != 0 {
-			t.Fatalf("workstation %s got a directory of %d", a.DeviceCert.Name, len(p.Directory))
+	waitDirectory(t, ws2, "DC1")
+	for _, a := range []*fakepeer.Peer{ws1, laptop} {
+		for {
+			p := waitPush(t, a)
+			var got protocol.Policy
+			e.must(p.Policies[0].VerifyEd25519(protocol.DocPolicy, a.MSPKey, &got))
+			if len(p.Directory) != 0 && (a == laptop || got.Version == rp.Version) {
+				t.Fatalf("%s got a directory of %d with v%d", a.DeviceCert.Name, len(p.Directory), got.Version)
+			}
+			if got.Version == rp.Version {
+				break
+			}
 		}
 	}
 
