@@ -32,6 +32,7 @@ type External struct {
 	Finish func(ctx context.Context) error
 	// loggedOff is set once the local sessions are ended.
 	loggedOff bool
+	detail    string
 	event     string
 }
 
@@ -52,7 +53,17 @@ func (m *Manager) endExternal(ctx context.Context, e *External, event, reason st
 		e.event = event
 	}
 	if !e.loggedOff {
-		if err := m.cfg.Backend.EndSessions(ctx, e.Account); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		// The platform backend logs off what runs under the logon name
+		// where it knows it (Windows: DOMAIN\account); a name it does not
+		// hold locally (ErrNotFound, or a name it cannot take, as the
+		// Linux backend a DOMAIN\ name) runs nothing it can end.
+		err := m.cfg.Backend.EndSessions(ctx, e.Account)
+		switch {
+		case err == nil:
+			e.detail = "logged off; DC agent told"
+		case errors.Is(err, accounts.ErrNotFound) || errors.Is(err, accounts.ErrInvalidName):
+			e.detail = "no local session to log off; DC agent told"
+		default:
 			return fmt.Errorf("lifecycle: log off %s: %w", e.Account, err)
 		}
 		e.loggedOff = true
@@ -61,7 +72,7 @@ func (m *Manager) endExternal(ctx context.Context, e *External, event, reason st
 		return fmt.Errorf("lifecycle: end domain session of %s: %w", e.Account, err)
 	}
 	rec := e.Record
-	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, reason, "domain account; DC agent told"
+	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, reason, "domain account; "+e.detail
 	if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) }); err != nil {
 		m.log.Error("domain session end not recorded", "account", e.Account, "err", err)
 	}
