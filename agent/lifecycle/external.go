@@ -34,6 +34,7 @@ type External struct {
 	loggedOff bool
 	detail    string
 	event     string
+	busy      bool // an end is under way (guarded by Manager.mu)
 }
 
 // BeginExternal registers an external session; its End, expiry and
@@ -45,67 +46,92 @@ func (m *Manager) BeginExternal(e External) {
 }
 
 // endExternal ends an external session: the account's local sessions
-// logged off (the platform's EndSessions; an account the platform does
-// not know has none), then Finish, then session.ended/expired recorded.
-// On failure the session stays registered and Tick retries. m.mu is held.
+// logged off (the platform's EndSessions), then Finish, then
+// session.ended/expired recorded. On failure the session stays
+// registered and Tick retries. It runs without m.mu held across the
+// platform and network calls (Finish may wait for the DC agent), so local
+// logins are not held up; one end of a session runs at a time.
 func (m *Manager) endExternal(ctx context.Context, e *External, event, reason string) error {
+	m.mu.Lock()
+	if e.busy {
+		m.mu.Unlock()
+		return fmt.Errorf("lifecycle: end of %s already under way", e.Account)
+	}
+	e.busy = true
 	if e.event == "" {
 		e.event = event
 	}
+	m.mu.Unlock()
+	err := m.finishExternal(ctx, e, reason)
+	m.mu.Lock()
+	e.busy = false
+	if err == nil {
+		delete(m.external, e.Session)
+	}
+	m.mu.Unlock()
+	return err
+}
+
+func (m *Manager) finishExternal(ctx context.Context, e *External, reason string) error {
 	if !e.loggedOff {
 		// The platform backend logs off what runs under the logon name
-		// where it knows it (Windows: DOMAIN\account); a name it does not
-		// hold locally (ErrNotFound, or a name it cannot take, as the
-		// Linux backend a DOMAIN\ name) runs nothing it can end.
+		// where it holds it (Windows: DOMAIN\account); a name it does not
+		// hold locally (ErrNotFound, or one it cannot take, as the Linux
+		// backend a DOMAIN\ name) runs nothing it can end.
 		err := m.cfg.Backend.EndSessions(ctx, e.Account)
 		switch {
 		case err == nil:
-			e.detail = "logged off; DC agent told"
+			e.detail = "logged off"
 		case errors.Is(err, accounts.ErrNotFound) || errors.Is(err, accounts.ErrInvalidName):
-			e.detail = "no local session to log off; DC agent told"
+			e.detail = "no local session to log off"
 		default:
 			return fmt.Errorf("lifecycle: log off %s: %w", e.Account, err)
 		}
 		e.loggedOff = true
 	}
-	if err := e.Finish(ctx); err != nil {
-		return fmt.Errorf("lifecycle: end domain session of %s: %w", e.Account, err)
+	detail := e.detail + "; DC agent told"
+	err := e.Finish(ctx)
+	if err != nil {
+		if e.Deadline.After(m.cfg.Now()) {
+			return fmt.Errorf("lifecycle: end domain session of %s: %w", e.Account, err)
+		}
+		// Past the deadline the DC agent, not reached, ends the domain
+		// account by itself at the same instant.
+		m.log.Warn("domain session end not confirmed by the DC agent; it ends the session at its deadline", "account", e.Account, "err", err)
+		detail = e.detail + "; DC agent not reached, it ends the session at its deadline"
 	}
 	rec := e.Record
-	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, reason, "domain account; "+e.detail
+	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, reason, "domain account; "+detail
 	if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) }); err != nil {
 		m.log.Error("domain session end not recorded", "account", e.Account, "err", err)
 	}
-	delete(m.external, e.Session)
 	return nil
 }
 
 // tickExternal ends external sessions past their deadline and retries
-// failed ends. m.mu is held.
+// failed ends. m.mu is not held.
 func (m *Manager) tickExternal(ctx context.Context) []error {
-	var errs []error
 	now := m.cfg.Now()
+	type due struct {
+		e      *External
+		event  string
+		reason string
+	}
+	var todo []due
+	m.mu.Lock()
 	for _, e := range m.external {
-		var err error
 		switch {
+		case e.busy:
 		case e.event != "":
-			err = m.endExternal(ctx, e, e.event, "")
+			todo = append(todo, due{e, e.event, ""})
 		case !e.Deadline.After(now):
-			err = m.endExternal(ctx, e, audit.SessionExpired, "maximum session length reached")
-		default:
-			continue
+			todo = append(todo, due{e, audit.SessionExpired, "maximum session length reached"})
 		}
-		if err != nil && e.loggedOff && !e.Deadline.After(now) {
-			// Logged off here; the DC agent, not reached, ends the
-			// domain account by itself at the same deadline.
-			rec := e.Record
-			rec.Event, rec.Account, rec.Detail = e.event, e.Account, "domain account; DC agent not reached, it ends the session at its deadline"
-			if rerr := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) }); rerr != nil {
-				m.log.Error("domain session end not recorded", "account", e.Account, "err", rerr)
-			}
-			delete(m.external, e.Session)
-		}
-		errs = append(errs, err)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, d := range todo {
+		errs = append(errs, m.endExternal(ctx, d.e, d.event, d.reason))
 	}
 	return errs
 }

@@ -719,10 +719,11 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 // ends their access, whatever began inside it.
 func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if e := m.external[session]; e != nil {
+		m.mu.Unlock()
 		return m.endExternal(ctx, e, event, "")
 	}
+	defer m.mu.Unlock()
 	for range len(m.successor) + 1 {
 		next, ok := m.successor[session]
 		if !ok {
@@ -810,6 +811,7 @@ func (m *Manager) Active(session protocol.SessionID) bool {
 // Tick ends every session past its deadline (session.expired) and
 // retries ends that failed before. Run calls it every second.
 func (m *Manager) Tick(ctx context.Context) error {
+	errs := m.tickExternal(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for from, to := range m.successor {
@@ -817,7 +819,6 @@ func (m *Manager) Tick(ctx context.Context) error {
 			delete(m.successor, from)
 		}
 	}
-	errs := m.tickExternal(ctx)
 	for s, ev := range m.pending {
 		if err := m.end(ctx, s, ev, ""); err != nil && !errors.Is(err, ErrNoSession) {
 			errs = append(errs, err)
