@@ -61,18 +61,7 @@ func New(cfg Config) *Client {
 // of the tenant and say DC; others are skipped. It returns how many it
 // kept.
 func (c *Client) SetDCs(ctx context.Context, certs []protocol.Signed) (int, error) {
-	var dcs []store.DomainWorkstation
-	for _, sd := range certs {
-		var d protocol.DeviceCert
-		if sd.VerifyEd25519(protocol.DocDeviceCert, c.cfg.MSPKey, &d) != nil || d.Tenant != c.cfg.Tenant || !d.DC {
-			continue
-		}
-		b, err := sd.Encode()
-		if err != nil {
-			continue
-		}
-		dcs = append(dcs, store.DomainWorkstation{Mailbox: protocol.MailboxFor(d.IdentityKey.Public()), Noise: d.NoiseKey, Cert: b})
-	}
+	dcs := dcagent.Peers(certs, c.cfg.MSPKey, c.cfg.Tenant, func(d *protocol.DeviceCert) bool { return d.DC })
 	if err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(dcs) }); err != nil {
 		return 0, fmt.Errorf("dcclient: store DCs: %w", err)
 	}
