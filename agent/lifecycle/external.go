@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/accounts"
@@ -27,6 +28,10 @@ type External struct {
 	// Record is the audit record of the session (technician, action);
 	// its end is recorded with Event session.ended or session.expired.
 	Record protocol.AuditRecord
+	// Cert is the technician certificate the login verified; Reauthorize
+	// ends the session when a new policy no longer admits it (nil: ended
+	// by the first Reauthorize, fail closed).
+	Cert *protocol.TechCert
 	// Finish ends the session where it was granted; it must be
 	// idempotent, since a failure is retried.
 	Finish func(ctx context.Context) error
@@ -34,6 +39,7 @@ type External struct {
 	loggedOff bool
 	detail    string
 	event     string
+	reason    string
 	busy      bool // an end is under way (guarded by Manager.mu)
 }
 
@@ -59,10 +65,10 @@ func (m *Manager) endExternal(ctx context.Context, e *External, event, reason st
 	}
 	e.busy = true
 	if e.event == "" {
-		e.event = event
+		e.event, e.reason = event, reason
 	}
 	m.mu.Unlock()
-	err := m.finishExternal(ctx, e, reason)
+	err := m.finishExternal(ctx, e)
 	m.mu.Lock()
 	e.busy = false
 	if err == nil {
@@ -72,7 +78,7 @@ func (m *Manager) endExternal(ctx context.Context, e *External, event, reason st
 	return err
 }
 
-func (m *Manager) finishExternal(ctx context.Context, e *External, reason string) error {
+func (m *Manager) finishExternal(ctx context.Context, e *External) error {
 	if !e.loggedOff {
 		// The platform backend logs off what runs under the logon name
 		// where it holds it (Windows: DOMAIN\account); a name it does not
@@ -101,7 +107,7 @@ func (m *Manager) finishExternal(ctx context.Context, e *External, reason string
 		detail = e.detail + "; DC agent not reached, it ends the session at its deadline"
 	}
 	rec := e.Record
-	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, reason, "domain account; "+detail
+	rec.Event, rec.Account, rec.Reason, rec.Detail = e.event, e.Account, e.reason, "domain account; "+detail
 	if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) }); err != nil {
 		m.log.Error("domain session end not recorded", "account", e.Account, "err", err)
 	}
@@ -134,4 +140,38 @@ func (m *Manager) tickExternal(ctx context.Context) []error {
 		errs = append(errs, m.endExternal(ctx, d.e, d.event, d.reason))
 	}
 	return errs
+}
+
+// reauthorizeExternal ends the external sessions whose technician policy
+// p no longer admits on device d (SPEC.md 4, R-47), as Reauthorize does
+// for local ones. m.mu is not held.
+func (m *Manager) reauthorizeExternal(ctx context.Context, p *protocol.Policy, d *protocol.DeviceCert) (int, []error) {
+	type withdrawn struct {
+		e      *External
+		reason string
+	}
+	var todo []withdrawn
+	m.mu.Lock()
+	for _, e := range m.external {
+		switch {
+		case e.Cert == nil:
+			todo = append(todo, withdrawn{e, "access withdrawn: the session's technician certificate is unknown"})
+		default:
+			if err := p.Authorize(e.Cert, d); err != nil {
+				todo = append(todo, withdrawn{e, "access withdrawn: " + strings.TrimPrefix(err.Error(), "protocol: ")})
+			}
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	ended := 0
+	for _, w := range todo {
+		m.log.Warn("access withdrawn: ending the domain session", "account", w.e.Account, "reason", w.reason)
+		if err := m.endExternal(ctx, w.e, audit.SessionEnded, w.reason); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ended++
+	}
+	return ended, errs
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -17,7 +18,8 @@ import (
 // Tick until it succeeds, a session past its deadline ends by itself
 // (session.expired), and one whose DC agent stays unreachable past the
 // deadline is dropped with that said in the audit. Local sessions are
-// untouched; a second End finds no session.
+// untouched; a second End finds no session; a policy that revokes the
+// technician ends the session (Reauthorize).
 func TestExternalSessions(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -74,6 +76,21 @@ func TestExternalSessions(t *testing.T) {
 		t.Fatalf("Finish calls after the deadlines %v", got)
 	}
 
+	// A revocation ends a domain session at once (R-47).
+	msp := agenttest.NewMSP(t, "acme")
+	tech := msp.NewPhone(t, "nik", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+	r := newExt("r", e.clock.Now().Add(time.Hour), &never)
+	r.Cert = &tech.Cert
+	e.mgr.BeginExternal(r)
+	pol := e.policy
+	if n, err := e.mgr.Reauthorize(ctx, &pol, &e.agent.Device); err != nil || n != 0 {
+		t.Fatalf("reauthorize, technician admitted: %d %v", n, err)
+	}
+	pol.Revoked = []uint64{tech.Cert.Serial}
+	if n, err := e.mgr.Reauthorize(ctx, &pol, &e.agent.Device); err != nil || n != 1 || calls[len(calls)-1] != "r" {
+		t.Fatalf("reauthorize, technician revoked: %d %v, calls %v", n, err, calls)
+	}
+
 	var got []string
 	for _, r := range e.agent.Records(t) {
 		got = append(got, r.Event+" "+r.Account+" "+r.Detail)
@@ -83,6 +100,7 @@ func TestExternalSessions(t *testing.T) {
 		`session.ended JITKEY\b domain account; no local session to log off; DC agent told`,
 		`session.expired JITKEY\c domain account; no local session to log off; DC agent told`,
 		`session.expired JITKEY\d domain account; no local session to log off; DC agent not reached, it ends the session at its deadline`,
+		`session.ended JITKEY\r domain account; no local session to log off; DC agent told`,
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit:\n%q\nwant\n%q", got, want)

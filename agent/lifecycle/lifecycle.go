@@ -867,14 +867,13 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 // decided again and is ended too. An end that fails is retried by Tick.
 // It returns the number of sessions ended.
 func (m *Manager) Reauthorize(ctx context.Context, p *protocol.Policy, d *protocol.DeviceCert) (int, error) {
+	ended, errs := m.reauthorizeExternal(ctx, p, d)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows, err := m.accounts(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("lifecycle: reauthorize: %w", err)
+		return ended, fmt.Errorf("lifecycle: reauthorize: %w", errors.Join(append(errs, err)...))
 	}
-	var errs []error
-	ended := 0
 	for _, a := range rows {
 		if !inSession(a) {
 			continue

@@ -71,7 +71,7 @@ func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request
 	session, account := conn.ID, res.Account
 	s.cfg.Lifecycle.BeginExternal(lifecycle.External{
 		Session: session, Account: logon, Deadline: deadline,
-		Record: protocol.AuditRecord{TechID: rec.TechID, Username: rec.Username, Action: rec.Action},
+		Record: protocol.AuditRecord{TechID: rec.TechID, Username: rec.Username, Action: rec.Action}, Cert: d.cert,
 		Finish: func(ctx context.Context) error { return s.cfg.Domain.End(ctx, session, account, s.cfg.Now()) },
 	})
 	approved := rec
