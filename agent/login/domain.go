@@ -14,6 +14,10 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
+// endAfterFailure bounds the DomainEnd sent after a domain request
+// failed, which delays the denial.
+const endAfterFailure = 5 * time.Second
+
 // domainLogin is what serve verified for a domain-account approval.
 type domainLogin struct {
 	cert       *protocol.TechCert
@@ -45,7 +49,9 @@ func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request
 		s.deny(ctx, conn, r, rec, &denial{reason: "approval not recorded: " + err.Error(), code: protocol.CodeUnavailable, err: ErrUnavailable})
 		return
 	}
-	res, err := s.cfg.Domain.Obtain(ctx, &protocol.DomainRequest{
+	// The exchange with the DC agent is not cut short by the phone going
+	// away (dcclient bounds it): an answer that arrives is acted upon.
+	res, err := s.cfg.Domain.Obtain(context.WithoutCancel(ctx), &protocol.DomainRequest{
 		TechCert: d.techCert, Approval: d.signed, DeviceCert: d.devCert, Session: conn.ID,
 	}, s.cfg.Now())
 	if err != nil {
@@ -53,6 +59,16 @@ func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request
 		dn := &denial{reason: "domain controller: " + err.Error(), code: protocol.CodeUnavailable, err: ErrDomainUnavailable}
 		if errors.Is(err, dcclient.ErrRefused) {
 			dn.code, dn.err = protocol.CodeRefused, ErrDomainRefused
+		}
+		if errors.Is(err, dcclient.ErrUnreachable) {
+			// The DC agent may have acted on a request whose answer was
+			// lost: end that session there now rather than at its
+			// deadline (a DC agent without it refuses the DomainEnd).
+			ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endAfterFailure)
+			if err := s.cfg.Domain.End(ectx, conn.ID, rec.Account, s.cfg.Now()); err != nil {
+				s.log.Info("qr login: DomainEnd after a failed domain request", "err", err)
+			}
+			cancel()
 		}
 		s.deny(ctx, conn, r, rec, dn)
 		return

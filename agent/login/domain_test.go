@@ -174,6 +174,14 @@ func TestSelectiveLogin(t *testing.T) {
 			if _, err := e.backend.Lookup(t.Context(), "msp-nik"); err == nil {
 				t.Fatal("a local account was created")
 			}
+			// After an outage (the answer may have been lost) the session
+			// is ended at the DC agent; after a refusal there is none.
+			dom.mu.Lock()
+			ends := len(dom.ends)
+			dom.mu.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[errors.Is(c.err, dcclient.ErrUnreachable)]; ends != want {
+				t.Fatalf("%d DomainEnds, want %d", ends, want)
+			}
 			evs := agenttest.Events(e.agent.Records(t))
 			if evs[len(evs)-1] != "login.denied" {
 				t.Fatalf("audit %v", evs)
