@@ -6,10 +6,11 @@ BINARIES := jitkey-relay jitkey-console jitkey-agent jitkey-phone
 # Debian packages the tests and the demo use as real components.
 APT_PACKAGES := pamtester oathtool qrencode zbar-tools iproute2 \
 	gcc libpam0g-dev openssh-server openssh-client sudo libpam-wrapper systemd \
-	samba samba-ad-dc
+	samba samba-ad-dc chromium \
+	g++ gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 msitools wixl
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
-.PHONY: all build deps test check bench bench-relay fuzz demo vectors clean package
+.PHONY: all build deps test check bench bench-relay fuzz demo vectors clean package winhelper msi wine-test
 
 all: build
 
@@ -35,6 +36,9 @@ check:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	$(GO) generate ./winhelper/...
+	git diff --exit-code -- ':(glob)winhelper/**/zsyscall_windows.go'
+	$(MAKE) winhelper
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	$(GO) run ./protocol/internal/vectorgen -check
 	$(GO) test -race -count=1 ./...
@@ -44,6 +48,7 @@ bench:
 
 bench-relay: build
 	$(GO) run ./relay/cmd/jitkey-relayload
+	$(GO) run ./relay/cmd/jitkey-relayload -peers 50000 -skip-floor -duration 5s
 
 FUZZTIME ?= 30s
 fuzz:
@@ -70,6 +75,7 @@ package: build
 	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-agent.yaml -p deb -t dist/
 	JITKEY_VERSION=$(PKG_VERSION) $(BIN)/nfpm package -f packaging/nfpm-relay.yaml -p deb -t dist/
 	./packaging/macos/assemble.sh dist/macos $(PKG_VERSION)
+	$(MAKE) msi
 
 # macos-plugin builds the authorization plugin (JitkeyLogin.bundle) into
 # dist/macos/plugin. ON A MAC ONLY (it needs the macOS SDK); on Linux it
@@ -79,6 +85,25 @@ package: build
 .PHONY: macos-plugin
 macos-plugin:
 	$(MAKE) -C macos/plugin OUT=$(CURDIR)/dist/macos/plugin
+
+# winhelper builds the Windows pieces: the agent (bin/jitkey-agent.exe)
+# and the credential provider DLL (bin/jitkey_cp.dll, mingw-w64).
+winhelper:
+	@mkdir -p $(BIN)
+	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -o $(BIN)/jitkey-agent.exe ./agent/cmd/jitkey-agent
+	./winhelper/credprov/dll/build.sh $(BIN)/jitkey_cp.dll
+	x86_64-w64-mingw32-objdump -p $(BIN)/jitkey_cp.dll | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$$/p'
+
+# msi builds dist/jitkey-$(PKG_VERSION)-x64.msi with wixl and lists its files.
+msi: winhelper
+	@mkdir -p dist
+	./winhelper/msi/build.sh dist/jitkey-$(PKG_VERSION)-x64.msi $(BIN)/jitkey-agent.exe $(BIN)/jitkey_cp.dll $(PKG_VERSION)
+	msiinfo export dist/jitkey-$(PKG_VERSION)-x64.msi File
+
+# wine-test runs the provider DLL under Wine (wine64, not in APT_PACKAGES:
+# about 900 MB) with the harness; see README "Windows".
+wine-test: winhelper
+	./winhelper/credprov/harness/wine-test.sh $(BIN)
 
 clean:
 	rm -rf $(BIN) dist

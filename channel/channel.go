@@ -230,6 +230,16 @@ type DialConfig struct {
 	PeerStatic protocol.NoiseKey
 	PSK        []byte             // first-contact flows
 	Session    protocol.SessionID // zero: random (KK flows); first-contact flows derive it from the code
+	// Ticket, if set, is the peer's sealed push ticket (SPEC.md 12.6): the
+	// handshake's first message is sent with it when the Relay implements
+	// Waker, so that the peer's relay wakes a peer not connected.
+	Ticket []byte
+}
+
+// Waker is implemented by a Relay that can attach a push ticket to a
+// Send (relay/client.Client.SendWake).
+type Waker interface {
+	SendWake(ctx context.Context, to protocol.PeerAddr, ticket []byte, payload []byte) error
 }
 
 // Dial runs the initiator handshake and returns the established session.
@@ -242,6 +252,7 @@ func (m *Mux) Dial(ctx context.Context, d DialConfig) (*Conn, error) {
 	}
 	c := m.newConn(d.To, id, d.Flow)
 	c.initiator = true
+	c.ticket = d.Ticket
 	if err := m.register(c); err != nil {
 		return nil, err
 	}
@@ -272,7 +283,8 @@ type Conn struct {
 	mux       *Mux
 	key       key
 	initiator bool
-	sent      int // handshake messages written
+	ticket    []byte // push ticket sent with the hello (Dial)
+	sent      int    // handshake messages written
 
 	in        chan protocol.E2EFrame
 	done      chan struct{}
@@ -309,6 +321,18 @@ func (c *Conn) WriteMessage(ctx context.Context, msg []byte) error {
 		f.Kind = protocol.E2EData
 	}
 	c.sent++
+	if f.Kind == protocol.E2EHello && len(c.ticket) > 0 {
+		if w, ok := c.mux.cfg.Relay.(Waker); ok {
+			b, err := protocol.AppendE2EFrame(nil, f)
+			if err != nil {
+				return err
+			}
+			if err := w.SendWake(ctx, c.Peer, c.ticket, b); err != nil {
+				return fmt.Errorf("%w: %w", errSend, err)
+			}
+			return nil
+		}
+	}
 	return c.write(ctx, f)
 }
 

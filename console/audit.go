@@ -19,6 +19,9 @@ const (
 	AlarmBadSignature = "bad-signature" // not signed by the device's identity key
 	AlarmConflict     = "conflict"      // a different record under a stored sequence number
 	AlarmWrongDevice  = "wrong-device"  // a record naming another device
+	// AlarmPushReported: a technician answered a push login with "this
+	// was not me" (SPEC.md 11.5); the record itself is stored as usual.
+	AlarmPushReported = "push-reported"
 )
 
 // IngestResult says what an audit batch did.
@@ -112,6 +115,14 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			}
 			last, lastHash = r.Seq, h
 			res.Stored++
+			if r.Event == protocol.EventPushReported {
+				a := &store.Alarm{DeviceID: d.ID, Seq: r.Seq, Kind: AlarmPushReported, Time: now.Unix(), Tenant: d.Tenant, DeviceName: d.Name,
+					Detail: fmt.Sprintf("%s reported a push login on %s they did not request (%s)", r.Username, d.Name, r.Detail)}
+				if err := tx.InsertAlarm(a); err != nil {
+					return err
+				}
+				c.log.Error("push login reported as fraud", "tenant", d.Tenant, "device", d.Name, "technician", r.Username)
+			}
 		}
 		if res.Alarm != nil {
 			if err := tx.InsertAlarm(res.Alarm); err != nil {

@@ -14,6 +14,11 @@ const (
 	ActionUnlock  uint8 = 2 // unlock a locked session
 	ActionElevate uint8 = 3 // UAC / macOS authorization right
 	ActionSudo    uint8 = 4 // Linux sudo / PAM
+	// ActionConsole signs an MSP admin in to the web console: shown by the
+	// console in a login QR with a zero device id, approved like a login
+	// (SPEC.md 11.12). It is not a device action: ActionName does not name
+	// it, so no agent shows or accepts it.
+	ActionConsole uint8 = 5
 )
 
 // ActionName returns the SPEC name of an action ("" if unknown).

@@ -207,6 +207,41 @@ type Policy struct {
 	// removed, sorted. It is omitted when empty, so a policy without
 	// removed devices encodes exactly as before the field existed.
 	RevokedDevices []uint64 `cbor:"18,keyasint,omitempty"`
+	// PushMaxPending bounds the push logins pending at a time on one
+	// device, PushPerHour the push logins of one technician on one device
+	// within an hour, PushBlock (seconds) how long a technician's "this was
+	// not me" report blocks push logins (SPEC.md 6.3, 11.5). Omitted when
+	// zero, which means the defaults (PushDefaults).
+	PushMaxPending int   `cbor:"19,keyasint,omitempty"`
+	PushPerHour    int   `cbor:"20,keyasint,omitempty"`
+	PushBlock      int64 `cbor:"21,keyasint,omitempty"`
+}
+
+// Push login limits (SPEC.md 6.3): the defaults of a zero field and the
+// largest value a policy may state.
+const (
+	DefaultPushMaxPending = 3
+	DefaultPushPerHour    = 10
+	DefaultPushBlock      = 3600 // seconds
+	MaxPushMaxPending     = 16
+	MaxPushPerHour        = 100
+	MaxPushBlock          = 7 * 24 * 3600 // seconds
+)
+
+// PushLimits returns the push limits in force: the policy's, or the
+// defaults for zero fields.
+func (p *Policy) PushLimits() (maxPending, perHour int, block time.Duration) {
+	maxPending, perHour, b := p.PushMaxPending, p.PushPerHour, p.PushBlock
+	if maxPending == 0 {
+		maxPending = DefaultPushMaxPending
+	}
+	if perHour == 0 {
+		perHour = DefaultPushPerHour
+	}
+	if b == 0 {
+		b = DefaultPushBlock
+	}
+	return maxPending, perHour, time.Duration(b) * time.Second
 }
 
 // Errors of document validation. They are for local logs and audit; peers
@@ -382,6 +417,12 @@ func (p *Policy) Check() error {
 		return bad("offline max logins")
 	case p.Offline.MaxDays < 0 || p.Offline.MaxDays > 365:
 		return bad("offline max days")
+	case p.PushMaxPending < 0 || p.PushMaxPending > MaxPushMaxPending:
+		return bad("push max pending")
+	case p.PushPerHour < 0 || p.PushPerHour > MaxPushPerHour:
+		return bad("push per hour")
+	case p.PushBlock < 0 || p.PushBlock > MaxPushBlock:
+		return bad("push block")
 	case !sortedUnique(p.Revoked):
 		return bad("revoked list")
 	case !sortedUnique(p.RevokedDevices):

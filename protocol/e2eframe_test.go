@@ -59,7 +59,7 @@ func TestE2EFrameReject(t *testing.T) {
 		{"abort with two bytes", append(hdr(E2EAbort), 1, 2), ErrMalformed},
 		{"hello truncated", append(hdr(E2EHello), 3, 0), ErrMalformed},
 		{"hello unknown flow", hello(0, testRelayA, 1), ErrMalformed},
-		{"hello flow 9", hello(9, testRelayA, 1), ErrMalformed},
+		{"hello flow 10", hello(10, testRelayA, 1), ErrMalformed},
 		{"hello without body", hello(3, testRelayA), ErrMalformed},
 		{"hello relay length past end", append(hdr(E2EHello), 3, 50, 'a', ':', '1'), ErrMalformed},
 		{"hello empty relay", hello(3, "", 1), ErrMalformed},

@@ -17,14 +17,16 @@ type IPCMsgType uint8
 
 // IPC message types.
 const (
-	IPCMsgBegin      IPCMsgType = 1 // surface -> agent: start a login
-	IPCMsgQR         IPCMsgType = 2 // agent -> surface: a code to show (again on every rotation)
-	IPCMsgCredential IPCMsgType = 3 // agent -> surface, at most once per login: the ready account
-	IPCMsgDenied     IPCMsgType = 4 // agent -> surface: a refusal; ends the exchange
-	IPCMsgEnd        IPCMsgType = 5 // surface -> agent: the user's session ended
-	IPCMsgEnded      IPCMsgType = 6 // agent -> surface: confirms End
-	IPCMsgStatus     IPCMsgType = 7 // agent -> surface: online, and whether codes are accepted (after Begin, on every change)
-	IPCMsgCode       IPCMsgType = 8 // surface -> agent: an offline code
+	IPCMsgBegin      IPCMsgType = 1  // surface -> agent: start a login
+	IPCMsgQR         IPCMsgType = 2  // agent -> surface: a code to show (again on every rotation)
+	IPCMsgCredential IPCMsgType = 3  // agent -> surface, at most once per login: the ready account
+	IPCMsgDenied     IPCMsgType = 4  // agent -> surface: a refusal; ends the exchange
+	IPCMsgEnd        IPCMsgType = 5  // surface -> agent: the user's session ended
+	IPCMsgEnded      IPCMsgType = 6  // agent -> surface: confirms End
+	IPCMsgStatus     IPCMsgType = 7  // agent -> surface: online, and whether codes are accepted (after Begin, on every change)
+	IPCMsgCode       IPCMsgType = 8  // surface -> agent: an offline code
+	IPCMsgPush       IPCMsgType = 9  // surface -> agent, during a login: ask the technician's phone (push login)
+	IPCMsgNumber     IPCMsgType = 10 // agent -> surface: the number to show for a push login
 )
 
 // IPCBegin starts a login:
@@ -108,6 +110,28 @@ func (c IPCCode) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("username", c.Username), slog.String("code", Redacted))
 }
 
+// IPCPush asks for a push login (SPEC.md 5.7.9, 11.5) during a login,
+// after Begin: map { 1: Email text (at most MaxIPCEmail bytes) }. The agent
+// answers with Number whoever the email names, then Credential or Denied.
+type IPCPush struct {
+	Email string `cbor:"1,keyasint"`
+}
+
+// MaxIPCEmail bounds IPCPush.Email (the certificate's bound, SPEC.md 6.1).
+const MaxIPCEmail = 254
+
+// IPCNumber is the number the login screen shows for a push login (SPEC.md
+// 5.7.10): map { 1: Number u8, MinPushNumber..MaxPushNumber }.
+type IPCNumber struct {
+	Number uint8 `cbor:"1,keyasint"`
+}
+
+// Push numbers are two digits (SPEC.md 11.5).
+const (
+	MinPushNumber = 10
+	MaxPushNumber = 99
+)
+
 // EncodeIPCMsg returns the frame body of a message: type u8 || CBOR. The
 // CBOR is encoded straight into the body's own array (sized for the
 // largest frame; AppendMarshal), so no encoder buffer keeps a copy of a
@@ -128,8 +152,9 @@ func EncodeIPCMsg(t IPCMsgType, body any) ([]byte, error) {
 // DecodeIPCMsg decodes an IPC frame body into the message its type byte
 // names, strictly (as Unmarshal). It returns the type and a pointer to one
 // of IPCBegin, IPCQR, IPCCredential, IPCDenied, IPCEnd, IPCEnded,
-// IPCStatus or IPCCode. An
-// unknown type or a body without CBOR is ErrMalformed.
+// IPCStatus, IPCCode, IPCPush or IPCNumber. An unknown type, a body
+// without CBOR, a Push whose Email exceeds MaxIPCEmail bytes or a Number
+// outside MinPushNumber..MaxPushNumber is ErrMalformed.
 func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
 	if len(body) < 2 {
 		return 0, nil, fmt.Errorf("%w: short ipc message", ErrMalformed)
@@ -141,6 +166,16 @@ func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
 	}
 	if err := Unmarshal(body[1:], v); err != nil {
 		return t, nil, err
+	}
+	switch m := v.(type) {
+	case *IPCPush:
+		if len(m.Email) > MaxIPCEmail {
+			return t, nil, fmt.Errorf("%w: push email of %d bytes", ErrMalformed, len(m.Email))
+		}
+	case *IPCNumber:
+		if m.Number < MinPushNumber || m.Number > MaxPushNumber {
+			return t, nil, fmt.Errorf("%w: push number %d", ErrMalformed, m.Number)
+		}
 	}
 	return t, v, nil
 }
@@ -164,6 +199,10 @@ func ipcBody(t IPCMsgType) (any, bool) {
 		return new(IPCStatus), true
 	case IPCMsgCode:
 		return new(IPCCode), true
+	case IPCMsgPush:
+		return new(IPCPush), true
+	case IPCMsgNumber:
+		return new(IPCNumber), true
 	}
 	return nil, false
 }

@@ -44,6 +44,12 @@ const (
 	// LabelPushNumber derives the number-matching value of a push login from
 	// the Noise handshake hash.
 	LabelPushNumber Label = "jitkey/v1/push/number"
+	// LabelConsolePSK turns a console sign-in QR's secret into the Noise
+	// PSK (SPEC.md 11.12).
+	LabelConsolePSK Label = "jitkey/v1/console/psk"
+	// LabelConsoleSession turns a console sign-in QR's secret into its
+	// session id.
+	LabelConsoleSession Label = "jitkey/v1/console/session-id"
 )
 
 // Labels lists every label with its output length and purpose, in the order
@@ -64,6 +70,8 @@ var Labels = []struct {
 	{LabelOTPSharedTech, 32, "a technician's offline key, from a tenant's shared offline secret"},
 	{LabelOTPSharedCode, 20, "TOTP key of one device, from a technician's offline key"},
 	{LabelPushNumber, 4, "number-matching value of a push login, from the handshake hash"},
+	{LabelConsolePSK, 32, "Noise PSK of a web console sign-in, from the sign-in QR secret"},
+	{LabelConsoleSession, 16, "session id of a web console sign-in, from the sign-in QR secret"},
 }
 
 // Derive computes HKDF-SHA256 with the label and context as info.

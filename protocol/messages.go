@@ -29,7 +29,12 @@ const (
 	MsgAuditBatch     MsgType = 12 // agent -> console
 	MsgAuditAck       MsgType = 13 // console -> agent
 	MsgSyncRequest    MsgType = 14 // phone -> console
+	MsgPushRequest    MsgType = 15 // agent -> phone: a push login to decide (number matching)
 	MsgPageAck        MsgType = 18 // phone -> console: a page of a transfer arrived (paging.go)
+	MsgPushReport     MsgType = 19 // phone -> agent: "this was not me" answer to a PushRequest
+	// MsgConsoleRequest is console -> phone in FlowConsoleLogin: what the
+	// sign-in asks (ConsoleRequest, SPEC.md 11.12).
+	MsgConsoleRequest MsgType = 27
 )
 
 // EncodeMsg encodes a transport message.
@@ -210,6 +215,10 @@ func ProofInput(kind string, handshakeHash []byte) []byte {
 // LoginHello is the phone's first transport message of a QR login.
 type LoginHello struct {
 	TechCert Signed `cbor:"1,keyasint"`
+	// PushTicket is the phone's sealed push ticket (SPEC.md 12.6), at
+	// most MaxRelayPushTicket bytes, which the agent keeps to wake the
+	// phone for a later push login (11.5). Omitted when empty.
+	PushTicket []byte `cbor:"2,keyasint,omitempty"`
 }
 
 // LoginRequest is what the phone shows before the technician decides.
@@ -225,6 +234,55 @@ type LoginRequest struct {
 	// logon (SPEC.md 11.7); omitted otherwise.
 	Target Signed `cbor:"8,keyasint,omitzero"`
 }
+
+// PushRequest is what the phone shows for a push login (SPEC.md 11.5):
+// LoginRequest's fields without Number, and three candidate numbers, one
+// of which the login screen shows.
+type PushRequest struct {
+	DeviceCert Signed    `cbor:"1,keyasint"` // the device name shown comes from here
+	Session    SessionID `cbor:"2,keyasint"`
+	Action     uint8     `cbor:"3,keyasint"`
+	Account    string    `cbor:"4,keyasint"` // account that will be enabled, e.g. msp-nik
+	Choices    []uint8   `cbor:"5,keyasint"` // account kinds offered (selective login)
+	Time       int64     `cbor:"6,keyasint"`
+	Candidates []uint16  `cbor:"7,keyasint"` // PushCandidates distinct numbers in 10..99
+}
+
+// PushCandidates is how many numbers a PushRequest offers.
+const PushCandidates = 3
+
+// CheckCandidates reports whether the request offers exactly
+// PushCandidates distinct numbers in MinPushNumber..MaxPushNumber; a phone
+// MUST refuse a request that does not (SPEC.md 11.5).
+func (r *PushRequest) CheckCandidates() error {
+	if len(r.Candidates) != PushCandidates {
+		return fmt.Errorf("%w: %d push candidates", ErrMalformed, len(r.Candidates))
+	}
+	for i, n := range r.Candidates {
+		if n < MinPushNumber || n > MaxPushNumber {
+			return fmt.Errorf("%w: push candidate %d", ErrMalformed, n)
+		}
+		for _, m := range r.Candidates[:i] {
+			if m == n {
+				return fmt.Errorf("%w: push candidate %d twice", ErrMalformed, n)
+			}
+		}
+	}
+	return nil
+}
+
+// PushReport is the phone's "this was not me" answer to a PushRequest, in
+// place of an approval (SPEC.md 11.5): map { 1: Session bytes 16, 2: Time
+// int (phone clock) }. The KK session authenticates the phone; the agent
+// blocks push logins for the technician and raises an alarm.
+type PushReport struct {
+	Session SessionID `cbor:"1,keyasint"`
+	Time    int64     `cbor:"2,keyasint"`
+}
+
+// EventPushReported is the audit event of a "this was not me" report
+// (SPEC.md 6.5, 11.5); the console raises it as an alarm.
+const EventPushReported = "push.reported"
 
 // LoginResult ends a login session.
 type LoginResult struct {

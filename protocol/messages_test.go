@@ -169,3 +169,28 @@ func TestPeerAddr(t *testing.T) {
 		t.Fatal("mailbox collision")
 	}
 }
+
+func TestPushRequestCheckCandidates(t *testing.T) {
+	for _, tc := range []struct {
+		c  []uint16
+		ok bool
+	}{
+		{[]uint16{47, 12, 83}, true},
+		{[]uint16{10, 99, 50}, true},
+		{[]uint16{47, 12}, false},
+		{[]uint16{47, 12, 83, 20}, false},
+		{[]uint16{47, 47, 83}, false},
+		{[]uint16{9, 12, 83}, false},
+		{[]uint16{47, 100, 83}, false},
+		{nil, false},
+	} {
+		r := PushRequest{Candidates: tc.c}
+		err := r.CheckCandidates()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: %v", tc.c, err)
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Errorf("%v: %v is not ErrMalformed", tc.c, err)
+		}
+	}
+}

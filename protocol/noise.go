@@ -29,6 +29,9 @@ const (
 	FlowPush    Flow = 6 // KK, agent -> phone (push login)
 	FlowDomain  Flow = 7 // KK, workstation agent -> domain controller agent
 	FlowSync    Flow = 8 // KK, phone -> console (refresh policies and directory)
+	// FlowConsoleLogin is IKpsk1, phone -> console: an MSP admin signs in to
+	// the web console by approving its sign-in QR (SPEC.md 11.12).
+	FlowConsoleLogin Flow = 9
 )
 
 // Name returns the flow's name as bound into the prologue.
@@ -50,12 +53,16 @@ func (f Flow) Name() string {
 		return "domain"
 	case FlowSync:
 		return "sync"
+	case FlowConsoleLogin:
+		return "console-login"
 	}
 	return ""
 }
 
 // FirstContact reports whether the flow is an IKpsk1 flow.
-func (f Flow) FirstContact() bool { return f == FlowEnroll || f == FlowPair || f == FlowQRLogin }
+func (f Flow) FirstContact() bool {
+	return f == FlowEnroll || f == FlowPair || f == FlowQRLogin || f == FlowConsoleLogin
+}
 
 // CipherSuite is the only Noise cipher suite jitkey uses:
 // Noise_*_25519_ChaChaPoly_BLAKE2s.

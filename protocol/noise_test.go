@@ -32,7 +32,7 @@ func handshakeConfigs(f *fixture, flow Flow) (ini, resp HandshakeConfig) {
 	return ini, resp
 }
 
-var allFlows = []Flow{FlowEnroll, FlowPair, FlowQRLogin, FlowPolicy, FlowAudit, FlowPush, FlowDomain, FlowSync}
+var allFlows = []Flow{FlowEnroll, FlowPair, FlowQRLogin, FlowPolicy, FlowAudit, FlowPush, FlowDomain, FlowSync, FlowConsoleLogin}
 
 func TestHandshakeComplete(t *testing.T) {
 	f := newFixture(t)
@@ -211,11 +211,11 @@ func TestPrologue(t *testing.T) {
 			t.Fatalf("flow %d name %q", fl, fl.Name())
 		}
 		names[fl.Name()] = true
-		if fl.FirstContact() != (fl <= FlowQRLogin) {
+		if fl.FirstContact() != (fl <= FlowQRLogin || fl == FlowConsoleLogin) {
 			t.Fatalf("FirstContact(%s)", fl.Name())
 		}
 	}
-	if Flow(0).Name() != "" || Flow(9).Name() != "" {
+	if Flow(0).Name() != "" || Flow(10).Name() != "" {
 		t.Fatal("unknown flows have names")
 	}
 }

@@ -47,9 +47,10 @@ var ErrQRStale = errors.New("protocol: QR code expired")
 //
 //	0        version       u8 (QRVersion)
 //	1        kind          u8 (QRLogin, QRPair)
-//	2        action        u8 (ActionLogon..ActionSudo; 0 for QRPair)
+//	2        action        u8 (ActionLogon..ActionSudo, or ActionConsole
+//	                         with a zero device id; 0 for QRPair)
 //	3..6     time          u32 big-endian, Unix seconds
-//	7..22    device id     16 bytes (zero for QRPair)
+//	7..22    device id     16 bytes (zero for QRPair and ActionConsole)
 //	23..54   static key    32 bytes, the shower's Noise static key (X25519)
 //	55..86   mailbox       32 bytes, the shower's relay mailbox
 //	87..102  secret        16 bytes, one-time session secret
@@ -101,6 +102,7 @@ func (q *QRPayload) appendBinary(b []byte) ([]byte, error) {
 func (q *QRPayload) checkKind() error {
 	switch {
 	case q.Kind == QRLogin && ActionName(q.Action) != "":
+	case q.Kind == QRLogin && q.Action == ActionConsole && q.DeviceID == (DeviceID{}):
 	case q.Kind == QRPair && q.Action == 0 && q.DeviceID == (DeviceID{}):
 	default:
 		return fmt.Errorf("%w: QR kind %d action %d", ErrMalformed, q.Kind, q.Action)

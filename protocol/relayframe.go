@@ -391,6 +391,31 @@ func ParseRelayFrameHeader(hdr [RelayFrameHeaderLen]byte) (RelayFrameType, uint3
 	return t, n, nil
 }
 
+// DecodeRelaySendBody decodes the body of a Send frame into f, with the
+// checks of DecodeRelayFrameBody, without allocating (the relay decodes
+// one per forwarded frame). f's Ticket and Payload alias body.
+func DecodeRelaySendBody(body []byte, f *RelaySend) error {
+	if lo, hi, _ := relayBodyBounds(FrameSend); len(body) < lo || len(body) > hi {
+		return fmt.Errorf("%w: type 0x%02x body length %d", ErrRelayFrame, byte(FrameSend), len(body))
+	}
+	be := binary.BigEndian
+	*f = RelaySend{Seq: be.Uint32(body[0:4])}
+	copy(f.To[:], body[4:36])
+	k := int(be.Uint16(body[36:38]))
+	if k > MaxRelayPushTicket || 38+k > len(body) {
+		return fmt.Errorf("%w: send ticket length %d", ErrRelayFrame, k)
+	}
+	if k > 0 {
+		f.Ticket = body[38 : 38+k]
+	}
+	if p := body[38+k:]; len(p) > MaxRelayPayload {
+		return fmt.Errorf("%w: send payload length %d", ErrFrameTooLarge, len(p))
+	} else if len(p) > 0 {
+		f.Payload = p
+	}
+	return nil
+}
+
 // DecodeRelayFrameBody decodes the body of a frame of type t. Byte slices
 // in the result (payload, ticket, push key) alias body.
 func DecodeRelayFrameBody(t RelayFrameType, body []byte) (RelayFrame, error) {
@@ -431,19 +456,8 @@ func DecodeRelayFrameBody(t RelayFrameType, body []byte) (RelayFrame, error) {
 		return f, nil
 	case FrameSend:
 		f := new(RelaySend)
-		f.Seq = be.Uint32(body[0:4])
-		copy(f.To[:], body[4:36])
-		k := int(be.Uint16(body[36:38]))
-		if k > MaxRelayPushTicket || 38+k > len(body) {
-			return nil, fmt.Errorf("%w: send ticket length %d", ErrRelayFrame, k)
-		}
-		if k > 0 {
-			f.Ticket = body[38 : 38+k]
-		}
-		if p := body[38+k:]; len(p) > MaxRelayPayload {
-			return nil, fmt.Errorf("%w: send payload length %d", ErrFrameTooLarge, len(p))
-		} else if len(p) > 0 {
-			f.Payload = p
+		if err := DecodeRelaySendBody(body, f); err != nil {
+			return nil, err
 		}
 		return f, nil
 	case FrameAck:

@@ -61,6 +61,7 @@ func init() {
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
+		protocol.PushRequest{}, protocol.PushReport{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -421,6 +422,14 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			t.Fatalf("unknown type %q", c.Type)
 		}
 		return protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), reflect.New(ty).Interface())
+	case "sign-in":
+		var r protocol.ConsoleRequest
+		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgConsoleRequest, &r); err != nil {
+			return err
+		}
+		var sid protocol.SessionID
+		copy(sid[:], mustHex(t, c.Session))
+		return r.Check(sid, now)
 	case "transfer":
 		x := protocol.NewTransfer(identityKey(t, c.MSPKey))
 		for i, m := range c.Messages {

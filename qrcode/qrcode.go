@@ -6,6 +6,7 @@ package qrcode
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"image"
@@ -181,4 +182,33 @@ func Decode(picture []byte) (string, error) {
 		}
 	}
 	return "", ErrNoCode
+}
+
+// SVG renders text as an SVG image: one path of dark modules on a light
+// square with a quiet zone of four modules, scaled by the viewer (the
+// image has a viewBox and no fixed size). title, if not empty, becomes
+// the image's accessible name; it is escaped.
+func SVG(text, title string) (string, error) {
+	c, err := encode(text)
+	if err != nil {
+		return "", err
+	}
+	side := c.Size + 2*quiet
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" shape-rendering="crispEdges" role="img"`, side, side)
+	if title != "" {
+		b.WriteString(` aria-label="`)
+		xml.EscapeText(&b, []byte(title))
+		b.WriteString(`"`)
+	}
+	fmt.Fprintf(&b, `><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, side, side)
+	for y := 0; y < c.Size; y++ {
+		for x := 0; x < c.Size; x++ {
+			if c.Black(x, y) {
+				fmt.Fprintf(&b, "M%d %dh1v1h-1z", x+quiet, y+quiet)
+			}
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return b.String(), nil
 }

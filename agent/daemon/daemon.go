@@ -32,6 +32,7 @@ import (
 	"github.com/jitkey/jitkey/agent/login"
 	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/agent/vault"
 	"github.com/jitkey/jitkey/channel"
@@ -47,7 +48,11 @@ type Config struct {
 	// 0700 if missing, and must otherwise be the agent's with mode 0700
 	// (see ipc.Listen).
 	IPCPath string
-	Relay   RelayFactory
+	// IPCListen, if set, opens the login surfaces' endpoint in place of
+	// the Unix socket at IPCPath (Windows: winhelper/pipe's named pipe;
+	// IPCPath then only names it in logs and Info).
+	IPCListen func(ctx context.Context) (ipcserver.Listener, error)
+	Relay     RelayFactory
 	// Rotation of login QR codes (default login.DefaultRotation).
 	Rotation time.Duration
 	// ShipInterval of audit records (default audit.ShipInterval).
@@ -73,6 +78,10 @@ type Config struct {
 	// Heartbeat is how often an idle agent contacts the console (default
 	// DefaultHeartbeat); offline codes count their day limit from it.
 	Heartbeat time.Duration
+	// Push configures push logins (SPEC.md 11.5); zero fields take the
+	// package push defaults. Store, Audit, Lifecycle, Dial, Now, Rand,
+	// Logger, Recorded and OfflineKey are set by Run.
+	Push push.Config
 	// ProvisionAccounts creates, disabled, the accounts of the
 	// technicians the policy admits on this computer before their first
 	// login, for login surfaces that look an account up before
@@ -375,6 +384,15 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		},
 	})
+	pcfg := cfg.Push
+	pcfg.Store, pcfg.Audit, pcfg.Lifecycle, pcfg.Now, pcfg.Rand, pcfg.Logger = st, rec, mgr, cfg.Now, cfg.Rand, log
+	pcfg.Recorded, pcfg.OfflineKey = func() { shipper.Poke() }, codes.NamedKey
+	pcfg.Dial = func(ctx context.Context, d channel.DialConfig) (*channel.Conn, error) { return mux.Dial(ctx, d) }
+	pushes := push.New(pcfg)
+	if err := pushes.Start(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer pushes.Wait() // before the store closes
 	shipper = audit.NewShipper(audit.ShipperConfig{
 		Store: st, Logger: log, Interval: cfg.ShipInterval,
 		Dial: func(ctx context.Context) (*channel.Conn, error) {
@@ -400,7 +418,12 @@ func Run(ctx context.Context, cfg Config) error {
 	retire(ctx)
 	provision(ctx)
 
-	ln, err := ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
+	var ln ipcserver.Listener
+	if cfg.IPCListen != nil {
+		ln, err = cfg.IPCListen(ctx)
+	} else {
+		ln, err = ipc.Listen(ctx, ipc.Config{Path: cfg.IPCPath, Logger: log})
+	}
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -414,7 +437,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 		return ipcserver.Status{Online: on, OTP: !on || otpOnline}, changed
 	}
-	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Offline: codes, Status: status, Logger: log})
+	surfaces := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Offline: codes, Push: pushes, Status: status, Logger: log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -45,8 +45,18 @@ func testLog(component string) *slog.Logger {
 // a restarted relay keeps its pin) and the given limits (zero: defaults),
 // and returns it, its address, pin and stop.
 func startRelay(t testing.TB, listen string, seed uint64, lim server.Limits) (*server.Server, string, [32]byte, func()) {
+	return startRelayWith(t, listen, seed, lim, nil)
+}
+
+// startRelayWith is startRelay with the relay's configuration adjusted
+// by tweak (nil: none).
+func startRelayWith(t testing.TB, listen string, seed uint64, lim server.Limits, tweak func(*server.Config)) (*server.Server, string, [32]byte, func()) {
 	t.Helper()
-	srv, err := server.New(server.Config{Listen: listen, Limits: lim, Rand: mrand.NewChaCha8([32]byte{byte(seed)}), Logger: testLog("relay")})
+	rcfg := server.Config{Listen: listen, Limits: lim, Rand: mrand.NewChaCha8([32]byte{byte(seed)}), Logger: testLog("relay")}
+	if tweak != nil {
+		tweak(&rcfg)
+	}
+	srv, err := server.New(rcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +127,14 @@ func newWorld(t testing.TB, lim server.Limits) *world {
 // newWorldWith is newWorld with the agent's configuration adjusted by
 // tweak.
 func newWorldWith(t testing.TB, lim server.Limits, tweak func(*daemon.Config)) *world {
+	return newWorldRelay(t, lim, nil, tweak)
+}
+
+// newWorldRelay is newWorldWith with the relay's configuration adjusted
+// by relayTweak.
+func newWorldRelay(t testing.TB, lim server.Limits, relayTweak func(*server.Config), tweak func(*daemon.Config)) *world {
 	w := &world{msp: agenttest.NewMSP(t, "acme"), backend: accountstest.New(accountstest.Config{}), tweak: tweak}
-	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, "127.0.0.1:0", 1, lim)
+	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelayWith(t, "127.0.0.1:0", 1, lim, relayTweak)
 	id, nk := agenttest.NewConsoleKeys(t)
 	crl, stopCons := relayClientStop(t, id, w.relayAddr, w.pin)
 	w.stopCons = stopCons
@@ -242,7 +258,7 @@ func firstQR(tb testing.TB, ctx context.Context, c *ipcserver.Client) *ipcserver
 	}
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
+func eventually(t testing.TB, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !f() {

@@ -129,6 +129,11 @@ type Conn struct {
 
 func newConn(nc net.Conn, peer Peer) *Conn { return &Conn{nc: nc, peer: peer} }
 
+// NewConn frames a connection whose peer another transport has already
+// checked: the Windows named pipe of winhelper/pipe, which admits only
+// SYSTEM. nc's deadlines must interrupt blocked reads and writes.
+func NewConn(nc net.Conn, peer Peer) *Conn { return newConn(nc, peer) }
+
 // Peer returns the credentials of the other end: for a Listener's
 // connection the login surface process, for Dial's the agent.
 func (c *Conn) Peer() Peer { return c.peer }

@@ -53,11 +53,16 @@ func (c *Client) Code(ctx context.Context, username, code string) error {
 	return send(ctx, c.c, MsgCode, &Code{Username: username, Code: code})
 }
 
+// Push asks for a push login (after Begin).
+func (c *Client) Push(ctx context.Context, email string) error {
+	return send(ctx, c.c, MsgPush, &Push{Email: email})
+}
+
 // Status returns the last Status the agent sent (online, QR only before
 // the first).
 func (c *Client) Status() Status { return c.status }
 
-// Next reads the next message: *QR, *Credential, *Denied, *Ended, or
+// Next reads the next message: *QR, *Number, *Credential, *Denied, *Ended, or
 // *Status when the login options differ from the last ones (the first
 // Status is returned only if it is not "online, QR only", so a surface
 // that shows only QR codes meets Status only when the agent goes
@@ -100,6 +105,15 @@ func decodeReply(t MsgType, body []byte) (any, error) {
 		v = new(Denied)
 	case MsgEnded:
 		v = new(Ended)
+	case MsgNumber:
+		n := new(Number)
+		if err := protocol.Unmarshal(body, n); err != nil {
+			return nil, err
+		}
+		if n.Number < protocol.MinPushNumber || n.Number > protocol.MaxPushNumber {
+			return nil, fmt.Errorf("%w: push number %d", protocol.ErrMalformed, n.Number)
+		}
+		return n, nil
 	default:
 		return nil, fmt.Errorf("%w: ipc message type %d", protocol.ErrMalformed, t)
 	}

@@ -9,8 +9,9 @@ import (
 
 // FuzzDecodeMessage feeds arbitrary frame bodies to the decoding the
 // agent and the Go client do (parseMsg, then the strict CBOR decoding of
-// the message type's body): nothing panics, and whatever decodes
-// re-encodes to the very same body (one encoding per message).
+// the message type's body, with the bounds of Push and Number): nothing
+// panics, and whatever decodes re-encodes to the very same body (one
+// encoding per message).
 func FuzzDecodeMessage(f *testing.F) {
 	seeds := []struct {
 		t MsgType
@@ -24,6 +25,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		{MsgEnded, &Ended{OK: true}},
 		{MsgStatus, &Status{Online: false, OTP: true}},
 		{MsgCode, &Code{Username: "nik", Code: "123456"}},
+		{MsgPush, &Push{Email: "nik@msp.example"}},
+		{MsgNumber, &Number{Number: 47}},
 	}
 	for _, s := range seeds {
 		b, err := marshalMsg(s.t, s.v)
@@ -49,6 +52,12 @@ func FuzzDecodeMessage(f *testing.F) {
 			v = new(Code)
 		case MsgStatus:
 			v = new(Status)
+		case MsgPush:
+			p := new(Push)
+			if protocol.Unmarshal(cb, p) != nil || len(p.Email) > protocol.MaxIPCEmail {
+				return // the agent ignores it
+			}
+			v = p
 		default:
 			r, err := decodeReply(mt, bytes.Clone(cb))
 			if err != nil {

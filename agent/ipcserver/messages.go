@@ -25,6 +25,14 @@
 //	→ Code{Username, Code}
 //	← Credential{...}   or Denied{Code, Reason}   (either ends the login)
 //
+// Push login (SPEC.md 5.7.9, 11.5): during a login the surface may send
+// the email the technician typed; the agent answers with the number to
+// show, whoever the email names, then the Credential or a Denied:
+//
+//	→ Push{Email}
+//	← Number{Number}
+//	← Credential{...}   or Denied{Code, Reason}
+//
 // The password leaves the agent only in Credential, only over this
 // socket, only once. A session not ended by the surface ends at the
 // policy's maximum length.
@@ -62,6 +70,10 @@ type (
 	Status = protocol.IPCStatus
 	// Code is an offline login attempt. It logs the code as "REDACTED".
 	Code = protocol.IPCCode
+	// Push asks for a push login to the technician with this email.
+	Push = protocol.IPCPush
+	// Number is the number to show for a push login.
+	Number = protocol.IPCNumber
 )
 
 // IPC message types.
@@ -74,6 +86,8 @@ const (
 	MsgEnded      = protocol.IPCMsgEnded      // agent -> surface
 	MsgStatus     = protocol.IPCMsgStatus     // agent -> surface, after Begin and on every change
 	MsgCode       = protocol.IPCMsgCode       // surface -> agent, an offline code
+	MsgPush       = protocol.IPCMsgPush       // surface -> agent, a push login (SPEC.md 5.7.9)
+	MsgNumber     = protocol.IPCMsgNumber     // agent -> surface, the push number to show
 )
 
 // MaxUsername bounds Code.Username.

@@ -14,6 +14,7 @@ import (
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
 	"github.com/jitkey/jitkey/agent/offline"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 )
@@ -29,6 +30,8 @@ type Config struct {
 	Lifecycle *lifecycle.Manager
 	// Offline checks codes; nil refuses them.
 	Offline OfflineLogin
+	// Push starts push logins; nil ignores Push messages.
+	Push *push.Server
 	// Status reports the current Status and a channel closed at its next
 	// change; nil means always online, codes refused.
 	Status func() (Status, <-chan struct{})
@@ -56,10 +59,17 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, log: log}
 }
 
+// Listener is where Serve takes connections from: *ipc.Listener (the
+// Unix socket) or winhelper/pipe's named pipe listener.
+type Listener interface {
+	Accept(ctx context.Context) (*ipc.Conn, error)
+	Close() error
+}
+
 // Serve accepts connections on ln until ctx ends, then closes ln and
 // waits for the connections it serves. ln admits only allowed peers (root,
-// by ipc.Listen's default).
-func (s *Server) Serve(ctx context.Context, ln *ipc.Listener) error {
+// by ipc.Listen's default; SYSTEM for the named pipe).
+func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	defer s.wg.Wait()
 	defer ln.Close()
 	for {
@@ -134,6 +144,14 @@ func denialOf(err error) *Denied {
 		return &Denied{Code: protocol.CodeRefused, Reason: "the domain controller refused the domain account"}
 	case errors.Is(err, login.ErrNotEnrolled):
 		return &Denied{Code: protocol.CodeUnavailable, Reason: "agent not enrolled or without policy"}
+	case errors.Is(err, push.ErrNoAnswer):
+		return &Denied{Code: protocol.CodeExpired, Reason: "no answer from the phone"}
+	case errors.Is(err, push.ErrWrongNumber):
+		return &Denied{Code: protocol.CodeRefused, Reason: "wrong number picked on the phone"}
+	case errors.Is(err, push.ErrDenied), errors.Is(err, push.ErrReported):
+		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}
+	case errors.Is(err, push.ErrCancelled):
+		return &Denied{Code: protocol.CodeExpired, Reason: "cancelled"}
 	}
 	return &Denied{Code: protocol.CodeUnavailable, Reason: "account could not be made ready"}
 }
@@ -190,6 +208,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	// It stops, and is waited for, when the login ends.
 	ends := make(chan protocol.SessionID, 1)
 	codes := make(chan Code, 1)
+	pushes := make(chan Push, 1)
 	gone := make(chan struct{})
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer func() {
@@ -220,6 +239,14 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 					default: // one attempt at a time
 					}
 				}
+			case MsgPush:
+				var p Push
+				if protocol.Unmarshal(body, &p) == nil && len(p.Email) <= protocol.MaxIPCEmail {
+					select {
+					case pushes <- p:
+					default: // one push at a time
+					}
+				}
 			}
 		}
 	}()
@@ -227,9 +254,58 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	if err := s.send(ctx, c, MsgStatus, &st); err != nil {
 		return
 	}
+	// A push login runs beside the QR code; a new Push is taken only
+	// once the current one has ended.
+	var pr *push.Request
+	var pushNumber <-chan uint8
+	var pushDone <-chan struct{}
+	defer func() {
+		if pr != nil {
+			if err := pr.Cancel(context.WithoutCancel(ctx)); err != nil {
+				s.log.Warn("push login: session end failed, retried", "err", err)
+			}
+		}
+	}()
 	var grant lifecycle.Grant
 	for {
+		var pushIn <-chan Push
+		if pr == nil && s.cfg.Push != nil {
+			pushIn = pushes
+		}
 		select {
+		case p := <-pushIn:
+			r, err := s.cfg.Push.Begin(ctx, action, p.Email)
+			if err != nil {
+				s.log.Warn("push login not started", "err", err)
+				continue
+			}
+			pr, pushNumber, pushDone = r, r.Number(), r.Done()
+			continue
+		case n := <-pushNumber:
+			pushNumber = nil
+			if err := s.send(ctx, c, MsgNumber, &Number{Number: n}); err != nil {
+				return
+			}
+			continue
+		case <-pushDone:
+			if pushNumber != nil {
+				// Answered (denied, reported) before the number was
+				// shown: every Push gets its Number first (SPEC.md 5.7.10).
+				select {
+				case n := <-pushNumber:
+					if err := s.send(ctx, c, MsgNumber, &Number{Number: n}); err != nil {
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+			g, err := pr.Result()
+			if err != nil {
+				_ = s.send(ctx, c, MsgDenied, denialOf(err))
+				return
+			}
+			grant = g
 		case q := <-req.QR():
 			if err := s.sendQR(ctx, c, q); err != nil {
 				s.log.Info("login surface gone", "err", err)

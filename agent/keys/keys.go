@@ -139,7 +139,7 @@ func readKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
-	if !st.Mode().IsRegular() || st.Mode().Perm()&0o077 != 0 {
+	if !st.Mode().IsRegular() || !privateMode(st.Mode()) {
 		return nil, fmt.Errorf("%w: %s has mode %v, want 0600", ErrUnsafeMode, path, st.Mode())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 33))

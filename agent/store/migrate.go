@@ -62,9 +62,25 @@ var migrations = []string{
 		used_generation  INTEGER NOT NULL DEFAULT 0,
 		spent_generation INTEGER NOT NULL DEFAULT 0
 	);`,
-	// 5: reserved for push (issue 13); this placeholder is replaced by
-	// push's migration when the branches merge.
-	`SELECT 1;`,
+	// 5: push login (SPEC.md 11.5): every push started (the limits count
+	// them; ended is 0 while pending), the blocks after a "this was not
+	// me" report, and each technician's sealed push ticket (12.6).
+	`CREATE TABLE push_attempts (
+		id      INTEGER PRIMARY KEY,
+		tech_id TEXT NOT NULL,
+		started INTEGER NOT NULL,
+		ended   INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX push_attempts_tech ON push_attempts (tech_id, started);
+	CREATE TABLE push_blocks (
+		tech_id TEXT PRIMARY KEY,
+		until   INTEGER NOT NULL
+	);
+	CREATE TABLE push_tickets (
+		tech_id TEXT PRIMARY KEY,
+		ticket  BLOB NOT NULL,
+		updated INTEGER NOT NULL
+	);`,
 	// 6: domain JIT accounts on a DC agent (SPEC.md 11.7): the last
 	// session granted per account (jitkey's own "last use") and the live
 	// session, with the KK static key of the workstation that opened it;

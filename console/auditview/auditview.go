@@ -89,6 +89,8 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		return fmt.Sprintf("%s rejected a policy%s", deviceName, paren(why))
 	case "agent.recovered":
 		return fmt.Sprintf("%s recovered after a restart%s", deviceName, paren(why))
+	case protocol.EventPushReported:
+		return fmt.Sprintf("%s reported a push login on %s as not theirs: push blocked%s", who, deviceName, paren(r.Detail))
 	case "device.removed":
 		return fmt.Sprintf("%s learned that the MSP removed it: jitkey logins disabled%s", deviceName, paren(why))
 	}
@@ -104,6 +106,10 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 
 // AlarmLine renders an alarm loudly.
 func AlarmLine(a *store.Alarm) string {
+	if a.Kind == "push-reported" {
+		return fmt.Sprintf("!!! PUSH LOGIN REPORTED AS FRAUD on device %s (tenant %s) at seq %d: %s (detected %s)",
+			a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("!!! AUDIT CHAIN BROKEN for device %s (tenant %s) at seq %d: %s: %s (detected %s)",
 		a.DeviceName, a.Tenant, a.Seq, a.Kind, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
 }

@@ -16,7 +16,7 @@
 //	share DEVICE [--add ENTRY ...] [--remove ENTRY ...] [--reset]
 //	policy show TENANT
 //	audit [--tenant T] [--tech U] [--device D] [--since 24h|2006-01-02|RFC3339] [--json]
-//	serve [--poll 500ms] [--log-level info]
+//	serve [--poll 500ms] [--log-level info] [--web HOST:PORT [--web-cert F --web-key F] [--web-origin URL]]
 package cli
 
 import (
@@ -71,7 +71,7 @@ const usage = `usage: jitkey-console COMMAND [flags]
   share DEVICE [--add E] [--remove E] [--reset]          device share list
   policy show TENANT                                     latest signed policy
   audit [--tenant T] [--tech U] [--device D] [--since S] [--json]
-  serve                                                  stay online on the relay
+  serve [--web HOST:PORT]                                stay online on the relay (--web: web console)
 
 Every command takes --state DIR (default $JITKEY_CONSOLE_STATE) and
 --passphrase-file FILE (when msp.key is passphrase-protected).

@@ -13,14 +13,18 @@ import (
 )
 
 // cmdServe stays online on the home relay. It prints "addr=<address>" at
-// once and "ready" when the relay connection is up, on stdout; logs go to
-// stderr.
+// once, "web=<origin>" when --web serves the web console, and "ready" when
+// the relay connection is up, on stdout; logs go to stderr.
 func cmdServe(ctx context.Context, env *Env, args []string) error {
 	fs, c := newFlags("serve", env)
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often to look for new policy versions")
 	retry := fs.Duration("retry", 5*time.Second, "first delay before pushing again to an unreachable peer")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	wf := webFlags(fs)
 	if _, err := parse(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := wf.check(); err != nil {
 		return err
 	}
 	var lv slog.Level
@@ -64,8 +68,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "ready\n")
 		}
 	}()
+	signIns, err := wf.start(ctx, env, con, log)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{
-		Console: con, Relay: rc, PollInterval: *poll, RetryInterval: *retry, Logger: log,
+		Console: con, Relay: rc, PollInterval: *poll, RetryInterval: *retry, Logger: log, SignIn: signIns,
 		Recv: func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
 			m, err := rc.Recv(ctx)
 			return m.From, m.Payload, err

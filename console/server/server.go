@@ -1,7 +1,8 @@
 // Package server is the console's online part (`jitkey-console serve`): a
 // peer on the relay that enrols agents (FlowEnroll), pairs phones
-// (FlowPair), collects audit (FlowAudit), answers phone syncs (FlowSync)
-// and pushes new tenant policies (FlowPolicy) to agents and phones until
+// (FlowPair), collects audit (FlowAudit), answers phone syncs (FlowSync),
+// signs MSP admins in to the web console (FlowConsoleLogin, through
+// Config.SignIn) and pushes new tenant policies (FlowPolicy) to agents and phones until
 // each has acknowledged the latest version.
 //
 // The command-line tool writes to the same database while serve runs:
@@ -36,6 +37,16 @@ type Config struct {
 	SessionTimeout   time.Duration // default 30 s, per accepted or pushed session
 	Now              func() time.Time
 	Logger           *slog.Logger
+	// SignIn, if set, serves the web console's sign-ins
+	// (FlowConsoleLogin, SPEC.md 11.12); *signin.Registry implements it.
+	SignIn SignIn
+}
+
+// SignIn serves FlowConsoleLogin: PSK answers a hello for a sign-in code
+// (an error drops it unanswered); Serve runs the session.
+type SignIn interface {
+	PSK(ctx context.Context, session protocol.SessionID) ([]byte, error)
+	Serve(ctx context.Context, c *channel.Conn)
 }
 
 // Server serves the console's flows on one relay connection.
@@ -128,6 +139,11 @@ func (s *Server) accept(ctx context.Context, h channel.Hello) ([]byte, protocol.
 			return nil, none, err
 		}
 		return nil, row.NoiseKey, nil
+	case protocol.FlowConsoleLogin:
+		if s.cfg.SignIn != nil {
+			psk, err := s.cfg.SignIn.PSK(ctx, h.Session)
+			return psk, none, err
+		}
 	}
 	return nil, none, fmt.Errorf("console/server: flow %s not served", h.Flow.Name())
 }
@@ -145,6 +161,10 @@ func (s *Server) handle(ctx context.Context, c *channel.Conn) {
 		s.handleAudit(ctx, c)
 	case protocol.FlowSync:
 		s.handleSync(ctx, c)
+	case protocol.FlowConsoleLogin:
+		if s.cfg.SignIn != nil {
+			s.cfg.SignIn.Serve(ctx, c)
+		}
 	}
 }
 

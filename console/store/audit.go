@@ -128,7 +128,7 @@ type Alarm struct {
 	ID         int64
 	DeviceID   protocol.DeviceID
 	Seq        uint64
-	Kind       string // "gap", "broken-chain", "bad-signature", "conflict", "wrong-device"
+	Kind       string // "gap", "broken-chain", "bad-signature", "conflict", "wrong-device", "push-reported"
 	Detail     string
 	Time       int64 // Unix seconds
 	Tenant     string

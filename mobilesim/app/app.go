@@ -1,6 +1,7 @@
 // Package app holds the phone's flows: pairing with a console (FlowPair),
 // QR login (FlowQRLogin), refreshing policies and the device directory
-// (FlowSync), listening for the console's pushes (FlowPolicy), and the
+// (FlowSync), listening for the console's pushes (FlowPolicy) and for push
+// logins from agents (FlowPush), and the
 // offline codes of SPEC.md 11.6, which need no network (OfflineCode). It is
 // the logic of the real app without its screens: callers show what it
 // returns and pass in the technician's decisions.
@@ -38,6 +39,15 @@ type Config struct {
 	// OnUpdate, if set, is called after the console pushed policies or
 	// directory to a listening phone (and after each sync).
 	OnUpdate func(Update)
+	// OnPush, if set, makes a listening phone take push logins (SPEC.md
+	// 11.5) from the devices of its directory: it shows the prompt and
+	// returns the technician's answer. OnPushDone, if set, is told how
+	// each push login ended.
+	OnPush     func(ctx context.Context, p *PushPrompt) (PushAnswer, error)
+	OnPushDone func(*PushOutcome, error)
+	// PushTicket, if set, returns the phone's sealed push ticket (SPEC.md
+	// 12.6), sent to agents in LoginHello so they can wake the phone.
+	PushTicket func() []byte
 }
 
 // App runs the phone's flows on one wallet.

@@ -28,6 +28,13 @@ func fixture(t *testing.T) (*channeltest.Network, *peertest.Console, *peertest.A
 // fixtureWallet is fixture that also returns the phone's wallet.
 func fixtureWallet(t *testing.T) (*channeltest.Network, *peertest.Console, *peertest.Agent, *app.App, *channel.Mux, *wallet.Wallet) {
 	t.Helper()
+	return fixtureWith(t, nil)
+}
+
+// fixtureWith is fixtureWallet with the app's configuration adjusted by
+// edit (nil: none).
+func fixtureWith(t *testing.T, edit func(*app.Config)) (*channeltest.Network, *peertest.Console, *peertest.Agent, *app.App, *channel.Mux, *wallet.Wallet) {
+	t.Helper()
 	n := channeltest.NewNetwork()
 	mem := peertest.Memory{Net: n}
 	console, err := peertest.NewConsole(mem, "Acme MSP", "relay:1")
@@ -49,7 +56,11 @@ func fixtureWallet(t *testing.T) (*channeltest.Network, *peertest.Console, *peer
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(app.Config{Wallet: w, Gate: &biometric.Fixed{}})
+	cfg := app.Config{Wallet: w, Gate: &biometric.Fixed{}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a := app.New(cfg)
 	mux, stop := peertest.JoinMemory(n, w.Phone().Addr(), w.Phone().Noise(), a.Accept, a.Handle)
 	t.Cleanup(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

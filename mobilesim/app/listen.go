@@ -28,9 +28,12 @@ func (a *App) consoleOf(m protocol.MailboxID) (*wallet.Org, error) {
 
 // Accept is the channel.Config.Accept hook of a listening phone: it answers
 // FlowPolicy from the console of a paired organisation only (its mailbox,
-// and its Noise key through the KK handshake). Push login is not accepted
-// yet.
+// and its Noise key through the KK handshake), and FlowPush from a device
+// of the current organisation's directory when Config.OnPush is set.
 func (a *App) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
+	if h.Flow == protocol.FlowPush {
+		return a.acceptPush(h)
+	}
 	if h.Flow != protocol.FlowPolicy {
 		return nil, protocol.NoiseKey{}, errNotAccepted
 	}
@@ -45,6 +48,10 @@ func (a *App) Accept(ctx context.Context, h channel.Hello) ([]byte, protocol.Noi
 // paged transfer (SPEC.md 8.3), stores it once complete and acknowledges
 // the versions held.
 func (a *App) Handle(ctx context.Context, c *channel.Conn) {
+	if c.Flow == protocol.FlowPush {
+		a.handlePush(ctx, c)
+		return
+	}
 	o, err := a.consoleOf(c.Peer.Mailbox)
 	if err != nil || c.Flow != protocol.FlowPolicy || !c.Session.PeerIs(o.ConsoleKey()) {
 		return

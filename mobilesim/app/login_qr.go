@@ -30,11 +30,21 @@ type Request struct {
 	// the MSP key, same tenant, domain-joined), nil otherwise; the
 	// approval names it (SPEC.md 11.7).
 	Target *protocol.DeviceCert
+	// Console is set for a web console sign-in (ActionConsole, SPEC.md
+	// 11.12): what the console asks; Device and Account are then empty.
+	Console *protocol.ConsoleRequest
 }
 
 // Summary is the request's one-line screen text, e.g.
 // "Log in to W11-L-PASSWORD (tenant acme) as msp-nik — action: logon".
 func (r *Request) Summary() string {
+	if c := r.Console; c != nil {
+		from := ""
+		if c.Client != "" {
+			from = " from " + c.Client
+		}
+		return fmt.Sprintf("Sign in to the web console of %s at %s as %s%s — action: console", c.Org, c.Origin, r.Username, from)
+	}
 	verb := "Log in to"
 	switch r.Action {
 	case protocol.ActionUnlock:
@@ -112,6 +122,9 @@ type Outcome struct {
 func (o *Outcome) Message() string {
 	switch o.Status {
 	case StatusApproved:
+		if c := o.Request.Console; c != nil {
+			return "approved: signed in to the web console at " + c.Origin
+		}
 		return fmt.Sprintf("approved: %s is ready on %s", o.Result.Account, o.Request.Device.Name)
 	case StatusDenied:
 		return "denied"
@@ -123,11 +136,15 @@ func (o *Outcome) Message() string {
 	return "refused by the device: " + text
 }
 
-// Scan runs a QR login (FlowQRLogin) for the login code text.
+// Scan runs a QR login (FlowQRLogin) for the login code text, or a web
+// console sign-in (FlowConsoleLogin) for a code with ActionConsole.
 func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions) (*Outcome, error) {
 	q, err := a.decodeQR(text, protocol.QRLogin)
 	if err != nil {
 		return nil, err
+	}
+	if q.Action == protocol.ActionConsole {
+		return a.signIn(ctx, d, q, opts)
 	}
 	w := a.cfg.Wallet
 	o, err := w.Current()

@@ -49,6 +49,10 @@ type LinkConfig struct {
 type Link struct {
 	Mux   *channel.Mux
 	Close func() // disconnects and waits for the receive loop
+	// SealPushTicket, if set, seals a push gateway token to the home
+	// relay's push key (SPEC.md 12.6); nil: the relay has no push gateway
+	// or the connector cannot seal.
+	SealPushTicket func(token []byte, expiry time.Time) ([]byte, error)
 }
 
 // Connector connects the phone to its home relay. The binary connects with
@@ -108,7 +112,7 @@ var commands = []command{
 	{"decode", "decode [--image FILE.png] [PAYLOAD]", (*run).cmdDecode},
 	{"scan", "scan [--image FILE.png] [PAYLOAD] [--approve|--deny] [--account domain|local] [--biometric ok|fail|cancel] [--skip-policy-check]", (*run).cmdScan},
 	{"sync", "sync", (*run).cmdSync},
-	{"listen", "listen [--for DURATION]", (*run).cmdListen},
+	{"listen", "listen [--for DURATION] [--pick N | --report | --deny] [--once] [--wake-token T [--wake-gateway HOST:PORT]]", (*run).cmdListen},
 	{"otp", "otp DEVICE", (*run).cmdOTP},
 }
 
@@ -311,7 +315,7 @@ func (r *run) rand() io.Reader {
 func (r *run) openWallet() (*wallet.Wallet, error) { return wallet.Open(r.g.state) }
 
 // newApp opens the wallet and builds the app with gate.
-func (r *run) newApp(gate biometric.Gate, onUpdate func(app.Update)) (*wallet.Wallet, *app.App, error) {
+func (r *run) newApp(gate biometric.Gate, onUpdate func(app.Update), edit ...func(*app.Config)) (*wallet.Wallet, *app.App, error) {
 	w, err := r.openWallet()
 	if err != nil {
 		return nil, nil, err
@@ -319,7 +323,11 @@ func (r *run) newApp(gate biometric.Gate, onUpdate func(app.Update)) (*wallet.Wa
 	if gate == nil {
 		gate = &biometric.Fixed{Err: biometric.ErrBiometricCancelled}
 	}
-	a := app.New(app.Config{Wallet: w, Gate: gate, Now: r.now, Rand: r.rand(), Logger: r.log, OnUpdate: onUpdate})
+	cfg := app.Config{Wallet: w, Gate: gate, Now: r.now, Rand: r.rand(), Logger: r.log, OnUpdate: onUpdate}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	a := app.New(cfg)
 	return w, a, nil
 }
 

@@ -3,12 +3,17 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitkey/jitkey/mobilesim/app"
@@ -16,6 +21,7 @@ import (
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
+	"github.com/jitkey/jitkey/relay/push/pushgw"
 )
 
 // pinList is a repeatable (or comma-separated) --relay-pin flag.
@@ -445,8 +451,12 @@ func requestOf(q *app.Request) requestJSON {
 	for _, c := range q.Choices {
 		ch = append(ch, app.AccountName(c))
 	}
+	action := protocol.ActionName(q.Action)
+	if q.Console != nil {
+		action = "console" // a web console sign-in (SPEC.md 11.12)
+	}
 	return requestJSON{Org: q.Org, Username: q.Username, Device: q.Device.Name, DeviceID: hex.EncodeToString(q.Device.DeviceID[:]),
-		Tenant: q.Device.Tenant, Account: q.Account, Action: protocol.ActionName(q.Action), Choices: ch, Summary: q.Summary()}
+		Tenant: q.Device.Tenant, Account: q.Account, Action: action, Choices: ch, Summary: q.Summary()}
 }
 
 func choicesText(cs []uint8) string {
@@ -548,15 +558,68 @@ func (r *run) update(event string, u app.Update) {
 
 func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []string) error {
 	dur := fs.Duration("for", 0, "stop listening after this long (0: until interrupted)")
+	pick := fs.Int("pick", 0, "answer push logins by picking this number (the one the login screen shows)")
+	report := fs.Bool("report", false, "answer push logins with \"this was not me\"")
+	deny := fs.Bool("deny", false, "deny push logins")
+	once := fs.Bool("once", false, "stop after the first push login")
+	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome when approving a push login: ok, fail or cancel")
+	wakeToken := fs.String("wake-token", "", "push gateway `token` of this phone: its sealed ticket goes to the computers it logs in to, so they can wake it")
+	wakeGateway := fs.String("wake-gateway", "", "stay offline and serve a push gateway stand-in on `HOST:PORT`; connect when it receives a wake-up for --wake-token")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return usagef("listen takes no arguments")
 		}
+		if *wakeGateway != "" && *wakeToken == "" {
+			return usagef("--wake-gateway needs --wake-token")
+		}
+		answers := 0
+		for _, set := range []bool{*pick != 0, *report, *deny} {
+			if set {
+				answers++
+			}
+		}
+		switch {
+		case answers > 1:
+			return usagef("--pick, --report and --deny exclude each other")
+		case *pick != 0 && (*pick < protocol.MinPushNumber || *pick > protocol.MaxPushNumber):
+			return usagef("--pick takes the two-digit number the login screen shows (10..99)")
+		}
+		gate, err := biometric.ParseMode(*bio)
+		if err != nil {
+			return usagef("%v", err)
+		}
 		updates := make(chan app.Update, 16)
-		w, a, err := r.newApp(nil, func(u app.Update) {
+		pushed := make(chan pushDone, 4)
+		var ticket atomic.Pointer[[]byte]
+		w, a, err := r.newApp(gate, func(u app.Update) {
 			select {
 			case updates <- u:
 			default: // the listener has stopped reading
+			}
+		}, func(cfg *app.Config) {
+			cfg.OnPush = func(ctx context.Context, p *app.PushPrompt) (app.PushAnswer, error) {
+				r.pushShown(p)
+				switch {
+				case *report:
+					return app.PushAnswer{Report: true}, nil
+				case *deny:
+					return app.PushAnswer{Deny: true}, nil
+				case *pick != 0:
+					return app.PushAnswer{Pick: uint16(*pick)}, nil
+				}
+				return r.pushPrompt(p)
+			}
+			cfg.OnPushDone = func(o *app.PushOutcome, err error) {
+				select {
+				case pushed <- pushDone{o, err}:
+				default:
+				}
+			}
+			cfg.PushTicket = func() []byte {
+				if t := ticket.Load(); t != nil {
+					return *t
+				}
+				return nil
 			}
 		})
 		if err != nil {
@@ -567,11 +630,26 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			ctx, cancel = context.WithTimeout(ctx, *dur)
 			defer cancel()
 		}
+		if *wakeGateway != "" {
+			if err := r.waitWake(ctx, *wakeGateway, []byte(*wakeToken)); err != nil {
+				return err
+			}
+		}
 		l, err := r.connect(ctx, w, a)
 		if err != nil {
 			return err
 		}
 		defer l.Close()
+		if *wakeToken != "" {
+			if l.SealPushTicket == nil {
+				return errors.New("this connection cannot seal a push ticket")
+			}
+			t, err := l.SealPushTicket([]byte(*wakeToken), r.now().Add(24*time.Hour))
+			if err != nil {
+				return fmt.Errorf("seal the push ticket (does the relay have a push gateway?): %w", err)
+			}
+			ticket.Store(&t)
+		}
 		addr := w.Phone().Addr().String()
 		if r.g.json {
 			r.emit(map[string]any{"event": "listening", "address": addr})
@@ -582,6 +660,14 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			select {
 			case u := <-updates:
 				r.update("update", u)
+			case d := <-pushed:
+				r.pushResult(d)
+				if *once {
+					if d.out == nil || d.out.Status == app.StatusRefused {
+						return &silentExit{code: ExitRefused}
+					}
+					return nil
+				}
 			case <-ctx.Done():
 				if r.g.json {
 					r.emit(map[string]any{"event": "stopped"})
@@ -592,6 +678,116 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 			}
 		}
 	}
+}
+
+// waitWake serves the push gateway stand-in (package pushgw) on addr
+// until it receives a wake-up for token, as the operating system would
+// wake the app.
+func (r *run) waitWake(ctx context.Context, addr string, token []byte) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("push gateway stand-in: %w", err)
+	}
+	woken := make(chan struct{}, 1)
+	srv := &http.Server{Handler: &pushgw.Gateway{OnWake: func(tok []byte) {
+		if subtle.ConstantTimeCompare(tok, token) == 1 {
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		}
+	}}, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if r.g.json {
+		r.emit(map[string]any{"event": "waiting-for-wake", "gateway": ln.Addr().String()})
+	} else {
+		r.printf("offline; waiting for a wake-up at %s\n", ln.Addr())
+	}
+	select {
+	case <-woken:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.g.json {
+		r.emit(map[string]any{"event": "woken"})
+	} else {
+		r.printf("woken by the push gateway; connecting\n")
+	}
+	return nil
+}
+
+// pushDone is how a push login ended on a listening phone.
+type pushDone struct {
+	out *app.PushOutcome
+	err error
+}
+
+// pushShown shows a push login request: the device name from its
+// certificate, the account, the action and the three numbers.
+func (r *run) pushShown(p *app.PushPrompt) {
+	if r.g.json {
+		r.emit(map[string]any{"event": "push", "request": requestOf(&p.Request), "numbers": p.Candidates})
+		return
+	}
+	r.printf("push: %s\n", p.Summary())
+}
+
+// pushPrompt asks the technician on stdin: a number, "deny" or "report".
+func (r *run) pushPrompt(p *app.PushPrompt) (app.PushAnswer, error) {
+	out := r.stdout
+	if r.g.json {
+		out = r.stderr // stdout carries one JSON object per line
+	}
+	fmt.Fprintf(out, "number on the screen (%d, %d or %d), deny, or report (this was not me): ", p.Candidates[0], p.Candidates[1], p.Candidates[2])
+	line, _ := bufio.NewReader(r.env.Stdin).ReadString('\n')
+	switch line = strings.TrimSpace(line); line {
+	case "deny", "":
+		return app.PushAnswer{Deny: true}, nil
+	case "report":
+		return app.PushAnswer{Report: true}, nil
+	}
+	n, err := strconv.Atoi(line)
+	if err != nil || n < protocol.MinPushNumber || n > protocol.MaxPushNumber {
+		return app.PushAnswer{}, fmt.Errorf("%q is not a number shown", line)
+	}
+	return app.PushAnswer{Pick: uint16(n)}, nil
+}
+
+// pushResult shows how a push login ended.
+func (r *run) pushResult(d pushDone) {
+	if d.err != nil {
+		if r.g.json {
+			r.emit(map[string]any{"event": "push-result", "status": "error", "message": d.err.Error()})
+		} else {
+			r.printf("push: %v\n", d.err)
+		}
+		return
+	}
+	o := d.out
+	msg := o.Status
+	switch o.Status {
+	case app.StatusApproved:
+		msg = fmt.Sprintf("approved with %d: %s is ready", o.Answer.Pick, o.Result.Account)
+	case app.StatusReported:
+		msg = "reported: this computer no longer sends you push logins for a while; your MSP was alerted"
+	case app.StatusRefused:
+		text := o.Result.Text
+		if text == "" {
+			text = "refused"
+		}
+		msg = "refused by the device: " + text
+	}
+	if r.g.json {
+		res := map[string]any{"event": "push-result", "status": o.Status, "message": msg, "account": o.Result.Account,
+			"code": o.Result.Code, "text": o.Result.Text}
+		if o.Answer.Pick != 0 {
+			res["picked"] = o.Answer.Pick
+		}
+		r.emit(res)
+		return
+	}
+	r.printf("push: %s\n", msg)
 }
 
 // cmdDecode shows what a QR code carries without contacting anyone, as the

@@ -50,5 +50,5 @@ func RelayConnect(ctx context.Context, cfg LinkConfig) (*Link, error) {
 		<-pumpDone
 		rc.Close()
 		<-runDone
-	}}, nil
+	}, SealPushTicket: rc.SealPushTicket}, nil
 }

@@ -85,20 +85,13 @@ type relay struct {
 
 // startRelay starts a relay on listen (default 127.0.0.1:0) and stops it
 // at the end of the test.
-func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
+func startRelay(t testing.TB, cfg server.Config, listen string) *relay {
 	t.Helper()
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	logs := &relaytest.LogBuffer{}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pc net.PacketConn
+	var err error
 	for range 50 { // a restarted relay may wait for its port
 		if pc, err = net.ListenPacket("udp", listen); err == nil {
 			break
@@ -106,6 +99,22 @@ func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
+		t.Fatal(err)
+	}
+	return startRelayOn(t, cfg, pc)
+}
+
+// startRelayOn starts a relay serving on pc and stops it at the end of
+// the test.
+func startRelayOn(t testing.TB, cfg server.Config, pc net.PacketConn) *relay {
+	t.Helper()
+	logs := &relaytest.LogBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		pc.Close()
 		t.Fatal(err)
 	}
 	r := &relay{Server: s, addr: pc.LocalAddr().String(), done: make(chan error, 1), logs: logs}
@@ -116,7 +125,7 @@ func startRelay(t *testing.T, cfg server.Config, listen string) *relay {
 }
 
 // stop shuts the relay down (idempotent) and checks that Serve returned.
-func (r *relay) stop(t *testing.T) {
+func (r *relay) stop(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.Shutdown(ctx)
@@ -136,7 +145,7 @@ func (r *relay) metric(t *testing.T, name string) int64 {
 	return relaytest.Metric(t, r.MetricsHandler(), name)
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	_, k, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +155,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 
 // startClient runs a client homed at r until the end of the test and
 // waits until it is connected.
-func startClient(t *testing.T, home *relay, mod func(*client.Config), pins ...[32]byte) (*client.Client, chan error) {
+func startClient(t testing.TB, home *relay, mod func(*client.Config), pins ...[32]byte) (*client.Client, chan error) {
 	t.Helper()
 	cfg := client.Config{Identity: newKey(t), Home: home.addr, Pins: append([][32]byte{home.pin()}, pins...), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	if mod != nil {
@@ -199,12 +208,18 @@ func rawDial(t *testing.T, r *relay, local string) *raw {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawDialConfig(t, r, pc, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+}
+
+// rawDialConfig is rawDial from socket pc with a QUIC configuration.
+func rawDialConfig(t *testing.T, r *relay, pc net.PacketConn, conf *quic.Config) *raw {
+	t.Helper()
 	tr := &quic.Transport{Conn: pc}
 	t.Cleanup(func() { tr.Close() })
 	ra, _ := net.ResolveUDPAddr("udp", r.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}, MinVersion: tls.VersionTLS13}, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+	conn, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}, MinVersion: tls.VersionTLS13}, conf)
 	if err != nil {
 		t.Fatalf("raw dial: %v", err)
 	}

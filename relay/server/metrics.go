@@ -26,6 +26,9 @@ type metrics struct {
 	admission func() admissionStats
 	// wakes, if set, reads the wake limit gauges.
 	wakes func() wakeStats
+	// socketDrops, if set, reads the datagrams the kernel dropped on the
+	// relay's socket (sockdrops_linux.go).
+	socketDrops atomic.Pointer[func() (int64, bool)]
 
 	mu      sync.Mutex
 	drops   map[string]int64 // by reason
@@ -105,6 +108,11 @@ func (m *metrics) write(w io.Writer) {
 		p("jitkey_relay_connections_pending", "gauge", "Connections admitted and not yet authenticated.", int64(a.pending))
 		p("jitkey_relay_admission_addrs", "gauge", "Source addresses whose admission state the relay keeps.", int64(a.addrs))
 		p("jitkey_relay_admission_addrs_forgotten_total", "counter", "Source addresses forgotten before they were idle because the address table was full.", a.forgotten)
+	}
+	if f := m.socketDrops.Load(); f != nil {
+		if n, ok := (*f)(); ok {
+			p("jitkey_relay_udp_receive_drops_total", "counter", "Datagrams the kernel dropped on the relay's UDP socket because its receive buffer was full (the relay's packet reader fell behind); each costs a peer a QUIC retransmission timeout.", n)
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -14,9 +14,13 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-// peer is one authenticated connection. Its reader runs in servePeer; its
-// writer is a goroutine that exists only while frames are queued, so an
-// idle peer costs one goroutine.
+// peer is one authenticated connection. Its reader runs in servePeer.
+// Frames to it are written inline, by the goroutine that produced them,
+// when nothing is queued ahead of them and QUIC takes them without
+// blocking (tryInline); otherwise they are queued for its writer, a
+// goroutine that exists only while frames are queued. So an idle peer
+// costs one goroutine of ours, and a frame forwarded to a peer that keeps
+// up costs no goroutine hand-off, no timer and no allocation.
 type peer struct {
 	s       *Server
 	conn    *quic.Conn
@@ -31,6 +35,11 @@ type peer struct {
 	closed     bool
 	closeAfter protocol.RelayCloseCode // close once q is flushed, if set
 	flushClose bool
+	// inline counts the bytes written inline since the writer last
+	// returned from a blocking stream write, which hands QUIC's buffered
+	// stream data to packets. It bounds what inline writes can leave in
+	// QUIC's send buffer for a peer that does not read (maxInline).
+	inline int
 }
 
 // qframe is one queued frame; buf, if set, is the pooled buffer holding
@@ -43,6 +52,15 @@ type qframe struct {
 // writeChunk bounds how many queued bytes the writer copies into one
 // stream write; larger frames are written on their own.
 const writeChunk = 64 << 10
+
+// maxInline bounds the bytes written inline to a peer between two
+// blocking writes of its writer. QUIC's non-blocking write takes data as
+// long as the peer grants flow-control credit, and a peer may grant much
+// more than it reads; past maxInline frames go to the queue, whose
+// limits apply, and the writer's next (blocking) write drains QUIC's
+// buffer before inline writes resume. So a peer can make the relay hold
+// at most QueueBytes queued plus maxInline (and one packet) in QUIC.
+const maxInline = 64 << 10
 
 var errAuth = errors.New("authentication failed")
 
@@ -201,6 +219,7 @@ func (p *peer) readLoop() error {
 	s := p.s
 	rate := newBucket(s.lim.SendRate, s.lim.SendBurst)
 	var hdr [protocol.RelayFrameHeaderLen]byte
+	var send protocol.RelaySend
 	for {
 		if _, err := io.ReadFull(p.str, hdr[:]); err != nil {
 			return err
@@ -232,24 +251,32 @@ func (p *peer) readLoop() error {
 			s.putBuf(bp)
 			return err
 		}
-		f, err := protocol.DecodeRelayFrameBody(t, body)
-		if err != nil {
-			s.putBuf(bp)
-			if errors.Is(err, protocol.ErrFrameTooLarge) && t == protocol.FrameSend {
-				// A payload over the bound inside a frame within the bound.
-				p.nack(uint32(body[0])<<24|uint32(body[1])<<16|uint32(body[2])<<8|uint32(body[3]), protocol.NackTooLarge)
-				continue
+		if t == protocol.FrameSend {
+			// Decoded in place: no allocation per forwarded frame.
+			err := protocol.DecodeRelaySendBody(body, &send)
+			seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
+			if err == nil {
+				p.handleSend(&send, &rate)
 			}
+			s.putBuf(bp) // send's slices alias it: not used after this
+			switch {
+			case err == nil:
+			case errors.Is(err, protocol.ErrFrameTooLarge):
+				// A payload over the bound inside a frame within the bound.
+				p.nack(seq, protocol.NackTooLarge)
+			default:
+				return err
+			}
+			continue
+		}
+		f, err := protocol.DecodeRelayFrameBody(t, body)
+		s.putBuf(bp) // Ping and Pong hold no slices of it
+		if err != nil {
 			return err
 		}
-		switch f := f.(type) {
-		case *protocol.RelayPing:
+		if f, ok := f.(*protocol.RelayPing); ok {
 			p.enqueueControl(mustEncode(&protocol.RelayPong{Data: f.Data}))
-		case *protocol.RelayPong:
-		case *protocol.RelaySend:
-			p.handleSend(f, &rate)
 		}
-		s.putBuf(bp)
 	}
 }
 
@@ -281,13 +308,13 @@ func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
 		p.nack(f.Seq, protocol.NackNotConnected)
 		return
 	}
-	fb := s.getBuf(protocol.RelayFrameHeaderLen + len(protocol.MailboxID{}) + len(f.Payload))
-	frame, err := protocol.AppendRelayFrame((*fb)[:0], &protocol.RelayDeliver{From: p.mailbox, Payload: f.Payload})
-	if err != nil {
-		s.putBuf(fb)
-		p.nack(f.Seq, protocol.NackTooLarge)
-		return
-	}
+	// Deliver{From, Payload} (SPEC 12.2), built in place: a RelayDeliver
+	// passed to AppendRelayFrame would be allocated for every frame. The
+	// payload is within MaxPayload, so the body is within its bound.
+	body := len(p.mailbox) + len(f.Payload)
+	fb := s.getBuf(protocol.RelayFrameHeaderLen + body)
+	frame := append((*fb)[:0], byte(protocol.FrameDeliver), byte(body>>24), byte(body>>16), byte(body>>8), byte(body))
+	frame = append(append(frame, p.mailbox[:]...), f.Payload...)
 	if !to.enqueueData(frame, fb) {
 		s.putBuf(fb)
 		p.nack(f.Seq, protocol.NackQueueFull)
@@ -295,11 +322,8 @@ func (p *peer) handleSend(f *protocol.RelaySend, rate *bucket) {
 	}
 	s.met.framesForwarded.Add(1)
 	s.met.bytesForwarded.Add(int64(len(f.Payload)))
-	p.enqueueControl(mustEncodeAck(f.Seq))
-}
-
-func mustEncodeAck(seq uint32) []byte {
-	return []byte{byte(protocol.FrameAck), 0, 0, 0, 4, byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)}
+	ack := [...]byte{byte(protocol.FrameAck), 0, 0, 0, 4, byte(f.Seq >> 24), byte(f.Seq >> 16), byte(f.Seq >> 8), byte(f.Seq)}
+	p.enqueueControl(ack[:])
 }
 
 // nack answers a Send negatively and counts the drop.
@@ -364,13 +388,21 @@ func (p *peer) wake(seq uint32, to protocol.MailboxID, ticket []byte) {
 	}()
 }
 
-// enqueueData queues a Deliver frame, within the queue limits. buf, the
-// pooled buffer holding frame, belongs to the queue if it returns true.
+// enqueueData writes a Deliver frame inline or queues it, within the
+// queue limits. buf, the pooled buffer holding frame, belongs to p if it
+// returns true (an inline write returns it to the pool at once).
 func (p *peer) enqueueData(frame []byte, buf *[]byte) bool {
 	l := &p.s.lim
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.flushClose || p.qData >= l.QueueFrames || p.qBytes+len(frame) > l.QueueBytes {
+	if p.closed || p.flushClose {
+		return false
+	}
+	if p.tryInline(frame) {
+		p.s.putBuf(buf)
+		return true
+	}
+	if p.qData >= l.QueueFrames || p.qBytes+len(frame) > l.QueueBytes {
 		return false
 	}
 	p.q = append(p.q, qframe{b: frame, buf: buf})
@@ -380,11 +412,12 @@ func (p *peer) enqueueData(frame []byte, buf *[]byte) bool {
 	return true
 }
 
-// enqueueControl queues a control frame; a peer that lets control frames
-// pile up beyond ControlQueue is not reading and is closed.
+// enqueueControl writes a control frame inline or queues a copy of it; a
+// peer that lets control frames pile up beyond ControlQueue is not reading
+// and is closed. frame is not kept (it may be on the caller's stack).
 func (p *peer) enqueueControl(frame []byte) {
 	p.mu.Lock()
-	if p.closed || p.flushClose {
+	if p.closed || p.flushClose || p.tryInline(frame) {
 		p.mu.Unlock()
 		return
 	}
@@ -394,9 +427,26 @@ func (p *peer) enqueueControl(frame []byte) {
 		p.close(protocol.RelayCloseSlowReader, "not reading")
 		return
 	}
-	p.q = append(p.q, qframe{b: frame})
+	p.q = append(p.q, qframe{b: append([]byte(nil), frame...)})
 	p.kick()
 	p.mu.Unlock()
+}
+
+// tryInline writes frame to the stream at once if nothing is queued or
+// being written ahead of it, the inline budget has room, and QUIC queues
+// it without blocking (SendStream.TryWriteAll copies it). Otherwise it
+// writes nothing and returns false: the caller queues the frame, and an
+// error of the stream surfaces in the writer. p.mu must be held, so that
+// no writer starts meanwhile.
+func (p *peer) tryInline(frame []byte) bool {
+	if p.writing || len(p.q) > 0 || p.inline+len(frame) > maxInline {
+		return false
+	}
+	if p.str.TryWriteAll(frame) != nil {
+		return false
+	}
+	p.inline += len(frame)
+	return true
 }
 
 // finish queues a last frame and closes the connection once it is written.
@@ -442,6 +492,9 @@ func (p *peer) writeLoop() {
 		}
 		batch := p.q
 		p.q, p.qData, p.qBytes = nil, 0, 0
+		// The blocking write below returns once QUIC has taken the
+		// batch into packets, and with it what was written inline before.
+		p.inline = 0
 		p.mu.Unlock()
 		p.str.SetWriteDeadline(time.Now().Add(p.s.lim.WriteTimeout))
 		if err := p.writeBatch(batch); err != nil {

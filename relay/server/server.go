@@ -196,6 +196,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	s.ln = ln
 	s.pc = pc
 	s.addr = pc.LocalAddr()
+	if drops := socketDrops(pc); drops != nil {
+		s.met.socketDrops.Store(&drops)
+	}
 	s.mu.Unlock()
 	close(s.ready)
 	s.log.Info("relay listening", "addr", s.addr.String(), "pin", fmt.Sprintf("%x", s.pin))

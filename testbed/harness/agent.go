@@ -119,6 +119,30 @@ func (a *Agent) startSurface(action string, hold time.Duration, proof bool) (*Su
 	return s, s.Start()
 }
 
+// StartPushSurface starts a logon surface that asks for a push login to
+// the technician with email (SPEC.md 11.5) besides showing its QR code;
+// WaitPushNumber returns the number it shows.
+func (a *Agent) StartPushSurface(email string, hold time.Duration) (*Surface, error) {
+	a.surfaces++
+	dir := a.bed.StateDir(fmt.Sprintf("agent-%s/surface%d", a.Name, a.surfaces))
+	s := &Surface{QRPNG: filepath.Join(dir, "qr.png"), QRText: filepath.Join(dir, "qr.txt")}
+	s.Proc = a.bed.Proc(fmt.Sprintf("surface-%s#%d", a.Name, a.surfaces), AgentBin, "surface",
+		"--ipc", a.IPC, "--action", "logon", "--qr-png", s.QRPNG, "--qr-text", s.QRText,
+		"--sandbox", a.Sandbox, "--hold", hold.String(), "--timeout", "2m", "--push", email)
+	return s, s.Start()
+}
+
+var surfacePushNumber = regexp.MustCompile(`^push number=(\d+)`)
+
+// WaitPushNumber waits for the number a push surface shows.
+func (s *Surface) WaitPushNumber(ctx context.Context) (string, error) {
+	m, err := s.WaitFor(ctx, 0, surfacePushNumber)
+	if err != nil {
+		return "", err
+	}
+	return m[1], nil
+}
+
 var surfaceAsksCode = regexp.MustCompile(`^status online=false otp=true`)
 
 // EnterCode waits until the surface says the agent is offline and asks

@@ -47,11 +47,12 @@ func (l AuditLog) Records(device string) AuditLog {
 	return out
 }
 
-// Alarms returns the chain alarms.
+// Alarms returns the chain alarms (not the push-reported alarms of a
+// technician's "this was not me", which say nothing about the chain).
 func (l AuditLog) Alarms() AuditLog {
 	var out AuditLog
 	for _, r := range l {
-		if r.Type == "alarm" {
+		if r.Type == "alarm" && r.Kind != "push-reported" {
 			out = append(out, r)
 		}
 	}

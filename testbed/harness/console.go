@@ -19,6 +19,9 @@ type Console struct {
 	Serve *Proc
 	// Addr is the console's relay address (from init).
 	Addr string
+	// ServeArgs are further arguments of serve (e.g. --web 127.0.0.1:0),
+	// read when Start first makes the process.
+	ServeArgs []string
 }
 
 var consoleAddr = regexp.MustCompile(`(?m)^addr=(\S+)`)
@@ -60,7 +63,8 @@ var consoleReady = regexp.MustCompile(`^ready$`)
 // connected to the relay.
 func (c *Console) Start(ctx context.Context) error {
 	if c.Serve == nil {
-		c.Serve = c.bed.Proc("console-serve", ConsoleBin, "serve", "--state", c.State, "--poll", "200ms", "--retry", "1s")
+		args := append([]string{"serve", "--state", c.State, "--poll", "200ms", "--retry", "1s"}, c.ServeArgs...)
+		c.Serve = c.bed.Proc("console-serve", ConsoleBin, args...)
 	}
 	mark := c.Serve.Mark()
 	if err := c.Serve.Start(); err != nil {

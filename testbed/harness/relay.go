@@ -35,14 +35,15 @@ var (
 // StartRelay starts a relay named name on listen (host:port; port 0 picks
 // one, which the relay keeps across restarts) and waits until it prints
 // its pin and bound address.
-func (b *Bed) StartRelay(ctx context.Context, name, listen string) (*Relay, error) {
+func (b *Bed) StartRelay(ctx context.Context, name, listen string, extra ...string) (*Relay, error) {
 	dir := b.StateDir(name)
 	cert, key := filepath.Join(dir, "relay.crt"), filepath.Join(dir, "relay.key")
 	if err := writeRelayCert(cert, key); err != nil {
 		return nil, err
 	}
 	r := &Relay{Listen: listen}
-	r.Proc = b.Proc(name, RelayBin, "--listen", listen, "--cert", cert, "--key", key, "--metrics-listen", "127.0.0.1:0")
+	args := append([]string{"--listen", listen, "--cert", cert, "--key", key, "--metrics-listen", "127.0.0.1:0"}, extra...)
+	r.Proc = b.Proc(name, RelayBin, args...)
 	if err := r.Restart(ctx); err != nil {
 		return nil, err
 	}

@@ -4,8 +4,11 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +34,10 @@ type World struct {
 	// PhoneNetns, if set before Setup, runs both phones in this network
 	// namespace (the relay must then listen on its HostAddr).
 	PhoneNetns *Netns
+	// PushGateway, if set before Setup, is the relay's push gateway
+	// webhook URL (jitkey-relay --push-gateway): a phone waiting with
+	// `listen --wake-gateway` serves it.
+	PushGateway string
 	// ContosoNetns, if set before Setup, runs the Contoso agent in this
 	// network namespace (the relay must then listen on its HostAddr), so
 	// a test can cut the computer off the relay.
@@ -106,7 +113,11 @@ func (w *World) Setup(ctx context.Context) error {
 }
 
 func (w *World) startRelay(ctx context.Context) error {
-	r, err := w.StartRelay(ctx, "relay", w.RelayListen)
+	var extra []string
+	if w.PushGateway != "" {
+		extra = []string{"--push-gateway", w.PushGateway}
+	}
+	r, err := w.StartRelay(ctx, "relay", w.RelayListen, extra...)
 	w.Relay = r
 	return err
 }
@@ -252,12 +263,29 @@ func (w *World) Share(ctx context.Context, device string, args ...string) (strin
 	if err != nil {
 		return "", err
 	}
+	return out, w.waitPolicy(ctx, device, out)
+}
+
+// TenantSet changes a tenant's settings (`tenant set`), waits until the
+// agent of device acknowledged the new policy, and returns the console's
+// answer.
+func (w *World) TenantSet(ctx context.Context, tenant, device string, args ...string) (string, error) {
+	out, err := w.Console.Must(ctx, append([]string{"tenant", "set", tenant}, args...)...)
+	if err != nil {
+		return "", err
+	}
+	return out, w.waitPolicy(ctx, device, out)
+}
+
+// waitPolicy waits until the agent of device acknowledged the policy
+// version the console's answer out names.
+func (w *World) waitPolicy(ctx context.Context, device, out string) error {
 	var version int
 	if i := strings.Index(out, "policy version "); i >= 0 {
 		fmt.Sscanf(out[i:], "policy version %d", &version)
 	}
 	if version == 0 {
-		return out, fmt.Errorf("share printed no policy version: %q", out)
+		return fmt.Errorf("the console printed no policy version: %q", out)
 	}
 	want := fmt.Sprintf("v%d", version)
 	deadline := time.Now().Add(20 * time.Second)
@@ -266,11 +294,11 @@ func (w *World) Share(ctx context.Context, device string, args ...string) (strin
 		for _, l := range strings.Split(res.Stdout, "\n") {
 			f := strings.Fields(l)
 			if len(f) > 1 && f[1] == device && slices.Contains(f, want) {
-				return out, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return out, fmt.Errorf("agent of %s did not acknowledge policy %s: %s", device, want, res.Stdout)
+			return fmt.Errorf("agent of %s did not acknowledge policy %s: %s", device, want, res.Stdout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -320,3 +348,100 @@ func IsEnabled(ctx context.Context, acc *Accounts, account string) (bool, error)
 	}
 	return info.Enabled, nil
 }
+
+// PushShown is what a listening phone (listen --json) printed for a push
+// login: the request and the three numbers.
+type PushShown struct {
+	Request struct {
+		Device  string `json:"device"`
+		Tenant  string `json:"tenant"`
+		Account string `json:"account"`
+		Action  string `json:"action"`
+	} `json:"request"`
+	Numbers []int `json:"numbers"`
+}
+
+var (
+	phoneListening  = regexp.MustCompile(`"event":"(listening|waiting-for-wake)"`)
+	phonePushShown  = regexp.MustCompile(`^(\{.*"event":"push".*)$`)
+	phonePushResult = regexp.MustCompile(`^(\{.*"event":"push-result".*)$`)
+)
+
+// PushLogin runs a push login (SPEC.md 11.5) on agent a: phone p listens
+// (`listen --json --once`), a login surface asks for a push to email and
+// shows a number, the phone shows the request, and the technician types
+// the screen's number on the phone. It returns the surface (holding the
+// session; call Logout), the account, the number the screen showed and
+// what the phone showed. The tenant must have push login on. listen are
+// more arguments of the phone's listen (--wake-token, --wake-gateway).
+func (w *World) PushLogin(ctx context.Context, a *Agent, p *Phone, email string, listen ...string) (*Surface, string, int, PushShown, error) {
+	var shown PushShown
+	l, err := p.Start("listen", append([]string{"--json", "listen", "--once"}, listen...)...)
+	if err != nil {
+		return nil, "", 0, shown, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := l.WaitFor(ctx, 0, phoneListening); err != nil {
+		return nil, "", 0, shown, err
+	}
+	s, err := a.StartPushSurface(email, time.Hour)
+	if err != nil {
+		return nil, "", 0, shown, err
+	}
+	num, err := s.WaitPushNumber(ctx)
+	if err != nil {
+		return s, "", 0, shown, err
+	}
+	n, _ := strconv.Atoi(num)
+	m, err := l.WaitFor(ctx, 0, phonePushShown)
+	if err != nil {
+		return s, "", n, shown, err
+	}
+	if err := json.Unmarshal([]byte(m[1]), &shown); err != nil {
+		return s, "", n, shown, err
+	}
+	if err := l.Send(num + "\n"); err != nil {
+		return s, "", n, shown, err
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	if err != nil {
+		return s, "", n, shown, err
+	}
+	if m, err := l.WaitFor(ctx, 0, phonePushResult); err != nil || !strings.Contains(m[1], `"status":"approved"`) {
+		return s, acct, n, shown, fmt.Errorf("phone result %v: %v", m, err)
+	}
+	return s, acct, n, shown, nil
+}
+
+// PushReport has phone p answer the next push login "this was not me"
+// (`listen --json --once --report`) and a surface on a ask for it: the
+// surface shows the denial.
+func (w *World) PushReport(ctx context.Context, a *Agent, p *Phone, email string) error {
+	l, err := p.Start("report", "--json", "listen", "--once", "--report")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := l.WaitFor(ctx, 0, phoneListening); err != nil {
+		return err
+	}
+	s, err := a.StartPushSurface(email, time.Hour)
+	if err != nil {
+		return err
+	}
+	if _, err := s.WaitPushNumber(ctx); err != nil {
+		return err
+	}
+	if m, err := l.WaitFor(ctx, 0, phonePushResult); err != nil || !strings.Contains(m[1], `"status":"reported"`) {
+		return fmt.Errorf("phone result %v: %v", m, err)
+	}
+	if _, err := s.WaitFor(ctx, 0, surfaceDenied); err != nil {
+		return fmt.Errorf("surface did not show the denial: %w", err)
+	}
+	_ = s.Wait(ctx) // a denied login exits with status 1
+	return nil
+}
+
+var surfaceDenied = regexp.MustCompile(`^denied: `)

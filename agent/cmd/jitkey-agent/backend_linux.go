@@ -4,11 +4,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/accounts/linux"
 	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
+	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/password"
 )
 
@@ -45,3 +47,19 @@ func pamLogin(ctx context.Context, sandboxDir, service, user string, pw password
 	_, err := run.Run(ctx, in, "pamtester", "--", service, user, "authenticate", "acct_mgmt")
 	return err
 }
+
+// platform adds nothing on Linux: the Unix socket and the vault key file
+// are daemon's defaults.
+func platform(*daemon.Config, string, *slog.Logger) error { return nil }
+
+// defaultIPC is the login surfaces' socket.
+func defaultIPC() string { return DefaultIPC }
+
+// cmdService: systemd runs the agent on Linux (packaging/).
+func cmdService(context.Context, []string, *slog.Logger) error {
+	return errors.New("service: Windows only (use systemd on Linux)")
+}
+
+// protectState: the state directory's modes are set where its files are
+// created (0700 directories, 0600 files).
+func protectState(string) error { return nil }

@@ -43,7 +43,7 @@ const (
                     [--protected-users DN] [--upn-suffix SUFFIX]]
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
-                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION]
+                       [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION] [--push EMAIL]
 `
 )
 
@@ -106,6 +106,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], log)
 	case args[0] == "surface":
 		err = cmdSurface(ctx, args[1:], log)
+	case args[0] == "service":
+		err = cmdService(ctx, args[1:], log)
 	case args[0] == "help", args[0] == "-h", args[0] == "--help":
 		err = &usageError{}
 	default:
@@ -171,6 +173,9 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	token, err := readToken(pos, *tokenFile, os.Stdin, os.Stderr)
 	if err != nil {
+		return err
+	}
+	if err := protectState(*state); err != nil {
 		return err
 	}
 	if err := checkToken(token, time.Now(), log); err != nil {
@@ -289,7 +294,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	state := fs.String("state", "", "state directory")
 	sandboxDir := fs.String("sandbox", "", "manage accounts in this sandbox instead of the host (tests, demo)")
-	ipc := fs.String("ipc", DefaultIPC, "login-surface socket path")
+	ipc := fs.String("ipc", defaultIPC(), "login-surface socket path (Windows: named pipe)")
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
 	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd)")
 	dcf := domainFlags(fs)
@@ -308,20 +313,29 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return usagef(runUsage, "%v", err)
 	}
+	if err := protectState(*state); err != nil {
+		return err
+	}
 	be, maxName, err := backend(ctx, *sandboxDir, log)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dirOf(*ipc), 0o700); err != nil {
-		return err
-	}
-	return daemon.Run(ctx, daemon.Config{
+	cfg := daemon.Config{
 		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.PersistentRelay,
 		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision, DC: dir, Domain: *netbios,
 		Ready: func(i daemon.Info) {
 			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
 		},
-	})
+	}
+	if err := platform(&cfg, *sandboxDir, log); err != nil {
+		return err
+	}
+	if cfg.IPCListen == nil {
+		if err := os.MkdirAll(dirOf(*ipc), 0o700); err != nil {
+			return err
+		}
+	}
+	return daemon.Run(ctx, cfg)
 }
 
 func dirOf(p string) string {

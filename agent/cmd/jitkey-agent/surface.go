@@ -31,6 +31,7 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "run pamtester in this sandbox")
 	hold := fs.Duration("hold", 0, "how long to keep the session before ending it")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the approval")
+	pushTo := fs.String("push", "", "ask for a push login to the technician with this `email` (SPEC.md 11.5)")
 	if _, err := parseFlags(fs, args, surfaceUsage); err != nil {
 		return err
 	}
@@ -44,6 +45,11 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	defer c.Close()
 	if err := c.Begin(ctx, *action, 0); err != nil {
 		return err
+	}
+	if *pushTo != "" {
+		if err := c.Push(ctx, *pushTo); err != nil {
+			return err
+		}
 	}
 	wait, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -70,6 +76,9 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 			}
 			fmt.Fprintln(os.Stderr, m.Terminal)
 			fmt.Printf("qr expires=%s\n", time.Unix(m.Expires, 0).UTC().Format(time.RFC3339))
+		case *ipcserver.Number:
+			// The number the technician picks on the phone.
+			fmt.Printf("push number=%d\n", m.Number)
 		case *ipcserver.Credential:
 			cred = m
 		case *ipcserver.Denied:

@@ -77,6 +77,7 @@ func Generate() (vs []Vector, err error) {
 	g.addrs()
 	g.keyTexts()
 	g.domain()
+	g.consoleLogin()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
@@ -438,6 +439,13 @@ func (g *gen) policies() {
 		func(p *protocol.Policy) { p.LoginMode = protocol.ModeShared }, "ErrInvalidDoc")
 	chk("R17-policy-version-zero", "R-17", "version 0", func(p *protocol.Policy) { p.Version = 0 }, "ErrInvalidDoc")
 	chk("R17-policy-skew-two", "R-17", "offline skew of 2 steps", func(p *protocol.Policy) { p.Offline.Skew = 2 }, "ErrInvalidDoc")
+	chk("ok-policy-check-push-limits", "", "push limits at their largest: 16 pending, 100 per hour, blocked 7 days after a report",
+		func(p *protocol.Policy) {
+			p.PushLogin, p.PushMaxPending, p.PushPerHour, p.PushBlock = true, protocol.MaxPushMaxPending, protocol.MaxPushPerHour, protocol.MaxPushBlock
+		}, "ok")
+	chk("R17-policy-push-per-hour-too-high", "R-17", "push limit of 101 per hour", func(p *protocol.Policy) { p.PushPerHour = 101 }, "ErrInvalidDoc")
+	chk("R17-policy-push-pending-negative", "R-17", "push max pending -1", func(p *protocol.Policy) { p.PushMaxPending = -1 }, "ErrInvalidDoc")
+	chk("R17-policy-push-block-too-long", "R-17", "push block of 7 days and 1 s", func(p *protocol.Policy) { p.PushBlock = protocol.MaxPushBlock + 1 }, "ErrInvalidDoc")
 	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
 		"a share list of a reserved word and two usernames and an empty share list",
 		func(p *protocol.Policy) {
@@ -910,6 +918,23 @@ func (g *gen) msgs() {
 		Context: Context{MsgType: uint8(protocol.MsgAuditAck), Type: "AuditAck"}, Expect: "ErrMalformed"})
 	g.add(Vector{Name: "R36-msg-empty", Rule: "R-36", Kind: "msg", Description: "a type byte without a body", Input: hx([]byte{byte(protocol.MsgApproval)}),
 		Context: Context{MsgType: uint8(protocol.MsgApproval), Type: "Signed"}, Expect: "ErrMalformed"})
+
+	// Push login (SPEC.md 11.5).
+	dc, err := protocol.SignEd25519(protocol.DocDeviceCert, &g.device, g.msp)
+	check(err)
+	var session protocol.SessionID
+	copy(session[:], detrand.Bytes("push-session", 16))
+	pr, err := protocol.EncodeMsg(protocol.MsgPushRequest, &protocol.PushRequest{DeviceCert: dc, Session: session, Action: protocol.ActionLogon,
+		Account: "msp-nik", Choices: []uint8{}, Time: Now, Candidates: []uint16{47, 12, 83}})
+	check(err)
+	g.add(Vector{Name: "ok-msg-push-request", Kind: "msg", Description: "PushRequest: logon as msp-nik, candidates 47, 12 and 83",
+		Input: hx(pr), Context: Context{MsgType: uint8(protocol.MsgPushRequest), Type: "PushRequest"}})
+	rep, err := protocol.EncodeMsg(protocol.MsgPushReport, &protocol.PushReport{Session: session, Time: Now})
+	check(err)
+	g.add(Vector{Name: "ok-msg-push-report", Kind: "msg", Description: "PushReport: the technician answers \"this was not me\"",
+		Input: hx(rep), Context: Context{MsgType: uint8(protocol.MsgPushReport), Type: "PushReport"}})
+	g.add(Vector{Name: "R36-msg-push-report-for-approval", Rule: "R-36", Kind: "msg", Description: "PushReport where an Approval is expected",
+		Input: hx(rep), Context: Context{MsgType: uint8(protocol.MsgApproval), Type: "Signed"}, Expect: "ErrMalformed"})
 }
 
 // transfers builds paged transfers (SPEC.md 8.3) of a phone's view: the
@@ -1184,6 +1209,12 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: true, OTP: false})
 	ok("ok-ipc-msg-code", "Code: technician nik types the 6-digit code his phone shows",
 		protocol.IPCMsgCode, "IPCCode", &protocol.IPCCode{Username: "nik", Code: "012345"})
+	ok("ok-ipc-msg-push", "Push: the technician types an email at the login screen", protocol.IPCMsgPush, "IPCPush",
+		&protocol.IPCPush{Email: "nik@msp.example"})
+	ok("ok-ipc-msg-push-longest-email", "Push with an email of 254 bytes, the longest", protocol.IPCMsgPush, "IPCPush",
+		&protocol.IPCPush{Email: strings.Repeat("a", 242) + "@msp.example"})
+	ok("ok-ipc-msg-number", "Number: the login screen shows 47", protocol.IPCMsgNumber, "IPCNumber", &protocol.IPCNumber{Number: 47})
+	ok("ok-ipc-msg-number-edges", "Number 10, the smallest", protocol.IPCMsgNumber, "IPCNumber", &protocol.IPCNumber{Number: 10})
 
 	end := msg(protocol.IPCMsgEnd, &protocol.IPCEnd{Session: session})
 	begin := msg(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon"})
@@ -1201,6 +1232,17 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
 	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
 		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
+	raw := func(t protocol.IPCMsgType, v any) []byte {
+		b, err := protocol.Marshal(v)
+		check(err)
+		return append([]byte{byte(t)}, b...)
+	}
+	bad("push-email-too-long", "Push with an email of 255 bytes", protocol.IPCMsgPush, "IPCPush",
+		raw(protocol.IPCMsgPush, &protocol.IPCPush{Email: strings.Repeat("a", 243) + "@msp.example"}))
+	bad("number-too-small", "Number 9: one digit", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 9}))
+	bad("number-too-large", "Number 100: three digits", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 100}))
+	bad("push-number-field", "Push carrying a Number body (field 1 is a u8, not text)", protocol.IPCMsgPush, "IPCPush",
+		append([]byte{byte(protocol.IPCMsgPush)}, raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 47})[1:]...))
 }
 
 // audit builds an agent's audit log of four records (SPEC.md 6.5, 11.8)
@@ -1516,4 +1558,94 @@ func (g *gen) proofs() {
 		protocol.MsgPairRequest, pair(edSig("phone-identity", "identity", h), p256Sig("identity", h)), "ErrBadSignature")
 	pv("R40-proof-enroll-wrong-key", "R-40", "the identity proof is made by another key than the one to be certified",
 		protocol.MsgEnrollRequest, enroll(edSig("rogue", "identity", h)), "ErrBadSignature")
+}
+
+// consoleLogin builds the vectors of the web console sign-in (SPEC.md
+// 11.12): its QR, handshake, request and approval.
+func (g *gen) consoleLogin() {
+	q := func(name, rule, desc string, b []byte, at int64, expect string) {
+		g.add(Vector{Name: name, Rule: rule, Kind: "qr", Description: desc, Input: "JK:" + base45(b), Context: Context{Now: at}, Expect: expect})
+	}
+	qr := g.qrBinary(protocol.QRLogin, protocol.ActionConsole, Now, protocol.DeviceID{}, g.console.Public, relayA)
+	p, err := protocol.ParseQR("JK:" + base45(qr))
+	check(err)
+	var secret [protocol.QRSecretLen]byte
+	copy(secret[:], detrand.Bytes("qr-secret", 16))
+	want := protocol.ConsoleQR(p.Static, p.Mailbox, relayA, secret, time.Unix(Now, 0))
+	if enc, _ := want.Encode(); enc != "JK:"+base45(qr) {
+		panic("ConsoleQR disagrees with the SPEC layout")
+	}
+	q("ok-qr-console", "", "web console sign-in QR: a login QR with action 5 (console) and a zero device id, 80 s old", qr, Now+80, "ok")
+	q("R21-qr-console-with-device", "R-21", "console sign-in QR carrying a device id",
+		func() []byte { b := bytes.Clone(qr); b[7] = 1; return b }(), Now, "ErrMalformed")
+	q("R21-qr-action-6", "R-21", "login QR with action 6 (unknown)",
+		func() []byte { b := bytes.Clone(qr); b[2] = 6; return b }(), Now, "ErrMalformed")
+	q("R21-qr-pair-console-action", "R-21", "pairing QR (kind 2) with action 5",
+		func() []byte { b := bytes.Clone(qr); b[1] = protocol.QRPair; return b }(), Now, "ErrMalformed")
+	q("R20-qr-console-stale", "R-20", "console sign-in QR scanned 91 s after its time", qr, Now+91, "ErrQRStale")
+
+	// The handshake: its own flow name in the prologue.
+	hs := func(name, rule, desc string, iniFlow protocol.Flow, expect string) {
+		ini, resp := g.hsPair(protocol.FlowConsoleLogin)
+		ini.side.Flow, ini.cfg.Flow = iniFlow.Name(), iniFlow
+		r := runHandshake(ini.cfg, resp.cfg, noTamper)
+		err := r.rerr
+		if err == nil {
+			err = r.ierr
+		}
+		h := &Handshake{Initiator: ini.side, Responder: resp.side}
+		switch {
+		case expect == "ok" && err != nil:
+			panic(fmt.Sprintf("%s: %v", name, err))
+		case expect == "ok":
+			h.Msg1, h.Msg2, h.Hash = hx(r.msg1), hx(r.msg2), hx(r.is.HandshakeHash())
+		case !errors.Is(err, protocol.ErrHandshake):
+			panic(fmt.Sprintf("%s: got %v", name, err))
+		}
+		g.add(Vector{Name: name, Rule: rule, Kind: "handshake", Description: desc, Context: Context{Handshake: h}, Expect: expect})
+	}
+	hs("ok-handshake-ikpsk1-console-login", "", "Noise_IKpsk1 web console sign-in, phone -> console", protocol.FlowConsoleLogin, "ok")
+	hs("R26-handshake-qr-login-to-console", "R-26", "initiator runs the qr-login flow against a console-login responder (same keys, same PSK)",
+		protocol.FlowQRLogin, "ErrHandshake")
+
+	// The request the phone shows.
+	var session protocol.SessionID
+	copy(session[:], detrand.Bytes("session", 16))
+	base := protocol.ConsoleRequest{Session: session, Action: protocol.ActionConsole, Org: "Example MSP",
+		Origin: "https://console.example:8443", Client: "127.0.0.1 Chrome/156 Linux", Time: Now}
+	cr := func(name, rule, desc string, mod func(*protocol.ConsoleRequest), at int64, expect string) {
+		r := base
+		mod(&r)
+		b, err := protocol.EncodeMsg(protocol.MsgConsoleRequest, &r)
+		check(err)
+		g.add(Vector{Name: name, Rule: rule, Kind: "sign-in", Description: desc, Input: hx(b),
+			Context: Context{Session: hx(session[:]), Now: at}, Expect: expect})
+	}
+	same := func(*protocol.ConsoleRequest) {}
+	cr("ok-console-request", "", "a console sign-in request for this session, 60 s old", same, Now+60, "ok")
+	cr("R60-console-request-wrong-session", "R-60", "request naming another session",
+		func(r *protocol.ConsoleRequest) { r.Session[0] ^= 1 }, Now, "ErrApprovalMismatch")
+	cr("R60-console-request-login-action", "R-60", "request with action 1 (logon) in the console flow",
+		func(r *protocol.ConsoleRequest) { r.Action = protocol.ActionLogon }, Now, "ErrApprovalMismatch")
+	cr("R60-console-request-stale", "R-60", "request time MaxApprovalSkew+1 s in the past", same, Now+121, "ErrStale")
+	cr("R60-console-request-control-origin", "R-60", "origin with a carriage return (could redraw the approval screen)",
+		func(r *protocol.ConsoleRequest) { r.Origin = "https://console.example\rhttps://ok.example" }, Now, "ErrMalformed")
+	cr("R60-console-request-long-client", "R-60", "client text of MaxConsoleText+1 bytes",
+		func(r *protocol.ConsoleRequest) { r.Client = strings.Repeat("c", protocol.MaxConsoleText+1) }, Now, "ErrMalformed")
+	cr("R60-console-request-no-origin", "R-60", "empty origin", func(r *protocol.ConsoleRequest) { r.Origin = "" }, Now, "ErrMalformed")
+
+	// The approval that answers it.
+	exp := &ApprovalExpect{Serial: g.tech.Serial, DeviceID: hx(make([]byte, 16)), Session: hx(session[:]),
+		HandshakeHash: hx(detrand.Bytes("handshake-hash", 32)), Action: protocol.ActionConsole}
+	ap := func(name, rule, desc string, mod func(*protocol.Approval), expect string) {
+		a := g.approvalFor(func(a *protocol.Approval) { a.DeviceID = protocol.DeviceID{}; a.Action = protocol.ActionConsole })
+		mod(&a)
+		g.add(Vector{Name: name, Rule: rule, Kind: "approval", Description: desc, Input: hx(g.signP256(&a, g.approval)),
+			Context: Context{Key: hx(g.approvalPK[:]), Now: Now, ApprovalExpect: exp}, Expect: expect})
+	}
+	ap("ok-approval-console", "", "console sign-in approval: action 5, zero device id", func(*protocol.Approval) {}, "ok")
+	ap("R18-approval-login-for-console", "R-18", "a logon approval (action 1) offered to a console sign-in",
+		func(a *protocol.Approval) { a.Action = protocol.ActionLogon }, "ErrApprovalMismatch")
+	ap("R18-approval-console-with-device", "R-18", "console approval naming a device",
+		func(a *protocol.Approval) { a.DeviceID = g.device.DeviceID }, "ErrApprovalMismatch")
 }

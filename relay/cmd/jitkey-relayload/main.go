@@ -47,6 +47,11 @@ type options struct {
 	relayPprof string // the relay's pprof base URL while it is measured
 	floodMode  bool   // measure admission under a flood instead (flood.go)
 	flood      floodOptions
+	// Idle cost and liveness (relay.go).
+	memLimit        string        // GOMEMLIMIT of the relay process; empty: none
+	idleCPU         time.Duration // measure the relay's CPU while idle for this long
+	clientKeepAlive time.Duration // client.Config.KeepAlive (app Ping and QUIC keep-alive)
+	relayKeepAlive  time.Duration // the relay's -keepalive (QUIC PINGs from the relay)
 }
 
 func main() {
@@ -72,7 +77,13 @@ func main() {
 	fs.DurationVar(&o.flood.warmup, "flood-warmup", 5*time.Second, "with -flood: flood time before legitimate peers dial")
 	fs.DurationVar(&o.flood.deadline, "flood-deadline", 15*time.Second, "with -flood: time each legitimate peer may take to connect")
 	fs.DurationVar(&o.flood.retry, "flood-retry", 100*time.Millisecond, "with -flood: wait of a flood connection after a refused attempt")
+	fs.StringVar(&o.memLimit, "relay-memlimit", "", "GOMEMLIMIT of the relay process (e.g. 1500MiB; empty: none)")
+	fs.DurationVar(&o.idleCPU, "idle-cpu", 0, "also measure the relay's CPU and packets while the peers are idle for this long")
+	fs.DurationVar(&o.clientKeepAlive, "client-keepalive", 0, "peers' keep-alive period: app Ping and QUIC keep-alive (default the client's 15s)")
+	fs.DurationVar(&o.relayKeepAlive, "relay-keepalive", 0, "relay's QUIC keep-alive period (default 0: off)")
 	fs.Parse(os.Args[1:])
+	// The relay admits at most 1,024 connections per source address.
+	o.sources = max(o.sources, (o.peers+999)/1000)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if o.floorServe != "" {
 		err := serveFloor(context.Background(), o.floorServe, os.Stdout)
@@ -99,6 +110,10 @@ type result struct {
 	peers             int64
 	idleBytesRSS      float64
 	idleBytesHeap     float64
+	drops             int64   // datagrams dropped on the relay's socket until idle (-1: unknown)
+	dropsForwarding   int64   // and during the forwarding phases
+	idleCPU           float64 // relay CPU while idle, cores
+	idlePktsIn        float64 // UDP datagrams/s received on loopback while idle
 	goroutinesPerPeer float64
 	connectTime       time.Duration
 	fps               float64
@@ -124,7 +139,15 @@ type proc struct {
 }
 
 func startProc(ctx context.Context, name string, args ...string) (*proc, error) {
+	return startProcEnv(ctx, nil, name, args...)
+}
+
+// startProcEnv is startProc with variables added to the environment.
+func startProcEnv(ctx context.Context, env []string, name string, args ...string) (*proc, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = os.Stderr
 	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
@@ -226,6 +249,11 @@ func loadavg() string {
 func runBench(ctx context.Context, o options, log *slog.Logger, out io.Writer) error {
 	start := time.Now()
 	o.loadStart = loadavg()
+	_, rcvErrs0 := udpCounters()
+	defer func() {
+		_, rcvErrs := udpCounters()
+		fmt.Fprintf(out, "UDP receive-buffer errors on the machine during the run (/proc/net/snmp RcvbufErrors): %d\n", rcvErrs-rcvErrs0)
+	}()
 	bin, err := relayBinary(o, log)
 	if err != nil {
 		return err
@@ -394,6 +422,10 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	fmt.Fprintf(tw, "memory per idle peer (RSS)\t%.1f KiB\t-\t-\t<= 32 KiB\n", r.idleBytesRSS/1024)
 	fmt.Fprintf(tw, "memory per idle peer (Go heap+stacks)\t%.1f KiB\t-\t-\t\n", r.idleBytesHeap/1024)
 	fmt.Fprintf(tw, "relay goroutines per idle peer\t%.2f\t-\t-\t\n", r.goroutinesPerPeer)
+	if o.idleCPU > 0 {
+		fmt.Fprintf(tw, "relay CPU while idle (cores, over %s)\t%.3f\t-\t-\t\n", o.idleCPU, r.idleCPU)
+		fmt.Fprintf(tw, "UDP datagrams/s on the machine while idle\t%.0f\t-\t-\t\n", r.idlePktsIn)
+	}
 	fmt.Fprintf(tw, "time to connect all peers\t%s\t-\t-\t\n", r.connectTime.Round(time.Millisecond))
 	fmt.Fprintf(tw, "frames forwarded/s (max, %d B)\t%.0f\t%s\t%s\t>= 20000\n", o.payload, r.fps, na(f, func(f *result) string { return fmt.Sprintf("%.0f", f.fps) }), na(f, func(f *result) string { return ratio(r.fps, f.fps) }))
 	fmt.Fprintf(tw, "forwarder CPU at max (cores)\t%.2f\t%s\t\t\n", r.cpuAtMax, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtMax) }))
@@ -405,8 +437,46 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	fmt.Fprintf(tw, "forwarder CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.cpuAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtHalf) }))
 	fmt.Fprintf(tw, "load generator CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.loadCPUAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.loadCPUAtHalf) }))
 	fmt.Fprintf(tw, "send errors\t%d\t%s\t\t\n", r.errs, na(f, func(f *result) string { return strconv.FormatInt(f.errs, 10) }))
+	fmt.Fprintf(tw, "datagrams dropped on the relay's socket: connecting, forwarding\t%d, %d\t-\t\t\n", r.drops, r.dropsForwarding)
 	tw.Flush()
 	fmt.Fprintf(w, "\nmachine load average (1 min) at start %s, at end %s: a value above %d means other processes competed for the CPUs.\n", o.loadStart, loadavg(), runtime.NumCPU())
 	fmt.Fprintln(w, "latency is sender→forwarder→receiver one-way time on one clock, including both client stacks;")
 	fmt.Fprintln(w, "the relay's added latency is at most that. Load generator and forwarder share the machine's CPUs.")
+}
+
+// udpInDatagrams returns the machine's UDP InDatagrams counter
+// (/proc/net/snmp), or 0 where there is none.
+func udpInDatagrams() int64 {
+	n, _ := udpCounters()
+	return n
+}
+
+// udpCounters returns the machine's UDP InDatagrams and RcvbufErrors.
+func udpCounters() (in, rcvbufErrors int64) {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0, 0
+	}
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i := 1; i < len(f) && i < len(names); i++ {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			switch names[i] {
+			case "InDatagrams":
+				in = v
+			case "RcvbufErrors":
+				rcvbufErrors = v
+			}
+		}
+		return in, rcvbufErrors
+	}
+	return 0, 0
 }

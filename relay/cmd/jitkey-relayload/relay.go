@@ -92,7 +92,14 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		}
 		args = append(args, "-pprof")
 	}
-	p, err := startProc(ctx, bin, args...)
+	if o.relayKeepAlive > 0 {
+		args = append(args, "-keepalive", o.relayKeepAlive.String())
+	}
+	var env []string
+	if o.memLimit != "" {
+		env = []string{"GOMEMLIMIT=" + o.memLimit}
+	}
+	p, err := startProcEnv(ctx, env, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +155,7 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		c, err := client.New(client.Config{
 			Identity: k, Home: addr, Pins: [][32]byte{pin}, Transport: trs[i%len(trs)],
 			HandshakeTimeout: 30 * time.Second, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
+			KeepAlive: o.clientKeepAlive,
 		})
 		if err != nil {
 			return nil, err
@@ -203,11 +211,23 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024)
 	}
 	fetchProfile(ctx, o, "heap?gc=1", "relay-idle-heap.pb.gz", log)
+	fetchProfile(ctx, o, "goroutine", "relay-idle-goroutine.pb.gz", log)
+	if o.idleCPU > 0 {
+		log.Info("measuring idle cost", "duration", o.idleCPU)
+		c0, u0, t0 := p.cpu(), udpInDatagrams(), time.Now()
+		time.Sleep(o.idleCPU)
+		el := time.Since(t0).Seconds()
+		r.idleCPU = (p.cpu() - c0) / el
+		r.idlePktsIn = float64(udpInDatagrams()-u0) / el
+		log.Info("idle cost", "relay_cores", r.idleCPU, "udp_datagrams_per_s", int(r.idlePktsIn))
+	}
 	log.Info("idle", "peers", r.peers, "rss_per_peer_kib", int(r.idleBytesRSS/1024), "heap_per_peer_kib", int(r.idleBytesHeap/1024))
 	eps := make([]endpoint, 2*o.pairs)
 	for i := range eps {
 		eps[i] = &relayEndpoint{c: clients[i], addrs: addrs}
 	}
+	r.drops = scrape(metrics, "jitkey_relay_udp_receive_drops_total")
 	drive(ctx, o, eps, p, r, func() int64 { return scrape(metrics, "jitkey_relay_frames_forwarded_total") }, log)
+	r.dropsForwarding = scrape(metrics, "jitkey_relay_udp_receive_drops_total") - r.drops
 	return r, nil
 }

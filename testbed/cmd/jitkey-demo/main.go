@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -147,6 +148,37 @@ func (d *demo) walk(ctx context.Context) error {
 	if err := d.step(ctx, "Nik logs out: the agent disables "+account+" and re-randomises its password", func(ctx context.Context) (string, error) {
 		return d.logout(ctx, login, w.ContosoAcc, account)
 	}); err != nil {
+		return err
+	}
+
+	// Push login.
+	if err := d.step(ctx, "Contoso turns push login on; at "+harness.DeviceContoso+"'s login screen Nik types his email instead of scanning",
+		func(ctx context.Context) (string, error) {
+			if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--push-login"); err != nil {
+				return "", err
+			}
+			s, acct, n, shown, err := w.PushLogin(ctx, w.Contoso, w.Nik, "nik@acme.example")
+			if err != nil {
+				return "", err
+			}
+			if acct != harness.NamedAccountNik || !slices.Contains(shown.Numbers, n) {
+				return "", fmt.Errorf("logged in as %s; phone showed %v, the screen %d", acct, shown.Numbers, n)
+			}
+			if _, err := d.logout(ctx, s, w.ContosoAcc, acct); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("the screen showed %d; his phone showed %s, account %s and the numbers %v; he tapped %d and was logged in as %s (then out)",
+				n, shown.Request.Device, shown.Request.Account, shown.Numbers, n, acct), nil
+		}); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Someone else types Nik's email at the login screen: Nik answers \"this was not me\" on his phone",
+		func(ctx context.Context) (string, error) {
+			if err := w.PushReport(ctx, w.Contoso, w.Nik, "nik@acme.example"); err != nil {
+				return "", err
+			}
+			return "the login screen shows the denial; " + harness.DeviceContoso + " sends Nik no push logins for an hour and the console raises an alarm", nil
+		}); err != nil {
 		return err
 	}
 
@@ -368,7 +400,13 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 		code.Username, code.Code, code.SecondsLeft, acct, note), nil
 }
 
-func (d *demo) logout(ctx context.Context, s *harness.PAMLogin, acc *harness.Accounts, account string) (string, error) {
+// session is a logged-in session at a login surface: the real PAM module
+// (harness.PAMLogin) or, for push, the simulated surface (harness.Surface).
+type session interface {
+	Logout(ctx context.Context) error
+}
+
+func (d *demo) logout(ctx context.Context, s session, acc *harness.Accounts, account string) (string, error) {
 	if err := s.Logout(ctx); err != nil {
 		return "", err
 	}

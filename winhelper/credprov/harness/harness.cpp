@@ -1,0 +1,232 @@
+// harness.exe: drives jitkey_cp.dll as LogonUI would, outside LogonUI
+// (for Wine): LoadLibrary, DllGetClassObject, then for each scenario
+// SetUsageScenario, Advise, the field descriptors, GetCredentialCount,
+// GetCredentialAt, the credential's Advise, a message loop that prints
+// every field change, and GetSerialization once the provider reports a
+// credential (CredentialsChanged). It prints the serialization's
+// account name and sizes, never the password.
+//
+//   harness.exe DLL SCENARIO SECONDS [QRFILE]
+//     SCENARIO: logon, unlock or credui
+//     QRFILE:   each tile bitmap is written there as a PGM picture
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpapi.h"
+
+#define SECURITY_WIN32
+#include <ntsecapi.h>
+
+static int g_changed = 0;
+static const char *g_qrfile = nullptr;
+
+static void wprint(const char *what, DWORD id, LPCWSTR s)
+{
+	char buf[1024];
+	WideCharToMultiByte(CP_UTF8, 0, s ? s : L"", -1, buf, sizeof buf, nullptr, nullptr);
+	printf("%s %lu: %s\n", what, (unsigned long)id, buf);
+	fflush(stdout);
+}
+
+static void save_bitmap(HBITMAP b)
+{
+	DIBSECTION ds;
+	if (GetObjectW(b, sizeof ds, &ds) != sizeof ds || ds.dsBm.bmBitsPixel != 32) {
+		printf("bitmap: not a 32-bit DIB section\n");
+		return;
+	}
+	int w = ds.dsBm.bmWidth, h = ds.dsBm.bmHeight;
+	printf("bitmap %dx%d\n", w, h);
+	if (g_qrfile == nullptr)
+		return;
+	FILE *f = fopen(g_qrfile, "wb");
+	if (f == nullptr)
+		return;
+	fprintf(f, "P5\n%d %d\n255\n", w, h);
+	const uint32_t *px = static_cast<const uint32_t *>(ds.dsBm.bmBits);
+	for (int i = 0; i < w * h; i++)
+		fputc(int(px[i] & 0xff), f);
+	fclose(f);
+}
+
+struct Events final : public ICredentialProviderCredentialEvents, public ICredentialProviderEvents {
+	// One object serves both event interfaces; QueryInterface is not used
+	// by the provider.
+	IFACEMETHODIMP_(ULONG) AddRef() override { return 2; }
+	IFACEMETHODIMP_(ULONG) Release() override { return 1; }
+	IFACEMETHODIMP QueryInterface(REFIID, void **ppv) override
+	{
+		*ppv = nullptr;
+		return E_NOINTERFACE;
+	}
+	IFACEMETHODIMP SetFieldState(ICredentialProviderCredential *, DWORD, CREDENTIAL_PROVIDER_FIELD_STATE) override { return S_OK; }
+	IFACEMETHODIMP SetFieldInteractiveState(ICredentialProviderCredential *, DWORD, CREDENTIAL_PROVIDER_FIELD_INTERACTIVE_STATE) override { return S_OK; }
+	IFACEMETHODIMP SetFieldString(ICredentialProviderCredential *, DWORD id, LPCWSTR s) override
+	{
+		if (id == 2 || id == 3) // status and number
+			wprint("field", id, s);
+		return S_OK;
+	}
+	IFACEMETHODIMP SetFieldCheckbox(ICredentialProviderCredential *, DWORD, BOOL, LPCWSTR) override { return S_OK; }
+	IFACEMETHODIMP SetFieldBitmap(ICredentialProviderCredential *, DWORD, HBITMAP b) override
+	{
+		save_bitmap(b);
+		return S_OK;
+	}
+	IFACEMETHODIMP SetFieldComboBoxSelectedItem(ICredentialProviderCredential *, DWORD, DWORD) override { return S_OK; }
+	IFACEMETHODIMP DeleteFieldComboBoxItem(ICredentialProviderCredential *, DWORD, DWORD) override { return S_OK; }
+	IFACEMETHODIMP AppendFieldComboBoxItem(ICredentialProviderCredential *, DWORD, LPCWSTR) override { return S_OK; }
+	IFACEMETHODIMP SetFieldSubmitButton(ICredentialProviderCredential *, DWORD, DWORD) override { return S_OK; }
+	IFACEMETHODIMP OnCreatingWindow(HWND *h) override
+	{
+		*h = nullptr;
+		return E_NOTIMPL;
+	}
+	IFACEMETHODIMP CredentialsChanged(UINT_PTR ctx) override
+	{
+		printf("CredentialsChanged(%llu)\n", (unsigned long long)ctx);
+		fflush(stdout);
+		g_changed = 1;
+		return S_OK;
+	}
+};
+
+static int fail(const char *what, HRESULT hr)
+{
+	printf("FAIL %s: 0x%08lx\n", what, (unsigned long)hr);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: harness DLL logon|unlock|credui SECONDS [QRFILE]\n");
+		return 2;
+	}
+	g_qrfile = argc > 4 ? argv[4] : nullptr;
+	CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus = strcmp(argv[2], "unlock") == 0 ? CPUS_UNLOCK_WORKSTATION
+						  : strcmp(argv[2], "credui") == 0 ? CPUS_CREDUI
+										    : CPUS_LOGON;
+	int seconds = atoi(argv[3]);
+	CoInitializeEx(nullptr, COINIT_APARTMENTTHREADED);
+	HMODULE dll = LoadLibraryA(argv[1]);
+	if (dll == nullptr)
+		return fail("LoadLibrary", HRESULT_FROM_WIN32(GetLastError()));
+	typedef HRESULT(WINAPI * GetClassObject)(REFCLSID, REFIID, void **);
+	auto get = reinterpret_cast<GetClassObject>(reinterpret_cast<void *>(GetProcAddress(dll, "DllGetClassObject")));
+	if (get == nullptr)
+		return fail("GetProcAddress", E_FAIL);
+	IClassFactory *cf = nullptr;
+	HRESULT hr = get(JK_CLSID_Provider, IID_IClassFactory, reinterpret_cast<void **>(&cf));
+	if (FAILED(hr))
+		return fail("DllGetClassObject", hr);
+	ICredentialProvider *p = nullptr;
+	hr = cf->CreateInstance(nullptr, JK_IID_ICredentialProvider, reinterpret_cast<void **>(&p));
+	cf->Release();
+	if (FAILED(hr))
+		return fail("CreateInstance", hr);
+	printf("provider created\n");
+	if (FAILED(hr = p->SetUsageScenario(CPUS_CHANGE_PASSWORD, 0)) && hr != E_NOTIMPL)
+		return fail("SetUsageScenario(change password)", hr);
+	printf("SetUsageScenario(CPUS_CHANGE_PASSWORD) = 0x%08lx (E_NOTIMPL expected)\n", (unsigned long)hr);
+	if (FAILED(hr = p->SetUsageScenario(cpus, cpus == CPUS_CREDUI ? CREDUIWIN_ENUMERATE_ADMINS : 0)))
+		return fail("SetUsageScenario", hr);
+	printf("SetUsageScenario(%s) = S_OK\n", argv[2]);
+	Events ev;
+	p->Advise(&ev, 42);
+	DWORD n = 0;
+	p->GetFieldDescriptorCount(&n);
+	printf("GetFieldDescriptorCount = %lu\n", (unsigned long)n);
+	for (DWORD i = 0; i < n; i++) {
+		CREDENTIAL_PROVIDER_FIELD_DESCRIPTOR *d = nullptr;
+		if (SUCCEEDED(p->GetFieldDescriptorAt(i, &d))) {
+			char label[128];
+			WideCharToMultiByte(CP_UTF8, 0, d->pszLabel, -1, label, sizeof label, nullptr, nullptr);
+			printf("  field %lu type %d %s\n", (unsigned long)d->dwFieldID, int(d->cpft), label);
+			CoTaskMemFree(d->pszLabel);
+			CoTaskMemFree(d);
+		}
+	}
+	DWORD count = 0, def = 0;
+	BOOL autologon = FALSE;
+	if (FAILED(hr = p->GetCredentialCount(&count, &def, &autologon)))
+		return fail("GetCredentialCount", hr);
+	printf("GetCredentialCount = %lu default %ld autologon %d\n", (unsigned long)count, long(def), int(autologon));
+	ICredentialProviderCredential *c = nullptr;
+	if (FAILED(hr = p->GetCredentialAt(0, &c)))
+		return fail("GetCredentialAt", hr);
+	ICredentialProviderCredential2 *c2 = nullptr;
+	if (SUCCEEDED(c->QueryInterface(JK_IID_ICredentialProviderCredential2, reinterpret_cast<void **>(&c2)))) {
+		LPWSTR sid = nullptr;
+		printf("ICredentialProviderCredential2: GetUserSid = 0x%08lx (S_FALSE: other user tile)\n", (unsigned long)c2->GetUserSid(&sid));
+		c2->Release();
+	}
+	c->Advise(&ev);
+	LPWSTR s = nullptr;
+	if (SUCCEEDED(c->GetStringValue(2, &s))) {
+		wprint("initial", 2, s);
+		CoTaskMemFree(s);
+	}
+	DWORD until = GetTickCount() + DWORD(seconds) * 1000;
+	int rc = 3;
+	while (GetTickCount() < until) {
+		MSG m;
+		if (MsgWaitForMultipleObjects(0, nullptr, FALSE, 200, QS_ALLINPUT) == WAIT_OBJECT_0)
+			while (PeekMessageW(&m, nullptr, 0, 0, PM_REMOVE)) {
+				TranslateMessage(&m);
+				DispatchMessageW(&m);
+			}
+		if (!g_changed)
+			continue;
+		g_changed = 0;
+		p->GetCredentialCount(&count, &def, &autologon);
+		printf("GetCredentialCount = %lu default %ld autologon %d\n", (unsigned long)count, long(def), int(autologon));
+		if (!autologon)
+			continue;
+		BOOL al = FALSE;
+		c->SetSelected(&al);
+		CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+		CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+		LPWSTR st = nullptr;
+		CREDENTIAL_PROVIDER_STATUS_ICON icon;
+		hr = c->GetSerialization(&r, &cs, &st, &icon);
+		if (FAILED(hr) || r != CPGSR_RETURN_CREDENTIAL_FINISHED) {
+			printf("GetSerialization = 0x%08lx response %d\n", (unsigned long)hr, int(r));
+			rc = 1;
+			break;
+		}
+		printf("GetSerialization: response RETURN_CREDENTIAL_FINISHED, package %lu, %lu bytes\n",
+		       (unsigned long)cs.ulAuthenticationPackage, (unsigned long)cs.cbSerialization);
+		if (cpus != CPUS_CREDUI && cs.cbSerialization >= sizeof(KERB_INTERACTIVE_UNLOCK_LOGON)) {
+			auto *k = reinterpret_cast<KERB_INTERACTIVE_UNLOCK_LOGON *>(cs.rgbSerialization);
+			ULONG_PTR off = reinterpret_cast<ULONG_PTR>(k->Logon.UserName.Buffer);
+			wchar_t user[128] = {};
+			memcpy(user, cs.rgbSerialization + off, k->Logon.UserName.Length < 254 ? k->Logon.UserName.Length : 254);
+			printf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user ", int(k->Logon.MessageType));
+			wprint("", 0, user);
+			printf("password: %u bytes (not shown)\n", unsigned(k->Logon.Password.Length));
+		}
+		SecureZeroMemory(cs.rgbSerialization, cs.cbSerialization);
+		CoTaskMemFree(cs.rgbSerialization);
+		rc = 0;
+		break;
+	}
+	if (rc == 3) {
+		// No credential in time: Submit without input answers "not finished".
+		CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+		CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+		LPWSTR st = nullptr;
+		CREDENTIAL_PROVIDER_STATUS_ICON icon;
+		hr = c->GetSerialization(&r, &cs, &st, &icon);
+		printf("GetSerialization without credential = 0x%08lx response %d (0: not finished)\n", (unsigned long)hr, int(r));
+	}
+	c->UnAdvise();
+	c->Release();
+	p->UnAdvise();
+	p->Release();
+	printf("DllCanUnloadNow = 0x%08lx\n", (unsigned long)reinterpret_cast<HRESULT(WINAPI *)()>(reinterpret_cast<void *>(GetProcAddress(dll, "DllCanUnloadNow")))());
+	printf("done rc=%d\n", rc);
+	return rc;
+}
