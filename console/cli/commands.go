@@ -82,10 +82,11 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	maxs := fs.Duration("max-session", 0, "maximum session length")
 	inact := fs.Int("inactivity-days", 0, "remove accounts unused this many days")
 	offline := offlineFlags(fs)
+	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
 		var ch console.TenantChange
 		fs.Visit(func(f *flag.Flag) {
-			if offline(f, &ch) {
+			if offline(f, &ch) || pushLimits(f, &ch) {
 				return
 			}
 			switch f.Name {
@@ -210,6 +211,7 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "login mode:        %s\n", tn.LoginMode)
 	fmt.Fprintf(w, "shared account:    %s\n", tn.SharedAccount)
 	fmt.Fprintf(w, "push login:        %s\n", onOff(tn.PushLogin))
+	showPush(w, tn)
 	fmt.Fprintf(w, "otp while online:  %s\n", onOff(tn.OTPWhileOnline))
 	fmt.Fprintf(w, "selective login:   %s\n", onOff(tn.SelectiveLogin))
 	fmt.Fprintf(w, "domain accounts:   %s\n", onOff(tn.DomainAccounts))
@@ -572,6 +574,8 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 		p.Offline.MaxFailures, p.Offline.LockoutBase, p.Offline.LockoutLimit)
 	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
 		p.Offline.Logins(), p.Offline.Days())
+	pending, perHour, block := p.PushLimits()
+	fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
 	var rs []string
 	for _, r := range p.Revoked {
