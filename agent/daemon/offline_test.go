@@ -9,6 +9,7 @@ import (
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/server"
@@ -39,53 +40,9 @@ func status(t *testing.T, ctx context.Context, c *ipcserver.Client, want ipcserv
 func TestOfflineLogin(t *testing.T) {
 	w := newWorld(t, server.Limits{})
 	p, mux := w.phone(t, "nik")
-	pol := w.msp.Policy(2)
-	pol.Roster = []protocol.RosterEntry{{Serial: p.Cert.Serial, TechID: p.Cert.TechID, Username: "nik", Role: protocol.RoleAdmin}}
-	signed := w.console.SetPolicy(t, pol)
-	eventually(t, "the roster policy applied", func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		defer cancel()
-		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
-		return err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == 2
-	})
-	c, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Begin(t.Context(), "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	pol, key := w.offlineKey(t, p, mux)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	qr := firstQR(t, ctx, c)
-	var res protocol.LoginResult
-	for {
-		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{})
-		acancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		qr = firstQR(t, ctx, c)
-	}
-	if err != nil || !res.OK || len(res.OfflineSecret) != otpcode.KeySize {
-		t.Fatalf("online login: %+v %v", res, err)
-	}
-	key := res.OfflineSecret
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cred, ok := m.(*ipcserver.Credential); ok {
-			if err := c.End(ctx, cred.Session); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	c.Close()
 
 	w.stopRelay()
 	s, err := ipcserver.Dial(t.Context(), w.sock)
@@ -157,4 +114,59 @@ func TestOfflineLogin(t *testing.T) {
 	if !approvedOffline {
 		t.Fatal("no offline login.approved record at the console")
 	}
+}
+
+// offlineKey gives Nik's phone p the agent's offline key for it (named
+// mode, SPEC.md 11.6): a roster policy, then one online QR login, whose
+// session is ended. It returns the policy and the key.
+func (w *world) offlineKey(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (protocol.Policy, []byte) {
+	t.Helper()
+	pol := w.msp.Policy(2)
+	pol.Roster = []protocol.RosterEntry{{Serial: p.Cert.Serial, TechID: p.Cert.TechID, Username: "nik", Role: protocol.RoleAdmin}}
+	signed := w.console.SetPolicy(t, pol)
+	eventually(t, "the roster policy applied", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		ack, err := w.console.PushPolicy(ctx, w.info.Addr, signed)
+		return err == nil && len(ack.Versions) == 1 && ack.Versions[0].Version == 2
+	})
+	c, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Begin(t.Context(), "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	qr := firstQR(t, ctx, c)
+	var res protocol.LoginResult
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{})
+		acancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		qr = firstQR(t, ctx, c)
+	}
+	if err != nil || !res.OK || len(res.OfflineSecret) != otpcode.KeySize {
+		t.Fatalf("online login: %+v %v", res, err)
+	}
+	key := res.OfflineSecret
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cred, ok := m.(*ipcserver.Credential); ok {
+			if err := c.End(ctx, cred.Session); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	c.Close()
+	return pol, key
 }
