@@ -16,9 +16,9 @@ import (
 // harness/wine-test.sh and harness/winetest) on the DLL and agent built
 // here: under Wine 8 the Windows agent serves its named pipe offline (no
 // UDP for QUIC there), harness.exe loads the DLL as LogonUI would, types
-// the technician's offline code from the phone, and GetSerialization must
-// return a KERB_INTERACTIVE_UNLOCK_LOGON for the tenant's shared
-// account; with the agent stopped, the tile must say so. make deps
+// each technician's offline code from the phone (Nik at logon, Sam at
+// unlock), and GetSerialization must return a KERB_INTERACTIVE_UNLOCK_LOGON
+// of the scenario's type for the tenant's shared account; with the agent stopped, the tile must say so. make deps
 // installs wine64.
 func TestWine(t *testing.T) {
 	const wine = "/usr/lib/wine/wine64"
@@ -45,8 +45,10 @@ func TestWine(t *testing.T) {
 	}
 	for _, want := range []string{
 		"\nwinetest: PASS",
-		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 2, user msp-",
-		"PASS: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",
+		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 2, user msp-", // logon
+		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 7, user msp-", // unlock
+		"PASS: logon: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",
+		"PASS: unlock: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",
 		"The jitkey agent is not running: use another sign-in option",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -135,8 +135,10 @@ func run() (blocked string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	if err := w.SyncUntil(ctx, w.Nik, 3); err != nil {
-		return "", err
+	for _, p := range []*harness.Phone{w.Nik, w.Sam} {
+		if err := w.SyncUntil(ctx, p, 3); err != nil {
+			return "", err
+		}
 	}
 	step("start the Windows agent under Wine (named pipe, accounts in memory)")
 	agent := bed.Proc("win-agent", wine, agentExe, "run", "--state", winPath(state), "--sandbox", "wine", "--rotation", "20s")
@@ -148,10 +150,15 @@ func run() (blocked string, err error) {
 		return "", fmt.Errorf("agent not ready: %w\n%s", err, agent.Output())
 	}
 	step("the agent serves its pipe")
+	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", agent.Output())
 	if strings.Contains(agent.Output(), "relay transport cannot start") {
 		// Known Wine 8 limit: no UDP socket for QUIC. The agent serves
 		// offline; the QR path cannot reach the phone.
-		if err := offlineLogin(ctx, w, bed, env, winBin, agent); err != nil {
+		if err := offlineLogin(ctx, w, w.Nik, "logon", 2, bed, env, winBin, agent); err != nil {
+			return "", err
+		}
+		// KerbWorkstationUnlockLogon = 7; Sam, global admin, with his code.
+		if err := offlineLogin(ctx, w, w.Sam, "unlock", 7, bed, env, winBin, agent); err != nil {
 			return "", err
 		}
 		step("stop the agent: the DLL without an agent")
@@ -218,11 +225,13 @@ func run() (blocked string, err error) {
 	return "", nil
 }
 
-// offlineLogin runs the offline-code login in CPUS_LOGON: Nik's phone
-// shows his code for the device, the harness types it on the tile that
-// switched to the offline fields by itself, and the serialization must
-// name the tenant's shared account.
-func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env []string, winBin string, agent *harness.Proc) error {
+// offlineLogin runs an offline-code login in the scenario (logon or
+// unlock): the technician's phone shows his code for the device, the
+// harness types it on the tile that switched to the offline fields by
+// itself, and the serialization must be a KERB_INTERACTIVE_UNLOCK_LOGON
+// of the message type kerbType naming the tenant's shared account.
+func offlineLogin(ctx context.Context, w *harness.World, phone *harness.Phone, scenario string, kerbType int,
+	bed *harness.Bed, env []string, winBin string, agent *harness.Proc) error {
 	shared, err := w.SharedAccount(ctx, harness.TenantFabrikam)
 	if err != nil {
 		return err
@@ -234,7 +243,7 @@ func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env [
 		Mode        string `json:"mode"`
 	}
 	for {
-		res := w.Nik.Run(ctx, "--json", "otp", device)
+		res := phone.Run(ctx, "--json", "otp", device)
 		if err := res.JSON(&otp); err != nil || len(otp.Code) != 6 {
 			return fmt.Errorf("phone otp %s: %v: %s", device, err, res)
 		}
@@ -243,10 +252,11 @@ func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env [
 		}
 		time.Sleep(time.Duration(otp.SecondsLeft+1) * time.Second)
 	}
-	step("Nik's phone (jitkey-phone otp %s, no network): username %s, a %d-digit code (not shown), %s mode, %d s left",
-		device, otp.Username, len(otp.Code), otp.Mode, otp.SecondsLeft)
-	step("harness.exe loads jitkey_cp.dll (CPUS_LOGON); the tile offers the offline code; it types %s and the code, then Submit", otp.Username)
-	h := bed.Proc("harness-offline", wine, filepath.Join(winBin, "harness.exe"), winPath(filepath.Join(winBin, "jitkey_cp.dll")), "logon", "60", "-",
+	step("%s's phone (jitkey-phone otp %s, no network): username %s, a %d-digit code (not shown), %s mode, %d s left",
+		phone.Name, device, otp.Username, len(otp.Code), otp.Mode, otp.SecondsLeft)
+	step("harness.exe loads jitkey_cp.dll (%s); the tile offers the offline code; it types %s and the code, then Submit", scenario, otp.Username)
+	from := len(agent.Lines())
+	h := bed.Proc("harness-offline-"+scenario, wine, filepath.Join(winBin, "harness.exe"), winPath(filepath.Join(winBin, "jitkey_cp.dll")), scenario, "60", "-",
 		"--offline", otp.Username, otp.Code)
 	h.Env = env
 	if err := h.Start(); err != nil {
@@ -256,8 +266,9 @@ func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env [
 		return fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
 	}
 	t := h.Output()
-	fmt.Printf("--- harness logon, offline code ---\n%s\n", t)
-	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", agent.Output())
+	alog := strings.Join(agent.Lines()[from:], "\n")
+	fmt.Printf("--- harness %s, offline code ---\n%s\n", scenario, t)
+	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", alog)
 	if strings.Contains(t, otp.Code) || strings.Contains(agent.Output(), otp.Code) {
 		return errors.New("the offline code appears in the transcript")
 	}
@@ -265,8 +276,7 @@ func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env [
 		"offline-code fields shown: username visible, code visible",
 		"Submit: GetSerialization = 0x00000000 response 0",
 		"GetSerialization: response RETURN_CREDENTIAL_FINISHED",
-		// KerbInteractiveLogon = 2
-		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 2, user " + shared + "\n",
+		fmt.Sprintf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user %s\n", kerbType, shared),
 		"password: ",
 		"done rc=0",
 	} {
@@ -274,10 +284,11 @@ func offlineLogin(ctx context.Context, w *harness.World, bed *harness.Bed, env [
 			return fmt.Errorf("offline login: transcript lacks %q", want)
 		}
 	}
-	if !strings.Contains(agent.Output(), "offline login approved") {
-		return errors.New("offline login: the agent did not log an approval")
+	if !strings.Contains(alog, "offline login approved") || !strings.Contains(alog, "technician="+otp.Username) {
+		return fmt.Errorf("offline login: the agent did not log %s's approval", otp.Username)
 	}
-	step("PASS: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON for %s (tenant %s's shared account) from an offline code", shared, harness.TenantFabrikam)
+	step("PASS: %s: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON (MessageType %d) for %s (tenant %s's shared account) from %s's offline code",
+		scenario, kerbType, shared, harness.TenantFabrikam, otp.Username)
 	return nil
 }
 
