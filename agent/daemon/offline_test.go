@@ -53,28 +53,7 @@ func TestOfflineLogin(t *testing.T) {
 	if err := s.Begin(ctx, "logon", 0); err != nil {
 		t.Fatal(err)
 	}
-	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
-	params := pol.Offline
-	code, err := otpcode.Code(key, otpcode.Step(time.Now(), params.Period), params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Code(ctx, "nik", code); err != nil {
-		t.Fatal(err)
-	}
-	var cred *ipcserver.Credential
-	for cred == nil {
-		m, err := s.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch m := m.(type) {
-		case *ipcserver.Credential:
-			cred = m
-		case *ipcserver.Denied:
-			t.Fatalf("offline login denied: %+v", m)
-		}
-	}
+	code, cred := offlineCode(t, ctx, s, pol, key)
 	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
 		t.Fatalf("offline credential does not log in: %v", err)
 	}
@@ -169,4 +148,30 @@ func (w *world) offlineKey(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (
 	}
 	c.Close()
 	return pol, key
+}
+
+// offlineCode waits until surface s is told the agent is offline, sends
+// Nik's current code from key and returns it with the credential.
+func offlineCode(t *testing.T, ctx context.Context, s *ipcserver.Client, pol protocol.Policy, key []byte) (string, *ipcserver.Credential) {
+	t.Helper()
+	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
+	code, err := otpcode.Code(key, otpcode.Step(time.Now(), pol.Offline.Period), pol.Offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Code(ctx, "nik", code); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *ipcserver.Credential:
+			return code, m
+		case *ipcserver.Denied:
+			t.Fatalf("offline login denied: %+v", m)
+		}
+	}
 }

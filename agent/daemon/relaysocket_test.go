@@ -17,7 +17,6 @@ import (
 	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
-	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -69,27 +68,7 @@ func TestRelaySocketFails(t *testing.T) {
 	if err := s.Begin(ctx, "logon", 0); err != nil {
 		t.Fatal(err)
 	}
-	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
-	code, err := otpcode.Code(key, otpcode.Step(time.Now(), pol.Offline.Period), pol.Offline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Code(ctx, "nik", code); err != nil {
-		t.Fatal(err)
-	}
-	var cred *ipcserver.Credential
-	for cred == nil {
-		m, err := s.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch m := m.(type) {
-		case *ipcserver.Credential:
-			cred = m
-		case *ipcserver.Denied:
-			t.Fatalf("offline login denied: %+v", m)
-		}
-	}
+	_, cred := offlineCode(t, ctx, s, pol, key)
 	if cred.Username != "msp-nik" {
 		t.Fatalf("credential for %q, want msp-nik", cred.Username)
 	}
