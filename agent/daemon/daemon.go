@@ -1,7 +1,8 @@
 // Package daemon is the running agent (`jitkey-agent run`): it opens the
 // state directory (keys, SQLite store with its integrity check), returns
 // every account to a safe state (crash recovery) before anything else,
-// connects to the home relay (reconnecting), answers QR logins and policy
+// connects to the home relay (reconnecting; a relay socket that cannot
+// open leaves it serving offline codes while it retries), answers QR logins and policy
 // pushes, ships audit records to the console, ends sessions at their
 // deadline, and serves login surfaces on the local socket.
 //
