@@ -1,7 +1,8 @@
 // Package daemon is the running agent (`jitkey-agent run`): it opens the
 // state directory (keys, SQLite store with its integrity check), returns
 // every account to a safe state (crash recovery) before anything else,
-// connects to the home relay (reconnecting), answers QR logins and policy
+// connects to the home relay (reconnecting; a relay socket that cannot
+// open leaves it serving offline codes while it retries), answers QR logins and policy
 // pushes, ships audit records to the console, ends sessions at their
 // deadline, and serves login surfaces on the local socket.
 //
@@ -53,6 +54,11 @@ type Config struct {
 	// IPCPath then only names it in logs and Info).
 	IPCListen func(ctx context.Context) (ipcserver.Listener, error)
 	Relay     RelayFactory
+	// RelayRetry is the first delay before Relay is called again after
+	// it failed with a socket error (no UDP): the agent then serves
+	// offline, and retries with the delay doubling up to 64 times this
+	// (default DefaultRelayRetry).
+	RelayRetry time.Duration
 	// Rotation of login QR codes (default login.DefaultRotation).
 	Rotation time.Duration
 	// ShipInterval of audit records (default audit.ShipInterval).
@@ -139,6 +145,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
+	if cfg.RelayRetry <= 0 {
+		cfg.RelayRetry = DefaultRelayRetry
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -209,8 +218,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	rl, err := cfg.Relay(k.Identity, enr.Relay, enr.RelayPins, log)
-	if err != nil {
+	build := func() (Relay, error) { return cfg.Relay(k.Identity, enr.Relay, enr.RelayPins, log) }
+	rl, err := build()
+	if err != nil && socketError(err) {
+		// No socket for the relay (UDP blocked, or an emulator without
+		// it): serve the login surfaces and offline codes, offline, and
+		// keep trying in the background.
+		log.Error("relay transport cannot start; offline codes only; retrying", "err", err)
+		rl = newLateRelay(build, protocol.PeerAddr{Relay: enr.Relay, Mailbox: k.Mailbox()}, err, cfg.RelayRetry, log)
+	} else if err != nil {
 		return fmt.Errorf("daemon: relay: %w", err)
 	}
 	console, err := protocol.ParsePeerAddr(enr.Console)

@@ -9,6 +9,7 @@ import (
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/server"
@@ -39,6 +40,66 @@ func status(t *testing.T, ctx context.Context, c *ipcserver.Client, want ipcserv
 func TestOfflineLogin(t *testing.T) {
 	w := newWorld(t, server.Limits{})
 	p, mux := w.phone(t, "nik")
+	pol, key := w.offlineKey(t, p, mux)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	w.stopRelay()
+	s, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Begin(ctx, "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	code, cred := offlineCode(t, ctx, s, pol, key)
+	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
+		t.Fatalf("offline credential does not log in: %v", err)
+	}
+	if err := s.End(ctx, cred.Session); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same code again: refused.
+	again, err := ipcserver.Dial(t.Context(), w.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.Begin(ctx, "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})
+	if err := again.Code(ctx, "nik", code); err != nil {
+		t.Fatal(err)
+	}
+	if d := denied(t, again); d.Reason != "wrong username or code" {
+		t.Fatalf("replayed code: %+v", d)
+	}
+
+	// Back online: the journal arrives and the key is retired.
+	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, w.relayAddr, 1, server.Limits{})
+	eventually(t, "the offline journal at the console", func() bool {
+		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
+		return slices.Contains(ev, "offline.key.replaced")
+	})
+	var approvedOffline bool
+	for _, r := range w.console.Records(w.info.Addr.Mailbox) {
+		if r.Event == "login.approved" && r.Method == protocol.MethodOTP && !r.Online && r.TechID == p.Cert.TechID {
+			approvedOffline = true
+		}
+	}
+	if !approvedOffline {
+		t.Fatal("no offline login.approved record at the console")
+	}
+}
+
+// offlineKey gives Nik's phone p the agent's offline key for it (named
+// mode, SPEC.md 11.6): a roster policy, then one online QR login, whose
+// session is ended. It returns the policy and the key.
+func (w *world) offlineKey(t *testing.T, p *agenttest.Phone, mux *channel.Mux) (protocol.Policy, []byte) {
+	t.Helper()
 	pol := w.msp.Policy(2)
 	pol.Roster = []protocol.RosterEntry{{Serial: p.Cert.Serial, TechID: p.Cert.TechID, Username: "nik", Role: protocol.RoleAdmin}}
 	signed := w.console.SetPolicy(t, pol)
@@ -86,75 +147,31 @@ func TestOfflineLogin(t *testing.T) {
 		}
 	}
 	c.Close()
+	return pol, key
+}
 
-	w.stopRelay()
-	s, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+// offlineCode waits until surface s is told the agent is offline, sends
+// Nik's current code from key and returns it with the credential.
+func offlineCode(t *testing.T, ctx context.Context, s *ipcserver.Client, pol protocol.Policy, key []byte) (string, *ipcserver.Credential) {
+	t.Helper()
 	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
-	params := pol.Offline
-	code, err := otpcode.Code(key, otpcode.Step(time.Now(), params.Period), params)
+	code, err := otpcode.Code(key, otpcode.Step(time.Now(), pol.Offline.Period), pol.Offline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Code(ctx, "nik", code); err != nil {
 		t.Fatal(err)
 	}
-	var cred *ipcserver.Credential
-	for cred == nil {
+	for {
 		m, err := s.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch m := m.(type) {
 		case *ipcserver.Credential:
-			cred = m
+			return code, m
 		case *ipcserver.Denied:
 			t.Fatalf("offline login denied: %+v", m)
 		}
-	}
-	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
-		t.Fatalf("offline credential does not log in: %v", err)
-	}
-	if err := s.End(ctx, cred.Session); err != nil {
-		t.Fatal(err)
-	}
-
-	// The same code again: refused.
-	again, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if err := again.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
-	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})
-	if err := again.Code(ctx, "nik", code); err != nil {
-		t.Fatal(err)
-	}
-	if d := denied(t, again); d.Reason != "wrong username or code" {
-		t.Fatalf("replayed code: %+v", d)
-	}
-
-	// Back online: the journal arrives and the key is retired.
-	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, w.relayAddr, 1, server.Limits{})
-	eventually(t, "the offline journal at the console", func() bool {
-		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
-		return slices.Contains(ev, "offline.key.replaced")
-	})
-	var approvedOffline bool
-	for _, r := range w.console.Records(w.info.Addr.Mailbox) {
-		if r.Event == "login.approved" && r.Method == protocol.MethodOTP && !r.Online && r.TechID == p.Cert.TechID {
-			approvedOffline = true
-		}
-	}
-	if !approvedOffline {
-		t.Fatal("no offline login.approved record at the console")
 	}
 }

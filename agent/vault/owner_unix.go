@@ -3,6 +3,7 @@
 package vault
 
 import (
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -15,3 +16,7 @@ func ownedBySelf(fi os.FileInfo) bool {
 
 // noFollow refuses a symbolic link in place of the key file.
 const noFollow = syscall.O_NOFOLLOW
+
+// privateMode reports whether a key file's mode keeps group and others
+// out.
+func privateMode(m fs.FileMode) bool { return m.Perm()&0o077 == 0 }

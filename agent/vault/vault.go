@@ -90,7 +90,7 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 || fi.Size() != chacha20poly1305.KeySize {
+	if !fi.Mode().IsRegular() || !privateMode(fi.Mode()) || fi.Size() != chacha20poly1305.KeySize {
 		return nil, fmt.Errorf("%w: %s must be a regular file of %d bytes, mode 0600 (is %v, %d bytes)",
 			ErrKeyFile, path, chacha20poly1305.KeySize, fi.Mode(), fi.Size())
 	}

@@ -46,6 +46,31 @@ func buildDLL(t *testing.T) string {
 	return dllPath
 }
 
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  string
+)
+
+// buildAgent builds jitkey-agent.exe (GOOS=windows), once per test run.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		out := filepath.Join(dllDir, "jitkey-agent.exe")
+		build := exec.Command("go", "build", "-trimpath", "-o", out, "../../agent/cmd/jitkey-agent")
+		build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64")
+		if b, err := build.CombinedOutput(); err != nil {
+			agentErr = err.Error() + "\n" + string(b)
+			return
+		}
+		agentPath = out
+	})
+	if agentPath == "" {
+		t.Fatalf("go build jitkey-agent.exe: %s", agentErr)
+	}
+	return agentPath
+}
+
 // TestDLLExportsAndImports: the DLL exports exactly the two COM entry
 // points and imports only system DLLs (libgcc and libstdc++ are linked
 // in statically: nothing to install beside it).
@@ -90,13 +115,8 @@ func TestDLLExportsAndImports(t *testing.T) {
 // with the component).
 func TestMSI(t *testing.T) {
 	dll := buildDLL(t)
+	exe := buildAgent(t)
 	dir := t.TempDir()
-	exe := filepath.Join(dir, "jitkey-agent.exe")
-	build := exec.Command("go", "build", "-trimpath", "-o", exe, "../../agent/cmd/jitkey-agent")
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
 	msi := filepath.Join(dir, "jitkey.msi")
 	if b, err := exec.Command("../msi/build.sh", msi, exe, dll, "0.1.0").CombinedOutput(); err != nil {
 		t.Fatalf("msi build.sh: %v\n%s", err, b)

@@ -57,16 +57,25 @@ HRESULT utf8_to_wide(const char *s, LPWSTR *out)
 	return S_OK;
 }
 
+// negotiate_package finds the LSA package for the serialization:
+// Negotiate, as Microsoft's sample uses, or else Kerberos, which takes
+// the same KERB_INTERACTIVE_UNLOCK_LOGON (Windows always has Negotiate;
+// Wine 8's LSA has only Kerberos).
 HRESULT negotiate_package(ULONG *pkg)
 {
 	HANDLE lsa;
 	if (LsaConnectUntrusted(&lsa) != 0)
 		return E_FAIL;
-	LSA_STRING name;
-	name.Buffer = const_cast<PCHAR>(NEGOSSP_NAME_A);
-	name.Length = USHORT(strlen(name.Buffer));
-	name.MaximumLength = USHORT(name.Length + 1);
-	NTSTATUS st = LsaLookupAuthenticationPackage(lsa, &name, pkg);
+	static const char *const kPackages[] = {NEGOSSP_NAME_A, MICROSOFT_KERBEROS_NAME_A};
+	NTSTATUS st = -1;
+	for (const char *n : kPackages) {
+		LSA_STRING name;
+		name.Buffer = const_cast<PCHAR>(n);
+		name.Length = USHORT(strlen(n));
+		name.MaximumLength = USHORT(name.Length + 1);
+		if ((st = LsaLookupAuthenticationPackage(lsa, &name, pkg)) == 0)
+			break;
+	}
 	LsaDeregisterLogonProcess(lsa);
 	return st == 0 ? S_OK : E_FAIL;
 }

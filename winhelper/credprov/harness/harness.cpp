@@ -6,9 +6,14 @@
 // credential (CredentialsChanged). It prints the serialization's
 // account name and sizes, never the password.
 //
-//   harness.exe DLL SCENARIO SECONDS [QRFILE]
+//   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE]]
 //     SCENARIO: logon, unlock or credui
-//     QRFILE:   each tile bitmap is written there as a PGM picture
+//     QRFILE:   each tile bitmap is written there as a PGM picture ("-":
+//               not written)
+//     --offline: once the tile offers the offline-code fields (by itself
+//               when the agent says it is offline, or through its "Use an
+//               offline code" link), type USERNAME and CODE and press
+//               Submit, as a technician would (the code is not printed)
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +98,47 @@ struct Events final : public ICredentialProviderCredentialEvents, public ICreden
 	}
 };
 
+static bool visible(ICredentialProviderCredential *c, DWORD id)
+{
+	CREDENTIAL_PROVIDER_FIELD_STATE st;
+	CREDENTIAL_PROVIDER_FIELD_INTERACTIVE_STATE is;
+	return SUCCEEDED(c->GetFieldState(id, &st, &is)) && st != CPFS_HIDDEN;
+}
+
+static void set_utf8(ICredentialProviderCredential *c, DWORD id, const char *s, const char *what)
+{
+	wchar_t w[256];
+	MultiByteToWideChar(CP_UTF8, 0, s, -1, w, 256);
+	printf("SetStringValue(%lu, %s) = 0x%08lx\n", (unsigned long)id, what, (unsigned long)c->SetStringValue(id, w));
+	SecureZeroMemory(w, sizeof w);
+}
+
+// Offline types the username and code into the tile's offline fields
+// once they are shown (field ids: 5 username, 6 code, 9 the "Use an
+// offline code" link) and presses Submit; it returns whether it did.
+static bool Offline(ICredentialProviderCredential *c, const char *user, const char *code)
+{
+	if (!visible(c, 6)) {
+		if (visible(c, 9)) {
+			printf("CommandLinkClicked(9 \"Use an offline code\") = 0x%08lx\n", (unsigned long)c->CommandLinkClicked(9));
+			fflush(stdout);
+		}
+		if (!visible(c, 6))
+			return false;
+	}
+	printf("offline-code fields shown: username %s, code %s\n", visible(c, 5) ? "visible" : "hidden", visible(c, 6) ? "visible" : "hidden");
+	set_utf8(c, 5, user, user);
+	set_utf8(c, 6, code, "(code not shown)");
+	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+	LPWSTR st = nullptr;
+	CREDENTIAL_PROVIDER_STATUS_ICON icon;
+	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
+	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the code is with the agent)\n", (unsigned long)hr, int(r));
+	fflush(stdout);
+	return true;
+}
+
 static int fail(const char *what, HRESULT hr)
 {
 	printf("FAIL %s: 0x%08lx\n", what, (unsigned long)hr);
@@ -105,7 +151,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: harness DLL logon|unlock|credui SECONDS [QRFILE]\n");
 		return 2;
 	}
-	g_qrfile = argc > 4 ? argv[4] : nullptr;
+	g_qrfile = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : nullptr;
+	const char *offline_user = nullptr, *offline_code = nullptr;
+	if (argc > 7 && strcmp(argv[5], "--offline") == 0) {
+		offline_user = argv[6];
+		offline_code = argv[7];
+	}
+	bool submitted = false;
 	CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus = strcmp(argv[2], "unlock") == 0 ? CPUS_UNLOCK_WORKSTATION
 						  : strcmp(argv[2], "credui") == 0 ? CPUS_CREDUI
 										    : CPUS_LOGON;
@@ -178,6 +230,8 @@ int main(int argc, char **argv)
 				TranslateMessage(&m);
 				DispatchMessageW(&m);
 			}
+		if (offline_user && !submitted && Offline(c, offline_user, offline_code))
+			submitted = true;
 		if (!g_changed)
 			continue;
 		g_changed = 0;
@@ -204,8 +258,9 @@ int main(int argc, char **argv)
 			ULONG_PTR off = reinterpret_cast<ULONG_PTR>(k->Logon.UserName.Buffer);
 			wchar_t user[128] = {};
 			memcpy(user, cs.rgbSerialization + off, k->Logon.UserName.Length < 254 ? k->Logon.UserName.Length : 254);
-			printf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user ", int(k->Logon.MessageType));
-			wprint("", 0, user);
+			char user8[256];
+			WideCharToMultiByte(CP_UTF8, 0, user, -1, user8, sizeof user8, nullptr, nullptr);
+			printf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user %s\n", int(k->Logon.MessageType), user8);
 			printf("password: %u bytes (not shown)\n", unsigned(k->Logon.Password.Length));
 		}
 		SecureZeroMemory(cs.rgbSerialization, cs.cbSerialization);

@@ -2,7 +2,8 @@
 # wine-test.sh BIN: builds harness.exe and the bcryptprimitives shim into
 # BIN (which holds jitkey-agent.exe and jitkey_cp.dll from make
 # winhelper), installs wine64 if missing, and runs the end-to-end Wine
-# test (winetest/main.go). Not part of `make test`: see README "Windows".
+# test (winetest/main.go). make test runs it too (winhelper/credprov
+# TestWine); see README "Windows".
 set -eu
 bin=$1
 dir=$(cd "$(dirname "$0")" && pwd)

@@ -1,18 +1,29 @@
 //go:build linux
 
 // Command winetest runs jitkey's Windows pieces under Wine against the
-// real testbed (make wine-test): a relay, the console and Nik's phone
-// (Linux binaries from testbed/harness), the Windows agent
-// (jitkey-agent.exe, GOOS=windows) enrolled and serving its named pipe
-// under Wine, and harness.exe loading jitkey_cp.dll as LogonUI would.
-// The DLL's tile bitmap must decode to the agent's login QR and be
-// redrawn on rotation. Under Wine 8 the agent cannot open its QUIC
-// socket (see run), so the phone's approval cannot reach it.
+// real testbed (make wine-test): a relay, the console and the
+// technicians' phones (Linux binaries from testbed/harness), the Windows
+// agent (jitkey-agent.exe, GOOS=windows) enrolled in the shared-mode
+// tenant Fabrikam and serving its named pipe under Wine, and harness.exe
+// loading jitkey_cp.dll as LogonUI would.
+//
+// Under Wine 8 the agent cannot open its QUIC socket (Go's UDP setup
+// calls WSAIoctl SIO_UDP_CONNRESET, which Wine lacks: "winapi error
+// #10045"), so it serves offline: the tile switches to the offline-code
+// fields by itself, the harness types the technician's username and the
+// code Nik's phone shows (`jitkey-phone otp`; shared mode derives it
+// from the tenant's secret, no earlier login needed), and GetSerialization
+// must return a KERB_INTERACTIVE_UNLOCK_LOGON for the tenant's shared
+// account. The QR path (the tile bitmap decodes to the agent's login QR,
+// redrawn on rotation; the phone approves) then cannot run and is
+// reported BLOCKED; on a Wine with UDP it runs instead. Last, with the
+// agent stopped, the DLL must say the agent is not running.
 //
 // Under Wine everything runs as one user and netapi32 is a stub, so the
-// agent runs with --sandbox (accounts in memory, netusertest) and the
-// DLL is told by the registry value TestAllowSameUser that an agent of
-// its own user may serve the pipe; on Windows both are SYSTEM.
+// agent runs with --sandbox (accounts in memory, netusertest; secrets
+// sealed with the state's key file as the Linux build that enrolled it
+// does) and the DLL is told by the registry value TestAllowSameUser that
+// an agent of its own user may serve the pipe; on Windows both are SYSTEM.
 //
 //	winetest BIN   (BIN holds jitkey-agent.exe, jitkey_cp.dll, harness.exe,
 //	                bcryptprimitives.dll)
@@ -37,7 +48,10 @@ import (
 	"github.com/jitkey/jitkey/testbed/harness"
 )
 
-const wine = "/usr/lib/wine/wine64"
+const (
+	wine   = "/usr/lib/wine/wine64"
+	device = "WIN-WS1"
+)
 
 func main() {
 	blocked, err := run()
@@ -46,7 +60,7 @@ func main() {
 		os.Exit(1)
 	}
 	if blocked != "" {
-		fmt.Println("winetest: PASS for the DLL without an agent; BLOCKED:", blocked)
+		fmt.Println("winetest: PASS (offline-code login, agent down); BLOCKED:", blocked)
 		return
 	}
 	fmt.Println("winetest: PASS")
@@ -103,26 +117,28 @@ func run() (blocked string, err error) {
 	if err := w.Setup(ctx); err != nil {
 		return "", err
 	}
-	tok, err := w.Console.Token(ctx, harness.TenantContoso)
+	state := filepath.Join(dir, "win-state")
+	agentExe := filepath.Join(winBin, "jitkey-agent.exe")
+	// The enrollment's QUIC cannot run under Wine either: the state is
+	// enrolled by the Linux build of the same agent (--os windows) and
+	// then served by the Windows build.
+	step("enroll %s in %s (shared mode; Linux agent binary, --os windows: Wine has no UDP for QUIC)", device, harness.TenantFabrikam)
+	tok, err := w.Console.Token(ctx, harness.TenantFabrikam)
 	if err != nil {
 		return "", err
 	}
-	state := filepath.Join(dir, "win-state")
-	agentExe := filepath.Join(winBin, "jitkey-agent.exe")
-	// Wine 8 cannot open the agent's QUIC socket (Go's UDP setup calls
-	// WSAIoctl SIO_UDP_CONNRESET: "winapi error #10045"), so the
-	// Windows agent cannot reach the relay under Wine. The state is
-	// enrolled by the Linux build of the same agent (--os windows) and
-	// then served by the Windows build: the named pipe, the DLL and the
-	// agent's QR codes are real; the phone's approval cannot arrive.
-	step("enroll WIN-WS1 (Linux agent binary, --os windows; Wine has no UDP for QUIC)")
 	enroll := exec.CommandContext(ctx, filepath.Join(bin, "jitkey-agent"), "enroll", "--token-file", "-", "--state", state,
-		"--name", "WIN-WS1", "--os", "windows")
+		"--name", device, "--os", "windows")
 	enroll.Stdin = strings.NewReader(tok)
 	out, err := enroll.CombinedOutput()
 	fmt.Print(string(out))
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
+	}
+	for _, p := range []*harness.Phone{w.Nik, w.Sam} {
+		if err := w.SyncUntil(ctx, p, 3); err != nil {
+			return "", err
+		}
 	}
 	step("start the Windows agent under Wine (named pipe, accounts in memory)")
 	agent := bed.Proc("win-agent", wine, agentExe, "run", "--state", winPath(state), "--sandbox", "wine", "--rotation", "20s")
@@ -131,16 +147,29 @@ func run() (blocked string, err error) {
 		return "", err
 	}
 	if _, err := agent.WaitFor(ctx, 0, regexp.MustCompile(`ready ipc=`)); err != nil {
-		if !strings.Contains(agent.Output(), "winapi error #10045") {
-			return "", fmt.Errorf("agent not ready: %w\n%s", err, agent.Output())
+		return "", fmt.Errorf("agent not ready: %w\n%s", err, agent.Output())
+	}
+	step("the agent serves its pipe")
+	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", agent.Output())
+	if strings.Contains(agent.Output(), "relay transport cannot start") {
+		// Known Wine 8 limit: no UDP socket for QUIC. The agent serves
+		// offline; the QR path cannot reach the phone.
+		if err := offlineLogin(ctx, w, w.Nik, "logon", 2, bed, env, winBin, agent); err != nil {
+			return "", err
 		}
-		// Known Wine 8 limit: Go's UDP socket setup (WSAIoctl
-		// SIO_UDP_CONNRESET) is not implemented, so the agent stops
-		// before it serves the pipe. What can run is the DLL itself.
-		fmt.Println("--- agent log ---")
-		fmt.Println(agent.Output())
-		step("BLOCKED: the Windows agent cannot open its QUIC socket under Wine 8 (WSAIoctl SIO_UDP_CONNRESET: winapi error #10045); running the DLL without an agent")
-		return "the Windows agent cannot open its QUIC socket under Wine 8 (WSAIoctl SIO_UDP_CONNRESET: winapi error #10045)", dllWithoutAgent(ctx, bed, env, winBin)
+		// KerbWorkstationUnlockLogon = 7; Sam, global admin, with his code.
+		if err := offlineLogin(ctx, w, w.Sam, "unlock", 7, bed, env, winBin, agent); err != nil {
+			return "", err
+		}
+		step("stop the agent: the DLL without an agent")
+		if err := agent.Stop(10 * time.Second); err != nil {
+			step("agent stop: %v", err)
+		}
+		reason := "QR/phone path: the Windows agent cannot open its QUIC socket under Wine 8 (WSAIoctl SIO_UDP_CONNRESET: winapi error #10045), so the phone's approval cannot reach it"
+		if !strings.Contains(agent.Output(), "winapi error #10045") {
+			reason = "QR/phone path: the Windows agent's relay transport does not start under this Wine"
+		}
+		return reason, dllWithoutAgent(ctx, bed, env, winBin)
 	}
 
 	qr := filepath.Join(dir, "tile.pgm")
@@ -194,6 +223,73 @@ func run() (blocked string, err error) {
 		return "", errors.New("the tile image was not refreshed on rotation")
 	}
 	return "", nil
+}
+
+// offlineLogin runs an offline-code login in the scenario (logon or
+// unlock): the technician's phone shows his code for the device, the
+// harness types it on the tile that switched to the offline fields by
+// itself, and the serialization must be a KERB_INTERACTIVE_UNLOCK_LOGON
+// of the message type kerbType naming the tenant's shared account.
+func offlineLogin(ctx context.Context, w *harness.World, phone *harness.Phone, scenario string, kerbType int,
+	bed *harness.Bed, env []string, winBin string, agent *harness.Proc) error {
+	shared, err := w.SharedAccount(ctx, harness.TenantFabrikam)
+	if err != nil {
+		return err
+	}
+	var otp struct {
+		Username    string `json:"username"`
+		Code        string `json:"code"`
+		SecondsLeft int    `json:"seconds_left"`
+		Mode        string `json:"mode"`
+	}
+	for {
+		res := phone.Run(ctx, "--json", "otp", device)
+		if err := res.JSON(&otp); err != nil || len(otp.Code) != 6 {
+			return fmt.Errorf("phone otp %s: %v: %s", device, err, res)
+		}
+		if otp.SecondsLeft >= 10 { // the harness starts under Wine within it
+			break
+		}
+		time.Sleep(time.Duration(otp.SecondsLeft+1) * time.Second)
+	}
+	step("%s's phone (jitkey-phone otp %s, no network): username %s, a %d-digit code (not shown), %s mode, %d s left",
+		phone.Name, device, otp.Username, len(otp.Code), otp.Mode, otp.SecondsLeft)
+	step("harness.exe loads jitkey_cp.dll (%s); the tile offers the offline code; it types %s and the code, then Submit", scenario, otp.Username)
+	from := len(agent.Lines())
+	h := bed.Proc("harness-offline-"+scenario, wine, filepath.Join(winBin, "harness.exe"), winPath(filepath.Join(winBin, "jitkey_cp.dll")), scenario, "60", "-",
+		"--offline", otp.Username, otp.Code)
+	h.Env = env
+	if err := h.Start(); err != nil {
+		return err
+	}
+	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
+		return fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	}
+	t := h.Output()
+	alog := strings.Join(agent.Lines()[from:], "\n")
+	fmt.Printf("--- harness %s, offline code ---\n%s\n", scenario, t)
+	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", alog)
+	if strings.Contains(t, otp.Code) || strings.Contains(agent.Output(), otp.Code) {
+		return errors.New("the offline code appears in the transcript")
+	}
+	for _, want := range []string{
+		"offline-code fields shown: username visible, code visible",
+		"Submit: GetSerialization = 0x00000000 response 0",
+		"GetSerialization: response RETURN_CREDENTIAL_FINISHED",
+		fmt.Sprintf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user %s\n", kerbType, shared),
+		"password: ",
+		"done rc=0",
+	} {
+		if !strings.Contains(t+"\n", want) {
+			return fmt.Errorf("offline login: transcript lacks %q", want)
+		}
+	}
+	if !strings.Contains(alog, "offline login approved") || !strings.Contains(alog, "technician="+otp.Username) {
+		return fmt.Errorf("offline login: the agent did not log %s's approval", otp.Username)
+	}
+	step("PASS: %s: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON (MessageType %d) for %s (tenant %s's shared account) from %s's offline code",
+		scenario, kerbType, shared, harness.TenantFabrikam, otp.Username)
+	return nil
 }
 
 // dllWithoutAgent drives the DLL in each scenario with no agent behind
