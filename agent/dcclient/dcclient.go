@@ -64,13 +64,29 @@ func New(cfg Config) *Client {
 // its policy push): the DC agents it may ask and the domain-joined
 // devices it may name as RDP targets. Each certificate must verify with
 // the MSP key, be of the tenant and say DC or DomainJoined; others are
-// skipped. It returns how many it kept.
+// skipped. It returns how many DC agents it kept (SetDirectory also
+// counts the RDP targets).
 func (c *Client) SetDCs(ctx context.Context, certs []protocol.Signed) (int, error) {
-	dcs := dcagent.Peers(certs, c.cfg.MSPKey, c.cfg.Tenant, func(d *protocol.DeviceCert) bool { return d.DC || d.DomainJoined })
-	if err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(dcs) }); err != nil {
-		return 0, fmt.Errorf("dcclient: store DCs: %w", err)
+	dcs, _, err := c.SetDirectory(ctx, certs)
+	return dcs, err
+}
+
+// SetDirectory is SetDCs returning how many DC agents and how many
+// domain-joined devices (RDP targets, SPEC.md 11.7) it kept.
+func (c *Client) SetDirectory(ctx context.Context, certs []protocol.Signed) (dcs, targets int, err error) {
+	peers := dcagent.Peers(certs, c.cfg.MSPKey, c.cfg.Tenant, func(d *protocol.DeviceCert) bool {
+		if d.DC {
+			dcs++
+		}
+		if d.DomainJoined {
+			targets++
+		}
+		return d.DC || d.DomainJoined
+	})
+	if err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(peers) }); err != nil {
+		return 0, 0, fmt.Errorf("dcclient: store directory: %w", err)
 	}
-	return len(dcs), nil
+	return dcs, targets, nil
 }
 
 // dc returns the DC agent to ask: the first listed (by mailbox) whose
