@@ -81,12 +81,13 @@ func answer(t *testing.T, c *ipcserver.Client) any {
 // agent puts WS-02's certificate into the LoginRequest (the only choice
 // the domain account), the phone signs an approval bound to WS-01 and
 // WS-02, the source sends the DomainRequest with the target to the DC
-// agent and hands the client JITKEY\msp-nik. The password binds over
+// agent and hands the client JITKEY\msp-rdp. The password binds over
 // LDAPS during the session and not after End (DomainEnd: disabled and
 // rotated); a second RDP login gets another password. An approval
 // naming another target is refused and enables nothing; an unknown
 // target is refused before any code is shown.
 func TestRDPEndToEnd(t *testing.T) {
+	const acct = "msp-rdp"
 	w := newWorld(t)
 	target := w.enroll(t, "WS-02", true, false)
 	w.start(t, target, nil)
@@ -98,7 +99,9 @@ func TestRDPEndToEnd(t *testing.T) {
 	for _, a := range []*agent{w.ws, target} {
 		w.push(t, a, signed, w.dc.enr.DeviceCert, w.ws.enr.DeviceCert, target.enr.DeviceCert)
 	}
-	p, mux := w.phone(t, "nik")
+	// Another technician than TestDomainLoginEndToEnd's: sAMAccountName
+	// is unique in the domain, and each test has its own OU.
+	p, mux := w.phone(t, "rdp")
 
 	// Unknown target, and the source itself: refused at once.
 	for _, name := range []string{"WS-99", "WS-01"} {
@@ -126,7 +129,7 @@ func TestRDPEndToEnd(t *testing.T) {
 			t.Fatalf("RDP login request offers %v, want [domain]", req.Choices)
 		}
 		cred, ok := answer(t, c).(*ipcserver.Credential)
-		if !ok || !res.OK || cred.Username != sambatest.Domain+`\msp-nik` {
+		if !ok || !res.OK || cred.Username != sambatest.Domain+`\`+acct {
 			t.Fatalf("RDP login %d: surface %+v, phone %+v", i, cred, res)
 		}
 		pw := string(cred.Password)
@@ -134,13 +137,13 @@ func TestRDPEndToEnd(t *testing.T) {
 			t.Fatal("second RDP login got the same password")
 		}
 		if lastPW != "" {
-			wantRefusedBind(t, bindErr("msp-nik", lastPW))
+			wantRefusedBind(t, bindErr(acct, lastPW))
 		}
 		lastPW = pw
-		if err := bindErr("msp-nik", pw); err != nil {
+		if err := bindErr(acct, pw); err != nil {
 			t.Fatalf("LDAPS bind during the RDP session: %v", err)
 		}
-		if e, err := w.dir.Lookup(t.Context(), "msp-nik"); err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
+		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("during the RDP session: %+v %v", e, err)
 		}
 		if err := c.End(t.Context(), cred.Session); err != nil {
@@ -151,8 +154,8 @@ func TestRDPEndToEnd(t *testing.T) {
 		} else if _, ok := m.(*ipcserver.Ended); !ok {
 			t.Fatalf("End answered with %T %+v", m, m)
 		}
-		wantRefusedBind(t, bindErr("msp-nik", pw))
-		if e, err := w.dir.Lookup(t.Context(), "msp-nik"); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
+		wantRefusedBind(t, bindErr(acct, pw))
+		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("after the RDP session: %+v %v, want disabled, no membership", e, err)
 		}
 	}
@@ -163,7 +166,7 @@ func TestRDPEndToEnd(t *testing.T) {
 	if res.OK || res.Code != protocol.CodeRefused {
 		t.Fatalf("approval for another target: phone %+v, want refused", res)
 	}
-	if e, err := w.dir.Lookup(t.Context(), "msp-nik"); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
+	if e, err := w.dir.Lookup(t.Context(), acct); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
 		t.Fatalf("after an approval for another target: %+v %v", e, err)
 	}
 	c.Close()
@@ -174,10 +177,10 @@ func TestRDPEndToEnd(t *testing.T) {
 	for {
 		var approved, ended, enabled, disabled int
 		for _, r := range w.console.Records(w.ws.info.Addr.Mailbox) {
-			if r.Event == "login.approved" && r.Account == sambatest.Domain+`\msp-nik` && strings.Contains(r.Detail, "remote desktop to WS-02") {
+			if r.Event == "login.approved" && r.Account == sambatest.Domain+`\`+acct && strings.Contains(r.Detail, "remote desktop to WS-02") {
 				approved++
 			}
-			if r.Event == "session.ended" && r.Account == sambatest.Domain+`\msp-nik` {
+			if r.Event == "session.ended" && r.Account == sambatest.Domain+`\`+acct {
 				ended++
 			}
 		}
