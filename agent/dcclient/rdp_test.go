@@ -16,11 +16,12 @@ import (
 	"github.com/jitkey/jitkey/protocol"
 )
 
-// rdpLogin runs a remote domain logon at the source workstation's
-// surface naming target; the phone approves with Account domain and
-// Target approvalTarget. It returns the surface, the login request the
-// phone saw and the phone's result; the caller reads the surface's answer.
-func (w *world) rdpLogin(t *testing.T, p *agenttest.Phone, mux *channel.Mux, target string, approvalTarget protocol.DeviceID) (*ipcserver.Client, protocol.LoginRequest, protocol.LoginResult) {
+// scan begins a login at the source workstation's surface and has the
+// phone answer its QR code, its approval changed by tamper; it returns
+// the surface, the login request the phone saw and the phone's result;
+// the caller reads the surface's answer.
+func (w *world) scan(t *testing.T, p *agenttest.Phone, mux *channel.Mux, begin func(context.Context, *ipcserver.Client) error,
+	tamper func(*protocol.Approval)) (*ipcserver.Client, protocol.LoginRequest, protocol.LoginResult) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -29,14 +30,14 @@ func (w *world) rdpLogin(t *testing.T, p *agenttest.Phone, mux *channel.Mux, tar
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.BeginTarget(ctx, target); err != nil {
+	if err := begin(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	var req protocol.LoginRequest
 	var res protocol.LoginResult
 	for { // the phone's relay connection may still be coming up
 		var qr *ipcserver.QR
-		for qr == nil {
+		for qr == nil { // a fresh code for each scan
 			m, err := c.Next(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -44,9 +45,7 @@ func (w *world) rdpLogin(t *testing.T, p *agenttest.Phone, mux *channel.Mux, tar
 			qr, _ = m.(*ipcserver.QR)
 		}
 		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{Request: &req, Tamper: func(a *protocol.Approval) {
-			a.Account, a.Target = protocol.AccountDomain, approvalTarget
-		}})
+		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{Request: &req, Tamper: tamper})
 		acancel()
 		if err == nil {
 			return c, req, res
@@ -56,6 +55,14 @@ func (w *world) rdpLogin(t *testing.T, p *agenttest.Phone, mux *channel.Mux, tar
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// rdpLogin is scan for a remote domain logon naming target, the phone
+// approving the domain account with Target approvalTarget.
+func (w *world) rdpLogin(t *testing.T, p *agenttest.Phone, mux *channel.Mux, target string, approvalTarget protocol.DeviceID) (*ipcserver.Client, protocol.LoginRequest, protocol.LoginResult) {
+	t.Helper()
+	return w.scan(t, p, mux, func(ctx context.Context, c *ipcserver.Client) error { return c.BeginTarget(ctx, target) },
+		func(a *protocol.Approval) { a.Account, a.Target = protocol.AccountDomain, approvalTarget })
 }
 
 // answer is the surface's Credential or Denied.
