@@ -129,18 +129,19 @@ type domainDirectory struct {
 
 // domainDirectories returns, per tenant, the directory of its DC agents
 // (its enrolled, not removed, DomainJoined devices) and the directory of
-// its domain-joined workstations (its enrolled DC devices).
+// its domain-joined workstations (its enrolled DC devices, the DC agents
+// they ask, and its DomainJoined devices, the RDP targets they may name).
 func domainDirectories(devs []*store.Device) (forDC, forWorkstation map[string]*domainDirectory) {
-	joined, dcs := map[string][]*store.Device{}, map[string][]*store.Device{}
+	joined, domain := map[string][]*store.Device{}, map[string][]*store.Device{}
 	for _, d := range devs {
 		if d.DomainJoined && d.Removed == 0 {
 			joined[d.Tenant] = append(joined[d.Tenant], d)
 		}
-		if d.DC && d.Removed == 0 {
-			dcs[d.Tenant] = append(dcs[d.Tenant], d)
+		if (d.DC || d.DomainJoined) && d.Removed == 0 {
+			domain[d.Tenant] = append(domain[d.Tenant], d)
 		}
 	}
-	return directoriesOf(joined), directoriesOf(dcs)
+	return directoriesOf(joined), directoriesOf(domain)
 }
 
 func directoriesOf(byTenant map[string][]*store.Device) map[string]*domainDirectory {
@@ -187,8 +188,8 @@ func (c *Console) directoryBehind(d *store.Device, dir *domainDirectory) bool {
 // removed device is a target only until it acknowledged the policy that
 // revoked it, and is sent that one (SPEC.md 11.10). A DC agent (DeviceCert
 // DC) gets its tenant's domain-joined device certificates as its
-// Directory, a domain-joined workstation its tenant's DC certificates;
-// either is also a target when that list changed since it last
+// Directory, a domain-joined workstation its tenant's DC and
+// domain-joined certificates (DC agents and RDP targets); either is also a target when that list changed since it last
 // acknowledged it (SPEC.md 8.2).
 func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 	var out []PushTarget

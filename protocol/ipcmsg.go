@@ -31,11 +31,21 @@ const (
 
 // IPCBegin starts a login:
 //
-//	map { 1: Surface text (logon, unlock, elevate, sudo), 2: Action u8 (0: the surface's own) }
+//	map { 1: Surface text (logon, unlock, elevate, sudo), 2: Action u8 (0: the surface's own),
+//	      3: Target text, omitted when empty }
+//
+// Target names the RDP target of a remote domain logon (SPEC.md 5.7.1,
+// 11.7): the target device's Name or its DeviceID as 32 lowercase hex
+// digits, as in the agent's directory; at most MaxIPCTarget bytes.
 type IPCBegin struct {
 	Surface string `cbor:"1,keyasint"`
 	Action  uint8  `cbor:"2,keyasint"`
+	Target  string `cbor:"3,keyasint,omitempty"`
 }
+
+// MaxIPCTarget bounds IPCBegin.Target (the DeviceCert Name's bound,
+// SPEC.md 6.2).
+const MaxIPCTarget = 64
 
 // IPCQR is a login QR code to show:
 //
@@ -153,8 +163,9 @@ func EncodeIPCMsg(t IPCMsgType, body any) ([]byte, error) {
 // names, strictly (as Unmarshal). It returns the type and a pointer to one
 // of IPCBegin, IPCQR, IPCCredential, IPCDenied, IPCEnd, IPCEnded,
 // IPCStatus, IPCCode, IPCPush or IPCNumber. An unknown type, a body
-// without CBOR, a Push whose Email exceeds MaxIPCEmail bytes or a Number
-// outside MinPushNumber..MaxPushNumber is ErrMalformed.
+// without CBOR, a Begin whose Target exceeds MaxIPCTarget bytes, a Push
+// whose Email exceeds MaxIPCEmail bytes or a Number outside
+// MinPushNumber..MaxPushNumber is ErrMalformed.
 func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
 	if len(body) < 2 {
 		return 0, nil, fmt.Errorf("%w: short ipc message", ErrMalformed)
@@ -168,6 +179,10 @@ func DecodeIPCMsg(body []byte) (IPCMsgType, any, error) {
 		return t, nil, err
 	}
 	switch m := v.(type) {
+	case *IPCBegin:
+		if len(m.Target) > MaxIPCTarget {
+			return t, nil, fmt.Errorf("%w: begin target of %d bytes", ErrMalformed, len(m.Target))
+		}
 	case *IPCPush:
 		if len(m.Email) > MaxIPCEmail {
 			return t, nil, fmt.Errorf("%w: push email of %d bytes", ErrMalformed, len(m.Email))

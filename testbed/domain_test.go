@@ -24,7 +24,10 @@ import (
 // peers in its pushes; the phone chooses a domain account; the surface
 // gets JITKEY\msp-nik; the account is enabled and in Domain Admins only
 // while the surface holds the session; the logout disables it and
-// removes the membership; both agents' audit reaches the console.
+// removes the membership; both agents' audit reaches the console. Then
+// an RDP logon from that workstation to a second domain-joined agent
+// (CONTOSO-WS3): the surface names the target, the phone approves both
+// machines, and the account is enabled only for that session.
 func TestDomainLogin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -68,7 +71,14 @@ func TestDomainLogin(t *testing.T) {
 	}
 	ws.EnrollArgs = []string{"--domain-joined"}
 	ws.RunArgs = []string{"--domain", sambatest.Domain}
-	for _, a := range []*harness.Agent{dca, ws} {
+	// The RDP target (SPEC.md 11.7): a second domain-joined agent.
+	rdp, _, err := w.NewAgent(ctx, "CONTOSO-WS3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdp.EnrollArgs = []string{"--domain-joined"}
+	rdp.RunArgs = []string{"--domain", sambatest.Domain}
+	for _, a := range []*harness.Agent{dca, ws, rdp} {
 		tok, err := w.Console.Token(ctx, harness.TenantContoso)
 		if err != nil {
 			t.Fatal(err)
@@ -80,15 +90,16 @@ func TestDomainLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The console's pushes: the DC agent learns the workstation (and
-	// itself, a DC counts as domain-joined), the workstation its DC agent.
+	// The console's pushes: the DC agent learns the workstations (and
+	// itself, a DC counts as domain-joined), the workstation its DC agent
+	// and the domain-joined devices it may name as RDP targets.
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	if _, err := dca.Proc.WaitFor(wctx, 0, regexp.MustCompile(`domain workstations" count=2`)); err != nil {
+	if _, err := dca.Proc.WaitFor(wctx, 0, regexp.MustCompile(`domain workstations" count=3`)); err != nil {
 		t.Fatalf("DC agent never got the workstations: %v", err)
 	}
-	if _, err := ws.Proc.WaitFor(wctx, 0, regexp.MustCompile(`domain controllers" count=1`)); err != nil {
-		t.Fatalf("workstation never got its DC agent: %v", err)
+	if _, err := ws.Proc.WaitFor(wctx, 0, regexp.MustCompile(`domain controllers" count=1 rdp_targets=3`)); err != nil {
+		t.Fatalf("workstation never got its DC agent and targets: %v", err)
 	}
 	if err := w.SyncUntil(ctx, w.Nik, 4); err != nil {
 		t.Fatal(err)
@@ -128,5 +139,36 @@ func TestDomainLogin(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+
+	// RDP from WS2 to WS3: the RDP client names the target; the phone
+	// shows and signs both machines; WS2 gets the domain account from
+	// the DC agent; it is enabled for the session only, and the logout
+	// disables it (DomainEnd: the password is rotated).
+	s, err = ws.StartRDPSurface("CONTOSO-WS3", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitQR(wctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	sc = w.ScanQR(ctx, w.Nik, s, true, "--account", "domain")
+	if !sc.OK() || sc.Status != "approved" {
+		t.Fatalf("RDP scan: %+v", sc)
+	}
+	name, err = s.WaitLoggedIn(wctx)
+	if err != nil || name != sambatest.Domain+`\msp-nik` {
+		t.Fatalf("RDP surface logged in as %q (%v)", name, err)
+	}
+	e, err = dir.Lookup(ctx, "msp-nik")
+	if err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
+		t.Fatalf("during the RDP session: %+v %v, want enabled, in Domain Admins", e, err)
+	}
+	if err := s.Logout(wctx); err != nil {
+		t.Fatal(err)
+	}
+	e, err = dir.Lookup(ctx, "msp-nik")
+	if err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
+		t.Fatalf("after the RDP session: %+v %v, want disabled, no membership", e, err)
 	}
 }

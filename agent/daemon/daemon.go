@@ -575,10 +575,10 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duratio
 	if ws != nil {
 		// A domain-joined workstation's push lists its tenant's DC
 		// agents (SPEC.md 8.2 PolicyPush, 11.7).
-		if n, err := ws.SetDCs(ctx, push.Directory); err != nil {
+		if n, targets, err := ws.SetDirectory(ctx, push.Directory); err != nil {
 			log.Error("domain controllers not stored", "err", err)
 		} else {
-			log.Info("domain controllers", "count", n)
+			log.Info("domain controllers", "count", n, "rdp_targets", targets)
 		}
 	}
 	contact(ctx, push.OfflineSecrets)

@@ -8,6 +8,7 @@ package dcclient
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +31,9 @@ var (
 	ErrUnreachable = errors.New("dcclient: domain controller unreachable")
 	// ErrRefused: the DC agent refused the request (codes 1, 2, 4).
 	ErrRefused = errors.New("dcclient: domain controller refused the domain account")
+	// ErrNoTarget: the directory lists no domain-joined device of that
+	// name (or several).
+	ErrNoTarget = errors.New("dcclient: no such domain-joined device in the directory")
 )
 
 // Config configures a Client.
@@ -56,29 +60,66 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg}
 }
 
-// SetDCs replaces the DC agents this workstation may ask (the Directory
-// of its policy push): each certificate must verify with the MSP key, be
-// of the tenant and say DC; others are skipped. It returns how many it
-// kept.
+// SetDCs replaces the directory of this workstation (the Directory of
+// its policy push): the DC agents it may ask and the domain-joined
+// devices it may name as RDP targets. Each certificate must verify with
+// the MSP key, be of the tenant and say DC or DomainJoined; others are
+// skipped. It returns how many DC agents it kept (SetDirectory also
+// counts the RDP targets).
 func (c *Client) SetDCs(ctx context.Context, certs []protocol.Signed) (int, error) {
-	dcs := dcagent.Peers(certs, c.cfg.MSPKey, c.cfg.Tenant, func(d *protocol.DeviceCert) bool { return d.DC })
-	if err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(dcs) }); err != nil {
-		return 0, fmt.Errorf("dcclient: store DCs: %w", err)
+	dcs, _, err := c.SetDirectory(ctx, certs)
+	return dcs, err
+}
+
+// SetDirectory is SetDCs returning how many DC agents and how many
+// domain-joined devices (RDP targets, SPEC.md 11.7) it kept.
+func (c *Client) SetDirectory(ctx context.Context, certs []protocol.Signed) (dcs, targets int, err error) {
+	peers := dcagent.Peers(certs, c.cfg.MSPKey, c.cfg.Tenant, func(d *protocol.DeviceCert) bool {
+		if d.DC {
+			dcs++
+		}
+		if d.DomainJoined {
+			targets++
+		}
+		return d.DC || d.DomainJoined
+	})
+	if err := c.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(peers) }); err != nil {
+		return 0, 0, fmt.Errorf("dcclient: store directory: %w", err)
 	}
-	return len(dcs), nil
+	return dcs, targets, nil
 }
 
 // dc returns the DC agent to ask: the first listed (by mailbox) whose
 // certificate is valid now. One DC only: an approval is single use per
 // DC agent, so a request is never sent to a second one.
 func (c *Client) dc(ctx context.Context, now time.Time) (protocol.DeviceCert, error) {
+	var dc protocol.DeviceCert
+	err := c.each(ctx, now, func(_ protocol.Signed, d *protocol.DeviceCert) bool {
+		if d.DC {
+			dc = *d
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		return protocol.DeviceCert{}, err
+	}
+	if !dc.DC {
+		return protocol.DeviceCert{}, ErrNoDC
+	}
+	return dc, nil
+}
+
+// each calls f, in mailbox order, with every directory certificate of the
+// tenant that verifies and is valid at now, until f returns true.
+func (c *Client) each(ctx context.Context, now time.Time, f func(protocol.Signed, *protocol.DeviceCert) bool) error {
 	var rows []store.DomainWorkstation
 	if err := c.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		rows, err = tx.DomainWorkstations()
 		return err
 	}); err != nil {
-		return protocol.DeviceCert{}, fmt.Errorf("dcclient: %w", err)
+		return fmt.Errorf("dcclient: %w", err)
 	}
 	for _, r := range rows {
 		sd, err := protocol.DecodeSigned(r.Cert)
@@ -86,12 +127,37 @@ func (c *Client) dc(ctx context.Context, now time.Time) (protocol.DeviceCert, er
 			continue
 		}
 		var d protocol.DeviceCert
-		if sd.VerifyEd25519(protocol.DocDeviceCert, c.cfg.MSPKey, &d) != nil || !d.DC || d.Tenant != c.cfg.Tenant || d.Valid(now) != nil {
+		if sd.VerifyEd25519(protocol.DocDeviceCert, c.cfg.MSPKey, &d) != nil || d.Tenant != c.cfg.Tenant || d.Valid(now) != nil {
 			continue
 		}
-		return d, nil
+		if f(sd, &d) {
+			return nil
+		}
 	}
-	return protocol.DeviceCert{}, ErrNoDC
+	return nil
+}
+
+// Target returns the certificate of the domain-joined device of the
+// tenant that the directory lists under name, its Name or its DeviceID
+// as 32 lowercase hex digits, valid at now: the RDP target of a remote
+// domain logon (SPEC.md 5.7.1, 11.7). It is ErrNoTarget when none (or
+// more than one by that Name) is listed.
+func (c *Client) Target(ctx context.Context, name string, now time.Time) (protocol.Signed, protocol.DeviceCert, error) {
+	var found []protocol.Signed
+	var cert protocol.DeviceCert
+	err := c.each(ctx, now, func(sd protocol.Signed, d *protocol.DeviceCert) bool {
+		if d.DomainJoined && (d.Name == name || hex.EncodeToString(d.DeviceID[:]) == name) {
+			found, cert = append(found, sd), *d
+		}
+		return false
+	})
+	switch {
+	case err != nil:
+		return protocol.Signed{}, protocol.DeviceCert{}, err
+	case len(found) != 1:
+		return protocol.Signed{}, protocol.DeviceCert{}, fmt.Errorf("%w: %d devices named %q", ErrNoTarget, len(found), name)
+	}
+	return found[0], cert, nil
 }
 
 // Available reports whether a DC agent is known, so that a login may

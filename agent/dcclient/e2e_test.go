@@ -192,58 +192,9 @@ func (w *world) phone(t *testing.T, username string) (*agenttest.Phone, *channel
 // Denied).
 func (w *world) login(t *testing.T, p *agenttest.Phone, mux *channel.Mux, account uint8) (*ipcserver.Client, protocol.LoginRequest, protocol.LoginResult, any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	c, err := ipcserver.Dial(ctx, w.ws.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
-	var qr *ipcserver.QR
-	for qr == nil {
-		m, err := c.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		qr, _ = m.(*ipcserver.QR)
-	}
-	var req protocol.LoginRequest
-	var res protocol.LoginResult
-	for { // the phone's relay connection may still be coming up
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		res, err = p.Login(actx, mux, qr.Text, agenttest.Scan{Request: &req, Tamper: func(a *protocol.Approval) { a.Account = account }})
-		acancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-		for { // a fresh code after a failed scan
-			m, err := c.Next(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if q, ok := m.(*ipcserver.QR); ok {
-				qr = q
-				break
-			}
-		}
-	}
-	if err != nil {
-		t.Fatalf("phone: %v", err)
-	}
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch m.(type) {
-		case *ipcserver.Credential, *ipcserver.Denied:
-			return c, req, res, m
-		}
-	}
+	c, req, res := w.scan(t, p, mux, func(ctx context.Context, c *ipcserver.Client) error { return c.Begin(ctx, "logon", 0) },
+		func(a *protocol.Approval) { a.Account = account })
+	return c, req, res, answer(t, c)
 }
 
 func bindErr(account, pw string) error { return testDC.Bind(account+"@"+sambatest.UPNSuffix, pw) }

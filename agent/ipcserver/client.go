@@ -42,6 +42,12 @@ func (c *Client) Begin(ctx context.Context, surface string, action uint8) error 
 	return send(ctx, c.c, MsgBegin, &Begin{Surface: surface, Action: action})
 }
 
+// BeginTarget asks for a remote domain logon from this computer to the
+// RDP target named (SPEC.md 5.7.1): its Name or DeviceID in hex.
+func (c *Client) BeginTarget(ctx context.Context, target string) error {
+	return send(ctx, c.c, MsgBegin, &Begin{Surface: "logon", Target: target})
+}
+
 // End reports the end of a session.
 func (c *Client) End(ctx context.Context, session protocol.SessionID) error {
 	return send(ctx, c.c, MsgEnd, &End{Session: session})

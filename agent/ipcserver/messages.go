@@ -9,7 +9,7 @@
 //
 // One login, surface ⇄ agent:
 //
-//	→ Begin{Surface, Action}
+//	→ Begin{Surface, Action, Target}   (Target: an RDP target's name, SPEC.md 5.7.1; usually empty)
 //	← QR{Text, PNG, Terminal, Expires}   (again on every rotation)
 //	← Credential{Username, Password, Session, Deadline}   once; or Denied{Code, Reason}
 //	→ End{Session}   when the user's session ends (any connection)

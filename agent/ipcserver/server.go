@@ -97,7 +97,7 @@ func (s *Server) serve(ctx context.Context, c *ipc.Conn) {
 	switch t {
 	case MsgBegin:
 		var b Begin
-		if err := protocol.Unmarshal(body, &b); err != nil {
+		if err := protocol.Unmarshal(body, &b); err != nil || len(b.Target) > protocol.MaxIPCTarget {
 			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
 			return
 		}
@@ -140,6 +140,8 @@ func denialOf(err error) *Denied {
 		return &Denied{Code: protocol.CodeExpired, Reason: "cancelled"}
 	case errors.Is(err, login.ErrDomainUnavailable):
 		return &Denied{Code: protocol.CodeUnavailable, Reason: "domain controller unreachable; try again or choose a local account"}
+	case errors.Is(err, login.ErrNoTarget):
+		return &Denied{Code: protocol.CodeRefused, Reason: "no remote desktop to this target"}
 	case errors.Is(err, login.ErrDomainRefused):
 		return &Denied{Code: protocol.CodeRefused, Reason: "the domain controller refused the domain account"}
 	case errors.Is(err, login.ErrNotEnrolled):
@@ -191,7 +193,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
 		return
 	}
-	req, err := s.cfg.Login.Begin(ctx, action, b.Surface)
+	req, err := s.cfg.Login.BeginTarget(ctx, action, b.Surface, b.Target)
 	if err != nil {
 		s.log.Warn("login request refused", "err", err)
 		_ = s.send(ctx, c, MsgDenied, denialOf(err))
@@ -232,6 +234,9 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 					}
 				}
 			case MsgCode:
+				if b.Target != "" {
+					continue // a remote desktop logon takes the phone's domain account only
+				}
 				var c Code
 				if protocol.Unmarshal(body, &c) == nil && len(c.Username) <= MaxUsername {
 					select {
@@ -240,6 +245,9 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 					}
 				}
 			case MsgPush:
+				if b.Target != "" {
+					continue
+				}
 				var p Push
 				if protocol.Unmarshal(body, &p) == nil && len(p.Email) <= protocol.MaxIPCEmail {
 					select {

@@ -26,6 +26,7 @@ type domainLogin struct {
 	techCert   protocol.Signed
 	devCert    protocol.Signed
 	atApproval func(*store.Tx) (protocol.Policy, error)
+	target     *rdpTarget // RDP target (rdp.go); nil for a logon at this computer
 }
 
 // domainLogin acts on an approved domain-account choice (SPEC.md 11.7):
@@ -37,6 +38,11 @@ type domainLogin struct {
 // the DC agent acts only when it answers OK.
 func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request, rec protocol.AuditRecord, d domainLogin) {
 	rec.Detail = "domain account"
+	var target protocol.Signed
+	if d.target != nil {
+		rec.Detail += ", remote desktop to " + d.target.cert.Name
+		target = d.target.signed
+	}
 	err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := d.atApproval(tx)
 		return err
@@ -52,7 +58,7 @@ func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request
 	// The exchange with the DC agent is not cut short by the phone going
 	// away (dcclient bounds it): an answer that arrives is acted upon.
 	res, err := s.cfg.Domain.Obtain(context.WithoutCancel(ctx), &protocol.DomainRequest{
-		TechCert: d.techCert, Approval: d.signed, DeviceCert: d.devCert, Session: conn.ID,
+		TechCert: d.techCert, Approval: d.signed, DeviceCert: d.devCert, Session: conn.ID, Target: target,
 	}, s.cfg.Now())
 	if err != nil {
 		s.log.Warn("qr login: domain account not obtained", "technician", d.cert.Username, "err", err)

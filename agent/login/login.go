@@ -214,6 +214,7 @@ type Request struct {
 
 	s       *Server
 	device  protocol.DeviceID
+	target  *rdpTarget // a remote domain logon's target; nil for a login at this computer
 	qr      chan QR
 	scanned chan struct{}
 	done    chan struct{}
@@ -231,6 +232,12 @@ type Request struct {
 // Begin starts a login request for action and shows its first code. The
 // request lives until it completes, Cancel is called or ctx ends.
 func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Request, error) {
+	return s.begin(ctx, action, surface, nil)
+}
+
+// begin starts a login request, for a remote domain logon to target if
+// it is not nil (rdp.go).
+func (s *Server) begin(ctx context.Context, action uint8, surface string, target *rdpTarget) (*Request, error) {
 	if protocol.ActionName(action) == "" {
 		return nil, fmt.Errorf("login: unknown action %d", action)
 	}
@@ -257,7 +264,7 @@ func (s *Server) Begin(ctx context.Context, action uint8, surface string) (*Requ
 		return nil, ErrRemoved
 	}
 	r := &Request{
-		Action: action, Surface: surface, s: s, device: enr.DeviceID,
+		Action: action, Surface: surface, s: s, device: enr.DeviceID, target: target,
 		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), done: make(chan struct{}),
 		scans: map[*scan]struct{}{},
 	}
@@ -636,6 +643,12 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	if selective {
 		lr.Choices = []uint8{protocol.AccountLocal, protocol.AccountDomain}
 	}
+	if r.target != nil {
+		if d := s.rdpRequest(ctx, r, &pol, &dev, &lr); d != nil {
+			s.refuse(ctx, conn, rec, d)
+			return
+		}
+	}
 	if !s.send(stepCtx, conn, protocol.MsgLoginRequest, &lr) {
 		s.superseded(ctx, sctx, conn, rec)
 		return
@@ -654,8 +667,11 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	}
 	err = a.Match(protocol.ApprovalExpect{
 		Serial: cert.Serial, DeviceID: dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
-		Action: r.Action, Now: s.cfg.Now(),
+		Action: r.Action, Now: s.cfg.Now(), Target: r.targetID(),
 		AllowAccount: func(k uint8) bool {
+			if r.target != nil {
+				return k == protocol.AccountDomain
+			}
 			if selective {
 				return k == protocol.AccountLocal || k == protocol.AccountDomain
 			}
@@ -707,6 +723,7 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	if a.Account == protocol.AccountDomain {
 		s.domainLogin(ctx, conn, r, rec, domainLogin{
 			cert: &cert, pol: &pol, signed: signed, techCert: hello.TechCert, devCert: enr.DeviceCert, atApproval: atApproval,
+			target: r.target,
 		})
 		return
 	}

@@ -85,7 +85,8 @@ func sameSet(a, b []string) bool {
 // the domain-joined devices of its tenant (not other tenants', not
 // unjoined ones, not removed ones); it is pushed again, at the same
 // policy version, when a domain-joined device enrols or is removed. A
-// domain-joined workstation's push lists its tenant's DC agents; a
+// domain-joined workstation's push lists its tenant's DC agents and its
+// domain-joined devices (RDP targets); a
 // removed or unjoined device gets an empty directory.
 func TestDCDirectory(t *testing.T) {
 	e := newEnv(t)
@@ -110,16 +111,17 @@ func TestDCDirectory(t *testing.T) {
 		t.Fatalf("DC pushed tenant %s", pol.Tenant)
 	}
 
-	// The workstations learn their DC agent.
-	waitDirectory(t, ws2, "DC1")
-	waitDirectory(t, ws1, "DC1")
+	// The workstations learn their DC agent and the domain-joined
+	// devices they may name as RDP targets (not LAPTOP, not beta's).
+	waitDirectory(t, ws2, "DC1", "WS1", "WS2")
+	waitDirectory(t, ws1, "DC1", "WS1", "WS2")
 
 	// Removal: the new policy and a directory without WS1; the removed
 	// and the unjoined device get no directory.
 	_, rp, err := e.con.RemoveDevice(e.ctx, "WS1", "acme")
 	e.must(err)
 	waitDirectory(t, dc, "DC1", "WS2")
-	waitDirectory(t, ws2, "DC1")
+	waitDirectory(t, ws2, "DC1", "WS2")
 	for _, a := range []*fakepeer.Peer{ws1, laptop} {
 		for {
 			p := waitPush(t, a)

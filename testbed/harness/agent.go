@@ -103,7 +103,14 @@ func (a *Agent) StartSurfaceNoProof(action string, hold time.Duration) (*Surface
 	return a.startSurface(action, hold, false)
 }
 
-func (a *Agent) startSurface(action string, hold time.Duration, proof bool) (*Surface, error) {
+// StartRDPSurface starts the surface of an RDP client on this agent's
+// computer naming target (Begin field 3, SPEC.md 5.7.1, 11.7), without
+// the PAM proof (the credential is a domain account).
+func (a *Agent) StartRDPSurface(target string, hold time.Duration) (*Surface, error) {
+	return a.startSurface("logon", hold, false, "--target", target)
+}
+
+func (a *Agent) startSurface(action string, hold time.Duration, proof bool, extra ...string) (*Surface, error) {
 	a.surfaces++
 	dir := a.bed.StateDir(fmt.Sprintf("agent-%s/surface%d", a.Name, a.surfaces))
 	s := &Surface{QRPNG: filepath.Join(dir, "qr.png"), QRText: filepath.Join(dir, "qr.txt")}
@@ -112,6 +119,7 @@ func (a *Agent) startSurface(action string, hold time.Duration, proof bool) (*Su
 	if proof {
 		args = append(args, "--sandbox", a.Sandbox)
 	}
+	args = append(args, extra...)
 	s.Proc = a.bed.Proc(fmt.Sprintf("surface-%s#%d", a.Name, a.surfaces), AgentBin, args...)
 	// The surface reads "USERNAME CODE" on stdin when the agent asks for
 	// an offline code (Surface.EnterCode).

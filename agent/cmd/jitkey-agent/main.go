@@ -44,6 +44,7 @@ const (
 `
 	surfaceUsage = `  jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo [--qr-png FILE] [--qr-text FILE]
                        [--pam-service S] [--sandbox DIR] [--hold DURATION] [--timeout DURATION] [--push EMAIL]
+                       [--target DEVICE]
 `
 )
 

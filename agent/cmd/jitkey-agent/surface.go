@@ -32,6 +32,7 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 	hold := fs.Duration("hold", 0, "how long to keep the session before ending it")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the approval")
 	pushTo := fs.String("push", "", "ask for a push login to the technician with this `email` (SPEC.md 11.5)")
+	target := fs.String("target", "", "a remote desktop logon to this domain-joined `device` (name or id; SPEC.md 5.7.1, 11.7)")
 	if _, err := parseFlags(fs, args, surfaceUsage); err != nil {
 		return err
 	}
@@ -43,7 +44,15 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Begin(ctx, *action, 0); err != nil {
+	if *target != "" {
+		if *action != "logon" {
+			return usagef(surfaceUsage, "--target needs --action logon")
+		}
+		err = c.BeginTarget(ctx, *target)
+	} else {
+		err = c.Begin(ctx, *action, 0)
+	}
+	if err != nil {
 		return err
 	}
 	if *pushTo != "" {

@@ -1191,6 +1191,10 @@ func (g *gen) ipcMsgs() {
 		&protocol.IPCBegin{Surface: "logon"})
 	ok("ok-ipc-msg-begin-action", "Begin from the sudo surface naming action 4 (sudo)", protocol.IPCMsgBegin, "IPCBegin",
 		&protocol.IPCBegin{Surface: "sudo", Action: protocol.ActionSudo})
+	ok("ok-ipc-msg-begin-rdp-target", "Begin from an RDP client naming its target WS-02 (field 3)", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "logon", Target: "WS-02"})
+	ok("ok-ipc-msg-begin-longest-target", "Begin naming a target of 64 bytes, the longest", protocol.IPCMsgBegin, "IPCBegin",
+		&protocol.IPCBegin{Surface: "logon", Target: strings.Repeat("t", protocol.MaxIPCTarget)})
 	ok("ok-ipc-msg-qr", "QR with its text, a PNG (here only the 8-byte PNG signature) and a terminal rendering",
 		protocol.IPCMsgQR, "IPCQR", &protocol.IPCQR{Text: qrText, PNG: []byte("\x89PNG\r\n\x1a\n"),
 			Terminal: "\u2588\u2580\u2584 \u2588\n\u2584\u2588\u2580\u2588 \n", Expires: Now + 60})
@@ -1225,8 +1229,8 @@ func (g *gen) ipcMsgs() {
 	bad("no-body", "a type byte without a body", protocol.IPCMsgBegin, "IPCBegin", []byte{byte(protocol.IPCMsgBegin)})
 	bad("body-of-another-type", "type Begin carrying an End body (field 1 is bytes, not text)", protocol.IPCMsgBegin, "IPCBegin",
 		append([]byte{byte(protocol.IPCMsgBegin)}, end[1:]...))
-	bad("unknown-field", "Begin with an extra field 3", protocol.IPCMsgBegin, "IPCBegin",
-		append(append([]byte{byte(protocol.IPCMsgBegin), 0xa3}, begin[2:]...), 0x03, 0x00))
+	bad("unknown-field", "Begin with an extra field 4", protocol.IPCMsgBegin, "IPCBegin",
+		append(append([]byte{byte(protocol.IPCMsgBegin), 0xa3}, begin[2:]...), 0x04, 0x00))
 	short := append([]byte{byte(protocol.IPCMsgEnd), 0xa1, 0x01, 0x4f}, session[:15]...)
 	add("R01-ipc-msg-short-session", "R-01", "End whose session id has 15 bytes: a fixed-size byte string of another size fails the re-encoding check",
 		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
@@ -1239,6 +1243,8 @@ func (g *gen) ipcMsgs() {
 	}
 	bad("push-email-too-long", "Push with an email of 255 bytes", protocol.IPCMsgPush, "IPCPush",
 		raw(protocol.IPCMsgPush, &protocol.IPCPush{Email: strings.Repeat("a", 243) + "@msp.example"}))
+	bad("begin-target-too-long", "Begin naming a target of 65 bytes", protocol.IPCMsgBegin, "IPCBegin",
+		raw(protocol.IPCMsgBegin, &protocol.IPCBegin{Surface: "logon", Target: strings.Repeat("t", protocol.MaxIPCTarget+1)}))
 	bad("number-too-small", "Number 9: one digit", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 9}))
 	bad("number-too-large", "Number 100: three digits", protocol.IPCMsgNumber, "IPCNumber", raw(protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 100}))
 	bad("push-number-field", "Push carrying a Number body (field 1 is a u8, not text)", protocol.IPCMsgPush, "IPCPush",
