@@ -41,6 +41,9 @@ type TenantChange struct {
 	Algorithm *string
 	MaxLogins *int
 	MaxDays   *int
+	// RequireReason and TicketPattern govern approvals (SPEC.md 6.3).
+	RequireReason *bool
+	TicketPattern *string
 }
 
 // Empty reports whether the change changes nothing.
@@ -62,6 +65,14 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	set(&tn.OTPWhileOnline, ch.OTPWhileOnline)
 	set(&tn.SelectiveLogin, ch.SelectiveLogin)
 	set(&tn.DomainAccounts, ch.DomainAccounts)
+	set(&tn.RequireReason, ch.RequireReason)
+	if ch.TicketPattern != nil {
+		if _, err := protocol.CompileTicketPattern(*ch.TicketPattern); err != nil {
+			return refuse("ticket pattern %q: %v (RE2 syntax, at most %d bytes, matched against the whole ticket)",
+				*ch.TicketPattern, err, protocol.MaxTicketPatternLen)
+		}
+		tn.TicketPattern = *ch.TicketPattern
+	}
 	if ch.Digits != nil {
 		if *ch.Digits != 6 && *ch.Digits != 8 {
 			return refuse("offline code digits must be 6 or 8, not %d", *ch.Digits)

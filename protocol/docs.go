@@ -215,6 +215,11 @@ type Policy struct {
 	PushMaxPending int   `cbor:"19,keyasint,omitempty"`
 	PushPerHour    int   `cbor:"20,keyasint,omitempty"`
 	PushBlock      int64 `cbor:"21,keyasint,omitempty"`
+	// RequireReason makes a login approval without a free-text reason
+	// invalid; TicketPattern, when not empty, makes one without a ticket
+	// reference matching it invalid (CompileTicketPattern; SPEC.md 6.3).
+	RequireReason bool   `cbor:"22,keyasint,omitempty"`
+	TicketPattern string `cbor:"23,keyasint,omitempty"`
 }
 
 // Push login limits (SPEC.md 6.3): the defaults of a zero field and the
@@ -423,6 +428,8 @@ func (p *Policy) Check() error {
 		return bad("push per hour")
 	case p.PushBlock < 0 || p.PushBlock > MaxPushBlock:
 		return bad("push block")
+	case !validTicketPattern(p.TicketPattern):
+		return bad("ticket pattern")
 	case !sortedUnique(p.Revoked):
 		return bad("revoked list")
 	case !sortedUnique(p.RevokedDevices):
@@ -459,6 +466,11 @@ func sortedUnique(s []uint64) bool {
 		}
 	}
 	return true
+}
+
+func validTicketPattern(s string) bool {
+	_, err := CompileTicketPattern(s)
+	return err == nil
 }
 
 func validPeerAddr(s string) bool {

@@ -36,6 +36,7 @@ var sentinels = map[string]error{
 	"ErrInvalidDoc":         protocol.ErrInvalidDoc,
 	"ErrPolicyDowngrade":    protocol.ErrPolicyDowngrade,
 	"ErrApprovalMismatch":   protocol.ErrApprovalMismatch,
+	"ErrJustification":      protocol.ErrJustification,
 	"ErrStale":              protocol.ErrStale,
 	"ErrQRStale":            protocol.ErrQRStale,
 	"ErrUnsupportedVersion": protocol.ErrUnsupportedVersion,
@@ -379,7 +380,7 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		}
 		x := c.ApprovalExpect
 		e := protocol.ApprovalExpect{Serial: x.Serial, HandshakeHash: mustHex(t, x.HandshakeHash),
-			Action: x.Action, Number: x.Number, Now: now}
+			Action: x.Action, Number: x.Number, Now: now, RequireReason: x.RequireReason, TicketPattern: x.TicketPattern}
 		copy(e.DeviceID[:], mustHex(t, x.DeviceID))
 		copy(e.Session[:], mustHex(t, x.Session))
 		if len(x.Accounts) > 0 {

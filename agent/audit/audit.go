@@ -84,7 +84,7 @@ func clip(s string) string {
 // Append adds rec to the log inside tx. It fills DeviceID, Seq, Prev and
 // Time, and clips the text fields to MaxFieldLen.
 func (r *Recorder) Append(tx *store.Tx, rec protocol.AuditRecord) error {
-	for _, f := range []*string{&rec.TechID, &rec.Username, &rec.Account, &rec.Reason, &rec.Detail} {
+	for _, f := range []*string{&rec.TechID, &rec.Username, &rec.Account, &rec.Reason, &rec.Detail, &rec.Justification, &rec.Ticket} {
 		*f = clip(*f)
 	}
 	seq, prev, err := tx.LastAudit()

@@ -625,7 +625,7 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	}
 	err = a.Match(protocol.ApprovalExpect{
 		Serial: cert.Serial, DeviceID: dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
-		Action: r.Action, Now: s.cfg.Now(),
+		Action: r.Action, Now: s.cfg.Now(), RequireReason: pol.RequireReason, TicketPattern: pol.TicketPattern,
 	})
 	if err != nil {
 		s.refuse(ctx, conn, rec, refused("approval: "+err.Error()))
@@ -642,7 +642,7 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 		return
 	}
 	approved := rec
-	approved.Event = audit.LoginApproved
+	approved.Event, approved.Justification, approved.Ticket = audit.LoginApproved, a.Reason, a.Ticket
 	var offlineKey []byte
 	defer func() { clear(offlineKey) }()
 	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{

@@ -62,7 +62,7 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		if acct != "" {
 			s += " with account " + acct
 		}
-		return s + how
+		return s + how + justification(r)
 	case "login.denied":
 		return fmt.Sprintf("%s was denied on %s%s", who, deviceName, paren(why))
 	case "login.cancelled":
@@ -102,6 +102,22 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		s += " with account " + acct
 	}
 	return s + paren(why)
+}
+
+// justification renders the technician's reason and ticket of a login
+// (SPEC.md 6.4), or "".
+func justification(r *protocol.AuditRecord) string {
+	var parts []string
+	if r.Ticket != "" {
+		parts = append(parts, "ticket "+r.Ticket)
+	}
+	if r.Justification != "" {
+		parts = append(parts, fmt.Sprintf("reason %q", r.Justification))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }
 
 // AlarmLine renders an alarm loudly.
@@ -151,10 +167,14 @@ type Line struct {
 	Action   string `json:"action,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Detail   string `json:"detail,omitempty"`
-	Hash     string `json:"hash,omitempty"`
-	Prev     string `json:"prev,omitempty"`
-	Kind     string `json:"kind,omitempty"` // alarms
-	Text     string `json:"text"`
+	// Justification and Ticket are the technician's reason and ticket of
+	// a login (SPEC.md 6.4).
+	Justification string `json:"justification,omitempty"`
+	Ticket        string `json:"ticket,omitempty"`
+	Hash          string `json:"hash,omitempty"`
+	Prev          string `json:"prev,omitempty"`
+	Kind          string `json:"kind,omitempty"` // alarms
+	Text          string `json:"text"`
 	// FromRemoved: the record arrived after the MSP removed the device.
 	FromRemoved bool `json:"from_removed,omitempty"`
 }
@@ -178,6 +198,7 @@ func JSON(w io.Writer, rows []*store.AuditRow, alarms []*store.Alarm) error {
 			Device: r.DeviceName, DeviceID: hex.EncodeToString(r.DeviceID[:]), Seq: r.Seq, Event: rec.Event,
 			TechID: rec.TechID, Username: rec.Username, Account: rec.Account, Method: rec.Method, Online: rec.Online,
 			Action: protocol.ActionName(rec.Action), Reason: rec.Reason, Detail: rec.Detail,
+			Justification: rec.Justification, Ticket: rec.Ticket,
 			Hash: hex.EncodeToString(r.Hash[:]), Prev: hex.EncodeToString(rec.Prev[:]), Text: Sentence(r.DeviceName, rec),
 			FromRemoved: r.FromRemoved,
 		}); err != nil {

@@ -81,6 +81,8 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	lcap := fs.Duration("lockout-cap", 0, "longest lockout")
 	maxs := fs.Duration("max-session", 0, "maximum session length")
 	inact := fs.Int("inactivity-days", 0, "remove accounts unused this many days")
+	reason := fs.Bool("require-reason", false, "approvals must carry a reason (SPEC.md 6.3)")
+	ticket := fs.String("ticket-pattern", "", "approvals must carry a ticket matching this RE2 `pattern` as a whole; \"\" for none")
 	offline := offlineFlags(fs)
 	return func() console.TenantChange {
 		var ch console.TenantChange
@@ -115,6 +117,10 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 				ch.MaxSession = maxs
 			case "inactivity-days":
 				ch.InactivityDays = inact
+			case "require-reason":
+				ch.RequireReason = reason
+			case "ticket-pattern":
+				ch.TicketPattern = ticket
 			}
 		})
 		return ch
@@ -218,6 +224,8 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	showOffline(w, tn)
 	fmt.Fprintf(w, "max session:       %v\n", time.Duration(tn.MaxSession)*time.Second)
 	fmt.Fprintf(w, "inactivity:        %d days\n", tn.InactivityDays)
+	fmt.Fprintf(w, "require reason:    %s\n", onOff(tn.RequireReason))
+	fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
 	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
 	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
@@ -573,6 +581,7 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
 		p.Offline.Logins(), p.Offline.Days())
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
+	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\n", p.RequireReason, p.TicketPattern)
 	var rs []string
 	for _, r := range p.Revoked {
 		rs = append(rs, strconv.FormatUint(r, 10))

@@ -220,6 +220,12 @@ CREATE TRIGGER tenants_generation_monotonic BEFORE UPDATE OF offline_generation 
 WHEN NEW.offline_generation < OLD.offline_generation
 BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
 `,
+	// Access governance (SPEC.md 6.3): a required reason and the ticket
+	// pattern of approvals.
+	`
+ALTER TABLE tenants ADD COLUMN require_reason INTEGER NOT NULL DEFAULT 0 CHECK (require_reason IN (0, 1));
+ALTER TABLE tenants ADD COLUMN ticket_pattern TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

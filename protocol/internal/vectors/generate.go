@@ -445,6 +445,14 @@ func (g *gen) policies() {
 		}, "ok")
 	chk("R17-policy-push-per-hour-too-high", "R-17", "push limit of 101 per hour", func(p *protocol.Policy) { p.PushPerHour = 101 }, "ErrInvalidDoc")
 	chk("R17-policy-push-pending-negative", "R-17", "push max pending -1", func(p *protocol.Policy) { p.PushMaxPending = -1 }, "ErrInvalidDoc")
+	chk("ok-policy-check-governance", "", "a reason required and a ticket pattern of MaxTicketPatternLen bytes",
+		func(p *protocol.Policy) {
+			p.RequireReason = true
+			p.TicketPattern = `[A-Z]{2,8}-[0-9]{1,6}` + strings.Repeat("x?", (protocol.MaxTicketPatternLen-21)/2) + "y"
+		}, "ok")
+	chk("R17-policy-ticket-pattern-invalid", "R-17", "ticket pattern that does not compile", func(p *protocol.Policy) { p.TicketPattern = "[A-Z" }, "ErrInvalidDoc")
+	chk("R17-policy-ticket-pattern-too-long", "R-17", "ticket pattern of 129 bytes",
+		func(p *protocol.Policy) { p.TicketPattern = strings.Repeat("a", protocol.MaxTicketPatternLen+1) }, "ErrInvalidDoc")
 	chk("R17-policy-push-block-too-long", "R-17", "push block of 7 days and 1 s", func(p *protocol.Policy) { p.PushBlock = protocol.MaxPushBlock + 1 }, "ErrInvalidDoc")
 	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
 		"a share list of a reserved word and two usernames and an empty share list",
@@ -527,6 +535,29 @@ func (g *gen) approvals() {
 		func(a *protocol.Approval) { a.Time = Now - skew - 1 }, asked, "ErrStale")
 	ap("R19-approval-future", "R-19", "approval time MaxApprovalSkew+1 s in the future",
 		func(a *protocol.Approval) { a.Time = Now + skew + 1 }, asked, "ErrStale")
+
+	// Reason and ticket (6.3, 6.4, R-61).
+	const pattern = `[A-Z]{2,8}-[0-9]{1,6}`
+	governed := func(e *ApprovalExpect) { e.RequireReason, e.TicketPattern = true, pattern }
+	justified := func(a *protocol.Approval) { a.Reason, a.Ticket = "printer queue stuck on reception PC", "OPS-1234" }
+	ap("ok-approval-reason-ticket", "", "approval with the reason and a ticket matching the pattern the policy requires",
+		justified, governed, "ok")
+	ap("ok-approval-reason-ticket-unrequired", "", "reason and ticket given where the policy requires neither",
+		justified, asked, "ok")
+	ap("ok-approval-deny-without-reason", "", "a deny needs no reason or ticket",
+		func(a *protocol.Approval) { a.Decision = protocol.DecisionDeny }, governed, "ok")
+	ap("R61-approval-reason-missing", "R-61", "approval without the reason the policy requires",
+		func(a *protocol.Approval) { a.Ticket = "OPS-1234" }, governed, "ErrJustification")
+	ap("R61-approval-reason-blank", "R-61", "approval whose reason is only spaces",
+		func(a *protocol.Approval) { a.Reason, a.Ticket = "   ", "OPS-1234" }, governed, "ErrJustification")
+	ap("R61-approval-ticket-missing", "R-61", "approval without the ticket the policy's pattern requires",
+		func(a *protocol.Approval) { a.Reason = "printer queue stuck" }, governed, "ErrJustification")
+	ap("R61-approval-ticket-not-matching", "R-61", "ticket that matches the pattern only in part (the pattern is anchored)",
+		func(a *protocol.Approval) { a.Reason, a.Ticket = "printer queue stuck", "OPS-1234x" }, governed, "ErrJustification")
+	ap("R61-approval-reason-too-long", "R-61", "reason of MaxReasonLen+1 bytes",
+		func(a *protocol.Approval) { a.Reason = strings.Repeat("r", protocol.MaxReasonLen+1) }, asked, "ErrJustification")
+	ap("R61-approval-ticket-control", "R-61", "ticket with a control character",
+		func(a *protocol.Approval) { a.Ticket = "OPS-1\n" }, asked, "ErrJustification")
 }
 
 const b45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
