@@ -18,6 +18,9 @@ var (
 	}
 	DefaultMaxSession     = 8 * time.Hour
 	DefaultInactivityDays = 30
+	// DefaultWarnBefore is how long before the hard session cap a new
+	// tenant's users are warned (SPEC.md 11.13).
+	DefaultWarnBefore = 5 * time.Minute
 )
 
 // TenantChange lists settings to change; nil fields stay as they are (or
@@ -44,6 +47,9 @@ type TenantChange struct {
 	// RequireReason and TicketPattern govern approvals (SPEC.md 6.3).
 	RequireReason *bool
 	TicketPattern *string
+	// WarnBefore is how long before the hard cap the user is warned
+	// (0: not at all).
+	WarnBefore *time.Duration
 }
 
 // Empty reports whether the change changes nothing.
@@ -72,6 +78,13 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 				*ch.TicketPattern, err, protocol.MaxTicketPatternLen)
 		}
 		tn.TicketPattern = *ch.TicketPattern
+	}
+	if ch.WarnBefore != nil {
+		w := *ch.WarnBefore
+		if w < 0 || w > protocol.MaxWarnBefore*time.Second || w%time.Second != 0 {
+			return refuse("warning before the session cap must be whole seconds from 0 to 24h, not %v", w)
+		}
+		tn.WarnBefore = int64(w / time.Second)
 	}
 	if ch.Digits != nil {
 		if *ch.Digits != 6 && *ch.Digits != 8 {
@@ -142,7 +155,8 @@ func (c *Console) AddTenant(ctx context.Context, name string, ch TenantChange) (
 	tn := &store.Tenant{
 		Name: name, LoginMode: protocol.ModeNamed, Offline: DefaultOffline,
 		MaxSession: int64(DefaultMaxSession / time.Second), InactivityDays: DefaultInactivityDays,
-		Created: c.unix(), OfflineSecret: make([]byte, 32), OfflineGeneration: 1,
+		WarnBefore: int64(DefaultWarnBefore / time.Second),
+		Created:    c.unix(), OfflineSecret: make([]byte, 32), OfflineGeneration: 1,
 	}
 	if err := ch.apply(tn); err != nil {
 		return nil, nil, err

@@ -220,7 +220,14 @@ type Policy struct {
 	// reference matching it invalid (CompileTicketPattern; SPEC.md 6.3).
 	RequireReason bool   `cbor:"22,keyasint,omitempty"`
 	TicketPattern string `cbor:"23,keyasint,omitempty"`
+	// WarnBefore (seconds) is how long before a session's hard cap
+	// (MaxSession) the agent warns the account's user that it will be
+	// logged off; 0 (omitted): no warning (SPEC.md 6.3).
+	WarnBefore int64 `cbor:"24,keyasint,omitempty"`
 }
+
+// MaxWarnBefore bounds Policy.WarnBefore (seconds).
+const MaxWarnBefore = 24 * 3600
 
 // Push login limits (SPEC.md 6.3): the defaults of a zero field and the
 // largest value a policy may state.
@@ -428,6 +435,8 @@ func (p *Policy) Check() error {
 		return bad("push per hour")
 	case p.PushBlock < 0 || p.PushBlock > MaxPushBlock:
 		return bad("push block")
+	case p.WarnBefore < 0 || p.WarnBefore > MaxWarnBefore:
+		return bad("warn before")
 	case !validTicketPattern(p.TicketPattern):
 		return bad("ticket pattern")
 	case !sortedUnique(p.Revoked):

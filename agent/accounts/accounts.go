@@ -131,3 +131,16 @@ type Backend interface {
 	// Lookup reports the account's state, or ErrNotFound.
 	Lookup(ctx context.Context, name string) (Info, error)
 }
+
+// Notifier is implemented by backends that can put a message in front of
+// whoever uses an account right now: the lifecycle warns through it before
+// a session's hard cap ends it (SPEC.md 11.13). A backend without it warns
+// nobody.
+type Notifier interface {
+	// Notify shows message to the account's interactive sessions (Linux:
+	// written to every terminal the account owns, as write(1) and wall(1)
+	// do). It returns nil when the account has none, ErrNotFound when the
+	// account does not exist. The message is plain text; the backend
+	// removes control characters.
+	Notify(ctx context.Context, name, message string) error
+}

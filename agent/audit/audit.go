@@ -36,6 +36,9 @@ const (
 	PolicyRejected  = "policy.rejected"
 	AgentRecovered  = "agent.recovered"
 	DeviceRemoved   = "device.removed" // a policy revokes this device's certificate (SPEC.md 11.10)
+	// SessionWarned: the account's user was told that the hard cap will
+	// end the session (SPEC.md 11.13).
+	SessionWarned = "session.warned"
 	// OfflineKeyReplaced: back in contact with the console after an
 	// offline login, the agent retired the key that was used (SPEC.md 11.6).
 	OfflineKeyReplaced = "offline.key.replaced"

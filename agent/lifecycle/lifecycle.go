@@ -108,6 +108,10 @@ type Manager struct {
 	// session, so that the End the surface sends for the first (the
 	// technician logs out) ends the one that replaced it.
 	successor map[protocol.SessionID]protocol.SessionID
+	// warnAt holds, for each live session still to be warned, when Tick
+	// warns its user of the hard cap (Policy.WarnBefore before the
+	// deadline).
+	warnAt map[protocol.SessionID]time.Time
 }
 
 // New returns a Manager. Call Recover before the first Begin.
@@ -123,7 +127,7 @@ func New(cfg Config) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{},
-		successor: map[protocol.SessionID]protocol.SessionID{}}
+		successor: map[protocol.SessionID]protocol.SessionID{}, warnAt: map[protocol.SessionID]time.Time{}}
 }
 
 // Request asks for a session.
@@ -274,6 +278,8 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		return Grant{}, fmt.Errorf("lifecycle: %w", err)
 	}
 	var kept protocol.SessionID // superseded, its programs carried over
+	var keptDeadline time.Time
+	keptUnwarned := false
 	if inSession(prev) {
 		// A new session on an account in use supersedes the old one. The
 		// same technician's programs carry over: unlock, elevate and
@@ -281,7 +287,9 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		// technician's (a shared account) are ended.
 		keep := prev.TechID == r.TechID
 		if keep {
-			kept = prev.Session
+			kept, keptDeadline = prev.Session, prev.Deadline
+			_, keptUnwarned = m.warnAt[prev.Session]
+			delete(m.warnAt, prev.Session)
 		}
 		if err := m.endSession(ctx, prev.Session, audit.SessionEnded, "superseded by a new session", keep); err != nil {
 			return Grant{}, err
@@ -301,6 +309,13 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	}
 	now := m.cfg.Now()
 	deadline := now.Add(time.Duration(r.Policy.MaxSession) * time.Second)
+	// The hard cap (SPEC.md 11.13): programs carried over from the
+	// superseded session end at its deadline at the latest, however often
+	// unlock, elevate or sudo begin a new session from inside it.
+	inherited := kept != (protocol.SessionID{}) && keptDeadline.Before(deadline)
+	if inherited {
+		deadline = keptDeadline
+	}
 	row := store.Account{
 		Name: name, Owner: owner(r.TechID, r.Policy), State: store.StateActivating, Session: r.Session,
 		TechID: r.TechID, Username: r.Username, Action: r.Action, Started: now, Deadline: deadline, Updated: now,
@@ -341,6 +356,11 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	m.live[r.Session] = true
 	if kept != (protocol.SessionID{}) {
 		m.successor[kept] = r.Session
+	}
+	if w := r.Policy.WarnBefore; w > 0 && (!inherited || keptUnwarned) {
+		// A session that inherits its deadline from one already warned
+		// is not warned again.
+		m.warnAt[r.Session] = deadline.Add(-time.Duration(w) * time.Second)
 	}
 	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
 }
@@ -826,13 +846,55 @@ func (m *Manager) Tick(ctx context.Context) error {
 	}
 	now := m.cfg.Now()
 	for _, a := range rows {
-		if a.State == store.StateActive && !a.Deadline.After(now) {
+		if a.State != store.StateActive {
+			continue
+		}
+		if !a.Deadline.After(now) {
+			delete(m.warnAt, a.Session)
 			if err := m.end(ctx, a.Session, audit.SessionExpired, "maximum session length reached"); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if at, ok := m.warnAt[a.Session]; ok && !now.Before(at) {
+			delete(m.warnAt, a.Session)
+			if err := m.warn(ctx, a, now); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
+	for s := range m.warnAt {
+		if !m.live[s] {
+			delete(m.warnAt, s)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// WarningText is the notice a session's user gets WarnBefore ahead of the
+// hard cap (SPEC.md 11.13); %s are the account and the deadline (UTC).
+const WarningText = "jitkey: the technician session of %s ends at %s: it will be logged off, every program it runs ended, " +
+	"and the account disabled. Save your work now."
+
+// warn tells the user of a's session, through the backend (if it can:
+// accounts.Notifier), that the hard cap is near, and records
+// session.warned. A warning that cannot be shown is recorded with the
+// reason and not retried; the cap ends the session all the same.
+func (m *Manager) warn(ctx context.Context, a store.Account, now time.Time) error {
+	n, ok := m.cfg.Backend.(accounts.Notifier)
+	if !ok {
+		return nil
+	}
+	if _, err := m.lookupOwned(ctx, a); err != nil {
+		return nil // not jitkey's account (any more): nothing to tell; the end sorts it out
+	}
+	rec := protocol.AuditRecord{Event: audit.SessionWarned, TechID: a.TechID, Username: a.Username, Account: a.Name, Action: a.Action,
+		Detail: fmt.Sprintf("logged off at %s, in %s", a.Deadline.UTC().Format(time.RFC3339), a.Deadline.Sub(now).Round(time.Second))}
+	if err := n.Notify(ctx, a.Name, fmt.Sprintf(WarningText, a.Name, a.Deadline.UTC().Format("15:04:05 MST"))); err != nil {
+		m.log.Warn("session warning not shown", "account", a.Name, "err", err)
+		rec.Reason = "warning not shown: " + err.Error()
+	}
+	return m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) })
 }
 
 // Run calls Tick every interval until ctx ends.

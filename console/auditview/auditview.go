@@ -81,6 +81,8 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		return fmt.Sprintf("%s was deleted from %s%s", acct, deviceName, paren(why))
 	case "session.ended":
 		return fmt.Sprintf("%s's session as %s on %s ended%s", who, acct, deviceName, paren(why))
+	case "session.warned":
+		return fmt.Sprintf("%s's session as %s on %s was warned of its end%s", who, acct, deviceName, paren(r.Detail, r.Reason))
 	case "session.expired":
 		return fmt.Sprintf("%s's session as %s on %s reached its maximum length%s", who, acct, deviceName, paren(why))
 	case "policy.applied":

@@ -32,6 +32,8 @@ func TestSentences(t *testing.T) {
 			"msp-nik was created on W11-L-PASSWORD"},
 		{protocol.AuditRecord{Event: "session.expired", Username: "nik", Account: "msp-nik"},
 			"nik's session as msp-nik on W11-L-PASSWORD reached its maximum length"},
+		{protocol.AuditRecord{Event: "session.warned", Username: "nik", Account: "msp-nik", Detail: "logged off at 2026-12-06T20:00:00Z, in 5m0s"},
+			"nik's session as msp-nik on W11-L-PASSWORD was warned of its end (logged off at 2026-12-06T20:00:00Z, in 5m0s)"},
 		{protocol.AuditRecord{Event: "policy.applied", Detail: "version 7"},
 			"W11-L-PASSWORD applied policy (version 7)"},
 		{protocol.AuditRecord{Event: "device.removed", Detail: "policy version 9 revokes this device's certificate, serial 4"},

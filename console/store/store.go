@@ -221,10 +221,12 @@ WHEN NEW.offline_generation < OLD.offline_generation
 BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
 `,
 	// Access governance (SPEC.md 6.3): a required reason and the ticket
-	// pattern of approvals.
+	// pattern of approvals, and the warning before the hard session cap
+	// (seconds; 0: none).
 	`
 ALTER TABLE tenants ADD COLUMN require_reason INTEGER NOT NULL DEFAULT 0 CHECK (require_reason IN (0, 1));
 ALTER TABLE tenants ADD COLUMN ticket_pattern TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN warn_before INTEGER NOT NULL DEFAULT 300 CHECK (warn_before BETWEEN 0 AND 86400);
 `,
 }
 

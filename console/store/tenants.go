@@ -27,6 +27,7 @@ type Tenant struct {
 	// RequireReason and TicketPattern are the policy's (SPEC.md 6.3).
 	RequireReason bool
 	TicketPattern string
+	WarnBefore    int64 // seconds
 }
 
 func isUnique(err error) bool {
@@ -38,14 +39,14 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 	_, err := t.exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
 		lockout_limit, max_session, inactivity_days, offline_secret, created,
-		otp_algorithm, offline_logins, offline_days, offline_generation, require_reason, ticket_pattern)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		otp_algorithm, offline_logins, offline_days, offline_generation, require_reason, ticket_pattern, warn_before)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
 		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1),
-		b2i(tn.RequireReason), tn.TicketPattern)
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore)
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
 	}
@@ -61,12 +62,12 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 	res, err := t.exec(`UPDATE tenants SET login_mode=?, shared_account=?, push_login=?, otp_online=?,
 		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
 		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
-		otp_algorithm=?, offline_logins=?, offline_days=?, require_reason=?, ticket_pattern=? WHERE name=?`,
+		otp_algorithm=?, offline_logins=?, offline_days=?, require_reason=?, ticket_pattern=?, warn_before=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays,
-		b2i(tn.RequireReason), tn.TicketPattern, tn.Name)
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
 	}
@@ -79,7 +80,7 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
 	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
-	offline_days, offline_generation, require_reason, ticket_pattern`
+	offline_days, offline_generation, require_reason, ticket_pattern, warn_before`
 
 type scanner interface{ Scan(...any) error }
 
@@ -89,7 +90,7 @@ func scanTenant(s scanner) (*Tenant, error) {
 		&tn.SelectiveLogin, &tn.DomainAccounts, &tn.Offline.Digits, &tn.Offline.Period,
 		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
 		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
-		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration, &tn.RequireReason, &tn.TicketPattern)
+		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration, &tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore)
 	return &tn, err
 }
 

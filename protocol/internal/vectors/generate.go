@@ -450,6 +450,9 @@ func (g *gen) policies() {
 			p.RequireReason = true
 			p.TicketPattern = `[A-Z]{2,8}-[0-9]{1,6}` + strings.Repeat("x?", (protocol.MaxTicketPatternLen-21)/2) + "y"
 		}, "ok")
+	chk("R17-policy-warn-before-too-long", "R-17", "a warning 24 h and 1 s before the cap", func(p *protocol.Policy) { p.WarnBefore = protocol.MaxWarnBefore + 1 }, "ErrInvalidDoc")
+	chk("R17-policy-warn-before-negative", "R-17", "a warning -1 s before the cap", func(p *protocol.Policy) { p.WarnBefore = -1 }, "ErrInvalidDoc")
+	chk("ok-policy-check-warn-before", "", "a warning 24 h before the cap (the bound)", func(p *protocol.Policy) { p.WarnBefore = protocol.MaxWarnBefore }, "ok")
 	chk("R17-policy-ticket-pattern-invalid", "R-17", "ticket pattern that does not compile", func(p *protocol.Policy) { p.TicketPattern = "[A-Z" }, "ErrInvalidDoc")
 	chk("R17-policy-ticket-pattern-too-long", "R-17", "ticket pattern of 129 bytes",
 		func(p *protocol.Policy) { p.TicketPattern = strings.Repeat("a", protocol.MaxTicketPatternLen+1) }, "ErrInvalidDoc")

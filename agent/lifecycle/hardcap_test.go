@@ -1,0 +1,141 @@
+package lifecycle_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitkey/jitkey/agent/accounts/accountstest"
+	"github.com/jitkey/jitkey/agent/audit"
+)
+
+// countEvents returns how often event is in the audit log.
+func (e *env) countEvents(t *testing.T, event string) int {
+	n := 0
+	for _, ev := range e.events(t) {
+		if ev == event {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHardCapWarnsThenEnds (SPEC.md 11.13): WarnBefore ahead of the cap
+// the user of the session is warned once (session.warned); at the cap
+// the session ends for real: its running sessions are gone, the account
+// is disabled and the issued password no longer works.
+func TestHardCapWarnsThenEnds(t *testing.T) {
+	e := newEnv(t)
+	e.policy.MaxSession, e.policy.WarnBefore = 3600, 300
+	ctx := t.Context()
+	g := e.loggedIn(t, "nik")
+	if want := e.clock.Now().Add(time.Hour); !g.Deadline.Equal(want) {
+		t.Fatalf("deadline %v, want %v", g.Deadline, want)
+	}
+	e.clock.Add(3600*time.Second - 301*time.Second)
+	if err := e.mgr.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.backend.Calls(accountstest.OpNotify); n != 0 {
+		t.Fatalf("warned %d times 301 s before the cap", n)
+	}
+	e.clock.Add(time.Second)
+	for range 3 {
+		if err := e.mgr.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notices := e.backend.Notices("msp-nik")
+	if len(notices) != 1 || !strings.Contains(notices[0], "msp-nik") || !strings.Contains(notices[0], g.Deadline.UTC().Format("15:04:05")) {
+		t.Fatalf("notices %q, want one naming the account and the deadline", notices)
+	}
+	if n := e.countEvents(t, audit.SessionWarned); n != 1 {
+		t.Fatalf("%d session.warned records", n)
+	}
+	if !e.info(t, "msp-nik").Enabled || e.backend.Sessions("msp-nik") != 1 {
+		t.Fatal("the warning ended the session early")
+	}
+	e.clock.Add(300 * time.Second)
+	if err := e.mgr.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.backend.Sessions("msp-nik"); n != 0 {
+		t.Fatalf("%d sessions still running at the cap", n)
+	}
+	if e.info(t, "msp-nik").Enabled {
+		t.Fatal("account enabled at the cap")
+	}
+	if err := e.backend.Login(ctx, "msp-nik", g.Password); err == nil {
+		t.Fatal("the issued password still logs in after the cap")
+	}
+	ev := e.events(t)
+	if i, j := slices.Index(ev, audit.SessionWarned), slices.Index(ev, audit.SessionExpired); i < 0 || j < i {
+		t.Fatalf("audit %v", ev)
+	}
+}
+
+// TestHardCapNoWarning: WarnBefore 0 warns nobody; the cap ends the
+// session all the same.
+func TestHardCapNoWarning(t *testing.T) {
+	e := newEnv(t)
+	e.policy.MaxSession = 3600
+	e.loggedIn(t, "nik")
+	e.clock.Add(3600 * time.Second)
+	if err := e.mgr.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.backend.Calls(accountstest.OpNotify); n != 0 {
+		t.Fatalf("Notify called %d times", n)
+	}
+	if e.backend.Sessions("msp-nik") != 0 || e.info(t, "msp-nik").Enabled {
+		t.Fatal("session survived the cap")
+	}
+}
+
+// TestHardCapNotExtended: a new session of the same technician (unlock,
+// elevate, sudo from inside the running one) carries the programs over,
+// and with them the deadline: the cap is not pushed back, and a user
+// already warned is not warned again. A session that began later than
+// the old deadline allows keeps its own, shorter one.
+func TestHardCapNotExtended(t *testing.T) {
+	e := newEnv(t)
+	e.policy.MaxSession, e.policy.WarnBefore = 3600, 300
+	ctx := t.Context()
+	g1 := e.loggedIn(t, "nik")
+	e.clock.Add(3400 * time.Second)
+	if err := e.mgr.Tick(ctx); err != nil { // warned
+		t.Fatal(err)
+	}
+	g2, err := e.mgr.Begin(ctx, e.request("nik")) // sudo inside the session
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := g1.Deadline.Sub(g2.Deadline); d < 0 || d >= time.Millisecond { // the store keeps milliseconds
+		t.Fatalf("new session's deadline %v, want the first one's %v", g2.Deadline, g1.Deadline)
+	}
+	if err := e.mgr.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.backend.Notices("msp-nik")); n != 1 {
+		t.Fatalf("%d notices, want 1", n)
+	}
+	e.clock.Add(200 * time.Second)
+	if err := e.mgr.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.backend.Sessions("msp-nik") != 0 || e.info(t, "msp-nik").Enabled || e.mgr.Active(g2.Session) {
+		t.Fatal("the carried-over session outlived the first session's cap")
+	}
+
+	// A shorter policy cap applies to the new session.
+	g3 := e.loggedIn(t, "nik")
+	e.policy.MaxSession = 600
+	g4, err := e.mgr.Begin(ctx, e.request("nik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.clock.Now().Add(600 * time.Second); !g4.Deadline.Equal(want) || !g4.Deadline.Before(g3.Deadline) {
+		t.Fatalf("deadline %v, want %v", g4.Deadline, want)
+	}
+}
