@@ -162,6 +162,9 @@ type AuditRecord struct {
 	// reference from the approval of a login (SPEC.md 6.4, 6.5).
 	Justification string `cbor:"14,keyasint,omitempty"`
 	Ticket        string `cbor:"15,keyasint,omitempty"`
+	// Receipt is the encoded Signed EndReceipt (DocEndReceipt) of the
+	// session an account.disabled record ends (SPEC.md 6.6).
+	Receipt []byte `cbor:"16,keyasint,omitempty"`
 }
 
 // ErrBrokenChain is returned by VerifyAuditChain for a record that does

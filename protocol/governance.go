@@ -58,3 +58,49 @@ func (a *Approval) checkJustification(requireReason bool, pattern string) error 
 	}
 	return nil
 }
+
+// EndReceipt is the agent's signed statement of what it did when a
+// session ended (DocEndReceipt, signed with the agent's identity key,
+// SPEC.md 6.6). It travels in the account.disabled audit record
+// (AuditRecord.Receipt) and stands on its own: anyone holding the
+// device certificate can check it.
+type EndReceipt struct {
+	DeviceID DeviceID  `cbor:"1,keyasint"`
+	Session  SessionID `cbor:"2,keyasint"`
+	Account  string    `cbor:"3,keyasint"`
+	TechID   string    `cbor:"4,keyasint"`
+	Username string    `cbor:"5,keyasint"`
+	Started  int64     `cbor:"6,keyasint"` // Unix seconds
+	Deadline int64     `cbor:"7,keyasint"` // Unix seconds: the hard cap
+	Ended    int64     `cbor:"8,keyasint"` // Unix seconds
+	Event    string    `cbor:"9,keyasint"` // session.ended, session.expired, agent.recovered, ...
+	Reason   string    `cbor:"10,keyasint"`
+	// What the agent did, each true only if it succeeded.
+	Disabled        bool `cbor:"11,keyasint"`
+	PasswordRotated bool `cbor:"12,keyasint"`
+	ProcessesEnded  bool `cbor:"13,keyasint"` // false: kept for the same technician's next session
+	AdminRemoved    bool `cbor:"14,keyasint"` // removed from the administrators group
+}
+
+// ErrReceiptMismatch is returned by VerifyEndReceipt for a receipt that
+// names another device or account than the audit record carrying it.
+var ErrReceiptMismatch = errors.New("protocol: end receipt does not match its audit record")
+
+// VerifyEndReceipt decodes an encoded Signed end receipt, verifies it
+// with the device's identity key as DocEndReceipt (ErrBadSignature: R-08,
+// R-09) and checks that it names device and account (ErrReceiptMismatch,
+// R-62).
+func VerifyEndReceipt(b []byte, key IdentityKey, device DeviceID, account string) (EndReceipt, error) {
+	var r EndReceipt
+	s, err := DecodeSigned(b)
+	if err != nil {
+		return r, err
+	}
+	if err := s.VerifyEd25519(DocEndReceipt, key, &r); err != nil {
+		return r, err
+	}
+	if r.DeviceID != device || r.Account != account {
+		return r, ErrReceiptMismatch
+	}
+	return r, nil
+}

@@ -62,7 +62,7 @@ func init() {
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
-		protocol.PushRequest{}, protocol.PushReport{},
+		protocol.PushRequest{}, protocol.PushReport{}, protocol.EndReceipt{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -172,7 +172,7 @@ func verifyEd(t *testing.T, in string, ty protocol.DocType, key protocol.Identit
 var docTypes = map[string]protocol.DocType{}
 
 func init() {
-	for ty := protocol.DocType(1); ty <= protocol.DocAudit; ty++ {
+	for ty := protocol.DocType(1); ty <= protocol.DocEndReceipt; ty++ {
 		docTypes[ty.String()] = ty
 	}
 }

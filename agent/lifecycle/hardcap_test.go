@@ -1,13 +1,16 @@
 package lifecycle_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitkey/jitkey/agent/accounts/accountstest"
+	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/protocol"
 )
 
 // countEvents returns how often event is in the audit log.
@@ -72,6 +75,63 @@ func TestHardCapWarnsThenEnds(t *testing.T) {
 	ev := e.events(t)
 	if i, j := slices.Index(ev, audit.SessionWarned), slices.Index(ev, audit.SessionExpired); i < 0 || j < i {
 		t.Fatalf("audit %v", ev)
+	}
+	rc := e.lastReceipt(t, "msp-nik")
+	if rc.Event != audit.SessionExpired || !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded || rc.Session != g.Session ||
+		rc.Username != "nik" || rc.Deadline != g.Deadline.Unix() || rc.Ended != e.clock.Now().Unix() {
+		t.Fatalf("receipt %+v", rc)
+	}
+}
+
+// lastReceipt returns the verified end receipt of the newest
+// account.disabled record of account (SPEC.md 6.6).
+func (e *env) lastReceipt(t *testing.T, account string) protocol.EndReceipt {
+	t.Helper()
+	recs := e.agent.Records(t)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if r := recs[i]; r.Event == audit.AccountDisabled && r.Account == account {
+			rc, err := protocol.VerifyEndReceipt(r.Receipt, e.agent.Keys.IdentityPublic(), e.agent.Device.DeviceID, account)
+			if err != nil {
+				t.Fatalf("receipt of record %d: %v", r.Seq, err)
+			}
+			return rc
+		}
+	}
+	t.Fatalf("no account.disabled of %s", account)
+	return protocol.EndReceipt{}
+}
+
+// TestEndReceipts (SPEC.md 6.6): every end that disables the account
+// carries a signed receipt saying so; the same technician's superseded
+// session's receipt says its processes were kept.
+func TestEndReceipts(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	g1 := e.loggedIn(t, "nik")
+	if _, err := e.mgr.Begin(ctx, e.request("nik")); err != nil {
+		t.Fatal(err)
+	}
+	rc := e.lastReceipt(t, "msp-nik")
+	if rc.Session != g1.Session || rc.ProcessesEnded || !rc.Disabled || rc.Event != audit.SessionEnded {
+		t.Fatalf("superseded session's receipt %+v", rc)
+	}
+	g3 := e.loggedIn(t, "ann")
+	if err := e.mgr.End(ctx, g3.Session, audit.SessionEnded); err != nil {
+		t.Fatal(err)
+	}
+	if rc := e.lastReceipt(t, "msp-ann"); rc.Session != g3.Session || !rc.ProcessesEnded || rc.TechID != "id-ann" {
+		t.Fatalf("receipt %+v", rc)
+	}
+	// Forged: the receipt does not verify with another key, nor as
+	// another document type, nor for another account.
+	recs := e.agent.Records(t)
+	last := recs[len(recs)-1]
+	other := agenttest.NewMSP(t, "acme")
+	if _, err := protocol.VerifyEndReceipt(last.Receipt, other.Pub, e.agent.Device.DeviceID, "msp-ann"); !errors.Is(err, protocol.ErrBadSignature) {
+		t.Fatalf("other key: %v", err)
+	}
+	if _, err := protocol.VerifyEndReceipt(last.Receipt, e.agent.Keys.IdentityPublic(), e.agent.Device.DeviceID, "msp-nik"); !errors.Is(err, protocol.ErrReceiptMismatch) {
+		t.Fatalf("other account: %v", err)
 	}
 }
 

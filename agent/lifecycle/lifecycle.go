@@ -627,7 +627,7 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 		m.pending[row.Session] = audit.AccountDisabled
 		return
 	}
-	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error()); err != nil {
+	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error(), false); err != nil {
 		m.log.Error("cannot record disabled account; will retry", "account", row.Name, "err", err)
 		m.pending[row.Session] = audit.AccountDisabled
 	}
@@ -697,9 +697,28 @@ func (m *Manager) disable(ctx context.Context, name, username string, keep bool)
 	return endErr
 }
 
-// recordEnded marks row ended and appends account.disabled (and the
-// session event, if any) in one transaction.
-func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string) error {
+// receipt signs the end receipt of row's session (SPEC.md 6.6): the
+// account was disabled and its password re-randomised (the callers run
+// it only after disable succeeded), its processes ended unless keep.
+func (m *Manager) receipt(row store.Account, event, reason string, keep bool) ([]byte, error) {
+	if event == "" {
+		event = audit.AccountDisabled
+	}
+	return m.cfg.Audit.Receipt(protocol.EndReceipt{
+		Session: row.Session, Account: row.Name, TechID: row.TechID, Username: row.Username,
+		Started: row.Started.Unix(), Deadline: row.Deadline.Unix(), Ended: m.cfg.Now().Unix(), Event: event, Reason: reason,
+		Disabled: true, PasswordRotated: true, ProcessesEnded: !keep,
+	})
+}
+
+// recordEnded marks row ended and appends account.disabled, carrying the
+// session's signed end receipt (and the session event, if any), in one
+// transaction.
+func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string, keep bool) error {
+	receipt, err := m.receipt(row, event, reason, keep)
+	if err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Account(row.Name)
 		if err != nil {
@@ -722,7 +741,7 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 			}
 		}
 		d := rec
-		d.Event, d.Reason = audit.AccountDisabled, reason
+		d.Event, d.Reason, d.Receipt = audit.AccountDisabled, reason, receipt
 		return m.cfg.Audit.Append(tx, d)
 	})
 }
@@ -806,7 +825,7 @@ func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, ev
 		return err
 	}
 	delete(m.live, session)
-	if err := m.recordEnded(ctx, row, rec, event, reason); err != nil {
+	if err := m.recordEnded(ctx, row, rec, event, reason, keep); err != nil {
 		// Disabled on the system; the record is retried.
 		m.pending[session] = event
 		return fmt.Errorf("lifecycle: record end: %w", err)
@@ -1081,6 +1100,11 @@ func (m *Manager) recover(ctx context.Context) error {
 		if !interrupted {
 			detail = "account found enabled on the system without a session"
 		}
+		receipt, err := m.receipt(a, audit.AgentRecovered, "recovery", false)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		err = m.update(ctx, func(tx *store.Tx) error {
 			a.State, a.Session, a.TechCert, a.Updated = store.StateEnded, protocol.SessionID{}, nil, m.cfg.Now()
 			if err := tx.PutAccount(a); err != nil {
@@ -1092,7 +1116,7 @@ func (m *Manager) recover(ctx context.Context) error {
 				return err
 			}
 			d := rec
-			d.Event, d.Reason = audit.AccountDisabled, "recovery"
+			d.Event, d.Reason, d.Receipt = audit.AccountDisabled, "recovery", receipt
 			return m.cfg.Audit.Append(tx, d)
 		})
 		if err != nil {

@@ -76,7 +76,7 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		}
 		return s + paren(why)
 	case "account.disabled":
-		return fmt.Sprintf("%s was disabled on %s%s", acct, deviceName, paren(why))
+		return fmt.Sprintf("%s was disabled on %s%s%s", acct, deviceName, paren(why), receiptText(r.Receipt))
 	case "account.deleted":
 		return fmt.Sprintf("%s was deleted from %s%s", acct, deviceName, paren(why))
 	case "session.ended":
@@ -122,8 +122,38 @@ func justification(r *protocol.AuditRecord) string {
 	return ": " + strings.Join(parts, ", ")
 }
 
+// receiptText renders what an end receipt (SPEC.md 6.6) states, or "".
+// The console verified it when the record arrived; one that did not
+// verify raised a receipt-forged alarm, which the listing shows first.
+func receiptText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	s, err := protocol.DecodeSigned(b)
+	var rc protocol.EndReceipt
+	if err != nil || s.Type != protocol.DocEndReceipt || protocol.Unmarshal(s.Body, &rc) != nil {
+		return "; end receipt unreadable"
+	}
+	var did []string
+	for _, f := range []struct {
+		ok   bool
+		what string
+	}{{rc.Disabled, "disabled"}, {rc.PasswordRotated, "password rotated"}, {rc.ProcessesEnded, "processes ended"}, {rc.AdminRemoved, "administrator rights removed"}} {
+		if f.ok {
+			did = append(did, f.what)
+		}
+	}
+	return "; end receipt: " + strings.Join(did, ", ")
+}
+
 // AlarmLine renders an alarm loudly.
 func AlarmLine(a *store.Alarm) string {
+	switch a.Kind {
+	case "receipt-missing", "receipt-forged":
+		what := map[string]string{"receipt-missing": "MISSING", "receipt-forged": "FORGED"}[a.Kind]
+		return fmt.Sprintf("!!! END RECEIPT %s on device %s (tenant %s) at seq %d: %s (detected %s)",
+			what, a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
+	}
 	if a.Kind == "push-reported" {
 		return fmt.Sprintf("!!! PUSH LOGIN REPORTED AS FRAUD on device %s (tenant %s) at seq %d: %s (detected %s)",
 			a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))

@@ -221,12 +221,24 @@ WHEN NEW.offline_generation < OLD.offline_generation
 BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
 `,
 	// Access governance (SPEC.md 6.3): a required reason and the ticket
-	// pattern of approvals, and the warning before the hard session cap
-	// (seconds; 0: none).
+	// pattern of approvals, the warning before the hard session cap
+	// (seconds; 0: none), and the sessions the console saw begin
+	// (account.enabled) with the verified end receipt that closed each
+	// (SPEC.md 6.6; NULL: none yet).
 	`
 ALTER TABLE tenants ADD COLUMN require_reason INTEGER NOT NULL DEFAULT 0 CHECK (require_reason IN (0, 1));
 ALTER TABLE tenants ADD COLUMN ticket_pattern TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN warn_before INTEGER NOT NULL DEFAULT 300 CHECK (warn_before BETWEEN 0 AND 86400);
+CREATE TABLE session_receipts (
+	device_id   BLOB NOT NULL REFERENCES devices(id),
+	enabled_seq INTEGER NOT NULL,
+	account     TEXT NOT NULL,
+	deadline    INTEGER NOT NULL,
+	receipt_seq INTEGER,
+	receipt     BLOB,
+	PRIMARY KEY (device_id, enabled_seq)
+) STRICT;
+CREATE INDEX session_receipts_open ON session_receipts(receipt_seq, deadline);
 `,
 }
 

@@ -1333,6 +1333,26 @@ func (g *gen) audit() {
 	check(err)
 	g.add(Vector{Name: "ok-signed-audit-record", Kind: "signed", Description: "audit record 1 (login.approved, every field set), signed by the agent's identity key",
 		Input: hx(first), Context: Context{DocType: "audit", Alg: "ed25519", Key: hx(pub[:]), Type: "AuditRecord"}})
+	// An end receipt (6.6) in the account.disabled record that ends a
+	// session, and forgeries of it.
+	rc := protocol.EndReceipt{DeviceID: dev, Account: "msp-nik", TechID: g.tech.TechID, Username: g.tech.Username,
+		Started: Now - 3600, Deadline: Now, Ended: Now, Event: "session.expired", Reason: "maximum session length reached",
+		Disabled: true, PasswordRotated: true, ProcessesEnded: true}
+	copy(rc.Session[:], detrand.Bytes("session", 16))
+	g.add(Vector{Name: "ok-signed-end-receipt", Kind: "signed", Description: "end receipt of a session that reached its cap, signed by the agent's identity key",
+		Input: hx(g.signEd(protocol.DocEndReceipt, &rc, key)), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"}})
+	g.add(Vector{Name: "R08-end-receipt-wrong-key", Rule: "R-08", Kind: "signed", Description: "end receipt signed by a key other than the device's identity key (forged)",
+		Input: hx(g.signEd(protocol.DocEndReceipt, &rc, detrand.Ed25519("forger"))), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"},
+		Expect: "ErrBadSignature"})
+	g.add(Vector{Name: "R09-audit-record-as-end-receipt", Rule: "R-09", Kind: "signed", Description: "an audit record (signed by the same key) presented as an end receipt",
+		Input: hx(first), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"}, Expect: "ErrBadSignature"})
+	withReceipt := protocol.AuditRecord{DeviceID: dev, Seq: 5, Time: Now * 1000, Event: "account.disabled", TechID: g.tech.TechID, Username: g.tech.Username,
+		Account: "msp-nik", Reason: "maximum session length reached", Justification: "printer queue stuck", Ticket: "INC-4711"}
+	withReceipt.Receipt = g.signEd(protocol.DocEndReceipt, &rc, key)
+	wr, err := protocol.Marshal(&withReceipt)
+	check(err)
+	g.add(Vector{Name: "ok-cbor-audit-record-receipt", Kind: "cbor", Description: "audit record with the fields 14..16 (justification, ticket, end receipt)",
+		Input: hx(wr), Context: Context{Type: "AuditRecord"}})
 	g.add(Vector{Name: "ok-cbor-audit-record", Kind: "cbor", Description: "body of audit record 4 (policy.applied): the omitempty fields 6..12 omitted",
 		Input: hx(chain[3].Body), Context: Context{Type: "AuditRecord"}})
 
