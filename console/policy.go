@@ -48,7 +48,8 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 		SelectiveLogin: tn.SelectiveLogin, DomainAccounts: tn.DomainAccounts,
 		Offline: tn.Offline, MaxSession: tn.MaxSession, InactivityDays: tn.InactivityDays,
 		RequireReason: tn.RequireReason, TicketPattern: tn.TicketPattern, WarnBefore: tn.WarnBefore,
-		Console: c.Addr().String(), ConsoleNoise: c.peer.NoisePublic(),
+		EndUserNotice: tn.EndUserNotice,
+		Console:       c.Addr().String(), ConsoleNoise: c.peer.NoisePublic(),
 		Shares: []protocol.DeviceShare{}, Revoked: []uint64{}, Roster: []protocol.RosterEntry{},
 	}
 	if tn.LoginMode == protocol.ModeShared {

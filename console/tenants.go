@@ -50,6 +50,9 @@ type TenantChange struct {
 	// WarnBefore is how long before the hard cap the user is warned
 	// (0: not at all).
 	WarnBefore *time.Duration
+	// EndUserNotice: the computer's users are told when a technician
+	// session starts.
+	EndUserNotice *bool
 }
 
 // Empty reports whether the change changes nothing.
@@ -72,6 +75,7 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	set(&tn.SelectiveLogin, ch.SelectiveLogin)
 	set(&tn.DomainAccounts, ch.DomainAccounts)
 	set(&tn.RequireReason, ch.RequireReason)
+	set(&tn.EndUserNotice, ch.EndUserNotice)
 	if ch.TicketPattern != nil {
 		if _, err := protocol.CompileTicketPattern(*ch.TicketPattern); err != nil {
 			return refuse("ticket pattern %q: %v (RE2 syntax, at most %d bytes, matched against the whole ticket)",

@@ -224,6 +224,9 @@ type Policy struct {
 	// (MaxSession) the agent warns the account's user that it will be
 	// logged off; 0 (omitted): no warning (SPEC.md 6.3).
 	WarnBefore int64 `cbor:"24,keyasint,omitempty"`
+	// EndUserNotice makes the agent tell the computer's users when a
+	// technician session starts (SPEC.md 11.13).
+	EndUserNotice bool `cbor:"25,keyasint,omitempty"`
 }
 
 // MaxWarnBefore bounds Policy.WarnBefore (seconds).

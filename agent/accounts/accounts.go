@@ -144,3 +144,14 @@ type Notifier interface {
 	// removes control characters.
 	Notify(ctx context.Context, name, message string) error
 }
+
+// Announcer is implemented by backends that can put a message in front of
+// the computer's users: the lifecycle announces a technician session
+// when the policy asks for an end-user notice (SPEC.md 11.13).
+type Announcer interface {
+	// Announce shows message to the interactive sessions of the
+	// computer's regular users (Linux: written to every terminal a uid
+	// of 1000 or more owns, as wall(1) does for logged-in users). It
+	// returns nil when there are none.
+	Announce(ctx context.Context, message string) error
+}

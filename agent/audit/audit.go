@@ -39,6 +39,9 @@ const (
 	// SessionWarned: the account's user was told that the hard cap will
 	// end the session (SPEC.md 11.13).
 	SessionWarned = "session.warned"
+	// SessionAnnounced: the computer's users were told that a technician
+	// session started (Policy.EndUserNotice, SPEC.md 11.13).
+	SessionAnnounced = "session.announced"
 	// OfflineKeyReplaced: back in contact with the console after an
 	// offline login, the agent retired the key that was used (SPEC.md 11.6).
 	OfflineKeyReplaced = "offline.key.replaced"

@@ -199,3 +199,24 @@ func TestHardCapNotExtended(t *testing.T) {
 		t.Fatalf("deadline %v, want %v", g4.Deadline, want)
 	}
 }
+
+// TestEndUserNotice (SPEC.md 11.13): with EndUserNotice the computer's
+// users are told when a technician session starts (session.announced);
+// without it nobody is.
+func TestEndUserNotice(t *testing.T) {
+	e := newEnv(t)
+	e.loggedIn(t, "nik")
+	if got := e.backend.Announced(); len(got) != 0 {
+		t.Fatalf("announced %q without EndUserNotice", got)
+	}
+	e.policy.EndUserNotice = true
+	g := e.loggedIn(t, "ann")
+	got := e.backend.Announced()
+	if len(got) != 1 || !strings.Contains(got[0], "technician ann") || !strings.Contains(got[0], "msp-ann") ||
+		!strings.Contains(got[0], g.Deadline.UTC().Format("15:04:05")) {
+		t.Fatalf("announced %q", got)
+	}
+	if n := e.countEvents(t, audit.SessionAnnounced); n != 1 {
+		t.Fatalf("%d session.announced records", n)
+	}
+}

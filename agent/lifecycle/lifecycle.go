@@ -362,6 +362,9 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		// is not warned again.
 		m.warnAt[r.Session] = deadline.Add(-time.Duration(w) * time.Second)
 	}
+	if r.Policy.EndUserNotice {
+		m.announce(ctx, rec, deadline)
+	}
 	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
 }
 
@@ -888,6 +891,30 @@ func (m *Manager) Tick(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NoticeText is the end-user notice of a technician session's start
+// (SPEC.md 11.13); %s are the technician, the account and the deadline.
+const NoticeText = "jitkey: technician %s of your IT provider started a session as %s on this computer; it ends by %s at the latest."
+
+// announce tells the computer's users, through the backend (if it can:
+// accounts.Announcer), that a technician session started, and records
+// session.announced. A notice that cannot be shown is recorded with the
+// reason; the session goes on.
+func (m *Manager) announce(ctx context.Context, rec protocol.AuditRecord, deadline time.Time) {
+	a, ok := m.cfg.Backend.(accounts.Announcer)
+	if !ok {
+		return
+	}
+	r := rec
+	r.Event, r.Method, r.Online = audit.SessionAnnounced, "", false
+	if err := a.Announce(ctx, fmt.Sprintf(NoticeText, rec.Username, rec.Account, deadline.UTC().Format("15:04:05 MST"))); err != nil {
+		m.log.Warn("end-user notice not shown", "account", rec.Account, "err", err)
+		r.Reason = "notice not shown: " + err.Error()
+	}
+	if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, r) }); err != nil {
+		m.log.Warn("cannot record the end-user notice", "account", rec.Account, "err", err)
+	}
 }
 
 // WarningText is the notice a session's user gets WarnBefore ahead of the

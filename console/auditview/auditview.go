@@ -81,6 +81,8 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		return fmt.Sprintf("%s was deleted from %s%s", acct, deviceName, paren(why))
 	case "session.ended":
 		return fmt.Sprintf("%s's session as %s on %s ended%s", who, acct, deviceName, paren(why))
+	case "session.announced":
+		return fmt.Sprintf("%s's session as %s on %s was announced to the computer's users%s", who, acct, deviceName, paren(r.Reason))
 	case "session.warned":
 		return fmt.Sprintf("%s's session as %s on %s was warned of its end%s", who, acct, deviceName, paren(r.Detail, r.Reason))
 	case "session.expired":

@@ -83,6 +83,7 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	inact := fs.Int("inactivity-days", 0, "remove accounts unused this many days")
 	reason := fs.Bool("require-reason", false, "approvals must carry a reason (SPEC.md 6.3)")
 	ticket := fs.String("ticket-pattern", "", "approvals must carry a ticket matching this RE2 `pattern` as a whole; \"\" for none")
+	notice := fs.Bool("end-user-notice", false, "tell the computer's users when a technician session starts")
 	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
 	offline := offlineFlags(fs)
 	return func() console.TenantChange {
@@ -124,6 +125,8 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 				ch.TicketPattern = ticket
 			case "warn-before":
 				ch.WarnBefore = warn
+			case "end-user-notice":
+				ch.EndUserNotice = notice
 			}
 		})
 		return ch
@@ -230,6 +233,7 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "require reason:    %s\n", onOff(tn.RequireReason))
 	fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
 	fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
+	fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
 	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
 	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
@@ -585,7 +589,7 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
 		p.Offline.Logins(), p.Offline.Days())
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
-	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\n", p.RequireReason, p.TicketPattern, p.WarnBefore)
+	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
 	var rs []string
 	for _, r := range p.Revoked {
 		rs = append(rs, strconv.FormatUint(r, 10))

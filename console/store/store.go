@@ -229,6 +229,7 @@ BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
 ALTER TABLE tenants ADD COLUMN require_reason INTEGER NOT NULL DEFAULT 0 CHECK (require_reason IN (0, 1));
 ALTER TABLE tenants ADD COLUMN ticket_pattern TEXT NOT NULL DEFAULT '';
 ALTER TABLE tenants ADD COLUMN warn_before INTEGER NOT NULL DEFAULT 300 CHECK (warn_before BETWEEN 0 AND 86400);
+ALTER TABLE tenants ADD COLUMN end_user_notice INTEGER NOT NULL DEFAULT 0 CHECK (end_user_notice IN (0, 1));
 CREATE TABLE session_receipts (
 	device_id   BLOB NOT NULL REFERENCES devices(id),
 	enabled_seq INTEGER NOT NULL,

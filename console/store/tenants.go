@@ -28,6 +28,7 @@ type Tenant struct {
 	RequireReason bool
 	TicketPattern string
 	WarnBefore    int64 // seconds
+	EndUserNotice bool
 }
 
 func isUnique(err error) bool {
@@ -39,14 +40,14 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 	_, err := t.exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
 		lockout_limit, max_session, inactivity_days, offline_secret, created,
-		otp_algorithm, offline_logins, offline_days, offline_generation, require_reason, ticket_pattern, warn_before)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		otp_algorithm, offline_logins, offline_days, offline_generation, require_reason, ticket_pattern, warn_before, end_user_notice)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
 		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1),
-		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore)
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice))
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
 	}
@@ -62,12 +63,12 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 	res, err := t.exec(`UPDATE tenants SET login_mode=?, shared_account=?, push_login=?, otp_online=?,
 		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
 		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
-		otp_algorithm=?, offline_logins=?, offline_days=?, require_reason=?, ticket_pattern=?, warn_before=? WHERE name=?`,
+		otp_algorithm=?, offline_logins=?, offline_days=?, require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays,
-		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, tn.Name)
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice), tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
 	}
@@ -80,7 +81,7 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
 	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
-	offline_days, offline_generation, require_reason, ticket_pattern, warn_before`
+	offline_days, offline_generation, require_reason, ticket_pattern, warn_before, end_user_notice`
 
 type scanner interface{ Scan(...any) error }
 
@@ -90,7 +91,7 @@ func scanTenant(s scanner) (*Tenant, error) {
 		&tn.SelectiveLogin, &tn.DomainAccounts, &tn.Offline.Digits, &tn.Offline.Period,
 		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
 		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
-		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration, &tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore)
+		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration, &tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice)
 	return &tn, err
 }
 

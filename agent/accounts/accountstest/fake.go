@@ -64,6 +64,8 @@ type Backend struct {
 	calls    map[Op]int
 	faults   map[Op]map[int]error
 	log      []Call
+	// announced are the messages Announce showed.
+	announced []string
 }
 
 // Call is one call of a Backend method, as History reports it.
@@ -87,8 +89,9 @@ type account struct {
 }
 
 var (
-	_ accounts.Backend  = (*Backend)(nil)
-	_ accounts.Notifier = (*Backend)(nil)
+	_ accounts.Backend   = (*Backend)(nil)
+	_ accounts.Notifier  = (*Backend)(nil)
+	_ accounts.Announcer = (*Backend)(nil)
 )
 
 // New returns an empty fake Backend.
@@ -322,6 +325,25 @@ func (b *Backend) Notify(ctx context.Context, name, message string) error {
 		a.notices = append(a.notices, message)
 	}
 	return nil
+}
+
+// Announce implements accounts.Announcer: Announced returns what it
+// showed.
+func (b *Backend) Announce(ctx context.Context, message string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.announced = append(b.announced, message)
+	return nil
+}
+
+// Announced returns the messages Announce showed, oldest first.
+func (b *Backend) Announced() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.announced)
 }
 
 // Notices returns the messages Notify showed to name's running sessions.

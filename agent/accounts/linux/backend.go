@@ -72,8 +72,9 @@ type Backend struct {
 }
 
 var (
-	_ accounts.Backend  = (*Backend)(nil)
-	_ accounts.Notifier = (*Backend)(nil)
+	_ accounts.Backend   = (*Backend)(nil)
+	_ accounts.Notifier  = (*Backend)(nil)
+	_ accounts.Announcer = (*Backend)(nil)
 )
 
 // ErrNoRunner is returned by New when Config.Runner is nil.

@@ -47,6 +47,31 @@ func (b *Backend) Notify(ctx context.Context, name, message string) error {
 	return nil
 }
 
+// minUserUID is the first uid of regular users (login.defs UID_MIN);
+// nobody (65534) is not one.
+const (
+	minUserUID = 1000
+	nobodyUID  = 65534
+)
+
+// Announce implements accounts.Announcer: it writes message, framed like
+// Notify's, to every terminal device a regular user (uid 1000 or more,
+// not nobody) owns, without waiting. It returns the errors of the
+// terminals it could not write to.
+func (b *Backend) Announce(ctx context.Context, message string) error {
+	text := "\a\r\n" + strings.ReplaceAll(printable(message), "\n", "\r\n") + "\r\n"
+	var errs []error
+	for _, tty := range terminalsOf(b.terminals, -1) {
+		if err := writeTerminal(tty, text); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("linux: announce: %w", err)
+	}
+	return nil
+}
+
 // printable keeps letters, marks, numbers, punctuation, symbols, spaces
 // and newlines: no escape sequence reaches the terminal.
 func printable(s string) string {
@@ -58,14 +83,18 @@ func printable(s string) string {
 	}, s)
 }
 
-// terminalsOf returns the character devices matching globs that uid owns.
+// terminalsOf returns the character devices matching globs that uid owns
+// (uid -1: that any regular user owns).
 func terminalsOf(globs []string, uid int) []string {
 	var out []string
 	for _, g := range globs {
 		paths, _ := filepath.Glob(g)
 		for _, p := range paths {
 			var st unix.Stat_t
-			if unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || int(st.Uid) != uid {
+			if unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+				continue
+			}
+			if owner := int(st.Uid); uid >= 0 && owner != uid || uid < 0 && (owner < minUserUID || owner == nobodyUID) {
 				continue
 			}
 			out = append(out, p)

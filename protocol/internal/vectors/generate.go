@@ -445,9 +445,9 @@ func (g *gen) policies() {
 		}, "ok")
 	chk("R17-policy-push-per-hour-too-high", "R-17", "push limit of 101 per hour", func(p *protocol.Policy) { p.PushPerHour = 101 }, "ErrInvalidDoc")
 	chk("R17-policy-push-pending-negative", "R-17", "push max pending -1", func(p *protocol.Policy) { p.PushMaxPending = -1 }, "ErrInvalidDoc")
-	chk("ok-policy-check-governance", "", "a reason required and a ticket pattern of MaxTicketPatternLen bytes",
+	chk("ok-policy-check-governance", "", "a reason required, a ticket pattern of MaxTicketPatternLen bytes, a warning 5 min before the cap, an end-user notice",
 		func(p *protocol.Policy) {
-			p.RequireReason = true
+			p.RequireReason, p.WarnBefore, p.EndUserNotice = true, 300, true
 			p.TicketPattern = `[A-Z]{2,8}-[0-9]{1,6}` + strings.Repeat("x?", (protocol.MaxTicketPatternLen-21)/2) + "y"
 		}, "ok")
 	chk("R17-policy-warn-before-too-long", "R-17", "a warning 24 h and 1 s before the cap", func(p *protocol.Policy) { p.WarnBefore = protocol.MaxWarnBefore + 1 }, "ErrInvalidDoc")
