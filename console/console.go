@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jitkey/jitkey/console/authority"
@@ -84,12 +85,20 @@ type Console struct {
 	rand io.Reader
 	log  *slog.Logger
 	set  Settings
+
+	// dirMu guards dirSent: per DC agent, the digest of the domain-joined
+	// directory it last acknowledged in this process (SPEC.md 8.2
+	// PolicyPush). Empty at start, so every DC agent is sent its
+	// directory once after the console starts.
+	dirMu   sync.Mutex
+	dirSent map[protocol.DeviceID][32]byte
 }
 
 // New returns a Console over an opened database; it reads the settings
 // written by Init.
 func New(ctx context.Context, cfg Config) (*Console, error) {
-	c := &Console{db: cfg.DB, peer: cfg.Peer, auth: cfg.Authority, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+	c := &Console{db: cfg.DB, peer: cfg.Peer, auth: cfg.Authority, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger,
+		dirSent: map[protocol.DeviceID][32]byte{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

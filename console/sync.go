@@ -1,8 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/jitkey/jitkey/console/store"
 	"github.com/jitkey/jitkey/protocol"
@@ -109,6 +113,71 @@ type PushTarget struct {
 	Versions []protocol.TenantVersion // policy versions Pages carries
 	Device   *store.Device            // set for agents
 	Tech     *protocol.TechCert       // set for phones
+
+	// directory is, for a DC agent, the digest of the domain-joined
+	// directory Pages carries (see DirectoryPushed).
+	directory [32]byte
+}
+
+// domainDirectory is a list of device certificates of one tenant for
+// FlowDomain (SPEC.md 8.2 PolicyPush, 11.7), sorted by device id, and a
+// digest of their serials that changes whenever the list does.
+type domainDirectory struct {
+	certs  []protocol.Signed
+	digest [32]byte
+}
+
+// domainDirectories returns, per tenant, the directory of its DC agents
+// (its enrolled, not removed, DomainJoined devices) and the directory of
+// its domain-joined workstations (its enrolled DC devices).
+func domainDirectories(devs []*store.Device) (forDC, forWorkstation map[string]*domainDirectory) {
+	joined, dcs := map[string][]*store.Device{}, map[string][]*store.Device{}
+	for _, d := range devs {
+		if d.DomainJoined && d.Removed == 0 {
+			joined[d.Tenant] = append(joined[d.Tenant], d)
+		}
+		if d.DC && d.Removed == 0 {
+			dcs[d.Tenant] = append(dcs[d.Tenant], d)
+		}
+	}
+	return directoriesOf(joined), directoriesOf(dcs)
+}
+
+func directoriesOf(byTenant map[string][]*store.Device) map[string]*domainDirectory {
+	out := map[string]*domainDirectory{}
+	for tenant, ds := range byTenant {
+		slices.SortFunc(ds, func(a, b *store.Device) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+		h := sha256.New()
+		dir := &domainDirectory{}
+		for _, d := range ds {
+			dir.certs = append(dir.certs, d.Cert)
+			h.Write(binary.BigEndian.AppendUint64(nil, d.Serial))
+		}
+		h.Sum(dir.digest[:0])
+		out[tenant] = dir
+	}
+	return out
+}
+
+// DirectoryPushed records that the agent of t (a DC or a domain-joined
+// workstation) acknowledged the directory t carried, so that it is a push
+// target again only when that directory changes (a domain-joined device
+// or a DC enrolled or removed) or its policy is behind. No-op for other
+// targets.
+func (c *Console) DirectoryPushed(t *PushTarget) {
+	if t.Device == nil || !(t.Device.DC || t.Device.DomainJoined) {
+		return
+	}
+	c.dirMu.Lock()
+	defer c.dirMu.Unlock()
+	c.dirSent[t.Device.ID] = t.directory
+}
+
+func (c *Console) directoryBehind(d *store.Device, dir *domainDirectory) bool {
+	c.dirMu.Lock()
+	defer c.dirMu.Unlock()
+	sent, ok := c.dirSent[d.ID]
+	return !ok || sent != dir.digest
 }
 
 // PushTargets lists the devices and phones whose acknowledged version of
@@ -116,7 +185,11 @@ type PushTarget struct {
 // agents get their tenant's policy on one page; phones every policy they
 // may see, the directory and their offline keys, as a paged transfer. A
 // removed device is a target only until it acknowledged the policy that
-// revoked it, and is sent that one (SPEC.md 11.10).
+// revoked it, and is sent that one (SPEC.md 11.10). A DC agent (DeviceCert
+// DC) gets its tenant's domain-joined device certificates as its
+// Directory, a domain-joined workstation its tenant's DC certificates;
+// either is also a target when that list changed since it last
+// acknowledged it (SPEC.md 8.2).
 func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 	var out []PushTarget
 	err := c.db.View(ctx, func(tx *store.Tx) error {
@@ -126,6 +199,7 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 		}
 		latest := map[string]*store.PolicyRow{}
 		tenants := map[string]*store.Tenant{}
+		dcDirs, wsDirs := domainDirectories(devs)
 		for _, d := range devs {
 			pol, ok := latest[d.Tenant]
 			if !ok {
@@ -148,16 +222,36 @@ func (c *Console) PushTargets(ctx context.Context) ([]PushTarget, error) {
 					return err
 				}
 			}
-			if d.AckedVersion < pol.Version {
+			// A DC agent answers FlowDomain (KK) only for the
+			// workstations listed here; a domain-joined workstation
+			// dials the DC agents listed here (SPEC.md 8.2, 11.7).
+			var dir *domainDirectory
+			if d.Removed == 0 && (d.DC || d.DomainJoined) {
+				dirs := wsDirs
+				if d.DC {
+					dirs = dcDirs
+				}
+				if dir = dirs[d.Tenant]; dir == nil {
+					dir = &domainDirectory{}
+				}
+			}
+			if d.AckedVersion < pol.Version || (dir != nil && c.directoryBehind(d, dir)) {
 				// A shared-mode tenant's agents get its offline secret
 				// with every policy (nothing for a removed device).
 				secrets := agentSecrets(tenants[d.Tenant], d)
-				out = append(out, PushTarget{
+				t := PushTarget{
 					Key: fmt.Sprintf("device:%x", d.ID), Addr: d.Addr(), NoiseKey: d.NoiseKey, Device: d,
 					Versions: []protocol.TenantVersion{{Tenant: d.Tenant, Version: pol.Version}},
 					Pages: []protocol.PolicyPush{{Policies: []protocol.Signed{pol.Signed}, Directory: []protocol.Signed{},
 						OfflineSecrets: secrets}},
-				})
+				}
+				if dir != nil && len(dir.certs) > 0 {
+					t.Pages[0].Directory = dir.certs
+				}
+				if dir != nil {
+					t.directory = dir.digest
+				}
+				out = append(out, t)
 			}
 		}
 		certs, err := tx.ActiveCerts(c.unix())

@@ -53,6 +53,12 @@ type TenantChange struct {
 	// EndUserNotice: the computer's users are told when a technician
 	// session starts.
 	EndUserNotice *bool
+	// Push login limits (SPEC.md 6.3, 11.5): pending pushes per device,
+	// pushes per technician and device per hour, and how long a "this was
+	// not me" report blocks the technician's pushes.
+	PushMaxPending *int
+	PushPerHour    *int
+	PushBlock      *time.Duration
 }
 
 // Empty reports whether the change changes nothing.
@@ -144,7 +150,35 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	if tn.DomainAccounts && !tn.SelectiveLogin {
 		return refuse("domain accounts need selective login (--selective-login) so the phone can offer them")
 	}
+	if err := ch.applyPush(tn); err != nil {
+		return err
+	}
 	return ch.applyOffline(tn)
+}
+
+// applyPush applies the push login limits of ch, within the bounds an
+// agent accepts (Policy.Check).
+func (ch *TenantChange) applyPush(tn *store.Tenant) error {
+	if ch.PushMaxPending != nil {
+		if *ch.PushMaxPending < 1 || *ch.PushMaxPending > protocol.MaxPushMaxPending {
+			return refuse("pending push logins per computer must be 1..%d, not %d", protocol.MaxPushMaxPending, *ch.PushMaxPending)
+		}
+		tn.PushMaxPending = *ch.PushMaxPending
+	}
+	if ch.PushPerHour != nil {
+		if *ch.PushPerHour < 1 || *ch.PushPerHour > protocol.MaxPushPerHour {
+			return refuse("push logins per technician and hour must be 1..%d, not %d", protocol.MaxPushPerHour, *ch.PushPerHour)
+		}
+		tn.PushPerHour = *ch.PushPerHour
+	}
+	if ch.PushBlock != nil {
+		max := time.Duration(protocol.MaxPushBlock) * time.Second
+		if *ch.PushBlock < time.Minute || *ch.PushBlock > max || *ch.PushBlock%time.Second != 0 {
+			return refuse("push block after a fraud report must be whole seconds between 1m and %v, not %v", max, *ch.PushBlock)
+		}
+		tn.PushBlock = int64(*ch.PushBlock / time.Second)
+	}
+	return nil
 }
 
 // AddTenant creates a tenant with default settings changed by ch and

@@ -166,6 +166,7 @@ func (c *Console) enroll(ctx context.Context, conn *channel.Conn) {
 	tk.uses--
 	dc := protocol.DeviceCert{
 		Serial: c.MSP.NextSerial(), Name: req.Name, Tenant: c.MSP.Tenant, OS: req.OS, NoiseKey: conn.Session.PeerStatic(),
+		DomainJoined: req.DomainJoined, DC: req.DC,
 		IdentityKey: req.IdentityKey, Relay: req.Relay,
 		NotBefore: time.Now().Add(-time.Hour).Unix(), NotAfter: time.Now().Add(365 * 24 * time.Hour).Unix(),
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/dcagent"
+	"github.com/jitkey/jitkey/agent/dcclient"
 	"github.com/jitkey/jitkey/agent/enroll"
 	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/ipcserver"
@@ -91,6 +92,17 @@ type Config struct {
 	// domain accounts in this directory, FlowDomain answered for the
 	// domain-joined workstations of the tenant.
 	DC dcagent.Directory
+	// Domain is the NetBIOS name of the domain of a domain-joined
+	// workstation: the login surface gets DOMAIN\account for a domain
+	// account (SPEC.md 5.7.3, 11.7); "" gives the account name alone.
+	Domain string
+}
+
+// domainJoined reports whether the agent's own certificate says
+// DomainJoined.
+func domainJoined(enr *store.Enrollment) bool {
+	var d protocol.DeviceCert
+	return enr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, enr.MSPKey, &d) == nil && d.DomainJoined && !d.DC
 }
 
 // DefaultHeartbeat is the default Config.Heartbeat.
@@ -214,10 +226,23 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return true, nil
 	}
+	// A domain-joined workstation asks its tenant's DC agent for domain
+	// accounts (selective login, SPEC.md 11.7); the console lists the DC
+	// agents in its policy push.
+	var mux *channel.Mux
+	var domainLogins *dcclient.Client
+	var loginDomain login.Domain
+	if cfg.DC == nil && domainJoined(&enr) {
+		domainLogins = dcclient.New(dcclient.Config{
+			Store: st, MSPKey: enr.MSPKey, Tenant: enr.Tenant, Domain: cfg.Domain,
+			Dial: func(ctx context.Context, dc channel.DialConfig) (*channel.Conn, error) { return mux.Dial(ctx, dc) },
+		})
+		loginDomain = domainLogins
+	}
 	ls := login.New(login.Config{
 		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
-		Recorded: func() { shipper.Poke() }, OfflineKey: codes.NamedKey,
+		Recorded: func() { shipper.Poke() }, OfflineKey: codes.NamedKey, Domain: loginDomain,
 	})
 	// retire locks the computer down once the store records that the MSP
 	// removed it (SPEC.md 11.10): open login requests end, every session
@@ -329,7 +354,7 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("domain repair at start", "err", err)
 		}
 	}
-	mux := channel.New(channel.Config{
+	mux = channel.New(channel.Config{
 		Relay: rl, Static: k.Noise, Logger: log, Rand: cfg.Rand, MaxSessions: cfg.MaxSessions,
 		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
 			switch h.Flow {
@@ -351,7 +376,7 @@ func Run(ctx context.Context, cfg Config) error {
 			case protocol.FlowQRLogin:
 				ls.Handle(ctx, c) // every wait bounded by login.Config.StepTimeout
 			case protocol.FlowPolicy:
-				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, contact, log, dc)
+				handlePolicyPush(ctx, c, cfg.PushTimeout, st, applyPolicy, contact, log, dc, domainLogins)
 			case protocol.FlowDomain:
 				if dc != nil {
 					dc.Serve(ctx, c)
@@ -502,7 +527,7 @@ func Run(ctx context.Context, cfg Config) error {
 // runs on ctx, not under the timeout, so ending sessions the policy
 // withdraws is never cut short.
 func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duration, st *store.Store, apply func(context.Context, protocol.Signed),
-	contact func(context.Context, []protocol.TenantSecret), log *slog.Logger, dc *dcagent.Service) {
+	contact func(context.Context, []protocol.TenantSecret), log *slog.Logger, dc *dcagent.Service, ws *dcclient.Client) {
 	bounded := func(f func(context.Context) error) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -529,6 +554,15 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duratio
 			log.Error("domain workstations not stored", "err", err)
 		} else {
 			log.Info("domain workstations", "count", n)
+		}
+	}
+	if ws != nil {
+		// A domain-joined workstation's push lists its tenant's DC
+		// agents (SPEC.md 8.2 PolicyPush, 11.7).
+		if n, err := ws.SetDCs(ctx, push.Directory); err != nil {
+			log.Error("domain controllers not stored", "err", err)
+		} else {
+			log.Info("domain controllers", "count", n)
 		}
 	}
 	contact(ctx, push.OfflineSecrets)

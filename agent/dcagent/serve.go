@@ -20,23 +20,31 @@ const StepTimeout = 30 * time.Second
 // DC's tenant and say DomainJoined; others are skipped. It returns how
 // many it kept.
 func (s *Service) SetWorkstations(ctx context.Context, certs []protocol.Signed) (int, error) {
-	var ws []store.DomainWorkstation
+	ws := Peers(certs, s.cfg.MSPKey, s.cfg.Tenant, func(d *protocol.DeviceCert) bool { return d.DomainJoined })
+	err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(ws) })
+	if err != nil {
+		return 0, fmt.Errorf("dcagent: workstations: %w", err)
+	}
+	return len(ws), nil
+}
+
+// Peers returns the FlowDomain peers among certs (a PolicyPush
+// Directory): each certificate verifies with the MSP key, is of the
+// tenant and passes keep; the others are skipped.
+func Peers(certs []protocol.Signed, msp protocol.IdentityKey, tenant string, keep func(*protocol.DeviceCert) bool) []store.DomainWorkstation {
+	var out []store.DomainWorkstation
 	for _, sd := range certs {
 		var d protocol.DeviceCert
-		if sd.VerifyEd25519(protocol.DocDeviceCert, s.cfg.MSPKey, &d) != nil || d.Tenant != s.cfg.Tenant || !d.DomainJoined {
+		if sd.VerifyEd25519(protocol.DocDeviceCert, msp, &d) != nil || d.Tenant != tenant || !keep(&d) {
 			continue
 		}
 		b, err := sd.Encode()
 		if err != nil {
 			continue
 		}
-		ws = append(ws, store.DomainWorkstation{Mailbox: protocol.MailboxFor(d.IdentityKey.Public()), Noise: d.NoiseKey, Cert: b})
+		out = append(out, store.DomainWorkstation{Mailbox: protocol.MailboxFor(d.IdentityKey.Public()), Noise: d.NoiseKey, Cert: b})
 	}
-	err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.SetDomainWorkstations(ws) })
-	if err != nil {
-		return 0, fmt.Errorf("dcagent: workstations: %w", err)
-	}
-	return len(ws), nil
+	return out
 }
 
 // Accept is the channel.Config.Accept answer for FlowDomain: the

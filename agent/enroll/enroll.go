@@ -47,6 +47,10 @@ type Config struct {
 	Token    string
 	Name     string // device name shown on phones
 	OS       string // "linux", "windows", "darwin"
+	// DomainJoined and DC are declared to the console (EnrollRequest 3,
+	// 4; SPEC.md 8.2, 11.7): a domain-joined workstation, a domain
+	// controller.
+	DomainJoined, DC bool
 	// Relay overrides the home relay (default: the console's relay).
 	Relay string
 	// Dial builds the relay connection.
@@ -152,7 +156,7 @@ func Enroll(ctx context.Context, cfg Config) (store.Enrollment, error) {
 	}
 	defer conn.Close()
 	req := protocol.EnrollRequest{
-		Name: cfg.Name, OS: cfg.OS, IdentityKey: k.IdentityPublic(), Relay: home,
+		Name: cfg.Name, OS: cfg.OS, DomainJoined: cfg.DomainJoined, DC: cfg.DC, IdentityKey: k.IdentityPublic(), Relay: home,
 		IdentitySig: ed25519.Sign(k.Identity, protocol.ProofInput("identity", conn.Session.HandshakeHash())),
 	}
 	if err := conn.Send(ctx, protocol.MsgEnrollRequest, &req); err != nil {

@@ -138,6 +138,10 @@ func denialOf(err error) *Denied {
 		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}
 	case errors.Is(err, login.ErrCancelled):
 		return &Denied{Code: protocol.CodeExpired, Reason: "cancelled"}
+	case errors.Is(err, login.ErrDomainUnavailable):
+		return &Denied{Code: protocol.CodeUnavailable, Reason: "domain controller unreachable; try again or choose a local account"}
+	case errors.Is(err, login.ErrDomainRefused):
+		return &Denied{Code: protocol.CodeRefused, Reason: "the domain controller refused the domain account"}
 	case errors.Is(err, login.ErrNotEnrolled):
 		return &Denied{Code: protocol.CodeUnavailable, Reason: "agent not enrolled or without policy"}
 	case errors.Is(err, push.ErrNoAnswer):

@@ -112,6 +112,8 @@ type Manager struct {
 	// warns its user of the hard cap (Policy.WarnBefore before the
 	// deadline).
 	warnAt map[protocol.SessionID]time.Time
+	// external holds the domain sessions of selective logins (External).
+	external map[protocol.SessionID]*External
 }
 
 // New returns a Manager. Call Recover before the first Begin.
@@ -127,7 +129,8 @@ func New(cfg Config) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{},
-		successor: map[protocol.SessionID]protocol.SessionID{}, warnAt: map[protocol.SessionID]time.Time{}}
+		successor: map[protocol.SessionID]protocol.SessionID{}, warnAt: map[protocol.SessionID]time.Time{},
+		external: map[protocol.SessionID]*External{}}
 }
 
 // Request asks for a session.
@@ -759,6 +762,10 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 // ends their access, whatever began inside it.
 func (m *Manager) End(ctx context.Context, session protocol.SessionID, event string) error {
 	m.mu.Lock()
+	if e := m.external[session]; e != nil {
+		m.mu.Unlock()
+		return m.endExternal(ctx, e, event, "")
+	}
 	defer m.mu.Unlock()
 	for range len(m.successor) + 1 {
 		next, ok := m.successor[session]
@@ -847,6 +854,7 @@ func (m *Manager) Active(session protocol.SessionID) bool {
 // Tick ends every session past its deadline (session.expired) and
 // retries ends that failed before. Run calls it every second.
 func (m *Manager) Tick(ctx context.Context) error {
+	errs := m.tickExternal(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for from, to := range m.successor {
@@ -854,7 +862,6 @@ func (m *Manager) Tick(ctx context.Context) error {
 			delete(m.successor, from)
 		}
 	}
-	var errs []error
 	for s, ev := range m.pending {
 		if err := m.end(ctx, s, ev, ""); err != nil && !errors.Is(err, ErrNoSession) {
 			errs = append(errs, err)
@@ -969,14 +976,13 @@ func (m *Manager) Run(ctx context.Context, interval time.Duration) {
 // decided again and is ended too. An end that fails is retried by Tick.
 // It returns the number of sessions ended.
 func (m *Manager) Reauthorize(ctx context.Context, p *protocol.Policy, d *protocol.DeviceCert) (int, error) {
+	ended, errs := m.reauthorizeExternal(ctx, p, d)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rows, err := m.accounts(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("lifecycle: reauthorize: %w", err)
+		return ended, fmt.Errorf("lifecycle: reauthorize: %w", errors.Join(append(errs, err)...))
 	}
-	var errs []error
-	ended := 0
 	for _, a := range rows {
 		if !inSession(a) {
 			continue

@@ -88,6 +88,11 @@ var (
 	ErrCancelled   = errors.New("login: cancelled")
 	ErrUnavailable = errors.New("login: account could not be made ready")
 	ErrNotEnrolled = errors.New("login: agent not enrolled or without policy")
+	// ErrDomainUnavailable: the DC agent could not be reached, or could
+	// not reach the directory; nothing was enabled (SPEC.md 11.7).
+	ErrDomainUnavailable = errors.New("login: domain controller unreachable; try again or choose a local account")
+	// ErrDomainRefused: the DC agent refused the domain account.
+	ErrDomainRefused = errors.New("login: the domain controller refused the domain account")
 	// ErrRemoved: the MSP removed this computer (SPEC.md 11.10); jitkey
 	// logins are refused for good.
 	ErrRemoved = errors.New("login: this computer was removed from jitkey by the MSP; jitkey logins are disabled")
@@ -117,6 +122,23 @@ type Config struct {
 	// LoginResult.OfflineSecret (named-mode offline codes, SPEC.md 11.6)
 	// and is wiped after.
 	OfflineKey func(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error)
+	// Domain, if set, offers domain accounts on a domain-joined computer
+	// whose policy has SelectiveLogin (SPEC.md 11.7).
+	Domain Domain
+}
+
+// Domain obtains domain accounts from the tenant's DC agent (SPEC.md
+// 11.7); *dcclient.Client implements it.
+type Domain interface {
+	// Available reports whether a DC agent is known.
+	Available(ctx context.Context, now time.Time) bool
+	// Obtain sends the DomainRequest and returns the DC agent's answer;
+	// errors wrap dcclient.ErrRefused or dcclient.ErrUnreachable.
+	Obtain(ctx context.Context, r *protocol.DomainRequest, now time.Time) (protocol.DomainResult, error)
+	// End sends DomainEnd for the session.
+	End(ctx context.Context, session protocol.SessionID, account string, now time.Time) error
+	// LogonName is the name the surface logs on with.
+	LogonName(account string) string
 }
 
 // Server holds the live login requests and answers FlowQRLogin sessions.
@@ -607,6 +629,13 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	}
 	rec.Account = account
 	lr := protocol.LoginRequest{DeviceCert: enr.DeviceCert, Session: conn.ID, Action: r.Action, Account: account, Time: s.cfg.Now().Unix()}
+	// Selective login (SPEC.md 11.7): a domain-joined computer that knows
+	// its DC agent offers a local or a domain account at logon.
+	selective := s.cfg.Domain != nil && pol.SelectiveLogin && pol.DomainAccounts && dev.DomainJoined &&
+		r.Action == protocol.ActionLogon && s.cfg.Domain.Available(ctx, s.cfg.Now())
+	if selective {
+		lr.Choices = []uint8{protocol.AccountLocal, protocol.AccountDomain}
+	}
 	if !s.send(stepCtx, conn, protocol.MsgLoginRequest, &lr) {
 		s.superseded(ctx, sctx, conn, rec)
 		return
@@ -626,6 +655,12 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	err = a.Match(protocol.ApprovalExpect{
 		Serial: cert.Serial, DeviceID: dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
 		Action: r.Action, Now: s.cfg.Now(), RequireReason: pol.RequireReason, TicketPattern: pol.TicketPattern,
+		AllowAccount: func(k uint8) bool {
+			if selective {
+				return k == protocol.AccountLocal || k == protocol.AccountDomain
+			}
+			return k == protocol.AccountDefault
+		},
 	})
 	if err != nil {
 		s.refuse(ctx, conn, rec, refused("approval: "+err.Error()))
@@ -641,35 +676,51 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 		s.deny(ctx, conn, r, rec, &denial{reason: "denied by the technician", code: protocol.CodeDenied, err: ErrDenied})
 		return
 	}
+	// The login's records carry the technician's reason and ticket
+	// (SPEC.md 6.4, 6.5), the domain login's too.
+	rec.Justification, rec.Ticket = a.Reason, a.Ticket
 	approved := rec
-	approved.Event, approved.Justification, approved.Ticket = audit.LoginApproved, a.Reason, a.Ticket
+	approved.Event = audit.LoginApproved
+	// atApproval checks again, at the moment the approval is used, what
+	// may have changed while the technician decided (a certificate
+	// expired, a revocation arrived), and consumes the approval.
+	atApproval := func(tx *store.Tx) (protocol.Policy, error) {
+		now := s.cfg.Now()
+		if err := dev.Valid(now); err != nil {
+			return protocol.Policy{}, deviceCert("device certificate at approval: ", err)
+		}
+		if err := cert.Valid(now); err != nil {
+			return protocol.Policy{}, refused("technician certificate at approval: " + err.Error())
+		}
+		cur, _, err := policy.Current(tx)
+		if err != nil {
+			return protocol.Policy{}, refused("policy: " + err.Error())
+		}
+		if err := cur.Authorize(&cert, &dev); err != nil {
+			return protocol.Policy{}, accessDenied(err)
+		}
+		if err := tx.UseApproval(digest[:], now, time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
+			if errors.Is(err, store.ErrReplay) {
+				return protocol.Policy{}, refused("approval replayed")
+			}
+			return protocol.Policy{}, err
+		}
+		return cur, nil
+	}
+	if a.Account == protocol.AccountDomain {
+		s.domainLogin(ctx, conn, r, rec, domainLogin{
+			cert: &cert, pol: &pol, signed: signed, techCert: hello.TechCert, devCert: enr.DeviceCert, atApproval: atApproval,
+		})
+		return
+	}
 	var offlineKey []byte
 	defer func() { clear(offlineKey) }()
 	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
 		TechID: cert.TechID, Username: cert.Username, Cert: &cert, Policy: &pol, Session: conn.ID, Action: r.Action,
 		Method: protocol.MethodQR, Online: true,
 		Record: func(tx *store.Tx, _ string) error {
-			// Checked again at the moment the approval is used: a
-			// certificate may have expired, or a revocation arrived,
-			// while the technician decided.
-			now := s.cfg.Now()
-			if err := dev.Valid(now); err != nil {
-				return deviceCert("device certificate at approval: ", err)
-			}
-			if err := cert.Valid(now); err != nil {
-				return refused("technician certificate at approval: " + err.Error())
-			}
-			cur, _, err := policy.Current(tx)
+			cur, err := atApproval(tx)
 			if err != nil {
-				return refused("policy: " + err.Error())
-			}
-			if err := cur.Authorize(&cert, &dev); err != nil {
-				return accessDenied(err)
-			}
-			if err := tx.UseApproval(digest[:], now, time.Unix(a.Time, 0).Add(2*protocol.MaxApprovalSkew)); err != nil {
-				if errors.Is(err, store.ErrReplay) {
-					return refused("approval replayed")
-				}
 				return err
 			}
 			if s.cfg.OfflineKey != nil {

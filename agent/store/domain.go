@@ -131,3 +131,29 @@ func (t *Tx) DomainWorkstation(m protocol.MailboxID) (DomainWorkstation, error) 
 	copy(w.Noise[:], noise)
 	return w, nil
 }
+
+// DomainWorkstations lists the FlowDomain peers SetDomainWorkstations
+// stored, by mailbox. On a DC agent they are the workstations; a
+// workstation agent keeps its tenant's DC agents in the same table.
+func (t *Tx) DomainWorkstations() ([]DomainWorkstation, error) {
+	rows, err := t.tx.Query("SELECT mailbox, noise, cert FROM domain_workstations ORDER BY mailbox")
+	if err != nil {
+		return nil, fmt.Errorf("store: domain workstations: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []DomainWorkstation
+	for rows.Next() {
+		var w DomainWorkstation
+		var mb, noise []byte
+		if err := rows.Scan(&mb, &noise, &w.Cert); err != nil {
+			return nil, fmt.Errorf("store: domain workstations: %w", classify(err))
+		}
+		copy(w.Mailbox[:], mb)
+		copy(w.Noise[:], noise)
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: domain workstations: %w", classify(err))
+	}
+	return out, nil
+}

@@ -86,10 +86,11 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	notice := fs.Bool("end-user-notice", false, "tell the computer's users when a technician session starts")
 	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
 	offline := offlineFlags(fs)
+	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
 		var ch console.TenantChange
 		fs.Visit(func(f *flag.Flag) {
-			if offline(f, &ch) {
+			if offline(f, &ch) || pushLimits(f, &ch) {
 				return
 			}
 			switch f.Name {
@@ -222,6 +223,7 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "login mode:        %s\n", tn.LoginMode)
 	fmt.Fprintf(w, "shared account:    %s\n", tn.SharedAccount)
 	fmt.Fprintf(w, "push login:        %s\n", onOff(tn.PushLogin))
+	showPush(w, tn)
 	fmt.Fprintf(w, "otp while online:  %s\n", onOff(tn.OTPWhileOnline))
 	fmt.Fprintf(w, "selective login:   %s\n", onOff(tn.SelectiveLogin))
 	fmt.Fprintf(w, "domain accounts:   %s\n", onOff(tn.DomainAccounts))
@@ -588,6 +590,8 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 		p.Offline.MaxFailures, p.Offline.LockoutBase, p.Offline.LockoutLimit)
 	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
 		p.Offline.Logins(), p.Offline.Days())
+	pending, perHour, block := p.PushLimits()
+	fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
 	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
 	var rs []string

@@ -197,6 +197,9 @@ func (s *Server) handleEnroll(ctx context.Context, c *channel.Conn, pi console.P
 	if err := c.Send(ctx, protocol.MsgEnrollResponse, resp); err != nil {
 		s.log.Warn("enroll: send response", "err", err)
 	}
+	// A new domain-joined device changes its tenant's DC agents'
+	// directory (SPEC.md 8.2 PolicyPush).
+	s.poke()
 }
 
 func (s *Server) handlePair(ctx context.Context, c *channel.Conn, pi console.PeerInfo) {
@@ -379,6 +382,7 @@ func (s *Server) push(ctx context.Context, t console.PushTarget) error {
 			return fmt.Errorf("console/server: %s holds version %d of %s, pushed %d", t.Key, held[v.Tenant], v.Tenant, v.Version)
 		}
 	}
+	s.con.DirectoryPushed(&t)
 	s.log.Info("policy pushed", "peer", t.Key, "acked", ack.Versions)
 	return nil
 }

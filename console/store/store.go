@@ -220,6 +220,13 @@ CREATE TRIGGER tenants_generation_monotonic BEFORE UPDATE OF offline_generation 
 WHEN NEW.offline_generation < OLD.offline_generation
 BEGIN SELECT RAISE(ABORT, 'offline secret generation must not decrease'); END;
 `,
+	// Push login limits (SPEC.md 6.3, 11.5): 0 means the protocol's
+	// defaults, which is what existing tenants had.
+	`
+ALTER TABLE tenants ADD COLUMN push_max_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN push_per_hour INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tenants ADD COLUMN push_block INTEGER NOT NULL DEFAULT 0;
+`,
 	// Access governance (SPEC.md 6.3): a required reason and the ticket
 	// pattern of approvals, the warning before the hard session cap
 	// (seconds; 0: none), and the sessions the console saw begin

@@ -17,6 +17,12 @@ type Tenant struct {
 	SelectiveLogin bool
 	DomainAccounts bool
 	Offline        protocol.OfflineParams
+	// Push login limits (SPEC.md 6.3 fields 19-21; 0 means the protocol's
+	// defaults): pending pushes per device, pushes per technician and
+	// device per hour, and the block (seconds) after a fraud report.
+	PushMaxPending int
+	PushPerHour    int
+	PushBlock      int64
 	MaxSession     int64 // seconds
 	InactivityDays int
 	OfflineSecret  []byte // shared-mode offline secret, 32 bytes
@@ -40,13 +46,15 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 	_, err := t.exec(`INSERT INTO tenants(name, login_mode, shared_account, push_login, otp_online,
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
 		lockout_limit, max_session, inactivity_days, offline_secret, created,
-		otp_algorithm, offline_logins, offline_days, offline_generation, require_reason, ticket_pattern, warn_before, end_user_notice)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		otp_algorithm, offline_logins, offline_days, offline_generation,
+		push_max_pending, push_per_hour, push_block, require_reason, ticket_pattern, warn_before, end_user_notice)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
 		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1),
+		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
 		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice))
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
@@ -63,11 +71,14 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 	res, err := t.exec(`UPDATE tenants SET login_mode=?, shared_account=?, push_login=?, otp_online=?,
 		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
 		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
-		otp_algorithm=?, offline_logins=?, offline_days=?, require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=? WHERE name=?`,
+		otp_algorithm=?, offline_logins=?, offline_days=?,
+		push_max_pending=?, push_per_hour=?, push_block=?,
+		require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays,
+		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
 		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice), tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
@@ -81,7 +92,8 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
 	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
-	offline_days, offline_generation, require_reason, ticket_pattern, warn_before, end_user_notice`
+	offline_days, offline_generation, push_max_pending, push_per_hour, push_block,
+	require_reason, ticket_pattern, warn_before, end_user_notice`
 
 type scanner interface{ Scan(...any) error }
 
@@ -91,7 +103,9 @@ func scanTenant(s scanner) (*Tenant, error) {
 		&tn.SelectiveLogin, &tn.DomainAccounts, &tn.Offline.Digits, &tn.Offline.Period,
 		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
 		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
-		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration, &tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice)
+		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration,
+		&tn.PushMaxPending, &tn.PushPerHour, &tn.PushBlock,
+		&tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice)
 	return &tn, err
 }
 

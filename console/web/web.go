@@ -337,7 +337,17 @@ func (s *Server) errorText(err error, what string) string {
 	return what + " failed; see the console log"
 }
 
-// chainAlarms reads the audit chain alarms.
+// alarmText is the sentence of a stored alarm: a push login reported as
+// fraud (SPEC.md 11.5) or a break in a device's audit chain.
+func alarmText(al *store.Alarm) string {
+	if al.Kind == console.AlarmPushReported {
+		return fmt.Sprintf("Push login reported as fraud (\"this was not me\") on device %s: %s", al.DeviceName, al.Detail)
+	}
+	return fmt.Sprintf("Audit chain broken for device %s at record %d: %s: %s", al.DeviceName, al.Seq, al.Kind, al.Detail)
+}
+
+// alarms reads the stored alarms (audit chain breaks, push fraud reports)
+// and those of the further sources, keeping the tenants a may see.
 func (s *Server) alarms(ctx context.Context, a *console.Admin) []Alarm {
 	var out []Alarm
 	var rows []*store.Alarm
@@ -350,8 +360,7 @@ func (s *Server) alarms(ctx context.Context, a *console.Admin) []Alarm {
 		s.log.Error("web: read alarms", "err", err)
 	}
 	for _, al := range rows {
-		out = append(out, Alarm{Tenant: al.Tenant, Kind: al.Kind, Time: time.Unix(al.Time, 0),
-			Text: fmt.Sprintf("Audit chain broken for device %s at record %d: %s: %s", al.DeviceName, al.Seq, al.Kind, al.Detail)})
+		out = append(out, Alarm{Tenant: al.Tenant, Kind: al.Kind, Time: time.Unix(al.Time, 0), Text: alarmText(al)})
 	}
 	for _, src := range s.cfg.Alarms {
 		more, err := src(ctx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/console"
+	"github.com/jitkey/jitkey/console/store"
 	"github.com/jitkey/jitkey/mobilesim/app"
 	"github.com/jitkey/jitkey/protocol"
 )
@@ -320,5 +321,54 @@ func TestCSVSafe(t *testing.T) {
 		if got := csvSafe(in); got != want {
 			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAlarms: a push login reported as fraud and a broken audit chain head
+// every page, named for what they are, and only for the tenants the
+// technician may see.
+func TestAlarms(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"acme", "globex"} {
+		_, _, err := e.con.AddTenant(e.ctx, n, console.TenantChange{})
+		e.must(err)
+	}
+	sam := e.addTech("sam", true)
+	nik := e.addTech("nik", false, grant("globex", "admin"))
+	dev := protocol.DeviceID{1}
+	e.must(e.con.DB().Update(e.ctx, func(tx *store.Tx) error {
+		serial, err := tx.NewSerial("device", e.clock.Now().Unix())
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertDevice(&store.Device{ID: dev, Tenant: "acme", Name: "ACME-WS1", OS: "linux", Serial: serial}); err != nil {
+			return err
+		}
+		if err := tx.InsertAlarm(&store.Alarm{DeviceID: dev, Seq: 7, Kind: console.AlarmPushReported, Detail: "nik answered: this was not me", Time: e.clock.Now().Unix()}); err != nil {
+			return err
+		}
+		return tx.InsertAlarm(&store.Alarm{DeviceID: dev, Seq: 9, Kind: console.AlarmGap, Detail: "expected seq 9, got 11", Time: e.clock.Now().Unix()})
+	}))
+
+	b := e.browser()
+	b.signIn(sam)
+	_, page := b.do(http.MethodGet, "/devices", nil, nil)
+	fraud := strings.Index(page, "Push login reported as fraud")
+	chain := strings.Index(page, "Audit chain broken for device ACME-WS1 at record 9")
+	content := strings.Index(page, "<h1")
+	if fraud < 0 || chain < 0 || !strings.Contains(page, "Alarms (2)") {
+		t.Fatalf("global admin's page does not show both alarms:\n%s", page)
+	}
+	if content < 0 || fraud > content || chain > content {
+		t.Fatalf("alarms are not shown before the page's content (fraud at %d, chain at %d, heading at %d)", fraud, chain, content)
+	}
+	if strings.Contains(page, "Audit chain broken for device ACME-WS1 at record 7") {
+		t.Fatal("the fraud report is shown as a broken audit chain")
+	}
+
+	g := e.browser()
+	g.signIn(nik)
+	if _, page := g.do(http.MethodGet, "/devices", nil, nil); strings.Contains(page, "ACME-WS1") || strings.Contains(page, "Alarms (") {
+		t.Fatalf("globex's admin sees acme's alarms:\n%s", page)
 	}
 }

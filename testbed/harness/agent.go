@@ -24,6 +24,10 @@ type Agent struct {
 	Proc  *Proc
 	// Addr and DeviceID are read from the agent's ready line.
 	Addr, DeviceID string
+	// EnrollArgs and RunArgs, if set before Enroll and the first Start,
+	// are added to jitkey-agent enroll and run (e.g. --domain-joined,
+	// --dc; --role dc with its directory flags, --domain).
+	EnrollArgs, RunArgs []string
 
 	surfaces int
 }
@@ -52,7 +56,7 @@ func (a *Agent) argv(args ...string) []string {
 // Enroll runs jitkey-agent enroll --token-file -, the token on stdin (an
 // argument would be readable by every local user).
 func (a *Agent) Enroll(ctx context.Context, token string) Result {
-	argv := a.argv("enroll", "--token-file", "-", "--state", a.State, "--name", a.Name, "--os", "linux")
+	argv := a.argv(append([]string{"enroll", "--token-file", "-", "--state", a.State, "--name", a.Name, "--os", "linux"}, a.EnrollArgs...)...)
 	return a.bed.RunIn(ctx, []byte(token+"\n"), "enroll-"+a.Name, argv[0], argv[1:]...)
 }
 
@@ -61,7 +65,7 @@ var agentReady = regexp.MustCompile(`^ready ipc=(\S+) addr=(\S+) device=([0-9a-f
 // Start starts (or restarts) jitkey-agent run and waits for its ready line.
 func (a *Agent) Start(ctx context.Context) error {
 	if a.Proc == nil {
-		argv := a.argv("run", "--state", a.State, "--sandbox", a.Sandbox, "--ipc", a.IPC)
+		argv := a.argv(append([]string{"run", "--state", a.State, "--sandbox", a.Sandbox, "--ipc", a.IPC}, a.RunArgs...)...)
 		a.Proc = a.bed.Proc("agent-"+a.Name, argv[0], argv[1:]...)
 	}
 	mark := a.Proc.Mark()
@@ -89,12 +93,26 @@ type Surface struct {
 // sudo) that proves the credential through PAM in the agent's sandbox and
 // holds the session for hold.
 func (a *Agent) StartSurface(action string, hold time.Duration) (*Surface, error) {
+	return a.startSurface(action, hold, true)
+}
+
+// StartSurfaceNoProof is StartSurface without the PAM proof: for a
+// credential of an account the sandbox does not hold (a domain account,
+// SPEC.md 11.7).
+func (a *Agent) StartSurfaceNoProof(action string, hold time.Duration) (*Surface, error) {
+	return a.startSurface(action, hold, false)
+}
+
+func (a *Agent) startSurface(action string, hold time.Duration, proof bool) (*Surface, error) {
 	a.surfaces++
 	dir := a.bed.StateDir(fmt.Sprintf("agent-%s/surface%d", a.Name, a.surfaces))
 	s := &Surface{QRPNG: filepath.Join(dir, "qr.png"), QRText: filepath.Join(dir, "qr.txt")}
-	s.Proc = a.bed.Proc(fmt.Sprintf("surface-%s#%d", a.Name, a.surfaces), AgentBin, "surface",
-		"--ipc", a.IPC, "--action", action, "--qr-png", s.QRPNG, "--qr-text", s.QRText,
-		"--sandbox", a.Sandbox, "--hold", hold.String(), "--timeout", "2m")
+	args := []string{"surface", "--ipc", a.IPC, "--action", action, "--qr-png", s.QRPNG, "--qr-text", s.QRText,
+		"--hold", hold.String(), "--timeout", "2m"}
+	if proof {
+		args = append(args, "--sandbox", a.Sandbox)
+	}
+	s.Proc = a.bed.Proc(fmt.Sprintf("surface-%s#%d", a.Name, a.surfaces), AgentBin, args...)
 	// The surface reads "USERNAME CODE" on stdin when the agent asks for
 	// an offline code (Surface.EnterCode).
 	s.Proc.Interactive = true

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,30 +112,38 @@ func TestNetnsCut(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	ping := func() error {
-		argv := n.Wrap("timeout", "1", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", n.HostAddr, port))
+	// ping connects from inside the namespace, giving up after secs (bash
+	// and ip-netns start slowly on a loaded machine: a success is waited
+	// for generously, a failure after a cut is expected within 2 s).
+	ping := func(secs int) error {
+		argv := n.Wrap("timeout", strconv.Itoa(secs), "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", n.HostAddr, port))
 		return exec.Command(argv[0], argv[1:]...).Run()
 	}
-	if err := ping(); err != nil {
+	// reachable waits up to about 30 s for the link (a new or restored
+	// veth may take a moment to carry traffic).
+	reachable := func() error {
+		var err error
+		for range 6 {
+			if err = ping(5); err == nil {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return err
+	}
+	if err := reachable(); err != nil {
 		t.Fatalf("host side unreachable from namespace: %v", err)
 	}
 	if err := n.Cut(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := ping(); err == nil {
+	if err := ping(2); err == nil {
 		t.Fatal("host side still reachable after cut")
 	}
 	if err := n.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var ok bool
-	for range 30 {
-		if ping() == nil {
-			ok = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ok := reachable() == nil
 	if !ok {
 		t.Fatal("not reachable after restore")
 	}

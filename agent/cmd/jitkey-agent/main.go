@@ -2,8 +2,8 @@
 // console, runs the agent, and simulates a login surface for tests and the
 // testbed.
 //
-//	jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
-//	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
+//	jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT] [--domain-joined] [--dc]
+//	jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts] [--domain NETBIOS]
 //	jitkey-agent surface --ipc PATH --action logon|unlock|elevate|sudo
 //	    [--qr-png FILE] [--qr-text FILE] [--pam-service S] [--sandbox DIR] [--hold DURATION]
 package main
@@ -34,9 +34,10 @@ import (
 // Usage of each command, printed after a command-line error.
 const (
 	enrollUsage = `  jitkey-agent enroll --token-file FILE|- --state DIR --name NAME [--os linux] [--relay HOST:PORT]
+                      [--domain-joined] [--dc]
                       (the token as an argument still works, but other users can read it)
 `
-	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts]
+	runUsage = `  jitkey-agent run --state DIR [--sandbox DIR] [--ipc PATH] [--rotation 30s] [--provision-accounts] [--domain NETBIOS]
                    [--role workstation|dc --ldaps-url URL --ldaps-ca FILE [--ldaps-server-name NAME]
                     --bind-dn DN --bind-password-file FILE --ou DN --admin-group DN
                     [--protected-users DN] [--upn-suffix SUFFIX]]
@@ -161,6 +162,8 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	relay := fs.String("relay", "", "home relay host:port (default: the console's relay)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to try to reach the console")
 	tokenFile := fs.String("token-file", "", "read the enrollment token from this file (not group/world readable), - for stdin")
+	joined := fs.Bool("domain-joined", false, "the computer is joined to an Active Directory domain (selective login)")
+	isDC := fs.Bool("dc", false, "the computer is a domain controller (run it with --role dc)")
 	pos, err := parseFlags(fs, args, enrollUsage)
 	if err != nil {
 		return err
@@ -185,6 +188,7 @@ func cmdEnroll(ctx context.Context, args []string, log *slog.Logger) error {
 	defer stop(nil)
 	e, err := enroll.Enroll(ctx, enroll.Config{
 		StateDir: *state, Token: token, Name: *name, OS: *osName, Relay: *relay, Timeout: *timeout, Logger: log,
+		DomainJoined: *joined || *isDC, DC: *isDC,
 		Dial: func(id ed25519.PrivateKey, home string, pins [][32]byte) (enroll.Relay, error) {
 			rl, err := daemon.QUICRelay(id, home, pins, log)
 			if err != nil {
@@ -294,6 +298,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
 	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd)")
 	dcf := domainFlags(fs)
+	netbios := fs.String("domain", "", "domain-joined workstation: the domain's NetBIOS name; a domain login's surface gets DOMAIN\\account")
 	pos, err := parseFlags(fs, args, runUsage)
 	if err != nil {
 		return err
@@ -317,7 +322,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	cfg := daemon.Config{
 		StateDir: *state, Backend: be, MaxNameLen: maxName, IPCPath: *ipc, Relay: daemon.PersistentRelay,
-		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision, DC: dir,
+		Rotation: *rotation, Logger: log, ProvisionAccounts: *provision, DC: dir, Domain: *netbios,
 		Ready: func(i daemon.Info) {
 			fmt.Printf("ready ipc=%s addr=%s device=%x name=%s\n", i.IPC, i.Addr, i.DeviceID[:], i.Name)
 		},

@@ -35,6 +35,9 @@ type Peer struct {
 	ConsoleKey protocol.NoiseKey
 	DeviceCert protocol.DeviceCert
 
+	// DomainJoined and DC are what Enroll declares (EnrollRequest 3, 4).
+	DomainJoined, DC bool
+
 	mu   sync.Mutex
 	held map[string]uint64
 	// Pushes receives every transfer pushed (FlowPolicy), its pages
@@ -66,15 +69,23 @@ func New(id ed25519.PrivateKey, kp noise.DHKey, ap *ecdsa.PrivateKey, relay chan
 	return p
 }
 
+// accept and handle read the trust fields under p.mu: a push may arrive
+// while Enroll or Pair is still setting them.
 func (p *Peer) accept(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) {
-	if h.Flow != protocol.FlowPolicy || h.From.Mailbox != p.Console.Mailbox {
+	p.mu.Lock()
+	console, key := p.Console, p.ConsoleKey
+	p.mu.Unlock()
+	if h.Flow != protocol.FlowPolicy || h.From.Mailbox != console.Mailbox {
 		return nil, protocol.NoiseKey{}, errors.New("fakepeer: not from the console")
 	}
-	return nil, p.ConsoleKey, nil
+	return nil, key, nil
 }
 
 func (p *Peer) handle(ctx context.Context, c *channel.Conn) {
-	x := protocol.NewTransfer(p.MSPKey)
+	p.mu.Lock()
+	msp := p.MSPKey
+	p.mu.Unlock()
+	x := protocol.NewTransfer(msp)
 	if err := x.Receive(ctx, c); err != nil {
 		_ = c.SendError(ctx, protocol.CodeRefused, "refused")
 		return
@@ -134,7 +145,7 @@ func (p *Peer) Enroll(ctx context.Context, tokenText, name string, now func() in
 	defer c.Close()
 	ik, _ := protocol.IdentityKeyOf(p.ID.Public().(ed25519.PublicKey))
 	req := protocol.EnrollRequest{
-		Name: name, OS: "linux", IdentityKey: ik, Relay: p.Relay.Addr().Relay,
+		Name: name, OS: "linux", DomainJoined: p.DomainJoined, DC: p.DC, IdentityKey: ik, Relay: p.Relay.Addr().Relay,
 		IdentitySig: ed25519.Sign(p.ID, protocol.ProofInput("identity", c.Session.HandshakeHash())),
 	}
 	if err := c.Send(ctx, protocol.MsgEnrollRequest, &req); err != nil {
@@ -147,7 +158,9 @@ func (p *Peer) Enroll(ctx context.Context, tokenText, name string, now func() in
 	if err := resp.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, tok.MSPKey, &p.DeviceCert); err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
 	p.MSPKey, p.Console, p.ConsoleKey = tok.MSPKey, to, tok.ConsoleNoise
+	p.mu.Unlock()
 	if vs := p.Apply([]protocol.Signed{resp.Policy}); len(vs) != 1 {
 		return nil, errors.New("fakepeer: enrollment policy does not verify")
 	}
@@ -204,7 +217,9 @@ func (p *Peer) Pair(ctx context.Context, qrText string) (*protocol.PairResponse,
 	}
 	all := merged(x)
 	resp.SetPage(&all)
+	p.mu.Lock()
 	p.MSPKey, p.Console, p.ConsoleKey = resp.MSPKey, q.Addr(), resp.ConsoleNoise
+	p.mu.Unlock()
 	p.Apply(resp.Policies)
 	return &resp, &tc, nil
 }
