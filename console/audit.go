@@ -22,6 +22,13 @@ const (
 	// AlarmPushReported: a technician answered a push login with "this
 	// was not me" (SPEC.md 11.5); the record itself is stored as usual.
 	AlarmPushReported = "push-reported"
+	// AlarmReceiptForged: an account.disabled record carries an end
+	// receipt that does not verify with the device's identity key or
+	// names another device or account (SPEC.md 6.6, R-62).
+	AlarmReceiptForged = "receipt-forged"
+	// AlarmReceiptMissing: a session the console saw begin has no end
+	// receipt ReceiptGrace after its hard cap (SPEC.md 6.6, R-62).
+	AlarmReceiptMissing = "receipt-missing"
 )
 
 // IngestResult says what an audit batch did.
@@ -115,6 +122,9 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			}
 			last, lastHash = r.Seq, h
 			res.Stored++
+			if err := c.trackReceipt(tx, d, &r, now); err != nil {
+				return err
+			}
 			if r.Event == protocol.EventPushReported {
 				a := &store.Alarm{DeviceID: d.ID, Seq: r.Seq, Kind: AlarmPushReported, Time: now.Unix(), Tenant: d.Tenant, DeviceName: d.Name,
 					Detail: fmt.Sprintf("%s reported a push login on %s they did not request (%s)", r.Username, d.Name, r.Detail)}
@@ -128,6 +138,9 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 			if err := tx.InsertAlarm(res.Alarm); err != nil {
 				return err
 			}
+		}
+		if _, err := c.overdueReceipts(tx, now); err != nil {
+			return err
 		}
 		name, os := b.Name, b.OS
 		if !checkDeviceName(name) {
@@ -194,6 +207,9 @@ type AuditQuery struct {
 func (c *Console) Audit(ctx context.Context, q AuditQuery) ([]*store.AuditRow, []*store.Alarm, error) {
 	var rows []*store.AuditRow
 	var alarms []*store.Alarm
+	if _, err := c.CheckReceipts(ctx); err != nil {
+		return nil, nil, err
+	}
 	err := c.db.View(ctx, func(tx *store.Tx) error {
 		f := store.AuditFilter{Tenant: q.Tenant, Username: q.Username, SinceMs: q.SinceMs, Limit: q.Limit}
 		if q.Tenant != "" {

@@ -18,6 +18,9 @@ var (
 	}
 	DefaultMaxSession     = 8 * time.Hour
 	DefaultInactivityDays = 30
+	// DefaultWarnBefore is how long before the hard session cap a new
+	// tenant's users are warned (SPEC.md 11.13).
+	DefaultWarnBefore = 5 * time.Minute
 )
 
 // TenantChange lists settings to change; nil fields stay as they are (or
@@ -41,6 +44,15 @@ type TenantChange struct {
 	Algorithm *string
 	MaxLogins *int
 	MaxDays   *int
+	// RequireReason and TicketPattern govern approvals (SPEC.md 6.3).
+	RequireReason *bool
+	TicketPattern *string
+	// WarnBefore is how long before the hard cap the user is warned
+	// (0: not at all).
+	WarnBefore *time.Duration
+	// EndUserNotice: the computer's users are told when a technician
+	// session starts.
+	EndUserNotice *bool
 	// Push login limits (SPEC.md 6.3, 11.5): pending pushes per device,
 	// pushes per technician and device per hour, and how long a "this was
 	// not me" report blocks the technician's pushes.
@@ -68,6 +80,22 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	set(&tn.OTPWhileOnline, ch.OTPWhileOnline)
 	set(&tn.SelectiveLogin, ch.SelectiveLogin)
 	set(&tn.DomainAccounts, ch.DomainAccounts)
+	set(&tn.RequireReason, ch.RequireReason)
+	set(&tn.EndUserNotice, ch.EndUserNotice)
+	if ch.TicketPattern != nil {
+		if _, err := protocol.CompileTicketPattern(*ch.TicketPattern); err != nil {
+			return refuse("ticket pattern %q: %v (RE2 syntax, at most %d bytes, matched against the whole ticket)",
+				*ch.TicketPattern, err, protocol.MaxTicketPatternLen)
+		}
+		tn.TicketPattern = *ch.TicketPattern
+	}
+	if ch.WarnBefore != nil {
+		w := *ch.WarnBefore
+		if w < 0 || w > protocol.MaxWarnBefore*time.Second || w%time.Second != 0 {
+			return refuse("warning before the session cap must be whole seconds from 0 to 24h, not %v", w)
+		}
+		tn.WarnBefore = int64(w / time.Second)
+	}
 	if ch.Digits != nil {
 		if *ch.Digits != 6 && *ch.Digits != 8 {
 			return refuse("offline code digits must be 6 or 8, not %d", *ch.Digits)
@@ -165,7 +193,8 @@ func (c *Console) AddTenant(ctx context.Context, name string, ch TenantChange) (
 	tn := &store.Tenant{
 		Name: name, LoginMode: protocol.ModeNamed, Offline: DefaultOffline,
 		MaxSession: int64(DefaultMaxSession / time.Second), InactivityDays: DefaultInactivityDays,
-		Created: c.unix(), OfflineSecret: make([]byte, 32), OfflineGeneration: 1,
+		WarnBefore: int64(DefaultWarnBefore / time.Second),
+		Created:    c.unix(), OfflineSecret: make([]byte, 32), OfflineGeneration: 1,
 	}
 	if err := ch.apply(tn); err != nil {
 		return nil, nil, err

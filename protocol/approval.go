@@ -75,6 +75,12 @@ type Approval struct {
 	// Target is the RDP target of a remote domain logon from DeviceID
 	// (SPEC.md 11.7); zero, and then omitted, for every other login.
 	Target DeviceID `cbor:"11,keyasint,omitzero"`
+	// Reason is the technician's free-text justification and Ticket the
+	// ticket reference, entered on the phone; required by the tenant's
+	// policy (RequireReason, TicketPattern) and recorded in the audit
+	// (SPEC.md 6.4). Omitted when empty.
+	Reason string `cbor:"12,keyasint,omitempty"`
+	Ticket string `cbor:"13,keyasint,omitempty"`
 }
 
 // MaxApprovalSkew is how far an approval's time may differ from the
@@ -99,6 +105,11 @@ type ApprovalExpect struct {
 	AllowAccount  func(uint8) bool // nil: only AccountDefault
 	Target        DeviceID         // RDP target asked for; zero for a local login
 	Now           time.Time
+	// RequireReason and TicketPattern are the tenant policy's (6.3): an
+	// approve decision must then carry a reason, and a ticket matching
+	// the pattern.
+	RequireReason bool
+	TicketPattern string
 }
 
 // Match checks a decoded approval against what the verifier expects. It
@@ -127,7 +138,7 @@ func (a *Approval) Match(e ApprovalExpect) error {
 	if d > MaxApprovalSkew || d < -MaxApprovalSkew {
 		return ErrStale
 	}
-	return nil
+	return a.checkJustification(e.RequireReason, e.TicketPattern)
 }
 
 // AuditRecord is one entry of an agent's hash-chained audit log, signed
@@ -147,6 +158,13 @@ type AuditRecord struct {
 	Action   uint8    `cbor:"11,keyasint,omitempty"`
 	Reason   string   `cbor:"12,keyasint,omitempty"` // why a request was denied
 	Detail   string   `cbor:"13,keyasint,omitempty"`
+	// Justification and Ticket are the technician's reason and ticket
+	// reference from the approval of a login (SPEC.md 6.4, 6.5).
+	Justification string `cbor:"14,keyasint,omitempty"`
+	Ticket        string `cbor:"15,keyasint,omitempty"`
+	// Receipt is the encoded Signed EndReceipt (DocEndReceipt) of the
+	// session an account.disabled record ends (SPEC.md 6.6).
+	Receipt []byte `cbor:"16,keyasint,omitempty"`
 }
 
 // ErrBrokenChain is returned by VerifyAuditChain for a record that does

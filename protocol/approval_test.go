@@ -55,6 +55,18 @@ func TestApprovalMatch(t *testing.T) {
 		{"stale", func(a *Approval) { a.Time -= int64(MaxApprovalSkew/time.Second) + 1 }, nil, ErrStale},
 		{"future", func(a *Approval) { a.Time += int64(MaxApprovalSkew/time.Second) + 1 }, nil, ErrStale},
 		{"time zero", func(a *Approval) { a.Time = 0 }, nil, ErrStale},
+		{"reason required, given", func(a *Approval) { a.Reason = "disk full" }, func(e *ApprovalExpect) { e.RequireReason = true }, nil},
+		{"reason required, missing", nil, func(e *ApprovalExpect) { e.RequireReason = true }, ErrJustification},
+		{"reason required, deny without", func(a *Approval) { a.Decision = DecisionDeny }, func(e *ApprovalExpect) { e.RequireReason = true }, nil},
+		{"ticket matches", func(a *Approval) { a.Ticket = "INC-42" }, func(e *ApprovalExpect) { e.TicketPattern = `INC-[0-9]+` }, nil},
+		{"ticket missing", nil, func(e *ApprovalExpect) { e.TicketPattern = `INC-[0-9]+` }, ErrJustification},
+		{"ticket unanchored prefix", func(a *Approval) { a.Ticket = "xINC-42" }, func(e *ApprovalExpect) { e.TicketPattern = `INC-[0-9]+` }, ErrJustification},
+		{"ticket alternation stays anchored", func(a *Approval) { a.Ticket = "INC-42 junk" }, func(e *ApprovalExpect) { e.TicketPattern = `INC-[0-9]+|CHG-[0-9]+` }, ErrJustification},
+		{"ticket pattern invalid fails closed", func(a *Approval) { a.Ticket = "x" }, func(e *ApprovalExpect) { e.TicketPattern = `(` }, ErrJustification},
+		{"reason too long", func(a *Approval) { a.Reason = string(bytes.Repeat([]byte{'a'}, MaxReasonLen+1)) }, nil, ErrJustification},
+		{"reason at bound", func(a *Approval) { a.Reason = string(bytes.Repeat([]byte{'a'}, MaxReasonLen)) }, nil, nil},
+		{"ticket too long", func(a *Approval) { a.Ticket = string(bytes.Repeat([]byte{'a'}, MaxTicketLen+1)) }, nil, ErrJustification},
+		{"reason control char on deny", func(a *Approval) { a.Decision, a.Reason = DecisionDeny, "a\x1b[2J" }, nil, ErrJustification},
 		{"mismatch reported before staleness", func(a *Approval) { a.Time, a.Action = 0, ActionSudo }, nil, ErrApprovalMismatch},
 	}
 	for _, tt := range tests {

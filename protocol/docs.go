@@ -215,7 +215,22 @@ type Policy struct {
 	PushMaxPending int   `cbor:"19,keyasint,omitempty"`
 	PushPerHour    int   `cbor:"20,keyasint,omitempty"`
 	PushBlock      int64 `cbor:"21,keyasint,omitempty"`
+	// RequireReason makes a login approval without a free-text reason
+	// invalid; TicketPattern, when not empty, makes one without a ticket
+	// reference matching it invalid (CompileTicketPattern; SPEC.md 6.3).
+	RequireReason bool   `cbor:"22,keyasint,omitempty"`
+	TicketPattern string `cbor:"23,keyasint,omitempty"`
+	// WarnBefore (seconds) is how long before a session's hard cap
+	// (MaxSession) the agent warns the account's user that it will be
+	// logged off; 0 (omitted): no warning (SPEC.md 6.3).
+	WarnBefore int64 `cbor:"24,keyasint,omitempty"`
+	// EndUserNotice makes the agent tell the computer's users when a
+	// technician session starts (SPEC.md 11.13).
+	EndUserNotice bool `cbor:"25,keyasint,omitempty"`
 }
+
+// MaxWarnBefore bounds Policy.WarnBefore (seconds).
+const MaxWarnBefore = 24 * 3600
 
 // Push login limits (SPEC.md 6.3): the defaults of a zero field and the
 // largest value a policy may state.
@@ -423,6 +438,10 @@ func (p *Policy) Check() error {
 		return bad("push per hour")
 	case p.PushBlock < 0 || p.PushBlock > MaxPushBlock:
 		return bad("push block")
+	case p.WarnBefore < 0 || p.WarnBefore > MaxWarnBefore:
+		return bad("warn before")
+	case !validTicketPattern(p.TicketPattern):
+		return bad("ticket pattern")
 	case !sortedUnique(p.Revoked):
 		return bad("revoked list")
 	case !sortedUnique(p.RevokedDevices):
@@ -459,6 +478,11 @@ func sortedUnique(s []uint64) bool {
 		}
 	}
 	return true
+}
+
+func validTicketPattern(s string) bool {
+	_, err := CompileTicketPattern(s)
+	return err == nil
 }
 
 func validPeerAddr(s string) bool {

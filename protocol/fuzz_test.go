@@ -69,7 +69,7 @@ var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[AuditBatch](), reflect.TypeFor[AuditAck](), reflect.TypeFor[SyncRequest](),
 	reflect.TypeFor[TenantVersion](), reflect.TypeFor[Grant](), reflect.TypeFor[DeviceShare](),
 	reflect.TypeFor[RosterEntry](), reflect.TypeFor[OfflineParams](), reflect.TypeFor[TenantSecret](),
-	reflect.TypeFor[PageAck](),
+	reflect.TypeFor[PageAck](), reflect.TypeFor[EndReceipt](),
 }
 
 // FuzzUnmarshal decodes arbitrary bytes into every message and document

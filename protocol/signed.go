@@ -25,6 +25,7 @@ const (
 	DocPolicy     DocType = 3 // signed by the MSP authority key (Ed25519)
 	DocApproval   DocType = 4 // signed by the technician's approval key (P-256)
 	DocAudit      DocType = 5 // signed by the recording agent's identity key (Ed25519)
+	DocEndReceipt DocType = 6 // signed by the agent's identity key (Ed25519), SPEC.md 6.6
 )
 
 func (t DocType) String() string {
@@ -39,6 +40,8 @@ func (t DocType) String() string {
 		return "approval"
 	case DocAudit:
 		return "audit"
+	case DocEndReceipt:
+		return "end-receipt"
 	}
 	return fmt.Sprintf("doctype(%d)", uint8(t))
 }

@@ -36,6 +36,7 @@ var sentinels = map[string]error{
 	"ErrInvalidDoc":         protocol.ErrInvalidDoc,
 	"ErrPolicyDowngrade":    protocol.ErrPolicyDowngrade,
 	"ErrApprovalMismatch":   protocol.ErrApprovalMismatch,
+	"ErrJustification":      protocol.ErrJustification,
 	"ErrStale":              protocol.ErrStale,
 	"ErrQRStale":            protocol.ErrQRStale,
 	"ErrUnsupportedVersion": protocol.ErrUnsupportedVersion,
@@ -61,7 +62,7 @@ func init() {
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
-		protocol.PushRequest{}, protocol.PushReport{},
+		protocol.PushRequest{}, protocol.PushReport{}, protocol.EndReceipt{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -171,7 +172,7 @@ func verifyEd(t *testing.T, in string, ty protocol.DocType, key protocol.Identit
 var docTypes = map[string]protocol.DocType{}
 
 func init() {
-	for ty := protocol.DocType(1); ty <= protocol.DocAudit; ty++ {
+	for ty := protocol.DocType(1); ty <= protocol.DocEndReceipt; ty++ {
 		docTypes[ty.String()] = ty
 	}
 }
@@ -379,7 +380,7 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		}
 		x := c.ApprovalExpect
 		e := protocol.ApprovalExpect{Serial: x.Serial, HandshakeHash: mustHex(t, x.HandshakeHash),
-			Action: x.Action, Number: x.Number, Now: now}
+			Action: x.Action, Number: x.Number, Now: now, RequireReason: x.RequireReason, TicketPattern: x.TicketPattern}
 		copy(e.DeviceID[:], mustHex(t, x.DeviceID))
 		copy(e.Session[:], mustHex(t, x.Session))
 		if len(x.Accounts) > 0 {

@@ -131,3 +131,27 @@ type Backend interface {
 	// Lookup reports the account's state, or ErrNotFound.
 	Lookup(ctx context.Context, name string) (Info, error)
 }
+
+// Notifier is implemented by backends that can put a message in front of
+// whoever uses an account right now: the lifecycle warns through it before
+// a session's hard cap ends it (SPEC.md 11.13). A backend without it warns
+// nobody.
+type Notifier interface {
+	// Notify shows message to the account's interactive sessions (Linux:
+	// written to every terminal the account owns, as write(1) and wall(1)
+	// do). It returns nil when the account has none, ErrNotFound when the
+	// account does not exist. The message is plain text; the backend
+	// removes control characters.
+	Notify(ctx context.Context, name, message string) error
+}
+
+// Announcer is implemented by backends that can put a message in front of
+// the computer's users: the lifecycle announces a technician session
+// when the policy asks for an end-user notice (SPEC.md 11.13).
+type Announcer interface {
+	// Announce shows message to the interactive sessions of the
+	// computer's regular users (Linux: written to every terminal a uid
+	// of 1000 or more owns, as wall(1) does for logged-in users). It
+	// returns nil when there are none.
+	Announce(ctx context.Context, message string) error
+}

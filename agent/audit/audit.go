@@ -36,6 +36,12 @@ const (
 	PolicyRejected  = "policy.rejected"
 	AgentRecovered  = "agent.recovered"
 	DeviceRemoved   = "device.removed" // a policy revokes this device's certificate (SPEC.md 11.10)
+	// SessionWarned: the account's user was told that the hard cap will
+	// end the session (SPEC.md 11.13).
+	SessionWarned = "session.warned"
+	// SessionAnnounced: the computer's users were told that a technician
+	// session started (Policy.EndUserNotice, SPEC.md 11.13).
+	SessionAnnounced = "session.announced"
 	// OfflineKeyReplaced: back in contact with the console after an
 	// offline login, the agent retired the key that was used (SPEC.md 11.6).
 	OfflineKeyReplaced = "offline.key.replaced"
@@ -69,12 +75,19 @@ const Truncated = "...[truncated]"
 
 // clip returns s as valid UTF-8 (invalid bytes become U+FFFD, which the
 // strict decoder would otherwise reject) of at most MaxFieldLen bytes.
-func clip(s string) string {
+func clip(s string) string { return clipTo(s, MaxFieldLen) }
+
+// MaxReceiptFieldLen bounds each text field of an end receipt, so that the
+// account.disabled record carrying it stays about as small as any other.
+const MaxReceiptFieldLen = 128
+
+// clipTo is clip with the bound n.
+func clipTo(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= MaxFieldLen {
+	if len(s) <= n {
 		return s
 	}
-	cut := MaxFieldLen - len(Truncated)
+	cut := n - len(Truncated)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
@@ -84,7 +97,7 @@ func clip(s string) string {
 // Append adds rec to the log inside tx. It fills DeviceID, Seq, Prev and
 // Time, and clips the text fields to MaxFieldLen.
 func (r *Recorder) Append(tx *store.Tx, rec protocol.AuditRecord) error {
-	for _, f := range []*string{&rec.TechID, &rec.Username, &rec.Account, &rec.Reason, &rec.Detail} {
+	for _, f := range []*string{&rec.TechID, &rec.Username, &rec.Account, &rec.Reason, &rec.Detail, &rec.Justification, &rec.Ticket} {
 		*f = clip(*f)
 	}
 	seq, prev, err := tx.LastAudit()
@@ -108,6 +121,25 @@ func (r *Recorder) Append(tx *store.Tx, rec protocol.AuditRecord) error {
 		return fmt.Errorf("audit: append %s: %w", rec.Event, err)
 	}
 	return nil
+}
+
+// Receipt signs an end receipt (SPEC.md 6.6) for this device: it fills
+// DeviceID (and Ended, if zero, with now), clips the text fields like
+// Append but to MaxReceiptFieldLen, and returns the encoded Signed envelope for
+// AuditRecord.Receipt.
+func (r *Recorder) Receipt(rc protocol.EndReceipt) ([]byte, error) {
+	for _, f := range []*string{&rc.Account, &rc.TechID, &rc.Username, &rc.Event, &rc.Reason} {
+		*f = clipTo(*f, MaxReceiptFieldLen)
+	}
+	rc.DeviceID = r.device
+	if rc.Ended == 0 {
+		rc.Ended = r.now().Unix()
+	}
+	s, err := protocol.SignEd25519(protocol.DocEndReceipt, &rc, r.key)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sign receipt: %w", err)
+	}
+	return s.Encode()
 }
 
 // ErrBrokenChain is returned by Verify for a record that does not extend

@@ -115,3 +115,35 @@ func TestAppendClips(t *testing.T) {
 	}
 	t.Logf("largest record: %d bytes", len(rows[0].Record))
 }
+
+// TestReceiptClipped: a receipt's text fields are cut to
+// MaxReceiptFieldLen, so an account.disabled record with the longest
+// fields and a receipt stays under 6 KiB; the receipt verifies.
+func TestReceiptClipped(t *testing.T) {
+	a := agenttest.NewAgent(t, agenttest.NewMSP(t, "acme"), nil, store.Config{})
+	long := strings.Repeat("x", 5000)
+	b, err := a.Audit.Receipt(protocol.EndReceipt{Account: long, TechID: long, Username: long, Event: long, Reason: long, Ended: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := protocol.VerifyEndReceipt(b, a.Keys.IdentityPublic(), a.Device.DeviceID, strings.Repeat("x", audit.MaxReceiptFieldLen-len(audit.Truncated))+audit.Truncated)
+	if err != nil || rc.Ended != 7 || len(rc.Reason) != audit.MaxReceiptFieldLen {
+		t.Fatalf("receipt %+v: %v", rc, err)
+	}
+	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+		return a.Audit.Append(tx, protocol.AuditRecord{Event: audit.AccountDisabled, TechID: long, Username: long, Account: long, Reason: long, Receipt: b})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []store.AuditRow
+	if err := a.Store.View(t.Context(), func(tx *store.Tx) error {
+		var err error
+		rows, err = tx.Audit(0, 10, false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rows[len(rows)-1].Record); n > 6<<10 {
+		t.Fatalf("record with a receipt: %d bytes", n)
+	}
+}

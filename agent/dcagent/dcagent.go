@@ -260,8 +260,25 @@ func (s *Service) endSession(ctx context.Context, a store.DomainAccount, reason 
 		if err := tx.PutDomainAccount(cur); err != nil {
 			return err
 		}
-		return s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, TechID: cur.TechID, Account: cur.Name, Reason: reason})
+		receipt, err := s.receipt(cur.Name, cur.TechID, a.Session, a.Expires, reason)
+		if err != nil {
+			return err
+		}
+		return s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, TechID: cur.TechID, Account: cur.Name, Reason: reason, Receipt: receipt})
 	})
+}
+
+// receipt signs the end receipt (SPEC.md 6.6) of a domain session that
+// Directory.End ended: disabled, a password nobody knows, out of the
+// admin group. The logon session itself runs on the workstation, whose
+// agent ends it: ProcessesEnded is false here.
+func (s *Service) receipt(name, techID string, session protocol.SessionID, expires time.Time, reason string) ([]byte, error) {
+	rc := protocol.EndReceipt{Session: session, Account: name, TechID: techID, Event: audit.AccountDisabled, Reason: reason,
+		Disabled: true, PasswordRotated: true, AdminRemoved: true}
+	if !expires.IsZero() {
+		rc.Deadline = expires.Unix()
+	}
+	return s.cfg.Audit.Receipt(rc)
 }
 
 // Expire ends every session whose expiry passed. The daemon calls it
@@ -308,7 +325,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if len(ended) > 0 {
 		if aerr := s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 			for _, n := range ended {
-				if err := s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, Account: n, Reason: audit.AgentRecovered}); err != nil {
+				receipt, err := s.receipt(n, "", protocol.SessionID{}, time.Time{}, audit.AgentRecovered)
+				if err != nil {
+					return err
+				}
+				if err := s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, Account: n, Reason: audit.AgentRecovered, Receipt: receipt}); err != nil {
 					return err
 				}
 			}

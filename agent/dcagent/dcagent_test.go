@@ -61,6 +61,14 @@ func TestDomainSession(t *testing.T) {
 		if r.Detail != "" && containsSecret(r, res.Password) {
 			t.Fatal("password in audit")
 		}
+		if r.Event != audit.AccountDisabled {
+			continue
+		}
+		// The end receipt (SPEC.md 6.6) states what Directory.End did.
+		rc, err := protocol.VerifyEndReceipt(r.Receipt, w.dc.Keys.IdentityPublic(), w.dc.Device.DeviceID, "msp-nik")
+		if err != nil || !rc.Disabled || !rc.PasswordRotated || !rc.AdminRemoved || rc.ProcessesEnded {
+			t.Fatalf("end receipt %+v: %v", rc, err)
+		}
 	}
 }
 

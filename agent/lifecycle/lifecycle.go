@@ -108,6 +108,10 @@ type Manager struct {
 	// session, so that the End the surface sends for the first (the
 	// technician logs out) ends the one that replaced it.
 	successor map[protocol.SessionID]protocol.SessionID
+	// warnAt holds, for each live session still to be warned, when Tick
+	// warns its user of the hard cap (Policy.WarnBefore before the
+	// deadline).
+	warnAt map[protocol.SessionID]time.Time
 	// external holds the domain sessions of selective logins (External).
 	external map[protocol.SessionID]*External
 }
@@ -125,7 +129,8 @@ func New(cfg Config) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{cfg: cfg, log: log, live: map[protocol.SessionID]bool{}, pending: map[protocol.SessionID]string{},
-		successor: map[protocol.SessionID]protocol.SessionID{}, external: map[protocol.SessionID]*External{}}
+		successor: map[protocol.SessionID]protocol.SessionID{}, warnAt: map[protocol.SessionID]time.Time{},
+		external: map[protocol.SessionID]*External{}}
 }
 
 // Request asks for a session.
@@ -276,6 +281,8 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		return Grant{}, fmt.Errorf("lifecycle: %w", err)
 	}
 	var kept protocol.SessionID // superseded, its programs carried over
+	var keptDeadline time.Time
+	keptUnwarned := false
 	if inSession(prev) {
 		// A new session on an account in use supersedes the old one. The
 		// same technician's programs carry over: unlock, elevate and
@@ -283,7 +290,9 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 		// technician's (a shared account) are ended.
 		keep := prev.TechID == r.TechID
 		if keep {
-			kept = prev.Session
+			kept, keptDeadline = prev.Session, prev.Deadline
+			_, keptUnwarned = m.warnAt[prev.Session]
+			delete(m.warnAt, prev.Session)
 		}
 		if err := m.endSession(ctx, prev.Session, audit.SessionEnded, "superseded by a new session", keep); err != nil {
 			return Grant{}, err
@@ -303,6 +312,13 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	}
 	now := m.cfg.Now()
 	deadline := now.Add(time.Duration(r.Policy.MaxSession) * time.Second)
+	// The hard cap (SPEC.md 11.13): programs carried over from the
+	// superseded session end at its deadline at the latest, however often
+	// unlock, elevate or sudo begin a new session from inside it.
+	inherited := kept != (protocol.SessionID{}) && keptDeadline.Before(deadline)
+	if inherited {
+		deadline = keptDeadline
+	}
 	row := store.Account{
 		Name: name, Owner: owner(r.TechID, r.Policy), State: store.StateActivating, Session: r.Session,
 		TechID: r.TechID, Username: r.Username, Action: r.Action, Started: now, Deadline: deadline, Updated: now,
@@ -343,6 +359,14 @@ func (m *Manager) Begin(ctx context.Context, r Request) (Grant, error) {
 	m.live[r.Session] = true
 	if kept != (protocol.SessionID{}) {
 		m.successor[kept] = r.Session
+	}
+	if w := r.Policy.WarnBefore; w > 0 && (!inherited || keptUnwarned) {
+		// A session that inherits its deadline from one already warned
+		// is not warned again.
+		m.warnAt[r.Session] = deadline.Add(-time.Duration(w) * time.Second)
+	}
+	if r.Policy.EndUserNotice {
+		m.announce(ctx, rec, deadline)
 	}
 	return Grant{Account: name, Password: pw, Session: r.Session, Deadline: deadline}, nil
 }
@@ -609,7 +633,7 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 		m.pending[row.Session] = audit.AccountDisabled
 		return
 	}
-	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error()); err != nil {
+	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error(), false); err != nil {
 		m.log.Error("cannot record disabled account; will retry", "account", row.Name, "err", err)
 		m.pending[row.Session] = audit.AccountDisabled
 	}
@@ -679,9 +703,28 @@ func (m *Manager) disable(ctx context.Context, name, username string, keep bool)
 	return endErr
 }
 
-// recordEnded marks row ended and appends account.disabled (and the
-// session event, if any) in one transaction.
-func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string) error {
+// receipt signs the end receipt of row's session (SPEC.md 6.6): the
+// account was disabled and its password re-randomised (the callers run
+// it only after disable succeeded), its processes ended unless keep.
+func (m *Manager) receipt(row store.Account, event, reason string, keep bool) ([]byte, error) {
+	if event == "" {
+		event = audit.AccountDisabled
+	}
+	return m.cfg.Audit.Receipt(protocol.EndReceipt{
+		Session: row.Session, Account: row.Name, TechID: row.TechID, Username: row.Username,
+		Started: row.Started.Unix(), Deadline: row.Deadline.Unix(), Ended: m.cfg.Now().Unix(), Event: event, Reason: reason,
+		Disabled: true, PasswordRotated: true, ProcessesEnded: !keep,
+	})
+}
+
+// recordEnded marks row ended and appends account.disabled, carrying the
+// session's signed end receipt (and the session event, if any), in one
+// transaction.
+func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string, keep bool) error {
+	receipt, err := m.receipt(row, event, reason, keep)
+	if err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Account(row.Name)
 		if err != nil {
@@ -704,7 +747,7 @@ func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protoc
 			}
 		}
 		d := rec
-		d.Event, d.Reason = audit.AccountDisabled, reason
+		d.Event, d.Reason, d.Receipt = audit.AccountDisabled, reason, receipt
 		return m.cfg.Audit.Append(tx, d)
 	})
 }
@@ -792,7 +835,7 @@ func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, ev
 		return err
 	}
 	delete(m.live, session)
-	if err := m.recordEnded(ctx, row, rec, event, reason); err != nil {
+	if err := m.recordEnded(ctx, row, rec, event, reason, keep); err != nil {
 		// Disabled on the system; the record is retried.
 		m.pending[session] = event
 		return fmt.Errorf("lifecycle: record end: %w", err)
@@ -832,13 +875,79 @@ func (m *Manager) Tick(ctx context.Context) error {
 	}
 	now := m.cfg.Now()
 	for _, a := range rows {
-		if a.State == store.StateActive && !a.Deadline.After(now) {
+		if a.State != store.StateActive {
+			continue
+		}
+		if !a.Deadline.After(now) {
+			delete(m.warnAt, a.Session)
 			if err := m.end(ctx, a.Session, audit.SessionExpired, "maximum session length reached"); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if at, ok := m.warnAt[a.Session]; ok && !now.Before(at) {
+			delete(m.warnAt, a.Session)
+			if err := m.warn(ctx, a, now); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
+	for s := range m.warnAt {
+		if !m.live[s] {
+			delete(m.warnAt, s)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// NoticeText is the end-user notice of a technician session's start
+// (SPEC.md 11.13); %s are the technician, the account and the deadline.
+const NoticeText = "jitkey: technician %s of your IT provider started a session as %s on this computer; it ends by %s at the latest."
+
+// announce tells the computer's users, through the backend (if it can:
+// accounts.Announcer), that a technician session started, and records
+// session.announced. A notice that cannot be shown is recorded with the
+// reason; the session goes on.
+func (m *Manager) announce(ctx context.Context, rec protocol.AuditRecord, deadline time.Time) {
+	a, ok := m.cfg.Backend.(accounts.Announcer)
+	if !ok {
+		return
+	}
+	r := rec
+	r.Event, r.Method, r.Online = audit.SessionAnnounced, "", false
+	if err := a.Announce(ctx, fmt.Sprintf(NoticeText, rec.Username, rec.Account, deadline.UTC().Format("15:04:05 MST"))); err != nil {
+		m.log.Warn("end-user notice not shown", "account", rec.Account, "err", err)
+		r.Reason = "notice not shown: " + err.Error()
+	}
+	if err := m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, r) }); err != nil {
+		m.log.Warn("cannot record the end-user notice", "account", rec.Account, "err", err)
+	}
+}
+
+// WarningText is the notice a session's user gets WarnBefore ahead of the
+// hard cap (SPEC.md 11.13); %s are the account and the deadline (UTC).
+const WarningText = "jitkey: the technician session of %s ends at %s: it will be logged off, every program it runs ended, " +
+	"and the account disabled. Save your work now."
+
+// warn tells the user of a's session, through the backend (if it can:
+// accounts.Notifier), that the hard cap is near, and records
+// session.warned. A warning that cannot be shown is recorded with the
+// reason and not retried; the cap ends the session all the same.
+func (m *Manager) warn(ctx context.Context, a store.Account, now time.Time) error {
+	n, ok := m.cfg.Backend.(accounts.Notifier)
+	if !ok {
+		return nil
+	}
+	if _, err := m.lookupOwned(ctx, a); err != nil {
+		return nil // not jitkey's account (any more): nothing to tell; the end sorts it out
+	}
+	rec := protocol.AuditRecord{Event: audit.SessionWarned, TechID: a.TechID, Username: a.Username, Account: a.Name, Action: a.Action,
+		Detail: fmt.Sprintf("logged off at %s, in %s", a.Deadline.UTC().Format(time.RFC3339), a.Deadline.Sub(now).Round(time.Second))}
+	if err := n.Notify(ctx, a.Name, fmt.Sprintf(WarningText, a.Name, a.Deadline.UTC().Format("15:04:05 MST"))); err != nil {
+		m.log.Warn("session warning not shown", "account", a.Name, "err", err)
+		rec.Reason = "warning not shown: " + err.Error()
+	}
+	return m.update(ctx, func(tx *store.Tx) error { return m.cfg.Audit.Append(tx, rec) })
 }
 
 // Run calls Tick every interval until ctx ends.
@@ -1024,6 +1133,11 @@ func (m *Manager) recover(ctx context.Context) error {
 		if !interrupted {
 			detail = "account found enabled on the system without a session"
 		}
+		receipt, err := m.receipt(a, audit.AgentRecovered, "recovery", false)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		err = m.update(ctx, func(tx *store.Tx) error {
 			a.State, a.Session, a.TechCert, a.Updated = store.StateEnded, protocol.SessionID{}, nil, m.cfg.Now()
 			if err := tx.PutAccount(a); err != nil {
@@ -1035,7 +1149,7 @@ func (m *Manager) recover(ctx context.Context) error {
 				return err
 			}
 			d := rec
-			d.Event, d.Reason = audit.AccountDisabled, "recovery"
+			d.Event, d.Reason, d.Receipt = audit.AccountDisabled, "recovery", receipt
 			return m.cfg.Audit.Append(tx, d)
 		})
 		if err != nil {

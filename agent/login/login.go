@@ -668,6 +668,7 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	err = a.Match(protocol.ApprovalExpect{
 		Serial: cert.Serial, DeviceID: dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
 		Action: r.Action, Now: s.cfg.Now(), Target: r.targetID(),
+		RequireReason: pol.RequireReason, TicketPattern: pol.TicketPattern,
 		AllowAccount: func(k uint8) bool {
 			if r.target != nil {
 				return k == protocol.AccountDomain
@@ -692,6 +693,9 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 		s.deny(ctx, conn, r, rec, &denial{reason: "denied by the technician", code: protocol.CodeDenied, err: ErrDenied})
 		return
 	}
+	// The login's records carry the technician's reason and ticket
+	// (SPEC.md 6.4, 6.5), the domain login's too.
+	rec.Justification, rec.Ticket = a.Reason, a.Ticket
 	approved := rec
 	approved.Event = audit.LoginApproved
 	// atApproval checks again, at the moment the approval is used, what

@@ -167,7 +167,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request, t *t
 	// approve (a deny carries 0).
 	err = a.Match(protocol.ApprovalExpect{
 		Serial: cert.Serial, DeviceID: t.dev.DeviceID, Session: conn.ID, HandshakeHash: conn.Session.HandshakeHash(),
-		Action: r.action, Number: a.Number, Now: s.cfg.Now(),
+		Action: r.action, Number: a.Number, Now: s.cfg.Now(), RequireReason: t.pol.RequireReason, TicketPattern: t.pol.TicketPattern,
 	})
 	if err != nil {
 		return lifecycle.Grant{}, refuse("approval: " + err.Error())
@@ -188,7 +188,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request, t *t
 func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t *target, cert *protocol.TechCert, a *protocol.Approval,
 	signed protocol.Signed, account string) (lifecycle.Grant, *outcome) {
 	approved := protocol.AuditRecord{Event: audit.LoginApproved, TechID: cert.TechID, Username: cert.Username, Account: account,
-		Method: protocol.MethodPush, Online: true, Action: r.action}
+		Method: protocol.MethodPush, Online: true, Action: r.action, Justification: a.Reason, Ticket: a.Ticket}
 	var offlineKey []byte
 	defer func() { clear(offlineKey) }()
 	var refusal string

@@ -62,7 +62,7 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		if acct != "" {
 			s += " with account " + acct
 		}
-		return s + how
+		return s + how + justification(r)
 	case "login.denied":
 		return fmt.Sprintf("%s was denied on %s%s", who, deviceName, paren(why))
 	case "login.cancelled":
@@ -76,11 +76,15 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		}
 		return s + paren(why)
 	case "account.disabled":
-		return fmt.Sprintf("%s was disabled on %s%s", acct, deviceName, paren(why))
+		return fmt.Sprintf("%s was disabled on %s%s%s", acct, deviceName, paren(why), receiptText(r.Receipt))
 	case "account.deleted":
 		return fmt.Sprintf("%s was deleted from %s%s", acct, deviceName, paren(why))
 	case "session.ended":
 		return fmt.Sprintf("%s's session as %s on %s ended%s", who, acct, deviceName, paren(why))
+	case "session.announced":
+		return fmt.Sprintf("%s's session as %s on %s was announced to the computer's users%s", who, acct, deviceName, paren(r.Reason))
+	case "session.warned":
+		return fmt.Sprintf("%s's session as %s on %s was warned of its end%s", who, acct, deviceName, paren(r.Detail, r.Reason))
 	case "session.expired":
 		return fmt.Sprintf("%s's session as %s on %s reached its maximum length%s", who, acct, deviceName, paren(why))
 	case "policy.applied":
@@ -104,8 +108,54 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 	return s + paren(why)
 }
 
+// justification renders the technician's reason and ticket of a login
+// (SPEC.md 6.4), or "".
+func justification(r *protocol.AuditRecord) string {
+	var parts []string
+	if r.Ticket != "" {
+		parts = append(parts, "ticket "+r.Ticket)
+	}
+	if r.Justification != "" {
+		parts = append(parts, fmt.Sprintf("reason %q", r.Justification))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// receiptText renders what an end receipt (SPEC.md 6.6) states, or "".
+// The console verified it when the record arrived; one that did not
+// verify raised a receipt-forged alarm, which the listing shows first.
+func receiptText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	s, err := protocol.DecodeSigned(b)
+	var rc protocol.EndReceipt
+	if err != nil || s.Type != protocol.DocEndReceipt || protocol.Unmarshal(s.Body, &rc) != nil {
+		return "; end receipt unreadable"
+	}
+	var did []string
+	for _, f := range []struct {
+		ok   bool
+		what string
+	}{{rc.Disabled, "disabled"}, {rc.PasswordRotated, "password rotated"}, {rc.ProcessesEnded, "processes ended"}, {rc.AdminRemoved, "administrator rights removed"}} {
+		if f.ok {
+			did = append(did, f.what)
+		}
+	}
+	return "; end receipt: " + strings.Join(did, ", ")
+}
+
 // AlarmLine renders an alarm loudly.
 func AlarmLine(a *store.Alarm) string {
+	switch a.Kind {
+	case "receipt-missing", "receipt-forged":
+		what := map[string]string{"receipt-missing": "MISSING", "receipt-forged": "FORGED"}[a.Kind]
+		return fmt.Sprintf("!!! END RECEIPT %s on device %s (tenant %s) at seq %d: %s (detected %s)",
+			what, a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
+	}
 	if a.Kind == "push-reported" {
 		return fmt.Sprintf("!!! PUSH LOGIN REPORTED AS FRAUD on device %s (tenant %s) at seq %d: %s (detected %s)",
 			a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
@@ -151,10 +201,14 @@ type Line struct {
 	Action   string `json:"action,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Detail   string `json:"detail,omitempty"`
-	Hash     string `json:"hash,omitempty"`
-	Prev     string `json:"prev,omitempty"`
-	Kind     string `json:"kind,omitempty"` // alarms
-	Text     string `json:"text"`
+	// Justification and Ticket are the technician's reason and ticket of
+	// a login (SPEC.md 6.4).
+	Justification string `json:"justification,omitempty"`
+	Ticket        string `json:"ticket,omitempty"`
+	Hash          string `json:"hash,omitempty"`
+	Prev          string `json:"prev,omitempty"`
+	Kind          string `json:"kind,omitempty"` // alarms
+	Text          string `json:"text"`
 	// FromRemoved: the record arrived after the MSP removed the device.
 	FromRemoved bool `json:"from_removed,omitempty"`
 }
@@ -178,6 +232,7 @@ func JSON(w io.Writer, rows []*store.AuditRow, alarms []*store.Alarm) error {
 			Device: r.DeviceName, DeviceID: hex.EncodeToString(r.DeviceID[:]), Seq: r.Seq, Event: rec.Event,
 			TechID: rec.TechID, Username: rec.Username, Account: rec.Account, Method: rec.Method, Online: rec.Online,
 			Action: protocol.ActionName(rec.Action), Reason: rec.Reason, Detail: rec.Detail,
+			Justification: rec.Justification, Ticket: rec.Ticket,
 			Hash: hex.EncodeToString(r.Hash[:]), Prev: hex.EncodeToString(rec.Prev[:]), Text: Sentence(r.DeviceName, rec),
 			FromRemoved: r.FromRemoved,
 		}); err != nil {

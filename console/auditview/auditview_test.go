@@ -21,6 +21,9 @@ func TestSentences(t *testing.T) {
 			"nik logged into W11-L-PASSWORD with account msp-4821 (OTP, offline)"},
 		{protocol.AuditRecord{Event: "login.approved", Username: "ann", Account: "msp-ann", Method: protocol.MethodPush, Online: true, Action: protocol.ActionElevate},
 			"ann elevated on W11-L-PASSWORD with account msp-ann (PUSH, online)"},
+		{protocol.AuditRecord{Event: "login.approved", Username: "nik", Account: "msp-nik", Method: protocol.MethodQR, Online: true, Action: protocol.ActionLogon,
+			Justification: "printer queue \"stuck\"", Ticket: "INC-4711"},
+			`nik logged into W11-L-PASSWORD with account msp-nik (QR, online): ticket INC-4711, reason "printer queue \"stuck\""`},
 		{protocol.AuditRecord{Event: "login.denied", Username: "nik", Reason: "not shared with nik"},
 			"nik was denied on W11-L-PASSWORD (not shared with nik)"},
 		{protocol.AuditRecord{Event: "account.disabled", Account: "msp-nik", Detail: "session ended"},
@@ -29,6 +32,8 @@ func TestSentences(t *testing.T) {
 			"msp-nik was created on W11-L-PASSWORD"},
 		{protocol.AuditRecord{Event: "session.expired", Username: "nik", Account: "msp-nik"},
 			"nik's session as msp-nik on W11-L-PASSWORD reached its maximum length"},
+		{protocol.AuditRecord{Event: "session.warned", Username: "nik", Account: "msp-nik", Detail: "logged off at 2026-12-06T20:00:00Z, in 5m0s"},
+			"nik's session as msp-nik on W11-L-PASSWORD was warned of its end (logged off at 2026-12-06T20:00:00Z, in 5m0s)"},
 		{protocol.AuditRecord{Event: "policy.applied", Detail: "version 7"},
 			"W11-L-PASSWORD applied policy (version 7)"},
 		{protocol.AuditRecord{Event: "device.removed", Detail: "policy version 9 revokes this device's certificate, serial 4"},
@@ -101,5 +106,23 @@ func TestFromRemoved(t *testing.T) {
 	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
 	if strings.Contains(lines[0], "from_removed") || !strings.Contains(lines[1], `"from_removed":true`) {
 		t.Fatalf("json:\n%s", b.String())
+	}
+}
+
+// TestJustificationJSON: the reason and ticket of a login reach the JSON
+// form as fields of their own.
+func TestJustificationJSON(t *testing.T) {
+	rows := []*store.AuditRow{{Seq: 1, DeviceName: "W11", Tenant: "acme", Record: protocol.AuditRecord{
+		Time: 1700000000123, Event: "login.approved", Username: "nik", Justification: "disk full", Ticket: "INC-9"}}}
+	var b bytes.Buffer
+	if err := JSON(&b, rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	var l Line
+	if err := json.Unmarshal(b.Bytes(), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Justification != "disk full" || l.Ticket != "INC-9" || !strings.Contains(l.Text, "ticket INC-9") {
+		t.Fatalf("json line %+v", l)
 	}
 }

@@ -81,6 +81,10 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	lcap := fs.Duration("lockout-cap", 0, "longest lockout")
 	maxs := fs.Duration("max-session", 0, "maximum session length")
 	inact := fs.Int("inactivity-days", 0, "remove accounts unused this many days")
+	reason := fs.Bool("require-reason", false, "approvals must carry a reason (SPEC.md 6.3)")
+	ticket := fs.String("ticket-pattern", "", "approvals must carry a ticket matching this RE2 `pattern` as a whole; \"\" for none")
+	notice := fs.Bool("end-user-notice", false, "tell the computer's users when a technician session starts")
+	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
 	offline := offlineFlags(fs)
 	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
@@ -116,6 +120,14 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 				ch.MaxSession = maxs
 			case "inactivity-days":
 				ch.InactivityDays = inact
+			case "require-reason":
+				ch.RequireReason = reason
+			case "ticket-pattern":
+				ch.TicketPattern = ticket
+			case "warn-before":
+				ch.WarnBefore = warn
+			case "end-user-notice":
+				ch.EndUserNotice = notice
 			}
 		})
 		return ch
@@ -220,6 +232,10 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	showOffline(w, tn)
 	fmt.Fprintf(w, "max session:       %v\n", time.Duration(tn.MaxSession)*time.Second)
 	fmt.Fprintf(w, "inactivity:        %d days\n", tn.InactivityDays)
+	fmt.Fprintf(w, "require reason:    %s\n", onOff(tn.RequireReason))
+	fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
+	fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
+	fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
 	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
 	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
@@ -577,6 +593,7 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	pending, perHour, block := p.PushLimits()
 	fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
+	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
 	var rs []string
 	for _, r := range p.Revoked {
 		rs = append(rs, strconv.FormatUint(r, 10))

@@ -227,6 +227,27 @@ ALTER TABLE tenants ADD COLUMN push_max_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tenants ADD COLUMN push_per_hour INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tenants ADD COLUMN push_block INTEGER NOT NULL DEFAULT 0;
 `,
+	// Access governance (SPEC.md 6.3): a required reason and the ticket
+	// pattern of approvals, the warning before the hard session cap
+	// (seconds; 0: none), and the sessions the console saw begin
+	// (account.enabled) with the verified end receipt that closed each
+	// (SPEC.md 6.6; NULL: none yet).
+	`
+ALTER TABLE tenants ADD COLUMN require_reason INTEGER NOT NULL DEFAULT 0 CHECK (require_reason IN (0, 1));
+ALTER TABLE tenants ADD COLUMN ticket_pattern TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN warn_before INTEGER NOT NULL DEFAULT 300 CHECK (warn_before BETWEEN 0 AND 86400);
+ALTER TABLE tenants ADD COLUMN end_user_notice INTEGER NOT NULL DEFAULT 0 CHECK (end_user_notice IN (0, 1));
+CREATE TABLE session_receipts (
+	device_id   BLOB NOT NULL REFERENCES devices(id),
+	enabled_seq INTEGER NOT NULL,
+	account     TEXT NOT NULL,
+	deadline    INTEGER NOT NULL,
+	receipt_seq INTEGER,
+	receipt     BLOB,
+	PRIMARY KEY (device_id, enabled_seq)
+) STRICT;
+CREATE INDEX session_receipts_open ON session_receipts(receipt_seq, deadline);
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

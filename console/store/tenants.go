@@ -30,6 +30,11 @@ type Tenant struct {
 	// at each rotation (RotateOfflineSecret).
 	OfflineGeneration uint64
 	Created           int64
+	// RequireReason and TicketPattern are the policy's (SPEC.md 6.3).
+	RequireReason bool
+	TicketPattern string
+	WarnBefore    int64 // seconds
+	EndUserNotice bool
 }
 
 func isUnique(err error) bool {
@@ -42,14 +47,15 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
 		lockout_limit, max_session, inactivity_days, offline_secret, created,
 		otp_algorithm, offline_logins, offline_days, offline_generation,
-		push_max_pending, push_per_hour, push_block)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		push_max_pending, push_per_hour, push_block, require_reason, ticket_pattern, warn_before, end_user_notice)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
 		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1),
-		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock)
+		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice))
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
 	}
@@ -66,12 +72,14 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 		selective_login=?, domain_accounts=?, digits=?, period=?, skew=?, max_failures=?,
 		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
 		otp_algorithm=?, offline_logins=?, offline_days=?,
-		push_max_pending=?, push_per_hour=?, push_block=? WHERE name=?`,
+		push_max_pending=?, push_per_hour=?, push_block=?,
+		require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays,
-		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock, tn.Name)
+		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice), tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
 	}
@@ -84,7 +92,8 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 const tenantCols = `name, login_mode, shared_account, push_login, otp_online, selective_login,
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
 	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
-	offline_days, offline_generation, push_max_pending, push_per_hour, push_block`
+	offline_days, offline_generation, push_max_pending, push_per_hour, push_block,
+	require_reason, ticket_pattern, warn_before, end_user_notice`
 
 type scanner interface{ Scan(...any) error }
 
@@ -95,7 +104,8 @@ func scanTenant(s scanner) (*Tenant, error) {
 		&tn.Offline.Skew, &tn.Offline.MaxFailures, &tn.Offline.LockoutBase, &tn.Offline.LockoutLimit,
 		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
 		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration,
-		&tn.PushMaxPending, &tn.PushPerHour, &tn.PushBlock)
+		&tn.PushMaxPending, &tn.PushPerHour, &tn.PushBlock,
+		&tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice)
 	return &tn, err
 }
 

@@ -338,10 +338,16 @@ func (s *Server) errorText(err error, what string) string {
 }
 
 // alarmText is the sentence of a stored alarm: a push login reported as
-// fraud (SPEC.md 11.5) or a break in a device's audit chain.
+// fraud (SPEC.md 11.5), an end receipt forged or missing (6.6), or a
+// break in a device's audit chain.
 func alarmText(al *store.Alarm) string {
-	if al.Kind == console.AlarmPushReported {
+	switch al.Kind {
+	case console.AlarmPushReported:
 		return fmt.Sprintf("Push login reported as fraud (\"this was not me\") on device %s: %s", al.DeviceName, al.Detail)
+	case console.AlarmReceiptMissing:
+		return fmt.Sprintf("End receipt missing on device %s: %s", al.DeviceName, al.Detail)
+	case console.AlarmReceiptForged:
+		return fmt.Sprintf("End receipt forged on device %s: %s", al.DeviceName, al.Detail)
 	}
 	return fmt.Sprintf("Audit chain broken for device %s at record %d: %s: %s", al.DeviceName, al.Seq, al.Kind, al.Detail)
 }

@@ -347,6 +347,9 @@ func TestAlarms(t *testing.T) {
 		if err := tx.InsertAlarm(&store.Alarm{DeviceID: dev, Seq: 7, Kind: console.AlarmPushReported, Detail: "nik answered: this was not me", Time: e.clock.Now().Unix()}); err != nil {
 			return err
 		}
+		if err := tx.InsertAlarm(&store.Alarm{DeviceID: dev, Seq: 3, Kind: console.AlarmReceiptMissing, Detail: "no end receipt for the session of msp-nik", Time: e.clock.Now().Unix()}); err != nil {
+			return err
+		}
 		return tx.InsertAlarm(&store.Alarm{DeviceID: dev, Seq: 9, Kind: console.AlarmGap, Detail: "expected seq 9, got 11", Time: e.clock.Now().Unix()})
 	}))
 
@@ -356,7 +359,7 @@ func TestAlarms(t *testing.T) {
 	fraud := strings.Index(page, "Push login reported as fraud")
 	chain := strings.Index(page, "Audit chain broken for device ACME-WS1 at record 9")
 	content := strings.Index(page, "<h1")
-	if fraud < 0 || chain < 0 || !strings.Contains(page, "Alarms (2)") {
+	if fraud < 0 || chain < 0 || !strings.Contains(page, "Alarms (3)") || !strings.Contains(page, "End receipt missing on device ACME-WS1: no end receipt for the session of msp-nik") {
 		t.Fatalf("global admin's page does not show both alarms:\n%s", page)
 	}
 	if content < 0 || fraud > content || chain > content {

@@ -32,6 +32,8 @@ type PushAnswer struct {
 	Pick   uint16
 	Deny   bool
 	Report bool
+	// Reason and Ticket justify an approval (SPEC.md 6.4).
+	Reason, Ticket string
 }
 
 // Answer statuses of a push login besides those of Outcome.
@@ -157,7 +159,7 @@ func (a *App) push(ctx context.Context, c *channel.Conn) (*PushOutcome, error) {
 	}
 	text := "Deny: " + prompt.Request.Summary()
 	if !ans.Deny {
-		ap.Decision, ap.Number = protocol.DecisionApprove, ans.Pick
+		ap.Decision, ap.Number, ap.Reason, ap.Ticket = protocol.DecisionApprove, ans.Pick, ans.Reason, ans.Ticket
 		text = fmt.Sprintf("Approve with %d: %s", ans.Pick, prompt.Request.Summary())
 	}
 	if _, err := io.ReadFull(a.cfg.Rand, ap.Nonce[:]); err != nil {

@@ -91,6 +91,9 @@ func ParseAccount(s string) (uint8, error) {
 type Decision struct {
 	Approve bool
 	Account uint8 // AccountDefault, or one of Request.Choices
+	// Reason and Ticket justify an approval (SPEC.md 6.4); the tenant's
+	// policy may require them.
+	Reason, Ticket string
 }
 
 // ScanOptions configures one QR login.
@@ -224,7 +227,7 @@ func (a *App) Scan(ctx context.Context, d Dialer, text string, opts ScanOptions)
 	}
 	prompt := "Deny: " + req.Summary()
 	if dec.Approve {
-		ap.Decision = protocol.DecisionApprove
+		ap.Decision, ap.Reason, ap.Ticket = protocol.DecisionApprove, dec.Reason, dec.Ticket
 		prompt = "Approve: " + req.Summary()
 	}
 	if _, err := io.ReadFull(a.cfg.Rand, ap.Nonce[:]); err != nil {

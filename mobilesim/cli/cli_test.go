@@ -228,6 +228,14 @@ func TestScript(t *testing.T) {
 					t.Errorf("agent saw %+v", ev)
 				}
 			}},
+		{name: "scan with reason and ticket", args: scanOf(w11, 0, "--approve", "--reason", "printer queue stuck", "--ticket", "INC-4711"),
+			out: `approved: msp-nik is ready`,
+			check: func(t *testing.T, w *world, r result) {
+				ev := event(t, w.w11)
+				if ev.Approval == nil || ev.Approval.Reason != "printer queue stuck" || ev.Approval.Ticket != "INC-4711" {
+					t.Errorf("agent saw %+v", ev)
+				}
+			}},
 		{name: "scan deny", args: scanOf(w11, 0, "--deny"), out: `(?m)^denied$`,
 			check: func(t *testing.T, w *world, r result) {
 				ev := event(t, w.w11)

@@ -374,6 +374,7 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 	account := fs.String("account", "", "account kind when the device offers a choice: domain or local")
 	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome: ok, fail or cancel")
 	skip := fs.Bool("skip-policy-check", false, "send the request even if the phone's copy of the policy refuses it")
+	reason, ticket := justification(fs)
 	return func(ctx context.Context, args []string) error {
 		text, err := payload(*image, args)
 		if err != nil {
@@ -405,12 +406,14 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		decide := func(ctx context.Context, req *app.Request) (app.Decision, error) {
 			shown = req
 			r.printf("%s\n", req.Summary())
-			dec := app.Decision{Approve: *approve, Account: choice}
+			dec := app.Decision{Approve: *approve, Account: choice, Reason: *reason, Ticket: *ticket}
 			if len(req.Choices) > 0 && choice == protocol.AccountDefault {
 				dec.Account = req.Choices[0]
 			}
 			if !*approve && !*deny {
-				return r.prompt(req, dec.Account)
+				d, err := r.prompt(req, dec.Account)
+				d.Reason, d.Ticket = *reason, *ticket
+				return d, err
 			}
 			if len(req.Choices) > 0 {
 				r.printf("account: %s (offered: %s)\n", app.AccountName(dec.Account), choicesText(req.Choices))
@@ -444,6 +447,14 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		}
 		return nil
 	}
+}
+
+// justification defines the --reason and --ticket flags of the commands
+// that approve logins: the tenant's policy may require them (SPEC.md 6.3).
+func justification(fs *flag.FlagSet) (reason, ticket *string) {
+	reason = fs.String("reason", "", "`text` justifying an approval, signed into it (the policy may require one)")
+	ticket = fs.String("ticket", "", "ticket `ID` signed into an approval (the policy may require one matching its pattern)")
+	return reason, ticket
 }
 
 func requestOf(q *app.Request) requestJSON {
@@ -565,6 +576,7 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome when approving a push login: ok, fail or cancel")
 	wakeToken := fs.String("wake-token", "", "push gateway `token` of this phone: its sealed ticket goes to the computers it logs in to, so they can wake it")
 	wakeGateway := fs.String("wake-gateway", "", "stay offline and serve a push gateway stand-in on `HOST:PORT`; connect when it receives a wake-up for --wake-token")
+	reason, ticketID := justification(fs)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return usagef("listen takes no arguments")
@@ -605,9 +617,11 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 				case *deny:
 					return app.PushAnswer{Deny: true}, nil
 				case *pick != 0:
-					return app.PushAnswer{Pick: uint16(*pick)}, nil
+					return app.PushAnswer{Pick: uint16(*pick), Reason: *reason, Ticket: *ticketID}, nil
 				}
-				return r.pushPrompt(p)
+				ans, err := r.pushPrompt(p)
+				ans.Reason, ans.Ticket = *reason, *ticketID
+				return ans, err
 			}
 			cfg.OnPushDone = func(o *app.PushOutcome, err error) {
 				select {

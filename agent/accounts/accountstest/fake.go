@@ -30,6 +30,7 @@ const (
 	OpDelete      Op = "Delete"
 	OpSetAdmin    Op = "SetAdmin"
 	OpLookup      Op = "Lookup"
+	OpNotify      Op = "Notify"
 )
 
 // FirstID is the ID of the first account a fake Backend creates (as the
@@ -63,6 +64,8 @@ type Backend struct {
 	calls    map[Op]int
 	faults   map[Op]map[int]error
 	log      []Call
+	// announced are the messages Announce showed.
+	announced []string
 }
 
 // Call is one call of a Backend method, as History reports it.
@@ -81,9 +84,15 @@ type account struct {
 	// sessions counts the logins (Login) still running: EndSessions
 	// ends them, Disable does not.
 	sessions int
+	// notices are the messages Notify showed to the account's sessions.
+	notices []string
 }
 
-var _ accounts.Backend = (*Backend)(nil)
+var (
+	_ accounts.Backend   = (*Backend)(nil)
+	_ accounts.Notifier  = (*Backend)(nil)
+	_ accounts.Announcer = (*Backend)(nil)
+)
 
 // New returns an empty fake Backend.
 func New(cfg Config) *Backend {
@@ -297,6 +306,53 @@ func (b *Backend) EndSessions(ctx context.Context, name string) error {
 		return err
 	}
 	a.sessions = 0
+	return nil
+}
+
+// Notify implements accounts.Notifier: the message reaches the account's
+// running sessions (Login), if it has any; Notices returns what reached
+// them.
+func (b *Backend) Notify(ctx context.Context, name, message string) error {
+	if err := b.begin(ctx, OpNotify, name); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	a, err := b.get(OpNotify, name)
+	if err != nil {
+		return err
+	}
+	if a.sessions > 0 {
+		a.notices = append(a.notices, message)
+	}
+	return nil
+}
+
+// Announce implements accounts.Announcer: Announced returns what it
+// showed.
+func (b *Backend) Announce(ctx context.Context, message string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.announced = append(b.announced, message)
+	return nil
+}
+
+// Announced returns the messages Announce showed, oldest first.
+func (b *Backend) Announced() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.announced)
+}
+
+// Notices returns the messages Notify showed to name's running sessions.
+func (b *Backend) Notices(name string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a, ok := b.accounts[name]; ok {
+		return slices.Clone(a.notices)
+	}
 	return nil
 }
 

@@ -65,11 +65,17 @@ type Backend struct {
 	// EndSessions
 	logindDir  string
 	endTimeout time.Duration
+	// Notify: globs of the terminal devices considered.
+	terminals []string
 
 	mu sync.Mutex
 }
 
-var _ accounts.Backend = (*Backend)(nil)
+var (
+	_ accounts.Backend   = (*Backend)(nil)
+	_ accounts.Notifier  = (*Backend)(nil)
+	_ accounts.Announcer = (*Backend)(nil)
+)
 
 // ErrNoRunner is returned by New when Config.Runner is nil.
 var ErrNoRunner = errors.New("linux: config has no Runner")
@@ -99,6 +105,7 @@ func New(cfg Config) (*Backend, error) {
 	if b.endTimeout <= 0 {
 		b.endTimeout = defaultEndTimeout
 	}
+	b.terminals = defaultTerminals
 	return b, nil
 }
 

@@ -445,6 +445,17 @@ func (g *gen) policies() {
 		}, "ok")
 	chk("R17-policy-push-per-hour-too-high", "R-17", "push limit of 101 per hour", func(p *protocol.Policy) { p.PushPerHour = 101 }, "ErrInvalidDoc")
 	chk("R17-policy-push-pending-negative", "R-17", "push max pending -1", func(p *protocol.Policy) { p.PushMaxPending = -1 }, "ErrInvalidDoc")
+	chk("ok-policy-check-governance", "", "a reason required, a ticket pattern of MaxTicketPatternLen bytes, a warning 5 min before the cap, an end-user notice",
+		func(p *protocol.Policy) {
+			p.RequireReason, p.WarnBefore, p.EndUserNotice = true, 300, true
+			p.TicketPattern = `[A-Z]{2,8}-[0-9]{1,6}` + strings.Repeat("x?", (protocol.MaxTicketPatternLen-21)/2) + "y"
+		}, "ok")
+	chk("R17-policy-warn-before-too-long", "R-17", "a warning 24 h and 1 s before the cap", func(p *protocol.Policy) { p.WarnBefore = protocol.MaxWarnBefore + 1 }, "ErrInvalidDoc")
+	chk("R17-policy-warn-before-negative", "R-17", "a warning -1 s before the cap", func(p *protocol.Policy) { p.WarnBefore = -1 }, "ErrInvalidDoc")
+	chk("ok-policy-check-warn-before", "", "a warning 24 h before the cap (the bound)", func(p *protocol.Policy) { p.WarnBefore = protocol.MaxWarnBefore }, "ok")
+	chk("R17-policy-ticket-pattern-invalid", "R-17", "ticket pattern that does not compile", func(p *protocol.Policy) { p.TicketPattern = "[A-Z" }, "ErrInvalidDoc")
+	chk("R17-policy-ticket-pattern-too-long", "R-17", "ticket pattern of 129 bytes",
+		func(p *protocol.Policy) { p.TicketPattern = strings.Repeat("a", protocol.MaxTicketPatternLen+1) }, "ErrInvalidDoc")
 	chk("R17-policy-push-block-too-long", "R-17", "push block of 7 days and 1 s", func(p *protocol.Policy) { p.PushBlock = protocol.MaxPushBlock + 1 }, "ErrInvalidDoc")
 	chk("ok-policy-check-edges", "", "every bound at its edge: MaxSession 7 days, InactivityDays 0 (never), lockout 0 and 0, no console, "+
 		"a share list of a reserved word and two usernames and an empty share list",
@@ -527,6 +538,29 @@ func (g *gen) approvals() {
 		func(a *protocol.Approval) { a.Time = Now - skew - 1 }, asked, "ErrStale")
 	ap("R19-approval-future", "R-19", "approval time MaxApprovalSkew+1 s in the future",
 		func(a *protocol.Approval) { a.Time = Now + skew + 1 }, asked, "ErrStale")
+
+	// Reason and ticket (6.3, 6.4, R-61).
+	const pattern = `[A-Z]{2,8}-[0-9]{1,6}`
+	governed := func(e *ApprovalExpect) { e.RequireReason, e.TicketPattern = true, pattern }
+	justified := func(a *protocol.Approval) { a.Reason, a.Ticket = "printer queue stuck on reception PC", "OPS-1234" }
+	ap("ok-approval-reason-ticket", "", "approval with the reason and a ticket matching the pattern the policy requires",
+		justified, governed, "ok")
+	ap("ok-approval-reason-ticket-unrequired", "", "reason and ticket given where the policy requires neither",
+		justified, asked, "ok")
+	ap("ok-approval-deny-without-reason", "", "a deny needs no reason or ticket",
+		func(a *protocol.Approval) { a.Decision = protocol.DecisionDeny }, governed, "ok")
+	ap("R61-approval-reason-missing", "R-61", "approval without the reason the policy requires",
+		func(a *protocol.Approval) { a.Ticket = "OPS-1234" }, governed, "ErrJustification")
+	ap("R61-approval-reason-blank", "R-61", "approval whose reason is only spaces",
+		func(a *protocol.Approval) { a.Reason, a.Ticket = "   ", "OPS-1234" }, governed, "ErrJustification")
+	ap("R61-approval-ticket-missing", "R-61", "approval without the ticket the policy's pattern requires",
+		func(a *protocol.Approval) { a.Reason = "printer queue stuck" }, governed, "ErrJustification")
+	ap("R61-approval-ticket-not-matching", "R-61", "ticket that matches the pattern only in part (the pattern is anchored)",
+		func(a *protocol.Approval) { a.Reason, a.Ticket = "printer queue stuck", "OPS-1234x" }, governed, "ErrJustification")
+	ap("R61-approval-reason-too-long", "R-61", "reason of MaxReasonLen+1 bytes",
+		func(a *protocol.Approval) { a.Reason = strings.Repeat("r", protocol.MaxReasonLen+1) }, asked, "ErrJustification")
+	ap("R61-approval-ticket-control", "R-61", "ticket with a control character",
+		func(a *protocol.Approval) { a.Ticket = "OPS-1\n" }, asked, "ErrJustification")
 }
 
 const b45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -1305,6 +1339,26 @@ func (g *gen) audit() {
 	check(err)
 	g.add(Vector{Name: "ok-signed-audit-record", Kind: "signed", Description: "audit record 1 (login.approved, every field set), signed by the agent's identity key",
 		Input: hx(first), Context: Context{DocType: "audit", Alg: "ed25519", Key: hx(pub[:]), Type: "AuditRecord"}})
+	// An end receipt (6.6) in the account.disabled record that ends a
+	// session, and forgeries of it.
+	rc := protocol.EndReceipt{DeviceID: dev, Account: "msp-nik", TechID: g.tech.TechID, Username: g.tech.Username,
+		Started: Now - 3600, Deadline: Now, Ended: Now, Event: "session.expired", Reason: "maximum session length reached",
+		Disabled: true, PasswordRotated: true, ProcessesEnded: true}
+	copy(rc.Session[:], detrand.Bytes("session", 16))
+	g.add(Vector{Name: "ok-signed-end-receipt", Kind: "signed", Description: "end receipt of a session that reached its cap, signed by the agent's identity key",
+		Input: hx(g.signEd(protocol.DocEndReceipt, &rc, key)), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"}})
+	g.add(Vector{Name: "R08-end-receipt-wrong-key", Rule: "R-08", Kind: "signed", Description: "end receipt signed by a key other than the device's identity key (forged)",
+		Input: hx(g.signEd(protocol.DocEndReceipt, &rc, detrand.Ed25519("forger"))), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"},
+		Expect: "ErrBadSignature"})
+	g.add(Vector{Name: "R09-audit-record-as-end-receipt", Rule: "R-09", Kind: "signed", Description: "an audit record (signed by the same key) presented as an end receipt",
+		Input: hx(first), Context: Context{DocType: "end-receipt", Alg: "ed25519", Key: hx(pub[:]), Type: "EndReceipt"}, Expect: "ErrBadSignature"})
+	withReceipt := protocol.AuditRecord{DeviceID: dev, Seq: 5, Time: Now * 1000, Event: "account.disabled", TechID: g.tech.TechID, Username: g.tech.Username,
+		Account: "msp-nik", Reason: "maximum session length reached", Justification: "printer queue stuck", Ticket: "INC-4711"}
+	withReceipt.Receipt = g.signEd(protocol.DocEndReceipt, &rc, key)
+	wr, err := protocol.Marshal(&withReceipt)
+	check(err)
+	g.add(Vector{Name: "ok-cbor-audit-record-receipt", Kind: "cbor", Description: "audit record with the fields 14..16 (justification, ticket, end receipt)",
+		Input: hx(wr), Context: Context{Type: "AuditRecord"}})
 	g.add(Vector{Name: "ok-cbor-audit-record", Kind: "cbor", Description: "body of audit record 4 (policy.applied): the omitempty fields 6..12 omitted",
 		Input: hx(chain[3].Body), Context: Context{Type: "AuditRecord"}})
 

@@ -106,7 +106,9 @@ type ApprovalExpect struct {
 	HandshakeHash string `json:"handshake_hash"`
 	Action        uint8  `json:"action"`
 	Number        uint16 `json:"number"`
-	Accounts      []int  `json:"accounts,omitempty"` // numbers, not bytes: a JSON array
+	Accounts      []int  `json:"accounts,omitempty"`       // numbers, not bytes: a JSON array
+	RequireReason bool   `json:"require_reason,omitempty"` // the policy's RequireReason (6.3)
+	TicketPattern string `json:"ticket_pattern,omitempty"` // the policy's TicketPattern (6.3)
 }
 
 // Side is one party's handshake configuration. Static is the X25519

@@ -22,9 +22,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -182,6 +184,12 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 
+	// Governance: reason and ticket, hard cap.
+	if err := d.step(ctx, "Contoso requires a reason and a ticket (INC-…) and caps sessions at one minute, with a warning 30 s before: Nik approves with both, and leaves a program running",
+		d.hardCap); err != nil {
+		return err
+	}
+
 	// Offline code.
 	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its PAM login prompt offers an offline code; Nik types his username and the code his phone shows",
 		d.offlineLogin); err != nil {
@@ -290,6 +298,61 @@ func (d *demo) walk(ctx context.Context) error {
 	}
 	fmt.Printf("\nThe audit log as the console shows it (jitkey-console audit):\n\n%s", indent(res.Stdout))
 	return nil
+}
+
+// hardCap shows the governance switches of issue 20: a login approved
+// with a reason and a ticket, ended for real at the one-minute cap (the
+// program left running is killed, the account disabled, an end receipt
+// signed); then the tenant's settings go back.
+func (d *demo) hardCap(ctx context.Context) (string, error) {
+	w := d.w
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso,
+		"--require-reason", "--ticket-pattern", "INC-[0-9]+", "--max-session", "1m", "--warn-before", "30s"); err != nil {
+		return "", err
+	}
+	s, err := w.Contoso.StartSurface("logon", time.Hour)
+	if err != nil {
+		return "", err
+	}
+	if err := s.WaitQR(ctx, 0); err != nil {
+		return "", err
+	}
+	if sc := w.ScanQR(ctx, w.Nik, s, true, "--reason", "printer queue stuck", "--ticket", "INC-4711"); !sc.OK() {
+		return "", fmt.Errorf("scan: %s", sc.Result)
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	info, err := w.ContosoAcc.Lookup(ctx, acct)
+	if err != nil {
+		return "", err
+	}
+	uid, _ := strconv.Atoi(info.ID)
+	left := exec.Command("sleep", "600")
+	left.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	if err := left.Start(); err != nil {
+		return "", err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- left.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(90 * time.Second):
+		_ = left.Process.Kill()
+		return "", errors.New("the program outlived the cap")
+	}
+	took := time.Since(start).Round(time.Second)
+	if on, err := harness.IsEnabled(ctx, w.ContosoAcc, acct); err != nil || on {
+		return "", fmt.Errorf("%s enabled after the cap (%v)", acct, err)
+	}
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso,
+		"--require-reason=false", "--ticket-pattern", "", "--max-session", "8h"); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("logged in as %s with reason and ticket INC-4711 signed into his approval; after %v the agent warned him, killed the program (%v), disabled %s and signed an end receipt; Contoso's settings are back",
+		acct, took, left.ProcessState, acct), nil
 }
 
 // removeStolen removes CONTOSO-WS1 (SPEC.md 11.10) and shows that its

@@ -1,0 +1,126 @@
+//go:build linux
+
+package lifecycle_test
+
+import (
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jitkey/jitkey/agent/accounts"
+	"github.com/jitkey/jitkey/agent/accounts/linux"
+	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
+	"github.com/jitkey/jitkey/agent/lifecycle"
+)
+
+// TestLinuxHardCap (SPEC.md 11.13): with the real Linux backend in a
+// sandbox, a terminal the account owns (a real pseudo-terminal) gets the
+// warning WarnBefore ahead of the cap; at the cap the account's processes
+// are killed, the account is disabled and the password no longer logs in
+// through PAM.
+func TestLinuxHardCap(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces and the test runs processes as the account")
+	}
+	ctx := t.Context()
+	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := linux.New(linux.Config{Runner: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.policy.MaxSession, e.policy.WarnBefore = 3600, 300
+	m := lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
+	g, err := m.Begin(ctx, e.request("nik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := be.Lookup(ctx, g.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(info.ID)
+	master := ptyOwnedBy(t, uid)
+	procs := []*exec.Cmd{runAs(t, uid, "sleep", "600"), runAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done")}
+
+	e.clock.Add(3300 * time.Second)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readUntil(t, master, "Save your work now."); !strings.Contains(got, "jitkey: the technician session of msp-nik ends at") {
+		t.Fatalf("terminal got %q", got)
+	}
+	if err := sb.Login(ctx, g.Account, g.Password); err != nil {
+		t.Fatalf("the warning ended the session early: %v", err)
+	}
+	e.clock.Add(300 * time.Second)
+	if err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := be.Lookup(ctx, g.Account); err != nil || info.Enabled {
+		t.Fatalf("after the cap: %+v %v", info, err)
+	}
+	if err := sb.Login(ctx, g.Account, g.Password); err == nil {
+		t.Fatal("after the cap: pamtester accepts the password")
+	}
+	killed(t, "hard cap", procs)
+}
+
+// ptyOwnedBy opens a pseudo-terminal whose terminal side uid owns, as
+// login makes the terminal of a session, and returns its master side. The
+// test holds the terminal side open, as a shell would.
+func ptyOwnedBy(t *testing.T, uid int) *os.File {
+	t.Helper()
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	master := os.NewFile(uintptr(fd), "ptmx")
+	name := "/dev/pts/" + strconv.Itoa(n)
+	if err := os.Chown(name, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close(); master.Close() })
+	return master
+}
+
+// readUntil reads the master side until want appears or 5 s pass.
+func readUntil(t *testing.T, f *os.File, want string) string {
+	t.Helper()
+	if err := f.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(b.String(), want) {
+		n, err := f.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("terminal: %v after %q", err, b.String())
+		}
+	}
+	return b.String()
+}
