@@ -184,13 +184,16 @@ func (s *Server) register(p *peer) bool {
 	old := s.peers[p.mailbox]
 	s.peers[p.mailbox] = p
 	s.all[p] = struct{}{}
+	// Counted before Welcome is written: a peer that has its Welcome is
+	// in jitkey_relay_peers (TestIdleTimeoutAndKeepAlive read 1 of 2
+	// peers once, the second counted only after its Welcome).
+	s.met.connsCurrent.Add(1)
 	s.mu.Unlock()
 	p.mu.Lock()
 	if !p.closed {
 		p.kick()
 	}
 	p.mu.Unlock()
-	s.met.connsCurrent.Add(1)
 	if old != nil {
 		s.met.replaced.Add(1)
 		s.log.Info("mailbox claimed by a newer connection", "mailbox", p.mailbox.String())
