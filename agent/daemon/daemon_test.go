@@ -260,7 +260,13 @@ func firstQR(tb testing.TB, ctx context.Context, c *ipcserver.Client) *ipcserver
 
 func eventually(t testing.TB, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	eventuallyWithin(t, what, 15*time.Second, f)
+}
+
+// eventuallyWithin is eventually with another bound.
+func eventuallyWithin(t testing.TB, what string, bound time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !f() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -80,7 +80,12 @@ func TestOfflineLogin(t *testing.T) {
 
 	// Back online: the journal arrives and the key is retired.
 	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, w.relayAddr, 1, server.Limits{})
-	eventually(t, "the offline journal at the console", func() bool {
+	// The agent's relay client retries with a doubling back-off of at
+	// most 30 s (relay/client MaxBackoff), so after a long outage (a
+	// loaded machine) its next attempt may come that much later: wait
+	// for one full back-off plus the shipping, not a fixed 15 s ("timed
+	// out waiting for the offline journal" once in CI).
+	eventuallyWithin(t, "the offline journal at the console", 45*time.Second, func() bool {
 		ev := agenttest.Events(w.console.Records(w.info.Addr.Mailbox))
 		return slices.Contains(ev, "offline.key.replaced")
 	})
