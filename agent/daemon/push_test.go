@@ -146,8 +146,10 @@ func TestPushWakesPhone(t *testing.T) {
 	if !bytes.Equal(tok, token) {
 		t.Fatalf("gateway token %q", tok)
 	}
-	rl, _ = connect()
-	done = p.ServePushOn(t, rl, func(ctx context.Context) (protocol.PeerAddr, []byte, error) { return rl.Recv(ctx) },
+	// A new variable: the first phone connection's receive loop may still
+	// read rl while it winds down (a data race when rl was reassigned).
+	woke, _ := connect()
+	done = p.ServePushOn(t, woke, func(ctx context.Context) (protocol.PeerAddr, []byte, error) { return woke.Recv(ctx) },
 		k.NoisePublic(), ticket, answer)
 	numbers <- n
 	cred = credential(t, ctx, c)
