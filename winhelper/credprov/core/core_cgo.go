@@ -3,8 +3,8 @@
 package core
 
 /*
-#cgo CFLAGS: -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
-#cgo CXXFLAGS: -std=c++17 -O2 -Wall -Wextra -Werror -fno-exceptions -fstack-protector-strong -D_FORTIFY_SOURCE=2
+#cgo CFLAGS: -I${SRCDIR}/../../../internal/ipcc -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
+#cgo CXXFLAGS: -I${SRCDIR}/../../../internal/ipcc -std=c++17 -O2 -Wall -Wextra -Werror -fno-exceptions -fstack-protector-strong -D_FORTIFY_SOURCE=2
 #include <stdlib.h>
 #include "jkmsg.h"
 #include "pack.h"
@@ -25,37 +25,6 @@ func cbytes(b []byte) unsafe.Pointer {
 	p := C.malloc(C.size_t(len(b) + 1))
 	copy(unsafe.Slice((*byte)(p), len(b)+1), b)
 	return p
-}
-
-// DecodeNumber runs jk_decode and returns the Number message's number.
-func DecodeNumber(body []byte) (uint8, bool) {
-	p := cbytes(body)
-	defer C.free(p)
-	var m C.struct_jk_msg
-	if C.jk_decode((*C.uint8_t)(p), C.size_t(len(body)), &m) != 0 || m._type != C.JK_MSG_NUMBER {
-		return 0, false
-	}
-	return uint8((*struct{ n C.uint8_t })(unsafe.Pointer(&m.u[0])).n), true
-}
-
-// Decodes reports whether jk_decode accepts body, and its type.
-func Decodes(body []byte) (uint8, bool) {
-	p := cbytes(body)
-	defer C.free(p)
-	var m C.struct_jk_msg
-	if C.jk_decode((*C.uint8_t)(p), C.size_t(len(body)), &m) != 0 {
-		return 0, false
-	}
-	return uint8(m._type), true
-}
-
-// EncodePush runs jk_encode_push.
-func EncodePush(email string) ([]byte, bool) {
-	cs := C.CString(email)
-	defer C.free(unsafe.Pointer(cs))
-	buf := make([]byte, 512)
-	n := C.jk_encode_push((*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), cs)
-	return buf[:n], n != 0
 }
 
 func utf16(s string) []uint16 {

@@ -199,7 +199,7 @@ void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 	}
 	case JK_MSG_NUMBER: {
 		char n[8];
-		snprintf(n, sizeof n, "%u", unsigned(m->u.number.n));
+		snprintf(n, sizeof n, "%u", unsigned(m->u.number.number));
 		t->set(JK_F_NUMBER, n);
 		t->go(JK_MODE_PUSH_WAIT);
 		t->status("On your phone, pick this number to approve");

@@ -217,7 +217,7 @@ DWORD AgentLink::Loop()
 		return 0;
 	}
 	uint8_t begin[64];
-	size_t bn = jk_encode_begin(begin, sizeof begin, surface_, 0);
+	size_t bn = jk_encode_begin(begin, sizeof begin, surface_, 0, nullptr);
 	if (bn == 0 || !Send(begin, bn)) {
 		PostMessageW(hwnd_, WM_JK_END, 0, 0);
 		return 0;

@@ -1,8 +1,7 @@
 //go:build (linux || darwin) && cgo
 
 /*
- * jkmsg.c: bounded canonical CBOR for the agent's IPC messages (jkmsg.h),
- * adapted from agent/pam/internal/jkmsg/jkmsg.c.
+ * jkmsg.c: bounded canonical CBOR for the agent's IPC messages (jkmsg.h).
  *
  * Every read goes through struct rd, whose position never passes its end:
  * each length is compared with what is left before anything is read.
@@ -306,6 +305,10 @@ static void put_head(struct wr *w, int major, uint64_t v)
 
 static void put_text(struct wr *w, const char *s)
 {
+	if (w->err || s == NULL) {
+		w->err = 1;
+		return;
+	}
 	size_t n = strnlen(s, JK_MAX_STRING + 1);
 	if (n > JK_MAX_STRING || !jk_utf8_valid((const uint8_t *)s, n)) {
 		w->err = 1;
@@ -325,16 +328,21 @@ static size_t finish(struct wr *w)
 	return w->n;
 }
 
-size_t jk_encode_begin(uint8_t *out, size_t cap, const char *surface, uint8_t action)
+size_t jk_encode_begin(uint8_t *out, size_t cap, const char *surface, uint8_t action, const char *target)
 {
-	struct wr w = {out, cap, 0, out == NULL || surface == NULL};
+	size_t tn = target == NULL ? 0 : strnlen(target, JK_MAX_TARGET + 1);
+	struct wr w = {out, cap, 0, out == NULL || surface == NULL || tn > JK_MAX_TARGET};
 	uint8_t t = JK_MSG_BEGIN;
 	put(&w, &t, 1);
-	put_head(&w, MT_MAP, 2);
+	put_head(&w, MT_MAP, tn > 0 ? 3 : 2);
 	put_head(&w, MT_UINT, 1);
 	put_text(&w, surface);
 	put_head(&w, MT_UINT, 2);
 	put_head(&w, MT_UINT, action);
+	if (tn > 0) {
+		put_head(&w, MT_UINT, 3);
+		put_text(&w, target);
+	}
 	return finish(&w);
 }
 
@@ -372,7 +380,6 @@ size_t jk_encode_push(uint8_t *out, size_t cap, const char *email)
 	put(&w, &t, 1);
 	put_head(&w, MT_MAP, 1);
 	put_head(&w, MT_UINT, 1);
-	if (!w.err)
-		put_text(&w, email);
+	put_text(&w, email);
 	return finish(&w);
 }
