@@ -77,11 +77,14 @@ AgentLink::~AgentLink()
 	DeleteCriticalSection(&wmu_);
 }
 
-bool AgentLink::Start(HWND hwnd, const char *surface)
+bool AgentLink::Start(HWND hwnd, const uint8_t *begin, size_t n)
 {
 	Stop();
+	if (n == 0 || n > sizeof begin_)
+		return false;
 	hwnd_ = hwnd;
-	lstrcpynA(surface_, surface, sizeof surface_);
+	memcpy(begin_, begin, n);
+	begin_len_ = n;
 	stop_ = CreateEventW(nullptr, TRUE, FALSE, nullptr);
 	if (stop_ == nullptr)
 		return false;
@@ -216,9 +219,7 @@ DWORD AgentLink::Loop()
 		PostMessageW(hwnd_, WM_JK_END, 0, 0);
 		return 0;
 	}
-	uint8_t begin[64];
-	size_t bn = jk_encode_begin(begin, sizeof begin, surface_, 0, nullptr);
-	if (bn == 0 || !Send(begin, bn)) {
+	if (!Send(begin_, begin_len_)) {
 		PostMessageW(hwnd_, WM_JK_END, 0, 0);
 		return 0;
 	}

@@ -19,4 +19,4 @@ for f in "$core/tile.cpp" "$core/pack.cpp" "$core/qrterm.cpp" "$dir/module.cpp" 
 done
 $CXX -shared -static-libgcc -static-libstdc++ -Wl,--no-insert-timestamp -o "$out" \
 	"$tmp"/*.o "$dir/jitkey_cp.def" \
-	-lsecur32 -lcredui -ladvapi32 -lshlwapi -lole32 -luuid -luser32 -lgdi32 -lkernel32
+	-lsecur32 -lcredui -lnetapi32 -ladvapi32 -lshlwapi -lole32 -luuid -luser32 -lgdi32 -lkernel32
