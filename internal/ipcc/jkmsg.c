@@ -70,23 +70,21 @@ static int take(struct rd *r, uint64_t n, struct jk_str *s)
 	return 0;
 }
 
-static int rd_key(struct rd *r, uint64_t want)
+/* rd_exact reads a head of major type major with argument want. */
+static int rd_exact(struct rd *r, int major, uint64_t want)
 {
 	int mt;
 	uint64_t v;
-	if (head(r, &mt, &v) < 0 || mt != MT_UINT || v != want)
+	if (head(r, &mt, &v) < 0 || mt != major || v != want)
 		return -1;
 	return 0;
 }
 
-static int rd_map(struct rd *r, uint64_t pairs)
-{
-	int mt;
-	uint64_t v;
-	if (head(r, &mt, &v) < 0 || mt != MT_MAP || v != pairs)
-		return -1;
-	return 0;
-}
+/* rd_key: the map key want (a small unsigned integer). */
+static int rd_key(struct rd *r, uint64_t want) { return rd_exact(r, MT_UINT, want); }
+
+/* rd_map: a map head of exactly pairs entries. */
+static int rd_map(struct rd *r, uint64_t pairs) { return rd_exact(r, MT_MAP, pairs); }
 
 static int rd_bool(struct rd *r, int *out)
 {
