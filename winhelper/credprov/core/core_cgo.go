@@ -174,6 +174,9 @@ func (t *Tile) SubmitAdjacent() int { return int(C.jk_tile_submit_adjacent(t.t))
 // Connecting restarts the tile.
 func (t *Tile) Connecting() { C.jk_tile_connecting(t.t) }
 
+// AgentRefused reports that the pipe refused this process.
+func (t *Tile) AgentRefused() { C.jk_tile_agent_refused(t.t) }
+
 // AgentDown reports that the pipe could not be opened or broke.
 func (t *Tile) AgentDown() { C.jk_tile_agent_down(t.t) }
 

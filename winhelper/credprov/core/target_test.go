@@ -116,6 +116,24 @@ func TestTileRemoteTarget(t *testing.T) {
 	}
 }
 
+// TestTileAgentRefused: a prompt whose process the pipe refuses (it
+// admits only SYSTEM) says so, and offers to try again.
+func TestTileAgentRefused(t *testing.T) {
+	tl := newTile(t)
+	tl.Setup("elevate", true)
+	tl.Start()
+	tl.SetString(core.FTarget, "pc42")
+	tl.Submit()
+	tl.AgentRefused()
+	if tl.Mode() != core.ModeDown || !strings.Contains(tl.String(core.FStatus), "admits only SYSTEM") {
+		t.Fatalf("mode %d status %q", tl.Mode(), tl.String(core.FStatus))
+	}
+	wantVisible(t, tl, core.FLinkBack)
+	if tl.Link(core.FLinkBack) != core.ActRestart || tl.Start() != core.ActNone || tl.String(core.FTarget) != "pc42" {
+		t.Fatal("Try again does not ask for the target again")
+	}
+}
+
 // TestTileNoTarget: without the target step (logon, unlock, UAC) the tile
 // connects at once and Begin names the scenario's surface, no Target.
 func TestTileNoTarget(t *testing.T) {

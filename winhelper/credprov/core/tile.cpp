@@ -262,6 +262,13 @@ void jk_tile_agent_down(jk_tile *t)
 	t->go(JK_MODE_DOWN);
 }
 
+void jk_tile_agent_refused(jk_tile *t)
+{
+	jk_tile_agent_down(t);
+	if (t->mode == JK_MODE_DOWN)
+		t->status("This prompt runs without the rights to reach the jitkey agent (it admits only SYSTEM): use another sign-in option");
+}
+
 void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 {
 	if (t->mode == JK_MODE_APPROVED || t->mode == JK_MODE_DENIED || t->mode == JK_MODE_DOWN || t->mode == JK_MODE_TARGET)

@@ -113,6 +113,12 @@ size_t jk_tile_begin(const jk_tile *t, uint8_t *out, size_t cap);
 /* Inputs. */
 void jk_tile_connecting(jk_tile *t);
 void jk_tile_agent_down(jk_tile *t);
+/*
+ * jk_tile_agent_refused: the pipe refused this process (ACCESS_DENIED: it
+ * admits only SYSTEM, SPEC.md 5.7 Windows), as in a CredUI prompt that
+ * runs as the user, such as the Remote Desktop client's.
+ */
+void jk_tile_agent_refused(jk_tile *t);
 /* jk_tile_message takes one decoded agent message (jk_decode). */
 void jk_tile_message(jk_tile *t, const struct jk_msg *m);
 /* jk_tile_link: a command link was clicked; returns a JK_ACT_. */

@@ -231,7 +231,10 @@ LRESULT CALLBACK Credential::WndProc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
 		return 0;
 	case WM_JK_END:
 		if (self) {
-			jk_tile_agent_down(self->tile_);
+			if (wp == 1)
+				jk_tile_agent_refused(self->tile_);
+			else
+				jk_tile_agent_down(self->tile_);
 			self->Reflect();
 		}
 		return 0;

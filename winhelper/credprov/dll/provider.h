@@ -23,7 +23,7 @@ public:
 	// Start connects in the background and sends begin (the tile's
 	// Begin body); messages go to hwnd as WM_APP+1 (wParam = body
 	// pointer, lParam = length; the window frees them with DeleteBody),
-	// the end as WM_APP+2.
+	// the end as WM_APP+2 (wParam 1: the pipe refused this process).
 	bool Start(HWND hwnd, const uint8_t *begin, size_t n);
 	void Stop();
 	bool Send(const uint8_t *body, size_t n);
@@ -39,6 +39,7 @@ private:
 	uint8_t begin_[128] = {};
 	size_t begin_len_ = 0;
 	HANDLE pipe_ = INVALID_HANDLE_VALUE;
+	bool refused_ = false; // the pipe answered ERROR_ACCESS_DENIED
 	HANDLE stop_ = nullptr;
 	HANDLE thread_ = nullptr;
 	CRITICAL_SECTION wmu_;
