@@ -97,8 +97,9 @@ type Backend interface {
 	// Enable lets the account log in with its password.
 	Enable(ctx context.Context, name string) error
 	// Disable blocks every login to the account, including ones that do not
-	// use the password (SSH keys on Linux). It does not end running
-	// sessions: EndSessions does.
+	// use the password (SSH keys on Linux) and credentials cached for it
+	// (sudo's timestamp on Linux). It does not end running sessions:
+	// EndSessions does.
 	Disable(ctx context.Context, name string) error
 	// EndSessions terminates every login session and every process of the
 	// account, at once and without asking them to quit, so that nothing
