@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -609,6 +610,7 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		// The wallet, for the policy a push prompt reads; set before the
 		// phone connects, so before any push arrives.
 		var wal *wallet.Wallet
+		var promptMu sync.Mutex
 		w, a, err := r.newApp(gate, func(u app.Update) {
 			select {
 			case updates <- u:
@@ -625,6 +627,10 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 				case *pick != 0:
 					return app.PushAnswer{Pick: uint16(*pick), Reason: *reason, Ticket: *ticketID}, nil
 				}
+				// One push at a time at the prompt: its questions and
+				// answers are not interleaved with another's.
+				promptMu.Lock()
+				defer promptMu.Unlock()
 				ans, err := r.pushPrompt(p)
 				ans.Reason, ans.Ticket = *reason, *ticketID
 				if err == nil && ans.Pick != 0 {
