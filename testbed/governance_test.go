@@ -19,7 +19,8 @@ import (
 // a warning 30 s before. An approval without them is refused and
 // audited; one with them logs in and the console shows both. At the cap
 // the agent kills a process the account left running, disables the
-// account, and the console shows the signed end receipt.
+// account, takes it out of the sudo group, and the console shows the
+// signed end receipt stating all of it.
 func TestGovernance(t *testing.T) {
 	ctx := testCtx(t, 4*time.Minute)
 	w := newWorld(t, ctx)
@@ -72,6 +73,9 @@ func TestGovernance(t *testing.T) {
 		t.Fatal(ctx.Err())
 	}
 	mustEnabled(t, ctx, w.ContosoAcc, acct, false)
+	if info, err := w.ContosoAcc.Lookup(ctx, acct); err != nil || info.Admin {
+		t.Fatalf("after the cap: %+v %v, want out of the administrators group", info, err)
+	}
 
 	log := mustAudit(t, ctx, w, "login.denied", "login.approved="+acct, "session.warned="+acct, "session.expired="+acct, "account.disabled="+acct)
 	var denied, justified, receipt bool
@@ -82,7 +86,7 @@ func TestGovernance(t *testing.T) {
 		case r.Event == "login.approved" && strings.Contains(r.Text, `ticket INC-4711, reason "printer queue stuck"`):
 			justified = true
 		case r.Event == "account.disabled" && r.Account == acct &&
-			strings.Contains(r.Text, "end receipt: disabled, password rotated, processes ended"):
+			strings.Contains(r.Text, "end receipt: disabled, password rotated, processes ended, administrator rights removed"):
 			receipt = true
 		}
 	}

@@ -5,9 +5,10 @@
 // account names jitkey creates.
 //
 // Lifecycle, as the core uses a Backend: absent → Create (disabled, random
-// password nobody knows) → SetPassword + Enable (active; the fresh password
-// goes once to the login surface) → Disable + EndSessions + SetPassword
-// (ended: no new login, nothing of the account left running, password
+// password nobody knows) → SetAdmin(true) + SetPassword + Enable (active;
+// the fresh password goes once to the login surface) → Disable +
+// EndSessions + SetAdmin(false) + SetPassword (ended: no new login,
+// nothing of the account left running, no administrator rights, password
 // re-randomised) → Delete after the inactivity period. Backends keep no
 // state of their own: the operating system's account database is the
 // truth.
@@ -96,8 +97,9 @@ type Backend interface {
 	// Enable lets the account log in with its password.
 	Enable(ctx context.Context, name string) error
 	// Disable blocks every login to the account, including ones that do not
-	// use the password (SSH keys on Linux). It does not end running
-	// sessions: EndSessions does.
+	// use the password (SSH keys on Linux) and credentials cached for it
+	// (sudo's timestamp on Linux). It does not end running sessions:
+	// EndSessions does.
 	Disable(ctx context.Context, name string) error
 	// EndSessions terminates every login session and every process of the
 	// account, at once and without asking them to quit, so that nothing
@@ -126,7 +128,9 @@ type Backend interface {
 	// Delete removes the account (and on Linux its home directory).
 	Delete(ctx context.Context, name string) error
 	// SetAdmin adds the account to, or removes it from, the administrators
-	// group. It is idempotent.
+	// group. It is idempotent. The core removes the membership at every
+	// end of a session and checks with Lookup that it is gone (SPEC.md
+	// 6.6 AdminRemoved); no other method may change it.
 	SetAdmin(ctx context.Context, name string, admin bool) error
 	// Lookup reports the account's state, or ErrNotFound.
 	Lookup(ctx context.Context, name string) (Info, error)

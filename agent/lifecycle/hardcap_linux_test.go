@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,8 +23,9 @@ import (
 // TestLinuxHardCap (SPEC.md 11.13): with the real Linux backend in a
 // sandbox, a terminal the account owns (a real pseudo-terminal) gets the
 // warning WarnBefore ahead of the cap; at the cap the account's processes
-// are killed, the account is disabled and the password no longer logs in
-// through PAM.
+// are killed, the account is disabled and out of the sudo group (the
+// group file says so, and the signed receipt), and the password no
+// longer logs in through PAM.
 func TestLinuxHardCap(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces and the test runs processes as the account")
@@ -45,8 +47,8 @@ func TestLinuxHardCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := be.Lookup(ctx, g.Account)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !info.Admin {
+		t.Fatalf("in the session: %+v %v, want a member of the sudo group", info, err)
 	}
 	uid, _ := strconv.Atoi(info.ID)
 	master := ptyOwnedBy(t, uid)
@@ -66,8 +68,19 @@ func TestLinuxHardCap(t *testing.T) {
 	if err := m.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if info, err := be.Lookup(ctx, g.Account); err != nil || info.Enabled {
-		t.Fatalf("after the cap: %+v %v", info, err)
+	if info, err := be.Lookup(ctx, g.Account); err != nil || info.Enabled || info.Admin {
+		t.Fatalf("after the cap: %+v %v, want disabled and out of the sudo group", info, err)
+	}
+	// The group file itself, not only Lookup's reading of it.
+	out, err := sb.Run(ctx, nil, "getent", "group", "sudo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if members := strings.Split(strings.TrimSpace(string(out)), ":")[3]; slices.Contains(strings.Split(members, ","), g.Account) {
+		t.Fatalf("after the cap: %s still in the sudo group: %s", g.Account, out)
+	}
+	if rc := e.lastReceipt(t, g.Account); !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded || !rc.AdminRemoved {
+		t.Fatalf("receipt %+v, want every action stated", rc)
 	}
 	if err := sb.Login(ctx, g.Account, g.Password); err == nil {
 		t.Fatal("after the cap: pamtester accepts the password")

@@ -3,7 +3,7 @@
 //
 //	absent → created (disabled, random password nobody knows)
 //	       → active (enabled, fresh password issued once, bound to a session)
-//	       → ended (disabled, logged out, password re-randomised)
+//	       → ended (disabled, logged out, not an administrator, password re-randomised)
 //	       → deleted (inactivity)
 //
 // The store is written before the operating system is touched: a session's
@@ -15,7 +15,8 @@
 // account. Ending a session (End, the maximum session length, Retire,
 // Recover) disables the account first, then ends everything it runs
 // (accounts.Backend.EndSessions: a shell opened during the session does
-// not survive it) and re-randomises its password, and records it after,
+// not survive it), removes it from the administrators group (checked
+// with a Lookup) and re-randomises its password, and records it after,
 // so a failing store can delay an audit record (it is retried) but never
 // keeps an account enabled. A session superseded by the same technician's
 // next one (unlock, elevate, sudo begin one from inside it) keeps its
@@ -617,8 +618,9 @@ func (m *Manager) update(ctx context.Context, fn func(*store.Tx) error) error {
 func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.AuditRecord, cause error) {
 	m.log.Warn("login failed; account left disabled", "account", row.Name, "err", cause)
 	err := errNoAccount
+	var did ended
 	if row.SystemID != "" {
-		err = m.disableOwned(ctx, row, false)
+		did, err = m.disableOwned(ctx, row, false)
 	}
 	switch {
 	case errors.Is(err, errNoAccount), errors.Is(err, accounts.ErrNotFound), errors.Is(err, ErrForeign):
@@ -633,7 +635,7 @@ func (m *Manager) abort(ctx context.Context, row store.Account, rec protocol.Aud
 		m.pending[row.Session] = audit.AccountDisabled
 		return
 	}
-	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error(), false); err != nil {
+	if err := m.recordEnded(ctx, row, rec, "", "login failed: "+cause.Error(), did); err != nil {
 		m.log.Error("cannot record disabled account; will retry", "account", row.Name, "err", err)
 		m.pending[row.Session] = audit.AccountDisabled
 	}
@@ -665,63 +667,109 @@ func (m *Manager) forget(tx *store.Tx, row store.Account, r *protocol.AuditRecor
 	return nil
 }
 
-// disableOwned disables, logs out (unless keep) and re-randomises a.Name
-// if it is the account jitkey created (see lookupOwned); otherwise it
-// touches nothing and returns lookupOwned's error.
-func (m *Manager) disableOwned(ctx context.Context, a store.Account, keep bool) error {
+// disableOwned disables, logs out (unless keep), removes from the
+// administrators group and re-randomises a.Name if it is the account
+// jitkey created (see lookupOwned); otherwise it touches nothing and
+// returns lookupOwned's error.
+func (m *Manager) disableOwned(ctx context.Context, a store.Account, keep bool) (ended, error) {
 	if _, err := m.lookupOwned(ctx, a); err != nil {
-		return err
+		return ended{}, err
 	}
 	return m.disable(ctx, a.Name, a.Username, keep)
 }
 
-// disable blocks the account, ends everything it runs (unless keep: a
-// session superseded by the same technician's next one) and gives it a
-// password nobody knows. Logins are blocked first, so none can start
-// while its processes are killed. The password is re-randomised even if
-// ending the sessions failed; the error makes the end pending, and the
-// retry runs all three steps again.
-func (m *Manager) disable(ctx context.Context, name, username string, keep bool) error {
-	b := m.cfg.Backend
+// ended is what disable did and verified, as the end receipt states it
+// (SPEC.md 6.6).
+type ended struct {
+	// processesEnded: EndSessions succeeded (false when keep).
+	processesEnded bool
+	// adminRemoved: the account was removed from the administrators
+	// group and a Lookup after the removal no longer shows it there.
+	adminRemoved bool
+}
+
+// disable ends an account's session on the system, in this order
+// (SPEC.md 11.13): it blocks the account, ends everything it runs (unless
+// keep: a session superseded by the same technician's next one), removes
+// it from the administrators group and gives it a password nobody knows.
+// Logins are blocked first, so none can start while its processes are
+// killed; the membership goes once nothing of the session runs (a
+// running process keeps the groups it started with in any case); the
+// password last. Every step runs even if an earlier one after Disable
+// failed; the error makes the end pending, and the retry (or Recover
+// after a restart) runs all of them again: each is idempotent.
+func (m *Manager) disable(ctx context.Context, name, username string, keep bool) (ended, error) {
+	return disableAccount(ctx, m.cfg.Backend, m.cfg.Rand, name, username, keep)
+}
+
+// disableAccount is disable over any backend b, with passwords from rand;
+// Lockdown uses it too.
+func disableAccount(ctx context.Context, b accounts.Backend, rand io.Reader, name, username string, keep bool) (ended, error) {
+	var did ended
 	if err := b.Disable(ctx, name); err != nil {
-		return fmt.Errorf("%w: disable %s: %w", ErrBackend, name, err)
+		return did, fmt.Errorf("%w: disable %s: %w", ErrBackend, name, err)
 	}
-	var endErr error
+	var errs []error
 	if !keep {
 		if err := b.EndSessions(ctx, name); err != nil {
-			endErr = fmt.Errorf("%w: end sessions of %s: %w", ErrBackend, name, err)
+			errs = append(errs, fmt.Errorf("%w: end sessions of %s: %w", ErrBackend, name, err))
+		} else {
+			did.processesEnded = true
 		}
 	}
-	pw, err := m.newPassword(name, username)
+	if err := removeAdmin(ctx, b, name); err != nil {
+		errs = append(errs, err)
+	} else {
+		did.adminRemoved = true
+	}
+	pw, err := password.GenerateForAccount(rand, PasswordLength, name, username)
 	if err != nil {
-		return errors.Join(endErr, err)
+		return did, errors.Join(append(errs, fmt.Errorf("lifecycle: password: %w", err))...)
 	}
 	defer pw.Wipe()
 	if err := b.SetPassword(ctx, name, pw); err != nil {
-		return errors.Join(endErr, fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, name, err))
+		errs = append(errs, fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, name, err))
 	}
-	return endErr
+	return did, errors.Join(errs...)
+}
+
+// removeAdmin takes name out of the administrators group and checks,
+// with a Lookup after the call, that the system no longer shows it
+// there: the end receipt states AdminRemoved only on that evidence.
+func removeAdmin(ctx context.Context, b accounts.Backend, name string) error {
+	if err := b.SetAdmin(ctx, name, false); err != nil {
+		return fmt.Errorf("%w: remove %s from the administrators group: %w", ErrBackend, name, err)
+	}
+	info, err := b.Lookup(ctx, name)
+	if err != nil {
+		return fmt.Errorf("%w: lookup %s after removing it from the administrators group: %w", ErrBackend, name, err)
+	}
+	if info.Admin {
+		return fmt.Errorf("%w: %s is still in the administrators group after its removal", ErrBackend, name)
+	}
+	return nil
 }
 
 // receipt signs the end receipt of row's session (SPEC.md 6.6): the
 // account was disabled and its password re-randomised (the callers run
-// it only after disable succeeded), its processes ended unless keep.
-func (m *Manager) receipt(row store.Account, event, reason string, keep bool) ([]byte, error) {
+// it only after disable succeeded); its processes ended and its
+// administrators membership removed as did says.
+func (m *Manager) receipt(row store.Account, event, reason string, did ended) ([]byte, error) {
 	if event == "" {
 		event = audit.AccountDisabled
 	}
 	return m.cfg.Audit.Receipt(protocol.EndReceipt{
 		Session: row.Session, Account: row.Name, TechID: row.TechID, Username: row.Username,
 		Started: row.Started.Unix(), Deadline: row.Deadline.Unix(), Ended: m.cfg.Now().Unix(), Event: event, Reason: reason,
-		Disabled: true, PasswordRotated: true, ProcessesEnded: !keep,
+		Disabled: true, PasswordRotated: true, ProcessesEnded: did.processesEnded, AdminRemoved: did.adminRemoved,
 	})
 }
 
 // recordEnded marks row ended and appends account.disabled, carrying the
 // session's signed end receipt (and the session event, if any), in one
 // transaction.
-func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string, keep bool) error {
-	receipt, err := m.receipt(row, event, reason, keep)
+func (m *Manager) recordEnded(ctx context.Context, row store.Account, rec protocol.AuditRecord, event, reason string, did ended) error {
+	receipt, err := m.receipt(row, event, reason, did)
 	if err != nil {
 		return err
 	}
@@ -804,7 +852,7 @@ func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, ev
 		return ErrNoSession
 	}
 	rec := protocol.AuditRecord{TechID: row.TechID, Username: row.Username, Account: row.Name, Action: row.Action}
-	err = m.disableOwned(ctx, row, keep)
+	did, err := m.disableOwned(ctx, row, keep)
 	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, ErrForeign) {
 		// jitkey's account is gone (or was never created); an account
 		// under its name now is not jitkey's and stays as it is.
@@ -835,7 +883,7 @@ func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, ev
 		return err
 	}
 	delete(m.live, session)
-	if err := m.recordEnded(ctx, row, rec, event, reason, keep); err != nil {
+	if err := m.recordEnded(ctx, row, rec, event, reason, did); err != nil {
 		// Disabled on the system; the record is retried.
 		m.pending[session] = event
 		return fmt.Errorf("lifecycle: record end: %w", err)
@@ -1069,8 +1117,11 @@ func (m *Manager) Retire(ctx context.Context, reason string) error {
 // Recover returns every account to a safe state after a start: an account
 // the store shows in a session has no live session (this process has
 // begun none), and an account jitkey created that the system shows
-// enabled without a session is an error; each is disabled, re-randomised
-// and recorded with agent.recovered. An account under a recorded name that
+// enabled, or in the administrators group, without a session is an
+// error; each is disabled, logged out, removed from the group,
+// re-randomised and recorded with agent.recovered. An end interrupted
+// half-way (the agent died between its steps) is thus finished at the
+// next start. An account under a recorded name that
 // is not the one jitkey created is left alone: the row forgets it (once,
 // with agent.recovered saying so). Call before serving logins.
 func (m *Manager) Recover(ctx context.Context) error {
@@ -1122,18 +1173,25 @@ func (m *Manager) recover(ctx context.Context) error {
 			}
 			continue
 		}
-		if !interrupted && !info.Enabled {
+		if !interrupted && !info.Enabled && !info.Admin {
 			continue
 		}
-		if err := m.disable(ctx, a.Name, a.Username, false); err != nil {
+		did, err := m.disable(ctx, a.Name, a.Username, false)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		detail = fmt.Sprintf("account was %s without a live session", a.State)
-		if !interrupted {
+		switch {
+		case interrupted:
+		case info.Enabled:
 			detail = "account found enabled on the system without a session"
+		default:
+			// An end that stopped before the membership went (an agent
+			// of an earlier version kept it), finished now.
+			detail = "account found in the administrators group without a session"
 		}
-		receipt, err := m.receipt(a, audit.AgentRecovered, "recovery", false)
+		receipt, err := m.receipt(a, audit.AgentRecovered, "recovery", did)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jitkey/jitkey/agent/accounts"
-	"github.com/jitkey/jitkey/agent/password"
 )
 
 // Lister is implemented by backends that can find jitkey's accounts on the
@@ -19,8 +18,8 @@ type Lister interface {
 	ListJIT(ctx context.Context) ([]accounts.Info, error)
 }
 
-// Lockdown disables, logs out (accounts.Backend.EndSessions) and
-// re-randomises every account b lists with jitkey's full-name marker, and
+// Lockdown disables, logs out (accounts.Backend.EndSessions), removes
+// from the administrators group and re-randomises every account b lists with jitkey's full-name marker, and
 // returns their names. It is the fallback of a start whose store cannot be
 // read (store.ErrCorrupt): without the store, Recover cannot tell which
 // accounts are in a session, and the marker is the only sign of which
@@ -53,21 +52,7 @@ func Lockdown(ctx context.Context, b accounts.Backend, rand io.Reader) ([]string
 }
 
 func lockdown(ctx context.Context, b accounts.Backend, rand io.Reader, info accounts.Info) error {
-	if err := b.Disable(ctx, info.Name); err != nil {
-		return fmt.Errorf("%w: disable %s: %w", ErrBackend, info.Name, err)
-	}
-	var endErr error
-	if err := b.EndSessions(ctx, info.Name); err != nil {
-		endErr = fmt.Errorf("%w: end sessions of %s: %w", ErrBackend, info.Name, err)
-	}
 	username := strings.TrimPrefix(info.FullName, accounts.JITFullNamePrefix)
-	pw, err := password.GenerateForAccount(rand, PasswordLength, info.Name, username)
-	if err != nil {
-		return errors.Join(endErr, fmt.Errorf("lifecycle: password: %w", err))
-	}
-	defer pw.Wipe()
-	if err := b.SetPassword(ctx, info.Name, pw); err != nil {
-		return errors.Join(endErr, fmt.Errorf("%w: re-randomise %s: %w", ErrBackend, info.Name, err))
-	}
-	return endErr
+	_, err := disableAccount(ctx, b, rand, info.Name, username, false)
+	return err
 }

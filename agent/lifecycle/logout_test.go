@@ -41,10 +41,11 @@ func (e *env) endOps(name string, mark int) []accountstest.Op {
 	return ops
 }
 
-// TestEndLogsOut (F2): every way a session ends leaves nothing of it
-// running: the account is disabled, then its sessions are ended, then
-// its password re-randomised, in that order (no login can start while
-// the sessions are killed).
+// TestEndLogsOut (F2, SPEC.md 11.13): every way a session ends leaves
+// nothing of it running and no administrator behind: the account is
+// disabled, then its sessions are ended, then it leaves the
+// administrators group, then its password is re-randomised, in that
+// order (no login can start while the sessions are killed).
 func TestEndLogsOut(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -114,12 +115,12 @@ func TestEndLogsOut(t *testing.T) {
 				t.Fatalf("%d sessions of %s still running", n, g.Account)
 			}
 			ops := e.endOps(g.Account, mark)
-			want := []accountstest.Op{accountstest.OpDisable, accountstest.OpEndSessions, accountstest.OpSetPassword}
-			if len(ops) < 3 || !slices.Equal(ops[len(ops)-3:], want) {
+			want := []accountstest.Op{accountstest.OpDisable, accountstest.OpEndSessions, accountstest.OpSetAdmin, accountstest.OpSetPassword}
+			if len(ops) < len(want) || !slices.Equal(ops[len(ops)-len(want):], want) {
 				t.Fatalf("calls on %s: %v, want them to end with %v", g.Account, ops, want)
 			}
-			if e.info(t, g.Account).Enabled {
-				t.Fatal("account enabled")
+			if i := e.info(t, g.Account); i.Enabled || i.Admin {
+				t.Fatalf("after the end: %+v, want disabled, not an administrator", i)
 			}
 		})
 	}

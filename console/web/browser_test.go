@@ -35,7 +35,8 @@ func (e *env) signInBrowser(b *webtest.Browser, p *phone, shot string) {
 }
 
 // TestBrowser drives the web console in headless chromium: sign-in with
-// the simulated phone, a tenant, a technician with a pairing QR, a token,
+// the simulated phone, a tenant and its governance switches (a bad ticket
+// pattern refused by the server), a technician with a pairing QR, a token,
 // the pages at phone width, CSRF and expired-session refusals, and a
 // read-only technician who cannot change anything.
 func TestBrowser(t *testing.T) {
@@ -75,6 +76,47 @@ func TestBrowser(t *testing.T) {
 	if ti.Tenant.LoginMode != protocol.ModeShared || !ti.Tenant.PushLogin {
 		t.Fatalf("tenant as created: %+v", ti.Tenant)
 	}
+	// Governance switches through the tenant's change form (issue 20).
+	set := `#tenant-contoso form[action="/tenants/set"]`
+	b.Do("governance",
+		chromedp.Click(chromedp.CSS(`#tenant-contoso summary`)),
+		chromedp.WaitVisible(chromedp.CSS(set)),
+		chromedp.Click(chromedp.CSS(set+` input[name="require_reason"]`)),
+		chromedp.SendKeys(chromedp.CSS("#ticket-contoso"), "INC-[0-9]+"),
+		chromedp.SetValue(chromedp.CSS("#warn-contoso"), "10m"),
+		chromedp.Click(chromedp.CSS(set+` input[name="end_user_notice"]`)),
+		chromedp.SetValue(chromedp.CSS("#push-hour-contoso"), "20"),
+		chromedp.Submit(chromedp.CSS(set)),
+		chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if f := b.Text("#flash"); !strings.Contains(f, "Tenant contoso changed") {
+		t.Fatalf("flash %q", f)
+	}
+	ti, err = e.con.Tenant(e.ctx, "contoso")
+	e.must(err)
+	if p := ti.Policy; !p.RequireReason || p.TicketPattern != "INC-[0-9]+" || p.WarnBefore != 600 || !p.EndUserNotice ||
+		p.PushPerHour != 20 || p.PushMaxPending != protocol.DefaultPushMaxPending || p.LoginMode != protocol.ModeShared || !p.PushLogin {
+		t.Fatalf("policy after the governance form: %+v", p)
+	}
+	b.Shot("tenants-governance")
+	// A pattern the browser cannot check: the server refuses it and says
+	// why; the policy stays.
+	version := ti.Policy.Version
+	b.Do("bad pattern",
+		chromedp.Click(chromedp.CSS(`#tenant-contoso summary`)),
+		chromedp.WaitVisible(chromedp.CSS(set)),
+		chromedp.SetValue(chromedp.CSS("#ticket-contoso"), "INC-("),
+		chromedp.Submit(chromedp.CSS(set)),
+		chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := b.Text("#error"); !strings.Contains(msg, "ticket pattern") {
+		t.Fatalf("error %q", msg)
+	}
+	ti, err = e.con.Tenant(e.ctx, "contoso")
+	e.must(err)
+	if ti.Policy.Version != version || ti.Policy.TicketPattern != "INC-[0-9]+" {
+		t.Fatalf("refused pattern changed the policy: v%d %q", ti.Policy.Version, ti.Policy.TicketPattern)
+	}
+	b.Do("tenants again", chromedp.Navigate(e.origin+"/tenants"), chromedp.WaitVisible(chromedp.CSS("#tenant-contoso")))
+
 	// An error is shown, nothing created.
 	b.Do("bad tenant", chromedp.SendKeys(chromedp.CSS("#new-tenant-name"), "Bad Name"),
 		chromedp.Submit(chromedp.CSS("#add-tenant")), chromedp.WaitVisible(chromedp.CSS("#error")))

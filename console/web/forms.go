@@ -59,7 +59,9 @@ func check(v url.Values, name string) (bool, error) {
 }
 
 // tenantForm is the tenant form: name (new tenants), login mode and
-// switches, maximum session and inactivity period.
+// switches, maximum session and inactivity period, and the governance
+// settings (SPEC.md 6.3 fields 19-25): required reason, ticket pattern,
+// warning before the cap, end-user notice, push limits.
 type tenantForm struct {
 	Name           string
 	Mode           string
@@ -69,6 +71,73 @@ type tenantForm struct {
 	DomainAccounts bool
 	MaxSession     time.Duration
 	InactivityDays int
+	RequireReason  bool
+	EndUserNotice  bool
+	// The fields below are nil when the form does not carry them (the
+	// setting stays as it is); an empty ticket pattern is a value (no
+	// pattern), an empty number or duration field counts as absent.
+	TicketPattern  *string
+	WarnBefore     *time.Duration
+	PushMaxPending *int
+	PushPerHour    *int
+	PushBlock      *time.Duration
+}
+
+// optDuration reads an optional duration field: nil when absent or
+// empty; a negative one is refused here, bounds are the console's.
+func optDuration(v url.Values, name, what string) (*time.Duration, error) {
+	s, err := one(v, name)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return nil, formErr("%s must be a duration such as 10m or 0s", what)
+	}
+	return &d, nil
+}
+
+// optInt reads an optional whole-number field: nil when absent or empty;
+// bounds are the console's.
+func optInt(v url.Values, name, what string) (*int, error) {
+	s, err := one(v, name)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return nil, formErr("%s must be a whole number", what)
+	}
+	return &n, nil
+}
+
+// decodeGovernance reads the governance fields of the tenant form.
+func (f *tenantForm) decodeGovernance(v url.Values) error {
+	var err error
+	if f.RequireReason, err = check(v, "require_reason"); err != nil {
+		return err
+	}
+	if f.EndUserNotice, err = check(v, "end_user_notice"); err != nil {
+		return err
+	}
+	if _, ok := v["ticket_pattern"]; ok {
+		tp, err := one(v, "ticket_pattern")
+		if err != nil {
+			return err
+		}
+		f.TicketPattern = &tp
+	}
+	if f.WarnBefore, err = optDuration(v, "warn_before", "warning before the cap"); err != nil {
+		return err
+	}
+	if f.PushMaxPending, err = optInt(v, "push_max_pending", "pending push logins per computer"); err != nil {
+		return err
+	}
+	if f.PushPerHour, err = optInt(v, "push_per_hour", "push logins per technician and hour"); err != nil {
+		return err
+	}
+	f.PushBlock, err = optDuration(v, "push_block", "push block after a fraud report")
+	return err
 }
 
 func decodeTenantForm(v url.Values) (*tenantForm, error) {
@@ -105,6 +174,9 @@ func decodeTenantForm(v url.Values) (*tenantForm, error) {
 	if f.InactivityDays, err = strconv.Atoi(days); err != nil || f.InactivityDays <= 0 {
 		return nil, formErr("inactivity period must be a whole number of days")
 	}
+	if err := f.decodeGovernance(v); err != nil {
+		return nil, err
+	}
 	return &f, nil
 }
 
@@ -114,20 +186,39 @@ func (f *tenantForm) encode() url.Values {
 		v.Set("name", f.Name)
 	}
 	for name, on := range map[string]bool{"push_login": f.PushLogin, "otp_online": f.OTPWhileOnline,
-		"selective_login": f.SelectiveLogin, "domain_accounts": f.DomainAccounts} {
+		"selective_login": f.SelectiveLogin, "domain_accounts": f.DomainAccounts,
+		"require_reason": f.RequireReason, "end_user_notice": f.EndUserNotice} {
 		if on {
 			v.Set(name, "on")
+		}
+	}
+	if f.TicketPattern != nil {
+		v.Set("ticket_pattern", *f.TicketPattern)
+	}
+	for name, d := range map[string]*time.Duration{"warn_before": f.WarnBefore, "push_block": f.PushBlock} {
+		if d != nil {
+			v.Set(name, d.String())
+		}
+	}
+	for name, n := range map[string]*int{"push_max_pending": f.PushMaxPending, "push_per_hour": f.PushPerHour} {
+		if n != nil {
+			v.Set(name, strconv.Itoa(*n))
 		}
 	}
 	return v
 }
 
-// change is the console.TenantChange the form asks for: every field set.
+// change is the console.TenantChange the form asks for: every field the
+// form carries set; the console checks each against its bounds and the
+// policy it signs against Policy.Check (SPEC.md 6.3).
 func (f *tenantForm) change() console.TenantChange {
 	mode, ms, days := f.Mode, f.MaxSession, f.InactivityDays
 	push, otp, sel, dom := f.PushLogin, f.OTPWhileOnline, f.SelectiveLogin, f.DomainAccounts
+	reason, notice := f.RequireReason, f.EndUserNotice
 	return console.TenantChange{LoginMode: &mode, PushLogin: &push, OTPWhileOnline: &otp, SelectiveLogin: &sel,
-		DomainAccounts: &dom, MaxSession: &ms, InactivityDays: &days}
+		DomainAccounts: &dom, MaxSession: &ms, InactivityDays: &days,
+		RequireReason: &reason, EndUserNotice: &notice, TicketPattern: f.TicketPattern, WarnBefore: f.WarnBefore,
+		PushMaxPending: f.PushMaxPending, PushPerHour: f.PushPerHour, PushBlock: f.PushBlock}
 }
 
 // techForm adds a technician: username, e-mail, and either global admin

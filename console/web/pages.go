@@ -150,6 +150,22 @@ type tenantRow struct {
 	Version   uint64
 	MayChange bool
 	MaxSess   string
+	// The governance settings as the form shows them: durations as text,
+	// push limits in effect (the protocol's defaults where the tenant
+	// sets none).
+	Warn         string
+	PushPending  int
+	PushHour     int
+	PushBlockFor string
+}
+
+// newTenantRow shows tn.
+func newTenantRow(tn *store.Tenant, version uint64, mayChange bool) tenantRow {
+	p := protocol.Policy{PushMaxPending: tn.PushMaxPending, PushPerHour: tn.PushPerHour, PushBlock: tn.PushBlock}
+	pending, hour, block := p.PushLimits()
+	return tenantRow{Tenant: tn, Version: version, MayChange: mayChange,
+		MaxSess: (time.Duration(tn.MaxSession) * time.Second).String(), Warn: (time.Duration(tn.WarnBefore) * time.Second).String(),
+		PushPending: pending, PushHour: hour, PushBlockFor: block.String()}
 }
 
 type tenantsData struct{ Tenants []tenantRow }
@@ -166,8 +182,7 @@ func (s *Server) tenantsRender(w http.ResponseWriter, r *http.Request, rq *reque
 	var d tenantsData
 	for _, tn := range tns {
 		if rq.admin.MaySee(tn.Name) {
-			d.Tenants = append(d.Tenants, tenantRow{Tenant: tn, Version: vers[tn.Name], MayChange: rq.admin.MayChange(tn.Name),
-				MaxSess: (time.Duration(tn.MaxSession) * time.Second).String()})
+			d.Tenants = append(d.Tenants, newTenantRow(tn, vers[tn.Name], rq.admin.MayChange(tn.Name)))
 		}
 	}
 	s.render(w, r, rq, "tenants", "Tenants", &d, status, errText)

@@ -48,6 +48,7 @@ func TestConformance(t *testing.T) {
 	accountstest.Conformance(t, accountstest.Harness{
 		Backend:    b,
 		MaxNameLen: directory.MaxName,
+		Admins:     func(context.Context) ([]string, error) { return mac.Admins(), nil },
 		Login: func(ctx context.Context, name string, pw password.Secret) error {
 			return mac.Login(ctx, name, pw.Bytes())
 		},

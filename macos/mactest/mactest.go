@@ -540,3 +540,11 @@ func (m *Mac) last(args []string) ([]byte, []byte, error) {
 	b.WriteString("\nwtmp begins Mon Nov 30 09:12\n")
 	return []byte(b.String()), nil, nil
 }
+
+// Admins returns the members of the admin group (GroupMembership of
+// /Groups/admin), as the fake directory holds them.
+func (m *Mac) Admins() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.admin)
+}

@@ -6,6 +6,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -95,6 +96,8 @@ type run struct {
 	stderr io.Writer
 	now    func() time.Time
 	log    *slog.Logger
+	// in reads Env.Stdin for every prompt (see stdin).
+	in *bufio.Reader
 }
 
 type command struct {
@@ -236,6 +239,8 @@ func classify(err error) (kind string, code int) {
 		return "device-removed", ExitRefused
 	case errors.Is(err, app.ErrPolicyDenied):
 		return "policy-denied", ExitRefused
+	case errors.Is(err, errJustification):
+		return "justification-missing", ExitRefused
 	case errors.Is(err, app.ErrConsoleRefused):
 		return "console-refused", ExitRefused
 	case errors.Is(err, app.ErrBadPeer):

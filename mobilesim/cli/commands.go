@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -397,7 +397,7 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		ctx, _, a, l, done, err := r.online(ctx, gate)
+		ctx, w, a, l, done, err := r.online(ctx, gate)
 		if err != nil {
 			return err
 		}
@@ -413,6 +413,10 @@ func (r *run) cmdScan(fs *flag.FlagSet) func(ctx context.Context, args []string)
 			if !*approve && !*deny {
 				d, err := r.prompt(req, dec.Account)
 				d.Reason, d.Ticket = *reason, *ticket
+				if err == nil && d.Approve {
+					// Asked at the prompt, as the app asks after "approve".
+					d.Reason, d.Ticket, err = r.justify(policyOf(w, req.Device.Tenant), d.Reason, d.Ticket)
+				}
 				return d, err
 			}
 			if len(req.Choices) > 0 {
@@ -480,7 +484,7 @@ func choicesText(cs []uint8) string {
 
 // prompt asks the technician on stdin, as the app's buttons would.
 func (r *run) prompt(req *app.Request, account uint8) (app.Decision, error) {
-	in := bufio.NewReader(r.env.Stdin)
+	in := r.stdin()
 	dec := app.Decision{Account: account}
 	if len(req.Choices) > 0 {
 		fmt.Fprintf(r.stdout, "account (%s) [%s]: ", choicesText(req.Choices), app.AccountName(account))
@@ -603,6 +607,10 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		updates := make(chan app.Update, 16)
 		pushed := make(chan pushDone, 4)
 		var ticket atomic.Pointer[[]byte]
+		// The wallet, for the policy a push prompt reads; set before the
+		// phone connects, so before any push arrives.
+		var wal *wallet.Wallet
+		var promptMu sync.Mutex
 		w, a, err := r.newApp(gate, func(u app.Update) {
 			select {
 			case updates <- u:
@@ -619,8 +627,15 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 				case *pick != 0:
 					return app.PushAnswer{Pick: uint16(*pick), Reason: *reason, Ticket: *ticketID}, nil
 				}
+				// One push at a time at the prompt: its questions and
+				// answers are not interleaved with another's.
+				promptMu.Lock()
+				defer promptMu.Unlock()
 				ans, err := r.pushPrompt(p)
 				ans.Reason, ans.Ticket = *reason, *ticketID
+				if err == nil && ans.Pick != 0 {
+					ans.Reason, ans.Ticket, err = r.justify(policyOf(wal, p.Device.Tenant), ans.Reason, ans.Ticket)
+				}
 				return ans, err
 			}
 			cfg.OnPushDone = func(o *app.PushOutcome, err error) {
@@ -639,6 +654,7 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		if err != nil {
 			return err
 		}
+		wal = w
 		if *dur > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, *dur)
@@ -754,7 +770,7 @@ func (r *run) pushPrompt(p *app.PushPrompt) (app.PushAnswer, error) {
 		out = r.stderr // stdout carries one JSON object per line
 	}
 	fmt.Fprintf(out, "number on the screen (%d, %d or %d), deny, or report (this was not me): ", p.Candidates[0], p.Candidates[1], p.Candidates[2])
-	line, _ := bufio.NewReader(r.env.Stdin).ReadString('\n')
+	line, _ := r.stdin().ReadString('\n')
 	switch line = strings.TrimSpace(line); line {
 	case "deny", "":
 		return app.PushAnswer{Deny: true}, nil

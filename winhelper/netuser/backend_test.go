@@ -38,7 +38,8 @@ func login(sam *netusertest.SAM) func(context.Context, string, password.Secret) 
 // allow and a German Administrators group name.
 func TestConformance(t *testing.T) {
 	b, sam := newBackend(t, netusertest.Config{MinPasswordLen: password.MinLength, AdminsGroup: "Administratoren"})
-	accountstest.Conformance(t, accountstest.Harness{Backend: b, Login: login(sam), MaxNameLen: accounts.MaxNameWindows, Prefix: "w-"})
+	accountstest.Conformance(t, accountstest.Harness{Backend: b, Login: login(sam), MaxNameLen: accounts.MaxNameWindows, Prefix: "w-",
+		Admins: func(context.Context) ([]string, error) { return sam.Admins(), nil }})
 	if names := sam.Names(); len(names) != 0 {
 		t.Fatalf("suite left accounts behind: %v", names)
 	}

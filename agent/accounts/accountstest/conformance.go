@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,17 @@ type Harness struct {
 	Prefix string
 	// Rand is the password randomness; nil means crypto/rand.
 	Rand io.Reader
+	// Admins, if set, lists the members of the administrators group as
+	// the platform stores them, read without the Backend (Linux: getent
+	// group sudo; a fake: its own record), so that the suite catches a
+	// Lookup that misreports membership. nil: the suite relies on
+	// Lookup alone.
+	Admins func(ctx context.Context) ([]string, error)
 }
 
 // Conformance runs the behavioural suite every accounts.Backend must pass:
-// the JIT lifecycle, admin membership, not-found and invalid-name errors.
+// the JIT lifecycle, admin membership (and its removal at a session's
+// end), not-found and invalid-name errors.
 // Harness.Backend and Harness.Login must be safe for concurrent use.
 func Conformance(t *testing.T, h Harness) {
 	t.Helper()
@@ -53,6 +61,7 @@ func Conformance(t *testing.T, h Harness) {
 		}{
 			{"Lifecycle", s.lifecycle},
 			{"Admin", s.admin},
+			{"EndRemovesAdmin", s.endRemovesAdmin},
 			{"NotFound", s.notFound},
 			{"InvalidInput", s.invalidInput},
 		} {
@@ -198,10 +207,10 @@ func (s *suite) admin(t *testing.T) {
 	steps := []bool{true, true, false, false, true}
 	for i, admin := range steps {
 		s.must(t, "set admin", b.SetAdmin(ctx, name, admin))
-		if got := s.lookup(t, name).Admin; got != admin {
+		if got := s.member(t, name); got != admin {
 			t.Fatalf("step %d: Admin = %v after SetAdmin(%v)", i, got, admin)
 		}
-		if s.lookup(t, other).Admin {
+		if s.member(t, other) {
 			t.Fatalf("step %d: SetAdmin on %s changed %s", i, name, other)
 		}
 	}
@@ -214,6 +223,65 @@ func (s *suite) admin(t *testing.T) {
 	s.must(t, "re-create", b.Create(ctx, name, "", s.pw(t)))
 	if s.lookup(t, name).Admin {
 		t.Fatal("re-created account inherited admin membership")
+	}
+}
+
+// member reports name's membership of the administrators group, from
+// Lookup and, if the harness can read it, from the platform's own record;
+// the two must agree.
+func (s *suite) member(t *testing.T, name string) bool {
+	t.Helper()
+	admin := s.lookup(t, name).Admin
+	if s.Admins == nil {
+		return admin
+	}
+	members, err := s.Admins(t.Context())
+	s.must(t, "read the administrators group", err)
+	if in := slices.Contains(members, name); in != admin {
+		t.Fatalf("Lookup(%q).Admin = %v, but the platform's group record says %v (%v)", name, admin, in, members)
+	}
+	return admin
+}
+
+// endRemovesAdmin runs a JIT session as the agent core does (SPEC.md
+// 11.13): membership granted before the account is enabled; at the end
+// Disable, EndSessions, SetAdmin(false), SetPassword; the next session
+// grants it again. No step but SetAdmin may change membership, and the
+// end must leave none behind.
+func (s *suite) endRemovesAdmin(t *testing.T) {
+	ctx := t.Context()
+	b := s.Backend
+	name := s.Prefix + "end"
+	s.must(t, "create", b.Create(ctx, name, "End Test", s.pw(t)))
+	t.Cleanup(func() { _ = b.Delete(context.WithoutCancel(ctx), name) })
+	for round := range 2 {
+		s.must(t, "grant admin", b.SetAdmin(ctx, name, true))
+		pw := s.pw(t)
+		s.must(t, "set password", b.SetPassword(ctx, name, pw))
+		s.must(t, "enable", b.Enable(ctx, name))
+		if !s.member(t, name) {
+			t.Fatalf("round %d: not an administrator in the session", round)
+		}
+		s.loginOK(t, name, pw, "session with admin rights")
+		s.must(t, "disable", b.Disable(ctx, name))
+		s.must(t, "end sessions", b.EndSessions(ctx, name))
+		if !s.member(t, name) {
+			t.Fatalf("round %d: Disable or EndSessions changed the membership", round)
+		}
+		s.must(t, "remove admin", b.SetAdmin(ctx, name, false))
+		s.must(t, "re-randomise", b.SetPassword(ctx, name, s.pw(t)))
+		if s.member(t, name) {
+			t.Fatalf("round %d: membership left behind at the end", round)
+		}
+		if info := s.lookup(t, name); info.Enabled {
+			t.Fatalf("round %d: enabled after the end", round)
+		}
+		// An end that runs again (a retry after a failure) changes
+		// nothing.
+		s.must(t, "remove admin again", b.SetAdmin(ctx, name, false))
+		if s.member(t, name) {
+			t.Fatalf("round %d: a repeated removal restored the membership", round)
+		}
 	}
 }
 

@@ -153,6 +153,21 @@ func (b *Backend) Sessions(name string) int {
 	return 0
 }
 
+// Admins returns the names of the accounts in the administrators group,
+// sorted: the fake's own record, read without Lookup.
+func (b *Backend) Admins() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var names []string
+	for n, a := range b.accounts {
+		if a.admin {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // Names returns the existing account names, sorted.
 func (b *Backend) Names() []string {
 	b.mu.Lock()

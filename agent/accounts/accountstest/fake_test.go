@@ -3,7 +3,10 @@ package accountstest
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,15 +16,68 @@ import (
 
 func TestFakeConformance(t *testing.T) {
 	b := New(Config{})
-	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameLinux})
+	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameLinux, Admins: adminsOf(b)})
 	if names := b.Names(); len(names) != 0 {
 		t.Fatalf("suite left accounts behind: %v", names)
 	}
 }
 
+func adminsOf(b *Backend) func(context.Context) ([]string, error) {
+	return func(context.Context) ([]string, error) { return b.Admins(), nil }
+}
+
+// keepsAdmin is a Backend whose SetAdmin(false) reports success and
+// leaves the membership: the fault the suite must catch.
+type keepsAdmin struct{ *Backend }
+
+func (b keepsAdmin) SetAdmin(ctx context.Context, name string, admin bool) error {
+	if !admin {
+		return nil
+	}
+	return b.Backend.SetAdmin(ctx, name, admin)
+}
+
+// lyingLookup is a Backend whose Lookup never reports membership,
+// though the group holds the account: the fault Harness.Admins catches.
+type lyingLookup struct{ *Backend }
+
+func (b lyingLookup) Lookup(ctx context.Context, name string) (accounts.Info, error) {
+	i, err := b.Backend.Lookup(ctx, name)
+	i.Admin = false
+	return i, err
+}
+
+// TestConformanceCatchesAdminLeftBehind runs the suite, in a child test
+// process, against backends that leave the administrators membership
+// behind or hide it, and checks that it fails and says why.
+func TestConformanceCatchesAdminLeftBehind(t *testing.T) {
+	if which := os.Getenv("JITKEY_BROKEN_BACKEND"); which != "" {
+		b := New(Config{})
+		var be accounts.Backend = keepsAdmin{b}
+		if which == "lying" {
+			be = lyingLookup{b}
+		}
+		Conformance(t, Harness{Backend: be, Login: b.Login, MaxNameLen: accounts.MaxNameLinux, Admins: adminsOf(b)})
+		return
+	}
+	for which, want := range map[string]string{
+		"keeps": "membership left behind at the end",
+		"lying": "but the platform's group record says true",
+	} {
+		t.Run(which, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestConformanceCatchesAdminLeftBehind$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "JITKEY_BROKEN_BACKEND="+which)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), want) {
+				t.Fatalf("suite on a backend that %s: err %v, output:\n%s", which, err, out)
+			}
+		})
+	}
+}
+
 func TestFakeConformanceWindowsLength(t *testing.T) {
 	b := New(Config{MaxNameLen: accounts.MaxNameWindows})
-	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameWindows, Prefix: "w-"})
+	Conformance(t, Harness{Backend: b, Login: b.Login, MaxNameLen: accounts.MaxNameWindows, Prefix: "w-", Admins: adminsOf(b)})
 	if err := b.Create(t.Context(), "msp-abcdefghijklmnopq", "", password.FromBytes([]byte("x"))); !errors.Is(err, accounts.ErrInvalidName) {
 		t.Fatalf("21-character name: err = %v, want ErrInvalidName", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ const (
 	exitUserNotFound     = 6 // usermod, userdel: user does not exist
 	exitGetentNotFound   = 2 // getent: key not found
 )
+
+// DefaultSudoTimestampDir is sudo's default timestampdir on Debian,
+// Ubuntu and Fedora (--with-rundir=/run/sudo).
+const DefaultSudoTimestampDir = "/run/sudo/ts"
 
 // expireDisabled is the expiry (days since 1970-01-01) Disable sets: 1970-01-02.
 const expireDisabled = "1"
@@ -51,6 +56,10 @@ type Config struct {
 	// EndTimeout bounds how long EndSessions goes on killing the
 	// account's processes; 0 means 10 s.
 	EndTimeout time.Duration
+	// SudoTimestampDir is sudo's timestampdir, where it keeps one file
+	// of cached credentials per user; Disable removes the account's.
+	// "" means DefaultSudoTimestampDir.
+	SudoTimestampDir string
 }
 
 // Backend is the Linux accounts.Backend. Safe for concurrent use: changes
@@ -65,6 +74,8 @@ type Backend struct {
 	// EndSessions
 	logindDir  string
 	endTimeout time.Duration
+	// Disable
+	sudoTS string
 	// Notify: globs of the terminal devices considered.
 	terminals []string
 
@@ -86,7 +97,7 @@ func New(cfg Config) (*Backend, error) {
 		return nil, ErrNoRunner
 	}
 	b := &Backend{run: cfg.Runner, log: cfg.Logger, now: cfg.Now, group: cfg.AdminGroup, shell: cfg.Shell,
-		logindDir: cfg.LogindDir, endTimeout: cfg.EndTimeout}
+		logindDir: cfg.LogindDir, endTimeout: cfg.EndTimeout, sudoTS: cfg.SudoTimestampDir}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,6 +115,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if b.endTimeout <= 0 {
 		b.endTimeout = defaultEndTimeout
+	}
+	if b.sudoTS == "" {
+		b.sudoTS = DefaultSudoTimestampDir
 	}
 	b.terminals = defaultTerminals
 	return b, nil
@@ -221,9 +235,20 @@ func (b *Backend) Enable(ctx context.Context, name string) error {
 	return b.usermod(ctx, "enable", name, "--unlock", "--expiredate", "")
 }
 
-// Disable implements accounts.Backend: usermod --lock --expiredate 1.
+// Disable implements accounts.Backend: usermod --lock --expiredate 1,
+// then it removes the account's sudo timestamp file (rm -f
+// SudoTimestampDir/NAME, what sudo -K does for its own user), so that no
+// process of the account still running can use a credential sudo
+// cached during the session.
 func (b *Backend) Disable(ctx context.Context, name string) error {
-	return b.usermod(ctx, "disable", name, "--lock", "--expiredate", expireDisabled)
+	if err := b.usermod(ctx, "disable", name, "--lock", "--expiredate", expireDisabled); err != nil {
+		return err
+	}
+	// name passed checkName in usermod: no slash, no dot first.
+	if _, err := b.run.Run(ctx, nil, "rm", "-f", "--", path.Join(b.sudoTS, name)); err != nil {
+		return fmt.Errorf("linux: disable %s: remove sudo's cached credentials: %w", name, err)
+	}
+	return nil
 }
 
 func (b *Backend) usermod(ctx context.Context, action, name string, args ...string) error {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -82,7 +83,19 @@ func TestConformance(t *testing.T) {
 		mu.Unlock()
 		return sb.Login(ctx, name, pw)
 	}
-	accountstest.Conformance(t, accountstest.Harness{Backend: b, Login: login, MaxNameLen: accounts.MaxNameLinux})
+	// The sudo group as /etc/group in the sandbox holds it.
+	admins := func(ctx context.Context) ([]string, error) {
+		out, err := sb.Run(ctx, nil, "getent", "group", "sudo")
+		if err != nil {
+			return nil, err
+		}
+		f := strings.Split(strings.TrimSpace(string(out)), ":")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("group entry %q", out)
+		}
+		return strings.Split(f[3], ","), nil
+	}
+	accountstest.Conformance(t, accountstest.Harness{Backend: b, Login: login, MaxNameLen: accounts.MaxNameLinux, Admins: admins})
 
 	if len(issued) < 5 {
 		t.Fatalf("only %d logins recorded", len(issued))

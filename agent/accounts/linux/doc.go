@@ -9,7 +9,9 @@
 // Enabled and disabled: Disable both locks the password (usermod --lock,
 // a '!' before the hash) and expires the account (usermod --expiredate 1,
 // 1970-01-02), so that logins that bypass the password, such as SSH keys,
-// are refused by PAM account management too. Enable undoes both.
+// are refused by PAM account management too, and removes the account's
+// sudo timestamp file, so that sudo's cached credential of the session
+// is gone too. Enable undoes the first two.
 // SetPassword keeps a lock in place (chpasswd alone would drop it).
 //
 // Last use: Lookup reads the lastlog database (lastlog -u), which login,

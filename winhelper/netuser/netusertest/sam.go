@@ -399,3 +399,21 @@ func (s *SAM) Names() []string {
 	slices.Sort(out)
 	return out
 }
+
+// Admins returns the names of the accounts that are direct members of
+// the Administrators group (S-1-5-32-544), sorted: the SAM's own record,
+// read without the Backend.
+func (s *SAM) Admins() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, sid := range s.groups[strings.ToLower(s.cfg.AdminsGroup)] {
+		for _, u := range s.users {
+			if u.sid == sid {
+				out = append(out, u.name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
