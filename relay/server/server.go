@@ -58,13 +58,13 @@ type Server struct {
 	ready    chan struct{}
 	stopped  chan struct{} // closed when Shutdown's drain ends
 
-	wg      sync.WaitGroup // connection, writer and push goroutines
+	wg sync.WaitGroup // connection, writer and push goroutines
 	// afterAdd, if set (tests), runs in Serve between counting an
 	// accepted connection in wg and starting its goroutine.
 	afterAdd func()
-	ctx     context.Context
-	cancel  context.CancelFunc
-	closing sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closing  sync.Once
 }
 
 // New builds a server from cfg; it does not listen yet.

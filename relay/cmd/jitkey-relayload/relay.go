@@ -164,7 +164,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	}
 	log.Info("connecting peers", "peers", o.peers, "sources", o.sources, "dialers", o.dialers)
 	t0 := time.Now()
-	var next, failed atomic.Int64
+	var next, failed, connected atomic.Int64
+	stopMonitor := fillMonitor(ctx, o, p, metrics, &connected, log)
 	var wg sync.WaitGroup
 	for range o.dialers {
 		wg.Add(1)
@@ -181,6 +182,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 				wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 				if c.WaitConnected(wctx) != nil {
 					failed.Add(1)
+				} else {
+					connected.Add(1)
 				}
 				cancel()
 				if i%5000 == 4999 {
@@ -190,6 +193,7 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		}()
 	}
 	wg.Wait()
+	stopMonitor()
 	log.Info("peers connected", "n", o.peers, "failed", failed.Load(), "elapsed", time.Since(t0).Round(time.Millisecond))
 	// The relay's admission limits other than the accept rate are the
 	// defaults: filling must need neither refusals nor Retries.
@@ -215,7 +219,11 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	if o.idleCPU > 0 {
 		log.Info("measuring idle cost", "duration", o.idleCPU)
 		c0, u0, t0 := p.cpu(), udpInDatagrams(), time.Now()
-		time.Sleep(o.idleCPU)
+		if o.profile != "" && o.relayPprof != "" {
+			pairProfiles(ctx, o, "idle", o.idleCPU, log)
+		} else {
+			time.Sleep(o.idleCPU)
+		}
 		el := time.Since(t0).Seconds()
 		r.idleCPU = (p.cpu() - c0) / el
 		r.idlePktsIn = float64(udpInDatagrams()-u0) / el
