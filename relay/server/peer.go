@@ -217,7 +217,7 @@ func (s *Server) unregister(p *peer) {
 
 var errUnexpected = errors.New("unexpected frame type")
 
-// pingLen is the body length of Ping and Pong frames (SPEC 12.2).
+// pingLen is the body length of Ping and Pong frames.
 const pingLen = len(protocol.RelayPing{}.Data)
 
 // readLoop reads the peer's frames until the connection ends.
@@ -277,8 +277,7 @@ func (p *peer) readLoop() error {
 		}
 		if t == protocol.FramePing && len(body) == pingLen {
 			// Answered without allocating: a Pong echoes the Ping's
-			// data (SPEC 12.2). Every idle peer sends one per keep-alive
-			// period, so this is most of what an idle relay does.
+			// data. Every idle peer sends one per keep-alive period.
 			var pong [protocol.RelayFrameHeaderLen + pingLen]byte
 			pong[0], pong[4] = byte(protocol.FramePong), byte(pingLen)
 			copy(pong[protocol.RelayFrameHeaderLen:], body)

@@ -70,10 +70,14 @@ func TestShutdownWaitOrderedWithAccept(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after Shutdown")
 	}
+	// With the fix, Serve may also see Shutdown's drain before it counts
+	// the connection (the window between the counter read above and
+	// Serve's lock); it then closes the connection and the hook does not
+	// run. Without the fix the hook always runs.
 	select {
 	case <-hooked:
 	default:
-		t.Fatal("Serve never counted the accepted connection")
+		t.Log("Serve closed the connection during the drain without counting it")
 	}
 }
 
