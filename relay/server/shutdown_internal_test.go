@@ -53,10 +53,12 @@ func TestShutdownWaitOrderedWithAccept(t *testing.T) {
 
 	ctr := dialNoStream(t, pc.LocalAddr().String())
 	defer ctr.Close()
-	for s.met.connsAccepted.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); s.met.connsAccepted.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("relay did not accept the connection")
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -67,7 +69,7 @@ func TestShutdownWaitOrderedWithAccept(t *testing.T) {
 		if err != ErrServerClosed {
 			t.Fatalf("Serve returned %v, want ErrServerClosed", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Serve did not return after Shutdown")
 	}
 	// With the fix, Serve may also see Shutdown's drain before it counts
@@ -104,9 +106,9 @@ func dialNoStream(t *testing.T, addr string) *quic.Transport {
 	}
 	tr := &quic.Transport{Conn: pc}
 	ra, _ := net.ResolveUDPAddr("udp", addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}}, &quic.Config{MaxIdleTimeout: 30 * time.Second}); err != nil {
+	if _, err := tr.Dial(ctx, ra, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{protocol.RelayALPN}}, &quic.Config{HandshakeIdleTimeout: 20 * time.Second, MaxIdleTimeout: time.Minute}); err != nil {
 		tr.Close()
 		t.Fatal(err)
 	}

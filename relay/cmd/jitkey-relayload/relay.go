@@ -86,9 +86,10 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		"-accept-rate", "100000", "-accept-burst", "100000",
 		"-send-rate", "1000000", "-send-burst", "1000000",
 		"-handshake-timeout", "30s", "-idle-timeout", "120s",
-		// The default -max-conns is 50,000: a 50,000-peer run would
-		// have every reconnection refused until its old connection
-		// timed out. A fifth more than the peers leaves room for those.
+		// The default -max-conns is 50,000: with 50,000 peers connected,
+		// a peer that reconnects would be refused until the relay ended
+		// its previous connection (up to the idle timeout). A fifth more
+		// than the peers leaves room for reconnections.
 		"-max-conns", strconv.Itoa(max(50000, o.peers+o.peers/5))}
 	if o.profile != "" {
 		if err := os.MkdirAll(o.profile, 0o755); err != nil {
