@@ -54,7 +54,7 @@ func fillMonitor(ctx context.Context, o options, p *proc, metrics string, connec
 				"rcvbuf_errors", rb-rb0,
 				"relay_cores", round2((c-c0)/el), "load_cores", round2((l-l0)/el),
 				"relay_rss_mib", p.rss()>>20, "loadavg", loadavg())
-			stalled := float64(n-n0) < 0.01*float64(int64(o.peers)-n0)
+			stalled := n < int64(o.peers) && float64(n-n0)/el < 2
 			c0, l0, t0, n0 = c, l, t, n
 			if stalled && !profiled && o.profile != "" && o.relayPprof != "" {
 				profiled = true

@@ -25,7 +25,10 @@ import (
 // metricLines fetches a Prometheus text endpoint, one line per element,
 // or nil if it cannot.
 func metricLines(addr string) []string {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	// Bounded: a starved relay answers slowly, and the filling log
+	// must go on.
+	c := http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil
 	}
