@@ -198,7 +198,7 @@ type raw struct {
 }
 
 // rawDial opens a QUIC connection and stream to r without authenticating.
-func rawDial(t *testing.T, r *relay, local string) *raw {
+func rawDial(t testing.TB, r *relay, local string) *raw {
 	t.Helper()
 	if local == "" {
 		local = "127.0.0.1:0"
@@ -212,7 +212,7 @@ func rawDial(t *testing.T, r *relay, local string) *raw {
 }
 
 // rawDialConfig is rawDial from socket pc with a QUIC configuration.
-func rawDialConfig(t *testing.T, r *relay, pc net.PacketConn, conf *quic.Config) *raw {
+func rawDialConfig(t testing.TB, r *relay, pc net.PacketConn, conf *quic.Config) *raw {
 	t.Helper()
 	tr := &quic.Transport{Conn: pc}
 	t.Cleanup(func() { tr.Close() })
@@ -231,7 +231,7 @@ func rawDialConfig(t *testing.T, r *relay, pc net.PacketConn, conf *quic.Config)
 	return &raw{conn: conn, str: str, tr: tr, key: newKey(t)}
 }
 
-func (c *raw) exporter(t *testing.T) []byte {
+func (c *raw) exporter(t testing.TB) []byte {
 	st := c.conn.ConnectionState().TLS
 	e, err := st.ExportKeyingMaterial(protocol.RelayExporterLabel, nil, 32)
 	if err != nil {
@@ -248,14 +248,14 @@ func hello(key, signer ed25519.PrivateKey, exporter []byte) *protocol.RelayHello
 	return h
 }
 
-func (c *raw) write(t *testing.T, f protocol.RelayFrame) {
+func (c *raw) write(t testing.TB, f protocol.RelayFrame) {
 	t.Helper()
 	if err := protocol.WriteRelayFrame(c.str, f); err != nil {
 		t.Fatalf("write %T: %v", f, err)
 	}
 }
 
-func (c *raw) writeBytes(t *testing.T, b []byte) {
+func (c *raw) writeBytes(t testing.TB, b []byte) {
 	t.Helper()
 	if _, err := c.str.Write(b); err != nil {
 		t.Fatalf("write: %v", err)
@@ -263,7 +263,7 @@ func (c *raw) writeBytes(t *testing.T, b []byte) {
 }
 
 // auth authenticates and reads the Welcome.
-func (c *raw) auth(t *testing.T) *protocol.RelayWelcome {
+func (c *raw) auth(t testing.TB) *protocol.RelayWelcome {
 	t.Helper()
 	c.write(t, hello(c.key, c.key, c.exporter(t)))
 	f := c.read(t)
@@ -274,7 +274,7 @@ func (c *raw) auth(t *testing.T) *protocol.RelayWelcome {
 	return w
 }
 
-func (c *raw) read(t *testing.T) protocol.RelayFrame {
+func (c *raw) read(t testing.TB) protocol.RelayFrame {
 	t.Helper()
 	c.str.SetReadDeadline(time.Now().Add(5 * time.Second))
 	f, err := protocol.ReadRelayFrame(c.str, nil)

@@ -217,6 +217,9 @@ func (s *Server) unregister(p *peer) {
 
 var errUnexpected = errors.New("unexpected frame type")
 
+// pingLen is the body length of Ping and Pong frames.
+const pingLen = len(protocol.RelayPing{}.Data)
+
 // readLoop reads the peer's frames until the connection ends.
 func (p *peer) readLoop() error {
 	s := p.s
@@ -272,13 +275,20 @@ func (p *peer) readLoop() error {
 			}
 			continue
 		}
-		f, err := protocol.DecodeRelayFrameBody(t, body)
-		s.putBuf(bp) // Ping and Pong hold no slices of it
+		if t == protocol.FramePing && len(body) == pingLen {
+			// Answered without allocating: a Pong echoes the Ping's
+			// data. Every idle peer sends one per keep-alive period.
+			var pong [protocol.RelayFrameHeaderLen + pingLen]byte
+			pong[0], pong[4] = byte(protocol.FramePong), byte(pingLen)
+			copy(pong[protocol.RelayFrameHeaderLen:], body)
+			s.putBuf(bp)
+			p.enqueueControl(pong[:])
+			continue
+		}
+		_, err = protocol.DecodeRelayFrameBody(t, body)
+		s.putBuf(bp) // a Pong is checked and dropped
 		if err != nil {
 			return err
-		}
-		if f, ok := f.(*protocol.RelayPing); ok {
-			p.enqueueControl(mustEncode(&protocol.RelayPong{Data: f.Data}))
 		}
 	}
 }

@@ -379,9 +379,19 @@ func TestPingPong(t *testing.T) {
 	r := startRelay(t, server.Config{}, "")
 	p := rawDial(t, r, "")
 	p.auth(t)
-	p.write(t, &protocol.RelayPing{Data: [8]byte{9, 8, 7}})
-	if f, ok := p.read(t).(*protocol.RelayPong); !ok || f.Data != [8]byte{9, 8, 7} {
-		t.Fatalf("got %#v", f)
+	// Several Pings back to back, each with its own data in every byte:
+	// the Pong is built in place, and a stale or shifted copy would show.
+	for i := range byte(3) {
+		p.write(t, &protocol.RelayPing{Data: [8]byte{9 + i, 8, 7, 6, 5, 4, 3, 2 + i}})
+	}
+	// A peer's Pong is checked and dropped, not answered.
+	p.write(t, &protocol.RelayPong{Data: [8]byte{1}})
+	p.write(t, &protocol.RelayPing{Data: [8]byte{0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0}})
+	want := [][8]byte{{9, 8, 7, 6, 5, 4, 3, 2}, {10, 8, 7, 6, 5, 4, 3, 3}, {11, 8, 7, 6, 5, 4, 3, 4}, {0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0}}
+	for _, w := range want {
+		if f, ok := p.read(t).(*protocol.RelayPong); !ok || f.Data != w {
+			t.Fatalf("got %#v, want Pong %v", f, w)
+		}
 	}
 }
 

@@ -58,10 +58,13 @@ type Server struct {
 	ready    chan struct{}
 	stopped  chan struct{} // closed when Shutdown's drain ends
 
-	wg      sync.WaitGroup // connection, writer and push goroutines
-	ctx     context.Context
-	cancel  context.CancelFunc
-	closing sync.Once
+	wg sync.WaitGroup // connection, writer and push goroutines
+	// afterAdd, if set (tests), runs in Serve between counting an
+	// accepted connection in wg and starting its goroutine.
+	afterAdd func()
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closing  sync.Once
 }
 
 // New builds a server from cfg; it does not listen yet.
@@ -211,7 +214,26 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 			break
 		}
 		s.met.connsAccepted.Add(1)
+		// The connection is counted in wg under s.mu, and only while
+		// the server is not draining: Shutdown and closeNow set draining
+		// under s.mu before they Wait, so an Add either happens before
+		// their Wait or not at all. (quic-go's Accept still returns
+		// connections queued before Close; an Add from zero not ordered
+		// before a Wait is a data race, seen in CI.)
+		s.mu.RLock()
+		if s.draining {
+			s.mu.RUnlock()
+			if a, _ := conn.Context().Value(attemptKey{}).(*attempt); a != nil {
+				a.accepted.Store(true) // not a handshake failure
+			}
+			conn.CloseWithError(quic.ApplicationErrorCode(protocol.RelayCloseShutdown), "relay shutting down")
+			continue
+		}
 		s.wg.Add(1)
+		s.mu.RUnlock()
+		if s.afterAdd != nil {
+			s.afterAdd()
+		}
 		go s.handleConn(conn)
 	}
 	s.mu.RLock()

@@ -32,6 +32,7 @@ import (
 // options are the load parameters.
 type options struct {
 	relayBin   string
+	compareBin string // a second relay binary measured in the same run
 	peers      int
 	sources    int
 	pairs      int
@@ -58,6 +59,7 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("jitkey-relayload", flag.ExitOnError)
 	fs.StringVar(&o.relayBin, "relay-bin", "", "jitkey-relay binary (default: bin/jitkey-relay, else built with go build)")
+	fs.StringVar(&o.compareBin, "compare-bin", "", "also measure this jitkey-relay `binary` in the same run, after the first and before the floor (profiles go to DIR/compare), and print its ratios to the same floor")
 	fs.IntVar(&o.peers, "peers", 20000, "concurrent authenticated peers to hold")
 	fs.IntVar(&o.sources, "sources", 25, "loopback source addresses (127.0.1.x), one UDP socket each")
 	fs.IntVar(&o.pairs, "pairs", 256, "sender→receiver pairs in the forwarding phases")
@@ -262,13 +264,28 @@ func runBench(ctx context.Context, o options, log *slog.Logger, out io.Writer) e
 	if err != nil {
 		return err
 	}
+	var relB *result
+	if o.compareBin != "" {
+		ob := o
+		if o.profile != "" {
+			ob.profile = filepath.Join(o.profile, "compare")
+		}
+		if relB, err = benchRelay(ctx, ob, o.compareBin, log); err != nil {
+			return err
+		}
+	}
 	var floor *result
 	if !o.skipFloor {
 		if floor, err = benchFloor(ctx, o, rel, log); err != nil {
 			return err
 		}
 	}
+	fmt.Fprintf(out, "\nrelay: %s\n", bin)
 	printResults(out, o, rel, floor, time.Since(start))
+	if relB != nil {
+		fmt.Fprintf(out, "\ncompared relay, same run: %s\n", o.compareBin)
+		printResults(out, o, relB, floor, time.Since(start))
+	}
 	return nil
 }
 

@@ -25,7 +25,10 @@ import (
 // metricLines fetches a Prometheus text endpoint, one line per element,
 // or nil if it cannot.
 func metricLines(addr string) []string {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	// Bounded: a starved relay answers slowly, and the filling log
+	// must go on.
+	c := http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil
 	}
@@ -85,7 +88,12 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		// and a few peers send far more than a technician's phone would.
 		"-accept-rate", "100000", "-accept-burst", "100000",
 		"-send-rate", "1000000", "-send-burst", "1000000",
-		"-handshake-timeout", "30s", "-idle-timeout", "120s"}
+		"-handshake-timeout", "30s", "-idle-timeout", "120s",
+		// The default -max-conns is 50,000: with 50,000 peers connected,
+		// a peer that reconnects would be refused until the relay ended
+		// its previous connection (up to the idle timeout). A fifth more
+		// than the peers leaves room for reconnections.
+		"-max-conns", strconv.Itoa(max(50000, o.peers+o.peers/5))}
 	if o.profile != "" {
 		if err := os.MkdirAll(o.profile, 0o755); err != nil {
 			return nil, err
@@ -164,7 +172,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	}
 	log.Info("connecting peers", "peers", o.peers, "sources", o.sources, "dialers", o.dialers)
 	t0 := time.Now()
-	var next, failed atomic.Int64
+	var next, failed, connected atomic.Int64
+	stopMonitor := fillMonitor(ctx, o, p, metrics, &connected, log)
 	var wg sync.WaitGroup
 	for range o.dialers {
 		wg.Add(1)
@@ -181,6 +190,8 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 				wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 				if c.WaitConnected(wctx) != nil {
 					failed.Add(1)
+				} else {
+					connected.Add(1)
 				}
 				cancel()
 				if i%5000 == 4999 {
@@ -190,6 +201,7 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		}()
 	}
 	wg.Wait()
+	stopMonitor()
 	log.Info("peers connected", "n", o.peers, "failed", failed.Load(), "elapsed", time.Since(t0).Round(time.Millisecond))
 	// The relay's admission limits other than the accept rate are the
 	// defaults: filling must need neither refusals nor Retries.
@@ -215,7 +227,11 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	if o.idleCPU > 0 {
 		log.Info("measuring idle cost", "duration", o.idleCPU)
 		c0, u0, t0 := p.cpu(), udpInDatagrams(), time.Now()
-		time.Sleep(o.idleCPU)
+		if o.profile != "" && o.relayPprof != "" {
+			pairProfiles(ctx, o, "idle", o.idleCPU, log)
+		} else {
+			time.Sleep(o.idleCPU)
+		}
 		el := time.Since(t0).Seconds()
 		r.idleCPU = (p.cpu() - c0) / el
 		r.idlePktsIn = float64(udpInDatagrams()-u0) / el
