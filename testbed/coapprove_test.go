@@ -3,17 +3,11 @@
 package testbed
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitkey/jitkey/testbed/harness"
-)
-
-var (
-	phoneListeningRe = regexp.MustCompile(`"event":"listening"`)
-	coResultRe       = regexp.MustCompile(`^(\{.*"event":"co-approval-result".*)$`)
 )
 
 // TestSecondApprover (issue 20; SPEC.md 11.14) with the real console,
@@ -29,11 +23,8 @@ func TestSecondApprover(t *testing.T) {
 		t.Fatal(err)
 	}
 	answer := func(flag string) *harness.Proc {
-		l, err := w.Sam.Start("second"+flag, "--json", "listen", "--once", flag)
+		l, err := w.ListenSecond(ctx, w.Sam, flag)
 		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.WaitFor(ctx, 0, phoneListeningRe); err != nil {
 			t.Fatal(err)
 		}
 		return l
@@ -44,8 +35,8 @@ func TestSecondApprover(t *testing.T) {
 	if sc := w.ScanQR(ctx, w.Nik, s, true, "--reason", "reboot the file server"); sc.OK() || sc.Status == "approved" {
 		t.Fatalf("login without the second approval let in: %s", sc.Result)
 	}
-	if m, err := l.WaitFor(ctx, 0, coResultRe); err != nil || !strings.Contains(m[1], `"status":"denied"`) {
-		t.Fatalf("Sam's phone: %v %v", m, err)
+	if st, err := harness.SecondResult(ctx, l); err != nil || st != "denied" {
+		t.Fatalf("Sam's phone: %q %v", st, err)
 	}
 	mustEnabled(t, ctx, w.ContosoAcc, harness.NamedAccountNik, false)
 
@@ -59,8 +50,8 @@ func TestSecondApprover(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEnabled(t, ctx, w.ContosoAcc, acct, true)
-	if m, err := l.WaitFor(ctx, 0, coResultRe); err != nil || !strings.Contains(m[1], `"status":"approved"`) {
-		t.Fatalf("Sam's phone: %v %v", m, err)
+	if st, err := harness.SecondResult(ctx, l); err != nil || st != "approved" {
+		t.Fatalf("Sam's phone: %q %v", st, err)
 	}
 
 	log := mustAudit(t, ctx, w, "login.denied", "login.approved="+acct)
