@@ -45,7 +45,7 @@ func pickOwn(numbers <-chan uint8) func(protocol.PushRequest) agenttest.PushRepl
 // coLogin runs nik's push login with the second approver answering
 // reply (nil: the approver's phone is not on the network). It returns
 // the login's error and the phones' ends.
-func (e *env) coLogin(t *testing.T, s *push.Server, approver *agenttest.Phone, reply func(protocol.PushRequest) agenttest.PushReply) (error, agenttest.PushDone, *agenttest.PushDone) {
+func (e *env) coLogin(t *testing.T, s *push.Server, approver *agenttest.Phone, reply func(protocol.PushRequest) agenttest.PushReply) (agenttest.PushDone, *agenttest.PushDone, error) {
 	t.Helper()
 	numbers := make(chan uint8, 1)
 	nikDone := e.serve(t, e.nik, pickOwn(numbers))
@@ -58,15 +58,15 @@ func (e *env) coLogin(t *testing.T, s *push.Server, approver *agenttest.Phone, r
 	_, err := result(t, r)
 	d := <-nikDone
 	if coDone == nil {
-		return err, d, nil
+		return d, nil, err
 	}
 	select {
 	case c := <-coDone:
-		return err, d, &c
+		return d, &c, err
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second approver's phone was not asked")
 	}
-	return err, d, nil
+	return d, nil, err
 }
 
 // refusedNothingEnabled checks a login refused for its second approval:
@@ -95,7 +95,7 @@ func approve(protocol.PushRequest) agenttest.PushReply { return agenttest.PushRe
 // approval: the account is enabled and login.approved names both.
 func TestCoApprovalApproved(t *testing.T) {
 	e, cara := coEnv(t, nil)
-	err, nik, co := e.coLogin(t, e.srv, cara, approve)
+	nik, co, err := e.coLogin(t, e.srv, cara, approve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCoApprovalApproved(t *testing.T) {
 // second approver: nobody can be asked, the login is refused.
 func TestCoApprovalOneApproverOnly(t *testing.T) {
 	e, _ := coEnv(t, func(_ *env, p *protocol.Policy) { p.SecondApprovers = []string{"nik"} })
-	err, nik, _ := e.coLogin(t, e.srv, nil, nil)
+	nik, _, err := e.coLogin(t, e.srv, nil, nil)
 	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK || nik.Result.Code != protocol.CodeRefused {
 		t.Fatalf("err %v, phone %+v", err, nik)
 	}
@@ -141,7 +141,7 @@ func TestCoApprovalSamePerson(t *testing.T) {
 		p.SecondApprovers = []string{"nik2"}
 		p.Roster = append(p.Roster, nik2.RosterEntry(protocol.RoleAdmin))
 	})
-	err, nik, co := e.coLogin(t, e.srv, nik2, approve)
+	nik, co, err := e.coLogin(t, e.srv, nik2, approve)
 	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK || co.Result.OK {
 		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
 	}
@@ -161,7 +161,7 @@ func TestCoApprovalNotPermitted(t *testing.T) {
 			}
 		}
 	})
-	err, _, co := e.coLogin(t, e.srv, cara, approve)
+	_, co, err := e.coLogin(t, e.srv, cara, approve)
 	if !errors.Is(err, push.ErrCoRefused) || co.Result.OK {
 		t.Fatalf("err %v, approver %+v", err, co)
 	}
@@ -180,7 +180,7 @@ func TestCoApprovalWrongBinding(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e, cara := coEnv(t, nil)
-			err, _, co := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
+			_, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
 				return agenttest.PushReply{CoTamper: tamper}
 			})
 			if !errors.Is(err, push.ErrCoRefused) || co.Result.OK || co.Result.Code != protocol.CodeRefused {
@@ -195,12 +195,12 @@ func TestCoApprovalWrongBinding(t *testing.T) {
 // for the next login, is refused.
 func TestCoApprovalReplay(t *testing.T) {
 	e, cara := coEnv(t, nil)
-	err, _, first := e.coLogin(t, e.srv, cara, approve)
+	_, first, err := e.coLogin(t, e.srv, cara, approve)
 	if err != nil || !first.Result.OK {
 		t.Fatalf("first login: %v %+v", err, first)
 	}
 	old := first.CoSigned
-	err, _, co := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
+	_, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
 		return agenttest.PushReply{CoReplay: &old}
 	})
 	if !errors.Is(err, push.ErrCoRefused) || co.Result.OK {
@@ -215,7 +215,7 @@ func TestCoApprovalReplay(t *testing.T) {
 // TestCoApprovalDenied: cara denies: refused, nothing enabled.
 func TestCoApprovalDenied(t *testing.T) {
 	e, cara := coEnv(t, nil)
-	err, nik, co := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply { return agenttest.PushReply{Deny: true} })
+	nik, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply { return agenttest.PushReply{Deny: true} })
 	if !errors.Is(err, push.ErrCoDenied) || nik.Result.Code != protocol.CodeDenied || co.Result.OK {
 		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
 	}
@@ -228,7 +228,7 @@ func TestCoApprovalTimeout(t *testing.T) {
 	e, cara := coEnv(t, nil)
 	cfg := e.cfg
 	cfg.CoTimeout = 300 * time.Millisecond
-	err, nik, _ := e.coLogin(t, push.New(cfg), cara, nil)
+	nik, _, err := e.coLogin(t, push.New(cfg), cara, nil)
 	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK {
 		t.Fatalf("err %v, phone %+v", err, nik)
 	}
@@ -240,7 +240,7 @@ func TestCoApprovalTimeout(t *testing.T) {
 // use.
 func TestCoApprovalPolicyChanged(t *testing.T) {
 	e, cara := coEnv(t, nil)
-	err, _, co := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
+	_, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
 		p := e.msp.Policy(3)
 		p.PushLogin = true
 		p.SecondApprovers = []string{"bob"}

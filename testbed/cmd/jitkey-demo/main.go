@@ -387,14 +387,14 @@ func (d *demo) secondApprover(ctx context.Context) (string, error) {
 	}
 	st, _, sc, err := try("--deny")
 	if err != nil || st != "denied" || sc.OK() {
-		return "", fmt.Errorf("Sam denies: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+		return "", fmt.Errorf("sam denies: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
 	}
-	if on, err := harness.IsEnabled(ctx, w.ContosoAcc, harness.NamedAccountNik); err != nil || on {
+	if on, err := harness.IsEnabled(ctx, w.ContosoAcc, harness.NamedAccountNik); on {
 		return "", fmt.Errorf("%s enabled after Sam's deny (%v)", harness.NamedAccountNik, err)
 	}
 	st, s, sc, err := try("--approve")
 	if err != nil || st != "approved" || !sc.OK() {
-		return "", fmt.Errorf("Sam approves: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+		return "", fmt.Errorf("sam approves: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
 	}
 	acct, err := s.WaitLoggedIn(ctx)
 	if err != nil {
