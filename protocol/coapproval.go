@@ -120,7 +120,7 @@ type CoApprovalRequest struct {
 	Session    SessionID `cbor:"2,keyasint"`
 	Action     uint8     `cbor:"3,keyasint"`
 	Account    string    `cbor:"4,keyasint"`
-	Time       int64     `cbor:"5,keyasint"` // when the technician approved (agent clock)
+	Time       int64     `cbor:"5,keyasint"` // the agent's clock when it asks
 	First      [32]byte  `cbor:"6,keyasint"` // Signed.Hash of the technician's approval
 	TechCert   Signed    `cbor:"7,keyasint"` // the technician's certificate
 	Method     string    `cbor:"8,keyasint"` // MethodQR or MethodPush
