@@ -37,8 +37,8 @@ type PushDone struct {
 	// (SPEC.md 11.14) and CoSigned is the second approval sent.
 	CoRequest *protocol.CoApprovalRequest
 	CoSigned  protocol.Signed
-	Result  protocol.LoginResult
-	Err     error
+	Result    protocol.LoginResult
+	Err       error
 }
 
 // ServePush joins the phone to n and answers push logins from the agent
