@@ -1,6 +1,7 @@
 package login_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,10 @@ func TestQRLoginSecondApprover(t *testing.T) {
 				}
 				if lookErr == nil && acc.Enabled {
 					t.Fatal("account enabled")
+				}
+				// The surface learns it was the second approval.
+				if _, rerr := req.Result(); !errors.Is(rerr, push.ErrCoDenied) && !errors.Is(rerr, push.ErrNoCoApprover) {
+					t.Fatalf("surface error %v", rerr)
 				}
 				return
 			}

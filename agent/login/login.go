@@ -825,9 +825,11 @@ func (s *Server) coApprove(ctx context.Context, co **push.CoApproved, q *push.Co
 	s.log.Info("qr login: waiting for a second approver", "technician", q.Tech.Username)
 	c, err := s.cfg.CoApprover.CoApprove(ctx, q)
 	if err != nil {
+		// The surface's error names the second approval (push.ErrCo...).
 		d := refused("second approval: " + err.Error())
+		d.err = fmt.Errorf("%w: %w", ErrRefused, err)
 		if errors.Is(err, push.ErrCoDenied) {
-			d.code, d.err = protocol.CodeDenied, ErrDenied
+			d.code, d.err = protocol.CodeDenied, fmt.Errorf("%w: %w", ErrDenied, err)
 		}
 		return d
 	}
