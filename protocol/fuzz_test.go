@@ -141,6 +141,9 @@ var msgBodies = map[MsgType]reflect.Type{
 
 	MsgPushRequest: reflect.TypeFor[PushRequest](),
 	MsgPushReport:  reflect.TypeFor[PushReport](),
+
+	MsgCoApprovalRequest: reflect.TypeFor[CoApprovalRequest](),
+	MsgCoApproval:        reflect.TypeFor[Signed](),
 }
 
 // FuzzDecodePushMsg decodes arbitrary messages as a PushRequest or a

@@ -255,10 +255,16 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 		loginDomain = domainLogins
 	}
+	// pushes (below) also asks the second approvers of QR logins (SPEC.md
+	// 11.14).
+	var pushes *push.Server
 	ls := login.New(login.Config{
 		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
 		Recorded: func() { shipper.Poke() }, OfflineKey: codes.NamedKey, Domain: loginDomain,
+		CoApprover: login.CoApproverFunc(func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) {
+			return pushes.CoApprove(ctx, q)
+		}),
 	})
 	// retire locks the computer down once the store records that the MSP
 	// removed it (SPEC.md 11.10): open login requests end, every session
@@ -404,7 +410,7 @@ func Run(ctx context.Context, cfg Config) error {
 	pcfg.Store, pcfg.Audit, pcfg.Lifecycle, pcfg.Now, pcfg.Rand, pcfg.Logger = st, rec, mgr, cfg.Now, cfg.Rand, log
 	pcfg.Recorded, pcfg.OfflineKey = func() { shipper.Poke() }, codes.NamedKey
 	pcfg.Dial = func(ctx context.Context, d channel.DialConfig) (*channel.Conn, error) { return mux.Dial(ctx, d) }
-	pushes := push.New(pcfg)
+	pushes = push.New(pcfg)
 	if err := pushes.Start(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

@@ -130,6 +130,10 @@ func (s *Server) end(ctx context.Context, c *ipc.Conn, session protocol.SessionI
 
 func denialOf(err error) *Denied {
 	switch {
+	case errors.Is(err, push.ErrCoDenied):
+		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the second approver"}
+	case errors.Is(err, push.ErrCoRefused), errors.Is(err, push.ErrNoCoApprover), errors.Is(err, push.ErrCoNoAnswer):
+		return &Denied{Code: protocol.CodeRefused, Reason: "no valid second approval"}
 	case errors.Is(err, login.ErrRemoved):
 		return &Denied{Code: protocol.CodeRefused, Reason: "this computer was removed from jitkey by the MSP; jitkey logins are disabled"}
 	case errors.Is(err, login.ErrRefused):

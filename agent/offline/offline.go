@@ -207,6 +207,11 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 		v.deny(ctx, rec, "access rule: "+strings.TrimPrefix(err.Error(), "protocol: "))
 		return lifecycle.Grant{}, ErrRefused
 	}
+	if _, need := e.pol.SecondApproverList(e.dev.DeviceID); need {
+		// No second approver can be asked for a code (SPEC.md 11.14, R-65).
+		v.deny(ctx, rec, secondApprovalRequired)
+		return lifecycle.Grant{}, ErrRefused
+	}
 	if !r.Online {
 		if e.contact.Last == 0 {
 			v.deny(ctx, rec, "no contact with the console recorded yet")
@@ -404,6 +409,10 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 				refusal = ErrRefused
 				return err
 			}
+			if _, need := cur.SecondApproverList(e.dev.DeviceID); need {
+				refusal = ErrRefused
+				return errors.New(secondApprovalRequired)
+			}
 			st, err := tx.OfflineState(cert.TechID)
 			if err != nil {
 				return err
@@ -452,6 +461,10 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 	v.log.Info("offline login approved", "account", g.Account, "technician", cert.Username, "online", r.Online)
 	return g, nil
 }
+
+// secondApprovalRequired is the audited reason of an offline login on a
+// device whose policy needs a second approver (SPEC.md 11.14).
+const secondApprovalRequired = "second approval required: offline codes not accepted"
 
 // deny records login.denied with reason in its own transaction, whatever
 // ctx's state.

@@ -62,7 +62,12 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		if acct != "" {
 			s += " with account " + acct
 		}
-		return s + how + justification(r)
+		s += how + justification(r)
+		if r.Detail != "" {
+			// The second approver (SPEC.md 11.14), the domain account.
+			s += "; " + r.Detail
+		}
+		return s
 	case "login.denied":
 		return fmt.Sprintf("%s was denied on %s%s", who, deviceName, paren(why))
 	case "login.cancelled":

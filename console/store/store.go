@@ -248,6 +248,16 @@ CREATE TABLE session_receipts (
 ) STRICT;
 CREATE INDEX session_receipts_open ON session_receipts(receipt_seq, deadline);
 `,
+	// Second approvers (SPEC.md 6.3, 11.14): a tenant's list (device_id
+	// empty) and per-device overrides; entries comma-separated, sorted.
+	`
+CREATE TABLE second_approvers (
+	tenant    TEXT NOT NULL REFERENCES tenants(name),
+	device_id BLOB NOT NULL,
+	entries   TEXT NOT NULL,
+	PRIMARY KEY (tenant, device_id)
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -78,6 +78,8 @@ func Generate() (vs []Vector, err error) {
 	g.keyTexts()
 	g.domain()
 	g.consoleLogin()
+	g.coApprovals()
+	g.coApprovalMsgs()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {

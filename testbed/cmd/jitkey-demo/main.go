@@ -190,6 +190,12 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 
+	// Governance: second approver.
+	if err := d.step(ctx, "Contoso's logins now need a second approver, Sam: his phone denies Nik's first login and approves the second",
+		d.secondApprover); err != nil {
+		return err
+	}
+
 	// Offline code.
 	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its PAM login prompt offers an offline code; Nik types his username and the code his phone shows",
 		d.offlineLogin); err != nil {
@@ -353,6 +359,54 @@ func (d *demo) hardCap(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("logged in as %s with reason and ticket INC-4711 signed into his approval; after %v the agent warned him, killed the program (%v), disabled %s and signed an end receipt; Contoso's settings are back",
 		acct, took, left.ProcessState, acct), nil
+}
+
+// secondApprover shows the second approver of issue 20 (SPEC.md 11.14):
+// Nik's approval alone does not log him in; Sam's phone is asked, denies
+// once (nothing enabled), then approves; then the setting goes back.
+func (d *demo) secondApprover(ctx context.Context) (string, error) {
+	w := d.w
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--second-approvers", harness.TechSam); err != nil {
+		return "", err
+	}
+	try := func(answer string) (string, *harness.Surface, harness.Scan, error) {
+		l, err := w.ListenSecond(ctx, w.Sam, answer)
+		if err != nil {
+			return "", nil, harness.Scan{}, err
+		}
+		s, err := w.Contoso.StartSurface("logon", time.Hour)
+		if err != nil {
+			return "", nil, harness.Scan{}, err
+		}
+		if err := s.WaitQR(ctx, 0); err != nil {
+			return "", s, harness.Scan{}, err
+		}
+		sc := w.ScanQR(ctx, w.Nik, s, true, "--reason", "reboot the file server")
+		st, err := harness.SecondResult(ctx, l)
+		return st, s, sc, err
+	}
+	st, _, sc, err := try("--deny")
+	if err != nil || st != "denied" || sc.OK() {
+		return "", fmt.Errorf("sam denies: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+	}
+	if on, err := harness.IsEnabled(ctx, w.ContosoAcc, harness.NamedAccountNik); on {
+		return "", fmt.Errorf("%s enabled after Sam's deny (%v)", harness.NamedAccountNik, err)
+	}
+	st, s, sc, err := try("--approve")
+	if err != nil || st != "approved" || !sc.OK() {
+		return "", fmt.Errorf("sam approves: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := d.logout(ctx, s, w.ContosoAcc, acct); err != nil {
+		return "", err
+	}
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--second-approvers", ""); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Sam's phone showed Nik's request (device, account, reason) and denied it: refused, nothing enabled; the next time Sam approved and Nik was logged in as %s (then out); the audit names both; Contoso's setting is back", acct), nil
 }
 
 // removeStolen removes CONTOSO-WS1 (SPEC.md 11.10) and shows that its
