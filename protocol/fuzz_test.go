@@ -141,6 +141,9 @@ var msgBodies = map[MsgType]reflect.Type{
 
 	MsgPushRequest: reflect.TypeFor[PushRequest](),
 	MsgPushReport:  reflect.TypeFor[PushReport](),
+
+	MsgRecoveryEscrow: reflect.TypeFor[RecoveryEscrow](),
+	MsgRecoveryAck:    reflect.TypeFor[RecoveryAck](),
 }
 
 // FuzzDecodePushMsg decodes arbitrary messages as a PushRequest or a
