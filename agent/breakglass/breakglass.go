@@ -62,8 +62,8 @@ func New(cfg Config) *Keeper {
 	return &Keeper{cfg: cfg, log: log}
 }
 
-// sealContext is the vault context of a generation's sealed code.
-func sealContext(generation uint64) []byte {
+// SealContext is the vault context of a generation's sealed code.
+func SealContext(generation uint64) []byte {
 	return []byte("breakglass-code\x00" + strconv.FormatUint(generation, 10))
 }
 
@@ -112,7 +112,7 @@ func (k *Keeper) Next(tx *store.Tx, after uint64) (uint64, error) {
 		return 0, err
 	}
 	gen := after + 1
-	sealed, err := k.cfg.Vault.Seal(code[:], sealContext(gen))
+	sealed, err := k.cfg.Vault.Seal(code[:], SealContext(gen))
 	if err != nil {
 		return 0, fmt.Errorf("breakglass: seal code: %w", err)
 	}
@@ -158,7 +158,7 @@ func (k *Keeper) pending(ctx context.Context) (protocol.RecoveryEscrow, bool, er
 	if err != nil || top.Sealed == nil || !top.Used.IsZero() {
 		return e, false, err
 	}
-	b, err := k.cfg.Vault.Open(top.Sealed, sealContext(top.Generation))
+	b, err := k.cfg.Vault.Open(top.Sealed, SealContext(top.Generation))
 	if err != nil {
 		return e, false, fmt.Errorf("breakglass: open sealed code: %w", err)
 	}
