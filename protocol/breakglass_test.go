@@ -29,7 +29,8 @@ func TestRecoveryCodeText(t *testing.T) {
 	if got, err := ParseRecoveryCode(alt); err != nil || got != c {
 		t.Fatalf("parse %q: %v", alt, err)
 	}
-	// Every single-character change is caught by the alphabet or the check.
+	// Every single-character change of this code is caught by the check
+	// (for a code in general, all but about 1 in 4096 are).
 	caught := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] == '-' {
