@@ -335,6 +335,13 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil || pol.IsDeviceRevoked(dev.Serial) {
 			return
 		}
+		// The break-glass account (SPEC.md 11.15), one per device in
+		// both modes, so that sshd offers it too.
+		bg := pol
+		bg.LoginMode, bg.SharedAccount = protocol.ModeNamed, ""
+		if name, err := mgr.Provision(ctx, protocol.BreakGlassUsername, protocol.BreakGlassUsername, &bg); err != nil {
+			log.Warn("break-glass account not provisioned", "account", name, "err", err)
+		}
 		for _, e := range pol.Roster {
 			c := e.Cert(pol.Tenant)
 			if pol.Authorize(&c, &dev) != nil {
