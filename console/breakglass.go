@@ -2,9 +2,11 @@ package console
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -21,7 +23,7 @@ const AlarmBreakGlassUsed = "breakglass-used"
 // LabelRecoveryEscrowKey, "", 32). The key lives with the console's peer
 // keys, not in the database, so a copy of the database alone reveals no
 // code.
-func (c *Console) escrowAEAD() (cipherAEAD, error) {
+func (c *Console) escrowAEAD() (cipher.AEAD, error) {
 	if c.peer == nil {
 		return nil, errors.New("console: no peer key to seal recovery codes")
 	}
@@ -31,13 +33,6 @@ func (c *Console) escrowAEAD() (cipherAEAD, error) {
 	}
 	defer clear(k)
 	return chacha20poly1305.NewX(k)
-}
-
-// cipherAEAD is the part of cipher.AEAD escrow sealing uses.
-type cipherAEAD interface {
-	NonceSize() int
-	Seal(dst, nonce, plaintext, additionalData []byte) []byte
-	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 }
 
 // escrowAD binds a sealed code to its device and generation.
@@ -60,7 +55,7 @@ func (c *Console) EscrowRecovery(ctx context.Context, from protocol.MailboxID, e
 		return nil, nil, err
 	}
 	nonce := make([]byte, aead.NonceSize())
-	if _, err := c.rand.Read(nonce); err != nil {
+	if _, err := io.ReadFull(c.rand, nonce); err != nil {
 		return nil, nil, fmt.Errorf("console: escrow nonce: %w", err)
 	}
 	var dev *store.Device
