@@ -141,3 +141,32 @@ func TestBreakGlassEscrow(t *testing.T) {
 		t.Fatalf("log without the escrow: %s", all)
 	}
 }
+
+// TestBreakGlassEscrowRefused: generation 0 and an escrow
+// from a removed device are refused; the console stores nothing.
+func TestBreakGlassEscrowRefused(t *testing.T) {
+	e := newEnv(t)
+	_, _, err := e.con.AddTenant(e.ctx, "acme", console.TenantChange{})
+	e.must(err)
+	agent := e.enrol("acme", "W11")
+	var code protocol.RecoveryCode
+	_, _ = rand.Read(code[:])
+	if _, err := agent.Escrow(e.ctx, protocol.RecoveryEscrow{Generation: 0, Code: code}); err == nil {
+		t.Fatal("generation 0 acknowledged")
+	}
+	var refusal *console.Refusal
+	if _, err := e.con.RevealRecovery(e.ctx, "W11", "alice"); !errors.As(err, &refusal) {
+		t.Fatalf("a code stored from generation 0: %v", err)
+	}
+	_, _, err = e.con.RemoveDevice(e.ctx, "W11", "")
+	e.must(err)
+	if _, err := agent.Escrow(e.ctx, protocol.RecoveryEscrow{Generation: 1, Code: code}); err == nil {
+		t.Fatal("escrow from a removed device acknowledged")
+	}
+	e.logs.mu.Lock()
+	full := strings.Join(e.logs.full, "\n")
+	e.logs.mu.Unlock()
+	if !strings.Contains(full, "recovery code generation 0") || !strings.Contains(full, "device removed") {
+		t.Fatalf("the refusals were not logged with their reasons:\n%s", full)
+	}
+}
