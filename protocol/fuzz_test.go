@@ -144,6 +144,8 @@ var msgBodies = map[MsgType]reflect.Type{
 
 	MsgCoApprovalRequest: reflect.TypeFor[CoApprovalRequest](),
 	MsgCoApproval:        reflect.TypeFor[Signed](),
+	MsgRecoveryEscrow:    reflect.TypeFor[RecoveryEscrow](),
+	MsgRecoveryAck:       reflect.TypeFor[RecoveryAck](),
 }
 
 // FuzzDecodePushMsg decodes arbitrary messages as a PushRequest or a

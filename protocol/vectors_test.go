@@ -65,6 +65,7 @@ func init() {
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
 		protocol.PushRequest{}, protocol.PushReport{}, protocol.EndReceipt{}, protocol.CoApproval{}, protocol.CoApprovalRequest{},
+		protocol.AuditBatch{}, protocol.RecoveryEscrow{}, protocol.RecoveryAck{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -451,7 +452,23 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		if !ok {
 			t.Fatalf("unknown type %q", c.Type)
 		}
-		return protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), reflect.New(ty).Interface())
+		body := reflect.New(ty).Interface()
+		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), body); err != nil {
+			return err
+		}
+		if ch, ok := body.(interface{ Check() error }); ok { // RecoveryEscrow, RecoveryAck
+			return ch.Check()
+		}
+		return nil
+	case "recovery-code":
+		code, err := protocol.ParseRecoveryCode(v.Input)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(code[:]) != c.Output {
+			t.Fatalf("code %x, want %s", code[:], c.Output)
+		}
+		return nil
 	case "sign-in":
 		var r protocol.ConsoleRequest
 		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgConsoleRequest, &r); err != nil {

@@ -46,6 +46,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/breakglass"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/policy"
 	"github.com/jitkey/jitkey/agent/store"
@@ -93,6 +94,9 @@ type Config struct {
 	Rand      io.Reader
 	Logger    *slog.Logger
 	Recorded  func() // called after audit records commit
+	// BreakGlass, if set, checks recovery codes typed with the username
+	// protocol.BreakGlassUsername (SPEC.md 11.15).
+	BreakGlass *breakglass.Keeper
 }
 
 // Verifier checks offline codes. Attempts are serialised.
@@ -163,6 +167,9 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 			return lifecycle.Grant{}, &LockedError{Until: until}
 		}
 		delete(v.locked, r.Username)
+	}
+	if r.Username == protocol.BreakGlassUsername && v.cfg.BreakGlass != nil {
+		return v.breakGlass(ctx, r, now)
 	}
 	rec := protocol.AuditRecord{Method: protocol.MethodOTP, Online: r.Online, Action: r.Action, Username: auditName(r.Username)}
 	e, err := v.read(ctx, r.Username)

@@ -68,6 +68,8 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 			s += "; " + r.Detail
 		}
 		return s
+	case protocol.EventBreakGlassUsed:
+		return fmt.Sprintf("BREAK-GLASS: the recovery code of %s was used for account %s%s", deviceName, acct, paren(why))
 	case "login.denied":
 		return fmt.Sprintf("%s was denied on %s%s", who, deviceName, paren(why))
 	case "login.cancelled":
@@ -160,6 +162,10 @@ func AlarmLine(a *store.Alarm) string {
 		what := map[string]string{"receipt-missing": "MISSING", "receipt-forged": "FORGED"}[a.Kind]
 		return fmt.Sprintf("!!! END RECEIPT %s on device %s (tenant %s) at seq %d: %s (detected %s)",
 			what, a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
+	}
+	if a.Kind == "breakglass-used" {
+		return fmt.Sprintf("!!! BREAK-GLASS RECOVERY CODE USED on device %s (tenant %s) at seq %d: %s (detected %s)",
+			a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
 	}
 	if a.Kind == "push-reported" {
 		return fmt.Sprintf("!!! PUSH LOGIN REPORTED AS FRAUD on device %s (tenant %s) at seq %d: %s (detected %s)",

@@ -80,6 +80,7 @@ func Generate() (vs []Vector, err error) {
 	g.consoleLogin()
 	g.coApprovals()
 	g.coApprovalMsgs()
+	g.breakGlass()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {

@@ -201,6 +201,10 @@ func (d *demo) walk(ctx context.Context) error {
 		d.offlineLogin); err != nil {
 		return err
 	}
+	if err := d.step(ctx, "Still offline, and no phone at hand: the MSP admin reads "+harness.DeviceContoso+"'s break-glass recovery code from the console (the reveal is recorded); at the computer it logs in as msp-breakglass, once",
+		d.breakGlass); err != nil {
+		return err
+	}
 
 	// Shared mode.
 	if err := d.step(ctx, "At "+harness.DeviceFabrikam+" (shared mode) Nik logs in to Fabrikam's shared account, scans and approves", func(ctx context.Context) (string, error) {
@@ -283,7 +287,7 @@ func (d *demo) walk(ctx context.Context) error {
 			if err := l.CheckContiguous(); err != nil {
 				return err
 			}
-			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed", "offline.key.replaced"} {
+			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed", "offline.key.replaced", "breakglass.used"} {
 				if !l.Has(want, "") {
 					return errors.New("no " + want + " record yet")
 				}
@@ -501,20 +505,84 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); at the PAM prompt he typed both and was logged in as %s offline; %s; the relay stays down for the next step",
+		code.Username, code.Code, code.SecondsLeft, acct, note), nil
+}
+
+// recoveryCode finds a recovery code in `breakglass show`'s output.
+var recoveryCode = regexp.MustCompile(`\b([0-9A-Z]{4}(?:-[0-9A-Z]{4}){6})\b`)
+
+// breakGlass (SPEC.md 11.15), with the relay still down: the admin
+// reveals Contoso's recovery code at the console, the person at the
+// computer logs in as msp-breakglass with it at the PAM prompt, logs out,
+// and the same code is refused; then the relay comes back.
+func (d *demo) breakGlass(ctx context.Context) (string, error) {
+	w := d.w
+	out, err := w.Console.Must(ctx, "breakglass", "show", harness.DeviceContoso, "--as", "demo-admin")
+	if err != nil {
+		return "", err
+	}
+	m := recoveryCode.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("no recovery code in:\n%s", out)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	acct := "msp-breakglass"
+	l, err := w.Contoso.StartPAMLogin(wctx, acct)
+	if err != nil {
+		return "", err
+	}
+	if err := l.EnterCode(wctx, "breakglass", m[1]); err != nil {
+		return "", fmt.Errorf("the login prompt did not offer a code: %w", err)
+	}
+	if _, err := l.WaitSession(wctx); err != nil {
+		return "", err
+	}
+	note, err := d.logout(ctx, l, w.ContosoAcc, acct)
+	if err != nil {
+		return "", err
+	}
+	again, err := w.Contoso.StartPAMLogin(wctx, acct)
+	if err != nil {
+		return "", err
+	}
+	if err := again.EnterCode(wctx, "breakglass", m[1]); err != nil {
+		return "", err
+	}
+	why, err := again.Failure(wctx)
+	if err != nil {
+		return "", fmt.Errorf("the used recovery code logged in again")
+	}
+	if !strings.Contains(why, "wrong or used recovery code") {
+		return "", fmt.Errorf("second use refused with %q", why)
+	}
+	if err := d.relayBack(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("the console showed %s (reveal recorded, by demo-admin); typed at the PAM prompt with the username breakglass it logged in as %s; %s; "+
+		"the same code again: %q; the relay is back: the agent reports the use (alarm breakglass-used) and escrows the next code", m[1], acct, note, why), nil
+}
+
+// relayBack restarts the relay and waits until the agents and the
+// console are on it again.
+func (d *demo) relayBack(ctx context.Context) error {
+	w := d.w
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	marks := map[*harness.Proc]int{}
 	for _, p := range []*harness.Proc{w.Contoso.Proc, w.Fabrikam.Proc, w.Console.Serve} {
 		marks[p] = p.Mark()
 	}
 	if err := w.Relay.Restart(ctx); err != nil {
-		return "", fmt.Errorf("restart the relay: %w", err)
+		return fmt.Errorf("restart the relay: %w", err)
 	}
 	for p, mark := range marks {
 		if _, err := p.WaitFor(wctx, mark, reconnected); err != nil {
-			return "", fmt.Errorf("not back on the relay: %w", err)
+			return fmt.Errorf("not back on the relay: %w", err)
 		}
 	}
-	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); at the PAM prompt he typed both and was logged in as %s offline; %s; the relay is back and the offline journal will ship",
-		code.Username, code.Code, code.SecondsLeft, acct, note), nil
+	return nil
 }
 
 // session is a logged-in session at a login surface: the real PAM module
