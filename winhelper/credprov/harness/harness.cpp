@@ -6,7 +6,7 @@
 // credential (CredentialsChanged). It prints the serialization's
 // account name and sizes, never the password.
 //
-//   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE]]
+//   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE | --push EMAIL]]
 //     SCENARIO: logon, unlock or credui
 //     QRFILE:   each tile bitmap is written there as a PGM picture ("-":
 //               not written)
@@ -14,6 +14,9 @@
 //               when the agent says it is offline, or through its "Use an
 //               offline code" link), type USERNAME and CODE and press
 //               Submit, as a technician would (the code is not printed)
+//     --push:   once the tile offers "Send notification" (the agent is
+//               online), click it, type EMAIL and press Submit; the number
+//               the tile then shows is printed ("field 3: N")
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +142,30 @@ static bool Offline(ICredentialProviderCredential *c, const char *user, const ch
 	return true;
 }
 
+// Push clicks "Send notification" (field 8) once the tile offers it,
+// types email into the email field (4) and presses Submit; it returns
+// whether it did.
+static bool Push(ICredentialProviderCredential *c, const char *email)
+{
+	if (!visible(c, 8))
+		return false;
+	printf("CommandLinkClicked(8 \"Send notification\") = 0x%08lx\n", (unsigned long)c->CommandLinkClicked(8));
+	if (!visible(c, 4)) {
+		printf("push: the email field is not shown\n");
+		fflush(stdout);
+		return true;
+	}
+	set_utf8(c, 4, email, email);
+	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+	LPWSTR st = nullptr;
+	CREDENTIAL_PROVIDER_STATUS_ICON icon;
+	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
+	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the push is with the agent)\n", (unsigned long)hr, int(r));
+	fflush(stdout);
+	return true;
+}
+
 static int fail(const char *what, HRESULT hr)
 {
 	printf("FAIL %s: 0x%08lx\n", what, (unsigned long)hr);
@@ -152,11 +179,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g_qrfile = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : nullptr;
-	const char *offline_user = nullptr, *offline_code = nullptr;
+	const char *offline_user = nullptr, *offline_code = nullptr, *push_email = nullptr;
 	if (argc > 7 && strcmp(argv[5], "--offline") == 0) {
 		offline_user = argv[6];
 		offline_code = argv[7];
 	}
+	if (argc > 6 && strcmp(argv[5], "--push") == 0)
+		push_email = argv[6];
 	bool submitted = false;
 	CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus = strcmp(argv[2], "unlock") == 0 ? CPUS_UNLOCK_WORKSTATION
 						  : strcmp(argv[2], "credui") == 0 ? CPUS_CREDUI
@@ -231,6 +260,8 @@ int main(int argc, char **argv)
 				DispatchMessageW(&m);
 			}
 		if (offline_user && !submitted && Offline(c, offline_user, offline_code))
+			submitted = true;
+		if (push_email && !submitted && Push(c, push_email))
 			submitted = true;
 		if (!g_changed)
 			continue;
