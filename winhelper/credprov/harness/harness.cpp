@@ -8,8 +8,9 @@
 //
 //   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE | --push EMAIL]]
 //     SCENARIO: logon, unlock or credui
-//     QRFILE:   each tile bitmap is written there as a PGM picture ("-":
-//               not written)
+//     QRFILE:   the tile's Nth bitmap is written to QRFILE-N.pgm as a PGM
+//               picture before "bitmap #N WxH" is printed ("-": not
+//               written)
 //     --offline: once the tile offers the offline-code fields (by itself
 //               when the agent says it is offline, or through its "Use an
 //               offline code" link), type USERNAME and CODE and press
@@ -38,25 +39,34 @@ static void wprint(const char *what, DWORD id, LPCWSTR s)
 	fflush(stdout);
 }
 
+static int g_bitmaps = 0;
+
+// save_bitmap prints "bitmap #N WxH" for the tile's Nth bitmap after
+// writing it to QRPREFIX-N.pgm (if a prefix was given).
 static void save_bitmap(HBITMAP b)
 {
 	DIBSECTION ds;
 	if (GetObjectW(b, sizeof ds, &ds) != sizeof ds || ds.dsBm.bmBitsPixel != 32) {
 		printf("bitmap: not a 32-bit DIB section\n");
+		fflush(stdout);
 		return;
 	}
+	int n = ++g_bitmaps;
 	int w = ds.dsBm.bmWidth, h = ds.dsBm.bmHeight;
-	printf("bitmap %dx%d\n", w, h);
-	if (g_qrfile == nullptr)
-		return;
-	FILE *f = fopen(g_qrfile, "wb");
-	if (f == nullptr)
-		return;
-	fprintf(f, "P5\n%d %d\n255\n", w, h);
-	const uint32_t *px = static_cast<const uint32_t *>(ds.dsBm.bmBits);
-	for (int i = 0; i < w * h; i++)
-		fputc(int(px[i] & 0xff), f);
-	fclose(f);
+	if (g_qrfile != nullptr) {
+		char path[MAX_PATH];
+		snprintf(path, sizeof path, "%s-%d.pgm", g_qrfile, n);
+		FILE *f = fopen(path, "wb");
+		if (f != nullptr) {
+			fprintf(f, "P5\n%d %d\n255\n", w, h);
+			const uint32_t *px = static_cast<const uint32_t *>(ds.dsBm.bmBits);
+			for (int i = 0; i < w * h; i++)
+				fputc(int(px[i] & 0xff), f);
+			fclose(f);
+		}
+	}
+	printf("bitmap #%d %dx%d\n", n, w, h);
+	fflush(stdout);
 }
 
 struct Events final : public ICredentialProviderCredentialEvents, public ICredentialProviderEvents {
