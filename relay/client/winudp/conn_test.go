@@ -141,7 +141,6 @@ func TestDeadlineInterruptsRead(t *testing.T) {
 	if !errors.Is(r.err, os.ErrDeadlineExceeded) || !errors.As(r.err, &ne) || !ne.Timeout() {
 		t.Fatalf("ReadFrom after SetReadDeadline(now): %v, want a timeout", r.err)
 	}
-	//lint:ignore SA1019 quic-go's read loop branches on Temporary
 	if tmp, ok := r.err.(interface{ Temporary() bool }); !ok || !tmp.Temporary() {
 		t.Fatalf("the timeout %v is not Temporary: quic-go's read loop would close the transport", r.err)
 	}

@@ -261,8 +261,6 @@ func startAgent(ctx context.Context, we *wineEnv, device, state string) (*harnes
 	return agent, nil
 }
 
-var bitmapLine = regexp.MustCompile(`^bitmap #(\d+) (\d+)x(\d+)$`)
-
 // nextQR waits for the harness's next bitmap after number after that is
 // a QR code (the first may be the blank 64x64 tile) and returns its
 // number, the PNG it was converted to, and its payload.
