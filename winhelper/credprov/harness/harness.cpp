@@ -126,6 +126,19 @@ static void set_utf8(ICredentialProviderCredential *c, DWORD id, const char *s, 
 	SecureZeroMemory(w, sizeof w);
 }
 
+// submit presses Submit (GetSerialization) on a tile that sends what
+// (the code, the push) to the agent, which answers later.
+static void submit(ICredentialProviderCredential *c, const char *what)
+{
+	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+	LPWSTR st = nullptr;
+	CREDENTIAL_PROVIDER_STATUS_ICON icon;
+	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
+	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the %s is with the agent)\n", (unsigned long)hr, int(r), what);
+	fflush(stdout);
+}
+
 // Offline types the username and code into the tile's offline fields
 // once they are shown (field ids: 5 username, 6 code, 9 the "Use an
 // offline code" link) and presses Submit; it returns whether it did.
@@ -142,13 +155,7 @@ static bool Offline(ICredentialProviderCredential *c, const char *user, const ch
 	printf("offline-code fields shown: username %s, code %s\n", visible(c, 5) ? "visible" : "hidden", visible(c, 6) ? "visible" : "hidden");
 	set_utf8(c, 5, user, user);
 	set_utf8(c, 6, code, "(code not shown)");
-	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
-	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
-	LPWSTR st = nullptr;
-	CREDENTIAL_PROVIDER_STATUS_ICON icon;
-	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
-	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the code is with the agent)\n", (unsigned long)hr, int(r));
-	fflush(stdout);
+	submit(c, "code");
 	return true;
 }
 
@@ -166,13 +173,7 @@ static bool Push(ICredentialProviderCredential *c, const char *email)
 		return true;
 	}
 	set_utf8(c, 4, email, email);
-	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
-	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
-	LPWSTR st = nullptr;
-	CREDENTIAL_PROVIDER_STATUS_ICON icon;
-	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
-	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the push is with the agent)\n", (unsigned long)hr, int(r));
-	fflush(stdout);
+	submit(c, "push");
 	return true;
 }
 
