@@ -448,7 +448,7 @@ func offlineLogin(ctx context.Context, w *harness.World, phone *harness.Phone, s
 	}
 	step("%s's phone (jitkey-phone otp %s, no network): username %s, a %d-digit code (not shown), %s mode, %d s left",
 		phone.Name, deviceShare, otp.Username, len(otp.Code), otp.Mode, otp.SecondsLeft)
-	step("harness.exe loads jitkey_cp.dll (%s); the tile offers the offline code; it types %s and the code, then Submit", scenario, otp.Username)
+	step("harness.exe loads jitkey_cp.dll (%s); the tile switches to the offline code by itself; it types %s and the code, then Submit", scenario, otp.Username)
 	from := len(agent.Lines())
 	h, err := we.harness("harness-offline-"+scenario, scenario, 60, "-", "--offline", otp.Username, otp.Code)
 	if err != nil {
@@ -463,6 +463,9 @@ func offlineLogin(ctx context.Context, w *harness.World, phone *harness.Phone, s
 	fmt.Printf("--- agent log ---\n%s\n--- end ---\n", alog)
 	if strings.Contains(t, otp.Code) || strings.Contains(agent.Output(), otp.Code) {
 		return errors.New("the offline code appears in the transcript")
+	}
+	if strings.Contains(t, "CommandLinkClicked(9") {
+		return errors.New("offline login: the tile of an agent without relay did not switch to the offline-code fields by itself")
 	}
 	for _, want := range []string{
 		"offline-code fields shown: username visible, code visible",
