@@ -29,13 +29,13 @@
 //     shared account (Nik at logon, Sam at unlock).
 //   - With the agent stopped, the DLL must say the agent is not running.
 //
-// Under Wine everything runs as one user and netapi32 is a stub, so the
-// agent runs with --sandbox (accounts in memory, netusertest; secrets
-// sealed with the state's key file as the Linux build that enrolled it
-// does: the states are enrolled by the Linux build of the same agent,
-// --os windows) and the DLL is told by the registry value
-// TestAllowSameUser that an agent of its own user may serve the pipe; on
-// Windows both are SYSTEM.
+// Both devices are enrolled by jitkey-agent.exe under Wine (over the same
+// winsock socket). Under Wine everything runs as one user and netapi32
+// is a stub, so the agent runs with --sandbox (accounts in memory,
+// netusertest; secrets sealed with the state's key file, as enroll does,
+// not DPAPI) and the DLL is told by the registry value TestAllowSameUser
+// that an agent of its own user may serve the pipe; on Windows both are
+// SYSTEM.
 //
 //	winetest BIN   (BIN holds jitkey-agent.exe, jitkey_cp.dll, harness.exe,
 //	                bcryptprimitives.dll, winudp.test.exe)
@@ -163,24 +163,25 @@ func run() error {
 	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--push-login"); err != nil {
 		return err
 	}
-	// The states are enrolled by the Linux build of the same agent
-	// (--os windows) and served by the Windows build: enrolling seals
-	// the secrets, and the sandbox reads them with the state's key file.
+	// The Windows agent enrolls under Wine too, over the same winsock
+	// socket (the token on stdin: Go reports every Windows file as mode
+	// 0666, which --token-file refuses).
 	states := map[string]string{}
 	for _, d := range []struct{ name, tenant string }{{deviceNamed, harness.TenantContoso}, {deviceShare, harness.TenantFabrikam}} {
-		step("enroll %s in %s (Linux agent binary, --os windows)", d.name, d.tenant)
+		step("jitkey-agent.exe enroll under Wine: %s in %s", d.name, d.tenant)
 		tok, err := w.Console.Token(ctx, d.tenant)
 		if err != nil {
 			return err
 		}
 		states[d.name] = filepath.Join(dir, "state-"+d.name)
-		enroll := exec.CommandContext(ctx, filepath.Join(bin, "jitkey-agent"), "enroll", "--token-file", "-", "--state", states[d.name],
-			"--name", d.name, "--os", "windows")
+		enroll := exec.CommandContext(ctx, wine, filepath.Join(winBin, "jitkey-agent.exe"), "enroll", "--token-file", "-",
+			"--state", winPath(states[d.name]), "--name", d.name)
+		enroll.Env = append(os.Environ(), env...)
 		enroll.Stdin = strings.NewReader(tok)
 		out, err := enroll.CombinedOutput()
 		fmt.Print(string(out))
 		if err != nil {
-			return fmt.Errorf("enroll: %w", err)
+			return fmt.Errorf("enroll under Wine: %w", err)
 		}
 	}
 	for _, p := range []*harness.Phone{w.Nik, w.Sam} {
