@@ -16,7 +16,7 @@ func TestOpenPAMBranchCompiles(t *testing.T) {
 	dir := filepath.Dir(file)
 	cmd := exec.Command("gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-fsyntax-only",
 		"-DJK_OPENPAM_CHECK", "-include", filepath.Join(dir, "c", "openpam_check.h"),
-		"-I", filepath.Join(dir, "internal", "jkmsg"), filepath.Join(dir, "c", "pam_jitkey.c"))
+		"-I", filepath.Join(dir, "..", "..", "internal", "ipcc"), filepath.Join(dir, "c", "pam_jitkey.c"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the OpenPAM branch does not compile: %v\n%s", err, out)
 	}

@@ -11,13 +11,10 @@
 package command
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os/exec"
-	"strings"
-	"time"
+
+	"github.com/jitkey/jitkey/internal/command"
 )
 
 // Runner runs one command to completion. stdin may be nil. On a non-zero
@@ -30,50 +27,11 @@ type Runner interface {
 
 // Error reports a command that failed: its name and arguments (never
 // secrets: those travel on stdin), exit code and standard error.
-type Error struct {
-	// Name and Args are the command as the caller asked for it.
-	Name string
-	Args []string
-	// Code is the exit code, or -1 if the command did not exit normally
-	// (not found, killed, context done).
-	Code int
-	// Stderr is the command's standard error, trimmed.
-	Stderr string
-	// Err is the underlying error.
-	Err error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("run ")
-	b.WriteString(e.Name)
-	for _, a := range e.Args {
-		b.WriteByte(' ')
-		b.WriteString(a)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	if e.Stderr != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Stderr)
-	}
-	return b.String()
-}
-
-// Unwrap returns the underlying error.
-func (e *Error) Unwrap() error { return e.Err }
+type Error = command.Error
 
 // ExitCode returns the exit code of an *Error in err's chain, -1 if the
 // command did not exit normally, or 0 if err is nil.
-func ExitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if ce, ok := errors.AsType[*Error](err); ok {
-		return ce.Code
-	}
-	return -1
-}
+func ExitCode(err error) int { return command.ExitCode(err) }
 
 // Env is the fixed environment every command runs with: the system PATH
 // and the C locale, so that output parses the same everywhere. Nothing of
@@ -87,26 +45,5 @@ type Exec struct{}
 
 // Run implements Runner.
 func (Exec) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, []byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Env = Env()
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	if err == nil {
-		return stdout.Bytes(), stderr.Bytes(), nil
-	}
-	code := -1
-	if ee, ok := errors.AsType[*exec.ExitError](err); ok && ctx.Err() == nil {
-		code = ee.ExitCode()
-	}
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-	}
-	return stdout.Bytes(), stderr.Bytes(), &Error{Name: name, Args: args, Code: code,
-		Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	return command.Run(ctx, exec.CommandContext(ctx, name, args...), Env(), stdin, name, args)
 }

@@ -97,7 +97,7 @@ func TestDLLExportsAndImports(t *testing.T) {
 		t.Fatalf("exports %v, want %v", exports, want)
 	}
 	system := map[string]bool{"advapi32.dll": true, "credui.dll": true, "gdi32.dll": true, "kernel32.dll": true,
-		"msvcrt.dll": true, "ole32.dll": true, "secur32.dll": true, "shlwapi.dll": true, "user32.dll": true}
+		"msvcrt.dll": true, "netapi32.dll": true, "ole32.dll": true, "secur32.dll": true, "shlwapi.dll": true, "user32.dll": true}
 	imports := regexp.MustCompile(`DLL Name: (\S+)`).FindAllStringSubmatch(dump, -1)
 	if len(imports) == 0 {
 		t.Fatal("no imports found")

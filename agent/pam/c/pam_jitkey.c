@@ -630,7 +630,7 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 		rc = unavailable(pamh, a, "the jitkey agent is not running");
 		goto out;
 	}
-	size_t n = jk_encode_begin(body, sizeof body, a->surface, 0);
+	size_t n = jk_encode_begin(body, sizeof body, a->surface, 0, NULL); /* no Target: see agent/pam/doc.go */
 	long long first = now_ms() + 15000; /* the first QR comes at once */
 	if (n == 0 || write_frame(fd, body, n) < 0 ||
 	    pump(pamh, a, user, fd, l, buf, first < deadline ? first : deadline, 1) < 0 || (!l->done && !l->have_qr && !l->otp)) {

@@ -3,7 +3,7 @@
 package core
 
 /*
-#cgo CFLAGS: -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow -Wvla -fstack-protector-strong -D_FORTIFY_SOURCE=2
+#cgo CFLAGS: -I${SRCDIR}/../../../internal/ipcc -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow -Wvla -fstack-protector-strong -D_FORTIFY_SOURCE=2
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

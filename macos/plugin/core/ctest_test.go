@@ -16,7 +16,7 @@ func TestC(t *testing.T) {
 	cc := "gcc"
 	args := []string{"-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla",
 		"-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-		"-o", bin, "ctest/jkcore_test.c", "jkcore.c", "jkmsg.c"}
+		"-I", "../../../internal/ipcc", "-o", bin, "ctest/jkcore_test.c", "jkcore.c", "../../../internal/ipcc/jkmsg.c"}
 	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", cc, strings.Join(args, " "), err, out)
 	}

@@ -52,7 +52,7 @@ size_t jkc_begin(struct jkc *c, uint8_t *out, size_t cap, const char *surface)
 	if (c->state != JKC_IDLE || surface == NULL ||
 	    (strcmp(surface, "logon") != 0 && strcmp(surface, "unlock") != 0 && strcmp(surface, "elevate") != 0))
 		return 0;
-	size_t n = jk_encode_begin(out, cap, surface, 0);
+	size_t n = jk_encode_begin(out, cap, surface, 0, NULL);
 	if (n > 0)
 		c->state = JKC_WAITING;
 	return n;

@@ -3,8 +3,8 @@
 package core
 
 /*
-#cgo CFLAGS: -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
-#cgo CXXFLAGS: -std=c++17 -O2 -Wall -Wextra -Werror -fno-exceptions -fstack-protector-strong -D_FORTIFY_SOURCE=2
+#cgo CFLAGS: -I${SRCDIR}/../../../internal/ipcc -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
+#cgo CXXFLAGS: -I${SRCDIR}/../../../internal/ipcc -std=c++17 -O2 -Wall -Wextra -Werror -fno-exceptions -fstack-protector-strong -D_FORTIFY_SOURCE=2
 #include <stdlib.h>
 #include "jkmsg.h"
 #include "pack.h"
@@ -27,37 +27,6 @@ func cbytes(b []byte) unsafe.Pointer {
 	return p
 }
 
-// DecodeNumber runs jk_decode and returns the Number message's number.
-func DecodeNumber(body []byte) (uint8, bool) {
-	p := cbytes(body)
-	defer C.free(p)
-	var m C.struct_jk_msg
-	if C.jk_decode((*C.uint8_t)(p), C.size_t(len(body)), &m) != 0 || m._type != C.JK_MSG_NUMBER {
-		return 0, false
-	}
-	return uint8((*struct{ n C.uint8_t })(unsafe.Pointer(&m.u[0])).n), true
-}
-
-// Decodes reports whether jk_decode accepts body, and its type.
-func Decodes(body []byte) (uint8, bool) {
-	p := cbytes(body)
-	defer C.free(p)
-	var m C.struct_jk_msg
-	if C.jk_decode((*C.uint8_t)(p), C.size_t(len(body)), &m) != 0 {
-		return 0, false
-	}
-	return uint8(m._type), true
-}
-
-// EncodePush runs jk_encode_push.
-func EncodePush(email string) ([]byte, bool) {
-	cs := C.CString(email)
-	defer C.free(unsafe.Pointer(cs))
-	buf := make([]byte, 512)
-	n := C.jk_encode_push((*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), cs)
-	return buf[:n], n != 0
-}
-
 func utf16(s string) []uint16 {
 	out := make([]uint16, 0, len(s)+1)
 	for _, r := range s {
@@ -75,6 +44,52 @@ func KerbPack(msgType uint32, domain, user, password string, size int) ([]byte, 
 		(*C.uint16_t)(unsafe.Pointer(&u[0])), C.size_t(len(u)-1),
 		(*C.uint16_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)-1))
 	return buf[:n], n != 0
+}
+
+// AccountSplit runs jk_account_split on a Credential's Username with
+// local as this computer's name.
+func AccountSplit(account, local string) (domain, user string, ok bool) {
+	a, l := utf16(account), utf16(local)
+	var d, u *C.uint16_t
+	var dn, un C.size_t
+	if C.jk_account_split((*C.uint16_t)(unsafe.Pointer(&a[0])), C.size_t(len(a)-1), (*C.uint16_t)(unsafe.Pointer(&l[0])), C.size_t(len(l)-1),
+		&d, &dn, &u, &un) != 0 {
+		return "", "", false
+	}
+	return fromUTF16(d, dn), fromUTF16(u, un), true
+}
+
+// AccountQualified runs jk_account_qualified with room for size units.
+func AccountQualified(account, local string, size int) (string, bool) {
+	a, l := utf16(account), utf16(local)
+	out := make([]uint16, size+1)
+	n := C.jk_account_qualified((*C.uint16_t)(unsafe.Pointer(&a[0])), C.size_t(len(a)-1), (*C.uint16_t)(unsafe.Pointer(&l[0])), C.size_t(len(l)-1),
+		(*C.uint16_t)(unsafe.Pointer(&out[0])), C.size_t(size))
+	if n == 0 {
+		return "", false
+	}
+	if out[n] != 0 {
+		return "", false // not NUL-terminated
+	}
+	return fromUTF16((*C.uint16_t)(unsafe.Pointer(&out[0])), n), true
+}
+
+func fromUTF16(p *C.uint16_t, n C.size_t) string {
+	units := unsafe.Slice((*uint16)(unsafe.Pointer(p)), int(n))
+	r := make([]rune, len(units))
+	for i, u := range units {
+		r[i] = rune(u)
+	}
+	return string(r)
+}
+
+// TargetFromSPN runs jk_target_from_spn.
+func TargetFromSPN(in string) (string, bool) {
+	cs := C.CString(in)
+	defer C.free(unsafe.Pointer(cs))
+	out := make([]byte, C.JK_MAX_TARGET+1)
+	n := C.jk_target_from_spn(cs, (*C.char)(unsafe.Pointer(&out[0])), C.size_t(len(out)))
+	return string(out[:n]), n != 0
 }
 
 // KerbSize runs jk_kerb_size.
@@ -122,8 +137,45 @@ func NewTile() *Tile { return &Tile{C.jk_tile_new()} }
 // Free wipes and frees the tile.
 func (t *Tile) Free() { C.jk_tile_free(t.t); t.t = nil }
 
+// Setup names the Begin surface and whether the tile asks for a target.
+func (t *Tile) Setup(surface string, askTarget bool) {
+	cs := C.CString(surface)
+	defer C.free(unsafe.Pointer(cs))
+	ask := C.int(0)
+	if askTarget {
+		ask = 1
+	}
+	C.jk_tile_setup(t.t, cs, ask)
+}
+
+// SetTargetHint runs jk_tile_set_target_hint.
+func (t *Tile) SetTargetHint(spn string) bool {
+	cs := C.CString(spn)
+	defer C.free(unsafe.Pointer(cs))
+	return C.jk_tile_set_target_hint(t.t, cs) == 0
+}
+
+// Start runs jk_tile_start.
+func (t *Tile) Start() int { return int(C.jk_tile_start(t.t)) }
+
+// Begin returns the login's Begin body (nil if it does not fit).
+func (t *Tile) Begin() []byte {
+	buf := make([]byte, 256)
+	n := C.jk_tile_begin(t.t, (*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if n == 0 {
+		return nil
+	}
+	return buf[:n]
+}
+
+// SubmitAdjacent returns the field next to the Submit button.
+func (t *Tile) SubmitAdjacent() int { return int(C.jk_tile_submit_adjacent(t.t)) }
+
 // Connecting restarts the tile.
 func (t *Tile) Connecting() { C.jk_tile_connecting(t.t) }
+
+// AgentRefused reports that the pipe refused this process.
+func (t *Tile) AgentRefused() { C.jk_tile_agent_refused(t.t) }
 
 // AgentDown reports that the pipe could not be opened or broke.
 func (t *Tile) AgentDown() { C.jk_tile_agent_down(t.t) }
@@ -195,7 +247,7 @@ func (t *Tile) Ready() bool { return C.jk_tile_ready(t.t) != 0 }
 
 // TakeCredential moves the credential out.
 func (t *Tile) TakeCredential() (user string, pw []byte, session [16]byte, ok bool) {
-	ub := make([]byte, 80)
+	ub := make([]byte, C.JK_MAX_ACCOUNT+1)
 	pb := make([]byte, 300)
 	n := C.jk_tile_take_credential(t.t, (*C.char)(unsafe.Pointer(&ub[0])), C.size_t(len(ub)),
 		(*C.uint8_t)(unsafe.Pointer(&pb[0])), C.size_t(len(pb)), (*C.uint8_t)(unsafe.Pointer(&session[0])))
@@ -219,6 +271,7 @@ const (
 	FLinkPush    = C.JK_F_LINK_PUSH
 	FLinkOffline = C.JK_F_LINK_OFFLINE
 	FLinkBack    = C.JK_F_LINK_BACK
+	FTarget      = C.JK_F_TARGET
 	FCount       = C.JK_F_COUNT
 
 	ModeConnecting = C.JK_MODE_CONNECTING
@@ -230,6 +283,7 @@ const (
 	ModeChecking   = C.JK_MODE_CHECKING
 	ModeApproved   = C.JK_MODE_APPROVED
 	ModeDenied     = C.JK_MODE_DENIED
+	ModeTarget     = C.JK_MODE_TARGET
 
 	Hidden   = C.JK_HIDDEN
 	Selected = C.JK_SELECTED
@@ -238,6 +292,7 @@ const (
 	ActNone    = C.JK_ACT_NONE
 	ActSend    = C.JK_ACT_SEND
 	ActRestart = C.JK_ACT_RESTART
+	ActConnect = C.JK_ACT_CONNECT
 
 	KerbInteractiveLogon       = C.JK_KERB_INTERACTIVE_LOGON
 	KerbWorkstationUnlockLogon = C.JK_KERB_WORKSTATION_UNLOCK_LOGON

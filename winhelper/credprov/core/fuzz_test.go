@@ -3,62 +3,12 @@
 package core_test
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 	"github.com/jitkey/jitkey/winhelper/credprov/core"
 )
-
-// FuzzDecode: whatever the C decoder accepts is a canonical message:
-// the Go encoder writes exactly the same bytes for it (for Number, the
-// one canonical form of {1: n}).
-func FuzzDecode(f *testing.F) {
-	for _, m := range []struct {
-		t protocol.IPCMsgType
-		v any
-	}{
-		{protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true}},
-		{protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:x", PNG: []byte{1, 2}, Terminal: "█\n", Expires: 1700000000}},
-		{protocol.IPCMsgCredential, &protocol.IPCCredential{Username: "msp-a", Password: []byte("p"), Deadline: -1}},
-		{protocol.IPCMsgDenied, &protocol.IPCDenied{Code: 4, Reason: "r"}},
-		{protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}},
-	} {
-		b, err := protocol.EncodeIPCMsg(m.t, m.v)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte{10, 0xa1, 0x01, 0x18, 42})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		typ, ok := core.Decodes(body)
-		if !ok {
-			return
-		}
-		if typ == 10 {
-			n, _ := core.DecodeNumber(body)
-			want := []byte{10, 0xa1, 0x01, 0x18, n} // CBOR: uint >= 24 takes a one-byte argument
-			if n < 24 {
-				want = []byte{10, 0xa1, 0x01, n}
-			}
-			if !bytes.Equal(body, want) {
-				t.Fatalf("Number %x accepted, canonical %x", body, want)
-			}
-			return
-		}
-		gt, v, err := protocol.DecodeIPCMsg(body)
-		if err != nil || byte(gt) != typ {
-			t.Fatalf("C accepted %x (type %d), Go: %d %v", body, typ, gt, err)
-		}
-		again, err := protocol.EncodeIPCMsg(gt, v)
-		if err != nil || !bytes.Equal(again, body) {
-			t.Fatalf("C accepted %x, re-encoded %x (%v)", body, again, err)
-		}
-	})
-}
 
 // terminal draws modules as the agent's qrcode.Terminal does.
 func terminal(dark []byte, side int) string {

@@ -38,6 +38,47 @@ void put_string(uint8_t *base, size_t hdr, size_t *off, const uint16_t *s, size_
 
 } // namespace
 
+extern "C" int jk_account_split(const uint16_t *account, size_t n, const uint16_t *local, size_t ln,
+				const uint16_t **domain, size_t *dn, const uint16_t **user, size_t *un)
+{
+	if (account == nullptr || domain == nullptr || dn == nullptr || user == nullptr || un == nullptr)
+		return -1;
+	size_t slash = n, count = 0;
+	for (size_t i = 0; i < n; i++)
+		if (account[i] == '\\') {
+			slash = i;
+			count++;
+		}
+	if (count > 1)
+		return -1;
+	if (count == 0) {
+		*domain = local;
+		*dn = local == nullptr ? 0 : ln;
+		*user = account;
+		*un = n;
+	} else {
+		*domain = account;
+		*dn = slash;
+		*user = account + slash + 1;
+		*un = n - slash - 1;
+	}
+	return *dn == 0 || *un == 0 ? -1 : 0;
+}
+
+extern "C" size_t jk_account_qualified(const uint16_t *account, size_t n, const uint16_t *local, size_t ln,
+				       uint16_t *out, size_t cap)
+{
+	const uint16_t *d, *u;
+	size_t dn, un;
+	if (out == nullptr || jk_account_split(account, n, local, ln, &d, &dn, &u, &un) != 0 || dn + 1 + un + 1 > cap)
+		return 0;
+	memcpy(out, d, dn * 2);
+	out[dn] = '\\';
+	memcpy(out + dn + 1, u, un * 2);
+	out[dn + 1 + un] = 0;
+	return dn + 1 + un;
+}
+
 extern "C" size_t jk_kerb_size(size_t d, size_t u, size_t p)
 {
 	return JK_KIUL_SIZE + 2 * (d + u + p);

@@ -55,6 +55,28 @@ size_t jk_kerb_pack(uint8_t *out, size_t cap, uint32_t message_type,
 		    const uint16_t *user, size_t user_len,
 		    const uint16_t *password, size_t password_len);
 
+/*
+ * jk_account_split splits a Credential's Username (SPEC.md 5.7.3), in
+ * UTF-16 units, into the logon domain and user name of a packed logon:
+ * "DOMAIN\msp-x" (a domain account of a selective or Remote Desktop
+ * login, 11.7) gives DOMAIN and msp-x; a name without '\' (a local
+ * account) gives local (this computer's name) and the name. Returns 0,
+ * or -1 if a part is empty or the name holds more than one '\'. The
+ * parts point into account and local.
+ */
+int jk_account_split(const uint16_t *account, size_t n, const uint16_t *local, size_t ln,
+		     const uint16_t **domain, size_t *dn, const uint16_t **user, size_t *un);
+
+/*
+ * jk_account_qualified writes DOMAIN\user (jk_account_split's parts)
+ * into out, NUL-terminated: the user name CredPackAuthenticationBuffer
+ * takes for a CredUI serialization. Returns its length in units, or 0
+ * if the account does not split or out (cap units, NUL included) is too
+ * small.
+ */
+size_t jk_account_qualified(const uint16_t *account, size_t n, const uint16_t *local, size_t ln,
+			    uint16_t *out, size_t cap);
+
 /* jk_kerb_size returns the size jk_kerb_pack needs. */
 size_t jk_kerb_size(size_t domain_len, size_t user_len, size_t password_len);
 

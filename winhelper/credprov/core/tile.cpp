@@ -46,6 +46,9 @@ bool digits(const char *s, size_t n)
 
 struct jk_tile {
 	int mode = JK_MODE_CONNECTING;
+	char surface[16] = "logon"; // Begin's surface without a target
+	bool ask_target = false;    // mode TARGET before connecting
+	char target[JK_MAX_TARGET + 1] = {}; // this login's Target; "" = this computer
 	bool online = false, otp = false, have_status = false;
 	bool auto_offline = false; // OFFLINE entered because the agent is offline
 	uint32_t gen = 1, qr_gen = 0;
@@ -54,7 +57,7 @@ struct jk_tile {
 	char text[JK_F_COUNT][kText] = {};
 	// The credential, until the DLL takes it.
 	bool ready = false;
-	char user[JK_MAX_USERNAME + 1] = {};
+	char user[JK_MAX_ACCOUNT + 1] = {};
 	uint8_t pw[JK_MAX_PASSWORD] = {};
 	size_t pw_len = 0;
 	uint8_t session[JK_SESSION_LEN] = {};
@@ -92,6 +95,7 @@ struct jk_tile {
 		}
 	}
 	void status(const char *s) { set(JK_F_STATUS, s); }
+	bool remote() const { return target[0] != 0; }
 
 	void go(int m)
 	{
@@ -102,7 +106,14 @@ struct jk_tile {
 		switch (mode) {
 		case JK_MODE_QR:
 			set(JK_F_LINK_BACK, "Back to the QR code");
-			if (!have_status || online)
+			if (remote()) {
+				char s[kText];
+				if (!have_status || online)
+					snprintf(s, sizeof s, "Scan the QR code with the jitkey app: Remote Desktop to %s", target);
+				else
+					snprintf(s, sizeof s, "This computer is offline: Remote Desktop to %s needs the jitkey app's approval online", target);
+				status(s);
+			} else if (!have_status || online)
 				status(otp ? "Scan the QR code with the jitkey app, or use an offline code" : "Scan the QR code with the jitkey app");
 			else
 				status("This computer is offline and takes no offline code now: use another sign-in option");
@@ -123,6 +134,9 @@ struct jk_tile {
 		case JK_MODE_DENIED:
 			set(JK_F_LINK_BACK, "Start again");
 			break;
+		case JK_MODE_TARGET:
+			status("Remote Desktop: enter the computer to connect to as jitkey knows it, then Submit (empty: sign in on this computer)");
+			break;
 		default:
 			break;
 		}
@@ -131,6 +145,11 @@ struct jk_tile {
 	// follow_status switches between QR and OFFLINE as the agent says.
 	void follow_status()
 	{
+		if (remote()) { // no codes, no push during a login with a Target
+			if (mode == JK_MODE_CONNECTING || mode == JK_MODE_QR)
+				go(JK_MODE_QR);
+			return;
+		}
 		bool auto_mode = mode == JK_MODE_CONNECTING || mode == JK_MODE_QR ||
 				 (mode == JK_MODE_OFFLINE && auto_offline) || (mode == JK_MODE_PUSH && !online);
 		if (!auto_mode) {
@@ -154,6 +173,75 @@ jk_tile *jk_tile_new(void) { return new (std::nothrow) jk_tile(); }
 
 void jk_tile_free(jk_tile *t) { delete t; }
 
+void jk_tile_setup(jk_tile *t, const char *surface, int ask_target)
+{
+	if (surface != nullptr && strlen(surface) < sizeof t->surface)
+		snprintf(t->surface, sizeof t->surface, "%s", surface);
+	t->ask_target = ask_target != 0;
+}
+
+int jk_tile_set_target_hint(jk_tile *t, const char *spn)
+{
+	char host[JK_MAX_TARGET + 1];
+	if (jk_target_from_spn(spn, host, sizeof host) == 0)
+		return -1;
+	t->set(JK_F_TARGET, host);
+	return 0;
+}
+
+int jk_tile_start(jk_tile *t)
+{
+	jk_tile_connecting(t);
+	t->target[0] = 0;
+	if (t->ask_target) {
+		t->go(JK_MODE_TARGET);
+		return JK_ACT_NONE;
+	}
+	return JK_ACT_CONNECT;
+}
+
+size_t jk_tile_begin(const jk_tile *t, uint8_t *out, size_t cap)
+{
+	// A Target asks for a domain logon (action 1) from this computer to
+	// the target (SPEC.md 5.7.1): surface logon, whatever the scenario.
+	if (t->remote())
+		return jk_encode_begin(out, cap, "logon", 0, t->target);
+	return jk_encode_begin(out, cap, t->surface, 0, nullptr);
+}
+
+size_t jk_target_from_spn(const char *in, char *out, size_t cap)
+{
+	if (out != nullptr && cap > 0)
+		out[0] = 0;
+	if (in == nullptr || out == nullptr)
+		return 0;
+	size_t n = strnlen(in, 1024);
+	const char *p = in, *end = in + n;
+	if (const char *slash = static_cast<const char *>(memchr(p, '/', n)))
+		p = slash + 1; // SERVICE/host
+	const char *q = p;
+	while (q < end && *q != ':' && *q != '/')
+		q++; // host:port, host/name
+	end = q;
+	while (p < end && *p == ' ')
+		p++;
+	while (end > p && end[-1] == ' ')
+		end--;
+	size_t len = size_t(end - p);
+	if (len == 0 || len > JK_MAX_TARGET || len + 1 > cap)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = uint8_t(p[i]);
+		if (c < 0x20 || c == 0x7f || c == ' ' || c == '\\' || c == '@')
+			return 0;
+	}
+	if (!jk_utf8_valid(reinterpret_cast<const uint8_t *>(p), len))
+		return 0;
+	memcpy(out, p, len);
+	out[len] = 0;
+	return len;
+}
+
 void jk_tile_connecting(jk_tile *t)
 {
 	t->wipe_secrets();
@@ -174,9 +262,16 @@ void jk_tile_agent_down(jk_tile *t)
 	t->go(JK_MODE_DOWN);
 }
 
+void jk_tile_agent_refused(jk_tile *t)
+{
+	jk_tile_agent_down(t);
+	if (t->mode == JK_MODE_DOWN)
+		t->status("This prompt runs without the rights to reach the jitkey agent (it admits only SYSTEM): use another sign-in option");
+}
+
 void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 {
-	if (t->mode == JK_MODE_APPROVED || t->mode == JK_MODE_DENIED || t->mode == JK_MODE_DOWN)
+	if (t->mode == JK_MODE_APPROVED || t->mode == JK_MODE_DENIED || t->mode == JK_MODE_DOWN || t->mode == JK_MODE_TARGET)
 		return;
 	switch (m->type) {
 	case JK_MSG_STATUS:
@@ -199,14 +294,14 @@ void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 	}
 	case JK_MSG_NUMBER: {
 		char n[8];
-		snprintf(n, sizeof n, "%u", unsigned(m->u.number.n));
+		snprintf(n, sizeof n, "%u", unsigned(m->u.number.number));
 		t->set(JK_F_NUMBER, n);
 		t->go(JK_MODE_PUSH_WAIT);
 		t->status("On your phone, pick this number to approve");
 		break;
 	}
 	case JK_MSG_CREDENTIAL:
-		if (m->u.cred.username.n == 0 || m->u.cred.username.n > JK_MAX_USERNAME ||
+		if (m->u.cred.username.n == 0 || m->u.cred.username.n > JK_MAX_ACCOUNT ||
 		    m->u.cred.password.n == 0 || m->u.cred.password.n > JK_MAX_PASSWORD) {
 			t->go(JK_MODE_DENIED);
 			t->status("The agent sent an unusable credential");
@@ -246,13 +341,13 @@ int jk_tile_link(jk_tile *t, int field)
 {
 	switch (field) {
 	case JK_F_LINK_PUSH:
-		if (t->mode == JK_MODE_QR && t->online) {
+		if (t->mode == JK_MODE_QR && t->online && !t->remote()) {
 			t->go(JK_MODE_PUSH);
 			return JK_ACT_NONE;
 		}
 		break;
 	case JK_F_LINK_OFFLINE:
-		if (t->mode == JK_MODE_QR && t->otp) {
+		if (t->mode == JK_MODE_QR && t->otp && !t->remote()) {
 			t->auto_offline = false;
 			t->go(JK_MODE_OFFLINE);
 			return JK_ACT_NONE;
@@ -272,7 +367,8 @@ int jk_tile_link(jk_tile *t, int field)
 
 int jk_tile_set_string(jk_tile *t, int field, const char *s)
 {
-	size_t max = field == JK_F_EMAIL ? JK_MAX_EMAIL : field == JK_F_USERNAME ? JK_MAX_USERNAME : field == JK_F_CODE ? 8 : 0;
+	size_t max = field == JK_F_EMAIL ? JK_MAX_EMAIL : field == JK_F_USERNAME ? JK_MAX_USERNAME : field == JK_F_CODE ? 8
+		   : field == JK_F_TARGET ? JK_MAX_TARGET : 0;
 	if (max == 0 || s == nullptr)
 		return -1;
 	size_t n = strnlen(s, max + 1);
@@ -285,6 +381,21 @@ int jk_tile_set_string(jk_tile *t, int field, const char *s)
 
 int jk_tile_submit(jk_tile *t)
 {
+	if (t->mode == JK_MODE_TARGET) {
+		const char *in = t->text[JK_F_TARGET];
+		char clean[JK_MAX_TARGET + 1];
+		if (in[strspn(in, " ")] == 0) {
+			t->target[0] = 0; // a login on this computer
+		} else if (jk_target_from_spn(in, clean, sizeof clean) == 0) {
+			t->status("Enter a computer name (up to 64 characters, no spaces), or leave it empty");
+			return JK_ACT_NONE;
+		} else {
+			memcpy(t->target, clean, sizeof t->target);
+		}
+		t->go(JK_MODE_CONNECTING);
+		t->status("Connecting to the jitkey agent...");
+		return JK_ACT_CONNECT;
+	}
 	if (t->mode == JK_MODE_PUSH) {
 		const char *e = t->text[JK_F_EMAIL];
 		if (e[0] == 0 || strchr(e, '@') == nullptr) {
@@ -352,11 +463,13 @@ int jk_tile_field_state(const jk_tile *t, int f)
 	case JK_F_CODE:
 		return m == JK_MODE_OFFLINE ? JK_SELECTED : JK_HIDDEN;
 	case JK_F_SUBMIT:
-		return m == JK_MODE_PUSH || m == JK_MODE_OFFLINE ? JK_SELECTED : JK_HIDDEN;
+		return m == JK_MODE_PUSH || m == JK_MODE_OFFLINE || m == JK_MODE_TARGET ? JK_SELECTED : JK_HIDDEN;
+	case JK_F_TARGET:
+		return m == JK_MODE_TARGET ? JK_SELECTED : JK_HIDDEN;
 	case JK_F_LINK_PUSH:
-		return m == JK_MODE_QR && t->online ? JK_SELECTED : JK_HIDDEN;
+		return m == JK_MODE_QR && t->online && !t->remote() ? JK_SELECTED : JK_HIDDEN;
 	case JK_F_LINK_OFFLINE:
-		return m == JK_MODE_QR && t->otp ? JK_SELECTED : JK_HIDDEN;
+		return m == JK_MODE_QR && t->otp && !t->remote() ? JK_SELECTED : JK_HIDDEN;
 	case JK_F_LINK_BACK:
 		if (m == JK_MODE_DOWN || m == JK_MODE_DENIED || m == JK_MODE_PUSH_WAIT)
 			return JK_SELECTED;
@@ -370,6 +483,8 @@ int jk_tile_field_interactive(const jk_tile *t, int f)
 	if (f == JK_F_EMAIL && t->mode == JK_MODE_PUSH)
 		return JK_IS_FOCUSED;
 	if (f == JK_F_USERNAME && t->mode == JK_MODE_OFFLINE)
+		return JK_IS_FOCUSED;
+	if (f == JK_F_TARGET && t->mode == JK_MODE_TARGET)
 		return JK_IS_FOCUSED;
 	return JK_IS_NONE;
 }
@@ -389,6 +504,11 @@ const uint8_t *jk_tile_qr(const jk_tile *t, int *side)
 	}
 	*side = t->qr_side;
 	return t->qr;
+}
+
+int jk_tile_submit_adjacent(const jk_tile *t)
+{
+	return t->mode == JK_MODE_PUSH ? JK_F_EMAIL : t->mode == JK_MODE_TARGET ? JK_F_TARGET : JK_F_CODE;
 }
 
 uint32_t jk_tile_generation(const jk_tile *t) { return t->gen; }

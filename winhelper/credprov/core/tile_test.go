@@ -129,7 +129,7 @@ func TestTilePush(t *testing.T) {
 	if tl.Submit() != core.ActSend {
 		t.Fatalf("submit: status %q", tl.String(core.FStatus))
 	}
-	want, _ := core.EncodePush("nik@msp.example")
+	want := msg(t, protocol.IPCMsgPush, &protocol.IPCPush{Email: "nik@msp.example"})
 	if got := tl.Outgoing(); !bytes.Equal(got, want) {
 		t.Fatalf("outgoing %x, want %x", got, want)
 	}

@@ -77,11 +77,15 @@ AgentLink::~AgentLink()
 	DeleteCriticalSection(&wmu_);
 }
 
-bool AgentLink::Start(HWND hwnd, const char *surface)
+bool AgentLink::Start(HWND hwnd, const uint8_t *begin, size_t n)
 {
 	Stop();
+	if (n == 0 || n > sizeof begin_)
+		return false;
 	hwnd_ = hwnd;
-	lstrcpynA(surface_, surface, sizeof surface_);
+	refused_ = false;
+	memcpy(begin_, begin, n);
+	begin_len_ = n;
 	stop_ = CreateEventW(nullptr, TRUE, FALSE, nullptr);
 	if (stop_ == nullptr)
 		return false;
@@ -141,7 +145,9 @@ bool AgentLink::Connect()
 			LeaveCriticalSection(&wmu_);
 			return true;
 		}
-		if (GetLastError() != ERROR_PIPE_BUSY)
+		DWORD err = GetLastError();
+		refused_ = err == ERROR_ACCESS_DENIED; // not SYSTEM: SPEC.md 5.7 Windows
+		if (err != ERROR_PIPE_BUSY)
 			return false;
 		if (WaitForSingleObject(stop_, 100) == WAIT_OBJECT_0)
 			return false;
@@ -213,12 +219,10 @@ bool AgentLink::Send(const uint8_t *body, size_t n)
 DWORD AgentLink::Loop()
 {
 	if (!Connect()) {
-		PostMessageW(hwnd_, WM_JK_END, 0, 0);
+		PostMessageW(hwnd_, WM_JK_END, refused_ ? 1 : 0, 0);
 		return 0;
 	}
-	uint8_t begin[64];
-	size_t bn = jk_encode_begin(begin, sizeof begin, surface_, 0);
-	if (bn == 0 || !Send(begin, bn)) {
+	if (!Send(begin_, begin_len_)) {
 		PostMessageW(hwnd_, WM_JK_END, 0, 0);
 		return 0;
 	}

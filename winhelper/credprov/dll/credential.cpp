@@ -94,9 +94,15 @@ const char *surface_of(CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus)
 
 } // namespace
 
-Credential::Credential(CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus, ICredentialProviderEvents *pe, UINT_PTR ctx)
+Credential::Credential(CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus, bool ask_target, const char *target_hint,
+		       ICredentialProviderEvents *pe, UINT_PTR ctx)
 	: cpus_(cpus), tile_(jk_tile_new()), provider_events_(pe), provider_ctx_(ctx)
 {
+	if (tile_) {
+		jk_tile_setup(tile_, surface_of(cpus), ask_target);
+		if (target_hint)
+			jk_tile_set_target_hint(tile_, target_hint);
+	}
 	if (provider_events_)
 		provider_events_->AddRef();
 	DllAddRef();
@@ -195,10 +201,20 @@ void Credential::Restart()
 	while (hwnd_ && PeekMessageW(&m, hwnd_, WM_JK_MSG, WM_JK_END, PM_REMOVE))
 		if (m.message == WM_JK_MSG)
 			AgentLink::DeleteBody(m.wParam, m.lParam);
-	jk_tile_connecting(tile_);
 	changed_sent_ = false;
+	if (jk_tile_start(tile_) == JK_ACT_CONNECT)
+		Connect(); // else the tile asks for the Remote Desktop target first
+	else
+		Reflect();
+}
+
+// Connect opens the agent link with the tile's Begin.
+void Credential::Connect()
+{
 	Reflect();
-	if (!link_.Start(hwnd_, surface_of(cpus_))) {
+	uint8_t begin[128];
+	size_t n = jk_tile_begin(tile_, begin, sizeof begin);
+	if (n == 0 || !link_.Start(hwnd_, begin, n)) {
 		jk_tile_agent_down(tile_);
 		Reflect();
 	}
@@ -215,7 +231,10 @@ LRESULT CALLBACK Credential::WndProc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
 		return 0;
 	case WM_JK_END:
 		if (self) {
-			jk_tile_agent_down(self->tile_);
+			if (wp == 1)
+				jk_tile_agent_refused(self->tile_);
+			else
+				jk_tile_agent_down(self->tile_);
 			self->Reflect();
 		}
 		return 0;
@@ -252,15 +271,15 @@ void Credential::Reflect()
 		shown_gen_ = jk_tile_generation(tile_);
 		for (DWORD f = 0; f < JK_F_COUNT; f++) {
 			events_->SetFieldState(this, f, CREDENTIAL_PROVIDER_FIELD_STATE(jk_tile_field_state(tile_, int(f))));
-			if (f == JK_F_IMAGE || f == JK_F_CODE || f == JK_F_SUBMIT || f == JK_F_EMAIL || f == JK_F_USERNAME)
-				continue;
+			if (f == JK_F_IMAGE || f == JK_F_CODE || f == JK_F_SUBMIT || f == JK_F_EMAIL || f == JK_F_USERNAME || f == JK_F_TARGET)
+				continue; // what the user types is LogonUI's to show
 			LPWSTR w;
 			if (SUCCEEDED(utf8_to_wide(jk_tile_string(tile_, int(f)), &w))) {
 				events_->SetFieldString(this, f, w);
 				CoTaskMemFree(w);
 			}
 		}
-		events_->SetFieldSubmitButton(this, JK_F_SUBMIT, jk_tile_mode(tile_) == JK_MODE_PUSH ? JK_F_EMAIL : JK_F_CODE);
+		events_->SetFieldSubmitButton(this, JK_F_SUBMIT, DWORD(jk_tile_submit_adjacent(tile_)));
 	}
 	if (events_ && jk_tile_qr_generation(tile_) != shown_qr_) {
 		shown_qr_ = jk_tile_qr_generation(tile_);
@@ -347,7 +366,7 @@ IFACEMETHODIMP Credential::GetSubmitButtonValue(DWORD id, DWORD *adjacent)
 {
 	if (id != JK_F_SUBMIT || adjacent == nullptr)
 		return E_INVALIDARG;
-	*adjacent = jk_tile_mode(tile_) == JK_MODE_PUSH ? JK_F_EMAIL : JK_F_CODE;
+	*adjacent = DWORD(jk_tile_submit_adjacent(tile_));
 	return S_OK;
 }
 
@@ -389,8 +408,14 @@ IFACEMETHODIMP Credential::GetSerialization(CREDENTIAL_PROVIDER_GET_SERIALIZATIO
 		*icon = CPSI_NONE;
 	ZeroMemory(cs, sizeof *cs);
 	if (!jk_tile_ready(tile_)) {
-		// Submit: a push request or an offline code goes to the agent.
-		if (jk_tile_submit(tile_) == JK_ACT_SEND) {
+		// Submit: the Remote Desktop target starts the login; a push
+		// request or an offline code goes to the agent.
+		int act = jk_tile_submit(tile_);
+		if (act == JK_ACT_CONNECT) {
+			Connect();
+			return S_OK;
+		}
+		if (act == JK_ACT_SEND) {
 			uint8_t out[1024];
 			size_t n = jk_tile_outgoing(tile_, out, sizeof out);
 			bool sent = n > 0 && link_.Send(out, n);
@@ -404,22 +429,29 @@ IFACEMETHODIMP Credential::GetSerialization(CREDENTIAL_PROVIDER_GET_SERIALIZATIO
 		return S_OK;
 	}
 
-	char user8[JK_MAX_USERNAME + 1];
+	char user8[JK_MAX_ACCOUNT + 1];
 	uint8_t pw8[JK_MAX_PASSWORD];
 	uint8_t session[JK_SESSION_LEN];
 	int pn = jk_tile_take_credential(tile_, user8, sizeof user8, pw8, sizeof pw8, session);
 	if (pn <= 0)
 		return E_UNEXPECTED;
-	wchar_t user[JK_MAX_USERNAME + 1], pw[JK_MAX_PASSWORD + 1], domain[MAX_COMPUTERNAME_LENGTH + 1];
-	wchar_t qualified[MAX_COMPUTERNAME_LENGTH + JK_MAX_USERNAME + 2];
-	DWORD dn = MAX_COMPUTERNAME_LENGTH + 1;
+	// The account is msp-x (a local account: this computer's) or
+	// DOMAIN\msp-x (a domain account of a selective or Remote Desktop
+	// login, SPEC.md 5.7.3, 11.7).
+	wchar_t account[JK_MAX_ACCOUNT + 1], pw[JK_MAX_PASSWORD + 1], computer[MAX_COMPUTERNAME_LENGTH + 1];
+	wchar_t qualified[MAX_COMPUTERNAME_LENGTH + JK_MAX_ACCOUNT + 2];
+	DWORD cn = MAX_COMPUTERNAME_LENGTH + 1;
+	const uint16_t *domain = nullptr, *user = nullptr;
+	size_t dn = 0, un = 0;
 	HRESULT hr = E_FAIL;
-	size_t un = jk_utf8_to_utf16(reinterpret_cast<const uint8_t *>(user8), strlen(user8), reinterpret_cast<uint16_t *>(user), JK_MAX_USERNAME);
+	size_t an = jk_utf8_to_utf16(reinterpret_cast<const uint8_t *>(user8), strlen(user8), reinterpret_cast<uint16_t *>(account), JK_MAX_ACCOUNT);
 	size_t pwn = jk_utf8_to_utf16(pw8, size_t(pn), reinterpret_cast<uint16_t *>(pw), JK_MAX_PASSWORD);
 	SecureZeroMemory(pw8, sizeof pw8);
-	if (un == size_t(-1) || pwn == size_t(-1) || !GetComputerNameW(domain, &dn))
+	if (an == size_t(-1) || pwn == size_t(-1) || !GetComputerNameW(computer, &cn) ||
+	    jk_account_split(reinterpret_cast<uint16_t *>(account), an, reinterpret_cast<uint16_t *>(computer), cn,
+			     &domain, &dn, &user, &un) != 0)
 		goto done;
-	user[un] = 0;
+	account[an] = 0;
 	pw[pwn] = 0;
 	hr = negotiate_package(&cs->ulAuthenticationPackage);
 	if (FAILED(hr))
@@ -427,8 +459,13 @@ IFACEMETHODIMP Credential::GetSerialization(CREDENTIAL_PROVIDER_GET_SERIALIZATIO
 	cs->clsidCredentialProvider = JK_CLSID_Provider;
 	if (cpus_ == CPUS_CREDUI) {
 		// CredUI (UAC, RDP prompts) takes the packed authentication
-		// buffer with a qualified name, password in the clear.
-		wnsprintfW(qualified, int(sizeof qualified / sizeof qualified[0]), L"%s\\%s", domain, user);
+		// buffer with a qualified name, DOMAIN\user or COMPUTER\user,
+		// password in the clear.
+		if (jk_account_qualified(reinterpret_cast<uint16_t *>(account), an, reinterpret_cast<uint16_t *>(computer), cn,
+					 reinterpret_cast<uint16_t *>(qualified), sizeof qualified / sizeof qualified[0]) == 0) {
+			hr = E_FAIL;
+			goto done;
+		}
 		DWORD size = 0;
 		CredPackAuthenticationBufferW(0, qualified, pw, nullptr, &size);
 		BYTE *buf = size ? static_cast<BYTE *>(CoTaskMemAlloc(size)) : nullptr;
@@ -447,8 +484,7 @@ IFACEMETHODIMP Credential::GetSerialization(CREDENTIAL_PROVIDER_GET_SERIALIZATIO
 		uint32_t type = cpus_ == CPUS_UNLOCK_WORKSTATION ? JK_KERB_WORKSTATION_UNLOCK_LOGON : JK_KERB_INTERACTIVE_LOGON;
 		size_t size = jk_kerb_size(dn, un, pwn);
 		BYTE *buf = static_cast<BYTE *>(CoTaskMemAlloc(size));
-		if (buf && jk_kerb_pack(buf, size, type, reinterpret_cast<uint16_t *>(domain), dn,
-					reinterpret_cast<uint16_t *>(user), un, reinterpret_cast<uint16_t *>(pw), pwn) == size) {
+		if (buf && jk_kerb_pack(buf, size, type, domain, dn, user, un, reinterpret_cast<uint16_t *>(pw), pwn) == size) {
 			cs->rgbSerialization = buf;
 			cs->cbSerialization = ULONG(size);
 			hr = S_OK;

@@ -20,10 +20,11 @@ class AgentLink {
 public:
 	AgentLink();
 	~AgentLink();
-	// Start connects in the background; messages go to hwnd as
-	// WM_APP+1 (wParam = body pointer, lParam = length; the window frees
-	// them with DeleteBody), the end as WM_APP+2.
-	bool Start(HWND hwnd, const char *surface);
+	// Start connects in the background and sends begin (the tile's
+	// Begin body); messages go to hwnd as WM_APP+1 (wParam = body
+	// pointer, lParam = length; the window frees them with DeleteBody),
+	// the end as WM_APP+2 (wParam 1: the pipe refused this process).
+	bool Start(HWND hwnd, const uint8_t *begin, size_t n);
 	void Stop();
 	bool Send(const uint8_t *body, size_t n);
 	static void DeleteBody(WPARAM p, LPARAM n);
@@ -35,8 +36,10 @@ private:
 	bool ReadFull(uint8_t *p, size_t n);
 
 	HWND hwnd_ = nullptr;
-	char surface_[16] = {};
+	uint8_t begin_[128] = {};
+	size_t begin_len_ = 0;
 	HANDLE pipe_ = INVALID_HANDLE_VALUE;
+	bool refused_ = false; // the pipe answered ERROR_ACCESS_DENIED
 	HANDLE stop_ = nullptr;
 	HANDLE thread_ = nullptr;
 	CRITICAL_SECTION wmu_;
@@ -44,7 +47,11 @@ private:
 
 class Credential final : public ICredentialProviderCredential2, public ICredentialProviderCredentialWithFieldOptions {
 public:
-	Credential(CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus, ICredentialProviderEvents *pe, UINT_PTR ctx);
+	// ask_target: the tile asks for a Remote Desktop target first
+	// (CredUI on a domain member); target_hint prefills it (UTF-8, or
+	// nullptr).
+	Credential(CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus, bool ask_target, const char *target_hint,
+		   ICredentialProviderEvents *pe, UINT_PTR ctx);
 
 	// IUnknown
 	IFACEMETHODIMP_(ULONG) AddRef() override;
@@ -83,6 +90,7 @@ private:
 	~Credential();
 	static LRESULT CALLBACK WndProc(HWND, UINT, WPARAM, LPARAM);
 	void Restart();
+	void Connect();
 	void Reflect();
 	void OnBody(const uint8_t *body, size_t n);
 	HBITMAP Bitmap();

@@ -1,8 +1,7 @@
 //go:build (linux || darwin) && cgo
 
 /*
- * jkmsg.c: bounded canonical CBOR for the agent's IPC messages (jkmsg.h),
- * adapted from agent/pam/internal/jkmsg/jkmsg.c.
+ * jkmsg.c: bounded canonical CBOR for the agent's IPC messages (jkmsg.h).
  *
  * Every read goes through struct rd, whose position never passes its end:
  * each length is compared with what is left before anything is read.
@@ -71,23 +70,21 @@ static int take(struct rd *r, uint64_t n, struct jk_str *s)
 	return 0;
 }
 
-static int rd_key(struct rd *r, uint64_t want)
+/* rd_exact reads a head of major type major with argument want. */
+static int rd_exact(struct rd *r, int major, uint64_t want)
 {
 	int mt;
 	uint64_t v;
-	if (head(r, &mt, &v) < 0 || mt != MT_UINT || v != want)
+	if (head(r, &mt, &v) < 0 || mt != major || v != want)
 		return -1;
 	return 0;
 }
 
-static int rd_map(struct rd *r, uint64_t pairs)
-{
-	int mt;
-	uint64_t v;
-	if (head(r, &mt, &v) < 0 || mt != MT_MAP || v != pairs)
-		return -1;
-	return 0;
-}
+/* rd_key: the map key want (a small unsigned integer). */
+static int rd_key(struct rd *r, uint64_t want) { return rd_exact(r, MT_UINT, want); }
+
+/* rd_map: a map head of exactly pairs entries. */
+static int rd_map(struct rd *r, uint64_t pairs) { return rd_exact(r, MT_MAP, pairs); }
 
 static int rd_bool(struct rd *r, int *out)
 {
@@ -306,6 +303,10 @@ static void put_head(struct wr *w, int major, uint64_t v)
 
 static void put_text(struct wr *w, const char *s)
 {
+	if (w->err || s == NULL) {
+		w->err = 1;
+		return;
+	}
 	size_t n = strnlen(s, JK_MAX_STRING + 1);
 	if (n > JK_MAX_STRING || !jk_utf8_valid((const uint8_t *)s, n)) {
 		w->err = 1;
@@ -325,16 +326,21 @@ static size_t finish(struct wr *w)
 	return w->n;
 }
 
-size_t jk_encode_begin(uint8_t *out, size_t cap, const char *surface, uint8_t action)
+size_t jk_encode_begin(uint8_t *out, size_t cap, const char *surface, uint8_t action, const char *target)
 {
-	struct wr w = {out, cap, 0, out == NULL || surface == NULL};
+	size_t tn = target == NULL ? 0 : strnlen(target, JK_MAX_TARGET + 1);
+	struct wr w = {out, cap, 0, out == NULL || surface == NULL || tn > JK_MAX_TARGET};
 	uint8_t t = JK_MSG_BEGIN;
 	put(&w, &t, 1);
-	put_head(&w, MT_MAP, 2);
+	put_head(&w, MT_MAP, tn > 0 ? 3 : 2);
 	put_head(&w, MT_UINT, 1);
 	put_text(&w, surface);
 	put_head(&w, MT_UINT, 2);
 	put_head(&w, MT_UINT, action);
+	if (tn > 0) {
+		put_head(&w, MT_UINT, 3);
+		put_text(&w, target);
+	}
 	return finish(&w);
 }
 
@@ -372,7 +378,6 @@ size_t jk_encode_push(uint8_t *out, size_t cap, const char *email)
 	put(&w, &t, 1);
 	put_head(&w, MT_MAP, 1);
 	put_head(&w, MT_UINT, 1);
-	if (!w.err)
-		put_text(&w, email);
+	put_text(&w, email);
 	return finish(&w);
 }

@@ -1,6 +1,6 @@
-//go:build linux && cgo
+//go:build (linux || darwin) && cgo
 
-package jkmsg
+package ipcc
 
 /*
 #cgo CFLAGS: -std=gnu11 -O2 -Wall -Wextra -Werror -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -10,6 +10,9 @@ package jkmsg
 import "C"
 
 import "unsafe"
+
+// MaxString is JK_MAX_STRING, the C encoder's bound on a text field.
+const MaxString = C.JK_MAX_STRING
 
 // Msg is a message the C decoder accepted; byte fields are copies.
 type Msg struct {
@@ -28,6 +31,8 @@ type Msg struct {
 	Reason []byte
 	// Ended
 	OK bool
+	// Number
+	Number uint8
 }
 
 func goBytes(s C.struct_jk_str) []byte {
@@ -78,6 +83,8 @@ func Decode(body []byte) (Msg, bool) {
 		out.Code, out.Reason = uint8(d.code), goBytes(d.reason)
 	case C.JK_MSG_ENDED:
 		out.OK = (*struct{ ok C.int })(u).ok != 0
+	case C.JK_MSG_NUMBER:
+		out.Number = uint8((*struct{ number C.uint8_t })(u).number)
 	}
 	return out, true
 }
@@ -89,12 +96,26 @@ func result(buf []byte, n C.size_t) ([]byte, bool) {
 	return buf[:n], true
 }
 
-// EncodeBegin runs jk_encode_begin with an output buffer of size bytes.
-func EncodeBegin(surface string, action uint8, size int) ([]byte, bool) {
+// EncodeBegin runs jk_encode_begin with an output buffer of size bytes;
+// an empty target is passed as NULL.
+func EncodeBegin(surface string, action uint8, target string, size int) ([]byte, bool) {
 	cs := C.CString(surface)
 	defer C.free(unsafe.Pointer(cs))
+	var ct *C.char
+	if target != "" {
+		ct = C.CString(target)
+		defer C.free(unsafe.Pointer(ct))
+	}
 	buf := make([]byte, size+1)
-	return result(buf, C.jk_encode_begin((*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(size), cs, C.uint8_t(action)))
+	return result(buf, C.jk_encode_begin((*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(size), cs, C.uint8_t(action), ct))
+}
+
+// EncodePush runs jk_encode_push with an output buffer of size bytes.
+func EncodePush(email string, size int) ([]byte, bool) {
+	cs := C.CString(email)
+	defer C.free(unsafe.Pointer(cs))
+	buf := make([]byte, size+1)
+	return result(buf, C.jk_encode_push((*C.uint8_t)(unsafe.Pointer(&buf[0])), C.size_t(size), cs))
 }
 
 // EncodeCode runs jk_encode_code with an output buffer of size bytes.

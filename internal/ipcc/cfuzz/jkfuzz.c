@@ -1,6 +1,6 @@
 /*
  * jkfuzz: a libFuzzer-free fuzz loop for jk_decode, built with
- * AddressSanitizer and UndefinedBehaviorSanitizer (agent/pam
+ * AddressSanitizer and UndefinedBehaviorSanitizer (internal/ipcc
  * TestDecoderSanitized builds and runs it).
  *
  *	jkfuzz SEEDS SECONDS RANDSEED

@@ -1,6 +1,6 @@
-//go:build linux
+//go:build linux && cgo
 
-package pam_test
+package ipcc_test
 
 import (
 	"encoding/binary"
@@ -14,27 +14,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/qrcode"
 )
 
 var fuzzSeconds = flag.Int("jkfuzz", 2, "seconds TestDecoderSanitized runs the sanitized C fuzz loop")
 
-// TestDecoderSanitized builds the module's message decoder with
-// AddressSanitizer and UndefinedBehaviorSanitizer into a fuzz loop
-// (c/fuzz/jkfuzz.c) and runs it on mutations of real agent messages:
-// any read outside a message, or undefined behaviour, aborts it. (The
-// Go fuzz target in internal/jkmsg compares verdicts with the Go
-// decoder; this one checks memory safety.)
+// TestDecoderSanitized builds the C decoder with AddressSanitizer and
+// UndefinedBehaviorSanitizer into a fuzz loop (cfuzz/jkfuzz.c) and runs
+// it on mutations of real agent messages: any read outside a message,
+// or undefined behaviour, aborts it. (FuzzDecode compares verdicts with
+// the Go codec; this one checks memory safety.)
 func TestDecoderSanitized(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Dir(file)
 	bin := filepath.Join(t.TempDir(), "jkfuzz")
 	cmd := exec.CommandContext(t.Context(), "gcc", "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror",
 		"-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-		"-I", filepath.Join(dir, "internal", "jkmsg"), "-o", bin,
-		filepath.Join(dir, "c", "fuzz", "jkfuzz.c"), filepath.Join(dir, "internal", "jkmsg", "jkmsg.c"))
+		"-I", dir, "-o", bin, filepath.Join(dir, "cfuzz", "jkfuzz.c"), filepath.Join(dir, "jkmsg.c"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build jkfuzz: %v\n%s", err, out)
 	}
@@ -44,20 +41,17 @@ func TestDecoderSanitized(t *testing.T) {
 	}
 	var seeds []byte
 	for _, m := range []struct {
-		typ ipcserver.MsgType
+		typ protocol.IPCMsgType
 		v   any
 	}{
-		{ipcserver.MsgStatus, &ipcserver.Status{Online: true}},
-		{ipcserver.MsgQR, &ipcserver.QR{Text: "JK:W50380VW2+M9N$U8%2BC7EKAA68", PNG: []byte("\x89PNG\r\n"), Terminal: term, Expires: 1_800_000_000}},
-		{ipcserver.MsgCredential, &ipcserver.Credential{Username: "msp-nik", Password: []byte("0123456789abcdef0123456789abcdef"), Session: protocol.SessionID{1}, Deadline: -1}},
-		{ipcserver.MsgDenied, &ipcserver.Denied{Code: protocol.CodeDenied, Reason: "denied by the technician ✓"}},
-		{ipcserver.MsgEnded, &ipcserver.Ended{OK: true}},
+		{protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true}},
+		{protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:W50380VW2+M9N$U8%2BC7EKAA68", PNG: []byte("\x89PNG\r\n"), Terminal: term, Expires: 1_800_000_000}},
+		{protocol.IPCMsgCredential, &protocol.IPCCredential{Username: `CORP\msp-nik`, Password: []byte("0123456789abcdef0123456789abcdef"), Session: protocol.SessionID{1}, Deadline: -1}},
+		{protocol.IPCMsgDenied, &protocol.IPCDenied{Code: protocol.CodeDenied, Reason: "denied by the technician ✓"}},
+		{protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}},
+		{protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 42}},
 	} {
-		b, err := protocol.Marshal(m.v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := append([]byte{byte(m.typ)}, b...)
+		body := msg(t, m.typ, m.v)
 		seeds = binary.BigEndian.AppendUint32(seeds, uint32(len(body)))
 		seeds = append(seeds, body...)
 	}

@@ -1,0 +1,10 @@
+//go:build (linux || darwin) && cgo
+
+/*
+ * ipcc.c: cgo compiles only the C files of a package's own directory; this
+ * one brings in the IPC codec that all C login surfaces share
+ * (internal/ipcc), so that the tests here run the plugin's core with that
+ * very codec. The plugin bundle (../Makefile) compiles
+ * internal/ipcc/jkmsg.c itself.
+ */
+#include "../../../internal/ipcc/jkmsg.c"
