@@ -504,7 +504,7 @@ func dllWithoutAgent(ctx context.Context, we *wineEnv) error {
 		fmt.Printf("--- harness %s ---\n%s\n", sc, t)
 		for _, want := range []string{
 			"SetUsageScenario(" + sc + ") = S_OK",
-			"GetFieldDescriptorCount = 11",
+			"GetFieldDescriptorCount = 12", // JK_F_COUNT (core/tile.h)
 			"GetUserSid = 0x00000001",
 			"The jitkey agent is not running: use another sign-in option",
 			"GetSerialization without credential = 0x00000000 response 0",
