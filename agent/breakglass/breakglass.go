@@ -144,18 +144,29 @@ func Match(codes []store.RecoveryCode, code protocol.RecoveryCode) (store.Recove
 }
 
 // pending returns the newest generation's code if it is unused and not
-// yet acknowledged by the console.
+// yet acknowledged by the console, and every audit record the agent holds
+// is acknowledged (SPEC.md 11.15: the console learns of a use before it
+// receives the next code). Both are read in one transaction: a
+// break-glass login commits its breakglass.used record and the next
+// generation together, so a code read here never overtakes the record of
+// the use that created it.
 func (k *Keeper) pending(ctx context.Context) (protocol.RecoveryEscrow, bool, error) {
 	var e protocol.RecoveryEscrow
 	var top store.RecoveryCode
+	var unacked bool
 	err := k.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		rows, err := tx.Audit(0, 1, true)
+		if err != nil {
+			return err
+		}
+		unacked = len(rows) > 0
 		codes, err := tx.RecoveryCodes()
 		if err == nil && len(codes) > 0 {
 			top = codes[0]
 		}
 		return err
 	})
-	if err != nil || top.Sealed == nil || !top.Used.IsZero() {
+	if err != nil || unacked || top.Sealed == nil || !top.Used.IsZero() {
 		return e, false, err
 	}
 	b, err := k.cfg.Vault.Open(top.Sealed, SealContext(top.Generation))
@@ -171,7 +182,8 @@ func (k *Keeper) pending(ctx context.Context) (protocol.RecoveryEscrow, bool, er
 	return e, true, nil
 }
 
-// Pending reports whether a code awaits escrow.
+// Pending reports whether a code awaits escrow now (none does while an
+// audit record awaits its acknowledgement).
 func (k *Keeper) Pending(ctx context.Context) (bool, error) {
 	e, ok, err := k.pending(ctx)
 	clear(e.Code[:])

@@ -2,6 +2,8 @@ package breakglass_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/jitkey/jitkey/agent/breakglass"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/agent/vault"
+	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
 )
 
@@ -90,6 +93,36 @@ func TestKeeper(t *testing.T) {
 	err = a.Store.Update(t.Context(), func(tx *store.Tx) error { return tx.UseRecoveryCode(3, time.Now()) })
 	if err == nil {
 		t.Fatal("a used generation used again")
+	}
+	// An audit record not yet acknowledged holds the escrow back: in the
+	// agent the use's breakglass.used record and the next generation
+	// commit together, and the console must receive the record first.
+	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+		return a.Audit.Append(tx, protocol.AuditRecord{Event: protocol.EventBreakGlassUsed, Account: protocol.BreakGlassAccount})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := k.Pending(t.Context()); err != nil || pending {
+		t.Fatalf("Pending with an unacknowledged audit record = %v %v", pending, err)
+	}
+	dialed := false
+	if err := k.Escrow(t.Context(), func(context.Context) (*channel.Conn, error) {
+		dialed = true
+		return nil, errors.New("no console here")
+	}); err != nil || dialed {
+		t.Fatalf("Escrow with an unacknowledged audit record: dialed %v, %v", dialed, err)
+	}
+	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error {
+		rows, err := tx.Audit(0, 100, true)
+		if err != nil {
+			return err
+		}
+		return tx.AckAudit(rows[len(rows)-1].Seq)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := k.Pending(t.Context()); err != nil || !pending {
+		t.Fatalf("Pending once the record is acknowledged = %v %v", pending, err)
 	}
 	if err := a.Store.Update(t.Context(), func(tx *store.Tx) error { return tx.RecoveryEscrowed(4) }); err != nil {
 		t.Fatal(err)
