@@ -178,8 +178,9 @@ func Classify(system []string, systemOnly bool, tok Token) (ipc.PeerKind, error)
 	return ipc.PeerUser, nil
 }
 
-// sddl returns the descriptor cfg asks for.
-func (c Config) sddl() string {
+// Descriptor returns the security descriptor (SDDL) Listen gives the pipe:
+// c.SDDL if set, else SystemOnlySDDL with SystemOnly, else DefaultSDDL.
+func (c Config) Descriptor() string {
 	switch {
 	case c.SDDL != "":
 		return c.SDDL

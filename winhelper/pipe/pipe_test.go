@@ -108,6 +108,18 @@ func TestSDDL(t *testing.T) {
 	if len(s) != 1 || s["SY"] != 0x1f01ff {
 		t.Fatalf("SystemOnlySDDL %q: %#v", pipe.SystemOnlySDDL, s)
 	}
+	for _, c := range []struct {
+		cfg  pipe.Config
+		want string
+	}{
+		{pipe.Config{}, pipe.DefaultSDDL},
+		{pipe.Config{SystemOnly: true}, pipe.SystemOnlySDDL},
+		{pipe.Config{SDDL: "D:P(A;;GA;;;SY)(A;;GA;;;BA)", SystemOnly: true}, "D:P(A;;GA;;;SY)(A;;GA;;;BA)"},
+	} {
+		if got := c.cfg.Descriptor(); got != c.want {
+			t.Errorf("%+v.Descriptor() = %q, want %q", c.cfg, got, c.want)
+		}
+	}
 }
 
 // TestClassify: SYSTEM is PeerSystem; an interactive local, domain or

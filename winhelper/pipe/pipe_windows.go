@@ -26,7 +26,7 @@ func (c *Config) defaults() {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	c.SDDL = c.sddl()
+	c.SDDL = c.Descriptor()
 	if c.AllowedSIDs == nil {
 		c.AllowedSIDs = []string{SIDSystem}
 	}
