@@ -263,14 +263,7 @@ func TestDomainLoginEndToEnd(t *testing.T) {
 		t.Fatal("a local account was created for a domain login")
 	}
 
-	if err := c.End(t.Context(), cred.Session); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.Next(t.Context()); err != nil {
-		t.Fatal(err)
-	} else if _, ok := m.(*ipcserver.Ended); !ok {
-		t.Fatalf("End answered with %T %+v", m, m)
-	}
+	endSession(t, c, cred.Session)
 	wantRefusedBind(t, bindErr("msp-nik", pw))
 	e, err = w.dir.Lookup(t.Context(), "msp-nik")
 	if err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {

@@ -154,14 +154,7 @@ func TestRDPEndToEnd(t *testing.T) {
 		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("during the RDP session: %+v %v", e, err)
 		}
-		if err := c.End(t.Context(), cred.Session); err != nil {
-			t.Fatal(err)
-		}
-		if m, err := c.Next(t.Context()); err != nil {
-			t.Fatal(err)
-		} else if _, ok := m.(*ipcserver.Ended); !ok {
-			t.Fatalf("End answered with %T %+v", m, m)
-		}
+		endSession(t, c, cred.Session)
 		wantRefusedBind(t, bindErr(acct, pw))
 		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("after the RDP session: %+v %v, want disabled, no membership", e, err)
@@ -250,14 +243,7 @@ func TestRDPFromUserPrompt(t *testing.T) {
 	if err := bindErr(acct, pw); err != nil {
 		t.Fatalf("LDAPS bind during the RDP session: %v", err)
 	}
-	if err := c.End(t.Context(), cred.Session); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.Next(t.Context()); err != nil {
-		t.Fatal(err)
-	} else if _, ok := m.(*ipcserver.Ended); !ok {
-		t.Fatalf("End answered with %T %+v", m, m)
-	}
+	endSession(t, c, cred.Session)
 	wantRefusedBind(t, bindErr(acct, pw))
 
 	for _, send := range []func(*ipcserver.Client) error{
@@ -294,4 +280,17 @@ func answer2(t *testing.T, c *ipcserver.Client) any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// endSession sends End for session and wants Ended.
+func endSession(t *testing.T, c *ipcserver.Client, session protocol.SessionID) {
+	t.Helper()
+	if err := c.End(t.Context(), session); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Next(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*ipcserver.Ended); !ok {
+		t.Fatalf("End answered with %T %+v", m, m)
+	}
 }
