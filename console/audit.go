@@ -133,6 +133,11 @@ func (c *Console) IngestAudit(ctx context.Context, from protocol.MailboxID, b *p
 				}
 				c.log.Error("push login reported as fraud", "tenant", d.Tenant, "device", d.Name, "technician", r.Username)
 			}
+			if r.Event == protocol.EventBreakGlassUsed {
+				if err := c.breakGlassUsed(tx, d, &r, now.Unix()); err != nil {
+					return err
+				}
+			}
 		}
 		if res.Alarm != nil {
 			if err := tx.InsertAlarm(res.Alarm); err != nil {

@@ -66,6 +66,9 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 		}
 	}
 	slices.SortFunc(p.Shares, func(a, b protocol.DeviceShare) int { return bytes.Compare(a.DeviceID[:], b.DeviceID[:]) })
+	if p.SecondApprovers, p.SecondApproverDevices, err = tx.SecondApprovers(tenant); err != nil {
+		return nil, err
+	}
 
 	// Removed devices: their serials stay revoked while their certificates
 	// are valid (SPEC.md 11.10); afterwards R-11 refuses them anyway.

@@ -3,8 +3,11 @@ package console
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jitkey/jitkey/console/store"
@@ -59,6 +62,80 @@ type TenantChange struct {
 	PushMaxPending *int
 	PushPerHour    *int
 	PushBlock      *time.Duration
+	// SecondApprovers replaces the tenant's list of second approvers
+	// (SPEC.md 6.3, 11.14): share-list entries; empty: none needed.
+	SecondApprovers *[]string
+	// SecondApproverDevice sets one device's own list.
+	SecondApproverDevice *DeviceApprovers
+}
+
+// DeviceApprovers is one device's list of second approvers (SPEC.md
+// 6.3, Policy 27): Entries empty exempts the device; Remove drops the
+// override (the device follows its tenant's list).
+type DeviceApprovers struct {
+	Device  string // the device's name or hex id
+	Entries []string
+	Remove  bool
+}
+
+// approverEntries checks and sorts a list of second approvers.
+func approverEntries(es []string) ([]string, error) {
+	out := []string{}
+	for _, e := range es {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if e != protocol.ShareAllAdmins && e != protocol.ShareAllUsers && !protocol.ValidUsername(e) {
+			return nil, refuse("second approver %q must be %s, %s or a username", e, protocol.ShareAllAdmins, protocol.ShareAllUsers)
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	if len(out) > protocol.MaxSecondApproverEntries {
+		return nil, refuse("at most %d second approvers per list", protocol.MaxSecondApproverEntries)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// applyApprovers stores the second approvers ch sets for tenant.
+func (ch *TenantChange) applyApprovers(tx *store.Tx, tenant string) error {
+	if ch.SecondApprovers != nil {
+		es, err := approverEntries(*ch.SecondApprovers)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetSecondApprovers(tenant, nil, es); err != nil {
+			return err
+		}
+	}
+	d := ch.SecondApproverDevice
+	if d == nil {
+		return nil
+	}
+	devs, err := tx.Devices(tenant)
+	if err != nil {
+		return err
+	}
+	var id *protocol.DeviceID
+	for _, dev := range devs {
+		if dev.Name == d.Device || hex.EncodeToString(dev.ID[:]) == d.Device {
+			id = &dev.ID
+		}
+	}
+	if id == nil {
+		return refuse("no device %q in tenant %s", d.Device, tenant)
+	}
+	if d.Remove {
+		return tx.SetSecondApprovers(tenant, id, nil)
+	}
+	es, err := approverEntries(d.Entries)
+	if err != nil {
+		return err
+	}
+	return tx.SetSecondApprovers(tenant, id, es)
 }
 
 // Empty reports whether the change changes nothing.
@@ -215,6 +292,9 @@ func (c *Console) AddTenant(ctx context.Context, name string, ch TenantChange) (
 		if err := tx.InsertTenant(tn); err != nil {
 			return err
 		}
+		if err := ch.applyApprovers(tx, name); err != nil {
+			return err
+		}
 		pol, err = c.publish(tx, name)
 		return err
 	})
@@ -269,6 +349,9 @@ func (c *Console) SetTenant(ctx context.Context, name string, ch TenantChange) (
 			return err
 		}
 		if err := tx.UpdateTenant(tn); err != nil {
+			return err
+		}
+		if err := ch.applyApprovers(tx, name); err != nil {
 			return err
 		}
 		if !wasShared && tn.LoginMode == protocol.ModeShared {

@@ -23,6 +23,9 @@ func CheckUsername(u string) error {
 	if u == protocol.ShareAllAdmins || u == protocol.ShareAllUsers {
 		return refuse("username %q is reserved for share lists", u)
 	}
+	if u == protocol.BreakGlassUsername {
+		return refuse("username %q is reserved for break-glass recovery codes", u)
+	}
 	return nil
 }
 

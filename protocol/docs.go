@@ -227,6 +227,15 @@ type Policy struct {
 	// EndUserNotice makes the agent tell the computer's users when a
 	// technician session starts (SPEC.md 11.13).
 	EndUserNotice bool `cbor:"25,keyasint,omitempty"`
+	// SecondApprovers, when not empty, makes every login on the tenant's
+	// devices need a second approval, by a technician it names (share
+	// list entries: ShareAllAdmins, ShareAllUsers or usernames; sorted,
+	// no duplicates). SecondApproverDevices overrides it per device: a
+	// device listed there needs a second approver named by its entries,
+	// or none when they are empty (SPEC.md 6.3, 11.14). Both are omitted
+	// when empty.
+	SecondApprovers       []string      `cbor:"26,keyasint,omitempty"`
+	SecondApproverDevices []DeviceShare `cbor:"27,keyasint,omitempty"`
 }
 
 // MaxWarnBefore bounds Policy.WarnBefore (seconds).
@@ -460,6 +469,17 @@ func (p *Policy) Check() error {
 			if i > 0 && sh.Entries[i-1] >= e {
 				return bad("share list order")
 			}
+		}
+	}
+	if !validEntries(p.SecondApprovers) {
+		return bad("second approvers")
+	}
+	for i, sh := range p.SecondApproverDevices {
+		if i > 0 && string(p.SecondApproverDevices[i-1].DeviceID[:]) >= string(sh.DeviceID[:]) {
+			return bad("second approver devices order")
+		}
+		if !validEntries(sh.Entries) {
+			return bad("second approver device entries")
 		}
 	}
 	for i := 1; i < len(p.Roster); i++ {

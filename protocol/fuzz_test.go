@@ -141,6 +141,11 @@ var msgBodies = map[MsgType]reflect.Type{
 
 	MsgPushRequest: reflect.TypeFor[PushRequest](),
 	MsgPushReport:  reflect.TypeFor[PushReport](),
+
+	MsgCoApprovalRequest: reflect.TypeFor[CoApprovalRequest](),
+	MsgCoApproval:        reflect.TypeFor[Signed](),
+	MsgRecoveryEscrow:    reflect.TypeFor[RecoveryEscrow](),
+	MsgRecoveryAck:       reflect.TypeFor[RecoveryAck](),
 }
 
 // FuzzDecodePushMsg decodes arbitrary messages as a PushRequest or a

@@ -50,6 +50,16 @@ const (
 	// LabelConsoleSession turns a console sign-in QR's secret into its
 	// session id.
 	LabelConsoleSession Label = "jitkey/v1/console/session-id"
+	// LabelRecoveryCheck derives the check characters of a break-glass
+	// recovery code from its 16 random bytes (SPEC.md 11.15).
+	LabelRecoveryCheck Label = "jitkey/v1/breakglass/check"
+	// LabelRecoveryVerifier derives the verifier an agent keeps of a
+	// recovery code, in place of the code; context is the code's random
+	// 16-byte salt.
+	LabelRecoveryVerifier Label = "jitkey/v1/breakglass/verifier"
+	// LabelRecoveryEscrowKey derives, from the console's identity key
+	// seed, the key that seals escrowed recovery codes in its database.
+	LabelRecoveryEscrowKey Label = "jitkey/v1/breakglass/escrow-key"
 )
 
 // Labels lists every label with its output length and purpose, in the order
@@ -72,6 +82,9 @@ var Labels = []struct {
 	{LabelPushNumber, 4, "number-matching value of a push login, from the handshake hash"},
 	{LabelConsolePSK, 32, "Noise PSK of a web console sign-in, from the sign-in QR secret"},
 	{LabelConsoleSession, 16, "session id of a web console sign-in, from the sign-in QR secret"},
+	{LabelRecoveryCheck, 4, "check characters of a break-glass recovery code, from its 16 bytes (the first 12 bits used)"},
+	{LabelRecoveryVerifier, 32, "an agent's verifier of a recovery code, from the code, context the salt"},
+	{LabelRecoveryEscrowKey, 32, "key sealing escrowed recovery codes at the console, from its identity key seed"},
 }
 
 // Derive computes HKDF-SHA256 with the label and context as info.

@@ -35,6 +35,12 @@ const (
 	// MsgConsoleRequest is console -> phone in FlowConsoleLogin: what the
 	// sign-in asks (ConsoleRequest, SPEC.md 11.12).
 	MsgConsoleRequest MsgType = 27
+	// MsgCoApprovalRequest is agent -> phone in FlowPush: a login of
+	// another technician that needs this phone's second approval
+	// (CoApprovalRequest, SPEC.md 11.14); MsgCoApproval is the answer,
+	// a Signed DocCoApproval.
+	MsgCoApprovalRequest MsgType = 31
+	MsgCoApproval        MsgType = 32
 )
 
 // EncodeMsg encodes a transport message.

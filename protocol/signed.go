@@ -26,6 +26,7 @@ const (
 	DocApproval   DocType = 4 // signed by the technician's approval key (P-256)
 	DocAudit      DocType = 5 // signed by the recording agent's identity key (Ed25519)
 	DocEndReceipt DocType = 6 // signed by the agent's identity key (Ed25519), SPEC.md 6.6
+	DocCoApproval DocType = 7 // signed by the second approver's approval key (P-256), SPEC.md 11.14
 )
 
 func (t DocType) String() string {
@@ -42,6 +43,8 @@ func (t DocType) String() string {
 		return "audit"
 	case DocEndReceipt:
 		return "end-receipt"
+	case DocCoApproval:
+		return "co-approval"
 	}
 	return fmt.Sprintf("doctype(%d)", uint8(t))
 }

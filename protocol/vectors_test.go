@@ -32,6 +32,8 @@ var sentinels = map[string]error{
 	"ErrDeviceRevoked":      protocol.ErrDeviceRevoked,
 	"ErrNotDelegated":       protocol.ErrNotDelegated,
 	"ErrNotShared":          protocol.ErrNotShared,
+	"ErrSelfApproval":       protocol.ErrSelfApproval,
+	"ErrNotCoApprover":      protocol.ErrNotCoApprover,
 	"ErrWrongTenant":        protocol.ErrWrongTenant,
 	"ErrInvalidDoc":         protocol.ErrInvalidDoc,
 	"ErrPolicyDowngrade":    protocol.ErrPolicyDowngrade,
@@ -62,7 +64,8 @@ func init() {
 		protocol.Approval{}, protocol.AuditRecord{}, protocol.PolicyAck{}, protocol.AuditAck{},
 		protocol.PolicyPush{}, protocol.PairResponse{}, protocol.PageAck{}, protocol.ErrorMsg{},
 		protocol.DomainRequest{}, protocol.DomainResult{}, protocol.DomainEnd{},
-		protocol.PushRequest{}, protocol.PushReport{}, protocol.EndReceipt{},
+		protocol.PushRequest{}, protocol.PushReport{}, protocol.EndReceipt{}, protocol.CoApproval{}, protocol.CoApprovalRequest{},
+		protocol.AuditBatch{}, protocol.RecoveryEscrow{}, protocol.RecoveryAck{},
 	} {
 		types[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
 	}
@@ -387,6 +390,33 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 			e.AllowAccount = func(k uint8) bool { return slices.Contains(x.Accounts, int(k)) }
 		}
 		return a.Match(e)
+	case "co-approval":
+		msp := identityKey(t, c.MSPKey)
+		var ana, first protocol.TechCert
+		var dc protocol.DeviceCert
+		var p protocol.Policy
+		for _, e := range []error{
+			verifyEd(t, c.Policy, protocol.DocPolicy, msp, &p),
+			verifyEd(t, c.TechCert, protocol.DocTechCert, msp, &ana),
+			verifyEd(t, c.FirstCert, protocol.DocTechCert, msp, &first),
+			verifyEd(t, c.DeviceCert, protocol.DocDeviceCert, msp, &dc),
+			p.Check(), dc.Valid(now),
+		} {
+			if e != nil {
+				return e
+			}
+		}
+		s, err := protocol.DecodeSigned(mustHex(t, v.Input))
+		if err != nil {
+			return err
+		}
+		x := c.CoApprovalExpect
+		e := protocol.CoApprovalExpect{Approver: &ana, First: &first, Device: &dc, Policy: &p,
+			HandshakeHash: mustHex(t, x.HandshakeHash), Action: x.Action, Account: x.Account, Now: now}
+		copy(e.Session[:], mustHex(t, x.Session))
+		copy(e.FirstHash[:], mustHex(t, x.First))
+		_, err = protocol.VerifyCoApproval(s, e)
+		return err
 	case "qr":
 		_, err := protocol.DecodeQR(v.Input, now)
 		return err
@@ -422,7 +452,23 @@ func evaluate(t *testing.T, v vectors.Vector) error {
 		if !ok {
 			t.Fatalf("unknown type %q", c.Type)
 		}
-		return protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), reflect.New(ty).Interface())
+		body := reflect.New(ty).Interface()
+		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgType(c.MsgType), body); err != nil {
+			return err
+		}
+		if ch, ok := body.(interface{ Check() error }); ok { // RecoveryEscrow, RecoveryAck
+			return ch.Check()
+		}
+		return nil
+	case "recovery-code":
+		code, err := protocol.ParseRecoveryCode(v.Input)
+		if err != nil {
+			return err
+		}
+		if hex.EncodeToString(code[:]) != c.Output {
+			t.Fatalf("code %x, want %s", code[:], c.Output)
+		}
+		return nil
 	case "sign-in":
 		var r protocol.ConsoleRequest
 		if err := protocol.DecodeMsg(mustHex(t, v.Input), protocol.MsgConsoleRequest, &r); err != nil {

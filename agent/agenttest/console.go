@@ -44,9 +44,22 @@ type token struct {
 }
 
 type device struct {
-	cert    protocol.DeviceCert
-	records []protocol.AuditRecord
-	hash    [32]byte
+	cert     protocol.DeviceCert
+	records  []protocol.AuditRecord
+	hash     [32]byte
+	escrowed []protocol.RecoveryEscrow
+}
+
+// Escrowed returns the break-glass recovery codes the device escrowed
+// (SPEC.md 11.15), in the order they arrived.
+func (c *Console) Escrowed(mailbox protocol.MailboxID) []protocol.RecoveryEscrow {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.devices[mailbox]
+	if d == nil {
+		return nil
+	}
+	return append([]protocol.RecoveryEscrow(nil), d.escrowed...)
 }
 
 // NewConsoleKeys returns a console identity and Noise key, for building
@@ -183,8 +196,23 @@ func (c *Console) enroll(ctx context.Context, conn *channel.Conn) {
 }
 
 func (c *Console) auditBatch(ctx context.Context, conn *channel.Conn) bool {
+	msg, err := conn.RecvRaw(ctx)
+	if err != nil {
+		return false
+	}
+	if len(msg) > 0 && protocol.MsgType(msg[0]) == protocol.MsgRecoveryEscrow {
+		var e protocol.RecoveryEscrow
+		if protocol.DecodeMsg(msg, protocol.MsgRecoveryEscrow, &e) != nil || e.Check() != nil {
+			return false
+		}
+		c.mu.Lock()
+		d := c.devices[conn.Peer.Mailbox]
+		d.escrowed = append(d.escrowed, e)
+		c.mu.Unlock()
+		return conn.Send(ctx, protocol.MsgRecoveryAck, &protocol.RecoveryAck{Generation: e.Generation}) == nil
+	}
 	var b protocol.AuditBatch
-	if err := conn.Recv(ctx, protocol.MsgAuditBatch, &b); err != nil {
+	if err := protocol.DecodeMsg(msg, protocol.MsgAuditBatch, &b); err != nil {
 		return false
 	}
 	c.mu.Lock()

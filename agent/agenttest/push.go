@@ -24,13 +24,21 @@ type PushReply struct {
 	Report bool // "this was not me"
 	// Tamper, if set, edits the approval before it is signed.
 	Tamper func(a *protocol.Approval)
+	// CoTamper, if set, edits a second approval (SPEC.md 11.14) before
+	// it is signed; CoReplay, if set, is sent instead of a new one.
+	CoTamper func(c *protocol.CoApproval)
+	CoReplay *protocol.Signed
 }
 
 // PushDone is how a push login ended on the test phone.
 type PushDone struct {
 	Request protocol.PushRequest
-	Result  protocol.LoginResult
-	Err     error
+	// CoRequest is set when the agent asked for a second approval
+	// (SPEC.md 11.14) and CoSigned is the second approval sent.
+	CoRequest *protocol.CoApprovalRequest
+	CoSigned  protocol.Signed
+	Result    protocol.LoginResult
+	Err       error
 }
 
 // ServePush joins the phone to n and answers push logins from the agent
@@ -51,7 +59,7 @@ func (p *Phone) ServePushOn(t testing.TB, relay channel.Relay, recv channel.Recv
 		Accept: func(ctx context.Context, h channel.Hello) ([]byte, protocol.NoiseKey, error) { return nil, agent, nil },
 		Handle: func(ctx context.Context, c *channel.Conn) {
 			var d PushDone
-			d.Request, d.Result, d.Err = p.answerPush(ctx, c, ticket, answer)
+			d.Request, d.Result, d.Err = p.answerPush(ctx, c, ticket, answer, &d)
 			done <- d
 		},
 	})
@@ -59,7 +67,7 @@ func (p *Phone) ServePushOn(t testing.TB, relay channel.Relay, recv channel.Recv
 	return done
 }
 
-func (p *Phone) answerPush(ctx context.Context, c *channel.Conn, ticket []byte, answer func(protocol.PushRequest) PushReply) (protocol.PushRequest, protocol.LoginResult, error) {
+func (p *Phone) answerPush(ctx context.Context, c *channel.Conn, ticket []byte, answer func(protocol.PushRequest) PushReply, d *PushDone) (protocol.PushRequest, protocol.LoginResult, error) {
 	var req protocol.PushRequest
 	var res protocol.LoginResult
 	if err := c.Send(ctx, protocol.MsgLoginHello, &protocol.LoginHello{TechCert: p.Signed, PushTicket: ticket}); err != nil {
@@ -72,6 +80,9 @@ func (p *Phone) answerPush(ctx context.Context, c *channel.Conn, ticket []byte, 
 	if protocol.MsgType(b[0]) == protocol.MsgLoginResult {
 		err := protocol.DecodeMsg(b, protocol.MsgLoginResult, &res)
 		return req, res, err
+	}
+	if protocol.MsgType(b[0]) == protocol.MsgCoApprovalRequest {
+		return p.answerCo(ctx, c, b, answer, d)
 	}
 	if err := protocol.DecodeMsg(b, protocol.MsgPushRequest, &req); err != nil {
 		return req, res, err
@@ -109,6 +120,57 @@ func (p *Phone) answerPush(ctx context.Context, c *channel.Conn, ticket []byte, 
 		return req, res, err
 	}
 	if err := c.Send(ctx, protocol.MsgApproval, &signed); err != nil {
+		return req, res, err
+	}
+	err = c.Recv(ctx, protocol.MsgLoginResult, &res)
+	return req, res, err
+}
+
+// answerCo answers a request for a second approval (SPEC.md 11.14):
+// answer sees it as a PushRequest with its device certificate, session,
+// action and account; Deny denies, else the phone approves.
+func (p *Phone) answerCo(ctx context.Context, c *channel.Conn, b []byte, answer func(protocol.PushRequest) PushReply, d *PushDone) (protocol.PushRequest, protocol.LoginResult, error) {
+	var res protocol.LoginResult
+	var co protocol.CoApprovalRequest
+	if err := protocol.DecodeMsg(b, protocol.MsgCoApprovalRequest, &co); err != nil {
+		return protocol.PushRequest{}, res, err
+	}
+	d.CoRequest = &co
+	req := protocol.PushRequest{DeviceCert: co.DeviceCert, Session: co.Session, Action: co.Action, Account: co.Account, Time: co.Time}
+	if err := co.Check(); err != nil {
+		return req, res, err
+	}
+	var dc protocol.DeviceCert
+	if err := co.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, p.MSPKey, &dc); err != nil {
+		return req, res, err
+	}
+	var tech protocol.TechCert
+	if err := co.TechCert.VerifyEd25519(protocol.DocTechCert, p.MSPKey, &tech); err != nil {
+		return req, res, err
+	}
+	r := answer(req)
+	a := protocol.CoApproval{
+		Serial: p.Cert.Serial, DeviceID: dc.DeviceID, Session: c.ID, HandshakeHash: c.Session.HandshakeHash(), First: co.First,
+		Action: co.Action, Account: co.Account, TechID: tech.TechID, Decision: protocol.DecisionApprove, Time: time.Now().Unix(),
+	}
+	if r.Deny {
+		a.Decision = protocol.DecisionDeny
+	}
+	if _, err := rand.Read(a.Nonce[:]); err != nil {
+		return req, res, err
+	}
+	if r.CoTamper != nil {
+		r.CoTamper(&a)
+	}
+	signed, err := protocol.SignP256(protocol.DocCoApproval, &a, p.Approval, rand.Reader)
+	if err != nil {
+		return req, res, err
+	}
+	if r.CoReplay != nil {
+		signed = *r.CoReplay
+	}
+	d.CoSigned = signed
+	if err := c.Send(ctx, protocol.MsgCoApproval, &signed); err != nil {
 		return req, res, err
 	}
 	err = c.Recv(ctx, protocol.MsgLoginResult, &res)

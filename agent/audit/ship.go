@@ -55,11 +55,16 @@ type ShipperConfig struct {
 	// acknowledged for that long, so an idle agent still hears from the
 	// console (its offline-code allowance counts from that contact).
 	Heartbeat time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
-	Interval  time.Duration // default ShipInterval
-	RetryMin  time.Duration // default RetryMin
-	RetryMax  time.Duration // default RetryMax
+	// Escrow, if set, runs once every record is acknowledged (or when
+	// there was none to ship), with a function that returns the open
+	// session or opens one: the escrow of the break-glass recovery code
+	// (SPEC.md 11.15), which follows the records that report its use.
+	Escrow   func(ctx context.Context, conn func(context.Context) (*channel.Conn, error)) error
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Interval time.Duration // default ShipInterval
+	RetryMin time.Duration // default RetryMin
+	RetryMax time.Duration // default RetryMax
 }
 
 // Shipper sends unacknowledged records to the console, oldest first, and
@@ -163,7 +168,7 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 			return fmt.Errorf("audit: read: %w", err)
 		}
 		if len(rows) == 0 && !s.heartbeatDue() {
-			return nil
+			return s.escrow(ctx, &conn)
 		}
 		var b protocol.AuditBatch
 		if s.cfg.Status != nil {
@@ -215,12 +220,30 @@ func (s *Shipper) ShipOnce(ctx context.Context) error {
 			s.cfg.OnAck(ctx, &ack)
 		}
 		if len(rows) == 0 {
-			return nil
+			return s.escrow(ctx, &conn)
 		}
 		if upTo < last {
 			return fmt.Errorf("audit: console acknowledged up to %d of %d", upTo, last)
 		}
 	}
+}
+
+// escrow runs the Escrow hook in the session *conn, opening one if
+// needed.
+func (s *Shipper) escrow(ctx context.Context, conn **channel.Conn) error {
+	if s.cfg.Escrow == nil {
+		return nil
+	}
+	return s.cfg.Escrow(ctx, func(ctx context.Context) (*channel.Conn, error) {
+		if *conn == nil {
+			c, err := s.cfg.Dial(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("audit: dial console: %w", err)
+			}
+			*conn = c
+		}
+		return *conn, nil
+	})
 }
 
 // heartbeatDue reports whether an empty batch should go out.

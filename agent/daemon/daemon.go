@@ -23,6 +23,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/breakglass"
 	"github.com/jitkey/jitkey/agent/dcagent"
 	"github.com/jitkey/jitkey/agent/dcclient"
 	"github.com/jitkey/jitkey/agent/enroll"
@@ -198,8 +199,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("daemon: %w", err)
 		}
 	}
+	// The device's break-glass recovery code (SPEC.md 11.15): the first
+	// is created at the first start after enrollment and escrowed with
+	// the next audit shipment.
+	glass := breakglass.New(breakglass.Config{Store: st, Vault: sealer, Rand: cfg.Rand, Now: cfg.Now, Logger: log})
+	if err := glass.Ensure(ctx); err != nil {
+		log.Error("cannot create the break-glass recovery code", "err", err)
+	}
 	codes := offline.New(offline.Config{
-		Store: st, Audit: rec, Lifecycle: mgr, Vault: sealer, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
+		Store: st, Audit: rec, Lifecycle: mgr, Vault: sealer, Now: cfg.Now, Rand: cfg.Rand, Logger: log, BreakGlass: glass,
 		Recorded: func() {
 			if shipper != nil {
 				shipper.Poke()
@@ -255,10 +263,16 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 		loginDomain = domainLogins
 	}
+	// pushes (below) also asks the second approvers of QR logins (SPEC.md
+	// 11.14).
+	var pushes *push.Server
 	ls := login.New(login.Config{
 		Store: st, Audit: rec, Lifecycle: mgr, Static: k.NoisePublic(), Addr: rl.Addr,
 		Rotation: cfg.Rotation, Now: cfg.Now, Rand: cfg.Rand, Logger: log,
 		Recorded: func() { shipper.Poke() }, OfflineKey: codes.NamedKey, Domain: loginDomain,
+		CoApprover: login.CoApproverFunc(func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) {
+			return pushes.CoApprove(ctx, q)
+		}),
 	})
 	// retire locks the computer down once the store records that the MSP
 	// removed it (SPEC.md 11.10): open login requests end, every session
@@ -326,6 +340,13 @@ func Run(ctx context.Context, cfg Config) error {
 		pol, dev, err := current(ctx)
 		if err != nil || pol.IsDeviceRevoked(dev.Serial) {
 			return
+		}
+		// The break-glass account (SPEC.md 11.15), one per device in
+		// both modes, so that sshd offers it too.
+		bg := pol
+		bg.LoginMode, bg.SharedAccount = protocol.ModeNamed, ""
+		if name, err := mgr.Provision(ctx, protocol.BreakGlassUsername, protocol.BreakGlassUsername, &bg); err != nil {
+			log.Warn("break-glass account not provisioned", "account", name, "err", err)
 		}
 		for _, e := range pol.Roster {
 			c := e.Cert(pol.Tenant)
@@ -404,7 +425,7 @@ func Run(ctx context.Context, cfg Config) error {
 	pcfg.Store, pcfg.Audit, pcfg.Lifecycle, pcfg.Now, pcfg.Rand, pcfg.Logger = st, rec, mgr, cfg.Now, cfg.Rand, log
 	pcfg.Recorded, pcfg.OfflineKey = func() { shipper.Poke() }, codes.NamedKey
 	pcfg.Dial = func(ctx context.Context, d channel.DialConfig) (*channel.Conn, error) { return mux.Dial(ctx, d) }
-	pushes := push.New(pcfg)
+	pushes = push.New(pcfg)
 	if err := pushes.Start(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -428,6 +449,14 @@ func Run(ctx context.Context, cfg Config) error {
 		Generation: func() uint64 { return codes.Generation(context.Background()) },
 		Heartbeat:  cfg.Heartbeat,
 		Now:        cfg.Now,
+		Escrow: func(ctx context.Context, conn func(context.Context) (*channel.Conn, error)) error {
+			// A removed device escrows nothing: the console would refuse
+			// it, and the device's logins are disabled (11.10).
+			if st.View(ctx, func(tx *store.Tx) error { _, err := tx.Removal(); return err }) == nil {
+				return nil
+			}
+			return glass.Escrow(ctx, conn)
+		},
 	})
 
 	// A removed agent stays locked down across restarts.

@@ -119,4 +119,8 @@ func TestProvisionAccounts(t *testing.T) {
 	if _, err := w.backend.Lookup(t.Context(), "msp-bob"); err == nil {
 		t.Fatal("an account for a technician the share list leaves out")
 	}
+	// The break-glass account too (SPEC.md 11.15).
+	if i, err := w.backend.Lookup(t.Context(), protocol.BreakGlassAccount); err != nil || i.Enabled || i.Admin || !i.IsJIT() {
+		t.Fatalf("%s after the policy: %+v %v; want provisioned, disabled", protocol.BreakGlassAccount, i, err)
+	}
 }

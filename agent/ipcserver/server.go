@@ -143,6 +143,10 @@ func (s *Server) end(ctx context.Context, c *ipc.Conn, session protocol.SessionI
 
 func denialOf(err error) *Denied {
 	switch {
+	case errors.Is(err, push.ErrCoDenied):
+		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the second approver"}
+	case errors.Is(err, push.ErrCoRefused), errors.Is(err, push.ErrNoCoApprover), errors.Is(err, push.ErrCoNoAnswer):
+		return &Denied{Code: protocol.CodeRefused, Reason: "no valid second approval"}
 	case errors.Is(err, login.ErrRemoved):
 		return &Denied{Code: protocol.CodeRefused, Reason: "this computer was removed from jitkey by the MSP; jitkey logins are disabled"}
 	case errors.Is(err, login.ErrRefused):
@@ -176,7 +180,7 @@ func offlineDenial(err error) *Denied {
 	if l, ok := errors.AsType[*offline.LockedError](err); ok {
 		return &Denied{Code: protocol.CodeRefused, Reason: strings.TrimPrefix(l.Error(), "offline: ")}
 	}
-	for _, e := range []error{offline.ErrWrongCode, offline.ErrRefused, offline.ErrNoKey, offline.ErrLimit,
+	for _, e := range []error{offline.ErrWrongCode, offline.ErrRecoveryRefused, offline.ErrRecoveryMistyped, offline.ErrRefused, offline.ErrNoKey, offline.ErrLimit,
 		offline.ErrOnline, offline.ErrRemoved, offline.ErrNotEnrolled} {
 		if errors.Is(err, e) {
 			code := protocol.CodeRefused

@@ -1056,6 +1056,15 @@ func (m *Manager) Reauthorize(ctx context.Context, p *protocol.Policy, d *protoc
 // withdrawn returns why policy p no longer admits the session on row a,
 // or "" if it still does.
 func withdrawn(a store.Account, p *protocol.Policy, d *protocol.DeviceCert) string {
+	if a.TechID == protocol.BreakGlassUsername {
+		// A break-glass session (SPEC.md 11.15) has no technician
+		// certificate to decide again: only the device's removal
+		// withdraws it; otherwise it ends at logout or its hard cap.
+		if p.IsDeviceRevoked(d.Serial) {
+			return "access withdrawn: device removed by the MSP"
+		}
+		return ""
+	}
 	var c protocol.TechCert
 	if a.TechCert == nil {
 		return "access withdrawn: the session's technician certificate is unknown"

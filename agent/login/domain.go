@@ -9,6 +9,7 @@ import (
 	"github.com/jitkey/jitkey/agent/dcclient"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/password"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
@@ -26,7 +27,8 @@ type domainLogin struct {
 	techCert   protocol.Signed
 	devCert    protocol.Signed
 	atApproval func(*store.Tx) (protocol.Policy, error)
-	target     *rdpTarget // RDP target (rdp.go); nil for a logon at this computer
+	co         *push.CoApproved // the second approval, when the device needs one (SPEC.md 11.14)
+	target     *rdpTarget       // RDP target (rdp.go); nil for a logon at this computer
 }
 
 // domainLogin acts on an approved domain-account choice (SPEC.md 11.7):
@@ -42,6 +44,9 @@ func (s *Server) domainLogin(ctx context.Context, conn *channel.Conn, r *Request
 	if d.target != nil {
 		rec.Detail += ", remote desktop to " + d.target.cert.Name
 		target = d.target.signed
+	}
+	if d.co != nil {
+		rec.Detail += ", " + d.co.Detail()
 	}
 	err := s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		_, err := d.atApproval(tx)

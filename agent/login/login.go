@@ -46,6 +46,7 @@ import (
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
@@ -125,6 +126,24 @@ type Config struct {
 	// Domain, if set, offers domain accounts on a domain-joined computer
 	// whose policy has SelectiveLogin (SPEC.md 11.7).
 	Domain Domain
+	// CoApprover asks second approvers for a login on a device whose
+	// policy needs one (SPEC.md 11.14); without it such logins are
+	// refused.
+	CoApprover CoApprover
+}
+
+// CoApprover asks the second approvers of a login (SPEC.md 11.14);
+// *push.Server implements it.
+type CoApprover interface {
+	CoApprove(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error)
+}
+
+// CoApproverFunc adapts a function to CoApprover.
+type CoApproverFunc func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error)
+
+// CoApprove calls f.
+func (f CoApproverFunc) CoApprove(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) {
+	return f(ctx, q)
 }
 
 // Domain obtains domain accounts from the tenant's DC agent (SPEC.md
@@ -696,8 +715,23 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	// The login's records carry the technician's reason and ticket
 	// (SPEC.md 6.4, 6.5), the domain login's too.
 	rec.Justification, rec.Ticket = a.Reason, a.Ticket
+	// A device that needs a second approver (SPEC.md 11.14): ask before
+	// anything is enabled.
+	var co *push.CoApproved
+	if push.NeedsCoApproval(&pol, dev.DeviceID) {
+		if d := s.coApprove(sctx, &co, &push.CoRequest{Tech: &cert, TechCert: hello.TechCert, Approval: signed, Device: &dev,
+			DevCert: enr.DeviceCert, MSPKey: enr.MSPKey, Policy: &pol, Action: r.Action, Account: account,
+			Method: protocol.MethodQR, Reason: a.Reason, Ticket: a.Ticket}); d != nil {
+			s.deny(ctx, conn, r, rec, d)
+			return
+		}
+		defer func() { co.Finish(ctx, r.succeeded(), account) }()
+	}
 	approved := rec
 	approved.Event = audit.LoginApproved
+	if co != nil {
+		approved.Detail = co.Detail()
+	}
 	// atApproval checks again, at the moment the approval is used, what
 	// may have changed while the technician decided (a certificate
 	// expired, a revocation arrived), and consumes the approval.
@@ -722,12 +756,18 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 			}
 			return protocol.Policy{}, err
 		}
+		if err := push.UseCoApproval(tx, &cur, co, &cert, &dev, now); err != nil {
+			if errors.Is(err, push.ErrCoRequired) {
+				return protocol.Policy{}, refused("second approval at approval: " + err.Error())
+			}
+			return protocol.Policy{}, err
+		}
 		return cur, nil
 	}
 	if a.Account == protocol.AccountDomain {
 		s.domainLogin(ctx, conn, r, rec, domainLogin{
 			cert: &cert, pol: &pol, signed: signed, techCert: hello.TechCert, devCert: enr.DeviceCert, atApproval: atApproval,
-			target: r.target,
+			target: r.target, co: co,
 		})
 		return
 	}
@@ -773,6 +813,40 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	}
 	s.log.Info("qr login approved", "account", account, "technician", cert.Username, "action", protocol.ActionName(r.Action))
 	s.send(ctx, conn, protocol.MsgLoginResult, &protocol.LoginResult{OK: true, Account: account, OfflineSecret: offlineKey})
+}
+
+// coApprove asks the second approvers (SPEC.md 11.14). It returns the
+// denial that ends the request when no verified approving second
+// approval came, or sets *co.
+func (s *Server) coApprove(ctx context.Context, co **push.CoApproved, q *push.CoRequest) *denial {
+	if s.cfg.CoApprover == nil {
+		return refused("second approval: this agent cannot ask a second approver")
+	}
+	s.log.Info("qr login: waiting for a second approver", "technician", q.Tech.Username)
+	c, err := s.cfg.CoApprover.CoApprove(ctx, q)
+	if err != nil {
+		// The surface's error names the second approval (push.ErrCo...).
+		d := refused("second approval: " + err.Error())
+		d.err = fmt.Errorf("%w: %w", ErrRefused, err)
+		if errors.Is(err, push.ErrCoDenied) {
+			d.code, d.err = protocol.CodeDenied, fmt.Errorf("%w: %w", ErrDenied, err)
+		}
+		return d
+	}
+	*co = c
+	return nil
+}
+
+// succeeded reports whether r ended with a grant.
+func (r *Request) succeeded() bool {
+	select {
+	case <-r.done:
+	default:
+		return false
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.err == nil
 }
 
 // send sends one message to the phone and reports whether it left. A

@@ -19,6 +19,7 @@ import (
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
 	"github.com/jitkey/jitkey/agent/policy"
+	"github.com/jitkey/jitkey/agent/push"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/channel/channeltest"
@@ -32,6 +33,8 @@ type env struct {
 	srv     *login.Server
 	net     *channeltest.Network
 	policy  protocol.Policy
+	// co asks second approvers (SPEC.md 11.14) over the agent's mux.
+	co *push.Server
 }
 
 func newEnv(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID)) *env {
@@ -55,9 +58,14 @@ func newEnvAt(t *testing.T, edit func(p *protocol.Policy, dev protocol.DeviceID)
 	e.srv = login.New(login.Config{
 		Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
 		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second, Now: now,
+		CoApprover: login.CoApproverFunc(func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) {
+			return e.co.CoApprove(ctx, q)
+		}),
 	})
 	peer := e.net.Join(addr)
 	mux := channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: e.srv.Accept, Handle: e.srv.Handle})
+	e.co = push.New(push.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Dial: mux.Dial,
+		Retry: 50 * time.Millisecond, CoTimeout: 5 * time.Second, Now: now})
 	e.pump(t, mux, peer)
 	return e
 }

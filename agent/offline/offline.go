@@ -46,6 +46,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/breakglass"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/policy"
 	"github.com/jitkey/jitkey/agent/store"
@@ -93,6 +94,9 @@ type Config struct {
 	Rand      io.Reader
 	Logger    *slog.Logger
 	Recorded  func() // called after audit records commit
+	// BreakGlass, if set, checks recovery codes typed with the username
+	// protocol.BreakGlassUsername (SPEC.md 11.15).
+	BreakGlass *breakglass.Keeper
 }
 
 // Verifier checks offline codes. Attempts are serialised.
@@ -164,6 +168,9 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 		}
 		delete(v.locked, r.Username)
 	}
+	if r.Username == protocol.BreakGlassUsername && v.cfg.BreakGlass != nil {
+		return v.breakGlass(ctx, r, now)
+	}
 	rec := protocol.AuditRecord{Method: protocol.MethodOTP, Online: r.Online, Action: r.Action, Username: auditName(r.Username)}
 	e, err := v.read(ctx, r.Username)
 	if err != nil {
@@ -205,6 +212,11 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 	cert := e.entry.Cert(e.pol.Tenant)
 	if err := e.pol.Authorize(&cert, &e.dev); err != nil {
 		v.deny(ctx, rec, "access rule: "+strings.TrimPrefix(err.Error(), "protocol: "))
+		return lifecycle.Grant{}, ErrRefused
+	}
+	if _, need := e.pol.SecondApproverList(e.dev.DeviceID); need {
+		// No second approver can be asked for a code (SPEC.md 11.14, R-65).
+		v.deny(ctx, rec, secondApprovalRequired)
 		return lifecycle.Grant{}, ErrRefused
 	}
 	if !r.Online {
@@ -404,6 +416,10 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 				refusal = ErrRefused
 				return err
 			}
+			if _, need := cur.SecondApproverList(e.dev.DeviceID); need {
+				refusal = ErrRefused
+				return errors.New(secondApprovalRequired)
+			}
 			st, err := tx.OfflineState(cert.TechID)
 			if err != nil {
 				return err
@@ -452,6 +468,10 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 	v.log.Info("offline login approved", "account", g.Account, "technician", cert.Username, "online", r.Online)
 	return g, nil
 }
+
+// secondApprovalRequired is the audited reason of an offline login on a
+// device whose policy needs a second approver (SPEC.md 11.14).
+const secondApprovalRequired = "second approval required: offline codes not accepted"
 
 // deny records login.denied with reason in its own transaction, whatever
 // ctx's state.

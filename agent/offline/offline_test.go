@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/jitkey/jitkey/agent/accounts/accountstest"
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/audit"
+	"github.com/jitkey/jitkey/agent/breakglass"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/offline"
 	"github.com/jitkey/jitkey/agent/store"
@@ -35,6 +37,8 @@ type env struct {
 	vault   *vault.FileKey
 	mgr     *lifecycle.Manager
 	v       *offline.Verifier
+	glass   *breakglass.Keeper
+	logger  *slog.Logger // nil: discarded
 	policy  protocol.Policy
 	secret  []byte // shared mode
 	// failCommits makes every store commit fail (disk full).
@@ -89,7 +93,12 @@ func (e *env) start() {
 	if err := e.mgr.Recover(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.v = offline.New(offline.Config{Store: e.st, Audit: e.agent.Audit, Lifecycle: e.mgr, Vault: e.vault, Now: e.clock.Now})
+	e.glass = breakglass.New(breakglass.Config{Store: e.st, Vault: e.vault, Now: e.clock.Now})
+	if err := e.glass.Ensure(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.v = offline.New(offline.Config{Store: e.st, Audit: e.agent.Audit, Lifecycle: e.mgr, Vault: e.vault, Now: e.clock.Now,
+		BreakGlass: e.glass, Logger: e.logger})
 }
 
 // restart closes and reopens the store, as a restarted agent does.

@@ -82,10 +82,14 @@ type Config struct {
 	AnswerDelay time.Duration
 	Timeout     time.Duration
 	Retry       time.Duration
-	Now         func() time.Time
-	Rand        io.Reader
-	Logger      *slog.Logger
-	Recorded    func() // called after audit records commit
+	// CoTimeout bounds the wait for a second approval (SPEC.md 11.14;
+	// default DefaultCoTimeout); a push login's own Timeout bounds it
+	// too.
+	CoTimeout time.Duration
+	Now       func() time.Time
+	Rand      io.Reader
+	Logger    *slog.Logger
+	Recorded  func() // called after audit records commit
 	// OfflineKey, as login.Config.OfflineKey: the named-mode offline key
 	// sent to the phone with the result.
 	OfflineKey func(tx *store.Tx, techID string, p *protocol.Policy) ([]byte, error)
@@ -113,6 +117,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = DefaultRetry
+	}
+	if cfg.CoTimeout <= 0 {
+		cfg.CoTimeout = DefaultCoTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -40,34 +40,10 @@ func (o *outcome) result() *protocol.LoginResult {
 // the session until the phone's answer or ctx's end.
 func (s *Server) ask(ctx context.Context, r *Request, t *target) (lifecycle.Grant, error) {
 	rec := protocol.AuditRecord{TechID: t.entry.TechID, Username: t.entry.Username, Method: protocol.MethodPush, Online: true, Action: r.action}
-	addr := protocol.PeerAddr{Relay: t.entry.Relay, Mailbox: protocol.MailboxFor(t.entry.IdentityKey[:])}
-	// The phone's push ticket, if it left one: a phone not connected is
-	// woken through its relay's push gateway (SPEC.md 12.6).
-	var ticket []byte
-	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		ticket, err = tx.PushTicket(t.entry.TechID)
-		return err
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("push login: cannot read the push ticket", "err", err)
-	}
-	var conn *channel.Conn
-	for {
-		c, err := s.cfg.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowPush, PeerStatic: t.entry.NoiseKey, Ticket: ticket})
-		if err == nil {
-			conn = c
-			break
-		}
-		s.log.Info("push login: phone not reached; trying again", "technician", t.entry.Username, "err", err)
-		wait := time.NewTimer(s.cfg.Retry)
-		select {
-		case <-ctx.Done():
-			wait.Stop()
-			s.timedOut(ctx, rec)
-			return lifecycle.Grant{}, endErr(ctx)
-		case <-wait.C:
-		}
+	conn, err := s.reach(ctx, t.entry)
+	if err != nil {
+		s.timedOut(ctx, rec)
+		return lifecycle.Grant{}, endErr(ctx)
 	}
 	defer conn.Close()
 	g, o := s.serve(ctx, conn, r, t)
@@ -91,6 +67,39 @@ func (s *Server) ask(ctx context.Context, r *Request, t *target) (lifecycle.Gran
 	}
 	s.log.Info("push login ended", "technician", t.entry.Username, "reason", o.reason)
 	return lifecycle.Grant{}, o.err
+}
+
+// reach opens a FlowPush session to the phone of e (KK to its Noise key
+// at its relay), retrying every Retry while it is not reached and
+// attaching its push ticket, if it left one, so that a phone not
+// connected is woken through its relay's push gateway (SPEC.md 12.6). It
+// fails only when ctx ends. Push logins and second approvals (11.14)
+// reach phones so.
+func (s *Server) reach(ctx context.Context, e protocol.RosterEntry) (*channel.Conn, error) {
+	addr := protocol.PeerAddr{Relay: e.Relay, Mailbox: protocol.MailboxFor(e.IdentityKey[:])}
+	var ticket []byte
+	err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		ticket, err = tx.PushTicket(e.TechID)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("push: cannot read the push ticket", "err", err)
+	}
+	for {
+		c, err := s.cfg.Dial(ctx, channel.DialConfig{To: addr, Flow: protocol.FlowPush, PeerStatic: e.NoiseKey, Ticket: ticket})
+		if err == nil {
+			return c, nil
+		}
+		s.log.Info("push: phone not reached; trying again", "technician", e.Username, "err", err)
+		wait := time.NewTimer(s.cfg.Retry)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return nil, ctx.Err()
+		case <-wait.C:
+		}
+	}
 }
 
 // timedOut records a push that got no answer.
@@ -179,16 +188,39 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request, t *t
 		return lifecycle.Grant{}, &outcome{err: ErrWrongNumber, event: audit.LoginDenied,
 			reason: fmt.Sprintf("wrong number picked: %d, the screen showed %d", a.Number, r.number), code: protocol.CodeRefused}
 	}
-	return s.approve(ctx, conn, r, t, &cert, &a, signed, account)
+	var co *CoApproved
+	if NeedsCoApproval(&t.pol, t.dev.DeviceID) {
+		var err error
+		co, err = s.CoApprove(ctx, &CoRequest{Tech: &cert, TechCert: hello.TechCert, Approval: signed, Device: &t.dev,
+			DevCert: t.enr.DeviceCert, MSPKey: t.enr.MSPKey, Policy: &t.pol, Action: r.action, Account: account,
+			Method: protocol.MethodPush, Reason: a.Reason, Ticket: a.Ticket})
+		if err != nil {
+			return lifecycle.Grant{}, coRefusal(err)
+		}
+	}
+	return s.approve(ctx, conn, r, t, &cert, &a, signed, account, co)
+}
+
+// coRefusal is the outcome of a login whose second approval failed:
+// audited login.denied, nothing enabled (SPEC.md 11.14).
+func coRefusal(err error) *outcome {
+	o := &outcome{err: ErrCoRefused, event: audit.LoginDenied, reason: "second approval: " + err.Error(), code: protocol.CodeRefused}
+	if errors.Is(err, ErrCoDenied) {
+		o.err, o.code = ErrCoDenied, protocol.CodeDenied
+	}
+	return o
 }
 
 // approve makes the account ready for a verified approval, checking the
 // certificates and the access rule again in the transaction that uses
 // the approval, and answers the phone.
 func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t *target, cert *protocol.TechCert, a *protocol.Approval,
-	signed protocol.Signed, account string) (lifecycle.Grant, *outcome) {
+	signed protocol.Signed, account string, co *CoApproved) (lifecycle.Grant, *outcome) {
 	approved := protocol.AuditRecord{Event: audit.LoginApproved, TechID: cert.TechID, Username: cert.Username, Account: account,
 		Method: protocol.MethodPush, Online: true, Action: r.action, Justification: a.Reason, Ticket: a.Ticket}
+	if co != nil {
+		approved.Detail = co.Detail()
+	}
 	var offlineKey []byte
 	defer func() { clear(offlineKey) }()
 	var refusal string
@@ -220,6 +252,12 @@ func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t 
 				}
 				return err
 			}
+			if err := UseCoApproval(tx, &cur, co, cert, &t.dev, now); err != nil {
+				if errors.Is(err, ErrCoRequired) {
+					return refuse("second approval at approval: " + err.Error())
+				}
+				return err
+			}
 			if s.cfg.OfflineKey != nil {
 				if offlineKey, err = s.cfg.OfflineKey(tx, cert.TechID, &cur); err != nil {
 					return err
@@ -228,6 +266,7 @@ func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t 
 			return s.cfg.Audit.Append(tx, approved)
 		},
 	})
+	co.Finish(ctx, err == nil, account)
 	switch {
 	case errors.Is(err, errRefused):
 		return lifecycle.Grant{}, &outcome{err: ErrNoAnswer, event: audit.LoginDenied, reason: refusal, code: protocol.CodeRefused}

@@ -99,6 +99,28 @@ var migrations = []string{
 		noise   BLOB NOT NULL,
 		cert    BLOB NOT NULL
 	);`,
+	// 8 (reserved for break-glass this session; appended as one
+	// self-contained entry): break-glass recovery codes (SPEC.md 11.15).
+	// One row per generation: the salt and verifier of the code (never
+	// the code), when it was used (0: not yet), and the code sealed
+	// (package vault) until the console acknowledged its escrow (NULL
+	// after). breakglass_state holds the failure count and lockout.
+	`CREATE TABLE breakglass_codes (
+		generation INTEGER PRIMARY KEY CHECK (generation >= 1),
+		salt       BLOB NOT NULL,
+		verifier   BLOB NOT NULL,
+		created    INTEGER NOT NULL,
+		used       INTEGER NOT NULL DEFAULT 0,
+		sealed     BLOB
+	);
+	CREATE TRIGGER breakglass_used_once BEFORE UPDATE OF used ON breakglass_codes
+	WHEN OLD.used != 0 AND NEW.used != OLD.used
+	BEGIN SELECT RAISE(ABORT, 'a used recovery code stays used'); END;
+	CREATE TABLE breakglass_state (
+		id           INTEGER PRIMARY KEY CHECK (id = 1),
+		failures     INTEGER NOT NULL,
+		locked_until INTEGER NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this agent writes.

@@ -62,7 +62,14 @@ func Sentence(deviceName string, r *protocol.AuditRecord) string {
 		if acct != "" {
 			s += " with account " + acct
 		}
-		return s + how + justification(r)
+		s += how + justification(r)
+		if r.Detail != "" {
+			// The second approver (SPEC.md 11.14), the domain account.
+			s += "; " + r.Detail
+		}
+		return s
+	case protocol.EventBreakGlassUsed:
+		return fmt.Sprintf("BREAK-GLASS: the recovery code of %s was used for account %s%s", deviceName, acct, paren(why))
 	case "login.denied":
 		return fmt.Sprintf("%s was denied on %s%s", who, deviceName, paren(why))
 	case "login.cancelled":
@@ -155,6 +162,10 @@ func AlarmLine(a *store.Alarm) string {
 		what := map[string]string{"receipt-missing": "MISSING", "receipt-forged": "FORGED"}[a.Kind]
 		return fmt.Sprintf("!!! END RECEIPT %s on device %s (tenant %s) at seq %d: %s (detected %s)",
 			what, a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
+	}
+	if a.Kind == "breakglass-used" {
+		return fmt.Sprintf("!!! BREAK-GLASS RECOVERY CODE USED on device %s (tenant %s) at seq %d: %s (detected %s)",
+			a.DeviceName, a.Tenant, a.Seq, a.Detail, time.Unix(a.Time, 0).UTC().Format(time.RFC3339))
 	}
 	if a.Kind == "push-reported" {
 		return fmt.Sprintf("!!! PUSH LOGIN REPORTED AS FRAUD on device %s (tenant %s) at seq %d: %s (detected %s)",

@@ -16,6 +16,7 @@
 //	share DEVICE [--add ENTRY ...] [--remove ENTRY ...] [--reset]
 //	policy show TENANT
 //	audit [--tenant T] [--tech U] [--device D] [--since 24h|2006-01-02|RFC3339] [--json]
+//	breakglass show DEVICE [--as NAME]
 //	serve [--poll 500ms] [--log-level info] [--web HOST:PORT [--web-cert F --web-key F] [--web-origin URL]]
 package cli
 
@@ -45,6 +46,10 @@ type Env struct {
 	DefaultState string
 	Now          func() time.Time
 	Rand         io.Reader
+	// Admin names who runs the command (main: the operating-system
+	// user), recorded with every reveal of a break-glass recovery code;
+	// --as overrides it.
+	Admin string
 	// ScryptLogN is the cost of sealing msp.key at init; 0 takes the
 	// default (2^15). Tests lower it.
 	ScryptLogN int
@@ -71,6 +76,7 @@ const usage = `usage: jitkey-console COMMAND [flags]
   share DEVICE [--add E] [--remove E] [--reset]          device share list
   policy show TENANT                                     latest signed policy
   audit [--tenant T] [--tech U] [--device D] [--since S] [--json]
+  breakglass show DEVICE [--as NAME]                     reveal a device's recovery code (recorded)
   serve [--web HOST:PORT]                                stay online on the relay (--web: web console)
 
 Every command takes --state DIR (default $JITKEY_CONSOLE_STATE) and
@@ -211,6 +217,15 @@ func run(ctx context.Context, args []string, env *Env) error {
 		return cmdPolicyShow(ctx, env, r)
 	case "audit":
 		return cmdAudit(ctx, env, rest)
+	case "breakglass":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		if s != "show" {
+			return usagef("unknown breakglass subcommand %q (show)", s)
+		}
+		return cmdBreakGlassShow(ctx, env, r)
 	case "serve":
 		return cmdServe(ctx, env, rest)
 	}

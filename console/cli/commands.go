@@ -85,6 +85,8 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	ticket := fs.String("ticket-pattern", "", "approvals must carry a ticket matching this RE2 `pattern` as a whole; \"\" for none")
 	notice := fs.Bool("end-user-notice", false, "tell the computer's users when a technician session starts")
 	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
+	approvers := fs.String("second-approvers", "", "logins on the tenant's computers need a second approval by one of these comma-separated `entries` (all-admins, all-users, usernames; \"\" for none; SPEC.md 11.14)")
+	devApprovers := fs.String("second-approver-device", "", "`DEVICE=ENTRIES`: the computer's own second approvers (an empty list exempts it; DEVICE=- follows the tenant's list)")
 	offline := offlineFlags(fs)
 	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
@@ -128,6 +130,13 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 				ch.WarnBefore = warn
 			case "end-user-notice":
 				ch.EndUserNotice = notice
+			case "second-approvers":
+				es := strings.Split(*approvers, ",")
+				ch.SecondApprovers = &es
+			case "second-approver-device":
+				name, list, _ := strings.Cut(*devApprovers, "=")
+				d := console.DeviceApprovers{Device: name, Entries: strings.Split(list, ","), Remove: list == "-"}
+				ch.SecondApproverDevice = &d
 			}
 		})
 		return ch
@@ -236,6 +245,10 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
 	fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
 	fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
+	fmt.Fprintf(w, "second approvers:  %s\n", approverList(p.SecondApprovers, "none"))
+	for _, d := range p.SecondApproverDevices {
+		fmt.Fprintf(w, "  on %s: %s\n", deviceName(ti.Devices, d.DeviceID), approverList(d.Entries, "none (exempt)"))
+	}
 	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
 	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
@@ -594,6 +607,10 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
 	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
 	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
+	fmt.Fprintf(w, "second-approvers=%s\n", strings.Join(p.SecondApprovers, ","))
+	for _, d := range p.SecondApproverDevices {
+		fmt.Fprintf(w, "second-approvers-device=%x:%s\n", d.DeviceID[:], strings.Join(d.Entries, ","))
+	}
 	var rs []string
 	for _, r := range p.Revoked {
 		rs = append(rs, strconv.FormatUint(r, 10))
@@ -662,4 +679,22 @@ func cmdAudit(ctx context.Context, env *Env, args []string) error {
 		return auditview.JSON(env.Stdout, rows, alarms)
 	}
 	return auditview.Text(env.Stdout, rows, alarms)
+}
+
+// approverList renders a list of second approvers, or none.
+func approverList(es []string, none string) string {
+	if len(es) == 0 {
+		return none
+	}
+	return strings.Join(es, ", ")
+}
+
+// deviceName names a device by id from devs, else by its hex id.
+func deviceName(devs []*store.Device, id protocol.DeviceID) string {
+	for _, d := range devs {
+		if d.ID == id {
+			return d.Name
+		}
+	}
+	return hex.EncodeToString(id[:])
 }

@@ -65,6 +65,12 @@ func TestScripts(t *testing.T) {
 				}
 				return enrollFake(filepath.Join(st.Work, "state"), f[0], f[1])
 			},
+			"escrow": func(st *cliscript.State, f []string) error {
+				if len(f) != 3 {
+					return fmt.Errorf("usage: escrow DEVICE GENERATION CODEHEX")
+				}
+				return escrowFake(filepath.Join(st.Work, "state"), f[0], f[1], f[2])
+			},
 			"relay": func(st *cliscript.State, f []string) error {
 				srv, err := relayserver.New(relayserver.Config{})
 				if err != nil {
@@ -142,5 +148,36 @@ func enrollFake(state, tenant, name string) error {
 	req := &protocol.EnrollRequest{Name: name, OS: "linux", IdentityKey: ik, Relay: "127.0.0.1:4433",
 		IdentitySig: ed25519.Sign(priv, protocol.ProofInput("identity", hh))}
 	_, _, err = con.Enroll(ctx, pi, req)
+	return err
+}
+
+// escrowFake stores a recovery code for device as its agent's escrow
+// would (SPEC.md 11.15), directly through package console.
+func escrowFake(state, device, gen, codeHex string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, peer, err := console.Open(ctx, state)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Now: time.Now, Rand: rand.Reader})
+	if err != nil {
+		return err
+	}
+	d, err := con.FindDevice(ctx, device)
+	if err != nil {
+		return err
+	}
+	var e protocol.RecoveryEscrow
+	if _, err := fmt.Sscan(gen, &e.Generation); err != nil {
+		return err
+	}
+	b, err := hex.DecodeString(codeHex)
+	if err != nil || len(b) != len(e.Code) {
+		return fmt.Errorf("code: %v", err)
+	}
+	copy(e.Code[:], b)
+	_, _, err = con.EscrowRecovery(ctx, d.Mailbox, &e)
 	return err
 }

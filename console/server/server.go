@@ -224,8 +224,20 @@ func (s *Server) handlePair(ctx context.Context, c *channel.Conn, pi console.Pee
 
 func (s *Server) handleAudit(ctx context.Context, c *channel.Conn) {
 	for {
+		msg, err := c.RecvRaw(ctx)
+		if err != nil {
+			return
+		}
+		if len(msg) > 0 && protocol.MsgType(msg[0]) == protocol.MsgRecoveryEscrow {
+			// The break-glass recovery code, after the records that
+			// report its predecessor's use (SPEC.md 11.15).
+			if !s.handleEscrow(ctx, c, msg) {
+				return
+			}
+			continue
+		}
 		var b protocol.AuditBatch
-		if err := c.Recv(ctx, protocol.MsgAuditBatch, &b); err != nil {
+		if err := protocol.DecodeMsg(msg, protocol.MsgAuditBatch, &b); err != nil {
 			return
 		}
 		res, err := s.con.IngestAudit(ctx, c.Peer.Mailbox, &b)
@@ -241,6 +253,27 @@ func (s *Server) handleAudit(ctx context.Context, c *channel.Conn) {
 		}
 		s.seen(fmt.Sprintf("device:%x", res.Device.ID))
 	}
+}
+
+// handleEscrow stores an agent's recovery code and acknowledges it; it
+// reports whether the session goes on.
+func (s *Server) handleEscrow(ctx context.Context, c *channel.Conn, msg []byte) bool {
+	defer clear(msg) // it holds the code
+	var e protocol.RecoveryEscrow
+	if err := protocol.DecodeMsg(msg, protocol.MsgRecoveryEscrow, &e); err != nil {
+		_ = c.SendError(ctx, protocol.CodeBadRequest, "bad request")
+		return false
+	}
+	defer clear(e.Code[:])
+	ack, d, err := s.con.EscrowRecovery(ctx, c.Peer.Mailbox, &e)
+	if err != nil {
+		s.refuse(ctx, c, "escrow", err, "")
+		return false
+	}
+	if !c.Session.PeerIs(d.NoiseKey) { // Accept chose the key; belt and braces
+		return false
+	}
+	return c.Send(ctx, protocol.MsgRecoveryAck, ack) == nil
 }
 
 func (s *Server) handleSync(ctx context.Context, c *channel.Conn) {

@@ -41,6 +41,7 @@ type env struct {
 	net   *channeltest.Network
 	clock *clock
 	logs  *logBuf
+	dir   string // the console's state directory
 }
 
 type logBuf struct {
@@ -143,7 +144,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		}
 		db.Close()
 	})
-	return &env{t: t, ctx: ctx, con: con, db: db, net: n, clock: clk, logs: logs}
+	return &env{t: t, ctx: ctx, con: con, db: db, net: n, clock: clk, logs: logs, dir: dir}
 }
 
 // peer joins a fake agent or phone to the network.

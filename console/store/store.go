@@ -248,6 +248,42 @@ CREATE TABLE session_receipts (
 ) STRICT;
 CREATE INDEX session_receipts_open ON session_receipts(receipt_seq, deadline);
 `,
+	// Second approvers (SPEC.md 6.3, 11.14): a tenant's list (device_id
+	// empty) and per-device overrides; entries comma-separated, sorted.
+	`
+CREATE TABLE second_approvers (
+	tenant    TEXT NOT NULL REFERENCES tenants(name),
+	device_id BLOB NOT NULL,
+	entries   TEXT NOT NULL,
+	PRIMARY KEY (tenant, device_id)
+) STRICT;
+`,
+	// 7: break-glass recovery codes escrowed by
+	// agents (SPEC.md 11.15), sealed under the console's escrow key, one
+	// row per device and generation (used: when the agent's
+	// breakglass.used record arrived, 0: not yet), and every reveal of
+	// one to an administrator (who, when).
+	`
+CREATE TABLE breakglass_codes (
+	device_id  BLOB NOT NULL REFERENCES devices(id),
+	generation INTEGER NOT NULL CHECK (generation >= 1),
+	sealed     BLOB NOT NULL,
+	received   INTEGER NOT NULL,
+	used       INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (device_id, generation)
+) STRICT;
+CREATE TABLE breakglass_reveals (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	device_id  BLOB NOT NULL REFERENCES devices(id),
+	generation INTEGER NOT NULL,
+	admin      TEXT NOT NULL,
+	time       INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER breakglass_reveals_no_update BEFORE UPDATE ON breakglass_reveals
+BEGIN SELECT RAISE(ABORT, 'reveals are immutable'); END;
+CREATE TRIGGER breakglass_reveals_no_delete BEFORE DELETE ON breakglass_reveals
+BEGIN SELECT RAISE(ABORT, 'reveals are never deleted'); END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

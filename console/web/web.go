@@ -346,6 +346,8 @@ func alarmText(al *store.Alarm) string {
 		return fmt.Sprintf("Push login reported as fraud (\"this was not me\") on device %s: %s", al.DeviceName, al.Detail)
 	case console.AlarmReceiptMissing:
 		return fmt.Sprintf("End receipt missing on device %s: %s", al.DeviceName, al.Detail)
+	case console.AlarmBreakGlassUsed:
+		return fmt.Sprintf("Break-glass recovery code used on device %s: %s", al.DeviceName, al.Detail)
 	case console.AlarmReceiptForged:
 		return fmt.Sprintf("End receipt forged on device %s: %s", al.DeviceName, al.Detail)
 	}

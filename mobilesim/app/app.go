@@ -45,6 +45,10 @@ type Config struct {
 	// each push login ended.
 	OnPush     func(ctx context.Context, p *PushPrompt) (PushAnswer, error)
 	OnPushDone func(*PushOutcome, error)
+	// OnCoApproval, if set, makes a listening phone answer requests for
+	// its second approval of another technician's login (SPEC.md 11.14):
+	// true approves, false denies. The outcome goes to OnPushDone.
+	OnCoApproval func(ctx context.Context, p *CoPrompt) (bool, error)
 	// PushTicket, if set, returns the phone's sealed push ticket (SPEC.md
 	// 12.6), sent to agents in LoginHello so they can wake the phone.
 	PushTicket func() []byte

@@ -43,8 +43,11 @@ const (
 
 // PushOutcome is how a push login ended on the phone.
 type PushOutcome struct {
-	Status string // StatusApproved, StatusDenied, StatusRefused or StatusReported
-	Prompt *PushPrompt
+	Status string      // StatusApproved, StatusDenied, StatusRefused or StatusReported
+	Prompt *PushPrompt // nil for a second approval
+	// Co is set when the agent asked for this phone's second approval
+	// of another technician's login (SPEC.md 11.14).
+	Co     *CoPrompt
 	Answer PushAnswer
 	Result protocol.LoginResult
 }
@@ -71,7 +74,7 @@ func (a *App) deviceByMailbox(m protocol.MailboxID) (*wallet.Org, *View, protoco
 // acceptPush answers FlowPush from a device of the directory (its
 // mailbox; its Noise key through KK), when the app takes push logins.
 func (a *App) acceptPush(h channel.Hello) ([]byte, protocol.NoiseKey, error) {
-	if a.cfg.OnPush == nil {
+	if a.cfg.OnPush == nil && a.cfg.OnCoApproval == nil {
 		return nil, protocol.NoiseKey{}, errNotAccepted
 	}
 	_, _, d, err := a.deviceByMailbox(h.From.Mailbox)
@@ -110,6 +113,9 @@ func (a *App) push(ctx context.Context, c *channel.Conn) (*PushOutcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push: receive request: %w", err)
 	}
+	if len(msg) > 0 && protocol.MsgType(msg[0]) == protocol.MsgCoApprovalRequest {
+		return a.coApprove(ctx, c, o, v, dev, msg)
+	}
 	if len(msg) > 0 && protocol.MsgType(msg[0]) != protocol.MsgPushRequest {
 		out, err := a.result(msg, &Outcome{})
 		if err != nil {
@@ -125,6 +131,10 @@ func (a *App) push(ctx context.Context, c *channel.Conn) (*PushOutcome, error) {
 	if err != nil {
 		c.SendError(ctx, protocol.CodeRefused, "refused by the phone")
 		return nil, err
+	}
+	if a.cfg.OnPush == nil {
+		c.SendError(ctx, protocol.CodeDenied, "cancelled on the phone")
+		return nil, errors.New("push: this phone does not take push logins")
 	}
 	ans, err := a.cfg.OnPush(ctx, prompt)
 	if err != nil {
@@ -192,15 +202,11 @@ func (a *App) push(ctx context.Context, c *channel.Conn) (*PushOutcome, error) {
 // valid now, not removed, allowed by the phone's copy of the policy; the
 // request for this session with three distinct two-digit numbers.
 func (a *App) checkPush(v *View, known protocol.DeviceCert, c *channel.Conn, pr *protocol.PushRequest) (*PushPrompt, error) {
-	var dev protocol.DeviceCert
-	if err := pr.DeviceCert.VerifyEd25519(protocol.DocDeviceCert, v.MSP, &dev); err != nil {
-		return nil, fmt.Errorf("%w: the device's certificate is not from %s", ErrBadPeer, v.Org.Name)
+	dev, err := a.checkDevice(v, known, c, pr.DeviceCert, pr.Session)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case dev.DeviceID != known.DeviceID || dev.NoiseKey != known.NoiseKey || !c.Session.PeerIs(dev.NoiseKey):
-		return nil, fmt.Errorf("%w: device certificate names another device or key", ErrBadPeer)
-	case pr.Session != c.ID:
-		return nil, fmt.Errorf("%w: request for another session", ErrBadPeer)
 	case protocol.ActionName(pr.Action) == "":
 		return nil, fmt.Errorf("%w: unknown action", ErrBadPeer)
 	case pr.Account == "" || len(pr.Account) > protocol.MaxNameLen || !printable(pr.Account):
@@ -211,12 +217,6 @@ func (a *App) checkPush(v *View, known protocol.DeviceCert, c *channel.Conn, pr 
 	if err := pr.CheckCandidates(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPeer, err)
 	}
-	if err := dev.Valid(a.cfg.Now()); err != nil {
-		return nil, fmt.Errorf("%w: device certificate: %v", ErrBadPeer, err)
-	}
-	if p, ok := v.Policies[dev.Tenant]; ok && errors.Is(p.CheckDevice(&dev), protocol.ErrDeviceRevoked) {
-		return nil, removedErr(&dev)
-	}
 	if err := a.policyCheck(v, &dev, false); err != nil {
 		return nil, err
 	}
@@ -224,4 +224,28 @@ func (a *App) checkPush(v *View, known protocol.DeviceCert, c *channel.Conn, pr 
 		Request:    Request{Org: v.Org.ID, Username: v.Tech.Username, Device: dev, Account: pr.Account, Action: pr.Action, Time: pr.Time},
 		Candidates: slices.Clone(pr.Candidates),
 	}, nil
+}
+
+// checkDevice verifies the device certificate of an agent's request in a
+// FlowPush session: signed by the MSP key, the directory's device and the
+// handshake's key, valid now, not removed; the request for
+// this session.
+func (a *App) checkDevice(v *View, known protocol.DeviceCert, c *channel.Conn, cert protocol.Signed, session protocol.SessionID) (protocol.DeviceCert, error) {
+	var dev protocol.DeviceCert
+	if err := cert.VerifyEd25519(protocol.DocDeviceCert, v.MSP, &dev); err != nil {
+		return dev, fmt.Errorf("%w: the device's certificate is not from %s", ErrBadPeer, v.Org.Name)
+	}
+	switch {
+	case dev.DeviceID != known.DeviceID || dev.NoiseKey != known.NoiseKey || !c.Session.PeerIs(dev.NoiseKey):
+		return dev, fmt.Errorf("%w: device certificate names another device or key", ErrBadPeer)
+	case session != c.ID:
+		return dev, fmt.Errorf("%w: request for another session", ErrBadPeer)
+	}
+	if err := dev.Valid(a.cfg.Now()); err != nil {
+		return dev, fmt.Errorf("%w: device certificate: %v", ErrBadPeer, err)
+	}
+	if p, ok := v.Policies[dev.Tenant]; ok && errors.Is(p.CheckDevice(&dev), protocol.ErrDeviceRevoked) {
+		return dev, removedErr(&dev)
+	}
+	return dev, nil
 }

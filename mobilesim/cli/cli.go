@@ -115,7 +115,7 @@ var commands = []command{
 	{"decode", "decode [--image FILE.png] [PAYLOAD]", (*run).cmdDecode},
 	{"scan", "scan [--image FILE.png] [PAYLOAD] [--approve|--deny] [--account domain|local] [--biometric ok|fail|cancel] [--skip-policy-check]", (*run).cmdScan},
 	{"sync", "sync", (*run).cmdSync},
-	{"listen", "listen [--for DURATION] [--pick N | --report | --deny] [--once] [--wake-token T [--wake-gateway HOST:PORT]]", (*run).cmdListen},
+	{"listen", "listen [--for DURATION] [--pick N | --report | --deny] [--approve] [--once] [--wake-token T [--wake-gateway HOST:PORT]]", (*run).cmdListen},
 	{"otp", "otp DEVICE", (*run).cmdOTP},
 }
 

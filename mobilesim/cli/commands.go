@@ -575,7 +575,8 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 	dur := fs.Duration("for", 0, "stop listening after this long (0: until interrupted)")
 	pick := fs.Int("pick", 0, "answer push logins by picking this number (the one the login screen shows)")
 	report := fs.Bool("report", false, "answer push logins with \"this was not me\"")
-	deny := fs.Bool("deny", false, "deny push logins")
+	deny := fs.Bool("deny", false, "deny push logins and requests for a second approval")
+	approve := fs.Bool("approve", false, "give the second approval when a computer asks for it (another technician's login, SPEC.md 11.14)")
 	once := fs.Bool("once", false, "stop after the first push login")
 	bio := fs.String("biometric", biometric.ModeOK, "biometric outcome when approving a push login: ok, fail or cancel")
 	wakeToken := fs.String("wake-token", "", "push gateway `token` of this phone: its sealed ticket goes to the computers it logs in to, so they can wake it")
@@ -597,6 +598,8 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		switch {
 		case answers > 1:
 			return usagef("--pick, --report and --deny exclude each other")
+		case *approve && *deny:
+			return usagef("--approve and --deny exclude each other")
 		case *pick != 0 && (*pick < protocol.MinPushNumber || *pick > protocol.MaxPushNumber):
 			return usagef("--pick takes the two-digit number the login screen shows (10..99)")
 		}
@@ -637,6 +640,16 @@ func (r *run) cmdListen(fs *flag.FlagSet) func(ctx context.Context, args []strin
 					ans.Reason, ans.Ticket, err = r.justify(policyOf(wal, p.Device.Tenant), ans.Reason, ans.Ticket)
 				}
 				return ans, err
+			}
+			cfg.OnCoApproval = func(ctx context.Context, p *app.CoPrompt) (bool, error) {
+				r.coShown(p)
+				switch {
+				case *approve:
+					return true, nil
+				case *deny:
+					return false, nil
+				}
+				return r.coPrompt()
 			}
 			cfg.OnPushDone = func(o *app.PushOutcome, err error) {
 				select {
@@ -795,6 +808,10 @@ func (r *run) pushResult(d pushDone) {
 		return
 	}
 	o := d.out
+	if o.Co != nil {
+		r.coResult(o)
+		return
+	}
 	msg := o.Status
 	switch o.Status {
 	case app.StatusApproved:
@@ -853,4 +870,43 @@ func (r *run) cmdDecode(fs *flag.FlagSet) func(ctx context.Context, args []strin
 		r.printf("peer:    %s\nage:     %s (fresh: %t)\n", q.Addr(), now.Sub(q.Time).Round(time.Second), ferr == nil)
 		return nil
 	}
+}
+
+// coShown shows a request for this phone's second approval (SPEC.md
+// 11.14): who asks, for which device, account and action, why.
+func (r *run) coShown(p *app.CoPrompt) {
+	if r.g.json {
+		r.emit(map[string]any{"event": "co-approval", "request": requestOf(&p.Request), "technician": p.Technician,
+			"tech_id": p.TechID, "method": p.Method, "reason": p.Reason, "ticket": p.Ticket})
+		return
+	}
+	r.printf("%s\n", p.Summary())
+}
+
+// coPrompt asks on stdin: approve or deny.
+func (r *run) coPrompt() (bool, error) {
+	out := r.stdout
+	if r.g.json {
+		out = r.stderr
+	}
+	fmt.Fprint(out, "approve or deny: ")
+	line, _ := r.stdin().ReadString('\n')
+	return strings.TrimSpace(line) == "approve", nil
+}
+
+// coResult shows how a second approval ended.
+func (r *run) coResult(o *app.PushOutcome) {
+	msg := "refused by the device: " + o.Result.Text
+	switch o.Status {
+	case app.StatusApproved:
+		msg = fmt.Sprintf("second approval given: %s's login as %s on %s is enabled", o.Co.Technician, o.Result.Account, o.Co.Device.Name)
+	case app.StatusDenied:
+		msg = fmt.Sprintf("second approval denied: %s's login on %s was refused", o.Co.Technician, o.Co.Device.Name)
+	}
+	if r.g.json {
+		r.emit(map[string]any{"event": "co-approval-result", "status": o.Status, "message": msg, "technician": o.Co.Technician,
+			"account": o.Result.Account, "code": o.Result.Code, "text": o.Result.Text})
+		return
+	}
+	r.printf("%s\n", msg)
 }

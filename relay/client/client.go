@@ -21,6 +21,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/jitkey/jitkey/protocol"
+	"github.com/jitkey/jitkey/relay/client/winudp"
 	"github.com/jitkey/jitkey/relay/push"
 )
 
@@ -114,6 +115,7 @@ type Client struct {
 	mailbox protocol.MailboxID
 	tr      *quic.Transport
 	ownTr   bool
+	pc      net.PacketConn // the socket of an own transport
 	seq     atomic.Uint32
 	recv    chan Message
 	closed  chan struct{}
@@ -197,12 +199,13 @@ func New(cfg Config) (*Client, error) {
 		dialing:    make(map[string]chan struct{}),
 	}
 	if c.tr == nil {
-		pc, err := net.ListenUDP("udp", nil)
+		pc, err := listenUDP(cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("client: open udp socket: %w", err)
 		}
 		c.tr = &quic.Transport{Conn: pc}
 		c.ownTr = true
+		c.pc = pc
 	}
 	return c, nil
 }
@@ -611,6 +614,26 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	if c.ownTr {
 		c.tr.Close()
+		c.pc.Close() // quic.Transport.Close leaves a socket it was given open
 	}
 	return nil
+}
+
+// listenUDP opens the client's own UDP socket. Where net.ListenUDP fails
+// for the reason winudp.Fallback names (Wine 8 refusing Go's
+// SIO_UDP_CONNRESET ioctl), the socket is opened with plain winsock calls
+// instead (winudp.Listen, which logs that it is used).
+func listenUDP(log *slog.Logger) (net.PacketConn, error) {
+	pc, err := net.ListenUDP("udp", nil)
+	if err == nil {
+		return pc, nil
+	}
+	if !winudp.Fallback(err) {
+		return nil, err
+	}
+	wc, ferr := winudp.Listen(log, err)
+	if ferr != nil {
+		return nil, errors.Join(err, ferr)
+	}
+	return wc, nil
 }

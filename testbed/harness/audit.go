@@ -48,11 +48,12 @@ func (l AuditLog) Records(device string) AuditLog {
 }
 
 // Alarms returns the chain alarms (not the push-reported alarms of a
-// technician's "this was not me", which say nothing about the chain).
+// technician's "this was not me", nor the breakglass-used alarm of a
+// recovery code's use, which say nothing about the chain).
 func (l AuditLog) Alarms() AuditLog {
 	var out AuditLog
 	for _, r := range l {
-		if r.Type == "alarm" && r.Kind != "push-reported" {
+		if r.Type == "alarm" && r.Kind != "push-reported" && r.Kind != "breakglass-used" {
 			out = append(out, r)
 		}
 	}

@@ -297,7 +297,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	sandboxDir := fs.String("sandbox", "", "manage accounts in this sandbox instead of the host (tests, demo)")
 	ipc := fs.String("ipc", defaultIPC(), "login-surface socket path (Windows: named pipe)")
 	rotation := fs.Duration("rotation", 30*time.Second, "login QR rotation (at most 60s)")
-	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd)")
+	provision := fs.Bool("provision-accounts", false, "create the admitted technicians' accounts, disabled, before their first login (for sshd), and the break-glass account msp-breakglass")
 	dcf := domainFlags(fs)
 	netbios := fs.String("domain", "", "domain-joined workstation: the domain's NetBIOS name; a domain login's surface gets DOMAIN\\account")
 	pos, err := parseFlags(fs, args, runUsage)

@@ -280,3 +280,28 @@ func (p *Peer) Ship(ctx context.Context, batches ...protocol.AuditBatch) ([]prot
 }
 
 func timeOf(unix int64) time.Time { return time.Unix(unix, 0) }
+
+// Escrow sends a break-glass recovery code (SPEC.md 11.15) after the
+// given audit batches, in one FlowAudit session, as an agent does, and
+// returns the console's acknowledgement.
+func (p *Peer) Escrow(ctx context.Context, e protocol.RecoveryEscrow, batches ...protocol.AuditBatch) (protocol.RecoveryAck, error) {
+	var ack protocol.RecoveryAck
+	c, err := p.Mux.Dial(ctx, channel.DialConfig{To: p.Console, Flow: protocol.FlowAudit, PeerStatic: p.ConsoleKey})
+	if err != nil {
+		return ack, err
+	}
+	defer c.Close()
+	for _, b := range batches {
+		if err := c.Send(ctx, protocol.MsgAuditBatch, &b); err != nil {
+			return ack, err
+		}
+		var a protocol.AuditAck
+		if err := c.Recv(ctx, protocol.MsgAuditAck, &a); err != nil {
+			return ack, err
+		}
+	}
+	if err := c.Send(ctx, protocol.MsgRecoveryEscrow, &e); err != nil {
+		return ack, err
+	}
+	return ack, c.Recv(ctx, protocol.MsgRecoveryAck, &ack)
+}

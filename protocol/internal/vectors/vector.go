@@ -18,7 +18,7 @@ type Vector struct {
 }
 
 // TextKinds are the kinds whose input is text rather than hex bytes.
-var TextKinds = map[string]bool{"qr": true, "enroll-token": true, "relay-addr": true, "peer-addr": true, "otp": true}
+var TextKinds = map[string]bool{"qr": true, "enroll-token": true, "relay-addr": true, "peer-addr": true, "otp": true, "recovery-code": true}
 
 // Kinds lists every vector kind with how a checker evaluates it.
 var Kinds = map[string]string{
@@ -53,7 +53,9 @@ var Kinds = map[string]string{
 	"fingerprint":    "the Fingerprint of the public key input, of kind context.key_kind (noise, identity, approval), rendered as text == context.text",
 	"otp":            "SharedTechKey(context.secret, context.tech_id) == context.tech_key, SharedCodeKey(tech key, context.device_id) == context.code_key, TOTP(code key, context.now, context.period, context.digits) == input (text)",
 	"domain-request": "DecodeMsg(input, MsgDomainRequest) as DomainRequest; verify context.policy with context.msp_key; VerifyDomainRequest with context.msp_key, that policy, the KK peer static key context.peer_static and context.now (SPEC.md 11.7 step 2)",
+	"recovery-code":  "ParseRecoveryCode(input, text) == context.output (16 bytes) (SPEC.md 11.15, R-66)",
 	"sign-in":        "DecodeMsg(input, MsgConsoleRequest, ConsoleRequest), then ConsoleRequest.Check(context.session, context.now) (SPEC.md 11.12, R-60)",
+	"co-approval":    "verify context.policy, context.tech_cert (the second approver's), context.first_cert (the technician's) and context.device_cert with context.msp_key, Policy.Check, DeviceCert.Valid(context.now); then VerifyCoApproval(input, the approver's approval key, the certificates, device, policy and context.co_approval_expect at context.now) (SPEC.md 11.14, R-63, R-64)",
 	"transfer":       "NewTransfer(context.msp_key), then Add the page of each of context.messages in order (the first decoded as context.msg_type: a PairResponse carries page 0; the others as PolicyPush), then Finish; the outcome is the first error",
 }
 
@@ -95,6 +97,21 @@ type Context struct {
 	Period         int             `json:"period,omitempty"`
 	PeerStatic     string          `json:"peer_static,omitempty"` // the KK peer's static public key (domain-request)
 	Session        string          `json:"session,omitempty"`
+	// FirstCert is the signed certificate of the technician whose login a
+	// co-approval answers; CoApprovalExpect the request it answers.
+	FirstCert        string            `json:"first_cert,omitempty"`
+	CoApprovalExpect *CoApprovalExpect `json:"co_approval_expect,omitempty"`
+}
+
+// CoApprovalExpect mirrors the request fields of
+// protocol.CoApprovalExpect (the certificates, device and policy are in
+// the Context).
+type CoApprovalExpect struct {
+	Session       string `json:"session"`
+	HandshakeHash string `json:"handshake_hash"`
+	First         string `json:"first"` // Signed.Hash of the technician's approval
+	Action        uint8  `json:"action"`
+	Account       string `json:"account"`
 }
 
 // ApprovalExpect mirrors protocol.ApprovalExpect. Accounts lists the

@@ -190,9 +190,19 @@ func (d *demo) walk(ctx context.Context) error {
 		return err
 	}
 
+	// Governance: second approver.
+	if err := d.step(ctx, "Contoso's logins now need a second approver, Sam: his phone denies Nik's first login and approves the second",
+		d.secondApprover); err != nil {
+		return err
+	}
+
 	// Offline code.
 	if err := d.step(ctx, "The relay goes down (or "+harness.DeviceContoso+" loses its network): its PAM login prompt offers an offline code; Nik types his username and the code his phone shows",
 		d.offlineLogin); err != nil {
+		return err
+	}
+	if err := d.step(ctx, "Still offline, and no phone at hand: the MSP admin reads "+harness.DeviceContoso+"'s break-glass recovery code from the console (the reveal is recorded); at the computer it logs in as msp-breakglass, once",
+		d.breakGlass); err != nil {
 		return err
 	}
 
@@ -277,7 +287,7 @@ func (d *demo) walk(ctx context.Context) error {
 			if err := l.CheckContiguous(); err != nil {
 				return err
 			}
-			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed", "offline.key.replaced"} {
+			for _, want := range []string{"login.approved", "account.enabled", "account.disabled", "login.denied", "device.removed", "offline.key.replaced", "breakglass.used"} {
 				if !l.Has(want, "") {
 					return errors.New("no " + want + " record yet")
 				}
@@ -353,6 +363,54 @@ func (d *demo) hardCap(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("logged in as %s with reason and ticket INC-4711 signed into his approval; after %v the agent warned him, killed the program (%v), disabled %s and signed an end receipt; Contoso's settings are back",
 		acct, took, left.ProcessState, acct), nil
+}
+
+// secondApprover shows the second approver of issue 20 (SPEC.md 11.14):
+// Nik's approval alone does not log him in; Sam's phone is asked, denies
+// once (nothing enabled), then approves; then the setting goes back.
+func (d *demo) secondApprover(ctx context.Context) (string, error) {
+	w := d.w
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--second-approvers", harness.TechSam); err != nil {
+		return "", err
+	}
+	try := func(answer string) (string, *harness.Surface, harness.Scan, error) {
+		l, err := w.ListenSecond(ctx, w.Sam, answer)
+		if err != nil {
+			return "", nil, harness.Scan{}, err
+		}
+		s, err := w.Contoso.StartSurface("logon", time.Hour)
+		if err != nil {
+			return "", nil, harness.Scan{}, err
+		}
+		if err := s.WaitQR(ctx, 0); err != nil {
+			return "", s, harness.Scan{}, err
+		}
+		sc := w.ScanQR(ctx, w.Nik, s, true, "--reason", "reboot the file server")
+		st, err := harness.SecondResult(ctx, l)
+		return st, s, sc, err
+	}
+	st, _, sc, err := try("--deny")
+	if err != nil || st != "denied" || sc.OK() {
+		return "", fmt.Errorf("sam denies: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+	}
+	if on, err := harness.IsEnabled(ctx, w.ContosoAcc, harness.NamedAccountNik); on {
+		return "", fmt.Errorf("%s enabled after Sam's deny (%v)", harness.NamedAccountNik, err)
+	}
+	st, s, sc, err := try("--approve")
+	if err != nil || st != "approved" || !sc.OK() {
+		return "", fmt.Errorf("sam approves: his phone %q (%v), Nik's scan %s", st, err, sc.Result)
+	}
+	acct, err := s.WaitLoggedIn(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := d.logout(ctx, s, w.ContosoAcc, acct); err != nil {
+		return "", err
+	}
+	if _, err := w.TenantSet(ctx, harness.TenantContoso, harness.DeviceContoso, "--second-approvers", ""); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Sam's phone showed Nik's request (device, account, reason) and denied it: refused, nothing enabled; the next time Sam approved and Nik was logged in as %s (then out); the audit names both; Contoso's setting is back", acct), nil
 }
 
 // removeStolen removes CONTOSO-WS1 (SPEC.md 11.10) and shows that its
@@ -447,20 +505,84 @@ func (d *demo) offlineLogin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); at the PAM prompt he typed both and was logged in as %s offline; %s; the relay stays down for the next step",
+		code.Username, code.Code, code.SecondsLeft, acct, note), nil
+}
+
+// recoveryCode finds a recovery code in `breakglass show`'s output.
+var recoveryCode = regexp.MustCompile(`\b([0-9A-Z]{4}(?:-[0-9A-Z]{4}){6})\b`)
+
+// breakGlass (SPEC.md 11.15), with the relay still down: the admin
+// reveals Contoso's recovery code at the console, the person at the
+// computer logs in as msp-breakglass with it at the PAM prompt, logs out,
+// and the same code is refused; then the relay comes back.
+func (d *demo) breakGlass(ctx context.Context) (string, error) {
+	w := d.w
+	out, err := w.Console.Must(ctx, "breakglass", "show", harness.DeviceContoso, "--as", "demo-admin")
+	if err != nil {
+		return "", err
+	}
+	m := recoveryCode.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("no recovery code in:\n%s", out)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	acct := "msp-breakglass"
+	l, err := w.Contoso.StartPAMLogin(wctx, acct)
+	if err != nil {
+		return "", err
+	}
+	if err := l.EnterCode(wctx, "breakglass", m[1]); err != nil {
+		return "", fmt.Errorf("the login prompt did not offer a code: %w", err)
+	}
+	if _, err := l.WaitSession(wctx); err != nil {
+		return "", err
+	}
+	note, err := d.logout(ctx, l, w.ContosoAcc, acct)
+	if err != nil {
+		return "", err
+	}
+	again, err := w.Contoso.StartPAMLogin(wctx, acct)
+	if err != nil {
+		return "", err
+	}
+	if err := again.EnterCode(wctx, "breakglass", m[1]); err != nil {
+		return "", err
+	}
+	why, err := again.Failure(wctx)
+	if err != nil {
+		return "", fmt.Errorf("the used recovery code logged in again")
+	}
+	if !strings.Contains(why, "wrong or used recovery code") {
+		return "", fmt.Errorf("second use refused with %q", why)
+	}
+	if err := d.relayBack(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("the console showed %s (reveal recorded, by demo-admin); typed at the PAM prompt with the username breakglass it logged in as %s; %s; "+
+		"the same code again: %q; the relay is back: the agent reports the use (alarm breakglass-used) and escrows the next code", m[1], acct, note, why), nil
+}
+
+// relayBack restarts the relay and waits until the agents and the
+// console are on it again.
+func (d *demo) relayBack(ctx context.Context) error {
+	w := d.w
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	marks := map[*harness.Proc]int{}
 	for _, p := range []*harness.Proc{w.Contoso.Proc, w.Fabrikam.Proc, w.Console.Serve} {
 		marks[p] = p.Mark()
 	}
 	if err := w.Relay.Restart(ctx); err != nil {
-		return "", fmt.Errorf("restart the relay: %w", err)
+		return fmt.Errorf("restart the relay: %w", err)
 	}
 	for p, mark := range marks {
 		if _, err := p.WaitFor(wctx, mark, reconnected); err != nil {
-			return "", fmt.Errorf("not back on the relay: %w", err)
+			return fmt.Errorf("not back on the relay: %w", err)
 		}
 	}
-	return fmt.Sprintf("jitkey-phone otp showed %s / %s (%d s left); at the PAM prompt he typed both and was logged in as %s offline; %s; the relay is back and the offline journal will ship",
-		code.Username, code.Code, code.SecondsLeft, acct, note), nil
+	return nil
 }
 
 // session is a logged-in session at a login surface: the real PAM module

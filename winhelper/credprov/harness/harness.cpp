@@ -6,14 +6,18 @@
 // credential (CredentialsChanged). It prints the serialization's
 // account name and sizes, never the password.
 //
-//   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE]]
+//   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE | --push EMAIL]]
 //     SCENARIO: logon, unlock or credui
-//     QRFILE:   each tile bitmap is written there as a PGM picture ("-":
-//               not written)
+//     QRFILE:   the tile's Nth bitmap is written to QRFILE-N.pgm as a PGM
+//               picture before "bitmap #N WxH" is printed ("-": not
+//               written)
 //     --offline: once the tile offers the offline-code fields (by itself
 //               when the agent says it is offline, or through its "Use an
 //               offline code" link), type USERNAME and CODE and press
 //               Submit, as a technician would (the code is not printed)
+//     --push:   once the tile offers "Send notification" (the agent is
+//               online), click it, type EMAIL and press Submit; the number
+//               the tile then shows is printed ("field 3: N")
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,25 +39,34 @@ static void wprint(const char *what, DWORD id, LPCWSTR s)
 	fflush(stdout);
 }
 
+static int g_bitmaps = 0;
+
+// save_bitmap prints "bitmap #N WxH" for the tile's Nth bitmap after
+// writing it to QRPREFIX-N.pgm (if a prefix was given).
 static void save_bitmap(HBITMAP b)
 {
 	DIBSECTION ds;
 	if (GetObjectW(b, sizeof ds, &ds) != sizeof ds || ds.dsBm.bmBitsPixel != 32) {
 		printf("bitmap: not a 32-bit DIB section\n");
+		fflush(stdout);
 		return;
 	}
+	int n = ++g_bitmaps;
 	int w = ds.dsBm.bmWidth, h = ds.dsBm.bmHeight;
-	printf("bitmap %dx%d\n", w, h);
-	if (g_qrfile == nullptr)
-		return;
-	FILE *f = fopen(g_qrfile, "wb");
-	if (f == nullptr)
-		return;
-	fprintf(f, "P5\n%d %d\n255\n", w, h);
-	const uint32_t *px = static_cast<const uint32_t *>(ds.dsBm.bmBits);
-	for (int i = 0; i < w * h; i++)
-		fputc(int(px[i] & 0xff), f);
-	fclose(f);
+	if (g_qrfile != nullptr) {
+		char path[MAX_PATH];
+		snprintf(path, sizeof path, "%s-%d.pgm", g_qrfile, n);
+		FILE *f = fopen(path, "wb");
+		if (f != nullptr) {
+			fprintf(f, "P5\n%d %d\n255\n", w, h);
+			const uint32_t *px = static_cast<const uint32_t *>(ds.dsBm.bmBits);
+			for (int i = 0; i < w * h; i++)
+				fputc(int(px[i] & 0xff), f);
+			fclose(f);
+		}
+	}
+	printf("bitmap #%d %dx%d\n", n, w, h);
+	fflush(stdout);
 }
 
 struct Events final : public ICredentialProviderCredentialEvents, public ICredentialProviderEvents {
@@ -113,6 +126,19 @@ static void set_utf8(ICredentialProviderCredential *c, DWORD id, const char *s, 
 	SecureZeroMemory(w, sizeof w);
 }
 
+// submit presses Submit (GetSerialization) on a tile that sends what
+// (the code, the push) to the agent, which answers later.
+static void submit(ICredentialProviderCredential *c, const char *what)
+{
+	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
+	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
+	LPWSTR st = nullptr;
+	CREDENTIAL_PROVIDER_STATUS_ICON icon;
+	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
+	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the %s is with the agent)\n", (unsigned long)hr, int(r), what);
+	fflush(stdout);
+}
+
 // Offline types the username and code into the tile's offline fields
 // once they are shown (field ids: 5 username, 6 code, 9 the "Use an
 // offline code" link) and presses Submit; it returns whether it did.
@@ -129,13 +155,25 @@ static bool Offline(ICredentialProviderCredential *c, const char *user, const ch
 	printf("offline-code fields shown: username %s, code %s\n", visible(c, 5) ? "visible" : "hidden", visible(c, 6) ? "visible" : "hidden");
 	set_utf8(c, 5, user, user);
 	set_utf8(c, 6, code, "(code not shown)");
-	CREDENTIAL_PROVIDER_GET_SERIALIZATION_RESPONSE r;
-	CREDENTIAL_PROVIDER_CREDENTIAL_SERIALIZATION cs;
-	LPWSTR st = nullptr;
-	CREDENTIAL_PROVIDER_STATUS_ICON icon;
-	HRESULT hr = c->GetSerialization(&r, &cs, &st, &icon);
-	printf("Submit: GetSerialization = 0x%08lx response %d (0: not finished, the code is with the agent)\n", (unsigned long)hr, int(r));
-	fflush(stdout);
+	submit(c, "code");
+	return true;
+}
+
+// Push clicks "Send notification" (field 8) once the tile offers it,
+// types email into the email field (4) and presses Submit; it returns
+// whether it did.
+static bool Push(ICredentialProviderCredential *c, const char *email)
+{
+	if (!visible(c, 8))
+		return false;
+	printf("CommandLinkClicked(8 \"Send notification\") = 0x%08lx\n", (unsigned long)c->CommandLinkClicked(8));
+	if (!visible(c, 4)) {
+		printf("push: the email field is not shown\n");
+		fflush(stdout);
+		return true;
+	}
+	set_utf8(c, 4, email, email);
+	submit(c, "push");
 	return true;
 }
 
@@ -152,11 +190,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g_qrfile = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : nullptr;
-	const char *offline_user = nullptr, *offline_code = nullptr;
+	const char *offline_user = nullptr, *offline_code = nullptr, *push_email = nullptr;
 	if (argc > 7 && strcmp(argv[5], "--offline") == 0) {
 		offline_user = argv[6];
 		offline_code = argv[7];
 	}
+	if (argc > 6 && strcmp(argv[5], "--push") == 0)
+		push_email = argv[6];
 	bool submitted = false;
 	CREDENTIAL_PROVIDER_USAGE_SCENARIO cpus = strcmp(argv[2], "unlock") == 0 ? CPUS_UNLOCK_WORKSTATION
 						  : strcmp(argv[2], "credui") == 0 ? CPUS_CREDUI
@@ -231,6 +271,8 @@ int main(int argc, char **argv)
 				DispatchMessageW(&m);
 			}
 		if (offline_user && !submitted && Offline(c, offline_user, offline_code))
+			submitted = true;
+		if (push_email && !submitted && Push(c, push_email))
 			submitted = true;
 		if (!g_changed)
 			continue;
