@@ -31,7 +31,10 @@ package pipe
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -188,4 +191,24 @@ func (c Config) Descriptor() string {
 		return SystemOnlySDDL
 	}
 	return DefaultSDDL
+}
+
+// SystemOnlyFile is the file whose presence in the agent's state
+// directory makes the agent's pipe SYSTEM-only (Config.SystemOnly): an
+// administrator's switch for computers where remote desktop prompts must
+// not reach the agent (SPEC.md 5.7 Windows).
+const SystemOnlyFile = "pipe-system-only"
+
+// SystemOnlyIn reports whether stateDir holds SystemOnlyFile. An error
+// other than its absence is returned, and the caller should not start
+// the pipe less strictly than asked.
+func SystemOnlyIn(stateDir string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(stateDir, SystemOnlyFile))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("pipe: system-only switch: %w", err)
 }

@@ -3,6 +3,8 @@ package pipe_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -161,5 +163,24 @@ func TestClassify(t *testing.T) {
 		if err != nil && !errors.Is(err, pipe.ErrRefused) {
 			t.Errorf("%s: %v does not wrap ErrRefused", c.name, err)
 		}
+	}
+}
+
+// TestSystemOnlyIn: the switch is the file's presence in the state
+// directory; an unreadable directory is an error, not "off".
+func TestSystemOnlyIn(t *testing.T) {
+	dir := t.TempDir()
+	if on, err := pipe.SystemOnlyIn(dir); on || err != nil {
+		t.Fatalf("without the file: %v %v", on, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, pipe.SystemOnlyFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := pipe.SystemOnlyIn(dir); !on || err != nil {
+		t.Fatalf("with the file: %v %v", on, err)
+	}
+	notDir := filepath.Join(dir, pipe.SystemOnlyFile)
+	if on, err := pipe.SystemOnlyIn(notDir); on || err == nil {
+		t.Fatalf("state dir is a file: %v %v", on, err)
 	}
 }
