@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,8 @@ import (
 	"github.com/jitkey/jitkey/agent/domain"
 	"github.com/jitkey/jitkey/agent/domain/sambatest"
 	"github.com/jitkey/jitkey/agent/enroll"
+	"github.com/jitkey/jitkey/agent/ipc"
+	"github.com/jitkey/jitkey/agent/ipc/ipctest"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/agent/store"
@@ -47,9 +50,16 @@ type agent struct {
 	info        daemon.Info
 	backend     *accountstest.Backend
 	stop        func()
+	// ipcPeer, if set, makes the agent's IPC endpoint ipctest's fake
+	// platform listener labelling every surface with it.
+	ipcPeer *ipc.Peer
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { t.Helper(); return newWorldPeer(t, nil) }
+
+// newWorldPeer is newWorld with the workstation's surfaces classified as
+// wsPeer by a fake platform listener (nil: the real Unix socket).
+func newWorldPeer(t *testing.T, wsPeer *ipc.Peer) *world {
 	t.Helper()
 	w := &world{msp: agenttest.NewMSP(t, "acme")}
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
@@ -82,6 +92,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.dc = w.enroll(t, "DC-01", true, true)
 	w.ws = w.enroll(t, "WS-01", true, false)
+	w.ws.ipcPeer = wsPeer
 	w.start(t, w.dc, w.dir)
 	w.start(t, w.ws, nil)
 
@@ -137,6 +148,15 @@ func (w *world) start(t *testing.T, a *agent, dir *domain.Directory) {
 	}
 	if dir != nil {
 		cfg.DC = dir
+	}
+	if a.ipcPeer != nil {
+		peer := *a.ipcPeer
+		cfg.IPCListen = func(context.Context) (ipcserver.Listener, error) {
+			if err := os.MkdirAll(filepath.Dir(a.sock), 0o700); err != nil {
+				return nil, err
+			}
+			return ipctest.Listen(a.sock, peer)
+		}
 	}
 	go func() { done <- daemon.Run(ctx, cfg) }()
 	select {
@@ -243,14 +263,7 @@ func TestDomainLoginEndToEnd(t *testing.T) {
 		t.Fatal("a local account was created for a domain login")
 	}
 
-	if err := c.End(t.Context(), cred.Session); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.Next(t.Context()); err != nil {
-		t.Fatal(err)
-	} else if _, ok := m.(*ipcserver.Ended); !ok {
-		t.Fatalf("End answered with %T %+v", m, m)
-	}
+	endSession(t, c, cred.Session)
 	wantRefusedBind(t, bindErr("msp-nik", pw))
 	e, err = w.dir.Lookup(t.Context(), "msp-nik")
 	if err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/domain/sambatest"
+	"github.com/jitkey/jitkey/agent/ipc"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/protocol"
@@ -153,14 +154,7 @@ func TestRDPEndToEnd(t *testing.T) {
 		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("during the RDP session: %+v %v", e, err)
 		}
-		if err := c.End(t.Context(), cred.Session); err != nil {
-			t.Fatal(err)
-		}
-		if m, err := c.Next(t.Context()); err != nil {
-			t.Fatal(err)
-		} else if _, ok := m.(*ipcserver.Ended); !ok {
-			t.Fatalf("End answered with %T %+v", m, m)
-		}
+		endSession(t, c, cred.Session)
 		wantRefusedBind(t, bindErr(acct, pw))
 		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
 			t.Fatalf("after the RDP session: %+v %v, want disabled, no membership", e, err)
@@ -207,5 +201,96 @@ func TestRDPEndToEnd(t *testing.T) {
 				agenttest.Events(w.console.Records(w.dc.info.Addr.Mailbox)))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRDPFromUserPrompt (SPEC.md 5.7 "Peers", 11.7 RDP): the source
+// workstation's surfaces are classified as an interactive user's, as the
+// named pipe classifies the Remote Desktop client's CredUI prompt on
+// Windows. A Begin without Target is refused; a Begin with Target goes
+// the whole domain path (phone approval bound to WS-01 and WS-02, the
+// real Samba DC) and the user's prompt gets DOMAIN\msp-rdpuser, which
+// binds; it may End that session. During another such login, a Code or
+// a Push ends it with Denied.
+func TestRDPFromUserPrompt(t *testing.T) {
+	const acct = "msp-rdpuser"
+	w := newWorldPeer(t, &ipc.Peer{Kind: ipc.PeerUser, SID: "S-1-5-21-1111-2222-3333-1001"})
+	target := w.enroll(t, "WS-02", true, false)
+	w.start(t, target, nil)
+	signed := w.console.SetPolicy(t, w.policy)
+	w.push(t, w.dc, signed, w.ws.enr.DeviceCert, target.enr.DeviceCert)
+	w.push(t, w.ws, signed, w.dc.enr.DeviceCert, w.ws.enr.DeviceCert, target.enr.DeviceCert)
+	p, mux := w.phone(t, "rdpuser")
+
+	c, err := ipcserver.Dial(t.Context(), w.ws.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Begin(t.Context(), "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := answer(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeRefused || d.Reason != ipcserver.DeniedUserPeer {
+		t.Fatalf("user's Begin without Target: %+v", d)
+	}
+	c.Close()
+
+	c, _, res := w.rdpLogin(t, p, mux, "WS-02", target.enr.DeviceID)
+	cred, ok := answer(t, c).(*ipcserver.Credential)
+	if !ok || !res.OK || cred.Username != sambatest.Domain+`\`+acct {
+		t.Fatalf("user's RDP login: surface %+v, phone %+v", cred, res)
+	}
+	pw := string(cred.Password)
+	if err := bindErr(acct, pw); err != nil {
+		t.Fatalf("LDAPS bind during the RDP session: %v", err)
+	}
+	endSession(t, c, cred.Session)
+	wantRefusedBind(t, bindErr(acct, pw))
+
+	for _, send := range []func(*ipcserver.Client) error{
+		func(c *ipcserver.Client) error { return c.Code(t.Context(), "rdpuser", "123456") },
+		func(c *ipcserver.Client) error { return c.Push(t.Context(), "rdpuser@example.com") },
+	} {
+		c, err := ipcserver.Dial(t.Context(), w.ws.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.BeginTarget(t.Context(), "WS-02"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := answer2(t, c).(*ipcserver.QR); !ok {
+			t.Fatal("no QR for the user's RDP login")
+		}
+		if err := send(c); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := answer(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeRefused || d.Reason != ipcserver.DeniedUserPeer {
+			t.Fatalf("Code or Push from a user's prompt: %+v", d)
+		}
+		c.Close()
+	}
+}
+
+// answer2 is the surface's first QR, Credential or Denied.
+func answer2(t *testing.T, c *ipcserver.Client) any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// endSession sends End for session and wants Ended.
+func endSession(t *testing.T, c *ipcserver.Client, session protocol.SessionID) {
+	t.Helper()
+	if err := c.End(t.Context(), session); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Next(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*ipcserver.Ended); !ok {
+		t.Fatalf("End answered with %T %+v", m, m)
 	}
 }

@@ -42,17 +42,62 @@ var (
 	ErrNotSocket = errors.New("ipc: path exists and is not a socket")
 )
 
+// PeerKind is what the transport found the peer to be, and so how much
+// the agent serves it (SPEC.md 5.7).
+type PeerKind uint8
+
+// Peer kinds. The zero value is the restricted one, so that a transport
+// that does not say is never taken for a privileged one.
+const (
+	// PeerUser is an interactive user's process: on Windows a client the
+	// named pipe admits through its INTERACTIVE entry (the Remote Desktop
+	// client's CredUI prompt). The agent serves it only a Begin that names
+	// an RDP target (SPEC.md 5.7 "Peers").
+	PeerUser PeerKind = iota
+	// PeerSystem is a privileged login surface host: root (and
+	// SecurityAgent on macOS) on the Unix socket, LocalSystem on the
+	// named pipe. The agent serves it every message.
+	PeerSystem
+)
+
+// String returns "system" or "user".
+func (k PeerKind) String() string {
+	if k == PeerSystem {
+		return "system"
+	}
+	return "user"
+}
+
 // Peer is the other end of a connection, as the kernel reports it at
 // connect time.
 type Peer struct {
 	UID uint32
 	GID uint32
 	PID int32
+	// Kind is the transport's classification; the Unix listener gives
+	// every peer it admits PeerSystem (it admits only AllowedUIDs).
+	Kind PeerKind
+	// SID is the client token's user SID on Windows ("" elsewhere): the
+	// key of the agent's per-user limits for PeerUser.
+	SID string
+}
+
+// User names the peer for per-user limits and audit: its SID on
+// Windows, else "uid N".
+func (p Peer) User() string {
+	if p.SID != "" {
+		return p.SID
+	}
+	return fmt.Sprintf("uid %d", p.UID)
 }
 
 // LogValue implements slog.LogValuer.
 func (p Peer) LogValue() slog.Value {
-	return slog.GroupValue(slog.Any("uid", p.UID), slog.Any("gid", p.GID), slog.Any("pid", p.PID))
+	attrs := []slog.Attr{slog.Any("uid", p.UID), slog.Any("gid", p.GID), slog.Any("pid", p.PID), slog.String("kind", p.Kind.String())}
+	if p.SID != "" {
+		attrs = append(attrs, slog.String("sid", p.SID))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Config configures a Listener.
@@ -111,6 +156,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 			_ = nc.Close()
 			continue
 		}
+		peer.Kind = PeerSystem
 		return newConn(nc, peer), nil
 	}
 }
@@ -130,8 +176,9 @@ type Conn struct {
 func newConn(nc net.Conn, peer Peer) *Conn { return &Conn{nc: nc, peer: peer} }
 
 // NewConn frames a connection whose peer another transport has already
-// checked: the Windows named pipe of winhelper/pipe, which admits only
-// SYSTEM. nc's deadlines must interrupt blocked reads and writes.
+// checked and classified: the Windows named pipe of winhelper/pipe, which
+// admits LocalSystem (PeerSystem) and interactive users (PeerUser). nc's
+// deadlines must interrupt blocked reads and writes.
 func NewConn(nc net.Conn, peer Peer) *Conn { return newConn(nc, peer) }
 
 // Peer returns the credentials of the other end: for a Listener's

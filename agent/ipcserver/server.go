@@ -38,19 +38,25 @@ type Config struct {
 	Logger *slog.Logger
 	// PNGScale is pixels per QR module (default 6).
 	PNGScale int
+	// Now is the clock of the per-user limits (default time.Now).
+	Now func() time.Time
 }
 
 // Server serves login surfaces.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	wg  sync.WaitGroup
+	cfg   Config
+	log   *slog.Logger
+	wg    sync.WaitGroup
+	users userLimiter
 }
 
 // New returns a Server.
 func New(cfg Config) *Server {
 	if cfg.PNGScale == 0 {
 		cfg.PNGScale = 6
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -68,7 +74,10 @@ type Listener interface {
 
 // Serve accepts connections on ln until ctx ends, then closes ln and
 // waits for the connections it serves. ln admits only allowed peers (root,
-// by ipc.Listen's default; SYSTEM for the named pipe).
+// by ipc.Listen's default; LocalSystem and interactive users for the named
+// pipe) and classifies each (ipc.Peer.Kind): a PeerSystem peer is served
+// every message, a PeerUser peer only a remote desktop login (a Begin with
+// a Target), within the per-user limits (SPEC.md 5.7 "Peers").
 func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	defer s.wg.Wait()
 	defer ln.Close()
@@ -94,6 +103,10 @@ func (s *Server) serve(ctx context.Context, c *ipc.Conn) {
 	if err != nil {
 		return
 	}
+	if peer := c.Peer(); peer.Kind != ipc.PeerSystem {
+		s.serveUser(ctx, c, peer, t, body)
+		return
+	}
 	switch t {
 	case MsgBegin:
 		var b Begin
@@ -101,7 +114,7 @@ func (s *Server) serve(ctx context.Context, c *ipc.Conn) {
 			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
 			return
 		}
-		s.login(ctx, c, b)
+		s.login(ctx, c, b, c.Peer())
 	case MsgEnd:
 		var e End
 		if err := protocol.Unmarshal(body, &e); err != nil {
@@ -188,7 +201,8 @@ func (s *Server) status() (Status, <-chan struct{}) {
 	return s.cfg.Status()
 }
 
-func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
+func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer) {
+	user := peer.Kind != ipc.PeerSystem
 	action := b.Action
 	if action == 0 {
 		action = ActionFor(b.Surface)
@@ -215,6 +229,13 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	ends := make(chan protocol.SessionID, 1)
 	codes := make(chan Code, 1)
 	pushes := make(chan Push, 1)
+	refused := make(chan string, 1) // a user peer's message it may not send
+	refuse := func(why string) {
+		select {
+		case refused <- why:
+		default:
+		}
+	}
 	gone := make(chan struct{})
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer func() {
@@ -238,6 +259,10 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 					}
 				}
 			case MsgCode:
+				if user {
+					refuse("a user's prompt may not send Code")
+					return
+				}
 				if b.Target != "" {
 					continue // a remote desktop logon takes the phone's domain account only
 				}
@@ -249,6 +274,10 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 					}
 				}
 			case MsgPush:
+				if user {
+					refuse("a user's prompt may not send Push")
+					return
+				}
 				if b.Target != "" {
 					continue
 				}
@@ -337,7 +366,16 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 				return
 			}
 			grant = g
+		case why := <-refused:
+			s.refuseUser(ctx, c, peer, b.Action, why)
+			return
 		case <-gone:
+			select {
+			case why := <-refused:
+				s.refuseUser(ctx, c, peer, b.Action, why)
+				return
+			default:
+			}
 			s.log.Info("login surface disconnected before the approval", "surface", b.Surface)
 			return
 		case <-ctx.Done():
@@ -364,8 +402,20 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin) {
 	}
 	select {
 	case session := <-ends:
+		if user && session != grant.Session {
+			s.refuseUser(ctx, c, peer, b.Action, "a user's prompt may end only the session it was given")
+			return
+		}
 		s.end(ctx, c, session)
+	case why := <-refused:
+		s.refuseUser(ctx, c, peer, b.Action, why)
 	case <-gone:
+		select {
+		case why := <-refused:
+			s.refuseUser(ctx, c, peer, b.Action, why)
+			return
+		default:
+		}
 		// The session outlives this connection; End may come on another
 		// one, or the deadline ends it.
 	case <-ctx.Done():

@@ -15,6 +15,7 @@ import (
 	"github.com/jitkey/jitkey/agent/accounts/accountstest"
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/ipc"
+	"github.com/jitkey/jitkey/agent/ipc/ipctest"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/lifecycle"
 	"github.com/jitkey/jitkey/agent/login"
@@ -73,11 +74,18 @@ type env struct {
 	backend *accountstest.Backend
 	net     *channeltest.Network
 	sock    string
+	// ln is the fake platform listener of newEnvPeer, nil for newEnv.
+	ln *ipctest.Listener
 }
 
 // newEnv serves login surfaces at dir/agent.sock (dir "" means a new
 // temporary directory).
-func newEnv(t *testing.T, dir string) *env {
+func newEnv(t *testing.T, dir string) *env { return newEnvPeer(t, dir, nil, nil) }
+
+// newEnvPeer is newEnv; with kind non-nil, the socket is ipctest's fake
+// platform listener labelling every connection with *kind, and now (if
+// not nil) is the server's clock.
+func newEnvPeer(t *testing.T, dir string, kind *ipc.Peer, now func() time.Time) *env {
 	checkGoroutines(t)
 	e := &env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}
 	p := e.msp.Policy(1)
@@ -93,11 +101,24 @@ func newEnv(t *testing.T, dir string) *env {
 		dir = filepath.Join(t.TempDir(), "run") // ipc.Listen creates it 0700
 	}
 	e.sock = filepath.Join(dir, "agent.sock")
-	ln, err := ipc.Listen(t.Context(), ipc.Config{Path: e.sock})
-	if err != nil {
-		t.Fatal(err)
+	var ln ipcserver.Listener
+	if kind != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		fake, err := ipctest.Listen(e.sock, *kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ln, ln = fake, fake
+	} else {
+		real, err := ipc.Listen(t.Context(), ipc.Config{Path: e.sock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln = real
 	}
-	srv := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr})
+	srv := ipcserver.New(ipcserver.Config{Login: ls, Lifecycle: mgr, Now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- srv.Serve(ctx, ln) }()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/policy"
 	"github.com/jitkey/jitkey/agent/store"
 	"github.com/jitkey/jitkey/protocol"
@@ -103,4 +104,13 @@ func (s *Server) rdpRequest(ctx context.Context, r *Request, pol *protocol.Polic
 	lr.Target = r.target.signed
 	lr.Choices = []uint8{protocol.AccountDomain}
 	return nil
+}
+
+// RecordRefused audits a login surface's request that the IPC server
+// refused before any login began or that it ended for the surface's
+// conduct (SPEC.md 5.7 "Peers": a user's prompt asking for more than a
+// remote desktop login, or too often): login.denied with reason, and the
+// surface's peer in detail. It returns once the record is stored.
+func (s *Server) RecordRefused(ctx context.Context, action uint8, reason, detail string) {
+	s.record(ctx, protocol.AuditRecord{Event: audit.LoginDenied, Action: action, Reason: reason, Detail: detail})
 }

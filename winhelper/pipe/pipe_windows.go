@@ -26,9 +26,7 @@ func (c *Config) defaults() {
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
-	if c.SDDL == "" {
-		c.SDDL = DefaultSDDL
-	}
+	c.SDDL = c.Descriptor()
 	if c.AllowedSIDs == nil {
 		c.AllowedSIDs = []string{SIDSystem}
 	}
@@ -87,24 +85,28 @@ func (l *Listener) instance(first bool) (windows.Handle, error) {
 	return h, nil
 }
 
-// Accept waits for a client whose token user is allowed and returns its
-// connection. Other clients are disconnected before a byte is read, and
-// logged; Accept keeps waiting. It returns ctx's error when ctx is done
-// and net.ErrClosed after Close.
+// Accept waits for a client whose token Classify admits and returns its
+// connection, with the peer's kind and SID. Other clients are
+// disconnected before a byte is read, and logged; Accept keeps waiting.
+// It returns ctx's error when ctx is done and net.ErrClosed after Close.
 func (l *Listener) Accept(ctx context.Context) (*ipc.Conn, error) {
 	for {
 		h, err := l.connect(ctx)
 		if err != nil {
 			return nil, err
 		}
-		sid, pid, err := clientIdentity(h)
-		if err != nil || !Allowed(l.cfg.AllowedSIDs, sid) {
-			l.cfg.Logger.WarnContext(ctx, "ipc connection rejected", "sid", sid, "pid", pid, "err", err)
+		tok, pid, err := clientIdentity(h)
+		var kind ipc.PeerKind
+		if err == nil {
+			kind, err = Classify(l.cfg.AllowedSIDs, l.cfg.SystemOnly, tok)
+		}
+		if err != nil {
+			l.cfg.Logger.WarnContext(ctx, "ipc connection rejected", "sid", tok.User, "pid", pid, "err", err)
 			_ = windows.DisconnectNamedPipe(h)
 			windows.CloseHandle(h)
 			continue
 		}
-		return ipc.NewConn(newConn(h, l.cfg.Name), ipc.Peer{PID: int32(pid)}), nil
+		return ipc.NewConn(newConn(h, l.cfg.Name), ipc.Peer{PID: int32(pid), Kind: kind, SID: tok.User}), nil
 	}
 }
 
@@ -198,8 +200,8 @@ func contextEvent(ctx context.Context) (windows.Handle, func()) {
 }
 
 // clientIdentity impersonates the pipe's client on a locked thread and
-// returns its token user's SID and its process id.
-func clientIdentity(h windows.Handle) (string, uint32, error) {
+// returns what Classify needs of its token, and its process id.
+func clientIdentity(h windows.Handle) (Token, uint32, error) {
 	var pid uint32
 	_ = windows.GetNamedPipeClientProcessId(h, &pid)
 	// A goroutine that cannot revert stays locked: the runtime then
@@ -207,7 +209,7 @@ func clientIdentity(h windows.Handle) (string, uint32, error) {
 	runtime.LockOSThread()
 	if err := impersonateNamedPipeClient(h); err != nil {
 		runtime.UnlockOSThread()
-		return "", pid, fmt.Errorf("pipe: impersonate client: %w", err)
+		return Token{}, pid, fmt.Errorf("pipe: impersonate client: %w", err)
 	}
 	var tok windows.Token
 	err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &tok)
@@ -215,24 +217,33 @@ func clientIdentity(h windows.Handle) (string, uint32, error) {
 		if err == nil {
 			tok.Close()
 		}
-		return "", pid, fmt.Errorf("pipe: revert to self: %w", rerr)
+		return Token{}, pid, fmt.Errorf("pipe: revert to self: %w", rerr)
 	}
 	runtime.UnlockOSThread()
 	if err != nil {
-		return "", pid, fmt.Errorf("pipe: client token: %w", err)
+		return Token{}, pid, fmt.Errorf("pipe: client token: %w", err)
 	}
 	defer tok.Close()
 	u, err := tok.GetTokenUser()
 	if err != nil {
-		return "", pid, fmt.Errorf("pipe: client token user: %w", err)
+		return Token{}, pid, fmt.Errorf("pipe: client token user: %w", err)
 	}
-	return u.User.Sid.String(), pid, nil
+	t := Token{User: u.User.Sid.String()}
+	gs, err := tok.GetTokenGroups()
+	if err != nil {
+		return t, pid, fmt.Errorf("pipe: client token groups: %w", err)
+	}
+	for _, g := range gs.AllGroups() {
+		t.Groups = append(t.Groups, Group{SID: g.Sid.String(), Attributes: g.Attributes})
+	}
+	return t, pid, nil
 }
 
 // Dial connects to the agent's pipe cfg.Name and checks that the process
 // serving it runs as one of cfg.AllowedSIDs (SYSTEM by default). It
 // identifies itself at SecurityIdentification level only: the agent can
-// read who it is but cannot act as it.
+// read who it is but cannot act as it. It asks for ClientAccess, which
+// the pipe grants a user as well as SYSTEM.
 func Dial(ctx context.Context, cfg Config) (*ipc.Conn, error) {
 	cfg.defaults()
 	name, err := windows.UTF16PtrFromString(cfg.Name)
@@ -242,7 +253,7 @@ func Dial(ctx context.Context, cfg Config) (*ipc.Conn, error) {
 	const sqos = 0x00100000 | 0x00010000 // SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION
 	var h windows.Handle
 	for {
-		h, err = windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil,
+		h, err = windows.CreateFile(name, ClientAccess, 0, nil,
 			windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED|sqos, 0)
 		if !errors.Is(err, windows.ERROR_PIPE_BUSY) {
 			break

@@ -51,12 +51,19 @@ func pamLogin(context.Context, string, string, string, password.Secret) error {
 func defaultIPC() string { return pipe.DefaultName }
 
 // platform makes the agent serve the named pipe and seal its secrets with
-// DPAPI. The pipe admits SYSTEM only; in a sandbox (tests under Wine,
+// DPAPI. The pipe admits SYSTEM and interactive users (whom the agent
+// serves only remote desktop logins, SPEC.md 5.7), or SYSTEM only when
+// the state directory holds pipe.SystemOnlyFile; in a sandbox (tests under Wine,
 // where everything runs as one user) also the agent's own user, and the
 // secrets stay sealed with the state's key file as on Linux.
 func platform(cfg *daemon.Config, sandboxDir string, log *slog.Logger) error {
 	if strings.HasPrefix(cfg.IPCPath, `\\.\pipe\`) {
 		pc := pipe.Config{Name: cfg.IPCPath, Logger: log}
+		only, err := pipe.SystemOnlyIn(cfg.StateDir)
+		if err != nil {
+			return err
+		}
+		pc.SystemOnly = only
 		if sandboxDir != "" {
 			u, err := currentUserSID()
 			if err != nil {

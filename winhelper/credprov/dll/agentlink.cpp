@@ -133,7 +133,7 @@ bool AgentLink::Connect()
 	wchar_t name[128];
 	pipe_name(name, 128);
 	for (int i = 0; i < 20; i++) {
-		HANDLE h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+		HANDLE h = CreateFileW(name, GENERIC_READ | FILE_WRITE_DATA, 0, nullptr, OPEN_EXISTING,
 				       FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
 		if (h != INVALID_HANDLE_VALUE) {
 			if (!server_allowed(h, reg_dword(L"TestAllowSameUser") == 1)) {
