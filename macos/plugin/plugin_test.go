@@ -17,7 +17,7 @@ func TestMechanismCompiles(t *testing.T) {
 		t.Skip("the stubs stand in for the SDK on Linux only")
 	}
 	args := []string{"-std=gnu11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla",
-		"-Imechanism/sdkstub", "-Icore", "mechanism/mechanism.c"}
+		"-Imechanism/sdkstub", "-Icore", "-I../../internal/ipcc", "mechanism/mechanism.c"}
 	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
