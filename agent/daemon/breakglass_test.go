@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/agent/agenttest"
+	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/ipcserver"
 	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/protocol"
@@ -86,7 +87,11 @@ func TestBreakGlassOffline(t *testing.T) {
 
 	// Back online: the use is reported, then the next code escrowed.
 	w.relay, w.relayAddr, w.pin, w.stopRelay = startRelay(t, w.relayAddr, 1, server.Limits{})
-	eventuallyWithin(t, "the next recovery code escrowed", 45*time.Second, func() bool {
+	// The bound covers the relay client's back-off (at most 30 s) and a
+	// shipping attempt caught by the restart: one whose session lost a
+	// message with the old relay waits out audit.AttemptTimeout (1 min)
+	// before the next attempt ships and escrows.
+	eventuallyWithin(t, "the next recovery code escrowed", audit.AttemptTimeout+30*time.Second, func() bool {
 		return len(w.console.Escrowed(mb)) == 2
 	})
 	next := w.console.Escrowed(mb)[1]
