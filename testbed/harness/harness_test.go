@@ -149,6 +149,66 @@ func TestNetnsCut(t *testing.T) {
 	}
 }
 
+// TestNetnsConcurrentRuns: two testbed runs on one machine ask for the
+// same namespace (the same name and index): each gets its own slot, and
+// the second one's creation and removal leave the first one's link
+// working (a run that removed another's namespace as leftovers once cut a
+// live agent off for good).
+func TestNetnsConcurrentRuns(t *testing.T) {
+	ctx := context.Background()
+	a, err := NewNetns(ctx, "jk-harness-conc", 240)
+	t.Cleanup(func() { a.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", a.HostAddr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	// reachable connects from inside a's namespace to its host end,
+	// waiting up to about 30 s for a new veth to carry traffic.
+	reachable := func() error {
+		var err error
+		for range 6 {
+			argv := a.Wrap("timeout", "5", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", a.HostAddr, port))
+			if err = exec.Command(argv[0], argv[1:]...).Run(); err == nil {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return err
+	}
+	if err := reachable(); err != nil {
+		t.Fatalf("host side unreachable from namespace: %v", err)
+	}
+	b, err := NewNetns(ctx, "jk-harness-conc", 240)
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	if b.Slot == a.Slot || b.Name == a.Name || b.HostDev == a.HostDev || b.HostAddr == a.HostAddr {
+		b.Close()
+		t.Fatalf("two live namespaces share a slot: %+v and %+v", a, b)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := reachable(); err != nil {
+		t.Fatalf("the first namespace lost its link to the second one's creation and removal: %v", err)
+	}
+}
+
 func TestAccountsSandbox(t *testing.T) {
 	ctx := context.Background()
 	a, err := OpenAccounts(ctx, t.TempDir()+"/sb")
