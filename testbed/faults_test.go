@@ -216,7 +216,7 @@ func TestFaultPhoneClockSkew(t *testing.T) {
 }
 
 // TestFaultPhoneCutOff: Nik's phone sits in its own network namespace,
-// joined to the machine by a veth pair (10.213.7.0/30; the relay listens
+// joined to the machine by a veth pair (a 10.214.x.0/30; the relay listens
 // on the host end). The link goes down while the phone shows the
 // request; his approval cannot leave. The phone says it could not reach
 // the computer, nothing is enabled, and after the link is back he logs in.

@@ -112,7 +112,17 @@ func TestOfflineCode(t *testing.T) {
 	if err := ns.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The bound: during the cut each relay dial waits its 10 s handshake
+	// (the link drops packets) and the back-off between dials doubles
+	// from 0.25 s, so the agent is connected again at most 30 s (the
+	// back-off's cap, relay/client MaxBackoff) plus a handshake after the
+	// link is back; the shipper ships at once then (shipOnReconnect in
+	// agent/daemon), and the acknowledgement's contact writes
+	// offline.key.replaced, which goes in the same run. The rest is
+	// margin for a loaded machine.
+	restored := time.Now()
 	log := mustAuditWithin(t, ctx, w, 60*time.Second, "offline.key.replaced")
+	t.Logf("offline.key.replaced at the console %v after the link came back", time.Since(restored).Round(time.Millisecond))
 	offline := false
 	for _, r := range log.Records(harness.DeviceContoso) {
 		if r.Event == "login.approved" && r.Method == "otp" && !r.Online && r.Username == harness.TechNik {

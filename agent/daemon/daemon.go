@@ -507,6 +507,7 @@ func Run(ctx context.Context, cfg Config) error {
 	goRun("ipc", func(ctx context.Context) error { return surfaces.Serve(ctx, ln) })
 	goRun("lifecycle", func(ctx context.Context) error { mgr.Run(ctx, time.Second); return nil })
 	goRun("audit", func(ctx context.Context) error { shipper.Run(ctx); return nil })
+	goRun("reconnect", func(ctx context.Context) error { shipOnReconnect(ctx, online, shipper.Poke); return nil })
 	if dc != nil {
 		goRun("domain", func(ctx context.Context) error {
 			expire := time.NewTicker(10 * time.Second)
@@ -621,5 +622,32 @@ func handlePolicyPush(ctx context.Context, c *channel.Conn, timeout time.Duratio
 	})
 	if err := bounded(func(ctx context.Context) error { return c.Send(ctx, protocol.MsgPolicyAck, &ack) }); err != nil {
 		log.Info("policy ack", "err", err)
+	}
+}
+
+// shipOnReconnect calls poke (the audit shipper's) each time the relay
+// connection comes up, the first time included, until ctx ends or online
+// reports no changes (a relay that is always up). Records written while
+// offline (an offline login's journal) then reach the console at once,
+// and with the acknowledgement the keys used offline are retired
+// (SPEC.md 11.6), instead of at the shipper's next retry or interval, up
+// to audit.RetryMax or audit.ShipInterval (30 s each) after the relay is
+// back.
+func shipOnReconnect(ctx context.Context, online func() (bool, <-chan struct{}), poke func()) {
+	was := false
+	for {
+		on, changed := online()
+		if on && !was {
+			poke()
+		}
+		was = on
+		if changed == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
 	}
 }

@@ -87,21 +87,19 @@ func TestRunJSON(t *testing.T) {
 	}
 }
 
-func TestNetnsCut(t *testing.T) {
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatal("ip (iproute2) missing: run make deps")
-	}
-	ctx := context.Background()
-	n, err := NewNetns(ctx, "jk-harness-test", 250)
-	t.Cleanup(func() { n.Close() })
-	if err != nil {
-		t.Fatal(err)
-	}
+// hostProbe listens on n's host end and returns ping, which connects
+// there from inside the namespace, giving up after secs (bash and
+// ip-netns start slowly on a loaded machine: a success is waited for
+// generously, a failure after a cut is expected within 2 s), and
+// reachable, which waits up to about 30 s for the link (a new or restored
+// veth may take a moment to carry traffic).
+func hostProbe(t *testing.T, n *Netns) (ping func(secs int) error, reachable func() error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", n.HostAddr+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -112,16 +110,11 @@ func TestNetnsCut(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	// ping connects from inside the namespace, giving up after secs (bash
-	// and ip-netns start slowly on a loaded machine: a success is waited
-	// for generously, a failure after a cut is expected within 2 s).
-	ping := func(secs int) error {
+	ping = func(secs int) error {
 		argv := n.Wrap("timeout", strconv.Itoa(secs), "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", n.HostAddr, port))
 		return exec.Command(argv[0], argv[1:]...).Run()
 	}
-	// reachable waits up to about 30 s for the link (a new or restored
-	// veth may take a moment to carry traffic).
-	reachable := func() error {
+	reachable = func() error {
 		var err error
 		for range 6 {
 			if err = ping(5); err == nil {
@@ -131,6 +124,20 @@ func TestNetnsCut(t *testing.T) {
 		}
 		return err
 	}
+	return ping, reachable
+}
+
+func TestNetnsCut(t *testing.T) {
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("ip (iproute2) missing: run make deps")
+	}
+	ctx := context.Background()
+	n, err := NewNetns(ctx, "jk-harness-test", 250)
+	t.Cleanup(func() { n.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping, reachable := hostProbe(t, n)
 	if err := reachable(); err != nil {
 		t.Fatalf("host side unreachable from namespace: %v", err)
 	}
@@ -146,6 +153,39 @@ func TestNetnsCut(t *testing.T) {
 	ok := reachable() == nil
 	if !ok {
 		t.Fatal("not reachable after restore")
+	}
+}
+
+// TestNetnsConcurrentRuns: two testbed runs on one machine ask for the
+// same namespace (the same name and index): each gets its own slot, and
+// the second one's creation and removal leave the first one's link
+// working (a run that removed another's namespace as leftovers once cut a
+// live agent off for good).
+func TestNetnsConcurrentRuns(t *testing.T) {
+	ctx := context.Background()
+	a, err := NewNetns(ctx, "jk-harness-conc", 240)
+	t.Cleanup(func() { a.Close() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reachable := hostProbe(t, a)
+	if err := reachable(); err != nil {
+		t.Fatalf("host side unreachable from namespace: %v", err)
+	}
+	b, err := NewNetns(ctx, "jk-harness-conc", 240)
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	if b.Slot == a.Slot || b.Name == a.Name || b.HostDev == a.HostDev || b.HostAddr == a.HostAddr {
+		b.Close()
+		t.Fatalf("two live namespaces share a slot: %+v and %+v", a, b)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := reachable(); err != nil {
+		t.Fatalf("the first namespace lost its link to the second one's creation and removal: %v", err)
 	}
 }
 
