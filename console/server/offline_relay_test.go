@@ -95,7 +95,7 @@ func TestPhoneOfflineCodesOverRealRelay(t *testing.T) {
 	relay := consoletest.StartRelay(t)
 	relayAddr, pin := relay.Addr, relay.Pin
 	clk, logs := &clock{t: time.Now()}, &logBuf{}
-	con, db := consoletest.NewConsole(ctx, t, relay, clk.Now, slog.New(logs))
+	con, db := consoletest.NewConsole(ctx, t, "", relay, clk.Now, slog.New(logs))
 	e := &env{t: t, ctx: ctx, con: con, db: db, clock: clk, logs: logs}
 	_, _, err := con.AddTenant(ctx, "globex", console.TenantChange{LoginMode: ptr(protocol.ModeShared), Digits: ptr(8),
 		Period: ptr(60), Algorithm: ptr(console.AlgorithmSHA256)})

@@ -45,7 +45,7 @@ func TestPagedTransfersOverRealRelay(t *testing.T) {
 	// The console core, its devices and a technician.
 	clk := &clock{t: time.Now()}
 	logs := &logBuf{}
-	con, db := consoletest.NewConsole(ctx, t, relay, clk.Now, slog.New(logs))
+	con, db := consoletest.NewConsole(ctx, t, "", relay, clk.Now, slog.New(logs))
 	e := &env{t: t, ctx: ctx, con: con, db: db, clock: clk, logs: logs}
 	const devices = 1000
 	_, _, err := con.AddTenant(ctx, "big", console.TenantChange{})

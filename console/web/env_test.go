@@ -91,7 +91,7 @@ func newEnv(t *testing.T) *env {
 	relay := consoletest.StartRelay(t)
 	e := &env{t: t, ctx: ctx, clock: &clock{t: time.Now()}, relay: relay.Addr, pin: relay.Pin, logs: &logBuf{}}
 	log := slog.New(e.logs)
-	e.con, _ = consoletest.NewConsole(ctx, t, relay, e.clock.Now, log)
+	e.con, _ = consoletest.NewConsole(ctx, t, "", relay, e.clock.Now, log)
 
 	e.ts = httptest.NewUnstartedServer(nil)
 	e.origin = "http://" + e.ts.Listener.Addr().String()

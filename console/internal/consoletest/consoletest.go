@@ -53,13 +53,16 @@ func StartRelay(t testing.TB) Relay {
 	return Relay{Addr: pc.LocalAddr().String(), Pin: rs.Pin()}
 }
 
-// NewConsole initialises a console state directory for the organisation
-// "Acme MSP" homed on r (MSP key without a passphrase) in a temporary
-// directory and opens it with its MSP key, with clock now and logger log.
-// It returns the console and its store, which closes when the test ends.
-func NewConsole(ctx context.Context, t testing.TB, r Relay, now func() time.Time, log *slog.Logger) (*console.Console, *store.DB) {
+// NewConsole initialises a console state directory dir ("": a new
+// temporary one) for the organisation "Acme MSP" homed on r (MSP key
+// without a passphrase) and opens it with its MSP key, with clock now and
+// logger log. It returns the console and its store, which closes when the
+// test ends. r need not be running to make the console.
+func NewConsole(ctx context.Context, t testing.TB, dir string, r Relay, now func() time.Time, log *slog.Logger) (*console.Console, *store.DB) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "state")
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "state")
+	}
 	if _, _, err := console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: r.Addr, RelayPins: r.Pins(), Rand: rand.Reader}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +82,22 @@ func NewConsole(ctx context.Context, t testing.TB, r Relay, now func() time.Time
 	return con, db
 }
 
+// RunServer runs console/server with cfg until the test ends; a server
+// error then fails the test.
+func RunServer(ctx context.Context, t testing.TB, cfg server.Config) {
+	t.Helper()
+	srv := server.New(cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+}
+
 // Serve runs console/server for cfg.Console on a relay client homed on r
 // until the test ends (a server error then fails the test) and returns
 // once the client is connected to the relay. It sets cfg.Relay and
@@ -90,25 +109,16 @@ func Serve(ctx context.Context, t testing.TB, r Relay, cfg server.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, scancel := context.WithCancel(ctx)
+	rctx, rcancel := context.WithCancel(ctx)
 	rcDone := make(chan error, 1)
-	go func() { rcDone <- rc.Run(sctx) }()
+	go func() { rcDone <- rc.Run(rctx) }()
+	t.Cleanup(func() { rcancel(); rc.Close(); <-rcDone }) // after the server's
 	cfg.Relay = rc
 	cfg.Recv = func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
 		m, err := rc.Recv(ctx)
 		return m.From, m.Payload, err
 	}
-	srv := server.New(cfg)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(sctx) }()
-	t.Cleanup(func() {
-		scancel()
-		if err := <-srvDone; err != nil {
-			t.Errorf("server: %v", err)
-		}
-		rc.Close()
-		<-rcDone
-	})
+	RunServer(ctx, t, cfg)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := rc.WaitConnected(wctx); err != nil {
