@@ -232,8 +232,11 @@ func run(ctx context.Context, args []string, env *Env) error {
 	return usagef("unknown command %q", cmd)
 }
 
-// common are the flags of every command.
+// common are the flags of every command, with the command's flag set and
+// environment.
 type common struct {
+	fs       *flag.FlagSet
+	env      *Env
 	state    string
 	passFile string
 }
@@ -241,7 +244,7 @@ type common struct {
 func newFlags(name string, env *Env) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c := &common{}
+	c := &common{fs: fs, env: env}
 	fs.StringVar(&c.state, "state", env.DefaultState, "state directory")
 	fs.StringVar(&c.passFile, "passphrase-file", "", "file holding the MSP key passphrase")
 	return fs, c
@@ -281,8 +284,42 @@ func (c *common) passphrase() ([]byte, error) {
 	return b, nil
 }
 
-// open opens the console; sign loads the MSP key too.
-func (c *common) open(ctx context.Context, env *Env, sign bool, log *slog.Logger) (*console.Console, func(), error) {
+// What a command does with the console, for withConsole and use: a
+// command that signs a policy needs the MSP key.
+const (
+	readOnly = false
+	signs    = true
+)
+
+// withConsole is the shape of a command that reads or changes the
+// console: it parses args (npos positional arguments, what describes them
+// in the usage error), opens the console (sign: with the MSP key, for a
+// command that signs a policy) and calls f with it and the positional
+// arguments, closing the console when f returns.
+func (c *common) withConsole(ctx context.Context, args []string, npos int, what string, sign bool, f func(con *console.Console, pos []string) error) error {
+	pos, err := parse(c.fs, args, npos, what)
+	if err != nil {
+		return err
+	}
+	return c.use(ctx, sign, func(con *console.Console) error { return f(con, pos) })
+}
+
+// use opens the console (sign: with the MSP key) and calls f with it,
+// closing the console when f returns; for a command that checks its
+// flags between parsing them and opening the console.
+func (c *common) use(ctx context.Context, sign bool, f func(con *console.Console) error) error {
+	con, done, err := c.open(ctx, sign, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(con)
+}
+
+// open opens the console; sign loads the MSP key too; log nil logs
+// warnings and errors to stderr.
+func (c *common) open(ctx context.Context, sign bool, log *slog.Logger) (*console.Console, func(), error) {
+	env := c.env
 	if c.state == "" {
 		return nil, nil, usagef("no state directory: give --state DIR or set JITKEY_CONSOLE_STATE")
 	}

@@ -150,51 +150,39 @@ func cmdTenantAdd(ctx context.Context, env *Env, args []string, set bool) error 
 	}
 	fs, c := newFlags(name, env)
 	change := tenantFlags(fs)
-	pos, err := parse(fs, args, 1, "NAME [settings flags]")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, true, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var pol *protocol.Policy
-	if set {
-		_, pol, err = con.SetTenant(ctx, pos[0], change())
-	} else {
-		_, pol, err = con.AddTenant(ctx, pos[0], change())
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "tenant %s %s; policy version %d\n", pos[0], verb, pol.Version)
-	return nil
+	return c.withConsole(ctx, args, 1, "NAME [settings flags]", signs, func(con *console.Console, pos []string) error {
+		var pol *protocol.Policy
+		var err error
+		if set {
+			_, pol, err = con.SetTenant(ctx, pos[0], change())
+		} else {
+			_, pol, err = con.AddTenant(ctx, pos[0], change())
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "tenant %s %s; policy version %d\n", pos[0], verb, pol.Version)
+		return nil
+	})
 }
 
 func cmdTenantList(ctx context.Context, env *Env, args []string) error {
-	fs, c := newFlags("tenant list", env)
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	tns, vers, err := con.Tenants(ctx)
-	if err != nil {
-		return err
-	}
-	tw := table(env.Stdout, "TENANT\tMODE\tACCOUNT\tPOLICY")
-	for _, tn := range tns {
-		acct := "msp-<username>"
-		if tn.LoginMode == protocol.ModeShared {
-			acct = tn.SharedAccount
+	_, c := newFlags("tenant list", env)
+	return c.withConsole(ctx, args, 0, "", readOnly, func(con *console.Console, _ []string) error {
+		tns, vers, err := con.Tenants(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\tv%d\n", tn.Name, tn.LoginMode, acct, vers[tn.Name])
-	}
-	return tw.Flush()
+		tw := table(env.Stdout, "TENANT\tMODE\tACCOUNT\tPOLICY")
+		for _, tn := range tns {
+			acct := "msp-<username>"
+			if tn.LoginMode == protocol.ModeShared {
+				acct = tn.SharedAccount
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\tv%d\n", tn.Name, tn.LoginMode, acct, vers[tn.Name])
+		}
+		return tw.Flush()
+	})
 }
 
 // table starts a column-aligned listing with its header ("A\tB\t...").
@@ -212,54 +200,47 @@ func onOff(b bool) string {
 }
 
 func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
-	fs, c := newFlags("tenant show", env)
-	pos, err := parse(fs, args, 1, "NAME")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ti, err := con.Tenant(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	tn, p := ti.Tenant, ti.Policy
-	w := env.Stdout
-	fmt.Fprintf(w, "tenant:            %s\n", tn.Name)
-	fmt.Fprintf(w, "login mode:        %s\n", tn.LoginMode)
-	fmt.Fprintf(w, "shared account:    %s\n", tn.SharedAccount)
-	fmt.Fprintf(w, "push login:        %s\n", onOff(tn.PushLogin))
-	showPush(w, tn)
-	fmt.Fprintf(w, "otp while online:  %s\n", onOff(tn.OTPWhileOnline))
-	fmt.Fprintf(w, "selective login:   %s\n", onOff(tn.SelectiveLogin))
-	fmt.Fprintf(w, "domain accounts:   %s\n", onOff(tn.DomainAccounts))
-	fmt.Fprintf(w, "offline codes:     %d digits, %ds period, skew %d, lockout after %d failures (%ds doubling, cap %ds)\n",
-		tn.Offline.Digits, tn.Offline.Period, tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit)
-	showOffline(w, tn)
-	fmt.Fprintf(w, "max session:       %v\n", time.Duration(tn.MaxSession)*time.Second)
-	fmt.Fprintf(w, "inactivity:        %d days\n", tn.InactivityDays)
-	fmt.Fprintf(w, "require reason:    %s\n", onOff(tn.RequireReason))
-	fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
-	fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
-	fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
-	fmt.Fprintf(w, "second approvers:  %s\n", approverList(p.SecondApprovers, "none"))
-	for _, d := range p.SecondApproverDevices {
-		fmt.Fprintf(w, "  on %s: %s\n", deviceName(ti.Devices, d.DeviceID), approverList(d.Entries, "none (exempt)"))
-	}
-	fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
-	fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
-	for _, t := range ti.Techs {
-		fmt.Fprintf(w, "  %s (%s)\n", t.Username, t.RoleIn(tn.Name))
-	}
-	fmt.Fprintf(w, "devices:           %d\n", len(ti.Devices))
-	for _, d := range ti.Devices {
-		fmt.Fprintf(w, "  %s  shared with: %s\n", d.Name, strings.Join(d.Shares, ", "))
-	}
-	return nil
+	_, c := newFlags("tenant show", env)
+	return c.withConsole(ctx, args, 1, "NAME", readOnly, func(con *console.Console, pos []string) error {
+		ti, err := con.Tenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		tn, p := ti.Tenant, ti.Policy
+		w := env.Stdout
+		fmt.Fprintf(w, "tenant:            %s\n", tn.Name)
+		fmt.Fprintf(w, "login mode:        %s\n", tn.LoginMode)
+		fmt.Fprintf(w, "shared account:    %s\n", tn.SharedAccount)
+		fmt.Fprintf(w, "push login:        %s\n", onOff(tn.PushLogin))
+		showPush(w, tn)
+		fmt.Fprintf(w, "otp while online:  %s\n", onOff(tn.OTPWhileOnline))
+		fmt.Fprintf(w, "selective login:   %s\n", onOff(tn.SelectiveLogin))
+		fmt.Fprintf(w, "domain accounts:   %s\n", onOff(tn.DomainAccounts))
+		fmt.Fprintf(w, "offline codes:     %d digits, %ds period, skew %d, lockout after %d failures (%ds doubling, cap %ds)\n",
+			tn.Offline.Digits, tn.Offline.Period, tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit)
+		showOffline(w, tn)
+		fmt.Fprintf(w, "max session:       %v\n", time.Duration(tn.MaxSession)*time.Second)
+		fmt.Fprintf(w, "inactivity:        %d days\n", tn.InactivityDays)
+		fmt.Fprintf(w, "require reason:    %s\n", onOff(tn.RequireReason))
+		fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
+		fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
+		fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
+		fmt.Fprintf(w, "second approvers:  %s\n", approverList(p.SecondApprovers, "none"))
+		for _, d := range p.SecondApproverDevices {
+			fmt.Fprintf(w, "  on %s: %s\n", deviceName(ti.Devices, d.DeviceID), approverList(d.Entries, "none (exempt)"))
+		}
+		fmt.Fprintf(w, "policy version:    %d (issued %s)\n", p.Version, time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "revoked serials:   %v\n", p.Revoked)
+		fmt.Fprintf(w, "technicians:       %d\n", len(ti.Techs))
+		for _, t := range ti.Techs {
+			fmt.Fprintf(w, "  %s (%s)\n", t.Username, t.RoleIn(tn.Name))
+		}
+		fmt.Fprintf(w, "devices:           %d\n", len(ti.Devices))
+		for _, d := range ti.Devices {
+			fmt.Fprintf(w, "  %s  shared with: %s\n", d.Name, strings.Join(d.Shares, ", "))
+		}
+		return nil
+	})
 }
 
 func cmdTechAdd(ctx context.Context, env *Env, args []string) error {
@@ -283,61 +264,52 @@ func cmdTechAdd(ctx context.Context, env *Env, args []string) error {
 		}
 		grants = append(grants, protocol.Grant{Tenant: tenant, Role: role})
 	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	t, err := con.AddTech(ctx, pos[0], *email, *global, grants)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "technician %s added (id %s); pair a phone with: jitkey-console pair %s\n", t.Username, t.ID, t.Username)
-	return nil
+	return c.use(ctx, readOnly, func(con *console.Console) error {
+		t, err := con.AddTech(ctx, pos[0], *email, *global, grants)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "technician %s added (id %s); pair a phone with: jitkey-console pair %s\n", t.Username, t.ID, t.Username)
+		return nil
+	})
 }
 
 func cmdTechList(ctx context.Context, env *Env, args []string) error {
-	fs, c := newFlags("tech list", env)
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ts, err := con.Techs(ctx)
-	if err != nil {
-		return err
-	}
-	tw := table(env.Stdout, "USERNAME\tEMAIL\tROLES\tPHONE\tSTATUS")
-	now := env.Now().Unix()
-	for _, t := range ts {
-		var roles []string
-		if t.GlobalAdmin {
-			roles = append(roles, protocol.RoleGlobalAdmin)
+	_, c := newFlags("tech list", env)
+	return c.withConsole(ctx, args, 0, "", readOnly, func(con *console.Console, _ []string) error {
+		ts, err := con.Techs(ctx)
+		if err != nil {
+			return err
 		}
-		for _, g := range t.Grants {
-			roles = append(roles, g.Tenant+"="+g.Role)
-		}
-		phone := "not paired"
-		for _, cert := range t.Certs {
-			switch {
-			case cert.Revoked:
-				phone = fmt.Sprintf("serial %d revoked", cert.Serial)
-			case cert.NotAfter < now:
-				phone = fmt.Sprintf("serial %d expired", cert.Serial)
-			default:
-				phone = fmt.Sprintf("serial %d until %s", cert.Serial, time.Unix(cert.NotAfter, 0).UTC().Format("2006-01-02"))
+		tw := table(env.Stdout, "USERNAME\tEMAIL\tROLES\tPHONE\tSTATUS")
+		now := env.Now().Unix()
+		for _, t := range ts {
+			var roles []string
+			if t.GlobalAdmin {
+				roles = append(roles, protocol.RoleGlobalAdmin)
 			}
+			for _, g := range t.Grants {
+				roles = append(roles, g.Tenant+"="+g.Role)
+			}
+			phone := "not paired"
+			for _, cert := range t.Certs {
+				switch {
+				case cert.Revoked:
+					phone = fmt.Sprintf("serial %d revoked", cert.Serial)
+				case cert.NotAfter < now:
+					phone = fmt.Sprintf("serial %d expired", cert.Serial)
+				default:
+					phone = fmt.Sprintf("serial %d until %s", cert.Serial, time.Unix(cert.NotAfter, 0).UTC().Format("2006-01-02"))
+				}
+			}
+			status := "active"
+			if t.Removed {
+				status = "removed"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), phone, status)
 		}
-		status := "active"
-		if t.Removed {
-			status = "removed"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), phone, status)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func cmdTechRevoke(ctx context.Context, env *Env, args []string, remove bool) error {
@@ -345,32 +317,26 @@ func cmdTechRevoke(ctx context.Context, env *Env, args []string, remove bool) er
 	if remove {
 		name, verb = "tech remove", "removed"
 	}
-	fs, c := newFlags(name, env)
-	pos, err := parse(fs, args, 1, "USERNAME")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, true, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var serials []uint64
-	var pols []*protocol.Policy
-	if remove {
-		serials, pols, err = con.RemoveTech(ctx, pos[0])
-	} else {
-		serials, pols, err = con.RevokeTech(ctx, pos[0])
-	}
-	if err != nil {
-		return err
-	}
-	var vs []string
-	for _, p := range pols {
-		vs = append(vs, fmt.Sprintf("%s v%d", p.Tenant, p.Version))
-	}
-	fmt.Fprintf(env.Stdout, "technician %s %s; revoked serials %v; new policies: %s\n", pos[0], verb, serials, orNone(strings.Join(vs, ", ")))
-	return nil
+	_, c := newFlags(name, env)
+	return c.withConsole(ctx, args, 1, "USERNAME", signs, func(con *console.Console, pos []string) error {
+		var serials []uint64
+		var pols []*protocol.Policy
+		var err error
+		if remove {
+			serials, pols, err = con.RemoveTech(ctx, pos[0])
+		} else {
+			serials, pols, err = con.RevokeTech(ctx, pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		var vs []string
+		for _, p := range pols {
+			vs = append(vs, fmt.Sprintf("%s v%d", p.Tenant, p.Version))
+		}
+		fmt.Fprintf(env.Stdout, "technician %s %s; revoked serials %v; new policies: %s\n", pos[0], verb, serials, orNone(strings.Join(vs, ", ")))
+		return nil
+	})
 }
 
 func orNone(s string) string {
@@ -383,97 +349,77 @@ func orNone(s string) string {
 func cmdPair(ctx context.Context, env *Env, args []string) error {
 	fs, c := newFlags("pair", env)
 	png := fs.String("png", "", "also write the QR code as a PNG file")
-	pos, err := parse(fs, args, 1, "USERNAME [--png FILE]")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	q, err := con.NewPairing(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	text, err := q.Encode()
-	if err != nil {
-		return err
-	}
-	term, err := qrcode.Terminal(text)
-	if err != nil {
-		return err
-	}
-	if *png != "" {
-		img, err := qrcode.PNG(text, 6)
+	return c.withConsole(ctx, args, 1, "USERNAME [--png FILE]", readOnly, func(con *console.Console, pos []string) error {
+		q, err := con.NewPairing(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*png, img, 0o600); err != nil {
-			return fmt.Errorf("write %s: %w", *png, err)
+		text, err := q.Encode()
+		if err != nil {
+			return err
 		}
-	}
-	fmt.Fprint(env.Stdout, term)
-	fmt.Fprintf(env.Stdout, "scan with the jitkey app of %s; valid until %s, once; `jitkey-console serve` must be running\n",
-		pos[0], q.Time.Add(console.PairingTTL).UTC().Format(time.RFC3339))
-	if *png != "" {
-		fmt.Fprintf(env.Stdout, "png=%s\n", *png)
-	}
-	fmt.Fprintf(env.Stdout, "qr=%s\n", text)
-	return nil
+		term, err := qrcode.Terminal(text)
+		if err != nil {
+			return err
+		}
+		if *png != "" {
+			img, err := qrcode.PNG(text, 6)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(*png, img, 0o600); err != nil {
+				return fmt.Errorf("write %s: %w", *png, err)
+			}
+		}
+		fmt.Fprint(env.Stdout, term)
+		fmt.Fprintf(env.Stdout, "scan with the jitkey app of %s; valid until %s, once; `jitkey-console serve` must be running\n",
+			pos[0], q.Time.Add(console.PairingTTL).UTC().Format(time.RFC3339))
+		if *png != "" {
+			fmt.Fprintf(env.Stdout, "png=%s\n", *png)
+		}
+		fmt.Fprintf(env.Stdout, "qr=%s\n", text)
+		return nil
+	})
 }
 
 func cmdToken(ctx context.Context, env *Env, args []string) error {
 	fs, c := newFlags("token", env)
 	exp := fs.Duration("expires", 24*time.Hour, "lifetime")
 	uses := fs.Int("uses", 1, "number of enrollments")
-	pos, err := parse(fs, args, 1, "TENANT [--expires 24h] [--uses 1]")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	text, row, err := con.NewToken(ctx, pos[0], *exp, *uses)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, text)
-	fmt.Fprintf(env.Stderr, "enrollment token for tenant %s: %d use(s), expires %s (id %x)\n", pos[0], *uses,
-		time.Unix(row.Expires, 0).UTC().Format(time.RFC3339), row.ID[:4])
-	return nil
+	return c.withConsole(ctx, args, 1, "TENANT [--expires 24h] [--uses 1]", readOnly, func(con *console.Console, pos []string) error {
+		text, row, err := con.NewToken(ctx, pos[0], *exp, *uses)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, text)
+		fmt.Fprintf(env.Stderr, "enrollment token for tenant %s: %d use(s), expires %s (id %x)\n", pos[0], *uses,
+			time.Unix(row.Expires, 0).UTC().Format(time.RFC3339), row.ID[:4])
+		return nil
+	})
 }
 
 func cmdTokens(ctx context.Context, env *Env, args []string) error {
-	fs, c := newFlags("tokens", env)
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	toks, err := con.Tokens(ctx)
-	if err != nil {
-		return err
-	}
-	tw := table(env.Stdout, "ID\tTENANT\tUSES LEFT\tEXPIRES\tSTATUS")
-	now := env.Now().Unix()
-	for _, k := range toks {
-		status := "valid"
-		switch {
-		case k.UsesLeft == 0:
-			status = "used up"
-		case k.Expires < now:
-			status = "expired"
+	_, c := newFlags("tokens", env)
+	return c.withConsole(ctx, args, 0, "", readOnly, func(con *console.Console, _ []string) error {
+		toks, err := con.Tokens(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%x\t%s\t%d/%d\t%s\t%s\n", k.ID[:4], k.Tenant, k.UsesLeft, k.Uses,
-			time.Unix(k.Expires, 0).UTC().Format(time.RFC3339), status)
-	}
-	return tw.Flush()
+		tw := table(env.Stdout, "ID\tTENANT\tUSES LEFT\tEXPIRES\tSTATUS")
+		now := env.Now().Unix()
+		for _, k := range toks {
+			status := "valid"
+			switch {
+			case k.UsesLeft == 0:
+				status = "used up"
+			case k.Expires < now:
+				status = "expired"
+			}
+			fmt.Fprintf(tw, "%x\t%s\t%d/%d\t%s\t%s\n", k.ID[:4], k.Tenant, k.UsesLeft, k.Uses,
+				time.Unix(k.Expires, 0).UTC().Format(time.RFC3339), status)
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdDevices(ctx context.Context, env *Env, args []string) error {
@@ -483,39 +429,33 @@ func cmdDevices(ctx context.Context, env *Env, args []string) error {
 	fs, c := newFlags("devices", env)
 	tenant := fs.String("tenant", "", "only this tenant")
 	all := fs.Bool("all", false, "also list removed devices")
-	if _, err := parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	list := con.Devices
-	if *all {
-		list = con.AllDevices
-	}
-	devs, err := list(ctx, *tenant)
-	if err != nil {
-		return err
-	}
-	tw := table(env.Stdout, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID\tSTATUS")
-	for _, d := range devs {
-		dom := "no"
-		if d.DC {
-			dom = "dc"
-		} else if d.DomainJoined {
-			dom = "yes"
+	return c.withConsole(ctx, args, 0, "", readOnly, func(con *console.Console, _ []string) error {
+		list := con.Devices
+		if *all {
+			list = con.AllDevices
 		}
-		status, shares := "enrolled", strings.Join(d.Shares, ",")
-		if d.Removed != 0 {
-			status = fmt.Sprintf("removed %s (policy v%d)", time.Unix(d.Removed, 0).UTC().Format("2006-01-02 15:04:05"), d.RemovedVersion)
-			shares = "-"
+		devs, err := list(ctx, *tenant)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tv%d\t%s\t%x\t%s\n", d.Tenant, d.Name, d.OS, dom,
-			time.Unix(d.LastSeen, 0).UTC().Format("2006-01-02 15:04:05"), d.AckedVersion, shares, d.ID, status)
-	}
-	return tw.Flush()
+		tw := table(env.Stdout, "TENANT\tNAME\tOS\tDOMAIN\tLAST SEEN\tPOLICY\tSHARED WITH\tID\tSTATUS")
+		for _, d := range devs {
+			dom := "no"
+			if d.DC {
+				dom = "dc"
+			} else if d.DomainJoined {
+				dom = "yes"
+			}
+			status, shares := "enrolled", strings.Join(d.Shares, ",")
+			if d.Removed != 0 {
+				status = fmt.Sprintf("removed %s (policy v%d)", time.Unix(d.Removed, 0).UTC().Format("2006-01-02 15:04:05"), d.RemovedVersion)
+				shares = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tv%d\t%s\t%x\t%s\n", d.Tenant, d.Name, d.OS, dom,
+				time.Unix(d.LastSeen, 0).UTC().Format("2006-01-02 15:04:05"), d.AckedVersion, shares, d.ID, status)
+		}
+		return tw.Flush()
+	})
 }
 
 // cmdDevicesRemove removes a stolen, decommissioned or re-imaged device
@@ -523,24 +463,17 @@ func cmdDevices(ctx context.Context, env *Env, args []string) error {
 func cmdDevicesRemove(ctx context.Context, env *Env, args []string) error {
 	fs, c := newFlags("devices remove", env)
 	tenant := fs.String("tenant", "", "the device's tenant (when its name is not unique)")
-	pos, err := parse(fs, args, 1, "DEVICE [--tenant T]   (DEVICE: name, TENANT/NAME or id)")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, true, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, pol, err := con.RemoveDevice(ctx, pos[0], *tenant)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "device %s removed from tenant %s (id %x); certificate serial %d revoked in policy version %d\n",
-		d.Name, d.Tenant, d.ID, d.Serial, pol.Version)
-	fmt.Fprintf(env.Stdout, "its agent gets this policy and no later one: it ends its sessions, disables its jitkey accounts and refuses logins\n")
-	fmt.Fprintf(env.Stdout, "phones drop it from their directory at their next push or sync and refuse its login codes\n")
-	return nil
+	return c.withConsole(ctx, args, 1, "DEVICE [--tenant T]   (DEVICE: name, TENANT/NAME or id)", signs, func(con *console.Console, pos []string) error {
+		d, pol, err := con.RemoveDevice(ctx, pos[0], *tenant)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "device %s removed from tenant %s (id %x); certificate serial %d revoked in policy version %d\n",
+			d.Name, d.Tenant, d.ID, d.Serial, pol.Version)
+		fmt.Fprintf(env.Stdout, "its agent gets this policy and no later one: it ends its sessions, disables its jitkey accounts and refuses logins\n")
+		fmt.Fprintf(env.Stdout, "phones drop it from their directory at their next push or sync and refuse its login codes\n")
+		return nil
+	})
 }
 
 func cmdShare(ctx context.Context, env *Env, args []string) error {
@@ -554,81 +487,71 @@ func cmdShare(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	change := len(add) > 0 || len(remove) > 0 || *reset
-	con, done, err := c.open(ctx, env, change, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var d *store.Device
-	var pol *protocol.Policy
-	if change {
-		d, pol, err = con.SetShare(ctx, pos[0], console.ShareChange{Add: add, Remove: remove, Reset: *reset})
-	} else {
-		d, err = con.FindDevice(ctx, pos[0])
-	}
-	if err != nil {
-		return err
-	}
-	list := strings.Join(d.Shares, ", ")
-	if list == "" {
-		list = "nobody else"
-	}
-	fmt.Fprintf(env.Stdout, "%s/%s shared with: %s (global admins always have access)\n", d.Tenant, d.Name, list)
-	if pol != nil {
-		fmt.Fprintf(env.Stdout, "policy version %d\n", pol.Version)
-	}
-	return nil
+	return c.use(ctx, change, func(con *console.Console) error {
+		var d *store.Device
+		var pol *protocol.Policy
+		if change {
+			d, pol, err = con.SetShare(ctx, pos[0], console.ShareChange{Add: add, Remove: remove, Reset: *reset})
+		} else {
+			d, err = con.FindDevice(ctx, pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		list := strings.Join(d.Shares, ", ")
+		if list == "" {
+			list = "nobody else"
+		}
+		fmt.Fprintf(env.Stdout, "%s/%s shared with: %s (global admins always have access)\n", d.Tenant, d.Name, list)
+		if pol != nil {
+			fmt.Fprintf(env.Stdout, "policy version %d\n", pol.Version)
+		}
+		return nil
+	})
 }
 
 func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
-	fs, c := newFlags("policy show", env)
-	pos, err := parse(fs, args, 1, "TENANT")
-	if err != nil {
-		return err
-	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ti, err := con.Tenant(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	p, w := ti.Policy, env.Stdout
-	fmt.Fprintf(w, "tenant=%s\nversion=%d\nissued=%s\nmode=%s\nshared-account=%s\n", p.Tenant, p.Version,
-		time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339), p.LoginMode, p.SharedAccount)
-	fmt.Fprintf(w, "push-login=%v\notp-online=%v\nselective-login=%v\ndomain-accounts=%v\n", p.PushLogin, p.OTPWhileOnline, p.SelectiveLogin, p.DomainAccounts)
-	fmt.Fprintf(w, "offline=%d digits/%ds/skew %d/%d failures/lockout %ds..%ds\n", p.Offline.Digits, p.Offline.Period, p.Offline.Skew,
-		p.Offline.MaxFailures, p.Offline.LockoutBase, p.Offline.LockoutLimit)
-	fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
-		p.Offline.Logins(), p.Offline.Days())
-	pending, perHour, block := p.PushLimits()
-	fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
-	fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
-	fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
-	fmt.Fprintf(w, "second-approvers=%s\n", strings.Join(p.SecondApprovers, ","))
-	for _, d := range p.SecondApproverDevices {
-		fmt.Fprintf(w, "second-approvers-device=%x:%s\n", d.DeviceID[:], strings.Join(d.Entries, ","))
-	}
-	var rs []string
-	for _, r := range p.Revoked {
-		rs = append(rs, strconv.FormatUint(r, 10))
-	}
-	fmt.Fprintf(w, "revoked=%s\n", strings.Join(rs, ","))
-	var ds []string
-	for _, r := range p.RevokedDevices {
-		ds = append(ds, strconv.FormatUint(r, 10))
-	}
-	fmt.Fprintf(w, "revoked-devices=%s\n", strings.Join(ds, ","))
-	for _, r := range p.Roster {
-		fmt.Fprintf(w, "roster=%s <%s> serial %d role %s\n", r.Username, r.Email, r.Serial, r.Role)
-	}
-	for _, s := range p.Shares {
-		fmt.Fprintf(w, "share=%x: %s\n", s.DeviceID, strings.Join(s.Entries, ","))
-	}
-	fmt.Fprintf(w, "signature=%s\n", hex.EncodeToString(ti.Signed.Sig))
-	return nil
+	_, c := newFlags("policy show", env)
+	return c.withConsole(ctx, args, 1, "TENANT", readOnly, func(con *console.Console, pos []string) error {
+		ti, err := con.Tenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		p, w := ti.Policy, env.Stdout
+		fmt.Fprintf(w, "tenant=%s\nversion=%d\nissued=%s\nmode=%s\nshared-account=%s\n", p.Tenant, p.Version,
+			time.Unix(p.IssuedAt, 0).UTC().Format(time.RFC3339), p.LoginMode, p.SharedAccount)
+		fmt.Fprintf(w, "push-login=%v\notp-online=%v\nselective-login=%v\ndomain-accounts=%v\n", p.PushLogin, p.OTPWhileOnline, p.SelectiveLogin, p.DomainAccounts)
+		fmt.Fprintf(w, "offline=%d digits/%ds/skew %d/%d failures/lockout %ds..%ds\n", p.Offline.Digits, p.Offline.Period, p.Offline.Skew,
+			p.Offline.MaxFailures, p.Offline.LockoutBase, p.Offline.LockoutLimit)
+		fmt.Fprintf(w, "offline-algorithm=%s\noffline-logins=%d\noffline-days=%d\n", console.AlgorithmName(p.Offline.Algorithm),
+			p.Offline.Logins(), p.Offline.Days())
+		pending, perHour, block := p.PushLimits()
+		fmt.Fprintf(w, "push-max-pending=%d\npush-per-hour=%d\npush-block=%v\n", pending, perHour, block)
+		fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
+		fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
+		fmt.Fprintf(w, "second-approvers=%s\n", strings.Join(p.SecondApprovers, ","))
+		for _, d := range p.SecondApproverDevices {
+			fmt.Fprintf(w, "second-approvers-device=%x:%s\n", d.DeviceID[:], strings.Join(d.Entries, ","))
+		}
+		var rs []string
+		for _, r := range p.Revoked {
+			rs = append(rs, strconv.FormatUint(r, 10))
+		}
+		fmt.Fprintf(w, "revoked=%s\n", strings.Join(rs, ","))
+		var ds []string
+		for _, r := range p.RevokedDevices {
+			ds = append(ds, strconv.FormatUint(r, 10))
+		}
+		fmt.Fprintf(w, "revoked-devices=%s\n", strings.Join(ds, ","))
+		for _, r := range p.Roster {
+			fmt.Fprintf(w, "roster=%s <%s> serial %d role %s\n", r.Username, r.Email, r.Serial, r.Role)
+		}
+		for _, s := range p.Shares {
+			fmt.Fprintf(w, "share=%x: %s\n", s.DeviceID, strings.Join(s.Entries, ","))
+		}
+		fmt.Fprintf(w, "signature=%s\n", hex.EncodeToString(ti.Signed.Sig))
+		return nil
+	})
 }
 
 // parseSince accepts a duration back from now, a date or an RFC 3339 time.
@@ -663,22 +586,19 @@ func cmdAudit(ctx context.Context, env *Env, args []string) error {
 		}
 		q.SinceMs = t.UnixMilli()
 	}
-	con, done, err := c.open(ctx, env, false, nil)
-	if err != nil {
-		return err
-	}
-	defer done()
-	rows, alarms, err := con.Audit(ctx, q)
-	if err != nil {
-		return err
-	}
-	for _, a := range alarms {
-		fmt.Fprintln(env.Stderr, auditview.AlarmLine(a))
-	}
-	if *asJSON {
-		return auditview.JSON(env.Stdout, rows, alarms)
-	}
-	return auditview.Text(env.Stdout, rows, alarms)
+	return c.use(ctx, readOnly, func(con *console.Console) error {
+		rows, alarms, err := con.Audit(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, a := range alarms {
+			fmt.Fprintln(env.Stderr, auditview.AlarmLine(a))
+		}
+		if *asJSON {
+			return auditview.JSON(env.Stdout, rows, alarms)
+		}
+		return auditview.Text(env.Stdout, rows, alarms)
+	})
 }
 
 // approverList renders a list of second approvers, or none.

@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,10 +16,10 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/jitkey/jitkey/console/internal/consoletest"
 	"github.com/jitkey/jitkey/console/internal/fakepeer"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/client"
-	relayserver "github.com/jitkey/jitkey/relay/server"
 )
 
 type syncBuf struct {
@@ -38,20 +37,8 @@ func TestServeOverRealRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
-	rs, err := relayserver.New(relayserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayAddr := pc.LocalAddr().String()
-	rctx, rcancel := context.WithCancel(ctx)
-	relayDone := make(chan struct{})
-	go func() { defer close(relayDone); rs.Serve(rctx, pc) }()
-	defer func() { rcancel(); <-relayDone }()
-	pin := rs.Pin()
+	relay := consoletest.StartRelay(t)
+	relayAddr, pin := relay.Addr, relay.Pin
 
 	work := t.TempDir()
 	state := filepath.Join(work, "state")
@@ -98,7 +85,7 @@ func TestServeOverRealRelay(t *testing.T) {
 	}
 	// The token had one use.
 	other := connect()
-	_, err = other.Enroll(ctx, strings.TrimSpace(tok), "second", func() int64 { return time.Now().Unix() })
+	_, err := other.Enroll(ctx, strings.TrimSpace(tok), "second", func() int64 { return time.Now().Unix() })
 	if pe, ok := err.(*protocol.PeerError); !ok || pe.Code != protocol.CodeExpired {
 		t.Fatalf("second use of a one-use token: %v, want CodeExpired", err)
 	}

@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return usagef("--poll and --retry must be at least 10ms")
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-	con, done, err := c.open(ctx, env, true, log)
+	con, done, err := c.open(ctx, true, log)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,13 +17,11 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/console"
-	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/console/internal/consoletest"
 	"github.com/jitkey/jitkey/console/server"
 	"github.com/jitkey/jitkey/internal/otpcode"
 	"github.com/jitkey/jitkey/mobilesim/cli"
 	"github.com/jitkey/jitkey/protocol"
-	"github.com/jitkey/jitkey/relay/client"
-	relayserver "github.com/jitkey/jitkey/relay/server"
 )
 
 // phoneClock is the phone's clock: real time, or a fixed time while the
@@ -95,41 +92,12 @@ func (e *env) enrolAgent(relay, tenant, name string) agentView {
 func TestPhoneOfflineCodesOverRealRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rs, err := relayserver.New(relayserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayAddr, pin := pc.LocalAddr().String(), rs.Pin()
-	rctx, rcancel := context.WithCancel(context.Background())
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- rs.Serve(rctx, pc) }()
-	t.Cleanup(func() { rcancel(); <-relayDone })
-
-	dir := filepath.Join(t.TempDir(), "state")
-	_, _, err = console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: relayAddr, RelayPins: [][32]byte{pin}, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, peer, err := console.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	auth, err := authority.LoadAuthority(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := consoletest.StartRelay(t)
+	relayAddr, pin := relay.Addr, relay.Pin
 	clk, logs := &clock{t: time.Now()}, &logBuf{}
-	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: clk.Now, Rand: rand.Reader, Logger: slog.New(logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	con, db := consoletest.NewConsole(ctx, t, "", relay, clk.Now, slog.New(logs))
 	e := &env{t: t, ctx: ctx, con: con, db: db, clock: clk, logs: logs}
-	_, _, err = con.AddTenant(ctx, "globex", console.TenantChange{LoginMode: ptr(protocol.ModeShared), Digits: ptr(8),
+	_, _, err := con.AddTenant(ctx, "globex", console.TenantChange{LoginMode: ptr(protocol.ModeShared), Digits: ptr(8),
 		Period: ptr(60), Algorithm: ptr(console.AlgorithmSHA256)})
 	e.must(err)
 	_, _, err = con.AddTenant(ctx, "acme", console.TenantChange{})
@@ -143,34 +111,8 @@ func TestPhoneOfflineCodesOverRealRelay(t *testing.T) {
 
 	// The console on the relay. The devices have no agent running: keep
 	// the pusher's attempts at them rare.
-	rc, err := client.New(client.Config{Identity: con.Peer().Identity, Home: relayAddr, Pins: [][32]byte{pin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(ctx)
-	rcDone := make(chan error, 1)
-	go func() { rcDone <- rc.Run(sctx) }()
-	srv := server.New(server.Config{Console: con, Relay: rc, PollInterval: 100 * time.Millisecond,
-		RetryInterval: 10 * time.Second, SessionTimeout: 10 * time.Second, Logger: slog.New(logs),
-		Recv: func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
-			m, err := rc.Recv(ctx)
-			return m.From, m.Payload, err
-		}})
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(sctx) }()
-	t.Cleanup(func() {
-		scancel()
-		if err := <-srvDone; err != nil {
-			t.Errorf("server: %v", err)
-		}
-		rc.Close()
-		<-rcDone
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := rc.WaitConnected(wctx); err != nil {
-		t.Fatalf("console to relay: %v", err)
-	}
+	consoletest.Serve(ctx, t, relay, server.Config{Console: con, PollInterval: 100 * time.Millisecond,
+		RetryInterval: 10 * time.Second, SessionTimeout: 10 * time.Second, Logger: slog.New(logs)})
 
 	// jitkey-phone, as the binary runs it.
 	pclk := &phoneClock{}

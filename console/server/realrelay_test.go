@@ -6,21 +6,18 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jitkey/jitkey/console"
-	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/console/internal/consoletest"
 	"github.com/jitkey/jitkey/console/server"
 	"github.com/jitkey/jitkey/mobilesim/app"
 	"github.com/jitkey/jitkey/mobilesim/biometric"
 	"github.com/jitkey/jitkey/mobilesim/cli"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
-	"github.com/jitkey/jitkey/relay/client"
-	relayserver "github.com/jitkey/jitkey/relay/server"
 )
 
 // TestPagedTransfersOverRealRelay: the paged transfers of
@@ -42,45 +39,16 @@ func TestPagedTransfersOverRealRelay(t *testing.T) {
 	defer cancel()
 
 	// The relay, default limits.
-	rs, err := relayserver.New(relayserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayAddr := pc.LocalAddr().String()
-	pin := rs.Pin()
-	rctx, rcancel := context.WithCancel(context.Background())
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- rs.Serve(rctx, pc) }()
-	t.Cleanup(func() { rcancel(); <-relayDone })
+	relay := consoletest.StartRelay(t)
+	relayAddr, pin := relay.Addr, relay.Pin
 
 	// The console core, its devices and a technician.
-	dir := filepath.Join(t.TempDir(), "state")
-	_, _, err = console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: relayAddr, RelayPins: [][32]byte{pin}, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, peer, err := console.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	auth, err := authority.LoadAuthority(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Now()}
 	logs := &logBuf{}
-	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: clk.Now, Rand: rand.Reader, Logger: slog.New(logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	con, db := consoletest.NewConsole(ctx, t, "", relay, clk.Now, slog.New(logs))
 	e := &env{t: t, ctx: ctx, con: con, db: db, clock: clk, logs: logs}
 	const devices = 1000
-	_, _, err = con.AddTenant(ctx, "big", console.TenantChange{})
+	_, _, err := con.AddTenant(ctx, "big", console.TenantChange{})
 	e.must(err)
 	start := time.Now()
 	e.enrolManyAt(relayAddr, "big", devices) // before the server runs: no push rounds over a growing table meanwhile
@@ -88,37 +56,12 @@ func TestPagedTransfersOverRealRelay(t *testing.T) {
 	_, err = con.AddTech(ctx, "nik", "nik@example.com", false, []protocol.Grant{{Tenant: "big", Role: protocol.RoleAdmin}})
 	e.must(err)
 
-	// The console on the relay.
-	rc, err := client.New(client.Config{Identity: con.Peer().Identity, Home: relayAddr, Pins: [][32]byte{pin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(ctx)
-	rcDone := make(chan error, 1)
-	go func() { rcDone <- rc.Run(sctx) }()
-	// The enrolled devices have no agent: keep the pusher's attempts at
-	// them rare.
-	srv := server.New(server.Config{Console: con, Relay: rc, PollInterval: 100 * time.Millisecond,
-		RetryInterval: 10 * time.Second, SessionTimeout: 20 * time.Second, Logger: slog.New(logs),
-		Recv: func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
-			m, err := rc.Recv(ctx)
-			return m.From, m.Payload, err
-		}})
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(sctx) }()
-	t.Cleanup(func() {
-		scancel()
-		if err := <-srvDone; err != nil {
-			t.Errorf("server: %v", err)
-		}
-		rc.Close()
-		<-rcDone
-	})
+	// The console on the relay. The enrolled devices have no agent: keep
+	// the pusher's attempts at them rare.
+	consoletest.Serve(ctx, t, relay, server.Config{Console: con, PollInterval: 100 * time.Millisecond,
+		RetryInterval: 10 * time.Second, SessionTimeout: 20 * time.Second, Logger: slog.New(logs)})
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := rc.WaitConnected(wctx); err != nil {
-		t.Fatalf("console to relay: %v", err)
-	}
 
 	// The phone on the relay.
 	key, err := biometric.Generate(ctx, &biometric.Fixed{}, rand.Reader)

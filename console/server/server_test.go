@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 	"github.com/jitkey/jitkey/channel"
 	"github.com/jitkey/jitkey/channel/channeltest"
 	"github.com/jitkey/jitkey/console"
-	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/console/internal/consoletest"
 	"github.com/jitkey/jitkey/console/internal/fakepeer"
 	"github.com/jitkey/jitkey/console/server"
 	"github.com/jitkey/jitkey/console/store"
@@ -108,42 +107,19 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		o.timeout = 40 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	t.Cleanup(cancel)
 	dir := filepath.Join(t.TempDir(), "state")
-	addr, _, err := console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: "relay-a:443", RelayPins: [][32]byte{{1}}, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, peer, err := console.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authority.LoadAuthority(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Now()}
 	logs := &logBuf{}
-	con, err := console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: clk.Now, Rand: rand.Reader, Logger: slog.New(logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	con, db := consoletest.NewConsole(ctx, t, dir, consoletest.Relay{Addr: "relay-a:443", Pin: [32]byte{1}}, clk.Now, slog.New(logs))
 	n := channeltest.NewNetwork()
-	cp := n.Join(addr)
+	cp := n.Join(con.Addr())
 	cfg := server.Config{Console: con, Relay: cp, Recv: cp.Recv, PollInterval: 20 * time.Millisecond,
 		RetryInterval: 50 * time.Millisecond, SessionTimeout: 5 * time.Second, Logger: slog.New(logs)}
 	if o.server != nil {
 		o.server(&cfg)
 	}
-	srv := server.New(cfg)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-		db.Close()
-	})
+	consoletest.RunServer(ctx, t, cfg)
 	return &env{t: t, ctx: ctx, con: con, db: db, net: n, clock: clk, logs: logs, dir: dir}
 }
 

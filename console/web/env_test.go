@@ -6,7 +6,6 @@ import (
 	"html"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -19,7 +18,7 @@ import (
 	"time"
 
 	"github.com/jitkey/jitkey/console"
-	"github.com/jitkey/jitkey/console/authority"
+	"github.com/jitkey/jitkey/console/internal/consoletest"
 	"github.com/jitkey/jitkey/console/server"
 	"github.com/jitkey/jitkey/console/signin"
 	"github.com/jitkey/jitkey/mobilesim/app"
@@ -27,8 +26,6 @@ import (
 	"github.com/jitkey/jitkey/mobilesim/cli"
 	"github.com/jitkey/jitkey/mobilesim/wallet"
 	"github.com/jitkey/jitkey/protocol"
-	"github.com/jitkey/jitkey/relay/client"
-	relayserver "github.com/jitkey/jitkey/relay/server"
 )
 
 // clock is the web server's and console's clock; tests move it.
@@ -91,41 +88,15 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	rs, err := relayserver.New(relayserver.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, clock: &clock{t: time.Now()}, relay: pc.LocalAddr().String(), pin: rs.Pin(), logs: &logBuf{}}
-	rctx, rcancel := context.WithCancel(context.Background())
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- rs.Serve(rctx, pc) }()
-	t.Cleanup(func() { rcancel(); <-relayDone })
-
-	dir := filepath.Join(t.TempDir(), "state")
-	if _, _, err := console.Init(ctx, dir, console.InitOptions{Org: "Acme MSP", Relay: e.relay, RelayPins: [][32]byte{e.pin}, Rand: rand.Reader}); err != nil {
-		t.Fatal(err)
-	}
-	db, peer, err := console.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authority.LoadAuthority(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	relay := consoletest.StartRelay(t)
+	e := &env{t: t, ctx: ctx, clock: &clock{t: time.Now()}, relay: relay.Addr, pin: relay.Pin, logs: &logBuf{}}
 	log := slog.New(e.logs)
-	e.con, err = console.New(ctx, console.Config{DB: db, Peer: peer, Authority: auth, Now: e.clock.Now, Rand: rand.Reader, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.con, _ = consoletest.NewConsole(ctx, t, "", relay, e.clock.Now, log)
 
 	e.ts = httptest.NewUnstartedServer(nil)
 	e.origin = "http://" + e.ts.Listener.Addr().String()
 	e.reg = signin.New(signin.Config{Console: e.con, Origin: e.origin, Now: e.clock.Now, Rand: rand.Reader, Logger: log})
+	var err error
 	e.web, err = New(Config{Console: e.con, SignIn: e.reg, Origin: e.origin, Now: e.clock.Now, Rand: rand.Reader, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -134,35 +105,8 @@ func newEnv(t *testing.T) *env {
 	e.ts.Start()
 	t.Cleanup(e.ts.Close)
 
-	rc, err := client.New(client.Config{Identity: peer.Identity, Home: e.relay, Pins: [][32]byte{e.pin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(ctx)
-	rcDone := make(chan error, 1)
-	go func() { rcDone <- rc.Run(sctx) }()
-	srv := server.New(server.Config{Console: e.con, Relay: rc, SignIn: e.reg, PollInterval: 100 * time.Millisecond,
-		RetryInterval: 10 * time.Second, SessionTimeout: 20 * time.Second, Logger: log,
-		Recv: func(ctx context.Context) (protocol.PeerAddr, []byte, error) {
-			m, err := rc.Recv(ctx)
-			return m.From, m.Payload, err
-		}})
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(sctx) }()
-	t.Cleanup(func() {
-		scancel()
-		if err := <-srvDone; err != nil {
-			t.Errorf("server: %v", err)
-		}
-		rc.Close()
-		<-rcDone
-		db.Close()
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := rc.WaitConnected(wctx); err != nil {
-		t.Fatalf("console to relay: %v", err)
-	}
+	consoletest.Serve(ctx, t, relay, server.Config{Console: e.con, SignIn: e.reg, PollInterval: 100 * time.Millisecond,
+		RetryInterval: 10 * time.Second, SessionTimeout: 20 * time.Second, Logger: log})
 	return e
 }
 

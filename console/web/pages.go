@@ -68,6 +68,42 @@ func (s *Server) refused(w http.ResponseWriter, rq *request, what string) {
 	http.Error(w, "refused: your role ("+rq.admin.Role()+") may not "+what, http.StatusForbidden)
 }
 
+// globalOnly reports whether the technician is a global admin, as a
+// change of the whole console (what) needs; if not, it answers refused.
+func (s *Server) globalOnly(w http.ResponseWriter, rq *request, what string) bool {
+	if rq.admin.Role() != console.WebGlobal {
+		s.refused(w, rq, what)
+		return false
+	}
+	return true
+}
+
+// mayChange reports whether the technician may change tenant, as the
+// change what needs; if not, it answers refused.
+func (s *Server) mayChange(w http.ResponseWriter, rq *request, tenant, what string) bool {
+	if !rq.admin.MayChange(tenant) {
+		s.refused(w, rq, what)
+		return false
+	}
+	return true
+}
+
+// deviceToChange finds the device id names for a change of its tenant's
+// devices (what, such as "share devices"): it answers 404 if there is
+// none or the technician may not see it, and refused if the technician
+// may not change its tenant; ok is false then.
+func (s *Server) deviceToChange(w http.ResponseWriter, r *http.Request, rq *request, id, what string) (dv *store.Device, ok bool) {
+	dv, err := s.con.FindDevice(r.Context(), id)
+	if err != nil || !rq.admin.MaySee(dv.Tenant) {
+		http.Error(w, "no such device", http.StatusNotFound)
+		return nil, false
+	}
+	if !s.mayChange(w, rq, dv.Tenant, what+" of tenant "+dv.Tenant) {
+		return nil, false
+	}
+	return dv, true
+}
+
 // --- sign-in ---------------------------------------------------------
 
 type signInData struct {
@@ -189,37 +225,35 @@ func (s *Server) tenantsRender(w http.ResponseWriter, r *http.Request, rq *reque
 }
 
 func (s *Server) tenantAdd(w http.ResponseWriter, r *http.Request, rq *request) {
-	if rq.admin.Role() != console.WebGlobal {
-		s.refused(w, rq, "add tenants")
-		return
-	}
-	f, err := decodeTenantForm(r.PostForm)
-	if err == nil {
-		var pol *protocol.Policy
-		if _, pol, err = s.con.AddTenant(r.Context(), f.Name, f.change()); err == nil {
-			s.log.Info("web: tenant added", "by", rq.admin.Tech.Username, "tenant", f.Name, "policy_version", pol.Version)
-			s.done(w, r, rq, "/tenants", fmt.Sprintf("Tenant %s added (policy version %d).", f.Name, pol.Version))
-			return
-		}
-	}
-	s.tenantsRender(w, r, rq, http.StatusUnprocessableEntity, s.errorText(err, "add tenant"))
+	s.tenantChange(w, r, rq, false)
 }
 
 func (s *Server) tenantSet(w http.ResponseWriter, r *http.Request, rq *request) {
+	s.tenantChange(w, r, rq, true)
+}
+
+// tenantChange adds a tenant from the tenant form (global admins only),
+// or with set changes one (its admins).
+func (s *Server) tenantChange(w http.ResponseWriter, r *http.Request, rq *request, set bool) {
+	what, verb, change := "add tenant", "added", s.con.AddTenant
+	if set {
+		what, verb, change = "change tenant", "changed", s.con.SetTenant
+	} else if !s.globalOnly(w, rq, "add tenants") {
+		return
+	}
 	f, err := decodeTenantForm(r.PostForm)
-	if err == nil && !rq.admin.MayChange(f.Name) {
-		s.refused(w, rq, "change tenant "+f.Name)
+	if err == nil && set && !s.mayChange(w, rq, f.Name, "change tenant "+f.Name) {
 		return
 	}
 	if err == nil {
 		var pol *protocol.Policy
-		if _, pol, err = s.con.SetTenant(r.Context(), f.Name, f.change()); err == nil {
-			s.log.Info("web: tenant changed", "by", rq.admin.Tech.Username, "tenant", f.Name, "policy_version", pol.Version)
-			s.done(w, r, rq, "/tenants", fmt.Sprintf("Tenant %s changed (policy version %d).", f.Name, pol.Version))
+		if _, pol, err = change(r.Context(), f.Name, f.change()); err == nil {
+			s.log.Info("web: tenant "+verb, "by", rq.admin.Tech.Username, "tenant", f.Name, "policy_version", pol.Version)
+			s.done(w, r, rq, "/tenants", fmt.Sprintf("Tenant %s %s (policy version %d).", f.Name, verb, pol.Version))
 			return
 		}
 	}
-	s.tenantsRender(w, r, rq, http.StatusUnprocessableEntity, s.errorText(err, "change tenant"))
+	s.tenantsRender(w, r, rq, http.StatusUnprocessableEntity, s.errorText(err, what))
 }
 
 // --- technicians -----------------------------------------------------
@@ -292,8 +326,7 @@ func (s *Server) techsRender(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) techAdd(w http.ResponseWriter, r *http.Request, rq *request) {
-	if rq.admin.Role() != console.WebGlobal {
-		s.refused(w, rq, "add technicians")
+	if !s.globalOnly(w, rq, "add technicians") {
 		return
 	}
 	f, err := decodeTechForm(r.PostForm)
@@ -313,8 +346,7 @@ func (s *Server) techDrop(w http.ResponseWriter, r *http.Request, rq *request, r
 	if remove {
 		what, verb = "remove technicians", "removed"
 	}
-	if rq.admin.Role() != console.WebGlobal {
-		s.refused(w, rq, what)
+	if !s.globalOnly(w, rq, what) {
 		return
 	}
 	username, err := one(r.PostForm, "username")
@@ -343,8 +375,7 @@ func (s *Server) techRemove(w http.ResponseWriter, r *http.Request, rq *request)
 
 // techPair shows a pairing QR, once, on the page that answers the POST.
 func (s *Server) techPair(w http.ResponseWriter, r *http.Request, rq *request) {
-	if rq.admin.Role() != console.WebGlobal {
-		s.refused(w, rq, "pair phones")
+	if !s.globalOnly(w, rq, "pair phones") {
 		return
 	}
 	username, err := one(r.PostForm, "username")
@@ -463,13 +494,8 @@ func (s *Server) shareRender(w http.ResponseWriter, r *http.Request, rq *request
 		http.Error(w, "no such device", http.StatusNotFound)
 		return
 	}
-	dv, err := s.con.FindDevice(r.Context(), id)
-	if err != nil || !rq.admin.MaySee(dv.Tenant) {
-		http.Error(w, "no such device", http.StatusNotFound)
-		return
-	}
-	if !rq.admin.MayChange(dv.Tenant) {
-		s.refused(w, rq, "share devices of tenant "+dv.Tenant)
+	dv, ok := s.deviceToChange(w, r, rq, id, "share devices")
+	if !ok {
 		return
 	}
 	current := dv.Shares
@@ -500,13 +526,8 @@ func (s *Server) shareSet(w http.ResponseWriter, r *http.Request, rq *request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	dv, err := s.con.FindDevice(r.Context(), f.Device)
-	if err != nil || !rq.admin.MaySee(dv.Tenant) {
-		http.Error(w, "no such device", http.StatusNotFound)
-		return
-	}
-	if !rq.admin.MayChange(dv.Tenant) {
-		s.refused(w, rq, "share devices of tenant "+dv.Tenant)
+	dv, ok := s.deviceToChange(w, r, rq, f.Device, "share devices")
+	if !ok {
 		return
 	}
 	ch := f.shareChange(dv.Shares, dv.CustomShare)
@@ -535,13 +556,8 @@ func (s *Server) deviceRemove(w http.ResponseWriter, r *http.Request, rq *reques
 		http.Error(w, "no such device", http.StatusBadRequest)
 		return
 	}
-	dv, err := s.con.FindDevice(r.Context(), id)
-	if err != nil || !rq.admin.MaySee(dv.Tenant) {
-		http.Error(w, "no such device", http.StatusNotFound)
-		return
-	}
-	if !rq.admin.MayChange(dv.Tenant) {
-		s.refused(w, rq, "remove devices of tenant "+dv.Tenant)
+	dv, ok := s.deviceToChange(w, r, rq, id, "remove devices")
+	if !ok {
 		return
 	}
 	d, pol, err := s.con.RemoveDevice(r.Context(), id, dv.Tenant)
@@ -598,8 +614,7 @@ func (s *Server) tokensRender(w http.ResponseWriter, r *http.Request, rq *reques
 
 func (s *Server) tokenAdd(w http.ResponseWriter, r *http.Request, rq *request) {
 	f, err := decodeTokenForm(r.PostForm)
-	if err == nil && !rq.admin.MayChange(f.Tenant) {
-		s.refused(w, rq, "create tokens for tenant "+f.Tenant)
+	if err == nil && !s.mayChange(w, rq, f.Tenant, "create tokens for tenant "+f.Tenant) {
 		return
 	}
 	if err == nil {
