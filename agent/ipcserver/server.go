@@ -141,36 +141,34 @@ func (s *Server) end(ctx context.Context, c *ipc.Conn, session protocol.SessionI
 	_ = s.send(ctx, c, MsgEnded, &Ended{OK: true})
 }
 
+// denialOf is what the surface shows for a refused QR or push login.
 func denialOf(err error) *Denied {
-	switch {
-	case errors.Is(err, push.ErrCoDenied):
-		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the second approver"}
-	case errors.Is(err, push.ErrCoRefused), errors.Is(err, push.ErrNoCoApprover), errors.Is(err, push.ErrCoNoAnswer):
-		return &Denied{Code: protocol.CodeRefused, Reason: "no valid second approval"}
-	case errors.Is(err, login.ErrRemoved):
-		return &Denied{Code: protocol.CodeRefused, Reason: "this computer was removed from jitkey by the MSP; jitkey logins are disabled"}
-	case errors.Is(err, login.ErrRefused):
-		return &Denied{Code: protocol.CodeRefused, Reason: "not allowed on this device"}
-	case errors.Is(err, login.ErrDenied):
-		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}
-	case errors.Is(err, login.ErrCancelled):
-		return &Denied{Code: protocol.CodeExpired, Reason: "cancelled"}
-	case errors.Is(err, login.ErrDomainUnavailable):
-		return &Denied{Code: protocol.CodeUnavailable, Reason: "domain controller unreachable; try again or choose a local account"}
-	case errors.Is(err, login.ErrNoTarget):
-		return &Denied{Code: protocol.CodeRefused, Reason: "no remote desktop to this target"}
-	case errors.Is(err, login.ErrDomainRefused):
-		return &Denied{Code: protocol.CodeRefused, Reason: "the domain controller refused the domain account"}
-	case errors.Is(err, login.ErrNotEnrolled):
-		return &Denied{Code: protocol.CodeUnavailable, Reason: "agent not enrolled or without policy"}
-	case errors.Is(err, push.ErrNoAnswer):
-		return &Denied{Code: protocol.CodeExpired, Reason: "no answer from the phone"}
-	case errors.Is(err, push.ErrWrongNumber):
-		return &Denied{Code: protocol.CodeRefused, Reason: "wrong number picked on the phone"}
-	case errors.Is(err, push.ErrDenied), errors.Is(err, push.ErrReported):
-		return &Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}
-	case errors.Is(err, push.ErrCancelled):
-		return &Denied{Code: protocol.CodeExpired, Reason: "cancelled"}
+	// The first row with an error err matches wins.
+	denials := []struct {
+		errs   []error
+		denied Denied
+	}{
+		{[]error{push.ErrCoDenied}, Denied{Code: protocol.CodeDenied, Reason: "denied by the second approver"}},
+		{[]error{push.ErrCoRefused, push.ErrNoCoApprover, push.ErrCoNoAnswer}, Denied{Code: protocol.CodeRefused, Reason: "no valid second approval"}},
+		{[]error{login.ErrRemoved}, Denied{Code: protocol.CodeRefused, Reason: "this computer was removed from jitkey by the MSP; jitkey logins are disabled"}},
+		{[]error{login.ErrRefused}, Denied{Code: protocol.CodeRefused, Reason: "not allowed on this device"}},
+		{[]error{login.ErrDenied}, Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}},
+		{[]error{login.ErrCancelled}, Denied{Code: protocol.CodeExpired, Reason: "cancelled"}},
+		{[]error{login.ErrDomainUnavailable}, Denied{Code: protocol.CodeUnavailable, Reason: "domain controller unreachable; try again or choose a local account"}},
+		{[]error{login.ErrNoTarget}, Denied{Code: protocol.CodeRefused, Reason: "no remote desktop to this target"}},
+		{[]error{login.ErrDomainRefused}, Denied{Code: protocol.CodeRefused, Reason: "the domain controller refused the domain account"}},
+		{[]error{login.ErrNotEnrolled}, Denied{Code: protocol.CodeUnavailable, Reason: "agent not enrolled or without policy"}},
+		{[]error{push.ErrNoAnswer}, Denied{Code: protocol.CodeExpired, Reason: "no answer from the phone"}},
+		{[]error{push.ErrWrongNumber}, Denied{Code: protocol.CodeRefused, Reason: "wrong number picked on the phone"}},
+		{[]error{push.ErrDenied, push.ErrReported}, Denied{Code: protocol.CodeDenied, Reason: "denied by the technician"}},
+		{[]error{push.ErrCancelled}, Denied{Code: protocol.CodeExpired, Reason: "cancelled"}},
+	}
+	for _, d := range denials {
+		for _, e := range d.errs {
+			if errors.Is(err, e) {
+				return &d.denied
+			}
+		}
 	}
 	return &Denied{Code: protocol.CodeUnavailable, Reason: "account could not be made ready"}
 }
@@ -229,13 +227,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 	ends := make(chan protocol.SessionID, 1)
 	codes := make(chan Code, 1)
 	pushes := make(chan Push, 1)
-	refused := make(chan string, 1) // a user peer's message it may not send
-	refuse := func(why string) {
-		select {
-		case refused <- why:
-		default:
-		}
-	}
+	refused := make(chan string, 1) // a user peer's message it may not send; the reader stops after it
 	gone := make(chan struct{})
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer func() {
@@ -253,40 +245,27 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			case MsgEnd:
 				var e End
 				if protocol.Unmarshal(body, &e) == nil {
-					select {
-					case ends <- e.Session:
-					default:
-					}
+					offer(ends, e.Session)
 				}
-			case MsgCode:
+			case MsgCode, MsgPush:
 				if user {
-					refuse("a user's prompt may not send Code")
+					name := "Code"
+					if t == MsgPush {
+						name = "Push"
+					}
+					offer(refused, "a user's prompt may not send "+name)
 					return
 				}
 				if b.Target != "" {
 					continue // a remote desktop logon takes the phone's domain account only
 				}
+				// One attempt, or one push, at a time.
 				var c Code
-				if protocol.Unmarshal(body, &c) == nil && len(c.Username) <= MaxUsername {
-					select {
-					case codes <- c:
-					default: // one attempt at a time
-					}
-				}
-			case MsgPush:
-				if user {
-					refuse("a user's prompt may not send Push")
-					return
-				}
-				if b.Target != "" {
-					continue
-				}
 				var p Push
-				if protocol.Unmarshal(body, &p) == nil && len(p.Email) <= protocol.MaxIPCEmail {
-					select {
-					case pushes <- p:
-					default: // one push at a time
-					}
+				if t == MsgCode && protocol.Unmarshal(body, &c) == nil && len(c.Username) <= MaxUsername {
+					offer(codes, c)
+				} else if t == MsgPush && protocol.Unmarshal(body, &p) == nil && len(p.Email) <= protocol.MaxIPCEmail {
+					offer(pushes, p)
 				}
 			}
 		}
@@ -307,7 +286,9 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			}
 		}
 	}()
+	// The login ends with a grant, or with err and what deny makes of it.
 	var grant lifecycle.Grant
+	deny := denialOf
 	for {
 		var pushIn <-chan Push
 		if pr == nil && s.cfg.Push != nil {
@@ -341,12 +322,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 					return
 				}
 			}
-			g, err := pr.Result()
-			if err != nil {
-				_ = s.send(ctx, c, MsgDenied, denialOf(err))
-				return
-			}
-			grant = g
+			grant, err = pr.Result()
 		case q := <-req.QR():
 			if err := s.sendQR(ctx, c, q); err != nil {
 				s.log.Info("login surface gone", "err", err)
@@ -360,35 +336,24 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			}
 			continue
 		case code := <-codes:
-			g, err := s.offlineLogin(ctx, action, st, code)
-			if err != nil {
-				_ = s.send(ctx, c, MsgDenied, offlineDenial(err))
-				return
-			}
-			grant = g
-		case why := <-refused:
-			s.refuseUser(ctx, c, peer, b.Action, why)
-			return
+			grant, err = s.offlineLogin(ctx, action, st, code)
+			deny = offlineDenial
 		case <-gone:
-			select {
-			case why := <-refused:
-				s.refuseUser(ctx, c, peer, b.Action, why)
+			if s.refusedUser(ctx, c, peer, b.Action, refused) {
 				return
-			default:
 			}
 			s.log.Info("login surface disconnected before the approval", "surface", b.Surface)
 			return
 		case <-ctx.Done():
 			return
 		case <-req.Done():
-			g, err := req.Result()
-			if err != nil {
-				_ = s.send(ctx, c, MsgDenied, denialOf(err))
-				return
-			}
-			grant = g
+			grant, err = req.Result()
 		}
 		break
+	}
+	if err != nil {
+		_ = s.send(ctx, c, MsgDenied, deny(err))
+		return
 	}
 	cred := Credential{Username: grant.Account, Password: grant.Password.Bytes(), Session: grant.Session, Deadline: grant.Deadline.Unix()}
 	err = s.send(ctx, c, MsgCredential, &cred)
@@ -407,18 +372,34 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			return
 		}
 		s.end(ctx, c, session)
-	case why := <-refused:
-		s.refuseUser(ctx, c, peer, b.Action, why)
 	case <-gone:
-		select {
-		case why := <-refused:
-			s.refuseUser(ctx, c, peer, b.Action, why)
+		if s.refusedUser(ctx, c, peer, b.Action, refused) {
 			return
-		default:
 		}
 		// The session outlives this connection; End may come on another
 		// one, or the deadline ends it.
 	case <-ctx.Done():
+	}
+}
+
+// refusedUser answers and audits the message a user's prompt may not
+// send, if the reader stopped for one (it reports it on refused before
+// it stops, so the caller waits only for gone).
+func (s *Server) refusedUser(ctx context.Context, c *ipc.Conn, peer ipc.Peer, action uint8, refused <-chan string) bool {
+	select {
+	case why := <-refused:
+		s.refuseUser(ctx, c, peer, action, why)
+		return true
+	default:
+		return false
+	}
+}
+
+// offer sends v on ch unless ch is full.
+func offer[T any](ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	default:
 	}
 }
 

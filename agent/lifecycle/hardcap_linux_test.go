@@ -3,7 +3,6 @@
 package lifecycle_test
 
 import (
-	"crypto/rand"
 	"os"
 	"os/exec"
 	"slices"
@@ -12,12 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitkey/jitkey/agent/accounts/linux/linuxtest"
 	"golang.org/x/sys/unix"
-
-	"github.com/jitkey/jitkey/agent/accounts"
-	"github.com/jitkey/jitkey/agent/accounts/linux"
-	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
-	"github.com/jitkey/jitkey/agent/lifecycle"
 )
 
 // TestLinuxHardCap (SPEC.md 11.13): with the real Linux backend in a
@@ -27,21 +22,11 @@ import (
 // group file says so, and the signed receipt), and the password no
 // longer logs in through PAM.
 func TestLinuxHardCap(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces and the test runs processes as the account")
-	}
 	ctx := t.Context()
-	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := linux.New(linux.Config{Runner: sb})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
 	e.policy.MaxSession, e.policy.WarnBefore = 3600, 300
-	m := lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
+	sb, be, newMgr := linuxManager(t, e)
+	m := newMgr()
 	g, err := m.Begin(ctx, e.request("nik"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +37,7 @@ func TestLinuxHardCap(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(info.ID)
 	master := ptyOwnedBy(t, uid)
-	procs := []*exec.Cmd{runAs(t, uid, "sleep", "600"), runAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done")}
+	procs := []*exec.Cmd{linuxtest.StartAs(t, uid, "sleep", "600"), linuxtest.StartAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done")}
 
 	e.clock.Add(3300 * time.Second)
 	if err := m.Tick(ctx); err != nil {
@@ -85,7 +70,7 @@ func TestLinuxHardCap(t *testing.T) {
 	if err := sb.Login(ctx, g.Account, g.Password); err == nil {
 		t.Fatal("after the cap: pamtester accepts the password")
 	}
-	killed(t, "hard cap", procs)
+	linuxtest.WantKilled(t, "hard cap", procs...)
 }
 
 // ptyOwnedBy opens a pseudo-terminal whose terminal side uid owns, as

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/accounts/linux"
+	"github.com/jitkey/jitkey/agent/accounts/linux/linuxtest"
 	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/lifecycle"
@@ -27,26 +28,13 @@ import (
 // ends, after the maximum session length, and after a crash recovery. The
 // host's /etc/shadow is compared before and after.
 func TestLinuxLifecycle(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces")
-	}
 	hostShadow, err := os.ReadFile("/etc/shadow")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := linux.New(linux.Config{Runner: sb})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
-	newMgr := func() *lifecycle.Manager {
-		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
-	}
+	sb, be, newMgr := linuxManager(t, e)
 	m := newMgr()
 	login := func(name string, g lifecycle.Grant) error { return sb.Login(ctx, name, g.Password) }
 
@@ -117,22 +105,9 @@ func m2Recover(t *testing.T, m *lifecycle.Manager) error { return m.Recover(t.Co
 // it is by every operation, even when it carries jitkey's full name: the
 // uid differs from the one recorded. Proved with getent and pamtester.
 func TestLinuxForeignAccount(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces")
-	}
 	ctx := t.Context()
-	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := linux.New(linux.Config{Runner: sb})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
-	newMgr := func() *lifecycle.Manager {
-		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
-	}
+	sb, be, newMgr := linuxManager(t, e)
 	m := newMgr()
 	run := func(stdin string, name string, args ...string) string {
 		t.Helper()
@@ -214,22 +189,9 @@ var _ lifecycle.Lister = (*linux.Backend)(nil)
 // length and by Recover after a restart; a new session of the same
 // technician (unlock, sudo) leaves it running.
 func TestLinuxEndKillsProcesses(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Fatal("needs root (CI runs as root): the sandbox uses mount namespaces and the test runs processes as the account")
-	}
 	ctx := t.Context()
-	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := linux.New(linux.Config{Runner: sb})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
-	newMgr := func() *lifecycle.Manager {
-		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
-	}
+	_, be, newMgr := linuxManager(t, e)
 	m := newMgr()
 	// session begins one for nik and starts what a technician would
 	// leave running in it.
@@ -245,8 +207,8 @@ func TestLinuxEndKillsProcesses(t *testing.T) {
 		}
 		uid, _ := strconv.Atoi(info.ID)
 		return g, []*exec.Cmd{
-			runAs(t, uid, "sleep", "600"),
-			runAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done"),
+			linuxtest.StartAs(t, uid, "sleep", "600"),
+			linuxtest.StartAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done"),
 		}
 	}
 
@@ -254,17 +216,17 @@ func TestLinuxEndKillsProcesses(t *testing.T) {
 	if err := m.End(ctx, g.Session, audit.SessionEnded); err != nil {
 		t.Fatal(err)
 	}
-	killed(t, "End", procs)
+	linuxtest.WantKilled(t, "End", procs...)
 
 	_, procs = session()
 	e.clock.Add(2 * time.Hour)
 	if err := m.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	killed(t, "maximum session length", procs)
+	linuxtest.WantKilled(t, "maximum session length", procs...)
 
 	_, procs = session()
-	g, err = m.Begin(ctx, e.request("nik"))
+	g, err := m.Begin(ctx, e.request("nik"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,42 +240,16 @@ func TestLinuxEndKillsProcesses(t *testing.T) {
 	if err := newMgr().Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	killed(t, "Recover", procs)
+	linuxtest.WantKilled(t, "Recover", procs...)
 }
 
-// runAs starts argv as uid and gid uid; the test's end kills it if it is
-// still running.
-func runAs(t *testing.T, uid int, argv ...string) *exec.Cmd {
+// linuxManager returns a sandbox, the real Linux backend on it and a
+// function making a Manager of e's store on that backend (each call a new
+// one, as after an agent restart).
+func linuxManager(t *testing.T, e *env) (*sandbox.Sandbox, *linux.Backend, func() *lifecycle.Manager) {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
-}
-
-// killed reaps cmds and checks that SIGKILL ended each.
-func killed(t *testing.T, when string, cmds []*exec.Cmd) {
-	t.Helper()
-	for _, c := range cmds {
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: %v still running", when, c.Args)
-		}
-		ws, ok := c.ProcessState.Sys().(syscall.WaitStatus)
-		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("%s: %v %v, want killed by SIGKILL", when, c.Args, c.ProcessState)
-		}
+	sb, be := linuxtest.Backend(t)
+	return sb, be, func() *lifecycle.Manager {
+		return lifecycle.New(lifecycle.Config{Backend: be, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader, Now: e.clock.Now, MaxNameLen: accounts.MaxNameLinux})
 	}
 }

@@ -236,13 +236,9 @@ type Request struct {
 	target  *rdpTarget // a remote domain logon's target; nil for a login at this computer
 	qr      chan QR
 	scanned chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	out     *lifecycle.Outcome
 
 	// Guarded by s.mu.
-	grant   lifecycle.Grant
-	err     error
-	taken   bool               // the grant was handed over
 	closed  bool               // decided (claimed) or ended: its codes no longer work
 	claimer *scan              // the scan whose verified decision is acted upon; nil until then
 	scans   map[*scan]struct{} // scans being served
@@ -284,7 +280,7 @@ func (s *Server) begin(ctx context.Context, action uint8, surface string, target
 	}
 	r := &Request{
 		Action: action, Surface: surface, s: s, device: enr.DeviceID, target: target,
-		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), done: make(chan struct{}),
+		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), out: lifecycle.NewOutcome(),
 		scans: map[*scan]struct{}{},
 	}
 	first, err := s.newCode(r)
@@ -320,22 +316,11 @@ func (s *Server) EndAll(err error) {
 func (r *Request) QR() <-chan QR { return r.qr }
 
 // Done is closed when the request has a result.
-func (r *Request) Done() <-chan struct{} { return r.done }
+func (r *Request) Done() <-chan struct{} { return r.out.Done() }
 
 // Result returns the grant or the reason the request failed, after Done.
 // The grant's password is handed out once: later calls return it wiped.
-func (r *Request) Result() (lifecycle.Grant, error) {
-	<-r.done
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	g := r.grant
-	if r.taken {
-		g.Password = g.Password.Clone()
-		g.Password.Wipe()
-	}
-	r.taken = true
-	return g, r.err
-}
+func (r *Request) Result() (lifecycle.Grant, error) { return r.out.Result() }
 
 // Cancel ends a request whose surface went away. A grant already made but
 // not yet taken with Result is ended: its password is wiped and the
@@ -347,16 +332,10 @@ func (r *Request) Cancel(ctx context.Context) error {
 	if r.finish(lifecycle.Grant{}, ErrCancelled) {
 		return nil
 	}
-	r.s.mu.Lock()
-	g, unclaimed := r.grant, r.err == nil && !r.taken
-	if unclaimed {
-		r.grant, r.err = lifecycle.Grant{}, ErrCancelled
-	}
-	r.s.mu.Unlock()
+	g, unclaimed := r.out.Reclaim(ErrCancelled)
 	if !unclaimed {
 		return nil
 	}
-	g.Password.Wipe()
 	r.s.log.Info("qr login: approved login abandoned by its surface; ending the session", "account", g.Account)
 	if err := r.s.cfg.Lifecycle.End(ctx, g.Session, audit.SessionEnded); err != nil {
 		return fmt.Errorf("login: end abandoned session: %w", err)
@@ -377,17 +356,12 @@ func (r *Request) publish(q QR) {
 // decision in one of them is still acted upon and recorded (claim), and
 // an approval's session then ended at once (serve).
 func (r *Request) finish(g lifecycle.Grant, err error) bool {
-	set := false
-	r.once.Do(func() {
-		set = true
+	return r.out.Set(g, err, func() {
 		r.s.mu.Lock()
-		r.grant, r.err = g, err
 		r.s.retireLocked(r)
 		delete(r.s.open, r)
 		r.s.mu.Unlock()
-		close(r.done)
 	})
-	return set
 }
 
 // claim is called with a verified decision of sc: it consumes r (its
@@ -427,7 +401,7 @@ func (r *Request) rotate(ctx context.Context) {
 			t.Stop()
 			r.finish(lifecycle.Grant{}, ErrCancelled)
 			return
-		case <-r.done:
+		case <-r.out.Done():
 			t.Stop()
 			return
 		case <-r.scanned:
@@ -840,13 +814,11 @@ func (s *Server) coApprove(ctx context.Context, co **push.CoApproved, q *push.Co
 // succeeded reports whether r ended with a grant.
 func (r *Request) succeeded() bool {
 	select {
-	case <-r.done:
+	case <-r.out.Done():
 	default:
 		return false
 	}
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	return r.err == nil
+	return r.out.Err() == nil
 }
 
 // send sends one message to the phone and reports whether it left. A

@@ -35,18 +35,9 @@ var (
 func (v *Verifier) breakGlass(ctx context.Context, r Request, now time.Time) (lifecycle.Grant, error) {
 	rec := protocol.AuditRecord{Method: protocol.MethodBreakGlass, Online: r.Online, Action: r.Action,
 		TechID: protocol.BreakGlassUsername, Username: protocol.BreakGlassUsername}
-	e, err := v.read(ctx, "")
+	e, err := v.readDevice(ctx, rec, "", now)
 	if err != nil {
-		v.deny(ctx, rec, "no policy: "+err.Error())
-		return lifecycle.Grant{}, ErrNotEnrolled
-	}
-	if err := e.dev.Valid(now); err != nil {
-		v.deny(ctx, rec, "device certificate: "+err.Error())
-		return lifecycle.Grant{}, ErrNotEnrolled
-	}
-	if e.pol.IsDeviceRevoked(e.dev.Serial) {
-		v.deny(ctx, rec, "device removed by the MSP")
-		return lifecycle.Grant{}, ErrRemoved
+		return lifecycle.Grant{}, err
 	}
 	var codes []store.RecoveryCode
 	var st store.RecoveryState
@@ -127,17 +118,7 @@ func (v *Verifier) breakGlass(ctx context.Context, r Request, now time.Time) (li
 		},
 	})
 	if err != nil {
-		switch {
-		case refusal != nil:
-			v.deny(ctx, rec, "at grant: "+err.Error())
-			return lifecycle.Grant{}, refusal
-		case errors.Is(err, lifecycle.ErrRemoved):
-			v.deny(ctx, rec, "device removed by the MSP")
-			return lifecycle.Grant{}, ErrRemoved
-		}
-		v.log.Warn("break-glass login: account not ready", "err", err)
-		v.deny(ctx, rec, "account not ready: "+err.Error())
-		return lifecycle.Grant{}, ErrUnavailable
+		return lifecycle.Grant{}, v.grantFailed(ctx, rec, "break-glass login", refusal, err)
 	}
 	v.recorded()
 	v.log.Warn("BREAK-GLASS login with the device's recovery code", "account", g.Account, "generation", m.Generation, "online", r.Online)
@@ -150,33 +131,9 @@ func (v *Verifier) breakGlass(ctx context.Context, r Request, now time.Time) (li
 // break-glass out as after MaxFailures (fail closed).
 func (v *Verifier) recoveryFailed(ctx context.Context, rec protocol.AuditRecord, p protocol.OfflineParams, now time.Time, reason string, answer error) error {
 	var st store.RecoveryState
-	err := v.update(ctx, func(tx *store.Tx) error {
+	return v.refused(ctx, rec, p, now, protocol.BreakGlassUsername, reason, answer, func(tx *store.Tx) (*failures, func() error, error) {
 		var err error
-		if st, err = tx.RecoveryState(); err != nil {
-			return err
-		}
-		st.Failures++
-		rec.Reason = fmt.Sprintf("%s (%d in a row)", reason, st.Failures)
-		if st.Failures >= p.MaxFailures {
-			st.LockedUntil = now.Add(Lockout(p, st.Failures))
-			rec.Reason += fmt.Sprintf("; locked out for %s", Lockout(p, st.Failures))
-		}
-		if err := tx.PutRecoveryState(st); err != nil {
-			return err
-		}
-		rec.Event = audit.LoginDenied
-		return v.cfg.Audit.Append(tx, rec)
+		st, err = tx.RecoveryState()
+		return &failures{&st.Failures, &st.LockedUntil}, func() error { return tx.PutRecoveryState(st) }, err
 	})
-	if err != nil {
-		v.log.Error("cannot record a refused recovery code; locking break-glass out", "err", err)
-		until := now.Add(Lockout(p, p.MaxFailures))
-		v.locked[protocol.BreakGlassUsername] = until
-		return &LockedError{Until: until}
-	}
-	v.log.Warn("break-glass recovery code refused", "reason", rec.Reason)
-	if st.Failures >= p.MaxFailures {
-		v.locked[protocol.BreakGlassUsername] = st.LockedUntil
-		return &LockedError{Until: st.LockedUntil}
-	}
-	return answer
 }

@@ -172,18 +172,9 @@ func (v *Verifier) Login(ctx context.Context, r Request) (lifecycle.Grant, error
 		return v.breakGlass(ctx, r, now)
 	}
 	rec := protocol.AuditRecord{Method: protocol.MethodOTP, Online: r.Online, Action: r.Action, Username: auditName(r.Username)}
-	e, err := v.read(ctx, r.Username)
+	e, err := v.readDevice(ctx, rec, r.Username, now)
 	if err != nil {
-		v.deny(ctx, rec, "no policy: "+err.Error())
-		return lifecycle.Grant{}, ErrNotEnrolled
-	}
-	if err := e.dev.Valid(now); err != nil {
-		v.deny(ctx, rec, "device certificate: "+err.Error())
-		return lifecycle.Grant{}, ErrNotEnrolled
-	}
-	if e.pol.IsDeviceRevoked(e.dev.Serial) {
-		v.deny(ctx, rec, "device removed by the MSP")
-		return lifecycle.Grant{}, ErrRemoved
+		return lifecycle.Grant{}, err
 	}
 	if r.Online && !e.pol.OTPWhileOnline {
 		v.deny(ctx, rec, "codes are accepted only offline (policy)")
@@ -340,40 +331,99 @@ func (v *Verifier) codeKey(e env) ([]byte, bool, string, error) {
 // failed records a wrong code: the failure count, a lockout when it
 // reaches MaxFailures, and login.denied, in one transaction.
 func (v *Verifier) failed(ctx context.Context, rec protocol.AuditRecord, e env, now time.Time) error {
-	p := e.pol.Offline
 	var st store.OfflineState
-	err := v.update(ctx, func(tx *store.Tx) error {
+	return v.refused(ctx, rec, e.pol.Offline, now, e.entry.Username, "wrong code", ErrWrongCode, func(tx *store.Tx) (*failures, func() error, error) {
 		var err error
-		if st, err = tx.OfflineState(e.entry.TechID); err != nil {
+		st, err = tx.OfflineState(e.entry.TechID)
+		return &failures{&st.Failures, &st.LockedUntil}, func() error { return tx.PutOfflineState(st) }, err
+	})
+}
+
+// failures points at the part of a store record (a technician's
+// OfflineState, the device's RecoveryState) that counts refused codes.
+type failures struct {
+	count       *int
+	lockedUntil *time.Time
+}
+
+// refused records a refused code of holder (the name v.locked caches its
+// lockout under) in the record that load reads and returns, with put to
+// write it back: the failure count, a lockout when it reaches
+// p.MaxFailures, and login.denied with reason, in one transaction. It
+// returns a *LockedError on a lockout, else answer.
+func (v *Verifier) refused(ctx context.Context, rec protocol.AuditRecord, p protocol.OfflineParams, now time.Time, holder, reason string, answer error, load func(*store.Tx) (*failures, func() error, error)) error {
+	var count int
+	var lockedUntil time.Time
+	err := v.update(ctx, func(tx *store.Tx) error {
+		f, put, err := load(tx)
+		if err != nil {
 			return err
 		}
-		st.Failures++
-		rec.Reason = fmt.Sprintf("wrong code (%d in a row)", st.Failures)
-		if st.Failures >= p.MaxFailures {
-			st.LockedUntil = now.Add(Lockout(p, st.Failures))
-			rec.Reason += fmt.Sprintf("; locked out for %s", Lockout(p, st.Failures))
+		*f.count++
+		rec.Reason = fmt.Sprintf("%s (%d in a row)", reason, *f.count)
+		if *f.count >= p.MaxFailures {
+			*f.lockedUntil = now.Add(Lockout(p, *f.count))
+			rec.Reason += fmt.Sprintf("; locked out for %s", Lockout(p, *f.count))
 		}
-		if err := tx.PutOfflineState(st); err != nil {
+		if err := put(); err != nil {
 			return err
 		}
+		count, lockedUntil = *f.count, *f.lockedUntil
 		rec.Event = audit.LoginDenied
 		return v.cfg.Audit.Append(tx, rec)
 	})
 	if err != nil {
 		// Not recorded (disk full, I/O error): fail closed. The guesser
 		// must not get unlimited tries while the store cannot count
-		// them, so this process locks the technician out as after
-		// MaxFailures.
-		v.log.Error("cannot record a wrong offline code; locking the technician out", "technician", e.entry.Username, "err", err)
+		// them, so this process locks holder out as after MaxFailures.
+		v.log.Error("cannot record a refused code; locking out", "holder", holder, "err", err)
 		until := now.Add(Lockout(p, p.MaxFailures))
-		v.locked[e.entry.Username] = until
+		v.locked[holder] = until
 		return &LockedError{Until: until}
 	}
-	if st.Failures >= p.MaxFailures {
-		v.locked[e.entry.Username] = st.LockedUntil
-		return &LockedError{Until: st.LockedUntil}
+	v.log.Warn("offline code refused", "holder", holder, "reason", rec.Reason)
+	if count >= p.MaxFailures {
+		v.locked[holder] = lockedUntil
+		return &LockedError{Until: lockedUntil}
 	}
-	return ErrWrongCode
+	return answer
+}
+
+// readDevice reads the policy and the device (as read does) and checks
+// that the device may log in: enrolled, its certificate valid at now, not
+// removed by the MSP. A refusal is audited (login.denied, rec).
+func (v *Verifier) readDevice(ctx context.Context, rec protocol.AuditRecord, username string, now time.Time) (env, error) {
+	e, err := v.read(ctx, username)
+	if err != nil {
+		v.deny(ctx, rec, "no policy: "+err.Error())
+		return env{}, ErrNotEnrolled
+	}
+	if err := e.dev.Valid(now); err != nil {
+		v.deny(ctx, rec, "device certificate: "+err.Error())
+		return env{}, ErrNotEnrolled
+	}
+	if e.pol.IsDeviceRevoked(e.dev.Serial) {
+		v.deny(ctx, rec, "device removed by the MSP")
+		return env{}, ErrRemoved
+	}
+	return e, nil
+}
+
+// grantFailed audits and answers a login (what, for the log) whose grant
+// failed with err: refusal if the transaction refused it, ErrRemoved if
+// the device was removed meanwhile, else ErrUnavailable.
+func (v *Verifier) grantFailed(ctx context.Context, rec protocol.AuditRecord, what string, refusal, err error) error {
+	switch {
+	case refusal != nil:
+		v.deny(ctx, rec, "at grant: "+err.Error())
+		return refusal
+	case errors.Is(err, lifecycle.ErrRemoved):
+		v.deny(ctx, rec, "device removed by the MSP")
+		return ErrRemoved
+	}
+	v.log.Warn(what+": account not ready", "err", err)
+	v.deny(ctx, rec, "account not ready: "+err.Error())
+	return ErrUnavailable
 }
 
 // Lockout is the lockout after failures consecutive wrong codes:
@@ -452,17 +502,7 @@ func (v *Verifier) grant(ctx context.Context, rec protocol.AuditRecord, r Reques
 		},
 	})
 	if err != nil {
-		switch {
-		case refusal != nil:
-			v.deny(ctx, rec, "at grant: "+err.Error())
-			return lifecycle.Grant{}, refusal
-		case errors.Is(err, lifecycle.ErrRemoved):
-			v.deny(ctx, rec, "device removed by the MSP")
-			return lifecycle.Grant{}, ErrRemoved
-		}
-		v.log.Warn("offline login: account not ready", "err", err)
-		v.deny(ctx, rec, "account not ready: "+err.Error())
-		return lifecycle.Grant{}, ErrUnavailable
+		return lifecycle.Grant{}, v.grantFailed(ctx, rec, "offline login", refusal, err)
 	}
 	v.recorded()
 	v.log.Info("offline login approved", "account", g.Account, "technician", cert.Username, "online", r.Online)

@@ -157,14 +157,8 @@ type Request struct {
 	action uint8
 	number uint8
 	shown  chan uint8
-	done   chan struct{}
+	out    *lifecycle.Outcome
 	cancel context.CancelFunc
-
-	mu    sync.Mutex
-	once  sync.Once
-	grant lifecycle.Grant
-	err   error
-	taken bool
 }
 
 // Begin starts a push login for action with what the technician typed.
@@ -180,7 +174,7 @@ func (s *Server) Begin(ctx context.Context, action uint8, email string) (*Reques
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	r := &Request{s: s, action: action, number: n, shown: make(chan uint8, 1), done: make(chan struct{}), cancel: cancel}
+	r := &Request{s: s, action: action, number: n, shown: make(chan uint8, 1), out: lifecycle.NewOutcome(), cancel: cancel}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); r.show(ctx) }()
 	go func() { defer s.wg.Done(); r.run(ctx, email) }()
@@ -191,22 +185,11 @@ func (s *Server) Begin(ctx context.Context, action uint8, email string) (*Reques
 func (r *Request) Number() <-chan uint8 { return r.shown }
 
 // Done is closed when the request has a result.
-func (r *Request) Done() <-chan struct{} { return r.done }
+func (r *Request) Done() <-chan struct{} { return r.out.Done() }
 
 // Result returns the grant or the reason the push failed, after Done.
 // The grant's password is handed out once: later calls return it wiped.
-func (r *Request) Result() (lifecycle.Grant, error) {
-	<-r.done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g := r.grant
-	if r.taken {
-		g.Password = g.Password.Clone()
-		g.Password.Wipe()
-	}
-	r.taken = true
-	return g, r.err
-}
+func (r *Request) Result() (lifecycle.Grant, error) { return r.out.Result() }
 
 // Cancel ends a push whose surface went away or logged in otherwise. A
 // grant made but not taken with Result is ended (its password wiped, the
@@ -216,33 +199,18 @@ func (r *Request) Cancel(ctx context.Context) error {
 	if r.finish(lifecycle.Grant{}, ErrCancelled) {
 		return nil
 	}
-	r.mu.Lock()
-	g, unclaimed := r.grant, r.err == nil && !r.taken
-	if unclaimed {
-		r.grant, r.err = lifecycle.Grant{}, ErrCancelled
-	}
-	r.mu.Unlock()
+	g, unclaimed := r.out.Reclaim(ErrCancelled)
 	if !unclaimed {
 		return nil
 	}
-	g.Password.Wipe()
 	if err := r.s.cfg.Lifecycle.End(ctx, g.Session, audit.SessionEnded); err != nil {
 		return fmt.Errorf("push: end abandoned session: %w", err)
 	}
 	return nil
 }
 
-func (r *Request) finish(g lifecycle.Grant, err error) bool {
-	set := false
-	r.once.Do(func() {
-		set = true
-		r.mu.Lock()
-		r.grant, r.err = g, err
-		r.mu.Unlock()
-		close(r.done)
-	})
-	return set
-}
+// finish sets the result once; it reports whether this call set it.
+func (r *Request) finish(g lifecycle.Grant, err error) bool { return r.out.Set(g, err, nil) }
 
 // show delivers the number AnswerDelay after Begin, whatever run found.
 func (r *Request) show(ctx context.Context) {

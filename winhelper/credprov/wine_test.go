@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitkey/jitkey/winhelper/internal/wine"
 )
 
 // TestWine runs the Wine end-to-end test (make wine-test,
@@ -26,10 +28,7 @@ import (
 // return one of the scenario's type for the shared account; with the
 // agent stopped, the tile must say so. make deps installs wine64.
 func TestWine(t *testing.T) {
-	const wine = "/usr/lib/wine/wine64"
-	if _, err := os.Stat(wine); err != nil {
-		t.Fatalf("%s missing (make deps installs wine64): %v", wine, err)
-	}
+	wine.Find(t)
 	bin := t.TempDir()
 	for _, f := range []string{buildDLL(t), buildAgent(t)} {
 		b, err := os.ReadFile(f)

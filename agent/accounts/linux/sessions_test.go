@@ -18,43 +18,9 @@ import (
 
 	"github.com/jitkey/jitkey/agent/accounts"
 	"github.com/jitkey/jitkey/agent/accounts/linux"
+	"github.com/jitkey/jitkey/agent/accounts/linux/linuxtest"
 	"github.com/jitkey/jitkey/agent/accounts/linux/sandbox"
 )
-
-// startAs starts argv as uid (and gid) in / and makes sure it is gone
-// when the test ends.
-func startAs(t *testing.T, uid int, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
-}
-
-// wantKilled reaps cmd and checks that SIGKILL ended it.
-func wantKilled(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%v (pid %d) still running", cmd.Args, cmd.Process.Pid)
-	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("%v: %v, want killed by SIGKILL", cmd.Args, cmd.ProcessState)
-	}
-}
 
 // wantRunning checks that cmd has not exited.
 func wantRunning(t *testing.T, cmd *exec.Cmd) {
@@ -148,14 +114,14 @@ func TestEndSessionsKills(t *testing.T) {
 	}
 
 	victims := []*exec.Cmd{
-		startAs(t, uid, "sleep", "600"),
-		startAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done"),
-		startAs(t, uid, "sh", "-c", "while :; do sleep 0.01 & done"),
-		startAs(t, uid, "sh", "-c", "setsid sleep 600 & exec sleep 600"),
+		linuxtest.StartAs(t, uid, "sleep", "600"),
+		linuxtest.StartAs(t, uid, "sh", "-c", "while :; do sleep 1 & wait; done"),
+		linuxtest.StartAs(t, uid, "sh", "-c", "while :; do sleep 0.01 & done"),
+		linuxtest.StartAs(t, uid, "sh", "-c", "setsid sleep 600 & exec sleep 600"),
 	}
 	bystanders := []*exec.Cmd{
-		startAs(t, otherUID, "sleep", "600"),
-		startAs(t, 0, "sleep", "600"),
+		linuxtest.StartAs(t, otherUID, "sleep", "600"),
+		linuxtest.StartAs(t, 0, "sleep", "600"),
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(pidsOf(t, uid)) < len(victims)+2 { // + the setsid daemon and a loop's child
@@ -173,9 +139,7 @@ func TestEndSessionsKills(t *testing.T) {
 	if left := pidsOf(t, uid); len(left) != 0 {
 		t.Fatalf("processes of %s left: %v", name, left)
 	}
-	for _, c := range victims {
-		wantKilled(t, c)
-	}
+	linuxtest.WantKilled(t, "EndSessions", victims...)
 	for _, c := range bystanders {
 		wantRunning(t, c)
 	}
@@ -205,7 +169,7 @@ func TestEndSessionsKills(t *testing.T) {
 	for _, c := range bystanders[1:] {
 		wantRunning(t, c)
 	}
-	wantKilled(t, bystanders[0])
+	linuxtest.WantKilled(t, "EndSessions of an untracked uid", bystanders[0])
 
 	if err := b.EndSessions(ctx, "msp-absent"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("EndSessions of an absent account: %v, want ErrNotFound", err)
@@ -227,7 +191,7 @@ func TestEndSessionsRefusesHostUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid, _ := strconv.Atoi(games.Uid)
-	c := startAs(t, uid, "sleep", "600")
+	c := linuxtest.StartAs(t, uid, "sleep", "600")
 	err = b.EndSessions(ctx, name)
 	if err == nil || !strings.Contains(err.Error(), `"games"`) {
 		t.Fatalf("EndSessions = %v, want a refusal naming games", err)
@@ -250,16 +214,14 @@ func TestEndSessionsMany(t *testing.T) {
 	}
 	cmds := make([]*exec.Cmd, n)
 	for i := range cmds {
-		cmds[i] = startAs(t, uid, "sleep", "600")
+		cmds[i] = linuxtest.StartAs(t, uid, "sleep", "600")
 	}
 	start := time.Now()
 	if err := b.EndSessions(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("EndSessions with %d processes took %v", n, time.Since(start))
-	for _, c := range cmds {
-		wantKilled(t, c)
-	}
+	linuxtest.WantKilled(t, "EndSessions", cmds...)
 }
 
 // TestEndSessionsTimeout: a process still running when EndTimeout has
@@ -276,7 +238,7 @@ func TestEndSessionsTimeout(t *testing.T) {
 	if err := b.Create(ctx, name, "", newPassword(t)); err != nil {
 		t.Fatal(err)
 	}
-	c := startAs(t, uidOf(t, b, name), "sleep", "600")
+	c := linuxtest.StartAs(t, uidOf(t, b, name), "sleep", "600")
 	if err := b.EndSessions(ctx, name); !errors.Is(err, linux.ErrStillRunning) {
 		t.Fatalf("EndSessions = %v, want ErrStillRunning", err)
 	}
@@ -318,7 +280,7 @@ func TestEndSessionsLeaderZombie(t *testing.T) {
 	if err := b.Create(ctx, name, "", newPassword(t)); err != nil {
 		t.Fatal(err)
 	}
-	c := startAs(t, uidOf(t, b, name), bin)
+	c := linuxtest.StartAs(t, uidOf(t, b, name), bin)
 	status := "/proc/" + strconv.Itoa(c.Process.Pid) + "/status"
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -337,7 +299,7 @@ func TestEndSessionsLeaderZombie(t *testing.T) {
 	if err := b.EndSessions(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	wantKilled(t, c)
+	linuxtest.WantKilled(t, "EndSessions", c)
 }
 
 // TestSandboxUIDRange: a sandbox numbers its accounts from a range of its
