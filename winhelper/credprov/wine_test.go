@@ -23,7 +23,9 @@ import (
 // picture, scanned by Nik's phone and approved, and a push to Sam's
 // phone answered with the tile's number each make GetSerialization
 // return a KERB_INTERACTIVE_UNLOCK_LOGON for the technician's named
-// account (msp-nik, msp-sam); with the relay stopped, the offline codes
+// account (msp-nik, msp-sam); in CPUS_CREDUI (as UAC) Nik's approval of
+// the tile's QR makes the DLL finish the CredUI step (where Wine stubs
+// CredPackAuthenticationBufferW, with E_FAIL and no buffer); with the relay stopped, the offline codes
 // of each technician's phone (Nik at logon, Sam at unlock) make it
 // return one of the scenario's type for the shared account; with the
 // agent stopped, the tile must say so. make deps installs wine64.
@@ -59,6 +61,8 @@ func TestWine(t *testing.T) {
 		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 2, user msp-sam\n", // push
 		"PASS: qr login: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",
 		"PASS: push login: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",
+		"SetUsageScenario(credui) = S_OK", // CredUI with the agent online
+		"PASS: credui: ",
 		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 2, user msp-", // logon
 		"KERB_INTERACTIVE_UNLOCK_LOGON: MessageType 7, user msp-", // unlock
 		"PASS: logon: GetSerialization returned a KERB_INTERACTIVE_UNLOCK_LOGON",

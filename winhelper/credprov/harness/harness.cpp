@@ -4,7 +4,13 @@
 // GetCredentialAt, the credential's Advise, a message loop that prints
 // every field change, and GetSerialization once the provider reports a
 // credential (CredentialsChanged). It prints the serialization's
-// account name and sizes, never the password.
+// account name and sizes, never the password. In CPUS_CREDUI (with
+// CREDUIWIN_ENUMERATE_ADMINS, as UAC calls it) it first probes whether
+// credui.dll packs buffers at all (Wine 8's CredPackAuthenticationBufferW
+// and CredUnPackAuthenticationBufferW are stubs that return FALSE) and
+// unpacks the serialization with CredUnPackAuthenticationBufferW; where
+// packing is a stub it reports that GetSerialization failed for that
+// reason (exit code 4) rather than a CredUI serialization.
 //
 //   harness.exe DLL SCENARIO SECONDS [QRFILE [--offline USERNAME CODE | --push EMAIL]]
 //     SCENARIO: logon, unlock or credui
@@ -27,6 +33,7 @@
 
 #define SECURITY_WIN32
 #include <ntsecapi.h>
+#include <wincred.h>
 
 static int g_changed = 0;
 static const char *g_qrfile = nullptr;
@@ -226,6 +233,16 @@ int main(int argc, char **argv)
 	if (FAILED(hr = p->SetUsageScenario(cpus, cpus == CPUS_CREDUI ? CREDUIWIN_ENUMERATE_ADMINS : 0)))
 		return fail("SetUsageScenario", hr);
 	printf("SetUsageScenario(%s) = S_OK\n", argv[2]);
+	bool can_pack = false;
+	if (cpus == CPUS_CREDUI) {
+		// On Windows a size query answers FALSE with the size needed; a
+		// stub leaves the size at 0.
+		DWORD need = 0;
+		wchar_t pu[] = L"PROBE\\probe", pp[] = L"probe";
+		CredPackAuthenticationBufferW(0, pu, pp, nullptr, &need);
+		can_pack = need > 0;
+		printf("credui.dll CredPackAuthenticationBufferW: %s\n", can_pack ? "packs" : "a stub (returns FALSE, no size)");
+	}
 	Events ev;
 	p->Advise(&ev, 42);
 	DWORD n = 0;
@@ -291,6 +308,10 @@ int main(int argc, char **argv)
 		if (FAILED(hr) || r != CPGSR_RETURN_CREDENTIAL_FINISHED) {
 			printf("GetSerialization = 0x%08lx response %d\n", (unsigned long)hr, int(r));
 			rc = 1;
+			if (cpus == CPUS_CREDUI && !can_pack && hr == E_FAIL) {
+				printf("CredUI: no serialization: credui.dll's CredPackAuthenticationBufferW is a stub here\n");
+				rc = 4;
+			}
 			break;
 		}
 		printf("GetSerialization: response RETURN_CREDENTIAL_FINISHED, package %lu, %lu bytes\n",
@@ -305,9 +326,25 @@ int main(int argc, char **argv)
 			printf("KERB_INTERACTIVE_UNLOCK_LOGON: MessageType %d, user %s\n", int(k->Logon.MessageType), user8);
 			printf("password: %u bytes (not shown)\n", unsigned(k->Logon.Password.Length));
 		}
+		rc = 0;
+		if (cpus == CPUS_CREDUI) {
+			wchar_t user[CREDUI_MAX_USERNAME_LENGTH + 1] = {}, dom[CREDUI_MAX_DOMAIN_TARGET_LENGTH + 1] = {};
+			wchar_t pw[CREDUI_MAX_PASSWORD_LENGTH + 1] = {};
+			DWORD un = CREDUI_MAX_USERNAME_LENGTH + 1, dn = CREDUI_MAX_DOMAIN_TARGET_LENGTH + 1, pn = CREDUI_MAX_PASSWORD_LENGTH + 1;
+			if (CredUnPackAuthenticationBufferW(0, cs.rgbSerialization, cs.cbSerialization, user, &un, dom, &dn, pw, &pn)) {
+				char user8[512], dom8[512];
+				WideCharToMultiByte(CP_UTF8, 0, user, -1, user8, sizeof user8, nullptr, nullptr);
+				WideCharToMultiByte(CP_UTF8, 0, dom, -1, dom8, sizeof dom8, nullptr, nullptr);
+				printf("CredUI serialization (CredUnPackAuthenticationBufferW): user %s, domain \"%s\"\n", user8, dom8);
+				printf("password: %lu characters (not shown)\n", (unsigned long)(pn ? pn - 1 : 0));
+			} else {
+				printf("CredUnPackAuthenticationBufferW failed: 0x%08lx\n", (unsigned long)GetLastError());
+				rc = 1;
+			}
+			SecureZeroMemory(pw, sizeof pw);
+		}
 		SecureZeroMemory(cs.rgbSerialization, cs.cbSerialization);
 		CoTaskMemFree(cs.rgbSerialization);
-		rc = 0;
 		break;
 	}
 	if (rc == 3) {

@@ -10,7 +10,7 @@ dir=$(cd "$(dirname "$0")" && pwd)
 root=$dir/../../..
 [ -x /usr/lib/wine/wine64 ] || "$root/scripts/install-deps.sh" wine64
 x86_64-w64-mingw32-g++ -std=c++17 -O2 -Wall -Wno-unused-parameter -DUNICODE -D_UNICODE \
-	-I"$dir/../dll" -I"$dir/../core" -static -o "$bin/harness.exe" "$dir/harness.cpp" -lole32 -luuid -luser32 -lgdi32
+	-I"$dir/../dll" -I"$dir/../core" -static -o "$bin/harness.exe" "$dir/harness.cpp" -lcredui -lole32 -luuid -luser32 -lgdi32
 x86_64-w64-mingw32-gcc -O2 -Wall -shared -o "$bin/bcryptprimitives.dll" \
 	"$dir/bcryptprimitives.c" "$dir/bcryptprimitives.def" -ladvapi32
 cd "$root"

@@ -19,7 +19,12 @@
 //     msp-nik. Then the push path: Sam's phone listens, the harness
 //     clicks "Send notification" and types Sam's email, the tile shows a
 //     number, Sam picks it on the phone, and the serialization is for
-//     msp-sam.
+//     msp-sam. Then CredUI, as UAC asks (CPUS_CREDUI with
+//     CREDUIWIN_ENUMERATE_ADMINS): Nik scans the tile's QR and approves;
+//     the serialization, unpacked with CredUnPackAuthenticationBufferW,
+//     must name msp-nik. Wine 8's credui.dll only stubs
+//     CredPackAuthenticationBufferW, so there the harness must instead
+//     report that stub and GetSerialization's E_FAIL after the approval.
 //   - WIN-WS2, enrolled in Fabrikam (shared mode), with the relay
 //     stopped: the tile switches to the offline-code fields by itself;
 //     the harness types the technician's username and the code his
@@ -215,6 +220,9 @@ func run() error {
 	if err := pushLogin(ctx, we, w, agent); err != nil {
 		return err
 	}
+	if err := credUILogin(ctx, we, w, agent); err != nil {
+		return err
+	}
 	if err := agent.Stop(10 * time.Second); err != nil {
 		step("agent stop: %v", err)
 	}
@@ -390,6 +398,68 @@ func pushLogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harnes
 	if r, err := l.WaitFor(ctx, 0, phoneResult); err != nil || !strings.Contains(r[1], `"status":"approved"`) {
 		return fmt.Errorf("phone push result %v: %v", r, err)
 	}
+	return nil
+}
+
+// credUILogin: the CPUS_CREDUI tile (as UAC: CREDUIWIN_ENUMERATE_ADMINS)
+// shows the agent's login QR; Nik's phone scans it and approves; the DLL
+// raises CredentialsChanged and GetSerialization returns the packed
+// CredUI buffer, which the harness unpacks to msp-nik. Where credui.dll's
+// CredPackAuthenticationBufferW is a stub (Wine 8), the approval, the
+// agent's log and the DLL's E_FAIL (no half-built buffer) are what can
+// be shown, and the step passes on exactly that outcome.
+func credUILogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harness.Proc) error {
+	step("harness.exe (CPUS_CREDUI, CREDUIWIN_ENUMERATE_ADMINS, as UAC) on %s: the QR tile", deviceNamed)
+	prefix := filepath.Join(we.dir, "credui")
+	from := agent.Mark()
+	h, err := we.harness("harness-credui", "credui", 120, winPath(prefix))
+	if err != nil {
+		return err
+	}
+	n, png, p, err := nextQR(ctx, we, h, prefix, 0)
+	if err != nil {
+		return err
+	}
+	step("tile bitmap #%d decodes to the agent's login QR (%s...); Nik's phone scans it and approves", n, p[:6])
+	res := w.Nik.Run(ctx, "--json", "scan", "--image", png, "--approve")
+	fmt.Println(res.String())
+	var scan struct {
+		Status  string `json:"status"`
+		Account string `json:"account"`
+	}
+	if err := res.JSON(&scan); err != nil || scan.Status != "approved" || scan.Account != harness.NamedAccountNik {
+		return fmt.Errorf("credui: phone scan: %v: %s", err, res)
+	}
+	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
+		return fmt.Errorf("credui: harness did not finish: %w\n%s", err, h.Output())
+	}
+	t := h.Output()
+	alog := strings.Join(agent.Lines()[from:], "\n")
+	fmt.Printf("--- harness credui transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", t, alog)
+	if !strings.Contains(alog, `msg="qr login approved" account=`+harness.NamedAccountNik+` technician=`+harness.TechNik+` action=elevate`) {
+		return fmt.Errorf("credui: the agent log lacks Nik's approval to elevate")
+	}
+	want := []string{"SetUsageScenario(credui) = S_OK", "CredentialsChanged(42)", "autologon 1\n"}
+	stub := strings.Contains(t, "CredPackAuthenticationBufferW: a stub")
+	if stub {
+		want = append(want, "GetSerialization = 0x80004005 response", "CredUI: no serialization: credui.dll's CredPackAuthenticationBufferW is a stub here", "done rc=4")
+	} else {
+		want = append(want, "credui.dll CredPackAuthenticationBufferW: packs", "GetSerialization: response RETURN_CREDENTIAL_FINISHED",
+			"CredUI serialization (CredUnPackAuthenticationBufferW): user ", "done rc=0")
+	}
+	for _, s := range want {
+		if !strings.Contains(t, s) {
+			return fmt.Errorf("credui: transcript lacks %q", s)
+		}
+	}
+	if stub {
+		step("PASS: credui: approved on the phone, CredentialsChanged, GetSerialization E_FAIL: Wine's credui.dll stubs CredPackAuthenticationBufferW (no CredUI buffer to unpack here)")
+		return nil
+	}
+	if !regexp.MustCompile(`(?m)^CredUI serialization \(CredUnPackAuthenticationBufferW\): user (\S+\\)?` + regexp.QuoteMeta(harness.NamedAccountNik) + `,`).MatchString(t) {
+		return fmt.Errorf("credui: the serialization does not name %s", harness.NamedAccountNik)
+	}
+	step("PASS: credui: GetSerialization returned a CredUI serialization for %s", harness.NamedAccountNik)
 	return nil
 }
 
