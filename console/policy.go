@@ -48,7 +48,7 @@ func (c *Console) buildPolicy(tx *store.Tx, tenant string) (*protocol.Policy, er
 		SelectiveLogin: tn.SelectiveLogin, DomainAccounts: tn.DomainAccounts,
 		Offline: tn.Offline, MaxSession: tn.MaxSession, InactivityDays: tn.InactivityDays,
 		RequireReason: tn.RequireReason, TicketPattern: tn.TicketPattern, WarnBefore: tn.WarnBefore,
-		EndUserNotice:  tn.EndUserNotice,
+		EndUserNotice: tn.EndUserNotice, BreakGlassOff: tn.BreakGlassOff,
 		PushMaxPending: tn.PushMaxPending, PushPerHour: tn.PushPerHour, PushBlock: tn.PushBlock,
 		Console: c.Addr().String(), ConsoleNoise: c.peer.NoisePublic(),
 		Shares: []protocol.DeviceShare{}, Revoked: []uint64{}, Roster: []protocol.RosterEntry{},

@@ -56,6 +56,9 @@ type TenantChange struct {
 	// EndUserNotice: the computer's users are told when a technician
 	// session starts.
 	EndUserNotice *bool
+	// BreakGlassOff turns break-glass off (true) or on (false) on the
+	// tenant's computers (SPEC.md 6.3, 11.15).
+	BreakGlassOff *bool
 	// Push login limits (SPEC.md 6.3, 11.5): pending pushes per device,
 	// pushes per technician and device per hour, and how long a "this was
 	// not me" report blocks the technician's pushes.
@@ -159,6 +162,7 @@ func (ch *TenantChange) apply(tn *store.Tenant) error {
 	set(&tn.DomainAccounts, ch.DomainAccounts)
 	set(&tn.RequireReason, ch.RequireReason)
 	set(&tn.EndUserNotice, ch.EndUserNotice)
+	set(&tn.BreakGlassOff, ch.BreakGlassOff)
 	if ch.TicketPattern != nil {
 		if _, err := protocol.CompileTicketPattern(*ch.TicketPattern); err != nil {
 			return refuse("ticket pattern %q: %v (RE2 syntax, at most %d bytes, matched against the whole ticket)",

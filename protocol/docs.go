@@ -236,6 +236,12 @@ type Policy struct {
 	// when empty.
 	SecondApprovers       []string      `cbor:"26,keyasint,omitempty"`
 	SecondApproverDevices []DeviceShare `cbor:"27,keyasint,omitempty"`
+	// BreakGlassOff turns break-glass off on the tenant's devices: the
+	// agent refuses a recovery code without checking it, and keeps its
+	// codes and escrow, so turning it back on works at once (SPEC.md
+	// 6.3, 11.15). Omitted when false: break-glass on, as before the
+	// field existed.
+	BreakGlassOff bool `cbor:"28,keyasint,omitempty"`
 }
 
 // MaxWarnBefore bounds Policy.WarnBefore (seconds).

@@ -178,7 +178,7 @@ func offlineDenial(err error) *Denied {
 	if l, ok := errors.AsType[*offline.LockedError](err); ok {
 		return &Denied{Code: protocol.CodeRefused, Reason: strings.TrimPrefix(l.Error(), "offline: ")}
 	}
-	for _, e := range []error{offline.ErrWrongCode, offline.ErrRecoveryRefused, offline.ErrRecoveryMistyped, offline.ErrRefused, offline.ErrNoKey, offline.ErrLimit,
+	for _, e := range []error{offline.ErrWrongCode, offline.ErrRecoveryRefused, offline.ErrRecoveryMistyped, offline.ErrBreakGlassOff, offline.ErrRefused, offline.ErrNoKey, offline.ErrLimit,
 		offline.ErrOnline, offline.ErrRemoved, offline.ErrNotEnrolled} {
 		if errors.Is(err, e) {
 			code := protocol.CodeRefused

@@ -21,7 +21,14 @@ var (
 	ErrRecoveryMistyped = errors.New("offline: that is not a valid recovery code (mistyped?): read it again, in groups of four")
 	// ErrRecoveryRefused: a wrong recovery code, or one already used.
 	ErrRecoveryRefused = errors.New("offline: wrong or used recovery code")
+	// ErrBreakGlassOff: the tenant's policy turns break-glass off
+	// (Policy.BreakGlassOff); the code was not checked.
+	ErrBreakGlassOff = errors.New("offline: " + breakGlassOff)
 )
+
+// breakGlassOff is the audited reason, and the shown one, of a recovery
+// code typed while the policy turns break-glass off.
+const breakGlassOff = "break-glass is turned off for this computer"
 
 // breakGlass checks a recovery code typed with the username
 // protocol.BreakGlassUsername and, if it is the device's current unused
@@ -31,13 +38,20 @@ var (
 // session's intent, before the account is touched. Wrong, mistyped and
 // used codes count towards the policy's lockout like wrong TOTP codes.
 // Neither the offline allowance (MaxLogins, MaxDays) nor the technician
-// rules apply: break-glass is for when nothing else works.
+// rules apply: break-glass is for when nothing else works. When the
+// policy turns break-glass off (Policy.BreakGlassOff) the code is refused
+// unchecked and not counted: the switch is the MSP's, not an attacker's
+// guess, and the codes and their escrow stay as they are.
 func (v *Verifier) breakGlass(ctx context.Context, r Request, now time.Time) (lifecycle.Grant, error) {
 	rec := protocol.AuditRecord{Method: protocol.MethodBreakGlass, Online: r.Online, Action: r.Action,
 		TechID: protocol.BreakGlassUsername, Username: protocol.BreakGlassUsername}
 	e, err := v.readDevice(ctx, rec, "", now)
 	if err != nil {
 		return lifecycle.Grant{}, err
+	}
+	if e.pol.BreakGlassOff {
+		v.deny(ctx, rec, breakGlassOff)
+		return lifecycle.Grant{}, ErrBreakGlassOff
 	}
 	var codes []store.RecoveryCode
 	var st store.RecoveryState

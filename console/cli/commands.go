@@ -87,6 +87,8 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
 	approvers := fs.String("second-approvers", "", "logins on the tenant's computers need a second approval by one of these comma-separated `entries` (all-admins, all-users, usernames; \"\" for none; SPEC.md 11.14)")
 	devApprovers := fs.String("second-approver-device", "", "`DEVICE=ENTRIES`: the computer's own second approvers (an empty list exempts it; DEVICE=- follows the tenant's list)")
+	var bgOff onOffFlag
+	fs.Var(&bgOff, "break-glass", "`on` or off: whether the computers accept their break-glass recovery code (SPEC.md 11.15)")
 	offline := offlineFlags(fs)
 	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
@@ -130,6 +132,9 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 				ch.WarnBefore = warn
 			case "end-user-notice":
 				ch.EndUserNotice = notice
+			case "break-glass":
+				off := !bool(bgOff)
+				ch.BreakGlassOff = &off
 			case "second-approvers":
 				es := strings.Split(*approvers, ",")
 				ch.SecondApprovers = &es
@@ -199,6 +204,23 @@ func onOff(b bool) string {
 	return "off"
 }
 
+// onOffFlag is a flag taking the value "on" or "off".
+type onOffFlag bool
+
+func (f *onOffFlag) String() string { return onOff(bool(*f)) }
+
+func (f *onOffFlag) Set(s string) error {
+	switch s {
+	case "on":
+		*f = true
+	case "off":
+		*f = false
+	default:
+		return fmt.Errorf("cli: %q must be on or off", s)
+	}
+	return nil
+}
+
 func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 	_, c := newFlags("tenant show", env)
 	return c.withConsole(ctx, args, 1, "NAME", readOnly, func(con *console.Console, pos []string) error {
@@ -225,6 +247,7 @@ func cmdTenantShow(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "ticket pattern:    %s\n", tn.TicketPattern)
 		fmt.Fprintf(w, "cap warning:       %v before\n", time.Duration(tn.WarnBefore)*time.Second)
 		fmt.Fprintf(w, "end-user notice:   %s\n", onOff(tn.EndUserNotice))
+		fmt.Fprintf(w, "break-glass:       %s\n", onOff(!tn.BreakGlassOff))
 		fmt.Fprintf(w, "second approvers:  %s\n", approverList(p.SecondApprovers, "none"))
 		for _, d := range p.SecondApproverDevices {
 			fmt.Fprintf(w, "  on %s: %s\n", deviceName(ti.Devices, d.DeviceID), approverList(d.Entries, "none (exempt)"))
@@ -530,6 +553,7 @@ func cmdPolicyShow(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "max-session=%ds\ninactivity-days=%d\nconsole=%s\n", p.MaxSession, p.InactivityDays, p.Console)
 		fmt.Fprintf(w, "require-reason=%v\nticket-pattern=%s\nwarn-before=%ds\nend-user-notice=%v\n", p.RequireReason, p.TicketPattern, p.WarnBefore, p.EndUserNotice)
 		fmt.Fprintf(w, "second-approvers=%s\n", strings.Join(p.SecondApprovers, ","))
+		fmt.Fprintf(w, "break-glass-off=%v\n", p.BreakGlassOff)
 		for _, d := range p.SecondApproverDevices {
 			fmt.Fprintf(w, "second-approvers-device=%x:%s\n", d.DeviceID[:], strings.Join(d.Entries, ","))
 		}

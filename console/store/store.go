@@ -284,6 +284,12 @@ BEGIN SELECT RAISE(ABORT, 'reveals are immutable'); END;
 CREATE TRIGGER breakglass_reveals_no_delete BEFORE DELETE ON breakglass_reveals
 BEGIN SELECT RAISE(ABORT, 'reveals are never deleted'); END;
 `,
+	// Break-glass switch (SPEC.md 6.3 field 28, 11.15): 1 turns
+	// break-glass off on the tenant's devices; existing tenants keep it
+	// on.
+	`
+ALTER TABLE tenants ADD COLUMN breakglass_off INTEGER NOT NULL DEFAULT 0 CHECK (breakglass_off IN (0, 1));
+`,
 }
 
 // SchemaVersion is the schema version this package writes.

@@ -35,6 +35,9 @@ type Tenant struct {
 	TicketPattern string
 	WarnBefore    int64 // seconds
 	EndUserNotice bool
+	// BreakGlassOff turns break-glass off on the tenant's devices
+	// (SPEC.md 6.3 field 28, 11.15).
+	BreakGlassOff bool
 }
 
 func isUnique(err error) bool {
@@ -47,15 +50,17 @@ func (t *Tx) InsertTenant(tn *Tenant) error {
 		selective_login, domain_accounts, digits, period, skew, max_failures, lockout_base,
 		lockout_limit, max_session, inactivity_days, offline_secret, created,
 		otp_algorithm, offline_logins, offline_days, offline_generation,
-		push_max_pending, push_per_hour, push_block, require_reason, ticket_pattern, warn_before, end_user_notice)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		push_max_pending, push_per_hour, push_block, require_reason, ticket_pattern, warn_before, end_user_notice,
+		breakglass_off)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		tn.Name, tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.OfflineSecret, tn.Created,
 		tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays, max(tn.OfflineGeneration, 1),
 		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
-		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice))
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice),
+		b2i(tn.BreakGlassOff))
 	if isUnique(err) {
 		return fmt.Errorf("%w: tenant %s or shared account %s", ErrExists, tn.Name, tn.SharedAccount)
 	}
@@ -73,13 +78,15 @@ func (t *Tx) UpdateTenant(tn *Tenant) error {
 		lockout_base=?, lockout_limit=?, max_session=?, inactivity_days=?,
 		otp_algorithm=?, offline_logins=?, offline_days=?,
 		push_max_pending=?, push_per_hour=?, push_block=?,
-		require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=? WHERE name=?`,
+		require_reason=?, ticket_pattern=?, warn_before=?, end_user_notice=?,
+		breakglass_off=? WHERE name=?`,
 		tn.LoginMode, tn.SharedAccount, b2i(tn.PushLogin), b2i(tn.OTPWhileOnline),
 		b2i(tn.SelectiveLogin), b2i(tn.DomainAccounts), tn.Offline.Digits, tn.Offline.Period,
 		tn.Offline.Skew, tn.Offline.MaxFailures, tn.Offline.LockoutBase, tn.Offline.LockoutLimit,
 		tn.MaxSession, tn.InactivityDays, tn.Offline.Algorithm, tn.Offline.MaxLogins, tn.Offline.MaxDays,
 		tn.PushMaxPending, tn.PushPerHour, tn.PushBlock,
-		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice), tn.Name)
+		b2i(tn.RequireReason), tn.TicketPattern, tn.WarnBefore, b2i(tn.EndUserNotice),
+		b2i(tn.BreakGlassOff), tn.Name)
 	if err != nil {
 		return fmt.Errorf("store: update tenant: %w", err)
 	}
@@ -93,7 +100,7 @@ const tenantCols = `name, login_mode, shared_account, push_login, otp_online, se
 	domain_accounts, digits, period, skew, max_failures, lockout_base, lockout_limit,
 	max_session, inactivity_days, offline_secret, created, otp_algorithm, offline_logins,
 	offline_days, offline_generation, push_max_pending, push_per_hour, push_block,
-	require_reason, ticket_pattern, warn_before, end_user_notice`
+	require_reason, ticket_pattern, warn_before, end_user_notice, breakglass_off`
 
 type scanner interface{ Scan(...any) error }
 
@@ -105,7 +112,8 @@ func scanTenant(s scanner) (*Tenant, error) {
 		&tn.MaxSession, &tn.InactivityDays, &tn.OfflineSecret, &tn.Created, &tn.Offline.Algorithm,
 		&tn.Offline.MaxLogins, &tn.Offline.MaxDays, &tn.OfflineGeneration,
 		&tn.PushMaxPending, &tn.PushPerHour, &tn.PushBlock,
-		&tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice)
+		&tn.RequireReason, &tn.TicketPattern, &tn.WarnBefore, &tn.EndUserNotice,
+		&tn.BreakGlassOff)
 	return &tn, err
 }
 
