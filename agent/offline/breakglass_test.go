@@ -288,3 +288,81 @@ func TestBreakGlassRefusedWhenStoreFails(t *testing.T) {
 		t.Fatalf("the code after the store recovered: %v", err)
 	}
 }
+
+// TestBreakGlassSwitchedOff: while the tenant's policy turns break-glass
+// off (field 28), every recovery code, the right one included, is refused
+// with ErrBreakGlassOff and audited as login.denied (method breakglass)
+// without being checked or counted towards the lockout; the code and its
+// escrow stay, so the right code works as soon as the policy turns
+// break-glass back on.
+func TestBreakGlassSwitchedOff(t *testing.T) {
+	e := newEnv(t, protocol.ModeNamed)
+	code, gen := e.currentCode()
+	before := e.recoveryCodes()
+
+	p := e.policy
+	p.Version++
+	p.BreakGlassOff = true
+	e.setPolicy(p)
+
+	var wrong protocol.RecoveryCode
+	if _, err := rand.Read(wrong[:]); err != nil {
+		t.Fatal(err)
+	}
+	// More attempts than MaxFailures (5): none counts, none locks out.
+	attempts := []string{code.Text(), wrong.Text(), "not a code", wrong.Text(), wrong.Text(), wrong.Text(), code.Text()}
+	for i, typed := range attempts {
+		_, err := e.login(protocol.BreakGlassUsername, typed)
+		if !errors.Is(err, offline.ErrBreakGlassOff) {
+			t.Fatalf("attempt %d while off: %v, want ErrBreakGlassOff", i, err)
+		}
+		if err.Error() != "offline: break-glass is turned off for this computer" {
+			t.Fatalf("refusal %q", err)
+		}
+	}
+	e.restart()
+	if _, err := e.login(protocol.BreakGlassUsername, code.Text()); !errors.Is(err, offline.ErrBreakGlassOff) {
+		t.Fatalf("after a restart while off: %v", err)
+	}
+	if st := e.recoveryState(); st.Failures != 0 || !st.LockedUntil.IsZero() {
+		t.Fatalf("recovery state %+v while off: refusals must not count", st)
+	}
+	if info, err := e.backend.Lookup(t.Context(), protocol.BreakGlassAccount); err == nil && info.Enabled {
+		t.Fatal("break-glass account enabled while off")
+	}
+	after := e.recoveryCodes()
+	if len(after) != len(before) || after[0].Generation != gen || !after[0].Used.IsZero() ||
+		!bytes.Equal(after[0].Sealed, before[0].Sealed) || !bytes.Equal(after[0].Verifier, before[0].Verifier) {
+		t.Fatalf("codes changed while off: %+v, were %+v", after, before)
+	}
+	var denied []protocol.AuditRecord
+	for _, r := range e.records() {
+		if r.Method != protocol.MethodBreakGlass {
+			continue
+		}
+		if r.Event != audit.LoginDenied {
+			t.Fatalf("record %+v while off", r)
+		}
+		denied = append(denied, r)
+	}
+	if len(denied) != len(attempts)+1 {
+		t.Fatalf("%d denials for %d attempts", len(denied), len(attempts)+1)
+	}
+	for _, r := range denied {
+		if r.Reason != "break-glass is turned off for this computer" || r.Username != protocol.BreakGlassUsername {
+			t.Fatalf("denial %+v", r)
+		}
+	}
+
+	// Back on: the same code opens the break-glass account at once.
+	p.Version++
+	p.BreakGlassOff = false
+	e.setPolicy(p)
+	g, err := e.login(protocol.BreakGlassUsername, code.Text())
+	if err != nil || g.Account != protocol.BreakGlassAccount {
+		t.Fatalf("the code after break-glass is back on: %v", err)
+	}
+	if codes := e.recoveryCodes(); len(codes) != 2 || codes[1].Generation != gen || codes[1].Used.IsZero() {
+		t.Fatalf("codes after use %+v", codes)
+	}
+}
