@@ -81,6 +81,7 @@ func Generate() (vs []Vector, err error) {
 	g.coApprovals()
 	g.coApprovalMsgs()
 	g.breakGlass()
+	g.breakGlassSwitch()
 	seen := map[string]bool{}
 	for _, v := range g.out {
 		if seen[v.Name] {
