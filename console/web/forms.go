@@ -61,7 +61,8 @@ func check(v url.Values, name string) (bool, error) {
 // tenantForm is the tenant form: name (new tenants), login mode and
 // switches, maximum session and inactivity period, and the governance
 // settings (SPEC.md 6.3 fields 19-25): required reason, ticket pattern,
-// warning before the cap, end-user notice, push limits.
+// warning before the cap, end-user notice, push limits, and the
+// break-glass switch (field 28, SPEC.md 11.15).
 type tenantForm struct {
 	Name           string
 	Mode           string
@@ -73,6 +74,7 @@ type tenantForm struct {
 	InactivityDays int
 	RequireReason  bool
 	EndUserNotice  bool
+	BreakGlassOff  bool
 	// The fields below are nil when the form does not carry them (the
 	// setting stays as it is); an empty ticket pattern is a value (no
 	// pattern), an empty number or duration field counts as absent.
@@ -118,6 +120,9 @@ func (f *tenantForm) decodeGovernance(v url.Values) error {
 		return err
 	}
 	if f.EndUserNotice, err = check(v, "end_user_notice"); err != nil {
+		return err
+	}
+	if f.BreakGlassOff, err = check(v, "breakglass_off"); err != nil {
 		return err
 	}
 	if _, ok := v["ticket_pattern"]; ok {
@@ -187,7 +192,8 @@ func (f *tenantForm) encode() url.Values {
 	}
 	for name, on := range map[string]bool{"push_login": f.PushLogin, "otp_online": f.OTPWhileOnline,
 		"selective_login": f.SelectiveLogin, "domain_accounts": f.DomainAccounts,
-		"require_reason": f.RequireReason, "end_user_notice": f.EndUserNotice} {
+		"require_reason": f.RequireReason, "end_user_notice": f.EndUserNotice,
+		"breakglass_off": f.BreakGlassOff} {
 		if on {
 			v.Set(name, "on")
 		}
@@ -214,10 +220,10 @@ func (f *tenantForm) encode() url.Values {
 func (f *tenantForm) change() console.TenantChange {
 	mode, ms, days := f.Mode, f.MaxSession, f.InactivityDays
 	push, otp, sel, dom := f.PushLogin, f.OTPWhileOnline, f.SelectiveLogin, f.DomainAccounts
-	reason, notice := f.RequireReason, f.EndUserNotice
+	reason, notice, bgOff := f.RequireReason, f.EndUserNotice, f.BreakGlassOff
 	return console.TenantChange{LoginMode: &mode, PushLogin: &push, OTPWhileOnline: &otp, SelectiveLogin: &sel,
 		DomainAccounts: &dom, MaxSession: &ms, InactivityDays: &days,
-		RequireReason: &reason, EndUserNotice: &notice, TicketPattern: f.TicketPattern, WarnBefore: f.WarnBefore,
+		RequireReason: &reason, EndUserNotice: &notice, BreakGlassOff: &bgOff, TicketPattern: f.TicketPattern, WarnBefore: f.WarnBefore,
 		PushMaxPending: f.PushMaxPending, PushPerHour: f.PushPerHour, PushBlock: f.PushBlock}
 }
 

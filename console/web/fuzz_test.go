@@ -34,6 +34,7 @@ func FuzzDecodeTenantForm(f *testing.F) {
 		"name=globex&mode=shared&push_login=on&otp_online=on&selective_login=on&domain_accounts=on&max_session=90m&inactivity_days=7",
 		"mode=named&max_session=8h&inactivity_days=30&push_login=off", "mode=named&mode=shared",
 		"name=acme&mode=named&max_session=8h&inactivity_days=30&require_reason=on&ticket_pattern=INC-%5B0-9%5D%2B&warn_before=10m&end_user_notice=on&push_max_pending=5&push_per_hour=20&push_block=30m",
+		"mode=named&max_session=8h&inactivity_days=30&breakglass_off=on",
 		"mode=named&max_session=1h&inactivity_days=1&ticket_pattern=&warn_before=0s&push_max_pending=&push_block=",
 		"mode=named&max_session=1h&inactivity_days=1&warn_before=-1s&push_per_hour=x&ticket_pattern=a&ticket_pattern=b"} {
 		f.Add(s)

@@ -40,7 +40,7 @@ func TestTenantGovernanceForm(t *testing.T) {
 
 	gov := base(csrf)
 	for k, val := range map[string]string{"require_reason": "on", "ticket_pattern": "INC-[0-9]+", "warn_before": "10m",
-		"end_user_notice": "on", "push_max_pending": "5", "push_per_hour": "20", "push_block": "30m"} {
+		"end_user_notice": "on", "push_max_pending": "5", "push_per_hour": "20", "push_block": "30m", "breakglass_off": "on"} {
 		gov.Set(k, val)
 	}
 	// Without the token: refused, nothing changed.
@@ -60,7 +60,7 @@ func TestTenantGovernanceForm(t *testing.T) {
 	e.must(err)
 	p := ti.Policy
 	if !p.RequireReason || p.TicketPattern != "INC-[0-9]+" || p.WarnBefore != 600 || !p.EndUserNotice ||
-		p.PushMaxPending != 5 || p.PushPerHour != 20 || p.PushBlock != 1800 {
+		p.PushMaxPending != 5 || p.PushPerHour != 20 || p.PushBlock != 1800 || !p.BreakGlassOff {
 		t.Fatalf("signed policy v%d: %+v", p.Version, p)
 	}
 	if err := p.Check(); err != nil {
@@ -69,7 +69,8 @@ func TestTenantGovernanceForm(t *testing.T) {
 	// The page shows them.
 	if _, body := b.do(http.MethodGet, "/tenants", nil, nil); !strings.Contains(html.UnescapeString(body), "reason required") ||
 		!strings.Contains(html.UnescapeString(body), "<code>INC-[0-9]+</code>") || !strings.Contains(body, "warn 10m0s before") ||
-		!strings.Contains(body, "push: 5 pending, 20/h, block 30m0s") {
+		!strings.Contains(body, "push: 5 pending, 20/h, block 30m0s") || !strings.Contains(body, "break-glass off") ||
+		!strings.Contains(body, `name="breakglass_off" checked`) {
 		t.Fatalf("tenants page does not show the settings:\n%s", body)
 	}
 	v1 := version()
@@ -88,6 +89,7 @@ func TestTenantGovernanceForm(t *testing.T) {
 		{"push_block", "30s", "push block after a fraud report"},
 		{"push_block", "8d", "push block after a fraud report must be a duration"},
 		{"end_user_notice", "yes", "must be on or absent"},
+		{"breakglass_off", "yes", "must be on or absent"},
 	} {
 		bad := url.Values{}
 		for k, vs := range gov {
@@ -103,7 +105,8 @@ func TestTenantGovernanceForm(t *testing.T) {
 		}
 	}
 
-	// Clearing: no pattern, no warning, no notice, no reason; push
+	// Clearing: no pattern, no warning, no notice, no reason, break-glass
+	// back on (an unchecked box is absent); push
 	// fields left empty keep their values.
 	cleared := base(csrf)
 	for k, val := range map[string]string{"ticket_pattern": "", "warn_before": "0s", "push_max_pending": "", "push_block": ""} {
@@ -115,7 +118,7 @@ func TestTenantGovernanceForm(t *testing.T) {
 	ti, err = e.con.Tenant(e.ctx, "acme")
 	e.must(err)
 	p = ti.Policy
-	if p.RequireReason || p.TicketPattern != "" || p.WarnBefore != 0 || p.EndUserNotice || p.PushMaxPending != 5 || p.PushBlock != 1800 {
+	if p.RequireReason || p.TicketPattern != "" || p.WarnBefore != 0 || p.EndUserNotice || p.BreakGlassOff || p.PushMaxPending != 5 || p.PushBlock != 1800 {
 		t.Fatalf("after clearing: %+v", p)
 	}
 }
