@@ -46,7 +46,10 @@ func TestGovernance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, _ := strconv.Atoi(info.ID)
+	uid, err := strconv.Atoi(info.ID)
+	if err != nil || uid == 0 {
+		t.Fatalf("%s has uid %q: not a JIT account's", acct, info.ID) // never run the program as root
+	}
 	left := exec.Command("sleep", "600") // what the technician left running
 	left.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	if err := left.Start(); err != nil {

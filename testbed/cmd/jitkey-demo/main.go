@@ -339,7 +339,10 @@ func (d *demo) hardCap(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	uid, _ := strconv.Atoi(info.ID)
+	uid, err := strconv.Atoi(info.ID)
+	if err != nil || uid == 0 {
+		return "", fmt.Errorf("%s has uid %q: not a JIT account's", acct, info.ID) // never run the program as root
+	}
 	left := exec.Command("sleep", "600")
 	left.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	if err := left.Start(); err != nil {
