@@ -49,7 +49,6 @@ func (l *userLimiter) take(user string, now time.Time) (release func(), ok bool)
 	}
 	u.begun = u.begun[i:]
 	if u.open >= UserMaxOpen || len(u.begun) >= UserMaxBegun {
-		l.forget(user, u)
 		return nil, false
 	}
 	u.open++

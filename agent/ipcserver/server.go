@@ -339,7 +339,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			grant, err = s.offlineLogin(ctx, action, st, code)
 			deny = offlineDenial
 		case <-gone:
-			if s.refusedUser(ctx, c, peer, b.Action, refused) {
+			if s.refusedUser(ctx, c, peer, action, refused) {
 				return
 			}
 			s.log.Info("login surface disconnected before the approval", "surface", b.Surface)
@@ -368,12 +368,12 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 	select {
 	case session := <-ends:
 		if user && session != grant.Session {
-			s.refuseUser(ctx, c, peer, b.Action, "a user's prompt may end only the session it was given")
+			s.refuseUser(ctx, c, peer, action, "a user's prompt may end only the session it was given")
 			return
 		}
 		s.end(ctx, c, session)
 	case <-gone:
-		if s.refusedUser(ctx, c, peer, b.Action, refused) {
+		if s.refusedUser(ctx, c, peer, action, refused) {
 			return
 		}
 		// The session outlives this connection; End may come on another
