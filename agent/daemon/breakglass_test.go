@@ -34,31 +34,9 @@ func TestBreakGlassOffline(t *testing.T) {
 	defer cancel()
 
 	w.stopRelay()
-	s, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	s := logon(t, ctx, w.sock)
 	status(t, ctx, s, ipcserver.Status{Online: false, OTP: true})
-	if err := s.Code(ctx, protocol.BreakGlassUsername, first.Code.Text()); err != nil {
-		t.Fatal(err)
-	}
-	var cred *ipcserver.Credential
-	for cred == nil {
-		m, err := s.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch m := m.(type) {
-		case *ipcserver.Credential:
-			cred = m
-		case *ipcserver.Denied:
-			t.Fatalf("recovery code denied: %+v", m)
-		}
-	}
+	cred := codeCredential(t, ctx, s, protocol.BreakGlassUsername, first.Code.Text())
 	if cred.Username != protocol.BreakGlassAccount {
 		t.Fatalf("account %s", cred.Username)
 	}
@@ -69,14 +47,7 @@ func TestBreakGlassOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if err := again.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	again := logon(t, ctx, w.sock)
 	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})
 	if err := again.Code(ctx, protocol.BreakGlassUsername, first.Code.Text()); err != nil {
 		t.Fatal(err)

@@ -451,9 +451,15 @@ func Run(ctx context.Context, cfg Config) error {
 		Now:        cfg.Now,
 		Escrow: func(ctx context.Context, conn func(context.Context) (*channel.Conn, error)) error {
 			// A removed device escrows nothing: the console would refuse
-			// it, and the device's logins are disabled (11.10).
-			if st.View(ctx, func(tx *store.Tx) error { _, err := tx.Removal(); return err }) == nil {
+			// it, and the device's logins are disabled (11.10). A removal
+			// state that cannot be read sends no code either; the
+			// shipper tries again.
+			err := st.View(ctx, func(tx *store.Tx) error { _, err := tx.Removal(); return err })
+			if err == nil {
 				return nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("daemon: escrow: read the removal state: %w", err)
 			}
 			return glass.Escrow(ctx, conn)
 		},

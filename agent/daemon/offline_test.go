@@ -45,14 +45,7 @@ func TestOfflineLogin(t *testing.T) {
 	defer cancel()
 
 	w.stopRelay()
-	s, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	s := logon(t, ctx, w.sock)
 	code, cred := offlineCode(t, ctx, s, pol, key)
 	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
 		t.Fatalf("offline credential does not log in: %v", err)
@@ -62,14 +55,7 @@ func TestOfflineLogin(t *testing.T) {
 	}
 
 	// The same code again: refused.
-	again, err := ipcserver.Dial(t.Context(), w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if err := again.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	again := logon(t, ctx, w.sock)
 	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})
 	if err := again.Code(ctx, "nik", code); err != nil {
 		t.Fatal(err)
@@ -164,7 +150,29 @@ func offlineCode(t *testing.T, ctx context.Context, s *ipcserver.Client, pol pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Code(ctx, "nik", code); err != nil {
+	return code, codeCredential(t, ctx, s, "nik", code)
+}
+
+// logon opens a login surface on the agent's socket sock (closed when
+// the test ends) and begins a logon.
+func logon(t *testing.T, ctx context.Context, sock string) *ipcserver.Client {
+	t.Helper()
+	s, err := ipcserver.Dial(t.Context(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Begin(ctx, "logon", 0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// codeCredential sends username's offline or recovery code on surface s and
+// returns the credential it gets; a denial fails the test.
+func codeCredential(t *testing.T, ctx context.Context, s *ipcserver.Client, username, code string) *ipcserver.Credential {
+	t.Helper()
+	if err := s.Code(ctx, username, code); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -174,9 +182,9 @@ func offlineCode(t *testing.T, ctx context.Context, s *ipcserver.Client, pol pro
 		}
 		switch m := m.(type) {
 		case *ipcserver.Credential:
-			return code, m
+			return m
 		case *ipcserver.Denied:
-			t.Fatalf("offline login denied: %+v", m)
+			t.Fatalf("%s's code denied: %+v", username, m)
 		}
 	}
 }

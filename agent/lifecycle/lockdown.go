@@ -19,7 +19,8 @@ type Lister interface {
 }
 
 // Lockdown disables, logs out (accounts.Backend.EndSessions), removes
-// from the administrators group and re-randomises every account b lists with jitkey's full-name marker, and
+// from the administrators group and re-randomises every account b lists
+// with jitkey's full-name marker (the steps of disableAccount), and
 // returns their names. It is the fallback of a start whose store cannot be
 // read (store.ErrCorrupt): without the store, Recover cannot tell which
 // accounts are in a session, and the marker is the only sign of which
