@@ -210,7 +210,10 @@ func (k *Keeper) Escrow(ctx context.Context, conn func(context.Context) (*channe
 	if err := c.Recv(ctx, protocol.MsgRecoveryAck, &ack); err != nil {
 		return fmt.Errorf("breakglass: escrow: %w", err)
 	}
-	if err := ack.Check(); err != nil || ack.Generation != e.Generation {
+	if err := ack.Check(); err != nil {
+		return fmt.Errorf("breakglass: escrow: %w", err)
+	}
+	if ack.Generation != e.Generation {
 		return fmt.Errorf("breakglass: escrow: console acknowledged generation %d, sent %d", ack.Generation, e.Generation)
 	}
 	if err := k.cfg.Store.Update(ctx, func(tx *store.Tx) error { return tx.RecoveryEscrowed(e.Generation) }); err != nil {

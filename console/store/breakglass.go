@@ -41,12 +41,15 @@ func (t *Tx) LatestRecoveryCode(id protocol.DeviceID) (*RecoveryCode, error) {
 }
 
 // MarkRecoveryCodeUsed records that the agent reported using generation
-// (at Unix seconds at); an unknown generation is recorded as used when it
-// arrives (used stays 0 only for generations never reported).
+// (at Unix seconds at). A generation the console never received is left
+// as it is: there is no row to mark.
 func (t *Tx) MarkRecoveryCodeUsed(id protocol.DeviceID, generation uint64, at int64) error {
 	_, err := t.exec(`UPDATE breakglass_codes SET used = ? WHERE device_id = ? AND generation = ? AND used = 0`,
 		at, id[:], generation)
-	return err
+	if err != nil {
+		return fmt.Errorf("store: mark recovery code used: %w", err)
+	}
+	return nil
 }
 
 // RecoveryReveal is one showing of a recovery code to an administrator.
