@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -118,19 +117,11 @@ func (ch *TenantChange) applyApprovers(tx *store.Tx, tenant string) error {
 	if d == nil {
 		return nil
 	}
-	devs, err := tx.Devices(tenant)
+	dev, err := findDevice(tx, deviceRef{ref: d.Device, tenant: tenant})
 	if err != nil {
 		return err
 	}
-	var id *protocol.DeviceID
-	for _, dev := range devs {
-		if dev.Name == d.Device || hex.EncodeToString(dev.ID[:]) == d.Device {
-			id = &dev.ID
-		}
-	}
-	if id == nil {
-		return refuse("no device %q in tenant %s", d.Device, tenant)
-	}
+	id := &dev.ID
 	if d.Remove {
 		return tx.SetSecondApprovers(tenant, id, nil)
 	}

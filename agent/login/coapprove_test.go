@@ -24,10 +24,11 @@ func TestQRLoginSecondApprover(t *testing.T) {
 		reply    agenttest.PushReply
 		ok       bool
 		reason   string
+		err      error // the surface's error when refused
 	}{
 		{name: "approved", approver: "cara", ok: true},
-		{name: "denied", approver: "cara", reply: agenttest.PushReply{Deny: true}, reason: "denied by the second approver cara"},
-		{name: "only the technician named", approver: "nik", reason: push.ErrNoCoApprover.Error()},
+		{name: "denied", approver: "cara", reply: agenttest.PushReply{Deny: true}, reason: "denied by the second approver cara", err: push.ErrCoDenied},
+		{name: "only the technician named", approver: "nik", reason: push.ErrNoCoApprover.Error(), err: push.ErrNoCoApprover},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var nik, cara *agenttest.Phone
@@ -61,8 +62,8 @@ func TestQRLoginSecondApprover(t *testing.T) {
 					t.Fatal("account enabled")
 				}
 				// The surface learns it was the second approval.
-				if _, rerr := req.Result(); !errors.Is(rerr, push.ErrCoDenied) && !errors.Is(rerr, push.ErrNoCoApprover) {
-					t.Fatalf("surface error %v", rerr)
+				if _, rerr := req.Result(); !errors.Is(rerr, tc.err) {
+					t.Fatalf("surface error %v, want %v", rerr, tc.err)
 				}
 				return
 			}

@@ -174,7 +174,9 @@ func (s *Server) CoApprove(ctx context.Context, q *CoRequest) (*CoApproved, erro
 		case decided != nil:
 			// Decided by another approver: this one's session ends.
 			if a.co != nil {
-				a.co.conn.SendError(context.WithoutCancel(ctx), protocol.CodeExpired, "decided by another approver")
+				sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				_ = a.co.conn.SendError(sctx, protocol.CodeExpired, "decided by another approver")
+				scancel()
 				a.co.conn.Close()
 			}
 		case a.err == nil || !errors.Is(a.err, ErrCoNoAnswer):

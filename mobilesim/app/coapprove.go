@@ -64,6 +64,7 @@ func (a *App) coApprove(ctx context.Context, c *channel.Conn, o *wallet.Org, v *
 	}
 	key, err := a.cfg.Wallet.ApprovalKey(a.cfg.Gate)
 	if err != nil {
+		c.SendError(ctx, protocol.CodeDenied, "cancelled on the phone")
 		return nil, err
 	}
 	co := protocol.CoApproval{
@@ -76,6 +77,7 @@ func (a *App) coApprove(ctx context.Context, c *channel.Conn, o *wallet.Org, v *
 		co.Decision, text = protocol.DecisionApprove, "Approve as second approver: "+prompt.Summary()
 	}
 	if _, err := io.ReadFull(a.cfg.Rand, co.Nonce[:]); err != nil {
+		c.SendError(ctx, protocol.CodeDenied, "cancelled on the phone")
 		return nil, fmt.Errorf("second approval: nonce: %w", err)
 	}
 	signed, err := protocol.SignP256(protocol.DocCoApproval, &co, key.Signer(ctx, text), a.cfg.Rand)
