@@ -155,11 +155,13 @@ func (c *Console) breakGlassUsed(tx *store.Tx, d *store.Device, r *protocol.Audi
 	if err := tx.InsertAlarm(a); err != nil {
 		return err
 	}
-	var gen uint64
-	if _, err := fmt.Sscanf(r.Detail, "recovery code generation %d used", &gen); err == nil && gen > 0 {
+	if gen, ok := protocol.ParseBreakGlassUsedDetail(r.Detail); ok {
 		if err := tx.MarkRecoveryCodeUsed(d.ID, gen, now); err != nil {
 			return err
 		}
+	} else {
+		// The alarm stands; only the escrowed copy cannot be marked.
+		c.log.Warn("breakglass.used names no generation; escrowed code not marked used", "device", d.Name, "seq", r.Seq)
 	}
 	c.log.Error("BREAK-GLASS RECOVERY CODE USED", "tenant", d.Tenant, "device", d.Name, "account", r.Account, "seq", r.Seq)
 	return nil

@@ -185,3 +185,22 @@ func (a *RecoveryAck) Check() error {
 	}
 	return nil
 }
+
+// BreakGlassUsedDetail is the Detail of a breakglass.used record (SPEC.md
+// 11.15 step 5): generation used was accepted and generation next created.
+// The console reads the used generation back with ParseBreakGlassUsedDetail
+// to mark its escrowed copy used; both live here so that they cannot drift.
+func BreakGlassUsedDetail(used, next uint64) string {
+	return fmt.Sprintf("recovery code generation %d used; generation %d created, escrowed at the next contact with the console", used, next)
+}
+
+// ParseBreakGlassUsedDetail returns the generation a breakglass.used
+// record's Detail names, or false if the Detail is not one that
+// BreakGlassUsedDetail writes.
+func ParseBreakGlassUsedDetail(detail string) (used uint64, ok bool) {
+	var next uint64
+	if _, err := fmt.Sscanf(detail, "recovery code generation %d used; generation %d created", &used, &next); err != nil || used == 0 || next != used+1 {
+		return 0, false
+	}
+	return used, detail == BreakGlassUsedDetail(used, next)
+}

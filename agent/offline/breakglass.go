@@ -122,7 +122,7 @@ func (v *Verifier) breakGlass(ctx context.Context, r Request, now time.Time) (li
 			}
 			a := rec
 			a.Event, a.Account = protocol.EventBreakGlassUsed, account
-			a.Detail = fmt.Sprintf("recovery code generation %d used; generation %d created, escrowed at the next contact with the console", m.Generation, next)
+			a.Detail = protocol.BreakGlassUsedDetail(m.Generation, next)
 			if err := v.cfg.Audit.Append(tx, a); err != nil {
 				return err
 			}
