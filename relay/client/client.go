@@ -64,7 +64,7 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// KeepAlive is the liveness period. Default 15 s. A connection on
 	// which nothing arrived for that long sends the relay a Ping frame
-	// (and QUIC keep-alives run at the same period). The Ping keeps NAT
+	// (no QUIC keep-alive besides: the Ping is the packet). The Ping keeps NAT
 	// bindings open and proves the relay alive; as a packet carrying
 	// stream data it is also large enough to make a relay that restarted
 	// answer with a stateless reset (a bare QUIC PING packet is not:

@@ -65,9 +65,11 @@ func (c *Client) dial(ctx context.Context, addr string, home bool) (*relayConn, 
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	qc, err := c.tr.Dial(hctx, ua, tlsConf, &quic.Config{
-		HandshakeIdleTimeout:  c.cfg.HandshakeTimeout,
-		MaxIdleTimeout:        c.cfg.IdleTimeout,
-		KeepAlivePeriod:       c.cfg.KeepAlive,
+		HandshakeIdleTimeout: c.cfg.HandshakeTimeout,
+		MaxIdleTimeout:       c.cfg.IdleTimeout,
+		// No QUIC keep-alive: pingLoop's Ping already sends a packet
+		// after KeepAlive of silence, and QUIC PINGs at the same period
+		// would add a PING and its ACK per period for nothing.
 		MaxIncomingStreams:    -1,
 		MaxIncomingUniStreams: -1,
 	})

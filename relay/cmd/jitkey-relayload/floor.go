@@ -194,7 +194,7 @@ func benchFloor(ctx context.Context, o options, rel *result, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(ctx, self, "-floor", "127.0.0.1:0")
+	p, err := startProcEnv(ctx, nil, o.relayCPUs, self, "-floor", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}

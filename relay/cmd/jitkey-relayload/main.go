@@ -51,8 +51,12 @@ type options struct {
 	// Idle cost and liveness (relay.go).
 	memLimit        string        // GOMEMLIMIT of the relay process; empty: none
 	idleCPU         time.Duration // measure the relay's CPU while idle for this long
-	clientKeepAlive time.Duration // client.Config.KeepAlive (app Ping and QUIC keep-alive)
+	clientKeepAlive time.Duration // client.Config.KeepAlive (the app Ping)
 	relayKeepAlive  time.Duration // the relay's -keepalive (QUIC PINGs from the relay)
+	// CPU pinning (pin_linux.go): the forwarder under test (relay or
+	// floor) and this load generator on disjoint CPUs, so that neither
+	// takes the other's; empty: not pinned.
+	relayCPUs, loadCPUs string
 }
 
 func main() {
@@ -81,12 +85,23 @@ func main() {
 	fs.DurationVar(&o.flood.retry, "flood-retry", 100*time.Millisecond, "with -flood: wait of a flood connection after a refused attempt")
 	fs.StringVar(&o.memLimit, "relay-memlimit", "", "GOMEMLIMIT of the relay process (e.g. 1500MiB; empty: none)")
 	fs.DurationVar(&o.idleCPU, "idle-cpu", 0, "also measure the relay's CPU and packets while the peers are idle for this long")
-	fs.DurationVar(&o.clientKeepAlive, "client-keepalive", 0, "peers' keep-alive period: app Ping and QUIC keep-alive (default the client's 15s)")
+	fs.DurationVar(&o.clientKeepAlive, "client-keepalive", 0, "peers' keep-alive period: the app Ping after this much silence (default the client's 15s)")
 	fs.DurationVar(&o.relayKeepAlive, "relay-keepalive", 0, "relay's QUIC keep-alive period (default 0: off)")
+	pin := fs.Bool("pin", false, "split the CPUs: the relay and the floor on the upper half, this load generator on the lower half (same as -relay-cpus N/2-N-1 -load-cpus 0-N/2-1)")
+	fs.StringVar(&o.relayCPUs, "relay-cpus", "", "bind the relay and the floor to these CPUs (taskset list, e.g. 1)")
+	fs.StringVar(&o.loadCPUs, "load-cpus", "", "bind this load generator to these CPUs (taskset list, e.g. 0)")
 	fs.Parse(os.Args[1:])
+	if n := runtime.NumCPU(); *pin && n >= 2 && o.relayCPUs == "" && o.loadCPUs == "" {
+		o.loadCPUs = cpuRange(0, n/2-1)
+		o.relayCPUs = cpuRange(n/2, n-1)
+	}
 	// The relay admits at most 1,024 connections per source address.
 	o.sources = max(o.sources, (o.peers+999)/1000)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := pinSelf(o.loadCPUs); err != nil {
+		log.Error("pin", "err", err)
+		os.Exit(1)
+	}
 	if o.floorServe != "" {
 		err := serveFloor(context.Background(), o.floorServe, os.Stdout)
 		log.Error("floor", "err", err)
@@ -141,11 +156,13 @@ type proc struct {
 }
 
 func startProc(ctx context.Context, name string, args ...string) (*proc, error) {
-	return startProcEnv(ctx, nil, name, args...)
+	return startProcEnv(ctx, nil, "", name, args...)
 }
 
-// startProcEnv is startProc with variables added to the environment.
-func startProcEnv(ctx context.Context, env []string, name string, args ...string) (*proc, error) {
+// startProcEnv is startProc with variables added to the environment, bound
+// to cpus unless that is empty.
+func startProcEnv(ctx context.Context, env []string, cpus, name string, args ...string) (*proc, error) {
+	name, args = pinnedCommand(cpus, name, args)
 	cmd := exec.CommandContext(ctx, name, args...)
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
@@ -237,6 +254,14 @@ func relayBinary(o options, log *slog.Logger) (string, error) {
 		return "", fmt.Errorf("go build jitkey-relay: %w", err)
 	}
 	return out, nil
+}
+
+// cpuRange writes CPUs a..b as a taskset list.
+func cpuRange(a, b int) string {
+	if a == b {
+		return strconv.Itoa(a)
+	}
+	return fmt.Sprintf("%d-%d", a, b)
 }
 
 // loadavg returns the 1-minute load average.
@@ -458,7 +483,11 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nmachine load average (1 min) at start %s, at end %s: a value above %d means other processes competed for the CPUs.\n", o.loadStart, loadavg(), runtime.NumCPU())
 	fmt.Fprintln(w, "latency is sender→forwarder→receiver one-way time on one clock, including both client stacks;")
-	fmt.Fprintln(w, "the relay's added latency is at most that. Load generator and forwarder share the machine's CPUs.")
+	if o.relayCPUs != "" || o.loadCPUs != "" {
+		fmt.Fprintf(w, "the relay's added latency is at most that. Forwarder on CPUs %q, load generator on CPUs %q.\n", o.relayCPUs, o.loadCPUs)
+	} else {
+		fmt.Fprintln(w, "the relay's added latency is at most that. Load generator and forwarder share the machine's CPUs.")
+	}
 }
 
 // udpInDatagrams returns the machine's UDP InDatagrams counter

@@ -2,10 +2,24 @@
 
 package main
 
-import "os/exec"
+import (
+	"errors"
+	"os/exec"
+)
 
 // dieWithParent is a no-op where the kernel has no parent-death signal.
 func dieWithParent(*exec.Cmd) {}
 
 // selfCPU is not measured here.
 func selfCPU() float64 { return 0 }
+
+// pinSelf is not supported here.
+func pinSelf(cpus string) error {
+	if cpus != "" {
+		return errors.New("pin: CPU pinning needs Linux")
+	}
+	return nil
+}
+
+// pinnedCommand runs name unpinned: pinning needs Linux.
+func pinnedCommand(_, name string, args []string) (string, []string) { return name, args }

@@ -107,7 +107,7 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	if o.memLimit != "" {
 		env = []string{"GOMEMLIMIT=" + o.memLimit}
 	}
-	p, err := startProcEnv(ctx, env, bin, args...)
+	p, err := startProcEnv(ctx, env, o.relayCPUs, bin, args...)
 	if err != nil {
 		return nil, err
 	}
