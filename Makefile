@@ -47,8 +47,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-relay: build
-	$(GO) run ./relay/cmd/jitkey-relayload
-	$(GO) run ./relay/cmd/jitkey-relayload -peers 50000 -skip-floor -duration 5s
+	./scripts/bench-relay.sh $(BIN)
 
 FUZZTIME ?= 30s
 fuzz:

@@ -120,6 +120,8 @@ func (m *metrics) write(w io.Writer) {
 	p("go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", int64(ms.HeapInuse))
 	p("go_memstats_sys_bytes", "gauge", "Bytes obtained from the OS.", int64(ms.Sys))
 	p("go_memstats_stack_inuse_bytes", "gauge", "Stack bytes in use.", int64(ms.StackInuse))
+	p("go_gc_cycles_total", "counter", "Completed garbage collection cycles.", int64(ms.NumGC))
+	p("go_gc_pause_microseconds_total", "counter", "Stop-the-world pause time of the garbage collector.", int64(ms.PauseTotalNs/1000))
 }
 
 // ServeHTTP writes the metrics in Prometheus text format.

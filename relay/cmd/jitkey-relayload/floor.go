@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,7 +89,9 @@ func serveFloor(ctx context.Context, addr string, out io.Writer) error {
 	}
 	var forwarded atomic.Int64
 	go http.Serve(mln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "frames_forwarded_total %d\n", forwarded.Load())
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(w, "frames_forwarded_total %d\ngo_gc_cycles_total %d\n", forwarded.Load(), ms.NumGC)
 	}))
 	fmt.Fprintf(out, "addr=%s metrics=%s\n", ln.Addr(), mln.Addr())
 	var mu sync.RWMutex
@@ -212,9 +215,8 @@ func benchFloor(ctx context.Context, o options, rel *result, log *slog.Logger) (
 	r := &result{name: "floor"}
 	fo := o
 	fo.halfRate = rel.latRate // same offered rate as the relay's latency phase
-	drive(ctx, fo, eps, p, r, func() int64 {
-		n := scrape(metrics, "frames_forwarded_total")
-		return n
-	}, log)
+	drive(ctx, fo, eps, p, r,
+		func() int64 { return scrape(metrics, "frames_forwarded_total") },
+		func() int64 { return scrape(metrics, "go_gc_cycles_total") }, log)
 	return r, nil
 }

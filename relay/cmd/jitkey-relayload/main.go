@@ -50,6 +50,7 @@ type options struct {
 	flood      floodOptions
 	// Idle cost and liveness (relay.go).
 	memLimit        string        // GOMEMLIMIT of the relay process; empty: none
+	gogc            string        // GOGC of the relay process; empty: the default
 	idleCPU         time.Duration // measure the relay's CPU while idle for this long
 	clientKeepAlive time.Duration // client.Config.KeepAlive (the app Ping)
 	relayKeepAlive  time.Duration // the relay's -keepalive (QUIC PINGs from the relay)
@@ -84,6 +85,7 @@ func main() {
 	fs.DurationVar(&o.flood.deadline, "flood-deadline", 15*time.Second, "with -flood: time each legitimate peer may take to connect")
 	fs.DurationVar(&o.flood.retry, "flood-retry", 100*time.Millisecond, "with -flood: wait of a flood connection after a refused attempt")
 	fs.StringVar(&o.memLimit, "relay-memlimit", "", "GOMEMLIMIT of the relay process (e.g. 1500MiB; empty: none)")
+	fs.StringVar(&o.gogc, "relay-gogc", "", "GOGC of the relay process (e.g. 200 or off; empty: the default, 100)")
 	fs.DurationVar(&o.idleCPU, "idle-cpu", 0, "also measure the relay's CPU and packets while the peers are idle for this long")
 	fs.DurationVar(&o.clientKeepAlive, "client-keepalive", 0, "peers' keep-alive period: the app Ping after this much silence (default the client's 15s)")
 	fs.DurationVar(&o.relayKeepAlive, "relay-keepalive", 0, "relay's QUIC keep-alive period (default 0: off)")
@@ -140,6 +142,7 @@ type result struct {
 	cpuAtHalf         float64
 	loadCPUAtMax      float64 // load generator's CPU, cores
 	loadCPUAtHalf     float64
+	gcAtMax, gcAtHalf int64 // forwarder GC cycles in each phase; -1: unknown
 	errs              int64
 }
 
@@ -316,7 +319,9 @@ func runBench(ctx context.Context, o options, log *slog.Logger, out io.Writer) e
 
 // drive runs the forwarding phases over pairs of endpoints: a closed loop
 // at maximum rate, then an open loop at the latency rate.
-func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, forwarded func() int64, log *slog.Logger) {
+// gcCycles, if not nil, reads the forwarder's completed GC cycles, to count
+// those of each phase.
+func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, forwarded, gcCycles func() int64, log *slog.Logger) {
 	pairs := o.pairs
 	if 2*pairs > len(eps) {
 		pairs = len(eps) / 2
@@ -344,10 +349,16 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 			}
 		}(eps[pairs+i])
 	}
-	phase := func(rate float64) (fps, cpu, loadCPU float64) {
+	gc := func() int64 {
+		if gcCycles == nil {
+			return -1
+		}
+		return gcCycles()
+	}
+	phase := func(rate float64) (fps, cpu, loadCPU float64, gcs int64) {
 		pctx, cancel := context.WithTimeout(ctx, o.duration)
 		defer cancel()
-		f0, c0, l0, t0 := forwarded(), p.cpu(), selfCPU(), time.Now()
+		f0, c0, l0, t0, g0 := forwarded(), p.cpu(), selfCPU(), time.Now(), gc()
 		var wg sync.WaitGroup
 		for i := range pairs {
 			wg.Add(1)
@@ -386,11 +397,15 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 		}
 		wg.Wait()
 		el := time.Since(t0).Seconds()
-		return float64(forwarded()-f0) / el, (p.cpu() - c0) / el, (selfCPU() - l0) / el
+		gcs = -1
+		if g0 >= 0 {
+			gcs = gc() - g0
+		}
+		return float64(forwarded()-f0) / el, (p.cpu() - c0) / el, (selfCPU() - l0) / el, gcs
 	}
 	log.Info("forwarding at maximum rate", "system", r.name, "pairs", pairs, "duration", o.duration)
 	stopProfile := profileMax(ctx, o, r.name, log)
-	r.fps, r.cpuAtMax, r.loadCPUAtMax = phase(0)
+	r.fps, r.cpuAtMax, r.loadCPUAtMax, r.gcAtMax = phase(0)
 	stopProfile()
 	r.latRate = o.halfRate
 	if r.latRate <= 0 {
@@ -399,7 +414,7 @@ func drive(ctx context.Context, o options, eps []endpoint, p *proc, r *result, f
 	lat.reset()
 	log.Info("forwarding at latency rate", "system", r.name, "rate", int(r.latRate))
 	var got float64
-	got, r.cpuAtHalf, r.loadCPUAtHalf = phase(r.latRate)
+	got, r.cpuAtHalf, r.loadCPUAtHalf, r.gcAtHalf = phase(r.latRate)
 	r.latRate = got
 	time.Sleep(200 * time.Millisecond)
 	r.p50, r.p99 = lat.quantiles()
@@ -478,6 +493,13 @@ func printResults(w io.Writer, o options, r, f *result, took time.Duration) {
 	fmt.Fprintf(tw, "one-way latency p99\t%s\t%s\t%s\t<= 2ms\n", r.p99.Round(time.Microsecond), na(f, func(f *result) string { return f.p99.Round(time.Microsecond).String() }), na(f, func(f *result) string { return ratio(float64(r.p99), float64(f.p99)) }))
 	fmt.Fprintf(tw, "forwarder CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.cpuAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.cpuAtHalf) }))
 	fmt.Fprintf(tw, "load generator CPU at latency rate (cores)\t%.2f\t%s\t\t\n", r.loadCPUAtHalf, na(f, func(f *result) string { return fmt.Sprintf("%.2f", f.loadCPUAtHalf) }))
+	gcs := func(n int64) string {
+		if n < 0 {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	fmt.Fprintf(tw, "forwarder GC cycles at max, at latency rate\t%s, %s\t%s\t\t\n", gcs(r.gcAtMax), gcs(r.gcAtHalf), na(f, func(f *result) string { return gcs(f.gcAtMax) + ", " + gcs(f.gcAtHalf) }))
 	fmt.Fprintf(tw, "send errors\t%d\t%s\t\t\n", r.errs, na(f, func(f *result) string { return strconv.FormatInt(f.errs, 10) }))
 	fmt.Fprintf(tw, "datagrams dropped on the relay's socket: connecting, forwarding\t%d, %d\t-\t\t\n", r.drops, r.dropsForwarding)
 	tw.Flush()

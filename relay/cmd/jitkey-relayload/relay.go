@@ -105,7 +105,10 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	}
 	var env []string
 	if o.memLimit != "" {
-		env = []string{"GOMEMLIMIT=" + o.memLimit}
+		env = append(env, "GOMEMLIMIT="+o.memLimit)
+	}
+	if o.gogc != "" {
+		env = append(env, "GOGC="+o.gogc)
 	}
 	p, err := startProcEnv(ctx, env, o.relayCPUs, bin, args...)
 	if err != nil {
@@ -243,7 +246,9 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 		eps[i] = &relayEndpoint{c: clients[i], addrs: addrs}
 	}
 	r.drops = scrape(metrics, "jitkey_relay_udp_receive_drops_total")
-	drive(ctx, o, eps, p, r, func() int64 { return scrape(metrics, "jitkey_relay_frames_forwarded_total") }, log)
+	drive(ctx, o, eps, p, r,
+		func() int64 { return scrape(metrics, "jitkey_relay_frames_forwarded_total") },
+		func() int64 { return scrape(metrics, "go_gc_cycles_total") }, log)
 	r.dropsForwarding = scrape(metrics, "jitkey_relay_udp_receive_drops_total") - r.drops
 	return r, nil
 }

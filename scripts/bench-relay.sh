@@ -1,0 +1,23 @@
+#!/bin/sh
+# bench-relay.sh BIN_DIR: the relay benchmark of `make bench-relay`.
+#
+# Two runs of jitkey-relayload: 20,000 peers with the TLS/TCP floor in the
+# same run, then 50,000 peers. Each runs with the relay (or the floor) and
+# the load generator on disjoint halves of the CPUs (-pin), so that neither
+# takes the other's CPU. As root, each run also gets a network namespace of
+# its own (unshare -n), so that the machine-wide UDP counters the report
+# quotes (datagrams while idle, receive-buffer errors) count only its
+# traffic. (Peers share one UDP socket per source address: 50 sockets for
+# 50,000 peers, so the open-file limit does not matter.)
+set -eu
+bin=${1:?usage: bench-relay.sh BIN_DIR}
+go build -o "$bin/jitkey-relayload" ./relay/cmd/jitkey-relayload
+run() {
+	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+		unshare -n sh -c 'ip link set lo up && exec "$@"' sh "$@"
+	else
+		"$@"
+	fi
+}
+run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -idle-cpu 30s
+run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -peers 50000 -skip-floor -duration 5s
