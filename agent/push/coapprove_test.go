@@ -168,6 +168,28 @@ func TestCoApprovalNotPermitted(t *testing.T) {
 	e.refusedNothingEnabled(t, protocol.ErrNotCoApprover.Error())
 }
 
+// TestCoApprovalApproverExpired: cara's certificate expired a
+// minute ago; her approval is refused (VerifyCoApproval checks the
+// approver's certificate at the answer) and nothing is enabled.
+func TestCoApprovalApproverExpired(t *testing.T) {
+	var cara *agenttest.Phone
+	e, _ := coEnv(t, func(e *env, p *protocol.Policy) {
+		cara = e.msp.NewPhone(t, "cara", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+		cara.Cert.NotAfter = time.Now().Add(-time.Minute).Unix()
+		e.msp.Resign(t, cara)
+		for i := range p.Roster {
+			if p.Roster[i].Username == "cara" {
+				p.Roster[i] = cara.RosterEntry(protocol.RoleAdmin)
+			}
+		}
+	})
+	nik, co, err := e.coLogin(t, e.srv, cara, approve)
+	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK || co.Result.OK || co.Result.Code != protocol.CodeRefused {
+		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
+	}
+	e.refusedNothingEnabled(t, protocol.ErrExpired.Error())
+}
+
 // TestCoApprovalWrongBinding: a second approval for another account,
 // device, approval or technician is refused.
 func TestCoApprovalWrongBinding(t *testing.T) {
