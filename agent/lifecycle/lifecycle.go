@@ -826,7 +826,7 @@ func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, re
 }
 
 // endSession is end; keep leaves the account's processes running (see
-// disable).
+// disableAccount).
 func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, event, reason string, keep bool) error {
 	var row store.Account
 	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
