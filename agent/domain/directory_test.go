@@ -77,8 +77,8 @@ func TestSessionLifecycle(t *testing.T) {
 	if !e.Enabled() || !e.InGroup(testAdmin) || e.PwdLastSet.IsZero() || e.Expires.Before(time.Now()) {
 		t.Fatalf("in session: %+v", e)
 	}
-	if err := d.End(ctx, name); err != nil {
-		t.Fatal(err)
+	if did, err := d.End(ctx, name); err != nil || did != (Ended{Name: name, Disabled: true, AdminRemoved: true}) {
+		t.Fatalf("End = %+v, %v", did, err)
 	}
 	wantBindRefused(t, bindAs(name, pw))
 	e, err = d.Lookup(ctx, name)
@@ -97,7 +97,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := bindAs(name, pw2); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.End(ctx, name); err != nil {
+	if _, err := d.End(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	wantBindRefused(t, bindAs(name, pw2))
@@ -257,7 +257,7 @@ func TestSambaKilledMidBegin(t *testing.T) {
 	}
 	found := false
 	for _, n := range ended {
-		found = found || n == name
+		found = found || n == (Ended{Name: name, Disabled: true, AdminRemoved: true})
 	}
 	if !found {
 		t.Fatalf("repair ended %v", ended)
@@ -277,6 +277,6 @@ func TestSambaKilledMidBegin(t *testing.T) {
 	if err := bindAs(name, pw); err != nil {
 		t.Fatalf("live session ended by repair: %v", err)
 	}
-	_ = d.End(ctx, name)
+	_, _ = d.End(ctx, name)
 	_ = sambatest.URL
 }
