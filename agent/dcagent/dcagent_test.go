@@ -345,24 +345,6 @@ func TestInactivityRemoval(t *testing.T) {
 	}
 }
 
-// lastReceipt returns the verified end receipt of the DC agent's newest
-// account.disabled record of account (SPEC.md 6.6).
-func (w *world) lastReceipt(t *testing.T, account string) protocol.EndReceipt {
-	t.Helper()
-	recs := w.dc.Records(t)
-	for i := len(recs) - 1; i >= 0; i-- {
-		if r := recs[i]; r.Event == audit.AccountDisabled && r.Account == account {
-			rc, err := protocol.VerifyEndReceipt(r.Receipt, w.dc.Keys.IdentityPublic(), w.dc.Device.DeviceID, account)
-			if err != nil {
-				t.Fatalf("receipt of record %d: %v", r.Seq, err)
-			}
-			return rc
-		}
-	}
-	t.Fatalf("no account.disabled of %s", account)
-	return protocol.EndReceipt{}
-}
-
 // TestEndReceiptConfirmed (SPEC.md 6.6, 11.13): the DC agent's end
 // receipt states only what Directory.End's read-back LDAP lookup
 // confirmed. A domain admin moves the session's account out of jitkey's
@@ -404,7 +386,7 @@ func TestEndReceiptConfirmed(t *testing.T) {
 	if err := w.svc.End(ctx, w.peer(), &protocol.DomainEnd{Session: w.sessionOf(t, res.Account), Account: res.Account}); err != nil {
 		t.Fatal(err)
 	}
-	if rc := w.lastReceipt(t, res.Account); rc.AdminRemoved || rc.Disabled || rc.PasswordRotated {
+	if rc := w.dc.LastReceipt(t, res.Account); rc.AdminRemoved || rc.Disabled || rc.PasswordRotated {
 		t.Fatalf("receipt of an end the DC agent could not confirm: %+v", rc)
 	}
 	// What the receipt does not claim is true: the moved account is
@@ -429,7 +411,7 @@ func TestEndReceiptConfirmed(t *testing.T) {
 	if err := w.svc.End(ctx, w.peer(), &protocol.DomainEnd{Session: w.sessionOf(t, res.Account), Account: res.Account}); err != nil {
 		t.Fatal(err)
 	}
-	if rc := w.lastReceipt(t, res.Account); !rc.AdminRemoved || !rc.Disabled || !rc.PasswordRotated {
+	if rc := w.dc.LastReceipt(t, res.Account); !rc.AdminRemoved || !rc.Disabled || !rc.PasswordRotated {
 		t.Fatalf("receipt of an end in place: %+v", rc)
 	}
 }
