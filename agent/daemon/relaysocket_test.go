@@ -16,7 +16,6 @@ import (
 
 	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/ipcserver"
-	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -65,12 +64,7 @@ func TestRelaySocketFails(t *testing.T) {
 	if cred.Username != "msp-nik" {
 		t.Fatalf("credential for %q, want msp-nik", cred.Username)
 	}
-	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
-		t.Fatalf("offline credential does not log in: %v", err)
-	}
-	if err := s.End(ctx, cred.Session); err != nil {
-		t.Fatal(err)
-	}
+	w.useCredential(t, ctx, s, cred, "offline")
 
 	// The socket works again: the agent connects by itself, and a
 	// waiting surface is told it is online (a QR code follows).
