@@ -364,9 +364,13 @@ func TestEndReceiptConfirmed(t *testing.T) {
 	if err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
 		t.Fatalf("during session: %v %+v", err, e)
 	}
-	away, err := testDC.AddOU(strings.ReplaceAll(t.Name(), "/", "-") + "-away")
-	if err != nil {
-		t.Fatal(err)
+	// The OU it is moved to, made once per process (-count).
+	away, ok := ous[t.Name()+"-away"]
+	if !ok {
+		if away, err = testDC.AddOU(strings.ReplaceAll(t.Name(), "/", "-") + "-away"); err != nil {
+			t.Fatal(err)
+		}
+		ous[t.Name()+"-away"] = away
 	}
 	c, err := testDC.Conn()
 	if err != nil {
