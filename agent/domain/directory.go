@@ -259,7 +259,9 @@ func (d *Directory) ensure(c *ldap.Conn, name string) (adattr.Entry, error) {
 }
 
 // member adds or removes dn in group; "already there" / "not there" count
-// as success (rule 7).
+// as success (rule 7). Samba 4.17 answers the add of a member already
+// there with entryAlreadyExists (68) ("Attribute member already exists
+// for target GUID"), not attributeOrValueExists (20).
 func (d *Directory) member(c *ldap.Conn, group, dn string, add bool) error {
 	m := ldap.NewModifyRequest(group, nil)
 	if add {
@@ -271,7 +273,7 @@ func (d *Directory) member(c *ldap.Conn, group, dn string, add bool) error {
 	switch {
 	case err == nil:
 		return nil
-	case add && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+	case add && (ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) || ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists)):
 		return nil
 	case !add && (ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) || ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform)):
 		return nil

@@ -97,6 +97,18 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := bindAs(name, pw2); err != nil {
 		t.Fatal(err)
 	}
+	// A Begin while a session runs (the account already enabled and in
+	// the admin group, which Samba answers with "Entry Already Exists"
+	// to the membership's add) replaces its password.
+	pw3, err := d.Begin(ctx, name, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatalf("Begin during a session: %v", err)
+	}
+	wantBindRefused(t, bindAs(name, pw2))
+	if err := bindAs(name, pw3); err != nil {
+		t.Fatal(err)
+	}
+	pw2 = pw3
 	if _, err := d.End(ctx, name); err != nil {
 		t.Fatal(err)
 	}
