@@ -135,6 +135,26 @@ func (a *Agent) Records(t testing.TB) []protocol.AuditRecord {
 	return Records(t, a.Store, a.Keys.IdentityPublic())
 }
 
+// LastReceipt returns the end receipt (SPEC.md 6.6) of a's newest
+// account.disabled record of account, verified with a's identity key
+// for a's device and that account; it fails the test when there is none
+// or it does not verify.
+func (a *Agent) LastReceipt(t testing.TB, account string) protocol.EndReceipt {
+	t.Helper()
+	recs := a.Records(t)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if r := recs[i]; r.Event == audit.AccountDisabled && r.Account == account {
+			rc, err := protocol.VerifyEndReceipt(r.Receipt, a.Keys.IdentityPublic(), a.Device.DeviceID, account)
+			if err != nil {
+				t.Fatalf("receipt of record %d: %v", r.Seq, err)
+			}
+			return rc
+		}
+	}
+	t.Fatalf("no account.disabled of %s", account)
+	return protocol.EndReceipt{}
+}
+
 // Records returns every audit record of st, verified against key.
 func Records(t testing.TB, st *store.Store, key protocol.IdentityKey) []protocol.AuditRecord {
 	t.Helper()

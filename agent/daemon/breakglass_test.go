@@ -9,7 +9,6 @@ import (
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/audit"
 	"github.com/jitkey/jitkey/agent/ipcserver"
-	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/protocol"
 	"github.com/jitkey/jitkey/relay/server"
 )
@@ -40,12 +39,7 @@ func TestBreakGlassOffline(t *testing.T) {
 	if cred.Username != protocol.BreakGlassAccount {
 		t.Fatalf("account %s", cred.Username)
 	}
-	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
-		t.Fatalf("break-glass credential does not log in: %v", err)
-	}
-	if err := s.End(ctx, cred.Session); err != nil {
-		t.Fatal(err)
-	}
+	w.useCredential(t, ctx, s, cred, "break-glass")
 
 	again := logon(t, ctx, w.sock)
 	status(t, ctx, again, ipcserver.Status{Online: false, OTP: true})

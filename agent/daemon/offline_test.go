@@ -48,12 +48,7 @@ func TestOfflineLogin(t *testing.T) {
 	w.stopRelay()
 	s := logon(t, ctx, w.sock)
 	code, cred := offlineCode(t, ctx, s, pol, key)
-	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
-		t.Fatalf("offline credential does not log in: %v", err)
-	}
-	if err := s.End(ctx, cred.Session); err != nil {
-		t.Fatal(err)
-	}
+	w.useCredential(t, ctx, s, cred, "offline")
 
 	// The same code again: refused.
 	again := logon(t, ctx, w.sock)
@@ -155,6 +150,18 @@ func offlineCode(t *testing.T, ctx context.Context, s *ipcserver.Client, pol pro
 		t.Fatal(err)
 	}
 	return code, codeCredential(t, ctx, s, "nik", code)
+}
+
+// useCredential logs in with cred through the backend (what names it
+// in the failure) and ends its session on surface s.
+func (w *world) useCredential(t *testing.T, ctx context.Context, s *ipcserver.Client, cred *ipcserver.Credential, what string) {
+	t.Helper()
+	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
+		t.Fatalf("%s credential does not log in: %v", what, err)
+	}
+	if err := s.End(ctx, cred.Session); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // logon opens a login surface on the agent's socket sock (closed when

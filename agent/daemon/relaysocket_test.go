@@ -16,7 +16,6 @@ import (
 
 	"github.com/jitkey/jitkey/agent/daemon"
 	"github.com/jitkey/jitkey/agent/ipcserver"
-	"github.com/jitkey/jitkey/agent/password"
 	"github.com/jitkey/jitkey/relay/server"
 )
 
@@ -60,35 +59,16 @@ func TestRelaySocketFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
-	s, err := ipcserver.Dial(ctx, w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	s := logon(t, ctx, w.sock)
 	_, cred := offlineCode(t, ctx, s, pol, key)
 	if cred.Username != "msp-nik" {
 		t.Fatalf("credential for %q, want msp-nik", cred.Username)
 	}
-	if err := w.backend.Login(ctx, cred.Username, password.FromBytes(cred.Password)); err != nil {
-		t.Fatalf("offline credential does not log in: %v", err)
-	}
-	if err := s.End(ctx, cred.Session); err != nil {
-		t.Fatal(err)
-	}
+	w.useCredential(t, ctx, s, cred, "offline")
 
 	// The socket works again: the agent connects by itself, and a
 	// waiting surface is told it is online (a QR code follows).
-	on, err := ipcserver.Dial(ctx, w.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer on.Close()
-	if err := on.Begin(ctx, "logon", 0); err != nil {
-		t.Fatal(err)
-	}
+	on := logon(t, ctx, w.sock)
 	status(t, ctx, on, ipcserver.Status{Online: false, OTP: true})
 	blocked.Store(false)
 	var qr bool

@@ -5,8 +5,11 @@ package dcagent
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/jitkey/jitkey/agent/agenttest"
 	"github.com/jitkey/jitkey/agent/audit"
@@ -339,5 +342,80 @@ func TestInactivityRemoval(t *testing.T) {
 	begin(w)
 	if _, err := w.dir.Lookup(ctx, "msp-idle"); err != nil {
 		t.Fatalf("recreated: %v", err)
+	}
+}
+
+// TestEndReceiptConfirmed (SPEC.md 6.6, 11.13): the DC agent's end
+// receipt states only what Directory.End's read-back LDAP lookup
+// confirmed. A domain admin moves the session's account out of jitkey's
+// OU during the session: the DC agent can no longer find it there, its
+// DomainEnd closes the session with a receipt that claims neither the
+// disable nor the admin group removal, and indeed the account is still
+// enabled and in Domain Admins. A session ended in place gets a receipt
+// that claims both.
+func TestEndReceiptConfirmed(t *testing.T) {
+	w := newWorld(t, "moved", nil)
+	ctx := t.Context()
+	res, err := w.svc.Request(ctx, w.peer(), w.request(t, false, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := w.dir.Lookup(ctx, res.Account)
+	if err != nil || !e.Enabled() || !e.InGroup(sambatest.AdminGroup) {
+		t.Fatalf("during session: %v %+v", err, e)
+	}
+	// The OU it is moved to, made once per process (-count).
+	away, ok := ous[t.Name()+"-away"]
+	if !ok {
+		if away, err = testDC.AddOU(strings.ReplaceAll(t.Name(), "/", "-") + "-away"); err != nil {
+			t.Fatal(err)
+		}
+		ous[t.Name()+"-away"] = away
+	}
+	c, err := testDC.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	moved := "CN=" + ldap.EscapeDN(res.Account) + "," + away
+	if err := c.ModifyDN(ldap.NewModifyDNRequest(e.DN, "CN="+ldap.EscapeDN(res.Account), true, away)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := testDC.Conn(); err == nil {
+			_ = c.Del(ldap.NewDelRequest(moved, nil))
+			c.Close()
+		}
+	})
+	if err := w.svc.End(ctx, w.peer(), &protocol.DomainEnd{Session: w.sessionOf(t, res.Account), Account: res.Account}); err != nil {
+		t.Fatal(err)
+	}
+	if rc := w.dc.LastReceipt(t, res.Account); rc.AdminRemoved || rc.Disabled || rc.PasswordRotated {
+		t.Fatalf("receipt of an end the DC agent could not confirm: %+v", rc)
+	}
+	// What the receipt does not claim is true: the moved account is
+	// still enabled, still a domain admin, its password unchanged.
+	if err := bind(res.Account, res.Password); err != nil {
+		t.Fatalf("premise: the moved account no longer binds: %v", err)
+	}
+	r, err := c.Search(ldap.NewSearchRequest(moved, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
+		"(objectClass=user)", []string{"memberOf"}, nil))
+	if err != nil || len(r.Entries) != 1 || !slices.ContainsFunc(r.Entries[0].GetAttributeValues("memberOf"), func(g string) bool { return strings.EqualFold(g, sambatest.AdminGroup) }) {
+		t.Fatalf("premise: the moved account left the admin group: %v", err)
+	}
+	if err := c.Del(ldap.NewDelRequest(moved, nil)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A session ended in place: the receipt claims what the lookup saw.
+	res, err = w.svc.Request(ctx, w.peer(), w.request(t, false, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.End(ctx, w.peer(), &protocol.DomainEnd{Session: w.sessionOf(t, res.Account), Account: res.Account}); err != nil {
+		t.Fatal(err)
+	}
+	if rc := w.dc.LastReceipt(t, res.Account); !rc.AdminRemoved || !rc.Disabled || !rc.PasswordRotated {
+		t.Fatalf("receipt of an end in place: %+v", rc)
 	}
 }

@@ -211,7 +211,8 @@ func TestRDPEndToEnd(t *testing.T) {
 // the whole domain path (phone approval bound to WS-01 and WS-02, the
 // real Samba DC) and the user's prompt gets DOMAIN\msp-rdpuser, which
 // binds; it may End that session. During another such login, a Code or
-// a Push ends it with Denied.
+// a Push ends it with Denied; after the Credential a Code, a Push or an
+// End naming another session is refused and ends the domain session.
 func TestRDPFromUserPrompt(t *testing.T) {
 	const acct = "msp-rdpuser"
 	w := newWorldPeer(t, &ipc.Peer{Kind: ipc.PeerUser, SID: "S-1-5-21-1111-2222-3333-1001"})
@@ -267,6 +268,41 @@ func TestRDPFromUserPrompt(t *testing.T) {
 			t.Fatalf("Code or Push from a user's prompt: %+v", d)
 		}
 		c.Close()
+	}
+
+	// After its Credential, a Code, a Push or an End naming another
+	// session is refused and ends the prompt's session as its own End
+	// would: once the agent closes the connection the domain password no
+	// longer binds and the account is disabled and out of the admin group.
+	for name, send := range map[string]func(*ipcserver.Client) error{
+		"Code": func(c *ipcserver.Client) error { return c.Code(t.Context(), "rdpuser", "123456") },
+		"Push": func(c *ipcserver.Client) error { return c.Push(t.Context(), "rdpuser@example.com") },
+		"End":  func(c *ipcserver.Client) error { return c.End(t.Context(), protocol.SessionID{1}) },
+	} {
+		c, _, res := w.rdpLogin(t, p, mux, "WS-02", target.enr.DeviceID)
+		cred, ok := answer(t, c).(*ipcserver.Credential)
+		if !ok || !res.OK {
+			t.Fatalf("%s: user's RDP login: surface %+v, phone %+v", name, cred, res)
+		}
+		pw := string(cred.Password)
+		if err := bindErr(acct, pw); err != nil {
+			t.Fatalf("%s: LDAPS bind during the RDP session: %v", name, err)
+		}
+		if err := send(c); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := answer(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeRefused || d.Reason != ipcserver.DeniedUserPeer {
+			t.Fatalf("%s after the Credential: %+v", name, d)
+		}
+		// The agent closes the connection once the session has ended.
+		if m, err := c.Next(t.Context()); err == nil {
+			t.Fatalf("%s: after the refusal the prompt got %T %+v", name, m, m)
+		}
+		c.Close()
+		wantRefusedBind(t, bindErr(acct, pw))
+		if e, err := w.dir.Lookup(t.Context(), acct); err != nil || e.Enabled() || e.InGroup(sambatest.AdminGroup) {
+			t.Fatalf("%s: after the refusal: %+v %v", name, e, err)
+		}
 	}
 }
 

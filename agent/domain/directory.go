@@ -259,7 +259,9 @@ func (d *Directory) ensure(c *ldap.Conn, name string) (adattr.Entry, error) {
 }
 
 // member adds or removes dn in group; "already there" / "not there" count
-// as success (rule 7).
+// as success (rule 7). Samba 4.17 answers the add of a member already
+// there with entryAlreadyExists (68) ("Attribute member already exists
+// for target GUID"), not attributeOrValueExists (20).
 func (d *Directory) member(c *ldap.Conn, group, dn string, add bool) error {
 	m := ldap.NewModifyRequest(group, nil)
 	if add {
@@ -271,7 +273,7 @@ func (d *Directory) member(c *ldap.Conn, group, dn string, add bool) error {
 	switch {
 	case err == nil:
 		return nil
-	case add && ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+	case add && (ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) || ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists)):
 		return nil
 	case !add && (ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) || ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform)):
 		return nil
@@ -314,7 +316,7 @@ func (d *Directory) Begin(ctx context.Context, name string, until time.Time) (pa
 	}
 	fail := func(err error) (password.Secret, error) {
 		pw.Wipe()
-		if endErr := d.end(c, name); endErr != nil {
+		if _, endErr := d.end(c, name); endErr != nil {
 			return password.Secret{}, errors.Join(err, endErr)
 		}
 		return password.Secret{}, err
@@ -358,12 +360,26 @@ func (d *Directory) Extend(ctx context.Context, name string, until time.Time) er
 	return nil
 }
 
+// Ended is what End confirmed of an account's end by its read-back
+// lookup: an end receipt (SPEC.md 6.6) states only this.
+type Ended struct {
+	Name string
+	// Disabled: the lookup shows the account disabled; its password was
+	// replaced by the same Modify.
+	Disabled bool
+	// AdminRemoved: after the membership's removal, the lookup no longer
+	// shows the account in the admin group.
+	AdminRemoved bool
+}
+
 // end disables, re-randomises, expires, then removes the membership and
-// reads back (rule 5).
-func (d *Directory) end(c *ldap.Conn, name string) error {
+// reads back (rule 5). What the read-back lookup shows is returned, also
+// with ErrReadBack; with any other error nothing is confirmed.
+func (d *Directory) end(c *ldap.Conn, name string) (Ended, error) {
+	did := Ended{Name: name}
 	pw, err := newPassword(name)
 	if err != nil {
-		return err
+		return did, err
 	}
 	defer pw.Wipe()
 	m := ldap.NewModifyRequest(d.dn(name), nil)
@@ -372,30 +388,32 @@ func (d *Directory) end(c *ldap.Conn, name string) error {
 	m.Replace("accountExpires", []string{adattr.FormatFileTime(d.cfg.Now())})
 	if err := c.Modify(m); err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return did, fmt.Errorf("%w: %s", ErrNotFound, name)
 		}
-		return fmt.Errorf("domain: disable %s: %w", name, err)
+		return did, fmt.Errorf("domain: disable %s: %w", name, err)
 	}
 	if err := d.member(c, d.cfg.AdminGroup, d.dn(name), false); err != nil {
-		return err
+		return did, err
 	}
 	e, err := d.lookup(c, name)
 	if err != nil {
-		return err
+		return did, err
 	}
-	if e.Enabled() || e.InGroup(d.cfg.AdminGroup) {
-		return fmt.Errorf("%w: end %s: uac %#x", ErrReadBack, name, e.UAC)
+	did.Disabled, did.AdminRemoved = !e.Enabled(), !e.InGroup(d.cfg.AdminGroup)
+	if !did.Disabled || !did.AdminRemoved {
+		return did, fmt.Errorf("%w: end %s: uac %#x", ErrReadBack, name, e.UAC)
 	}
-	return nil
+	return did, nil
 }
 
 // End ends a session on the account: disabled, a password nobody knows,
-// accountExpires = now, out of the admin group, read back. An account
-// that does not exist returns ErrNotFound.
-func (d *Directory) End(ctx context.Context, name string) error {
+// accountExpires = now, out of the admin group, read back; it returns
+// what the read-back confirmed. An account that does not exist in the
+// OU returns ErrNotFound, with nothing confirmed.
+func (d *Directory) End(ctx context.Context, name string) (Ended, error) {
 	c, err := d.conn(ctx)
 	if err != nil {
-		return err
+		return Ended{Name: name}, err
 	}
 	defer c.Close()
 	return d.end(c, name)
@@ -455,24 +473,26 @@ func (d *Directory) Inventory(ctx context.Context) ([]adattr.Entry, error) {
 
 // Repair ends every jitkey account that is enabled or in the admin group
 // although live reports no session for it (the agent or the DC stopped
-// during a session, or in the middle of Begin). It returns the names it
-// ended; it goes on after a failure and returns the failures joined.
-func (d *Directory) Repair(ctx context.Context, live func(name string) bool) ([]string, error) {
+// during a session, or in the middle of Begin). It returns what End
+// confirmed of each account it ended; it goes on after a failure and
+// returns the failures joined.
+func (d *Directory) Repair(ctx context.Context, live func(name string) bool) ([]Ended, error) {
 	inv, err := d.Inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var ended []string
+	var ended []Ended
 	var errs []error
 	for _, e := range inv {
 		if live(e.Name) || (!e.Enabled() && !e.InGroup(d.cfg.AdminGroup)) {
 			continue
 		}
-		if err := d.End(ctx, e.Name); err != nil {
+		did, err := d.End(ctx, e.Name)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		ended = append(ended, e.Name)
+		ended = append(ended, did)
 	}
 	return ended, errors.Join(errs...)
 }

@@ -365,20 +365,36 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 		}
 		return
 	}
+	// A user's prompt that sends what it may not after its Credential
+	// is not the reference surface: refused, and its session ended as by
+	// its own End (SPEC.md 5.7 "Peers").
 	select {
 	case session := <-ends:
 		if user && session != grant.Session {
 			s.refuseUser(ctx, c, peer, action, "a user's prompt may end only the session it was given")
+			s.endRefused(ctx, grant.Session)
 			return
 		}
 		s.end(ctx, c, session)
 	case <-gone:
 		if s.refusedUser(ctx, c, peer, action, refused) {
+			s.endRefused(ctx, grant.Session)
 			return
 		}
 		// The session outlives this connection; End may come on another
 		// one, or the deadline ends it.
 	case <-ctx.Done():
+	}
+}
+
+// endRefused ends the session of a user's prompt refused after its
+// Credential, by End's path (disabled, logged off, out of the
+// administrators group, re-randomised, receipt), even while the agent
+// shuts down; a failed end is left to the lifecycle manager (its retry,
+// the deadline).
+func (s *Server) endRefused(ctx context.Context, session protocol.SessionID) {
+	if err := s.cfg.Lifecycle.End(context.WithoutCancel(ctx), session, audit.SessionEnded); err != nil {
+		s.log.Error("end the session of a refused user's prompt", "err", err)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestEndRemovesAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc := e.lastReceipt(t, "msp-nik"); rc.Session != g1.Session || !rc.AdminRemoved || rc.ProcessesEnded {
+	if rc := e.agent.LastReceipt(t, "msp-nik"); rc.Session != g1.Session || !rc.AdminRemoved || rc.ProcessesEnded {
 		t.Fatalf("superseded session's receipt %+v, want AdminRemoved, processes kept", rc)
 	}
 	if i := e.info(t, "msp-nik"); !i.Admin || !i.Enabled {
@@ -44,7 +44,7 @@ func TestEndRemovesAdmin(t *testing.T) {
 	if i := e.info(t, "msp-nik"); i.Admin || i.Enabled {
 		t.Fatalf("after End: %+v, want disabled, not an administrator", i)
 	}
-	rc := e.lastReceipt(t, "msp-nik")
+	rc := e.agent.LastReceipt(t, "msp-nik")
 	if rc.Session != g2.Session || !rc.AdminRemoved || !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded {
 		t.Fatalf("receipt %+v, want every action stated", rc)
 	}
@@ -85,7 +85,7 @@ func TestAdminRemovalFailureIsRetried(t *testing.T) {
 	if n := e.countEvents(t, audit.AccountDisabled); n != 1 {
 		t.Fatalf("account.disabled recorded %d times", n)
 	}
-	if rc := e.lastReceipt(t, "msp-nik"); rc.Session != g.Session || !rc.AdminRemoved {
+	if rc := e.agent.LastReceipt(t, "msp-nik"); rc.Session != g.Session || !rc.AdminRemoved {
 		t.Fatalf("receipt %+v", rc)
 	}
 }
@@ -133,7 +133,7 @@ func TestAdminRemovalVerified(t *testing.T) {
 	if err := m.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rc := e.lastReceipt(t, "msp-nik"); !rc.AdminRemoved || e.info(t, "msp-nik").Admin {
+	if rc := e.agent.LastReceipt(t, "msp-nik"); !rc.AdminRemoved || e.info(t, "msp-nik").Admin {
 		t.Fatalf("receipt %+v after the membership went", rc)
 	}
 }
@@ -160,7 +160,7 @@ func TestRecoverFinishesInterruptedEnd(t *testing.T) {
 		if i := e.info(t, "msp-nik"); i.Enabled || i.Admin {
 			t.Fatalf("after Recover: %+v", i)
 		}
-		rc := e.lastReceipt(t, "msp-nik")
+		rc := e.agent.LastReceipt(t, "msp-nik")
 		if rc.Event != audit.AgentRecovered || !rc.AdminRemoved || !rc.ProcessesEnded || rc.Session != g.Session {
 			t.Fatalf("receipt %+v", rc)
 		}
@@ -181,7 +181,7 @@ func TestRecoverFinishesInterruptedEnd(t *testing.T) {
 		if e.info(t, "msp-nik").Admin {
 			t.Fatal("Recover left the disabled account in the administrators group")
 		}
-		rc := e.lastReceipt(t, "msp-nik")
+		rc := e.agent.LastReceipt(t, "msp-nik")
 		if rc.Event != audit.AgentRecovered || !rc.AdminRemoved || rc.Session != (protocol.SessionID{}) {
 			t.Fatalf("receipt %+v", rc)
 		}

@@ -64,7 +64,7 @@ func TestLinuxHardCap(t *testing.T) {
 	if members := strings.Split(strings.TrimSpace(string(out)), ":")[3]; slices.Contains(strings.Split(members, ","), g.Account) {
 		t.Fatalf("after the cap: %s still in the sudo group: %s", g.Account, out)
 	}
-	if rc := e.lastReceipt(t, g.Account); !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded || !rc.AdminRemoved {
+	if rc := e.agent.LastReceipt(t, g.Account); !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded || !rc.AdminRemoved {
 		t.Fatalf("receipt %+v, want every action stated", rc)
 	}
 	if err := sb.Login(ctx, g.Account, g.Password); err == nil {

@@ -76,29 +76,11 @@ func TestHardCapWarnsThenEnds(t *testing.T) {
 	if i, j := slices.Index(ev, audit.SessionWarned), slices.Index(ev, audit.SessionExpired); i < 0 || j < i {
 		t.Fatalf("audit %v", ev)
 	}
-	rc := e.lastReceipt(t, "msp-nik")
+	rc := e.agent.LastReceipt(t, "msp-nik")
 	if rc.Event != audit.SessionExpired || !rc.Disabled || !rc.PasswordRotated || !rc.ProcessesEnded || rc.Session != g.Session ||
 		rc.Username != "nik" || rc.Deadline != g.Deadline.Unix() || rc.Ended != e.clock.Now().Unix() {
 		t.Fatalf("receipt %+v", rc)
 	}
-}
-
-// lastReceipt returns the verified end receipt of the newest
-// account.disabled record of account (SPEC.md 6.6).
-func (e *env) lastReceipt(t *testing.T, account string) protocol.EndReceipt {
-	t.Helper()
-	recs := e.agent.Records(t)
-	for i := len(recs) - 1; i >= 0; i-- {
-		if r := recs[i]; r.Event == audit.AccountDisabled && r.Account == account {
-			rc, err := protocol.VerifyEndReceipt(r.Receipt, e.agent.Keys.IdentityPublic(), e.agent.Device.DeviceID, account)
-			if err != nil {
-				t.Fatalf("receipt of record %d: %v", r.Seq, err)
-			}
-			return rc
-		}
-	}
-	t.Fatalf("no account.disabled of %s", account)
-	return protocol.EndReceipt{}
 }
 
 // TestEndReceipts (SPEC.md 6.6): every end that disables the account
@@ -111,7 +93,7 @@ func TestEndReceipts(t *testing.T) {
 	if _, err := e.mgr.Begin(ctx, e.request("nik")); err != nil {
 		t.Fatal(err)
 	}
-	rc := e.lastReceipt(t, "msp-nik")
+	rc := e.agent.LastReceipt(t, "msp-nik")
 	if rc.Session != g1.Session || rc.ProcessesEnded || !rc.Disabled || rc.Event != audit.SessionEnded {
 		t.Fatalf("superseded session's receipt %+v", rc)
 	}
@@ -119,7 +101,7 @@ func TestEndReceipts(t *testing.T) {
 	if err := e.mgr.End(ctx, g3.Session, audit.SessionEnded); err != nil {
 		t.Fatal(err)
 	}
-	if rc := e.lastReceipt(t, "msp-ann"); rc.Session != g3.Session || !rc.ProcessesEnded || rc.TechID != "id-ann" {
+	if rc := e.agent.LastReceipt(t, "msp-ann"); rc.Session != g3.Session || !rc.ProcessesEnded || rc.TechID != "id-ann" {
 		t.Fatalf("receipt %+v", rc)
 	}
 	// Forged: the receipt does not verify with another key, nor as

@@ -675,10 +675,10 @@ func (m *Manager) disableOwned(ctx context.Context, a store.Account, keep bool) 
 	if _, err := m.lookupOwned(ctx, a); err != nil {
 		return ended{}, err
 	}
-	return m.disable(ctx, a.Name, a.Username, keep)
+	return disableAccount(ctx, m.cfg.Backend, m.cfg.Rand, a.Name, a.Username, keep)
 }
 
-// ended is what disable did and verified, as the end receipt states it
+// ended is what disableAccount did and verified, as the end receipt states it
 // (SPEC.md 6.6).
 type ended struct {
 	// processesEnded: EndSessions succeeded (false when keep).
@@ -688,22 +688,17 @@ type ended struct {
 	adminRemoved bool
 }
 
-// disable ends an account's session on the system, in this order
-// (SPEC.md 11.13): it blocks the account, ends everything it runs (unless
-// keep: a session superseded by the same technician's next one), removes
-// it from the administrators group and gives it a password nobody knows.
-// Logins are blocked first, so none can start while its processes are
-// killed; the membership goes once nothing of the session runs (a
-// running process keeps the groups it started with in any case); the
-// password last. Every step runs even if an earlier one after Disable
-// failed; the error makes the end pending, and the retry (or Recover
-// after a restart) runs all of them again: each is idempotent.
-func (m *Manager) disable(ctx context.Context, name, username string, keep bool) (ended, error) {
-	return disableAccount(ctx, m.cfg.Backend, m.cfg.Rand, name, username, keep)
-}
-
-// disableAccount is disable over any backend b, with passwords from rand;
-// Lockdown uses it too.
+// disableAccount ends an account's session on the system, over backend
+// b with passwords from rand, in this order (SPEC.md 11.13): it blocks
+// the account, ends everything it runs (unless keep: a session
+// superseded by the same technician's next one), removes it from the
+// administrators group and gives it a password nobody knows. Logins are
+// blocked first, so none can start while its processes are killed; the
+// membership goes once nothing of the session runs (a running process
+// keeps the groups it started with in any case); the password last.
+// Every step runs even if an earlier one after Disable failed; the error
+// makes the end pending, and the retry (or Recover after a restart) runs
+// all of them again: each is idempotent. The Manager and Lockdown use it.
 func disableAccount(ctx context.Context, b accounts.Backend, rand io.Reader, name, username string, keep bool) (ended, error) {
 	var did ended
 	if err := b.Disable(ctx, name); err != nil {
@@ -752,7 +747,7 @@ func removeAdmin(ctx context.Context, b accounts.Backend, name string) error {
 
 // receipt signs the end receipt of row's session (SPEC.md 6.6): the
 // account was disabled and its password re-randomised (the callers run
-// it only after disable succeeded); its processes ended and its
+// it only after disableAccount succeeded); its processes ended and its
 // administrators membership removed as did says.
 func (m *Manager) receipt(row store.Account, event, reason string, did ended) ([]byte, error) {
 	if event == "" {
@@ -831,7 +826,7 @@ func (m *Manager) end(ctx context.Context, session protocol.SessionID, event, re
 }
 
 // endSession is end; keep leaves the account's processes running (see
-// disable).
+// disableAccount).
 func (m *Manager) endSession(ctx context.Context, session protocol.SessionID, event, reason string, keep bool) error {
 	var row store.Account
 	err := m.cfg.Store.View(ctx, func(tx *store.Tx) error {
@@ -1185,7 +1180,7 @@ func (m *Manager) recover(ctx context.Context) error {
 		if !interrupted && !info.Enabled && !info.Admin {
 			continue
 		}
-		did, err := m.disable(ctx, a.Name, a.Username, false)
+		did, err := disableAccount(ctx, m.cfg.Backend, m.cfg.Rand, a.Name, a.Username, false)
 		if err != nil {
 			errs = append(errs, err)
 			continue

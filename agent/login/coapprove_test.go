@@ -24,11 +24,14 @@ func TestQRLoginSecondApprover(t *testing.T) {
 		reply    agenttest.PushReply
 		ok       bool
 		reason   string
-		err      error // the surface's error when refused
+		err      error  // the surface's error when refused
+		text     string // the phone's fixed LoginResult text when refused
 	}{
 		{name: "approved", approver: "cara", ok: true},
-		{name: "denied", approver: "cara", reply: agenttest.PushReply{Deny: true}, reason: "denied by the second approver cara", err: push.ErrCoDenied},
-		{name: "only the technician named", approver: "nik", reason: push.ErrNoCoApprover.Error(), err: push.ErrNoCoApprover},
+		{name: "denied", approver: "cara", reply: agenttest.PushReply{Deny: true}, reason: "denied by the second approver cara", err: push.ErrCoDenied,
+			text: "denied by the second approver"},
+		{name: "only the technician named", approver: "nik", reason: push.ErrNoCoApprover.Error(), err: push.ErrNoCoApprover,
+			text: "second approval refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var nik, cara *agenttest.Phone
@@ -60,6 +63,10 @@ func TestQRLoginSecondApprover(t *testing.T) {
 				}
 				if lookErr == nil && acc.Enabled {
 					t.Fatal("account enabled")
+				}
+				// The phone gets a fixed line, the audit the full reason.
+				if res.Text != tc.text {
+					t.Fatalf("phone text %q, want %q (audited: %q)", res.Text, tc.text, last.Reason)
 				}
 				// The surface learns it was the second approval.
 				if _, rerr := req.Result(); !errors.Is(rerr, tc.err) {

@@ -550,14 +550,16 @@ func (s *Server) Handle(ctx context.Context, conn *channel.Conn) {
 
 // denial is a refusal with its audited reason.
 type denial struct {
-	reason string
+	reason string // audited and logged, never sent to the phone
 	code   uint8
-	err    error // for the surface, when the denial ends the request
+	err    error  // for the surface, when the denial ends the request
+	text   string // fixed text for the phone; "" is the code's
 }
 
 func (d *denial) Error() string { return d.reason }
 
-// result is the coarse answer to the phone.
+// result is the coarse answer to the phone: the code and a fixed text,
+// never the audited reason (STYLE.md: failures are opaque to the peer).
 func (d *denial) result() *protocol.LoginResult {
 	text := "not allowed on this device"
 	switch d.code {
@@ -565,6 +567,9 @@ func (d *denial) result() *protocol.LoginResult {
 		text = "denied"
 	case protocol.CodeUnavailable:
 		text = "temporarily unavailable"
+	}
+	if d.text != "" {
+		text = d.text
 	}
 	return &protocol.LoginResult{Code: d.code, Text: text}
 }
@@ -732,7 +737,9 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 		}
 		if err := push.UseCoApproval(tx, &cur, co, &cert, &dev, now); err != nil {
 			if errors.Is(err, push.ErrCoRequired) {
-				return protocol.Policy{}, refused("second approval at approval: " + err.Error())
+				d := refused("second approval at approval: " + err.Error())
+				d.text = push.CoRefusalText(err)
+				return protocol.Policy{}, d
 			}
 			return protocol.Policy{}, err
 		}
@@ -794,13 +801,17 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 // approval came, or sets *co.
 func (s *Server) coApprove(ctx context.Context, co **push.CoApproved, q *push.CoRequest) *denial {
 	if s.cfg.CoApprover == nil {
-		return refused("second approval: this agent cannot ask a second approver")
+		d := refused("second approval: this agent cannot ask a second approver")
+		d.text = push.CoRefusalText(nil)
+		return d
 	}
 	s.log.Info("qr login: waiting for a second approver", "technician", q.Tech.Username)
 	c, err := s.cfg.CoApprover.CoApprove(ctx, q)
 	if err != nil {
-		// The surface's error names the second approval (push.ErrCo...).
+		// The surface's error names the second approval (push.ErrCo...);
+		// the phone gets a fixed line, the audit the full reason.
 		d := refused("second approval: " + err.Error())
+		d.text = push.CoRefusalText(err)
 		d.err = fmt.Errorf("%w: %w", ErrRefused, err)
 		if errors.Is(err, push.ErrCoDenied) {
 			d.code, d.err = protocol.CodeDenied, fmt.Errorf("%w: %w", ErrDenied, err)

@@ -91,6 +91,19 @@ func (e *env) refusedNothingEnabled(t *testing.T, want string) {
 
 func approve(protocol.PushRequest) agenttest.PushReply { return agenttest.PushReply{} }
 
+// phoneSays checks the LoginResult of nik's phone after a refused second
+// approval: the code and exactly the fixed text want, while the audit
+// keeps the full reason (it names the cause, here the error in cause).
+func (e *env) phoneSays(t *testing.T, nik agenttest.PushDone, code uint8, want string, cause error) {
+	t.Helper()
+	if nik.Result.OK || nik.Result.Code != code || nik.Result.Text != want {
+		t.Fatalf("nik's phone got %+v, want code %d %q", nik.Result, code, want)
+	}
+	if reason := e.lastRecord(t, audit.LoginDenied).Reason; !strings.Contains(reason, cause.Error()) {
+		t.Fatalf("audited reason %q does not name %v", reason, cause)
+	}
+}
+
 // TestCoApprovalApproved: nik approves his push, cara gives the second
 // approval: the account is enabled and login.approved names both.
 func TestCoApprovalApproved(t *testing.T) {
@@ -128,6 +141,7 @@ func TestCoApprovalOneApproverOnly(t *testing.T) {
 		t.Fatalf("err %v, phone %+v", err, nik)
 	}
 	e.refusedNothingEnabled(t, push.ErrNoCoApprover.Error())
+	e.phoneSays(t, nik, protocol.CodeRefused, "second approval refused", push.ErrNoCoApprover)
 }
 
 // TestCoApprovalSamePerson: a second certificate issued for nik's
@@ -168,6 +182,29 @@ func TestCoApprovalNotPermitted(t *testing.T) {
 	e.refusedNothingEnabled(t, protocol.ErrNotCoApprover.Error())
 }
 
+// TestCoApprovalApproverExpired: cara's certificate expired a
+// minute ago; her approval is refused (VerifyCoApproval checks the
+// approver's certificate at the answer) and nothing is enabled.
+func TestCoApprovalApproverExpired(t *testing.T) {
+	var cara *agenttest.Phone
+	e, _ := coEnv(t, func(e *env, p *protocol.Policy) {
+		cara = e.msp.NewPhone(t, "cara", protocol.Grant{Tenant: "acme", Role: protocol.RoleAdmin})
+		cara.Cert.NotAfter = time.Now().Add(-time.Minute).Unix()
+		e.msp.Resign(t, cara)
+		for i := range p.Roster {
+			if p.Roster[i].Username == "cara" {
+				p.Roster[i] = cara.RosterEntry(protocol.RoleAdmin)
+			}
+		}
+	})
+	nik, co, err := e.coLogin(t, e.srv, cara, approve)
+	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK || co.Result.OK || co.Result.Code != protocol.CodeRefused {
+		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
+	}
+	e.refusedNothingEnabled(t, protocol.ErrExpired.Error())
+	e.phoneSays(t, nik, protocol.CodeRefused, "second approval refused", protocol.ErrExpired)
+}
+
 // TestCoApprovalWrongBinding: a second approval for another account,
 // device, approval or technician is refused.
 func TestCoApprovalWrongBinding(t *testing.T) {
@@ -180,13 +217,14 @@ func TestCoApprovalWrongBinding(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e, cara := coEnv(t, nil)
-			_, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
+			nik, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
 				return agenttest.PushReply{CoTamper: tamper}
 			})
 			if !errors.Is(err, push.ErrCoRefused) || co.Result.OK || co.Result.Code != protocol.CodeRefused {
 				t.Fatalf("err %v, approver %+v", err, co)
 			}
 			e.refusedNothingEnabled(t, protocol.ErrApprovalMismatch.Error())
+			e.phoneSays(t, nik, protocol.CodeRefused, "second approval refused", protocol.ErrApprovalMismatch)
 		})
 	}
 }
@@ -220,6 +258,7 @@ func TestCoApprovalDenied(t *testing.T) {
 		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
 	}
 	e.refusedNothingEnabled(t, "denied by the second approver cara")
+	e.phoneSays(t, nik, protocol.CodeDenied, "denied by the second approver", push.ErrCoDenied)
 }
 
 // TestCoApprovalTimeout: cara's phone is not reached before the
@@ -233,6 +272,7 @@ func TestCoApprovalTimeout(t *testing.T) {
 		t.Fatalf("err %v, phone %+v", err, nik)
 	}
 	e.refusedNothingEnabled(t, push.ErrCoNoAnswer.Error())
+	e.phoneSays(t, nik, protocol.CodeRefused, "second approval timed out", push.ErrCoNoAnswer)
 }
 
 // TestCoApprovalPolicyChanged: a policy applied while cara
@@ -240,7 +280,7 @@ func TestCoApprovalTimeout(t *testing.T) {
 // use.
 func TestCoApprovalPolicyChanged(t *testing.T) {
 	e, cara := coEnv(t, nil)
-	_, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
+	nik, co, err := e.coLogin(t, e.srv, cara, func(protocol.PushRequest) agenttest.PushReply {
 		p := e.msp.Policy(3)
 		p.PushLogin = true
 		p.SecondApprovers = []string{"bob"}
@@ -252,4 +292,5 @@ func TestCoApprovalPolicyChanged(t *testing.T) {
 		t.Fatalf("err %v, approver %+v", err, co)
 	}
 	e.refusedNothingEnabled(t, "second approval at approval")
+	e.phoneSays(t, nik, protocol.CodeRefused, "second approval refused", push.ErrCoRequired)
 }

@@ -19,10 +19,13 @@ import (
 type outcome struct {
 	err    error  // for the surface
 	event  string // audit event; "" records nothing
-	reason string
-	code   uint8 // LoginResult code to the phone; 0 sends nothing
+	reason string // audited and logged, never sent to the phone
+	code   uint8  // LoginResult code to the phone; 0 sends nothing
+	text   string // fixed LoginResult text; "" is the code's
 }
 
+// result is the phone's answer: the code and a fixed text, never the
+// audited reason (STYLE.md: failures are opaque to the peer).
 func (o *outcome) result() *protocol.LoginResult {
 	text := "not allowed on this device"
 	switch o.code {
@@ -32,6 +35,9 @@ func (o *outcome) result() *protocol.LoginResult {
 		text = "temporarily unavailable"
 	case protocol.CodeExpired:
 		text = "login request no longer open"
+	}
+	if o.text != "" {
+		text = o.text
 	}
 	return &protocol.LoginResult{Code: o.code, Text: text}
 }
@@ -204,7 +210,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request, t *t
 // coRefusal is the outcome of a login whose second approval failed:
 // audited login.denied, nothing enabled (SPEC.md 11.14).
 func coRefusal(err error) *outcome {
-	o := &outcome{err: ErrCoRefused, event: audit.LoginDenied, reason: "second approval: " + err.Error(), code: protocol.CodeRefused}
+	o := &outcome{err: ErrCoRefused, event: audit.LoginDenied, reason: "second approval: " + err.Error(), code: protocol.CodeRefused, text: CoRefusalText(err)}
 	if errors.Is(err, ErrCoDenied) {
 		o.err, o.code = ErrCoDenied, protocol.CodeDenied
 	}
@@ -223,7 +229,7 @@ func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t 
 	}
 	var offlineKey []byte
 	defer func() { clear(offlineKey) }()
-	var refusal string
+	var refusal, refusalText string
 	grant, err := s.cfg.Lifecycle.Begin(ctx, lifecycle.Request{
 		TechID: cert.TechID, Username: cert.Username, Cert: cert, Policy: &t.pol, Session: conn.ID, Action: r.action,
 		Method: protocol.MethodPush, Online: true,
@@ -254,6 +260,7 @@ func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t 
 			}
 			if err := UseCoApproval(tx, &cur, co, cert, &t.dev, now); err != nil {
 				if errors.Is(err, ErrCoRequired) {
+					refusalText = CoRefusalText(err)
 					return refuse("second approval at approval: " + err.Error())
 				}
 				return err
@@ -269,7 +276,7 @@ func (s *Server) approve(ctx context.Context, conn *channel.Conn, r *Request, t 
 	co.Finish(ctx, err == nil, account)
 	switch {
 	case errors.Is(err, errRefused):
-		return lifecycle.Grant{}, &outcome{err: ErrNoAnswer, event: audit.LoginDenied, reason: refusal, code: protocol.CodeRefused}
+		return lifecycle.Grant{}, &outcome{err: ErrNoAnswer, event: audit.LoginDenied, reason: refusal, code: protocol.CodeRefused, text: refusalText}
 	case err != nil:
 		s.log.Warn("push login: account not ready", "account", account, "err", err)
 		return lifecycle.Grant{}, &outcome{err: ErrUnavailable, event: audit.LoginDenied, reason: "account not ready: " + err.Error(), code: protocol.CodeUnavailable}
