@@ -19,5 +19,8 @@ run() {
 		"$@"
 	fi
 }
-run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -idle-cpu 30s
+# The idle cost is measured after 60 s of settling: in its first minute a
+# connection also sends quic-go's path-MTU probes, one per keep-alive
+# exchange until the search ends (about 4 each way).
+run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -settle 60s -idle-cpu 30s
 run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -peers 50000 -skip-floor -duration 5s
