@@ -31,7 +31,11 @@ type pushEnv struct {
 	advance  func(time.Duration)
 }
 
-func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(p *protocol.Policy)) *pushEnv {
+//
+// The login server asks second approvers (SPEC.md 11.14) through the
+// push server, as the daemon wires them; edit may change the policy
+// (and make phones with e.msp).
+func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(e *pushEnv, p *protocol.Policy)) *pushEnv {
 	e := &pushEnv{env: env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}}
 	var mu sync.Mutex
 	now := time.Now()
@@ -44,18 +48,20 @@ func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(p *protoco
 	p.Roster = []protocol.RosterEntry{e.ann.RosterEntry(protocol.RoleAdmin), e.nik.RosterEntry(protocol.RoleAdmin)}
 	p.Revoked = []uint64{e.ann.Cert.Serial}
 	if edit != nil {
-		edit(&p)
+		edit(e, &p)
 	}
 	e.agent = agenttest.NewAgent(t, e.msp, &p, store.Config{})
 	e.backend = accountstest.New(accountstest.Config{})
 	mgr := lifecycle.New(lifecycle.Config{Backend: e.backend, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader})
 	addr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: e.agent.Keys.Mailbox()}
+	var ps *push.Server
 	ls := login.New(login.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
-		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second})
+		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second,
+		CoApprover: login.CoApproverFunc(func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) { return ps.CoApprove(ctx, q) })})
 	peer := e.net.Join(addr)
 	mux := channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: ls.Accept, Handle: ls.Handle, HandshakeTimeout: 2 * time.Second})
 	agenttest.Pump(t, mux, peer.Recv)
-	ps := push.New(push.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Dial: mux.Dial,
+	ps = push.New(push.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Dial: mux.Dial,
 		AnswerDelay: delay, Timeout: timeout, Retry: 50 * time.Millisecond, Now: e.now})
 	dir := filepath.Join(t.TempDir(), "run")
 	e.sock = filepath.Join(dir, "agent.sock")
@@ -191,7 +197,7 @@ func BenchmarkPushAnswerTiming(b *testing.B) {
 		{"known", "nik@msp.example", false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newPushEnv(b, delay, 5*time.Second, func(p *protocol.Policy) {
+			e := newPushEnv(b, delay, 5*time.Second, func(_ *pushEnv, p *protocol.Policy) {
 				p.PushLogin = !bc.off
 				p.PushPerHour, p.PushMaxPending = protocol.MaxPushPerHour, protocol.MaxPushMaxPending
 			})
