@@ -31,7 +31,6 @@ type pushEnv struct {
 	advance  func(time.Duration)
 }
 
-//
 // The login server asks second approvers (SPEC.md 11.14) through the
 // push server, as the daemon wires them; edit may change the policy
 // (and make phones with e.msp).
