@@ -286,9 +286,12 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, action uint8, 
 			return nil
 		}
 		waiting = true
-		s.log.Info("login waits for a second approver", "surface", b.Surface)
 		st = waitingStatus(st)
-		return s.send(ctx, c, MsgStatus, &st)
+		if err := s.send(ctx, c, MsgStatus, &st); err != nil {
+			return err
+		}
+		s.log.Info("login surface told it waits for a second approver", "surface", b.Surface)
+		return nil
 	}
 	// A push login runs beside the QR code; a new Push is taken only
 	// once the current one has ended.
