@@ -75,24 +75,6 @@ func waitForSecondApproval(t *testing.T, c *ipcserver.Client, asked <-chan struc
 	}
 }
 
-// afterWaiting returns the message that follows the waiting Status: it
-// must end the login (Credential or Denied), no QR code in between.
-func afterWaiting(t *testing.T, c *ipcserver.Client) any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	m, err := c.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch m.(type) {
-	case *ipcserver.Credential, *ipcserver.Denied:
-		return m
-	}
-	t.Fatalf("after the waiting Status: %T %+v, want the Credential or Denied", m, m)
-	return nil
-}
-
 // TestPushSecondApprovalStatus (SPEC.md 5.7.7, 11.14): nik approves his
 // push login on a device that needs a second approver; while cara's
 // phone is asked and has not answered, the surface gets Status
@@ -101,10 +83,7 @@ func afterWaiting(t *testing.T, c *ipcserver.Client) any {
 func TestPushSecondApprovalStatus(t *testing.T) {
 	checkGoroutines(t)
 	e, asked, release, coDone := newCoEnv(t, agenttest.PushReply{})
-	numbers := make(chan uint8, 1)
-	e.nik.ServePush(t, e.net, e.agent.Keys.NoisePublic(), nil, func(protocol.PushRequest) agenttest.PushReply {
-		return agenttest.PushReply{Pick: uint16(<-numbers)}
-	})
+	numbers := e.nikPicks(t)
 	c, n := e.pushLogin(t, "nik@msp.example")
 	defer c.Close()
 	if c.Status().SecondApproval {
@@ -113,7 +92,8 @@ func TestPushSecondApprovalStatus(t *testing.T) {
 	numbers <- n
 	waitForSecondApproval(t, c, asked)
 	close(release)
-	cred, ok := afterWaiting(t, c).(*ipcserver.Credential)
+	// No QR code after the waiting Status: the Credential is next.
+	cred, ok := final(t, c, true).(*ipcserver.Credential)
 	if !ok || cred.Username != "msp-nik" {
 		t.Fatalf("got %+v", cred)
 	}
@@ -143,7 +123,7 @@ func TestQRSecondApprovalStatus(t *testing.T) {
 	}()
 	waitForSecondApproval(t, c, asked)
 	close(release)
-	d, ok := afterWaiting(t, c).(*ipcserver.Denied)
+	d, ok := final(t, c, true).(*ipcserver.Denied)
 	if !ok || d.Code != protocol.CodeDenied || d.Reason != "denied by the second approver" {
 		t.Fatalf("got %+v", d)
 	}
@@ -152,34 +132,5 @@ func TestQRSecondApprovalStatus(t *testing.T) {
 	}
 	if d := <-coDone; d.CoRequest == nil || d.CoRequest.Method != protocol.MethodQR {
 		t.Fatalf("cara's phone: %+v", d)
-	}
-}
-
-// TestNoSecondApprovalStatus: a login that needs no second approver
-// never carries the field: its Statuses say nothing of a second approver
-// up to its Credential.
-func TestNoSecondApprovalStatus(t *testing.T) {
-	checkGoroutines(t)
-	e := newPushEnv(t, 10*time.Millisecond, 10*time.Second, nil)
-	numbers := make(chan uint8, 1)
-	e.nik.ServePush(t, e.net, e.agent.Keys.NoisePublic(), nil, func(protocol.PushRequest) agenttest.PushReply {
-		return agenttest.PushReply{Pick: uint16(<-numbers)}
-	})
-	c, n := e.pushLogin(t, "nik@msp.example")
-	defer c.Close()
-	numbers <- n
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st, ok := m.(*ipcserver.Status); ok && st.SecondApproval {
-			t.Fatalf("Status %+v for a login without second approver", st)
-		}
-		if _, ok := m.(*ipcserver.Credential); ok {
-			return
-		}
 	}
 }

@@ -116,8 +116,9 @@ func (e *pushEnv) pushLoginTimed(t testing.TB, email string) (*ipcserver.Client,
 	}
 }
 
-// final returns the login's Credential or Denied.
-func final(t testing.TB, c *ipcserver.Client) any {
+// final returns the login's Credential or Denied, skipping what comes
+// before it; with next, the next message must be it.
+func final(t testing.TB, c *ipcserver.Client, next bool) any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -130,22 +131,37 @@ func final(t testing.TB, c *ipcserver.Client) any {
 		case *ipcserver.Credential, *ipcserver.Denied:
 			return m
 		}
+		if next {
+			t.Fatalf("got %T %+v, want the Credential or Denied", m, m)
+		}
 	}
 }
 
-func TestPushLogin(t *testing.T) {
-	checkGoroutines(t)
-	e := newPushEnv(t, 10*time.Millisecond, 5*time.Second, nil)
+// nikPicks serves nik's phone, which approves a push with the number
+// sent on the returned channel.
+func (e *pushEnv) nikPicks(t testing.TB) chan<- uint8 {
 	numbers := make(chan uint8, 1)
 	e.nik.ServePush(t, e.net, e.agent.Keys.NoisePublic(), nil, func(protocol.PushRequest) agenttest.PushReply {
 		return agenttest.PushReply{Pick: uint16(<-numbers)}
 	})
+	return numbers
+}
+
+// TestPushLogin: a push login ends with the Credential; a login that
+// needs no second approver never says it waits for one (SPEC.md 5.7.7).
+func TestPushLogin(t *testing.T) {
+	checkGoroutines(t)
+	e := newPushEnv(t, 10*time.Millisecond, 5*time.Second, nil)
+	numbers := e.nikPicks(t)
 	c, n := e.pushLogin(t, "nik@msp.example")
 	defer c.Close()
 	numbers <- n
-	cred, ok := final(t, c).(*ipcserver.Credential)
+	cred, ok := final(t, c, false).(*ipcserver.Credential)
 	if !ok || cred.Username != "msp-nik" || len(cred.Password) == 0 {
 		t.Fatalf("got %+v", cred)
+	}
+	if st := c.Status(); st.SecondApproval {
+		t.Fatalf("last Status %+v: waiting for a second approver that the policy does not ask for", st)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -167,7 +183,7 @@ func TestPushLoginUnknownLikeRevoked(t *testing.T) {
 	var got []ipcserver.Denied
 	for _, email := range []string{"eve@msp.example", "ann@msp.example"} {
 		c, _ := e.pushLogin(t, email)
-		d, ok := final(t, c).(*ipcserver.Denied)
+		d, ok := final(t, c, false).(*ipcserver.Denied)
 		c.Close()
 		if !ok {
 			t.Fatalf("%s: %T", email, d)
@@ -227,7 +243,7 @@ func TestPushLoginNumberBeforeDenial(t *testing.T) {
 	if d := <-done; d.Err != nil || d.Result.Code != protocol.CodeDenied {
 		t.Fatalf("phone: %+v", d)
 	}
-	if d, ok := final(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeDenied {
+	if d, ok := final(t, c, false).(*ipcserver.Denied); !ok || d.Code != protocol.CodeDenied {
 		t.Fatalf("got %+v", d)
 	}
 }
