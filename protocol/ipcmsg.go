@@ -96,13 +96,18 @@ type IPCEnded struct {
 }
 
 // IPCStatus tells the surface how the technician may log in now (section
-// 11.6): map { 1: Online bool, 2: OTP bool }. Online: the agent reaches
-// its relay, so a QR code can be answered. OTP: the agent accepts a
-// username and code now (offline, or online when the policy allows it);
-// the surface then offers the code prompt.
+// 11.6): map { 1: Online bool, 2: OTP bool, 3: SecondApproval bool,
+// omitted when false }. Online: the agent reaches its relay, so a QR code
+// can be answered. OTP: the agent accepts a username and code now
+// (offline, or online when the policy allows it); the surface then
+// offers the code prompt. SecondApproval: the technician approved and the
+// agent is asking a second approver (SPEC.md 5.7.7, 11.14); the surface
+// shows that it waits, names nobody, and offers neither the QR code nor
+// the code prompt until the Credential or Denied that ends the login.
 type IPCStatus struct {
-	Online bool `cbor:"1,keyasint"`
-	OTP    bool `cbor:"2,keyasint"`
+	Online         bool `cbor:"1,keyasint"`
+	OTP            bool `cbor:"2,keyasint"`
+	SecondApproval bool `cbor:"3,keyasint,omitempty"`
 }
 
 // IPCCode is an offline login attempt: map { 1: Username text (at most

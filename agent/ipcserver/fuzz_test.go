@@ -24,6 +24,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		{MsgEnd, &End{}},
 		{MsgEnded, &Ended{OK: true}},
 		{MsgStatus, &Status{Online: false, OTP: true}},
+		{MsgStatus, &Status{Online: true, SecondApproval: true}},
 		{MsgCode, &Code{Username: "nik", Code: "123456"}},
 		{MsgPush, &Push{Email: "nik@msp.example"}},
 		{MsgNumber, &Number{Number: 47}},
@@ -37,6 +38,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	}
 	f.Add([]byte{byte(MsgCode), 0xa2, 0x01, 0x63, 'n', 'i', 'k', 0x02, 0x60})
 	f.Add([]byte{byte(MsgStatus), 0xa2, 0x01, 0xf5, 0x02, 0xf5})
+	f.Add([]byte{byte(MsgStatus), 0xa3, 0x01, 0xf5, 0x02, 0xf4, 0x03, 0xf4}) // field 3 false: not canonical
 	f.Fuzz(func(t *testing.T, body []byte) {
 		mt, cb, err := parseMsg(body)
 		if err != nil {

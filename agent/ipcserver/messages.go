@@ -25,6 +25,15 @@
 //	→ Code{Username, Code}
 //	← Credential{...}   or Denied{Code, Reason}   (either ends the login)
 //
+// Second approver (SPEC.md 5.7.7, 11.14): once the technician approved
+// (by QR code or push) and the agent asks a second approver, it sends
+// Status with SecondApproval (OTP false); the surface shows that it
+// waits, names nobody, and drops the QR code. The agent sends no QR
+// after it and ignores Code and Push until the Credential or Denied:
+//
+//	← Status{Online, OTP: false, SecondApproval: true}
+//	← Credential{...}   or Denied{Code, Reason}
+//
 // Push login (SPEC.md 5.7.9, 11.5): during a login the surface may send
 // the email the technician typed; the agent answers with the number to
 // show, whoever the email names, then the Credential or a Denied:
@@ -65,8 +74,9 @@ type (
 	End = protocol.IPCEnd
 	// Ended confirms End: the account is disabled again.
 	Ended = protocol.IPCEnded
-	// Status tells the surface whether the agent is online and whether
-	// it accepts a username and code now.
+	// Status tells the surface whether the agent is online, whether it
+	// accepts a username and code now, and whether the login waits for
+	// a second approver.
 	Status = protocol.IPCStatus
 	// Code is an offline login attempt. It logs the code as "REDACTED".
 	Code = protocol.IPCCode

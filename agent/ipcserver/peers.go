@@ -81,24 +81,31 @@ func (s *Server) serveUser(ctx context.Context, c *ipc.Conn, peer ipc.Peer, t Ms
 		s.refuseUser(ctx, c, peer, 0, fmt.Sprintf("a user's prompt may not send message type %d", t))
 		return
 	}
-	var b Begin
-	if err := protocol.Unmarshal(body, &b); err != nil || len(b.Target) > protocol.MaxIPCTarget {
+	b, ok := decodeBegin(body)
+	if !ok {
 		s.refuseUser(ctx, c, peer, 0, "malformed request from a user's prompt")
 		return
 	}
+	// The action the Begin asks for, as audited: 0 only when it names
+	// none (an unknown surface with action 0, an action outside 1..4).
+	action := actionOf(b)
 	if b.Target == "" {
-		s.refuseUser(ctx, c, peer, b.Action, "a user's prompt may ask only for a remote desktop login (Begin with a target)")
+		s.refuseUser(ctx, c, peer, action, "a user's prompt may ask only for a remote desktop login (Begin with a target)")
 		return
 	}
 	release, ok := s.users.take(peer.User(), s.cfg.Now())
 	if !ok {
 		s.log.Warn("remote desktop login refused: per-user limit", "peer", peer)
-		s.cfg.Login.RecordRefused(ctx, b.Action, "too many remote desktop logins from this user", peerDetail(peer, b.Surface))
+		s.cfg.Login.RecordRefused(ctx, action, "too many remote desktop logins from this user", peerDetail(peer, b.Surface))
 		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeUnavailable, Reason: "too many remote desktop logins from this user; try again later"})
 		return
 	}
 	defer release()
-	s.login(ctx, c, b, peer)
+	if action == 0 {
+		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
+		return
+	}
+	s.login(ctx, c, b, action, peer)
 }
 
 // refuseUser answers a PeerUser's message it may not send with Denied

@@ -31,7 +31,10 @@ type pushEnv struct {
 	advance  func(time.Duration)
 }
 
-func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(p *protocol.Policy)) *pushEnv {
+// The login server asks second approvers (SPEC.md 11.14) through the
+// push server, as the daemon wires them; edit may change the policy
+// (and make phones with e.msp).
+func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(e *pushEnv, p *protocol.Policy)) *pushEnv {
 	e := &pushEnv{env: env{msp: agenttest.NewMSP(t, "acme"), net: channeltest.NewNetwork()}}
 	var mu sync.Mutex
 	now := time.Now()
@@ -44,18 +47,20 @@ func newPushEnv(t testing.TB, delay, timeout time.Duration, edit func(p *protoco
 	p.Roster = []protocol.RosterEntry{e.ann.RosterEntry(protocol.RoleAdmin), e.nik.RosterEntry(protocol.RoleAdmin)}
 	p.Revoked = []uint64{e.ann.Cert.Serial}
 	if edit != nil {
-		edit(&p)
+		edit(e, &p)
 	}
 	e.agent = agenttest.NewAgent(t, e.msp, &p, store.Config{})
 	e.backend = accountstest.New(accountstest.Config{})
 	mgr := lifecycle.New(lifecycle.Config{Backend: e.backend, Store: e.agent.Store, Audit: e.agent.Audit, Rand: rand.Reader})
 	addr := protocol.PeerAddr{Relay: agenttest.Relay, Mailbox: e.agent.Keys.Mailbox()}
+	var ps *push.Server
 	ls := login.New(login.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Static: e.agent.Keys.NoisePublic(),
-		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second})
+		Addr: func() protocol.PeerAddr { return addr }, StepTimeout: 5 * time.Second,
+		CoApprover: login.CoApproverFunc(func(ctx context.Context, q *push.CoRequest) (*push.CoApproved, error) { return ps.CoApprove(ctx, q) })})
 	peer := e.net.Join(addr)
 	mux := channel.New(channel.Config{Relay: peer, Static: e.agent.Keys.Noise, Accept: ls.Accept, Handle: ls.Handle, HandshakeTimeout: 2 * time.Second})
 	agenttest.Pump(t, mux, peer.Recv)
-	ps := push.New(push.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Dial: mux.Dial,
+	ps = push.New(push.Config{Store: e.agent.Store, Audit: e.agent.Audit, Lifecycle: mgr, Dial: mux.Dial,
 		AnswerDelay: delay, Timeout: timeout, Retry: 50 * time.Millisecond, Now: e.now})
 	dir := filepath.Join(t.TempDir(), "run")
 	e.sock = filepath.Join(dir, "agent.sock")
@@ -111,8 +116,9 @@ func (e *pushEnv) pushLoginTimed(t testing.TB, email string) (*ipcserver.Client,
 	}
 }
 
-// final returns the login's Credential or Denied.
-func final(t testing.TB, c *ipcserver.Client) any {
+// final returns the login's Credential or Denied, skipping what comes
+// before it; with next, the next message must be it.
+func final(t testing.TB, c *ipcserver.Client, next bool) any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -125,22 +131,37 @@ func final(t testing.TB, c *ipcserver.Client) any {
 		case *ipcserver.Credential, *ipcserver.Denied:
 			return m
 		}
+		if next {
+			t.Fatalf("got %T %+v, want the Credential or Denied", m, m)
+		}
 	}
 }
 
-func TestPushLogin(t *testing.T) {
-	checkGoroutines(t)
-	e := newPushEnv(t, 10*time.Millisecond, 5*time.Second, nil)
+// nikPicks serves nik's phone, which approves a push with the number
+// sent on the returned channel.
+func (e *pushEnv) nikPicks(t testing.TB) chan<- uint8 {
 	numbers := make(chan uint8, 1)
 	e.nik.ServePush(t, e.net, e.agent.Keys.NoisePublic(), nil, func(protocol.PushRequest) agenttest.PushReply {
 		return agenttest.PushReply{Pick: uint16(<-numbers)}
 	})
+	return numbers
+}
+
+// TestPushLogin: a push login ends with the Credential; a login that
+// needs no second approver never says it waits for one (SPEC.md 5.7.7).
+func TestPushLogin(t *testing.T) {
+	checkGoroutines(t)
+	e := newPushEnv(t, 10*time.Millisecond, 5*time.Second, nil)
+	numbers := e.nikPicks(t)
 	c, n := e.pushLogin(t, "nik@msp.example")
 	defer c.Close()
 	numbers <- n
-	cred, ok := final(t, c).(*ipcserver.Credential)
+	cred, ok := final(t, c, false).(*ipcserver.Credential)
 	if !ok || cred.Username != "msp-nik" || len(cred.Password) == 0 {
 		t.Fatalf("got %+v", cred)
+	}
+	if st := c.Status(); st.SecondApproval {
+		t.Fatalf("last Status %+v: waiting for a second approver that the policy does not ask for", st)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -162,7 +183,7 @@ func TestPushLoginUnknownLikeRevoked(t *testing.T) {
 	var got []ipcserver.Denied
 	for _, email := range []string{"eve@msp.example", "ann@msp.example"} {
 		c, _ := e.pushLogin(t, email)
-		d, ok := final(t, c).(*ipcserver.Denied)
+		d, ok := final(t, c, false).(*ipcserver.Denied)
 		c.Close()
 		if !ok {
 			t.Fatalf("%s: %T", email, d)
@@ -191,7 +212,7 @@ func BenchmarkPushAnswerTiming(b *testing.B) {
 		{"known", "nik@msp.example", false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newPushEnv(b, delay, 5*time.Second, func(p *protocol.Policy) {
+			e := newPushEnv(b, delay, 5*time.Second, func(_ *pushEnv, p *protocol.Policy) {
 				p.PushLogin = !bc.off
 				p.PushPerHour, p.PushMaxPending = protocol.MaxPushPerHour, protocol.MaxPushMaxPending
 			})
@@ -222,7 +243,7 @@ func TestPushLoginNumberBeforeDenial(t *testing.T) {
 	if d := <-done; d.Err != nil || d.Result.Code != protocol.CodeDenied {
 		t.Fatalf("phone: %+v", d)
 	}
-	if d, ok := final(t, c).(*ipcserver.Denied); !ok || d.Code != protocol.CodeDenied {
+	if d, ok := final(t, c, false).(*ipcserver.Denied); !ok || d.Code != protocol.CodeDenied {
 		t.Fatalf("got %+v", d)
 	}
 }

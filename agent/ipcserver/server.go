@@ -109,12 +109,17 @@ func (s *Server) serve(ctx context.Context, c *ipc.Conn) {
 	}
 	switch t {
 	case MsgBegin:
-		var b Begin
-		if err := protocol.Unmarshal(body, &b); err != nil || len(b.Target) > protocol.MaxIPCTarget {
+		b, ok := decodeBegin(body)
+		if !ok {
 			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "malformed request"})
 			return
 		}
-		s.login(ctx, c, b, c.Peer())
+		action := actionOf(b)
+		if action == 0 {
+			_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
+			return
+		}
+		s.login(ctx, c, b, action, c.Peer())
 	case MsgEnd:
 		var e End
 		if err := protocol.Unmarshal(body, &e); err != nil {
@@ -199,16 +204,9 @@ func (s *Server) status() (Status, <-chan struct{}) {
 	return s.cfg.Status()
 }
 
-func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer) {
+// login serves the login a Begin asked for, action (1..4) its actionOf.
+func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, action uint8, peer ipc.Peer) {
 	user := peer.Kind != ipc.PeerSystem
-	action := b.Action
-	if action == 0 {
-		action = ActionFor(b.Surface)
-	}
-	if protocol.ActionName(action) == "" {
-		_ = s.send(ctx, c, MsgDenied, &Denied{Code: protocol.CodeBadRequest, Reason: "unknown surface or action"})
-		return
-	}
 	req, err := s.cfg.Login.BeginTarget(ctx, action, b.Surface, b.Target)
 	if err != nil {
 		s.log.Warn("login request refused", "err", err)
@@ -270,9 +268,30 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			}
 		}
 	}()
+	// waiting: the technician approved (the QR code's login or the
+	// Push) and the agent asks a second approver (SPEC.md 5.7.7, 11.14).
+	// The surface is told so in Status; it gets no QR code after that,
+	// and Code and Push are ignored, until the login ends.
+	waiting := false
+	qrWait := req.SecondApproval()
+	var pushWait <-chan struct{}
 	st, changed := s.status()
 	if err := s.send(ctx, c, MsgStatus, &st); err != nil {
 		return
+	}
+	// startWaiting tells the surface that the login waits for a second
+	// approver.
+	startWaiting := func() error {
+		if waiting {
+			return nil
+		}
+		waiting = true
+		st = waitingStatus(st)
+		if err := s.send(ctx, c, MsgStatus, &st); err != nil {
+			return err
+		}
+		s.log.Info("login surface told it waits for a second approver", "surface", b.Surface)
+		return nil
 	}
 	// A push login runs beside the QR code; a new Push is taken only
 	// once the current one has ended.
@@ -291,8 +310,17 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 	deny := denialOf
 	for {
 		var pushIn <-chan Push
-		if pr == nil && s.cfg.Push != nil {
+		if pr == nil && s.cfg.Push != nil && !waiting {
 			pushIn = pushes
+		}
+		qrs, codesIn := req.QR(), codes
+		if waiting {
+			qrs, codesIn = nil, nil
+		}
+		// A push shows its Number before it may say that it waits.
+		var pushWaitIn <-chan struct{}
+		if pushNumber == nil {
+			pushWaitIn = pushWait
 		}
 		select {
 		case p := <-pushIn:
@@ -301,7 +329,19 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 				s.log.Warn("push login not started", "err", err)
 				continue
 			}
-			pr, pushNumber, pushDone = r, r.Number(), r.Done()
+			pr, pushNumber, pushDone, pushWait = r, r.Number(), r.Done(), r.SecondApproval()
+			continue
+		case <-qrWait:
+			qrWait = nil
+			if err := startWaiting(); err != nil {
+				return
+			}
+			continue
+		case <-pushWaitIn:
+			pushWait = nil
+			if err := startWaiting(); err != nil {
+				return
+			}
 			continue
 		case n := <-pushNumber:
 			pushNumber = nil
@@ -323,7 +363,7 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 				}
 			}
 			grant, err = pr.Result()
-		case q := <-req.QR():
+		case q := <-qrs:
 			if err := s.sendQR(ctx, c, q); err != nil {
 				s.log.Info("login surface gone", "err", err)
 				return
@@ -331,11 +371,14 @@ func (s *Server) login(ctx context.Context, c *ipc.Conn, b Begin, peer ipc.Peer)
 			continue
 		case <-changed:
 			st, changed = s.status()
+			if waiting {
+				st = waitingStatus(st)
+			}
 			if err := s.send(ctx, c, MsgStatus, &st); err != nil {
 				return
 			}
 			continue
-		case code := <-codes:
+		case code := <-codesIn:
 			grant, err = s.offlineLogin(ctx, action, st, code)
 			deny = offlineDenial
 		case <-gone:
@@ -409,6 +452,36 @@ func (s *Server) refusedUser(ctx context.Context, c *ipc.Conn, peer ipc.Peer, ac
 	default:
 		return false
 	}
+}
+
+// waitingStatus is st while the login waits for a second approver
+// (SPEC.md 5.7.7): no code is taken.
+func waitingStatus(st Status) Status {
+	st.OTP, st.SecondApproval = false, true
+	return st
+}
+
+// decodeBegin decodes a Begin body strictly (SPEC.md 5.7.1: a Target of
+// at most MaxIPCTarget bytes), for a system peer and a user peer alike.
+func decodeBegin(body []byte) (Begin, bool) {
+	var b Begin
+	if err := protocol.Unmarshal(body, &b); err != nil || len(b.Target) > protocol.MaxIPCTarget {
+		return Begin{}, false
+	}
+	return b, true
+}
+
+// actionOf is the action a Begin asks for: its Action, or with 0 its
+// surface's own; 0 when that is not an action (1..4).
+func actionOf(b Begin) uint8 {
+	a := b.Action
+	if a == 0 {
+		a = ActionFor(b.Surface)
+	}
+	if protocol.ActionName(a) == "" {
+		return 0
+	}
+	return a
 }
 
 // offer sends v on ch unless ch is full.

@@ -19,9 +19,20 @@ const userSID = "S-1-5-21-1111-2222-3333-1001"
 func refusals(t *testing.T, e *env, sid string) []string {
 	t.Helper()
 	var out []string
+	for _, r := range refusalRecords(t, e, sid) {
+		out = append(out, r.Reason)
+	}
+	return out
+}
+
+// refusalRecords returns the login.denied records the server wrote for
+// the user peer sid.
+func refusalRecords(t *testing.T, e *env, sid string) []protocol.AuditRecord {
+	t.Helper()
+	var out []protocol.AuditRecord
 	for _, r := range e.agent.Records(t) {
 		if r.Event == audit.LoginDenied && strings.Contains(r.Detail, "ipc peer "+sid) {
-			out = append(out, r.Reason)
+			out = append(out, r)
 		}
 	}
 	return out
@@ -61,6 +72,15 @@ func TestUserPeerOnlyRemoteDesktop(t *testing.T) {
 	for _, r := range got[:3] {
 		if !strings.Contains(r, "only for a remote desktop login") {
 			t.Fatalf("audit reason %q", r)
+		}
+	}
+	// Each refusal records the action the Begin asked for (the
+	// surface's own when its Action is 0); End, Code and Push ask for
+	// none.
+	recs := refusalRecords(t, e, userSID)
+	for i, want := range []uint8{protocol.ActionLogon, protocol.ActionElevate, protocol.ActionLogon, 0, 0, 0} {
+		if recs[i].Action != want {
+			t.Errorf("refusal %d (%q): audited action %d, want %d", i, recs[i].Reason, recs[i].Action, want)
 		}
 	}
 
@@ -115,8 +135,9 @@ func TestUserPeerLimit(t *testing.T) {
 	if d.Code != protocol.CodeUnavailable || !strings.Contains(d.Reason, "too many remote desktop logins") {
 		t.Fatalf("Begin over the limit: %+v", d)
 	}
-	if got := refusals(t, e, userSID); len(got) != 1 || got[0] != "too many remote desktop logins from this user" {
-		t.Fatalf("audited %q", got)
+	if got := refusalRecords(t, e, userSID); len(got) != 1 || got[0].Reason != "too many remote desktop logins from this user" ||
+		got[0].Action != protocol.ActionLogon {
+		t.Fatalf("audited %+v, want the limit's refusal of a logon (action 1)", got)
 	}
 	e.ln.SetPeer(ipc.Peer{Kind: ipc.PeerUser, SID: "S-1-5-21-1111-2222-3333-1002"})
 	if d := begin(); !served(d) {

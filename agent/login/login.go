@@ -237,6 +237,10 @@ type Request struct {
 	qr      chan QR
 	scanned chan struct{}
 	out     *lifecycle.Outcome
+	// coWait is closed, once (coWaitOnce), when the agent starts asking
+	// the second approvers of the technician's approval (SPEC.md 11.14).
+	coWait     chan struct{}
+	coWaitOnce sync.Once
 
 	// Guarded by s.mu.
 	closed  bool               // decided (claimed) or ended: its codes no longer work
@@ -281,7 +285,7 @@ func (s *Server) begin(ctx context.Context, action uint8, surface string, target
 	r := &Request{
 		Action: action, Surface: surface, s: s, device: enr.DeviceID, target: target,
 		qr: make(chan QR, 1), scanned: make(chan struct{}, 1), out: lifecycle.NewOutcome(),
-		scans: map[*scan]struct{}{},
+		coWait: make(chan struct{}), scans: map[*scan]struct{}{},
 	}
 	first, err := s.newCode(r)
 	if err != nil {
@@ -317,6 +321,14 @@ func (r *Request) QR() <-chan QR { return r.qr }
 
 // Done is closed when the request has a result.
 func (r *Request) Done() <-chan struct{} { return r.out.Done() }
+
+// SecondApproval is closed when the technician approved the request and
+// the agent starts asking second approvers (SPEC.md 11.14); the request
+// then shows no new code and ends, with Done, when they answered or
+// CoApprovalTimeout passed. It is never closed for a login that needs no
+// second approver. The login surface says that it waits (IPC Status
+// SecondApproval, 5.7.7).
+func (r *Request) SecondApproval() <-chan struct{} { return r.coWait }
 
 // Result returns the grant or the reason the request failed, after Done.
 // The grant's password is handed out once: later calls return it wiped.
@@ -698,7 +710,7 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 	// anything is enabled.
 	var co *push.CoApproved
 	if push.NeedsCoApproval(&pol, dev.DeviceID) {
-		if d := s.coApprove(sctx, &co, &push.CoRequest{Tech: &cert, TechCert: hello.TechCert, Approval: signed, Device: &dev,
+		if d := s.coApprove(sctx, r, &co, &push.CoRequest{Tech: &cert, TechCert: hello.TechCert, Approval: signed, Device: &dev,
 			DevCert: enr.DeviceCert, MSPKey: enr.MSPKey, Policy: &pol, Action: r.Action, Account: account,
 			Method: protocol.MethodQR, Reason: a.Reason, Ticket: a.Ticket}); d != nil {
 			s.deny(ctx, conn, r, rec, d)
@@ -799,13 +811,14 @@ func (s *Server) serve(ctx, sctx context.Context, conn *channel.Conn, r *Request
 // coApprove asks the second approvers (SPEC.md 11.14). It returns the
 // denial that ends the request when no verified approving second
 // approval came, or sets *co.
-func (s *Server) coApprove(ctx context.Context, co **push.CoApproved, q *push.CoRequest) *denial {
+func (s *Server) coApprove(ctx context.Context, r *Request, co **push.CoApproved, q *push.CoRequest) *denial {
 	if s.cfg.CoApprover == nil {
 		d := refused("second approval: this agent cannot ask a second approver")
 		d.text = push.CoRefusalText(nil)
 		return d
 	}
 	s.log.Info("qr login: waiting for a second approver", "technician", q.Tech.Username)
+	r.coWaitOnce.Do(func() { close(r.coWait) })
 	c, err := s.cfg.CoApprover.CoApprove(ctx, q)
 	if err != nil {
 		// The surface's error names the second approval (push.ErrCo...);

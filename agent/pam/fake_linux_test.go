@@ -155,6 +155,32 @@ func TestQRInThePromptTurn(t *testing.T) {
 	}
 }
 
+// TestWaitingForSecondApprover (SPEC.md 5.7.7): after the technician's
+// approval the agent says it waits for a second approver; the module
+// shows that, names nobody, shows the QR code no more (not even one that
+// arrives after), and waits for the login's end without asking again.
+func TestWaitingForSecondApprover(t *testing.T) {
+	module := buildModule(t)
+	sock, _ := fakeAgent(t,
+		msg(t, ipcserver.MsgStatus, &ipcserver.Status{Online: true}),
+		msg(t, ipcserver.MsgQR, &ipcserver.QR{Text: "JK:FIRST", Terminal: "#\n", Expires: 1}),
+		msg(t, ipcserver.MsgStatus, &ipcserver.Status{Online: true, SecondApproval: true}),
+		msg(t, ipcserver.MsgQR, &ipcserver.QR{Text: "JK:LATE", Terminal: "#\n", Expires: 1}),
+	)
+	s := pamWrapper(t, module, "socket="+sock+" timeout=2", "msp-nik", "authenticate")
+	s.expect(t, "Press Enter")
+	s.send(t, "\n")
+	s.expect(t, "jitkey: Approved. Waiting for a second approver...")
+	if err := s.wait(t); err == nil {
+		t.Fatal("authenticated without a credential")
+	}
+	out := s.output()
+	if strings.Count(out, "Press Enter") != 1 || strings.Contains(out, "JK:LATE") || strings.Contains(out, "not approved yet") ||
+		!strings.Contains(out, "jitkey: not approved in time") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
 // TestAgentDown: with no agent, failmode=closed (the default) fails the
 // login with PAM_AUTHINFO_UNAVAIL and says why; failmode=open returns
 // PAM_IGNORE, so the rest of the stack decides (here pam_permit).

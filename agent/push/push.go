@@ -159,6 +159,10 @@ type Request struct {
 	shown  chan uint8
 	out    *lifecycle.Outcome
 	cancel context.CancelFunc
+	// coWait is closed, once (coWaitOnce), when the agent starts asking
+	// the second approvers of the technician's approval (SPEC.md 11.14).
+	coWait     chan struct{}
+	coWaitOnce sync.Once
 }
 
 // Begin starts a push login for action with what the technician typed.
@@ -174,7 +178,8 @@ func (s *Server) Begin(ctx context.Context, action uint8, email string) (*Reques
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	r := &Request{s: s, action: action, number: n, shown: make(chan uint8, 1), out: lifecycle.NewOutcome(), cancel: cancel}
+	r := &Request{s: s, action: action, number: n, shown: make(chan uint8, 1), out: lifecycle.NewOutcome(), cancel: cancel,
+		coWait: make(chan struct{})}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); r.show(ctx) }()
 	go func() { defer s.wg.Done(); r.run(ctx, email) }()
@@ -186,6 +191,14 @@ func (r *Request) Number() <-chan uint8 { return r.shown }
 
 // Done is closed when the request has a result.
 func (r *Request) Done() <-chan struct{} { return r.out.Done() }
+
+// SecondApproval is closed when the technician approved the push (the
+// right number) and the agent starts asking second approvers (SPEC.md
+// 11.14); the request ends, with Done, when they answered or the time
+// left passed. It is never closed for a login that needs no second
+// approver. The login surface says that it waits (IPC Status
+// SecondApproval, 5.7.7).
+func (r *Request) SecondApproval() <-chan struct{} { return r.coWait }
 
 // Result returns the grant or the reason the push failed, after Done.
 // The grant's password is handed out once: later calls return it wiped.

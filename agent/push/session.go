@@ -196,6 +196,7 @@ func (s *Server) serve(ctx context.Context, conn *channel.Conn, r *Request, t *t
 	}
 	var co *CoApproved
 	if NeedsCoApproval(&t.pol, t.dev.DeviceID) {
+		r.coWaitOnce.Do(func() { close(r.coWait) })
 		var err error
 		co, err = s.CoApprove(ctx, &CoRequest{Tech: &cert, TechCert: hello.TechCert, Approval: signed, Device: &t.dev,
 			DevCert: t.enr.DeviceCert, MSPKey: t.enr.MSPKey, Policy: &t.pol, Action: r.action, Account: account,

@@ -18,7 +18,7 @@ const MaxString = C.JK_MAX_STRING
 type Msg struct {
 	Type uint8
 	// Status
-	Online, OTP bool
+	Online, OTP, SecondApproval bool
 	// QR
 	Text, PNG, Terminal []byte
 	Expires             int64
@@ -57,8 +57,8 @@ func Decode(body []byte) (Msg, bool) {
 	u := unsafe.Pointer(&m.u[0])
 	switch out.Type {
 	case C.JK_MSG_STATUS:
-		s := (*struct{ online, otp C.int })(u)
-		out.Online, out.OTP = s.online != 0, s.otp != 0
+		s := (*struct{ online, otp, secondApproval C.int })(u)
+		out.Online, out.OTP, out.SecondApproval = s.online != 0, s.otp != 0, s.secondApproval != 0
 	case C.JK_MSG_QR:
 		q := (*struct {
 			text, png, terminal C.struct_jk_str

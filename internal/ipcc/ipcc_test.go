@@ -29,6 +29,9 @@ func agentSeeds(t testing.TB) [][]byte {
 	return [][]byte{
 		msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true}),
 		msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{OTP: true}),
+		msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true}),
+		msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{SecondApproval: true}),
+		msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, OTP: true, SecondApproval: true}),
 		msg(t, protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:abc", PNG: []byte{0x89, 'P', 'N', 'G'}, Terminal: "█▀▄\n▄▀█\n", Expires: 1_800_000_000}),
 		msg(t, protocol.IPCMsgQR, &protocol.IPCQR{Text: strings.Repeat("x", 300), Expires: -5}),
 		msg(t, protocol.IPCMsgQR, &protocol.IPCQR{PNG: bytes.Repeat([]byte{7}, 1000), Terminal: "é", Expires: 1 << 40}),
@@ -73,7 +76,7 @@ func agentMessage(t protocol.IPCMsgType) bool {
 func same(cm ipcc.Msg, v any) bool {
 	switch v := v.(type) {
 	case *protocol.IPCStatus:
-		return cm.Online == v.Online && cm.OTP == v.OTP
+		return cm.Online == v.Online && cm.OTP == v.OTP && cm.SecondApproval == v.SecondApproval
 	case *protocol.IPCQR:
 		return string(cm.Text) == v.Text && bytes.Equal(cm.PNG, v.PNG) && string(cm.Terminal) == v.Terminal && cm.Expires == v.Expires
 	case *protocol.IPCCredential:
@@ -200,7 +203,16 @@ func TestDecodeRefusals(t *testing.T) {
 		{"status keys swapped", []byte{7, 0xa2, 0x02, 0xf4, 0x01, 0xf4}},
 		{"status key missing", []byte{7, 0xa1, 0x01, 0xf4}},
 		{"status duplicate key", []byte{7, 0xa2, 0x01, 0xf4, 0x01, 0xf4}},
-		{"status extra key", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0xf4}},
+		{"status second approval false", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0xf4}},
+		{"status second approval null", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0xf6}},
+		{"status second approval int", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0x01}},
+		{"status second approval key missing", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4}},
+		{"status second approval without otp", []byte{7, 0xa2, 0x01, 0xf4, 0x03, 0xf5}},
+		{"status second approval first", []byte{7, 0xa3, 0x03, 0xf5, 0x01, 0xf4, 0x02, 0xf4}},
+		{"status second approval long key", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x18, 0x03, 0xf5}},
+		{"status extra key 4", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x04, 0xf5}},
+		{"status four keys", []byte{7, 0xa4, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0xf5, 0x04, 0xf5}},
+		{"status second approval trailing byte", []byte{7, 0xa3, 0x01, 0xf4, 0x02, 0xf4, 0x03, 0xf5, 0x00}},
 		{"status indefinite map", []byte{7, 0xbf, 0x01, 0xf4, 0x02, 0xf4, 0xff}},
 		{"status null bool", []byte{7, 0xa2, 0x01, 0xf6, 0x02, 0xf4}},
 		{"status long key", []byte{7, 0xa2, 0x18, 0x01, 0xf4, 0x02, 0xf4}},
@@ -236,6 +248,7 @@ func TestDecodeRefusals(t *testing.T) {
 	for _, b := range [][]byte{
 		{2, 0xa4, 0x01, 0x60, 0x02, 0xf6, 0x03, 0x60, 0x04, 0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // expires -2^63
 		{2, 0xa4, 0x01, 0x60, 0x02, 0x40, 0x03, 0x60, 0x04, 0x00},                                                 // empty, non-nil PNG
+		{7, 0xa3, 0x01, 0xf5, 0x02, 0xf4, 0x03, 0xf5},                                                             // status waiting for a second approver
 		{10, 0xa1, 0x01, 0x0a},       // number 10
 		{10, 0xa1, 0x01, 0x17},       // number 23, the last one-byte head
 		{10, 0xa1, 0x01, 0x18, 0x18}, // number 24, the first two-byte head
@@ -247,6 +260,9 @@ func TestDecodeRefusals(t *testing.T) {
 		}
 		if b[0] == 10 && cm.Number != b[len(b)-1] {
 			t.Fatalf("%x: number %d", b, cm.Number)
+		}
+		if b[0] == 7 && (!cm.Online || cm.OTP || !cm.SecondApproval) {
+			t.Fatalf("%x: status %+v", b, cm)
 		}
 		roundTrip(t, b)
 	}

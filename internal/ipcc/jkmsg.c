@@ -177,12 +177,20 @@ int jk_decode(const uint8_t *body, size_t n, struct jk_msg *m)
 	memset(m, 0, sizeof *m);
 	m->type = body[0];
 	switch (m->type) {
-	case JK_MSG_STATUS:
-		if (rd_map(&r, 2) < 0 ||
+	case JK_MSG_STATUS: {
+		/* Field 3 (SecondApproval) is omitted when false: a map of 2,
+		 * or of 3 whose field 3 is true (false would not be canonical). */
+		int mt;
+		uint64_t pairs;
+		if (head(&r, &mt, &pairs) < 0 || mt != MT_MAP || (pairs != 2 && pairs != 3) ||
 		    rd_key(&r, 1) < 0 || rd_bool(&r, &m->u.status.online) < 0 ||
 		    rd_key(&r, 2) < 0 || rd_bool(&r, &m->u.status.otp) < 0)
 			return -1;
+		if (pairs == 3 && (rd_key(&r, 3) < 0 || rd_bool(&r, &m->u.status.second_approval) < 0 ||
+				   !m->u.status.second_approval))
+			return -1;
 		break;
+	}
 	case JK_MSG_QR:
 		if (rd_map(&r, 4) < 0 ||
 		    rd_key(&r, 1) < 0 || rd_text(&r, &m->u.qr.text) < 0 ||

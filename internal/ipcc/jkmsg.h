@@ -58,7 +58,9 @@ struct jk_msg {
 	uint8_t type;
 	union {
 		struct {
-			int online, otp;
+			/* second_approval: Status field 3 (SPEC.md 5.7.7), present
+			 * only as true; the agent waits for a second approver. */
+			int online, otp, second_approval;
 		} status;
 		struct {
 			struct jk_str text, png, terminal;

@@ -45,6 +45,7 @@ func TestDecoderSanitized(t *testing.T) {
 		v   any
 	}{
 		{protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true}},
+		{protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true}},
 		{protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:W50380VW2+M9N$U8%2BC7EKAA68", PNG: []byte("\x89PNG\r\n"), Terminal: term, Expires: 1_800_000_000}},
 		{protocol.IPCMsgCredential, &protocol.IPCCredential{Username: `CORP\msp-nik`, Password: []byte("0123456789abcdef0123456789abcdef"), Session: protocol.SessionID{1}, Deadline: -1}},
 		{protocol.IPCMsgDenied, &protocol.IPCDenied{Code: protocol.CodeDenied, Reason: "denied by the technician ✓"}},

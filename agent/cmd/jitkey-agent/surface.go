@@ -72,6 +72,10 @@ func cmdSurface(ctx context.Context, args []string, log *slog.Logger) error {
 		switch m := m.(type) {
 		case *ipcserver.Status:
 			fmt.Printf("status online=%v otp=%v\n", m.Online, m.OTP)
+			if m.SecondApproval {
+				// SPEC.md 5.7.7: no QR code from now on, no names.
+				fmt.Println("Approved. Waiting for a second approver…")
+			}
 			if m.OTP && !prompted {
 				// The agent accepts a username and code: read one line
 				// "USERNAME CODE" from standard input.

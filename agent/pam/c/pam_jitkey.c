@@ -486,6 +486,7 @@ static int end_session(pam_handle_t *pamh, const struct args *a, int fd, const u
 
 struct login {
 	int online, otp, have_qr;
+	int second; /* the agent waits for a second approver (Status field 3) */
 	char qr[MAX_TEXT];
 	int done; /* 1 credential, -1 denied or broken */
 	int pam_rc;
@@ -501,9 +502,18 @@ static void handle(pam_handle_t *pamh, const struct args *a, const char *user, i
 	case JK_MSG_STATUS:
 		l->online = m->u.status.online;
 		l->otp = m->u.status.otp;
+		if (m->u.status.second_approval && !l->second) {
+			/* SPEC.md 5.7.7: no QR code from now on, no names. */
+			l->second = 1;
+			l->have_qr = 0;
+			say(pamh, PAM_TEXT_INFO, "jitkey: Approved. Waiting for a second approver...");
+			pam_syslog(pamh, LOG_INFO, "login of %s waits for a second approver", user);
+		}
 		return;
 	case JK_MSG_QR: {
 		size_t o = 0;
+		if (l->second)
+			return; /* not offered while a second approver is asked */
 		/* Terminal picture, then the payload line for a phone that
 		 * reads text (and for tests). */
 		clean(l->qr, sizeof l->qr - 1, m->u.qr.terminal.p, m->u.qr.terminal.n);
@@ -633,7 +643,8 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 	size_t n = jk_encode_begin(body, sizeof body, a->surface, 0, NULL); /* no Target: see agent/pam/doc.go */
 	long long first = now_ms() + 15000; /* the first QR comes at once */
 	if (n == 0 || write_frame(fd, body, n) < 0 ||
-	    pump(pamh, a, user, fd, l, buf, first < deadline ? first : deadline, 1) < 0 || (!l->done && !l->have_qr && !l->otp)) {
+	    pump(pamh, a, user, fd, l, buf, first < deadline ? first : deadline, 1) < 0 ||
+	    (!l->done && !l->have_qr && !l->otp && !l->second)) {
 		rc = unavailable(pamh, a, "the jitkey agent does not answer");
 		goto out;
 	}
@@ -644,6 +655,17 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 			say(pamh, PAM_ERROR_MSG, "jitkey: not approved in time");
 			l->pam_rc = PAM_AUTH_ERR;
 			break;
+		}
+		if (l->second) {
+			/* Approved; the agent ends the login (Credential or
+			 * Denied) when the second approver answers or its time
+			 * is up: nothing to ask meanwhile. */
+			if (pump(pamh, a, user, fd, l, buf, deadline, 0) < 0) {
+				say(pamh, PAM_ERROR_MSG, "jitkey: the agent closed the login");
+				l->pam_rc = PAM_AUTH_ERR;
+				break;
+			}
+			continue;
 		}
 		snprintf(info, sizeof info, "jitkey: scan this code with the jitkey app to approve %s as %s%s\n%s",
 			 what(a->surface), user, l->online ? "" : " (this computer is offline)", l->have_qr ? l->qr : "");
@@ -686,7 +708,7 @@ static int authenticate(pam_handle_t *pamh, const struct args *a, const char *us
 			l->pam_rc = PAM_AUTH_ERR;
 			break;
 		}
-		if (!l->done)
+		if (!l->done && !l->second)
 			say(pamh, PAM_TEXT_INFO, "jitkey: not approved yet");
 	}
 	rc = l->pam_rc;

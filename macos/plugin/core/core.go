@@ -27,9 +27,12 @@ const (
 	PushSent   State = C.JKC_PUSH_SENT
 	PushNumber State = C.JKC_PUSH_NUMBER
 	CodeSent   State = C.JKC_CODE_SENT
-	Credential State = C.JKC_CREDENTIAL
-	Denied     State = C.JKC_DENIED
-	Failed     State = C.JKC_FAILED
+	// SecondApproval: approved, the agent waits for a second approver
+	// (SPEC.md 5.7.7); no QR code, push or code.
+	SecondApproval State = C.JKC_SECOND_APPROVAL
+	Credential     State = C.JKC_CREDENTIAL
+	Denied         State = C.JKC_DENIED
+	Failed         State = C.JKC_FAILED
 )
 
 // Event mirrors enum jkc_event.

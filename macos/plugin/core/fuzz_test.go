@@ -20,6 +20,7 @@ func FuzzOnMessage(f *testing.F) {
 	sess := protocol.SessionID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	for _, s := range [][]byte{
 		msg(f, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, OTP: true}),
+		msg(f, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true}),
 		msg(f, protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:abc", PNG: []byte{0x89, 'P', 'N', 'G'}, Terminal: "█▀", Expires: 1_800_000_000}),
 		msg(f, protocol.IPCMsgCredential, &protocol.IPCCredential{Username: "msp-nik", Password: []byte("p4ss"), Session: sess, Deadline: 5}),
 		msg(f, protocol.IPCMsgDenied, &protocol.IPCDenied{Code: 5, Reason: "denied by the technician"}),
@@ -61,8 +62,8 @@ func FuzzOnMessage(f *testing.F) {
 		case byte(protocol.IPCMsgStatus):
 			_, v, _ := protocol.DecodeIPCMsg(b)
 			s := v.(*protocol.IPCStatus)
-			if ev != core.EvStatus || k.Online() != s.Online || k.OTP() != s.OTP {
-				t.Fatalf("status %v %v, want %+v", k.Online(), k.OTP(), s)
+			if ev != core.EvStatus || k.Online() != s.Online || k.OTP() != s.OTP || (k.State() == core.SecondApproval) != s.SecondApproval {
+				t.Fatalf("status %v %v state %d, want %+v", k.Online(), k.OTP(), k.State(), s)
 			}
 		}
 	})

@@ -107,8 +107,18 @@ int jkc_on_message(struct jkc *c, const uint8_t *body, size_t n)
 	case JK_MSG_STATUS:
 		c->online = m.u.status.online;
 		c->otp = m.u.status.otp;
+		if (m.u.status.second_approval) {
+			/* SPEC.md 5.7.7: the QR code is offered no more. */
+			c->state = JKC_SECOND_APPROVAL;
+			wipe(c->qr_png, c->qr_png_len);
+			c->qr_png_len = 0;
+			c->qr_text[0] = 0;
+			c->qr_expires = 0;
+		}
 		return JKC_EV_STATUS;
 	case JK_MSG_QR:
+		if (c->state == JKC_SECOND_APPROVAL)
+			return JKC_EV_STATUS; /* not offered while waiting: ignored */
 		if (m.u.qr.png.n > sizeof c->qr_png || copy_text(c->qr_text, JKC_MAX_QRTEXT, m.u.qr.text) < 0) {
 			fail(c);
 			return JKC_EV_ERROR;
@@ -121,6 +131,8 @@ int jkc_on_message(struct jkc *c, const uint8_t *body, size_t n)
 			c->state = JKC_SHOWING_QR;
 		return JKC_EV_QR;
 	case JK_MSG_NUMBER:
+		if (c->state == JKC_SECOND_APPROVAL)
+			return JKC_EV_STATUS; /* a push sent just before: ignored */
 		if (c->state != JKC_PUSH_SENT) {
 			fail(c);
 			return JKC_EV_ERROR;

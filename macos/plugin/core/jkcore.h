@@ -11,6 +11,8 @@
  *	JKC_IDLE --begin--> JKC_WAITING --QR--> JKC_SHOWING_QR
  *	JKC_WAITING / JKC_SHOWING_QR --push--> JKC_PUSH_SENT --Number--> JKC_PUSH_NUMBER
  *	JKC_WAITING / JKC_SHOWING_QR (while Status.OTP) --code--> JKC_CODE_SENT
+ *	any live state --Status.SecondApproval--> JKC_SECOND_APPROVAL
+ *	                 (the QR code is dropped; no push, no code)
  *	any live state --Credential--> JKC_CREDENTIAL   (done: log in)
  *	any live state --Denied-->     JKC_DENIED       (done: show the reason)
  *	any live state --a message not expected there, a malformed one, or
@@ -19,7 +21,12 @@
  *
  * Status updates online/otp in every live state; a QR in JKC_PUSH_SENT,
  * JKC_PUSH_NUMBER or JKC_CODE_SENT replaces the stored code without
- * changing the state (the agent keeps rotating it).
+ * changing the state (the agent keeps rotating it). In
+ * JKC_SECOND_APPROVAL (SPEC.md 5.7.7: the technician approved, the agent
+ * asks a second approver) the window shows "Approved. Waiting for a
+ * second approver…" and no QR code: a QR, or the Number of a push sent
+ * just before, is ignored there, and only the Credential or Denied that
+ * ends the login moves on.
  *
  * Nothing here allocates; the password of a Credential is kept in the
  * struct only until jkc_wipe.
@@ -40,6 +47,7 @@ enum jkc_state {
 	JKC_PUSH_SENT,   /* Push sent, waiting for the number */
 	JKC_PUSH_NUMBER, /* showing the number to pick on the phone */
 	JKC_CODE_SENT,   /* offline code sent, waiting for the answer */
+	JKC_SECOND_APPROVAL, /* approved; the agent waits for a second approver */
 	JKC_CREDENTIAL,  /* approved: username and password ready */
 	JKC_DENIED,      /* refused: denied_code and reason */
 	JKC_FAILED,      /* protocol error or connection lost */

@@ -151,6 +151,55 @@ func TestPushNumber(t *testing.T) {
 	}
 }
 
+// TestSecondApproval (SPEC.md 5.7.7): Status with SecondApproval moves
+// the login to SecondApproval from showing the QR code: the code is
+// dropped, a later QR or a push's Number is ignored, neither Push nor
+// Code goes out, a change of Online keeps it waiting, and the Credential
+// ends it.
+func TestSecondApproval(t *testing.T) {
+	sess := protocol.SessionID{4, 2}
+	path := peer(t, func(c net.Conn) {
+		recv(t, c)
+		send(t, c, msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, OTP: true}))
+		send(t, c, msg(t, protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:one", PNG: []byte{1, 2, 3}, Expires: 100}))
+		recv(t, c) // the test's go-ahead: the QR is shown
+		send(t, c, msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true}))
+		send(t, c, msg(t, protocol.IPCMsgQR, &protocol.IPCQR{Text: "JK:late", PNG: []byte{4}, Expires: 130}))
+		send(t, c, msg(t, msgNumber, &numberBody{Number: 42}))
+		send(t, c, msg(t, protocol.IPCMsgStatus, &protocol.IPCStatus{SecondApproval: true}))
+		send(t, c, msg(t, protocol.IPCMsgCredential, &protocol.IPCCredential{Username: "msp-nik", Password: []byte("Pw-24-characters-long-ok"), Session: sess, Deadline: 1_800_000_000}))
+	})
+	k, c := dial(t, path)
+	if err := c.Write(k.Begin("logon")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, k, c, core.ShowingQR)
+	// The go-ahead to the peer: any frame.
+	if err := c.Write([]byte{byte(protocol.IPCMsgEnd), 0xa0}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, k, c, core.SecondApproval)
+	if k.QRText() != "" || len(k.QRPNG()) != 0 || k.OTP() || !k.Online() {
+		t.Fatalf("waiting: qr %q %x, otp %v, online %v", k.QRText(), k.QRPNG(), k.OTP(), k.Online())
+	}
+	for range 3 { // the late QR, the Number, the offline Status
+		b, err := c.Read(10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev := k.OnMessage(b); ev != core.EvStatus || k.State() != core.SecondApproval || k.QRText() != "" {
+			t.Fatalf("event %d, state %d, qr %q", ev, k.State(), k.QRText())
+		}
+	}
+	if k.Online() || k.Push("nik@example.com") != nil || k.Code("nik", "123456") != nil {
+		t.Fatalf("online %v, or a push or code accepted while waiting", k.Online())
+	}
+	run(t, k, c, core.Credential)
+	if k.Username() != "msp-nik" || k.Session() != sess {
+		t.Fatalf("credential %q %x", k.Username(), k.Session())
+	}
+}
+
 // TestOfflineCode: while Status says OTP, the user's username and code go
 // out as Code (8) and a refusal comes back as Denied.
 func TestOfflineCode(t *testing.T) {

@@ -148,10 +148,14 @@ static NSTextField *label(NSString *s, NSRect r)
 	case JKC_PUSH_SENT:
 		_status.stringValue = @"Request sent to the phone…";
 		break;
+	case JKC_SECOND_APPROVAL:
+		/* SPEC.md 5.7.7: no names; the core dropped the QR code. */
+		_status.stringValue = @"Approved. Waiting for a second approver…";
+		break;
 	default:
 		_status.stringValue = down ? (reason ?: @"jitkey is unavailable") : @"Scan the code with the jitkey app";
 	}
-	BOOL live = !down && state != JKC_DENIED && state != JKC_FAILED && state != JKC_CREDENTIAL;
+	BOOL live = !down && state != JKC_DENIED && state != JKC_FAILED && state != JKC_CREDENTIAL && state != JKC_SECOND_APPROVAL;
 	_email.hidden = _pushButton.hidden = !live;
 	_otpUser.hidden = _otpCode.hidden = _codeButton.hidden = !(live && otp);
 }

@@ -1249,6 +1249,10 @@ func (g *gen) ipcMsgs() {
 		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: false, OTP: true})
 	ok("ok-ipc-msg-status-online", "Status: online, QR codes only (the policy does not allow codes while online)",
 		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: true, OTP: false})
+	ok("ok-ipc-msg-status-second-approval", "Status: online, the technician approved and the agent waits for a second approver (field 3 true)",
+		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{Online: true, SecondApproval: true})
+	ok("ok-ipc-msg-status-second-approval-offline", "Status: waiting for a second approver while the relay connection is lost (Online false, field 3 true)",
+		protocol.IPCMsgStatus, "IPCStatus", &protocol.IPCStatus{SecondApproval: true})
 	ok("ok-ipc-msg-code", "Code: technician nik types the 6-digit code his phone shows",
 		protocol.IPCMsgCode, "IPCCode", &protocol.IPCCode{Username: "nik", Code: "012345"})
 	ok("ok-ipc-msg-push", "Push: the technician types an email at the login screen", protocol.IPCMsgPush, "IPCPush",
@@ -1272,6 +1276,14 @@ func (g *gen) ipcMsgs() {
 	short := append([]byte{byte(protocol.IPCMsgEnd), 0xa1, 0x01, 0x4f}, session[:15]...)
 	add("R01-ipc-msg-short-session", "R-01", "End whose session id has 15 bytes: a fixed-size byte string of another size fails the re-encoding check",
 		protocol.IPCMsgEnd, "IPCEnd", short, "ErrNonCanonical")
+	// Status {1: true, 2: false} with field 3 written out as false,
+	// which omitempty omits.
+	status := msg(protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true})
+	if !bytes.Equal(status, []byte{byte(protocol.IPCMsgStatus), 0xa2, 0x01, 0xf5, 0x02, 0xf4}) {
+		panic("ipc status is not 07 a2 01 f5 02 f4")
+	}
+	add("R01-ipc-msg-status-second-approval-false", "R-01", "Status with key 3 (SecondApproval) present as false: omitempty omits it",
+		protocol.IPCMsgStatus, "IPCStatus", append(append([]byte{byte(protocol.IPCMsgStatus), 0xa3}, status[2:]...), 0x03, 0xf4), "ErrNonCanonical")
 	bad("trailing-byte", "Ended followed by one byte", protocol.IPCMsgEnded, "IPCEnded",
 		append(msg(protocol.IPCMsgEnded, &protocol.IPCEnded{OK: true}), 0))
 	raw := func(t protocol.IPCMsgType, v any) []byte {

@@ -284,6 +284,9 @@ const (
 	ModeApproved   = C.JK_MODE_APPROVED
 	ModeDenied     = C.JK_MODE_DENIED
 	ModeTarget     = C.JK_MODE_TARGET
+	// ModeSecondApproval: approved, the agent waits for a second
+	// approver (SPEC.md 5.7.7).
+	ModeSecondApproval = C.JK_MODE_SECOND_APPROVAL
 
 	Hidden   = C.JK_HIDDEN
 	Selected = C.JK_SELECTED

@@ -137,6 +137,11 @@ struct jk_tile {
 		case JK_MODE_TARGET:
 			status("Remote Desktop: enter the computer to connect to as jitkey knows it, then Submit (empty: sign in on this computer)");
 			break;
+		case JK_MODE_SECOND_APPROVAL:
+			// SPEC.md 5.7.7: no names (anyone at the screen reads it).
+			set(JK_F_LINK_BACK, "Start again");
+			status("Approved. Waiting for a second approver...");
+			break;
 		default:
 			break;
 		}
@@ -279,9 +284,20 @@ void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 		t->online = m->u.status.online != 0;
 		t->otp = m->u.status.otp != 0;
 		t->gen++;
-		t->follow_status();
+		if (m->u.status.second_approval && t->mode != JK_MODE_SECOND_APPROVAL) {
+			// The QR code is offered no more (SPEC.md 5.7.7).
+			t->qr_side = 0;
+			t->qr_gen++;
+			t->set(JK_F_NUMBER, "");
+			jk_wipe(t->text[JK_F_CODE], kText);
+			t->go(JK_MODE_SECOND_APPROVAL);
+		}
+		if (t->mode != JK_MODE_SECOND_APPROVAL)
+			t->follow_status();
 		break;
 	case JK_MSG_QR: {
+		if (t->mode == JK_MODE_SECOND_APPROVAL)
+			break; // not offered while waiting
 		int side = jk_qr_parse(m->u.qr.terminal.p, m->u.qr.terminal.n, t->qr, sizeof t->qr);
 		t->qr_side = side;
 		t->qr_gen++;
@@ -293,6 +309,8 @@ void jk_tile_message(jk_tile *t, const struct jk_msg *m)
 		break;
 	}
 	case JK_MSG_NUMBER: {
+		if (t->mode == JK_MODE_SECOND_APPROVAL)
+			break; // a push sent just before the approval: nothing to pick now
 		char n[8];
 		snprintf(n, sizeof n, "%u", unsigned(m->u.number.number));
 		t->set(JK_F_NUMBER, n);
@@ -354,7 +372,8 @@ int jk_tile_link(jk_tile *t, int field)
 		}
 		break;
 	case JK_F_LINK_BACK:
-		if (t->mode == JK_MODE_DOWN || t->mode == JK_MODE_DENIED || t->mode == JK_MODE_PUSH_WAIT)
+		if (t->mode == JK_MODE_DOWN || t->mode == JK_MODE_DENIED || t->mode == JK_MODE_PUSH_WAIT ||
+		    t->mode == JK_MODE_SECOND_APPROVAL)
 			return JK_ACT_RESTART;
 		if ((t->mode == JK_MODE_PUSH || t->mode == JK_MODE_OFFLINE) && t->online) {
 			t->auto_offline = false;
@@ -471,7 +490,7 @@ int jk_tile_field_state(const jk_tile *t, int f)
 	case JK_F_LINK_OFFLINE:
 		return m == JK_MODE_QR && t->otp && !t->remote() ? JK_SELECTED : JK_HIDDEN;
 	case JK_F_LINK_BACK:
-		if (m == JK_MODE_DOWN || m == JK_MODE_DENIED || m == JK_MODE_PUSH_WAIT)
+		if (m == JK_MODE_DOWN || m == JK_MODE_DENIED || m == JK_MODE_PUSH_WAIT || m == JK_MODE_SECOND_APPROVAL)
 			return JK_SELECTED;
 		return (m == JK_MODE_PUSH || m == JK_MODE_OFFLINE) && t->online ? JK_SELECTED : JK_HIDDEN;
 	}

@@ -27,6 +27,11 @@
  *               A login with a Target shows only the QR code (the agent
  *               ignores Code and Push during it) and its Credential is a
  *               domain account, DOMAIN\msp-<tech>.
+ *   SECOND_APPROVAL  the technician approved and the agent asks a second
+ *               approver (Status SecondApproval, SPEC.md 5.7.7): "Approved.
+ *               Waiting for a second approver...", no names, no QR code
+ *               (a later QR or Number is ignored), no push or code; link
+ *               "Start again"; the Credential or Denied ends it.
  */
 #ifndef JK_TILE_H
 #define JK_TILE_H
@@ -68,6 +73,7 @@ enum {
 	JK_MODE_APPROVED,
 	JK_MODE_DENIED,
 	JK_MODE_TARGET,
+	JK_MODE_SECOND_APPROVAL,
 };
 
 /* Field visibility (CREDENTIAL_PROVIDER_FIELD_STATE values). */

@@ -89,6 +89,63 @@ func TestTileQRRotation(t *testing.T) {
 	wantVisible(t, tl, core.FLinkPush, core.FLinkOffline)
 }
 
+// TestTileSecondApproval (SPEC.md 5.7.7): Status SecondApproval replaces
+// the QR code (or the push number) with "Approved. Waiting for a second
+// approver..."; a later QR, a Number or an offline Status do not bring
+// anything back, no link but "Start again" is offered, and the
+// Credential ends it as usual.
+func TestTileSecondApproval(t *testing.T) {
+	for _, push := range []bool{false, true} {
+		tl := newTile(t)
+		feed(t, tl, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, OTP: true})
+		feed(t, tl, protocol.IPCMsgQR, qrMsg(t, "JK:first"))
+		if push {
+			tl.Link(core.FLinkPush)
+			tl.SetString(core.FEmail, "nik@msp.example")
+			if tl.Submit() != core.ActSend {
+				t.Fatal("push not sent")
+			}
+			tl.Outgoing()
+			feed(t, tl, protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 42})
+		}
+		g := tl.QRGeneration()
+		feed(t, tl, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true})
+		check := func(when string) {
+			t.Helper()
+			if tl.Mode() != core.ModeSecondApproval || tl.String(core.FStatus) != "Approved. Waiting for a second approver..." {
+				t.Fatalf("push %v, %s: mode %d status %q", push, when, tl.Mode(), tl.String(core.FStatus))
+			}
+			if _, side := tl.QR(); side != 0 || tl.String(core.FNumber) != "" {
+				t.Fatalf("push %v, %s: QR or number still shown", push, when)
+			}
+			wantVisible(t, tl, core.FLinkBack)
+		}
+		check("waiting")
+		if tl.QRGeneration() == g {
+			t.Fatal("the tile image was not refreshed")
+		}
+		feed(t, tl, protocol.IPCMsgQR, qrMsg(t, "JK:late"))
+		check("after a QR")
+		feed(t, tl, protocol.IPCMsgNumber, &protocol.IPCNumber{Number: 17})
+		check("after a Number")
+		feed(t, tl, protocol.IPCMsgStatus, &protocol.IPCStatus{OTP: true, SecondApproval: true})
+		check("offline")
+		if tl.Link(core.FLinkPush) != core.ActNone || tl.Link(core.FLinkOffline) != core.ActNone || tl.Submit() != core.ActNone {
+			t.Fatal("push or code offered while waiting")
+		}
+		check("after the links")
+		feed(t, tl, protocol.IPCMsgCredential, &protocol.IPCCredential{Username: "msp-nik", Password: []byte("pw-0123456789"), Deadline: 1})
+		if tl.Mode() != core.ModeApproved {
+			t.Fatalf("push %v: mode %d after the Credential", push, tl.Mode())
+		}
+	}
+	tl := newTile(t)
+	feed(t, tl, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true, SecondApproval: true})
+	if tl.Link(core.FLinkBack) != core.ActRestart {
+		t.Fatal("Start again does not restart while waiting")
+	}
+}
+
 func TestTileOfflineSwitchesByItself(t *testing.T) {
 	tl := newTile(t)
 	feed(t, tl, protocol.IPCMsgStatus, &protocol.IPCStatus{Online: true})
