@@ -1,9 +1,17 @@
 #!/bin/sh
 # build.sh OUT [PATCH...]: builds jitkey-relay against quic-go with the
 # patches of this directory applied, for measurement only
-# (jitkey-relayload -relay-bin OUT). Without PATCH arguments every patch is
-# applied, in order: release-tls.patch, then lazy-sendqueue.patch; name
-# some (e.g. release-tls.patch alone) to measure a step by itself.
+# (jitkey-relayload -relay-bin OUT); the product does not ship them.
+# Each patch is small, says what and why in its header, and carries its
+# tests; they apply in this order (later ones need the earlier ones):
+#   release-tls.patch     a server drops crypto/tls state after the handshake
+#   lazy-sendqueue.patch  the send queue's goroutine runs only while packets
+#                         are queued (2 goroutines per idle connection, not 3)
+#   next-send-aead.patch  the next key phase's send AEAD is derived at the
+#                         key update, not ahead
+# Without PATCH arguments all are applied; name a prefix of the list (e.g.
+# release-tls.patch alone) to measure a step by itself. Figures: BENCHMARKS.md,
+# Relay, issue 19 subsections ("quic-go patch, second step" for the last two).
 # The product's go.mod is not touched: the build uses a copy of it
 # (-modfile) with a replace directive pointing at a patched copy of the
 # quic-go version that go.mod requires, fetched through the Go module proxy.
@@ -18,7 +26,7 @@ out=$(realpath -m "${1:?usage: build.sh OUT [PATCH...]}")
 shift
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../../.." && pwd)
-[ $# -gt 0 ] || set -- release-tls.patch lazy-sendqueue.patch
+[ $# -gt 0 ] || set -- release-tls.patch lazy-sendqueue.patch next-send-aead.patch
 cd "$root"
 ver=$(go list -m -f '{{.Version}}' github.com/quic-go/quic-go)
 src=$(go mod download -json "github.com/quic-go/quic-go@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
