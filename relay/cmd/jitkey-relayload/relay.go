@@ -226,6 +226,14 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024)
 	}
 	fetchProfile(ctx, o, "heap?gc=1", "relay-idle-heap.pb.gz", log)
+	if r.peers > 0 && o.profile != "" && o.relayPprof != "" {
+		// The heap profile forced a collection, which also frees the
+		// stacks of exited goroutines (goroutines that run only while
+		// they have work leave theirs behind until then).
+		log.Info("idle split after GC", "heap_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_heap_inuse_bytes")-heapOnly0)/float64(r.peers)/1024,
+			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024,
+			"rss_per_peer_kib", float64(p.rss()-rss0)/float64(r.peers)/1024)
+	}
 	fetchProfile(ctx, o, "goroutine", "relay-idle-goroutine.pb.gz", log)
 	if o.idleCPU > 0 {
 		log.Info("measuring idle cost", "duration", o.idleCPU)
