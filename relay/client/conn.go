@@ -233,7 +233,11 @@ func (rc *relayConn) pingLoop() {
 				return
 			}
 		}
-		t.Reset(time.Duration(sent + int64(timeout) - rc.c.mono()))
+		// Look again at the ping's deadline, or after a keep-alive period
+		// if that is shorter: once the Ping is answered the next one is
+		// due KeepAlive after the last frame, not after PingTimeout (the
+		// Ping is the connection's only keep-alive).
+		t.Reset(min(time.Duration(sent+int64(timeout)-rc.c.mono()), period))
 	}
 }
 
