@@ -39,6 +39,7 @@ type options struct {
 	payload    int
 	duration   time.Duration
 	dialers    int
+	fillRate   int // connection attempts per second while filling; 0: as fast as the dialers go
 	settle     time.Duration
 	halfRate   float64 // 0: half the measured maximum
 	skipFloor  bool
@@ -71,6 +72,7 @@ func main() {
 	fs.IntVar(&o.payload, "payload", 1024, "payload bytes per frame (approval size)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each forwarding phase")
 	fs.IntVar(&o.dialers, "dialers", 64, "concurrent connection attempts while filling")
+	fs.IntVar(&o.fillRate, "fill-rate", 0, "at most this many connection attempts per second while filling (0: as fast as the dialers go)")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait before measuring idle memory")
 	fs.Float64Var(&o.halfRate, "latency-rate", 0, "frames/s of the latency phase (default: half the measured maximum)")
 	fs.BoolVar(&o.skipFloor, "skip-floor", false, "do not measure the TLS-over-TCP floor")

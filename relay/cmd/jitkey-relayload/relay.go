@@ -177,12 +177,21 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	t0 := time.Now()
 	var next, failed, connected atomic.Int64
 	stopMonitor := fillMonitor(ctx, o, p, metrics, &connected, log)
+	var pace <-chan time.Time
+	if o.fillRate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(o.fillRate))
+		defer t.Stop()
+		pace = t.C
+	}
 	var wg sync.WaitGroup
 	for range o.dialers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
+				if pace != nil {
+					<-pace
+				}
 				i := int(next.Add(1) - 1)
 				if i >= len(clients) {
 					return
