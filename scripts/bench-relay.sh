@@ -25,6 +25,7 @@ run() {
 run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -settle 60s -idle-cpu 30s
 # The 50,000 peers connect at 350 a second: at full speed (about 650 a
 # second here) the relay and the load generator, each on one vCPU, both
-# saturate while filling and the run collapses (BENCHMARKS.md, Relay,
-# "Pinned CPUs").
+# saturate while filling, and all four such quiet runs collapsed; paced,
+# one of two held (BENCHMARKS.md, Relay, "Pinned CPUs"). On a 2-vCPU
+# machine this run is at the edge; give the load generator its own machine.
 run "$bin/jitkey-relayload" -relay-bin "$bin/jitkey-relay" -pin -peers 50000 -skip-floor -duration 5s -fill-rate 350
