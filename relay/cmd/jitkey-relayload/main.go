@@ -102,8 +102,12 @@ func main() {
 	// The relay admits at most 1,024 connections per source address.
 	o.sources = max(o.sources, (o.peers+999)/1000)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := checkCPUs(o.relayCPUs); err != nil {
+		log.Error("pin", "relay_cpus", o.relayCPUs, "err", err)
+		os.Exit(1)
+	}
 	if err := pinSelf(o.loadCPUs); err != nil {
-		log.Error("pin", "err", err)
+		log.Error("pin", "load_cpus", o.loadCPUs, "err", err)
 		os.Exit(1)
 	}
 	if o.floorServe != "" {

@@ -49,6 +49,17 @@ func setAffinity(set *unix.CPUSet) error {
 	return nil
 }
 
+// checkCPUs reports a CPU list that cannot be bound to (empty: none is
+// asked for), before a child is started with it: taskset would only fail
+// once the child runs, with an error that does not say why.
+func checkCPUs(cpus string) error {
+	if cpus == "" {
+		return nil
+	}
+	var set unix.CPUSet
+	return parseCPUList(cpus, &set)
+}
+
 // pinnedCommand returns the command line that runs name bound to cpus
 // (through taskset, which sets the mask before exec, so every thread of
 // the child has it), or name itself when cpus is empty.

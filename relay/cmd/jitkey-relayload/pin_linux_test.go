@@ -38,6 +38,19 @@ func TestParseCPUList(t *testing.T) {
 	}
 }
 
+func TestCheckCPUs(t *testing.T) {
+	for _, ok := range []string{"", "1", "0-1"} {
+		if err := checkCPUs(ok); err != nil {
+			t.Errorf("checkCPUs(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"x", "2-1", ","} {
+		if checkCPUs(bad) == nil {
+			t.Errorf("checkCPUs(%q) accepted", bad)
+		}
+	}
+}
+
 func TestPinnedCommand(t *testing.T) {
 	name, args := pinnedCommand("", "relay", []string{"-a"})
 	if name != "relay" || len(args) != 1 {

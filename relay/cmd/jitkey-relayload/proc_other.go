@@ -21,5 +21,8 @@ func pinSelf(cpus string) error {
 	return nil
 }
 
+// checkCPUs refuses any CPU list: pinning needs Linux.
+func checkCPUs(cpus string) error { return pinSelf(cpus) }
+
 // pinnedCommand runs name unpinned: pinning needs Linux.
 func pinnedCommand(_, name string, args []string) (string, []string) { return name, args }

@@ -128,7 +128,6 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	rss0 := p.rss()
 	gor0 := scrape(metrics, "go_goroutines")
 	heapOnly0, stack0 := scrape(metrics, "go_memstats_heap_inuse_bytes"), scrape(metrics, "go_memstats_stack_inuse_bytes")
-	heap0 := heapOnly0 + stack0
 
 	trs := make([]*quic.Transport, o.sources)
 	for i := range trs {
@@ -225,23 +224,27 @@ func benchRelay(ctx context.Context, o options, bin string, log *slog.Logger) (*
 	}
 	time.Sleep(o.settle)
 	r := &result{name: "relay", peers: scrape(metrics, "jitkey_relay_peers"), connectTime: time.Since(t0) - o.settle}
+	// perPeerKiB is how much a metric grew since before filling, per peer.
+	perPeerKiB := func(metric string, before int64) float64 {
+		return float64(scrape(metrics, metric)-before) / float64(r.peers) / 1024
+	}
+	logSplit := func(msg string) {
+		log.Info(msg, "heap_inuse_per_peer_kib", perPeerKiB("go_memstats_heap_inuse_bytes", heapOnly0),
+			"stack_inuse_per_peer_kib", perPeerKiB("go_memstats_stack_inuse_bytes", stack0),
+			"rss_per_peer_kib", float64(p.rss()-rss0)/float64(r.peers)/1024)
+	}
 	if r.peers > 0 {
 		r.idleBytesRSS = float64(p.rss()-rss0) / float64(r.peers)
 		r.goroutinesPerPeer = float64(scrape(metrics, "go_goroutines")-gor0) / float64(r.peers)
-		r.idleBytesHeap = float64(scrape(metrics, "go_memstats_heap_inuse_bytes")+scrape(metrics, "go_memstats_stack_inuse_bytes")-heap0) / float64(r.peers)
-	}
-	if r.peers > 0 {
-		log.Info("idle split", "heap_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_heap_inuse_bytes")-heapOnly0)/float64(r.peers)/1024,
-			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024)
+		r.idleBytesHeap = 1024 * (perPeerKiB("go_memstats_heap_inuse_bytes", heapOnly0) + perPeerKiB("go_memstats_stack_inuse_bytes", stack0))
+		logSplit("idle split")
 	}
 	fetchProfile(ctx, o, "heap?gc=1", "relay-idle-heap.pb.gz", log)
 	if r.peers > 0 && o.profile != "" && o.relayPprof != "" {
 		// The heap profile forced a collection, which also frees the
 		// stacks of exited goroutines (goroutines that run only while
 		// they have work leave theirs behind until then).
-		log.Info("idle split after GC", "heap_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_heap_inuse_bytes")-heapOnly0)/float64(r.peers)/1024,
-			"stack_inuse_per_peer_kib", float64(scrape(metrics, "go_memstats_stack_inuse_bytes")-stack0)/float64(r.peers)/1024,
-			"rss_per_peer_kib", float64(p.rss()-rss0)/float64(r.peers)/1024)
+		logSplit("idle split after GC")
 	}
 	fetchProfile(ctx, o, "goroutine", "relay-idle-goroutine.pb.gz", log)
 	if o.idleCPU > 0 {
