@@ -314,22 +314,11 @@ func cmdTechList(ctx context.Context, env *Env, args []string) error {
 			for _, g := range t.Grants {
 				roles = append(roles, g.Tenant+"="+g.Role)
 			}
-			phone := "not paired"
-			for _, cert := range t.Certs {
-				switch {
-				case cert.Revoked:
-					phone = fmt.Sprintf("serial %d revoked", cert.Serial)
-				case cert.NotAfter < now:
-					phone = fmt.Sprintf("serial %d expired", cert.Serial)
-				default:
-					phone = fmt.Sprintf("serial %d until %s", cert.Serial, time.Unix(cert.NotAfter, 0).UTC().Format("2006-01-02"))
-				}
-			}
 			status := "active"
 			if t.Removed {
 				status = "removed"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), phone, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), t.Phone(now), status)
 		}
 		return tw.Flush()
 	})
