@@ -140,6 +140,7 @@ func (c *Console) RevealRecovery(ctx context.Context, ref, admin string) (*Recov
 		return err
 	})
 	if err != nil {
+		clear(out.Code[:]) // opened, but the reveal is not recorded
 		return nil, err
 	}
 	c.log.Warn("BREAK-GLASS recovery code revealed", "device", out.Device.Name, "tenant", out.Device.Tenant,

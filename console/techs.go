@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitkey/jitkey/console/store"
 	"github.com/jitkey/jitkey/protocol"
@@ -73,6 +74,27 @@ func (c *Console) AddTech(ctx context.Context, username, email string, globalAdm
 type TechInfo struct {
 	*store.Tech
 	Certs []*store.TechCert
+}
+
+// Phone describes the technician's newest phone certificate at Unix
+// seconds now: "not paired", "serial N revoked", "serial N expired", or
+// "[LABEL, ]serial N until YYYY-MM-DD".
+func (t TechInfo) Phone(now int64) string {
+	if len(t.Certs) == 0 {
+		return "not paired"
+	}
+	c := t.Certs[len(t.Certs)-1]
+	switch {
+	case c.Revoked:
+		return fmt.Sprintf("serial %d revoked", c.Serial)
+	case c.NotAfter < now:
+		return fmt.Sprintf("serial %d expired", c.Serial)
+	}
+	label := ""
+	if c.Label != "" {
+		label = c.Label + ", "
+	}
+	return fmt.Sprintf("%sserial %d until %s", label, c.Serial, time.Unix(c.NotAfter, 0).UTC().Format("2006-01-02"))
 }
 
 // Techs lists the technicians with their certificates.

@@ -87,8 +87,8 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 	warn := fs.Duration("warn-before", 0, "warn the user this long before the session cap ends the session (0: no warning)")
 	approvers := fs.String("second-approvers", "", "logins on the tenant's computers need a second approval by one of these comma-separated `entries` (all-admins, all-users, usernames; \"\" for none; SPEC.md 11.14)")
 	devApprovers := fs.String("second-approver-device", "", "`DEVICE=ENTRIES`: the computer's own second approvers (an empty list exempts it; DEVICE=- follows the tenant's list)")
-	var bgOff onOffFlag
-	fs.Var(&bgOff, "break-glass", "`on` or off: whether the computers accept their break-glass recovery code (SPEC.md 11.15)")
+	var bgOn onOffFlag
+	fs.Var(&bgOn, "break-glass", "`on` or off: whether the computers accept their break-glass recovery code (SPEC.md 11.15)")
 	offline := offlineFlags(fs)
 	pushLimits := pushFlags(fs)
 	return func() console.TenantChange {
@@ -133,7 +133,7 @@ func tenantFlags(fs *flag.FlagSet) func() console.TenantChange {
 			case "end-user-notice":
 				ch.EndUserNotice = notice
 			case "break-glass":
-				off := !bool(bgOff)
+				off := !bool(bgOn)
 				ch.BreakGlassOff = &off
 			case "second-approvers":
 				es := strings.Split(*approvers, ",")
@@ -314,22 +314,11 @@ func cmdTechList(ctx context.Context, env *Env, args []string) error {
 			for _, g := range t.Grants {
 				roles = append(roles, g.Tenant+"="+g.Role)
 			}
-			phone := "not paired"
-			for _, cert := range t.Certs {
-				switch {
-				case cert.Revoked:
-					phone = fmt.Sprintf("serial %d revoked", cert.Serial)
-				case cert.NotAfter < now:
-					phone = fmt.Sprintf("serial %d expired", cert.Serial)
-				default:
-					phone = fmt.Sprintf("serial %d until %s", cert.Serial, time.Unix(cert.NotAfter, 0).UTC().Format("2006-01-02"))
-				}
-			}
 			status := "active"
 			if t.Removed {
 				status = "removed"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), phone, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Username, t.Email, strings.Join(roles, ","), t.Phone(now), status)
 		}
 		return tw.Flush()
 	})

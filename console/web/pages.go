@@ -303,18 +303,7 @@ func (s *Server) techsRender(w http.ResponseWriter, r *http.Request, rq *request
 		if !visible {
 			continue
 		}
-		phone := "not paired"
-		for _, c := range t.Certs {
-			switch {
-			case c.Revoked:
-				phone = fmt.Sprintf("serial %d revoked", c.Serial)
-			case c.NotAfter < now:
-				phone = fmt.Sprintf("serial %d expired", c.Serial)
-			default:
-				phone = fmt.Sprintf("%s, serial %d, until %s", c.Label, c.Serial, time.Unix(c.NotAfter, 0).UTC().Format("2006-01-02"))
-			}
-		}
-		d.Techs = append(d.Techs, techRow{TechInfo: t, Roles: strings.Join(roles, ", "), Phone: phone})
+		d.Techs = append(d.Techs, techRow{TechInfo: t, Roles: strings.Join(roles, ", "), Phone: t.Phone(now)})
 	}
 	tns, _, err := s.con.Tenants(r.Context())
 	if err == nil {

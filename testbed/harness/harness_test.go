@@ -127,20 +127,29 @@ func hostProbe(t *testing.T, n *Netns) (ping func(secs int) error, reachable fun
 	return ping, reachable
 }
 
-func TestNetnsCut(t *testing.T) {
+// liveNetns makes a namespace (NewNetns name, idx) that is removed when
+// the test ends, checks that its host side answers from inside, and
+// returns it with hostProbe's probes.
+func liveNetns(t *testing.T, name string, idx int) (n *Netns, ping func(secs int) error, reachable func() error) {
+	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("ip (iproute2) missing: run make deps")
 	}
-	ctx := context.Background()
-	n, err := NewNetns(ctx, "jk-harness-test", 250)
+	n, err := NewNetns(context.Background(), name, idx)
 	t.Cleanup(func() { n.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ping, reachable := hostProbe(t, n)
+	ping, reachable = hostProbe(t, n)
 	if err := reachable(); err != nil {
 		t.Fatalf("host side unreachable from namespace: %v", err)
 	}
+	return n, ping, reachable
+}
+
+func TestNetnsCut(t *testing.T) {
+	ctx := context.Background()
+	n, ping, reachable := liveNetns(t, "jk-harness-test", 250)
 	if err := n.Cut(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -163,15 +172,7 @@ func TestNetnsCut(t *testing.T) {
 // live agent off for good).
 func TestNetnsConcurrentRuns(t *testing.T) {
 	ctx := context.Background()
-	a, err := NewNetns(ctx, "jk-harness-conc", 240)
-	t.Cleanup(func() { a.Close() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, reachable := hostProbe(t, a)
-	if err := reachable(); err != nil {
-		t.Fatalf("host side unreachable from namespace: %v", err)
-	}
+	a, _, reachable := liveNetns(t, "jk-harness-conc", 240)
 	b, err := NewNetns(ctx, "jk-harness-conc", 240)
 	if err != nil {
 		b.Close()
