@@ -29,10 +29,10 @@ import (
 // Directory is what the DC agent needs of the domain (*domain.Directory).
 type Directory interface {
 	Begin(ctx context.Context, name string, until time.Time) (password.Secret, error)
-	End(ctx context.Context, name string) (domain.Ended, error)
+	End(ctx context.Context, name string) error
 	Inventory(ctx context.Context) ([]adattr.Entry, error)
 	Delete(ctx context.Context, name string) error
-	Repair(ctx context.Context, live func(name string) bool) ([]domain.Ended, error)
+	Repair(ctx context.Context, live func(name string) bool) ([]string, error)
 }
 
 // Config configures a Service.
@@ -214,7 +214,7 @@ func (s *Service) Request(ctx context.Context, peer protocol.NoiseKey, r *protoc
 	})
 	if err != nil {
 		// No audit, no credentials: end the session again.
-		_, endErr := s.cfg.Dir.End(ctx, name)
+		endErr := s.cfg.Dir.End(ctx, name)
 		return protocol.DomainResult{}, errors.Join(&Refusal{Code: protocol.CodeUnavailable, Reason: "audit", Err: err}, endErr)
 	}
 	s.cfg.Log.Info("domain session begun", "account", name, "workstation", g.Workstation.Name)
@@ -246,11 +246,12 @@ func (s *Service) End(ctx context.Context, peer protocol.NoiseKey, e *protocol.D
 func (s *Service) endSession(ctx context.Context, a store.DomainAccount, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	did, err := s.cfg.Dir.End(ctx, a.Name)
+	err := s.cfg.Dir.End(ctx, a.Name)
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return &Refusal{Code: protocol.CodeUnavailable, Reason: "directory: " + err.Error(), Err: err}
 	}
-	if err != nil {
+	confirmed := err == nil
+	if !confirmed {
 		s.cfg.Log.Warn("domain session ended on an account not in the OU; its receipt confirms nothing", "account", a.Name)
 	}
 	return s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
@@ -265,7 +266,7 @@ func (s *Service) endSession(ctx context.Context, a store.DomainAccount, reason 
 		if err := tx.PutDomainAccount(cur); err != nil {
 			return err
 		}
-		receipt, err := s.receipt(did, cur.TechID, a.Session, a.Expires, reason)
+		receipt, err := s.receipt(cur.Name, confirmed, cur.TechID, a.Session, a.Expires, reason)
 		if err != nil {
 			return err
 		}
@@ -274,13 +275,14 @@ func (s *Service) endSession(ctx context.Context, a store.DomainAccount, reason 
 }
 
 // receipt signs the end receipt (SPEC.md 6.6) of a domain session that
-// Directory.End ended, stating what its read-back lookup confirmed
-// (did): disabled with a password nobody knows (one Modify), out of the
-// admin group. The logon session itself runs on the workstation, whose
-// agent ends it: ProcessesEnded is false here.
-func (s *Service) receipt(did domain.Ended, techID string, session protocol.SessionID, expires time.Time, reason string) ([]byte, error) {
-	rc := protocol.EndReceipt{Session: session, Account: did.Name, TechID: techID, Event: audit.AccountDisabled, Reason: reason,
-		Disabled: did.Disabled, PasswordRotated: did.Disabled, AdminRemoved: did.AdminRemoved}
+// Directory.End ended. It claims what End's read-back confirmed
+// (confirmed: End succeeded): disabled with a password nobody knows (one
+// Modify), out of the admin group; without it (the account is not in the
+// OU), none of these. The logon session itself runs on the workstation,
+// whose agent ends it: ProcessesEnded is false here.
+func (s *Service) receipt(name string, confirmed bool, techID string, session protocol.SessionID, expires time.Time, reason string) ([]byte, error) {
+	rc := protocol.EndReceipt{Session: session, Account: name, TechID: techID, Event: audit.AccountDisabled, Reason: reason,
+		Disabled: confirmed, PasswordRotated: confirmed, AdminRemoved: confirmed}
 	if !expires.IsZero() {
 		rc.Deadline = expires.Unix()
 	}
@@ -330,12 +332,12 @@ func (s *Service) Start(ctx context.Context) error {
 	ended, err := s.cfg.Dir.Repair(ctx, func(n string) bool { return live[n] })
 	if len(ended) > 0 {
 		if aerr := s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
-			for _, did := range ended {
-				receipt, err := s.receipt(did, "", protocol.SessionID{}, time.Time{}, audit.AgentRecovered)
+			for _, n := range ended {
+				receipt, err := s.receipt(n, true, "", protocol.SessionID{}, time.Time{}, audit.AgentRecovered)
 				if err != nil {
 					return err
 				}
-				if err := s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, Account: did.Name, Reason: audit.AgentRecovered, Receipt: receipt}); err != nil {
+				if err := s.record(tx, protocol.AuditRecord{Event: audit.AccountDisabled, Account: n, Reason: audit.AgentRecovered, Receipt: receipt}); err != nil {
 					return err
 				}
 			}

@@ -80,7 +80,7 @@ func BenchmarkDomainLogin(b *testing.B) {
 		}
 		pw.Wipe()
 		t1 := time.Now()
-		if _, err := d.End(ctx, "msp-bench"); err != nil {
+		if err := d.End(ctx, "msp-bench"); err != nil {
 			b.Fatal(err)
 		}
 		begin += t1.Sub(t0)

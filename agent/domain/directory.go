@@ -316,7 +316,7 @@ func (d *Directory) Begin(ctx context.Context, name string, until time.Time) (pa
 	}
 	fail := func(err error) (password.Secret, error) {
 		pw.Wipe()
-		if _, endErr := d.end(c, name); endErr != nil {
+		if endErr := d.end(c, name); endErr != nil {
 			return password.Secret{}, errors.Join(err, endErr)
 		}
 		return password.Secret{}, err
@@ -360,26 +360,12 @@ func (d *Directory) Extend(ctx context.Context, name string, until time.Time) er
 	return nil
 }
 
-// Ended is what End confirmed of an account's end by its read-back
-// lookup: an end receipt (SPEC.md 6.6) states only this.
-type Ended struct {
-	Name string
-	// Disabled: the lookup shows the account disabled; its password was
-	// replaced by the same Modify.
-	Disabled bool
-	// AdminRemoved: after the membership's removal, the lookup no longer
-	// shows the account in the admin group.
-	AdminRemoved bool
-}
-
 // end disables, re-randomises, expires, then removes the membership and
-// reads back (rule 5). What the read-back lookup shows is returned, also
-// with ErrReadBack; with any other error nothing is confirmed.
-func (d *Directory) end(c *ldap.Conn, name string) (Ended, error) {
-	did := Ended{Name: name}
+// reads back (rule 5).
+func (d *Directory) end(c *ldap.Conn, name string) error {
 	pw, err := newPassword(name)
 	if err != nil {
-		return did, err
+		return err
 	}
 	defer pw.Wipe()
 	m := ldap.NewModifyRequest(d.dn(name), nil)
@@ -388,32 +374,31 @@ func (d *Directory) end(c *ldap.Conn, name string) (Ended, error) {
 	m.Replace("accountExpires", []string{adattr.FormatFileTime(d.cfg.Now())})
 	if err := c.Modify(m); err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return did, fmt.Errorf("%w: %s", ErrNotFound, name)
+			return fmt.Errorf("%w: %s", ErrNotFound, name)
 		}
-		return did, fmt.Errorf("domain: disable %s: %w", name, err)
+		return fmt.Errorf("domain: disable %s: %w", name, err)
 	}
 	if err := d.member(c, d.cfg.AdminGroup, d.dn(name), false); err != nil {
-		return did, err
+		return err
 	}
 	e, err := d.lookup(c, name)
 	if err != nil {
-		return did, err
+		return err
 	}
-	did.Disabled, did.AdminRemoved = !e.Enabled(), !e.InGroup(d.cfg.AdminGroup)
-	if !did.Disabled || !did.AdminRemoved {
-		return did, fmt.Errorf("%w: end %s: uac %#x", ErrReadBack, name, e.UAC)
+	if e.Enabled() || e.InGroup(d.cfg.AdminGroup) {
+		return fmt.Errorf("%w: end %s: uac %#x", ErrReadBack, name, e.UAC)
 	}
-	return did, nil
+	return nil
 }
 
 // End ends a session on the account: disabled, a password nobody knows,
-// accountExpires = now, out of the admin group, read back; it returns
-// what the read-back confirmed. An account that does not exist in the
-// OU returns ErrNotFound, with nothing confirmed.
-func (d *Directory) End(ctx context.Context, name string) (Ended, error) {
+// accountExpires = now, out of the admin group, read back: a nil error
+// is that read-back's confirmation. An account that does not exist in
+// the OU returns ErrNotFound.
+func (d *Directory) End(ctx context.Context, name string) error {
 	c, err := d.conn(ctx)
 	if err != nil {
-		return Ended{Name: name}, err
+		return err
 	}
 	defer c.Close()
 	return d.end(c, name)
@@ -473,26 +458,25 @@ func (d *Directory) Inventory(ctx context.Context) ([]adattr.Entry, error) {
 
 // Repair ends every jitkey account that is enabled or in the admin group
 // although live reports no session for it (the agent or the DC stopped
-// during a session, or in the middle of Begin). It returns what End
-// confirmed of each account it ended; it goes on after a failure and
-// returns the failures joined.
-func (d *Directory) Repair(ctx context.Context, live func(name string) bool) ([]Ended, error) {
+// during a session, or in the middle of Begin). It returns the names it
+// ended (each confirmed by End's read-back); it goes on after a failure
+// and returns the failures joined.
+func (d *Directory) Repair(ctx context.Context, live func(name string) bool) ([]string, error) {
 	inv, err := d.Inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var ended []Ended
+	var ended []string
 	var errs []error
 	for _, e := range inv {
 		if live(e.Name) || (!e.Enabled() && !e.InGroup(d.cfg.AdminGroup)) {
 			continue
 		}
-		did, err := d.End(ctx, e.Name)
-		if err != nil {
+		if err := d.End(ctx, e.Name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		ended = append(ended, did)
+		ended = append(ended, e.Name)
 	}
 	return ended, errors.Join(errs...)
 }
