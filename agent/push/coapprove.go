@@ -231,10 +231,14 @@ func (s *Server) coServe(ctx context.Context, conn *channel.Conn, q *CoRequest, 
 	if err := conn.Recv(ctx, protocol.MsgLoginHello, &hello); err != nil {
 		return nil, 0, ErrCoNoAnswer
 	}
-	// The certificate's validity is VerifyCoApproval's, checked
-	// when the answer arrives; here only who answers.
 	var approver protocol.TechCert
 	if err := hello.TechCert.VerifyEd25519(protocol.DocTechCert, q.MSPKey, &approver); err != nil {
+		return nil, protocol.CodeRefused, fmt.Errorf("%w: approver's certificate: %w", ErrCoRefused, err)
+	}
+	// Valid now, before the request's details (technician, device,
+	// account, reason, ticket) go to this phone; VerifyCoApproval checks
+	// it again when the answer arrives (R-10 at both times).
+	if err := approver.Valid(s.cfg.Now()); err != nil {
 		return nil, protocol.CodeRefused, fmt.Errorf("%w: approver's certificate: %w", ErrCoRefused, err)
 	}
 	if !conn.Session.PeerIs(approver.NoiseKey) || approver.TechID != e.TechID {

@@ -182,9 +182,10 @@ func TestCoApprovalNotPermitted(t *testing.T) {
 	e.refusedNothingEnabled(t, protocol.ErrNotCoApprover.Error())
 }
 
-// TestCoApprovalApproverExpired: cara's certificate expired a
-// minute ago; her approval is refused (VerifyCoApproval checks the
-// approver's certificate at the answer) and nothing is enabled.
+// TestCoApprovalApproverExpired: cara's certificate expired a
+// minute ago; she is refused at her hello, before the request reaches her
+// phone, and nothing is enabled (VerifyCoApproval would refuse her answer
+// too).
 func TestCoApprovalApproverExpired(t *testing.T) {
 	var cara *agenttest.Phone
 	e, _ := coEnv(t, func(e *env, p *protocol.Policy) {
@@ -200,6 +201,11 @@ func TestCoApprovalApproverExpired(t *testing.T) {
 	nik, co, err := e.coLogin(t, e.srv, cara, approve)
 	if !errors.Is(err, push.ErrCoRefused) || nik.Result.OK || co.Result.OK || co.Result.Code != protocol.CodeRefused {
 		t.Fatalf("err %v, phones %+v %+v", err, nik, co)
+	}
+	// Refused at its hello: the expired approver never saw who asks for
+	// which account, nor the reason and ticket.
+	if co.CoRequest != nil {
+		t.Fatalf("an expired approver was sent the request: %+v", co.CoRequest)
 	}
 	e.refusedNothingEnabled(t, protocol.ErrExpired.Error())
 	e.phoneSays(t, nik, protocol.CodeRefused, "second approval refused", protocol.ErrExpired)
