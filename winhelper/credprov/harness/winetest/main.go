@@ -433,12 +433,10 @@ func credUILogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harn
 	if err := nikApproves(ctx, w, png); err != nil {
 		return fmt.Errorf("credui: %w", err)
 	}
-	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
-		return fmt.Errorf("credui: harness did not finish: %w\n%s", err, h.Output())
+	t, alog, err := transcript(ctx, h, agent, from, "credui")
+	if err != nil {
+		return fmt.Errorf("credui: %w", err)
 	}
-	t := h.Output()
-	alog := strings.Join(agent.Lines()[from:], "\n")
-	fmt.Printf("--- harness credui transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", t, alog)
 	if !strings.Contains(alog, `msg="qr login approved" account=`+harness.NamedAccountNik+` technician=`+harness.TechNik+` action=elevate`) {
 		return fmt.Errorf("credui: the agent log lacks Nik's approval to elevate")
 	}
@@ -466,16 +464,26 @@ func credUILogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harn
 	return nil
 }
 
+// transcript waits for harness h to end and returns (and prints) its
+// output and the agent's log lines since its line from.
+func transcript(ctx context.Context, h, agent *harness.Proc, from int, what string) (t, alog string, err error) {
+	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
+		return "", "", fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	}
+	t = h.Output()
+	alog = strings.Join(agent.Lines()[from:], "\n")
+	fmt.Printf("--- harness %s transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", what, t, alog)
+	return t, alog, nil
+}
+
 // finish waits for harness h to end and checks that it finished a
 // KERB_INTERACTIVE_UNLOCK_LOGON (logon) for account, and that the agent
 // logged agentLine since its line from.
 func finish(ctx context.Context, h, agent *harness.Proc, from int, what, account, agentLine string) error {
-	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
-		return fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	t, alog, err := transcript(ctx, h, agent, from, what)
+	if err != nil {
+		return err
 	}
-	t := h.Output()
-	alog := strings.Join(agent.Lines()[from:], "\n")
-	fmt.Printf("--- harness %s transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", what, t, alog)
 	for _, want := range []string{
 		"CredentialsChanged(42)",
 		"GetSerialization: response RETURN_CREDENTIAL_FINISHED",
