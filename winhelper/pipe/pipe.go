@@ -201,9 +201,18 @@ const SystemOnlyFile = "pipe-system-only"
 
 // SystemOnlyIn reports whether stateDir holds SystemOnlyFile. An error
 // other than its absence is returned, and the caller should not start
-// the pipe less strictly than asked.
+// the pipe less strictly than asked. stateDir must be a directory: on
+// Windows a path under a file or a missing directory reads as "not
+// found" too, which would say "off" for a switch that could not be read.
 func SystemOnlyIn(stateDir string) (bool, error) {
-	_, err := os.Lstat(filepath.Join(stateDir, SystemOnlyFile))
+	fi, err := os.Stat(stateDir)
+	if err != nil {
+		return false, fmt.Errorf("pipe: system-only switch: %w", err)
+	}
+	if !fi.IsDir() {
+		return false, fmt.Errorf("pipe: system-only switch: %s is not a directory", stateDir)
+	}
+	_, err = os.Lstat(filepath.Join(stateDir, SystemOnlyFile))
 	switch {
 	case err == nil:
 		return true, nil

@@ -183,4 +183,7 @@ func TestSystemOnlyIn(t *testing.T) {
 	if on, err := pipe.SystemOnlyIn(notDir); on || err == nil {
 		t.Fatalf("state dir is a file: %v %v", on, err)
 	}
+	if on, err := pipe.SystemOnlyIn(filepath.Join(dir, "missing")); on || err == nil {
+		t.Fatalf("state dir missing: %v %v", on, err)
+	}
 }

@@ -327,6 +327,15 @@ func qrLogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harness.
 		p = p2 // the same code redrawn (a status change)
 	}
 	step("Nik's phone scans the tile's picture and approves")
+	if err := nikApproves(ctx, w, png); err != nil {
+		return err
+	}
+	return finish(ctx, h, agent, from, "qr", harness.NamedAccountNik, `msg="qr login approved" account=`+harness.NamedAccountNik+` technician=`+harness.TechNik)
+}
+
+// nikApproves has Nik's phone scan the tile picture png and approve; the
+// approval must be for his named account.
+func nikApproves(ctx context.Context, w *harness.World, png string) error {
 	res := w.Nik.Run(ctx, "--json", "scan", "--image", png, "--approve")
 	fmt.Println(res.String())
 	var scan struct {
@@ -336,7 +345,7 @@ func qrLogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harness.
 	if err := res.JSON(&scan); err != nil || scan.Status != "approved" || scan.Account != harness.NamedAccountNik {
 		return fmt.Errorf("phone scan: %v: %s", err, res)
 	}
-	return finish(ctx, h, agent, from, "qr", harness.NamedAccountNik, `msg="qr login approved" account=`+harness.NamedAccountNik+` technician=`+harness.TechNik)
+	return nil
 }
 
 var (
@@ -421,21 +430,13 @@ func credUILogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harn
 		return err
 	}
 	step("tile bitmap #%d decodes to the agent's login QR (%s...); Nik's phone scans it and approves", n, p[:6])
-	res := w.Nik.Run(ctx, "--json", "scan", "--image", png, "--approve")
-	fmt.Println(res.String())
-	var scan struct {
-		Status  string `json:"status"`
-		Account string `json:"account"`
+	if err := nikApproves(ctx, w, png); err != nil {
+		return fmt.Errorf("credui: %w", err)
 	}
-	if err := res.JSON(&scan); err != nil || scan.Status != "approved" || scan.Account != harness.NamedAccountNik {
-		return fmt.Errorf("credui: phone scan: %v: %s", err, res)
+	t, alog, err := transcript(ctx, h, agent, from, "credui")
+	if err != nil {
+		return fmt.Errorf("credui: %w", err)
 	}
-	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
-		return fmt.Errorf("credui: harness did not finish: %w\n%s", err, h.Output())
-	}
-	t := h.Output()
-	alog := strings.Join(agent.Lines()[from:], "\n")
-	fmt.Printf("--- harness credui transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", t, alog)
 	if !strings.Contains(alog, `msg="qr login approved" account=`+harness.NamedAccountNik+` technician=`+harness.TechNik+` action=elevate`) {
 		return fmt.Errorf("credui: the agent log lacks Nik's approval to elevate")
 	}
@@ -463,16 +464,26 @@ func credUILogin(ctx context.Context, we *wineEnv, w *harness.World, agent *harn
 	return nil
 }
 
+// transcript waits for harness h to end and returns (and prints) its
+// output and the agent's log lines since its line from.
+func transcript(ctx context.Context, h, agent *harness.Proc, from int, what string) (t, alog string, err error) {
+	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
+		return "", "", fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	}
+	t = h.Output()
+	alog = strings.Join(agent.Lines()[from:], "\n")
+	fmt.Printf("--- harness %s transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", what, t, alog)
+	return t, alog, nil
+}
+
 // finish waits for harness h to end and checks that it finished a
 // KERB_INTERACTIVE_UNLOCK_LOGON (logon) for account, and that the agent
 // logged agentLine since its line from.
 func finish(ctx context.Context, h, agent *harness.Proc, from int, what, account, agentLine string) error {
-	if _, err := h.WaitFor(ctx, 0, regexp.MustCompile(`^done rc=`)); err != nil {
-		return fmt.Errorf("harness did not finish: %w\n%s", err, h.Output())
+	t, alog, err := transcript(ctx, h, agent, from, what)
+	if err != nil {
+		return err
 	}
-	t := h.Output()
-	alog := strings.Join(agent.Lines()[from:], "\n")
-	fmt.Printf("--- harness %s transcript ---\n%s\n--- agent log ---\n%s\n--- end ---\n", what, t, alog)
 	for _, want := range []string{
 		"CredentialsChanged(42)",
 		"GetSerialization: response RETURN_CREDENTIAL_FINISHED",
